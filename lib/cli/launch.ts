@@ -1,0 +1,128 @@
+/**
+ * `zcoll launch`: starts this host's ranks with the environment init() reads, prefixes their output
+ * with the rank, forwards SIGINT/SIGTERM, and when one rank fails, stops the others and exits
+ * non-zero naming it (what torchrun and mpirun do).
+ */
+import { spawn, type ChildProcess } from 'node:child_process';
+import { createInterface } from 'node:readline';
+import { resolve } from 'node:path';
+import { hostSlot, loadConfig, totalRanks } from '../cluster/config.js';
+import { ZcollError } from '../errors.js';
+
+export interface LaunchOptions {
+  /** Number of local ranks (a one-host world of that size). */
+  nprocs?: number;
+  /** Start the ranks of this config host (the same config file on every host). */
+  host?: string;
+  config?: string;
+  port?: number;
+  command: readonly string[];
+  /** Prefix every output line with `[rank] ` (stdout of rank 0 can be passed through as is). */
+  prefixRank0Stdout?: boolean;
+  env?: NodeJS.ProcessEnv;
+  /** Where to write the launcher's own messages. */
+  log?: (line: string) => void;
+}
+
+export interface LaunchPlan {
+  readonly world: number;
+  readonly firstRank: number;
+  readonly localRanks: number;
+  readonly gpus: number;
+  readonly hostName: string;
+  readonly masterAddr: string;
+  readonly masterPort: number;
+  readonly configPath: string;
+}
+
+export function planLaunch(o: Omit<LaunchOptions, 'command'>): LaunchPlan {
+  const env = o.env ?? process.env;
+  const config = loadConfig(o.config, env);
+  const configPath = config.source;
+  const masterAddr = env.ZCOLL_MASTER_ADDR ?? config.hosts[0].address;
+  const masterPort = o.port ?? (env.ZCOLL_MASTER_PORT !== undefined ? Number(env.ZCOLL_MASTER_PORT) : config.port);
+  if (o.nprocs !== undefined) {
+    if (!Number.isInteger(o.nprocs) || o.nprocs < 1) throw new ZcollError('EINVAL', `-n must be a positive integer, got ${String(o.nprocs)}`);
+    if (o.host !== undefined) throw new ZcollError('EINVAL', '-n and --host are exclusive: -n starts a one-host world, --host starts one host of the config');
+    const h = config.hosts[0];
+    return { world: o.nprocs, firstRank: 0, localRanks: o.nprocs, gpus: h.gpus, hostName: h.name, masterAddr, masterPort, configPath };
+  }
+  const name = o.host ?? (config.hosts.length === 1 ? config.hosts[0].name : undefined);
+  if (name === undefined) throw new ZcollError('EINVAL', `${configPath} lists ${config.hosts.length} hosts: say which one this is with --host (one of ${config.hosts.map((h) => h.name).join(', ')})`);
+  const { host, firstRank } = hostSlot(config, name);
+  return { world: totalRanks(config), firstRank, localRanks: host.ranks, gpus: host.gpus, hostName: host.name, masterAddr, masterPort, configPath };
+}
+
+export async function launch(o: LaunchOptions): Promise<number> {
+  const log = o.log ?? ((line: string) => void process.stderr.write(`${line}\n`));
+  if (o.command.length === 0) throw new ZcollError('EINVAL', 'nothing to launch: give the command after --, e.g. zcoll launch -n 2 -- node train.js');
+  const plan = planLaunch(o);
+  const children: ChildProcess[] = [];
+  let failure: { rank: number; code: number | null; signal: NodeJS.Signals | null } | undefined;
+  let stopping = false;
+  const stopAll = (signal: NodeJS.Signals): void => {
+    for (const c of children) if (c.exitCode === null && c.signalCode === null) c.kill(signal);
+  };
+  let killTimer: NodeJS.Timeout | undefined;
+  const onSignal = (sig: NodeJS.Signals): void => {
+    stopping = true;
+    stopAll(sig);
+    killTimer ??= setTimeout(() => stopAll('SIGKILL'), 5000);
+  };
+  const sigint = (): void => onSignal('SIGINT');
+  const sigterm = (): void => onSignal('SIGTERM');
+  process.on('SIGINT', sigint);
+  process.on('SIGTERM', sigterm);
+  const exits: Promise<void>[] = [];
+  for (let local = 0; local < plan.localRanks; local++) {
+    const rank = plan.firstRank + local;
+    const env: NodeJS.ProcessEnv = {
+      ...(o.env ?? process.env),
+      ZCOLL_RANK: String(rank),
+      ZCOLL_WORLD_SIZE: String(plan.world),
+      ZCOLL_LOCAL_RANK: String(local),
+      ZCOLL_LOCAL_SIZE: String(plan.localRanks),
+      ZCOLL_MASTER_ADDR: plan.masterAddr,
+      ZCOLL_MASTER_PORT: String(plan.masterPort),
+      ZCOLL_HOST: plan.hostName,
+      ZCOLL_CONFIG: resolve(plan.configPath),
+    };
+    if (plan.gpus > 0) env.CUDA_VISIBLE_DEVICES = String(local % plan.gpus);
+    const child = spawn(o.command[0], o.command.slice(1), { env, stdio: ['ignore', 'pipe', 'pipe'] });
+    children.push(child);
+    const prefix = `[${rank}] `;
+    const pipe = (stream: NodeJS.ReadableStream, out: NodeJS.WritableStream, raw: boolean): void => {
+      createInterface({ input: stream, crlfDelay: Infinity }).on('line', (line) => out.write(raw ? `${line}\n` : `${prefix}${line}\n`));
+    };
+    pipe(child.stdout!, process.stdout, rank === 0 && o.prefixRank0Stdout === false);
+    pipe(child.stderr!, process.stderr, false);
+    exits.push(
+      new Promise<void>((done) => {
+        child.on('error', (e) => {
+          log(`zcoll launch: rank ${rank} could not start ${o.command[0]}: ${e.message}`);
+          failure ??= { rank, code: 127, signal: null };
+          stopAll('SIGTERM');
+          done();
+        });
+        child.on('exit', (code, signal) => {
+          if ((code !== 0 || signal !== null) && failure === undefined && !stopping) {
+            failure = { rank, code, signal };
+            log(`zcoll launch: rank ${rank} ${signal !== null ? `was killed by ${signal}` : `exited with code ${code}`}; stopping the other ranks`);
+            stopAll('SIGTERM');
+            killTimer ??= setTimeout(() => stopAll('SIGKILL'), 5000);
+          }
+          done();
+        });
+      }),
+    );
+  }
+  await Promise.all(exits);
+  clearTimeout(killTimer);
+  process.off('SIGINT', sigint);
+  process.off('SIGTERM', sigterm);
+  if (failure !== undefined) {
+    log(`zcoll launch: failed: rank ${failure.rank} ${failure.signal !== null ? `killed by ${failure.signal}` : `exit code ${failure.code}`}`);
+    return failure.code !== null && failure.code !== 0 ? failure.code : 1;
+  }
+  return stopping ? 130 : 0;
+}

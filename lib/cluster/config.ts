@@ -1,0 +1,142 @@
+/**
+ * cluster.config.json: who runs where. The same file on every host; ranks are numbered host by
+ * host in file order. Every key is validated and every error names the key and the file, so a typo
+ * is an ECONFIG at start-up, not a hang at the first collective.
+ */
+import { createHash } from 'node:crypto';
+import { existsSync, readFileSync } from 'node:fs';
+import { dirname, join, resolve } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { ZcollError } from '../errors.js';
+
+export type TransportChoice = 'auto' | 'tcp' | 'ipc' | 'shm' | 'zmq';
+
+export interface HostConfig {
+  readonly name: string;
+  /** Address other hosts reach this host at (and the address its ranks bind tcp:// on). */
+  readonly address: string;
+  readonly ranks: number;
+  /** GPUs on the host: when > 0, `zcoll launch` sets CUDA_VISIBLE_DEVICES to the local rank. */
+  readonly gpus: number;
+}
+
+export interface ClusterConfig {
+  readonly hosts: readonly HostConfig[];
+  /** Rendezvous port on the first host (MASTER_PORT). */
+  readonly port: number;
+  readonly timeoutMs: number;
+  readonly segmentBytes: number;
+  readonly transport: TransportChoice;
+  readonly algorithm: string;
+  /** Topology description for MULTITREE and the cost model (validated by cluster/topology). */
+  readonly topology?: unknown;
+  /** Where it came from: a path, or '<default>'. */
+  readonly source: string;
+}
+
+const KNOWN_KEYS = new Set(['hosts', 'port', 'timeoutMs', 'segmentBytes', 'transport', 'algorithm', 'topology', 'security', '$schema', 'description']);
+const TRANSPORTS: readonly TransportChoice[] = ['auto', 'tcp', 'ipc', 'shm', 'zmq'];
+
+export const DEFAULT_CONFIG_PATH = join(dirname(fileURLToPath(import.meta.url)), '..', '..', '..', 'cluster.config.json');
+
+function bad(source: string, key: string, what: string): ZcollError {
+  return new ZcollError('ECONFIG', `${source}: "${key}" ${what}`, { details: { file: source, key } });
+}
+
+function posInt(v: unknown, source: string, key: string, min = 1, max = Number.MAX_SAFE_INTEGER): number {
+  if (typeof v !== 'number' || !Number.isInteger(v) || v < min || v > max) throw bad(source, key, `must be an integer in [${min}, ${max}], got ${JSON.stringify(v)}`);
+  return v;
+}
+
+/** Validates a parsed config object. */
+export function parseConfig(raw: unknown, source: string): ClusterConfig {
+  if (typeof raw !== 'object' || raw === null || Array.isArray(raw)) throw bad(source, '(top level)', 'must be a JSON object');
+  const o = raw as Record<string, unknown>;
+  for (const k of Object.keys(o)) if (!KNOWN_KEYS.has(k)) throw bad(source, k, `is not a known key (known: ${[...KNOWN_KEYS].join(', ')})`);
+  if (!Array.isArray(o.hosts) || o.hosts.length === 0) throw bad(source, 'hosts', 'must be a non-empty array of { name, address, ranks }');
+  const names = new Set<string>();
+  const hosts = o.hosts.map((h: unknown, i: number): HostConfig => {
+    const key = `hosts[${i}]`;
+    if (typeof h !== 'object' || h === null) throw bad(source, key, 'must be an object');
+    const hh = h as Record<string, unknown>;
+    for (const k of Object.keys(hh)) if (!['name', 'address', 'ranks', 'gpus'].includes(k)) throw bad(source, `${key}.${k}`, 'is not a known key (name, address, ranks, gpus)');
+    if (typeof hh.name !== 'string' || hh.name === '') throw bad(source, `${key}.name`, 'must be a non-empty string');
+    if (names.has(hh.name)) throw bad(source, `${key}.name`, `duplicates host "${hh.name}"`);
+    names.add(hh.name);
+    if (typeof hh.address !== 'string' || hh.address === '') throw bad(source, `${key}.address`, 'must be a host name or IP address');
+    const ranks = posInt(hh.ranks, source, `${key}.ranks`, 1, 4096);
+    const gpus = hh.gpus === undefined ? 0 : posInt(hh.gpus, source, `${key}.gpus`, 0, 1024);
+    return { name: hh.name, address: hh.address, ranks, gpus };
+  });
+  const port = o.port === undefined ? 29500 : posInt(o.port, source, 'port', 1, 65535);
+  const timeoutMs = o.timeoutMs === undefined ? 60000 : posInt(o.timeoutMs, source, 'timeoutMs', 1, 24 * 3600 * 1000);
+  const segmentBytes = o.segmentBytes === undefined ? 1 << 20 : posInt(o.segmentBytes, source, 'segmentBytes', 64, 1 << 28);
+  if (segmentBytes % 8 !== 0) throw bad(source, 'segmentBytes', `must be a multiple of 8, got ${segmentBytes}`);
+  const transport = o.transport === undefined ? 'auto' : o.transport;
+  if (!TRANSPORTS.includes(transport as TransportChoice)) throw bad(source, 'transport', `must be one of ${TRANSPORTS.join(', ')}, got ${JSON.stringify(transport)}`);
+  const algorithm = o.algorithm === undefined ? 'auto' : o.algorithm;
+  if (typeof algorithm !== 'string') throw bad(source, 'algorithm', 'must be a string');
+  return {
+    hosts,
+    port,
+    timeoutMs,
+    segmentBytes,
+    transport: transport as TransportChoice,
+    algorithm,
+    ...(o.topology !== undefined ? { topology: o.topology } : {}),
+    source,
+  };
+}
+
+/** Loads a config file; `path` undefined means ZCOLL_CONFIG, then ./cluster.config.json, then the embedded default. */
+export function loadConfig(path?: string, env: NodeJS.ProcessEnv = process.env): ClusterConfig {
+  const chosen = path ?? env.ZCOLL_CONFIG ?? (existsSync('cluster.config.json') ? 'cluster.config.json' : DEFAULT_CONFIG_PATH);
+  const abs = resolve(chosen);
+  let text: string;
+  try {
+    text = readFileSync(abs, 'utf8');
+  } catch (e) {
+    throw new ZcollError('ECONFIG', `cannot read config file ${abs}: ${(e as Error).message}`, { details: { file: abs } });
+  }
+  let raw: unknown;
+  try {
+    raw = JSON.parse(text);
+  } catch (e) {
+    throw new ZcollError('ECONFIG', `${abs}: not valid JSON: ${(e as Error).message}`, { details: { file: abs } });
+  }
+  return parseConfig(raw, abs);
+}
+
+export function totalRanks(c: ClusterConfig): number {
+  return c.hosts.reduce((acc, h) => acc + h.ranks, 0);
+}
+
+/** First global rank of host `name`, and the host itself. */
+export function hostSlot(c: ClusterConfig, name: string): { host: HostConfig; firstRank: number } {
+  let first = 0;
+  for (const h of c.hosts) {
+    if (h.name === name) return { host: h, firstRank: first };
+    first += h.ranks;
+  }
+  throw new ZcollError('ECONFIG', `${c.source}: no host named "${name}" (hosts: ${c.hosts.map((h) => h.name).join(', ')})`);
+}
+
+/** Hash of what every rank must agree on: the validated config without its file path. */
+export function configHash(c: ClusterConfig): string {
+  const { source: _source, ...rest } = c;
+  void _source;
+  return createHash('sha256').update(canonicalJson(rest)).digest('hex').slice(0, 16);
+}
+
+export function canonicalJson(v: unknown): string {
+  if (Array.isArray(v)) return `[${v.map(canonicalJson).join(',')}]`;
+  if (v !== null && typeof v === 'object') {
+    const o = v as Record<string, unknown>;
+    return `{${Object.keys(o)
+      .filter((k) => o[k] !== undefined)
+      .sort()
+      .map((k) => `${JSON.stringify(k)}:${canonicalJson(o[k])}`)
+      .join(',')}}`;
+  }
+  return JSON.stringify(v);
+}

@@ -1,0 +1,715 @@
+/**
+ * The Communicator: a group of ranks and the collectives between them. Collectives run one at a
+ * time, in call order, each with a sequence number that every rank must reach with the same op,
+ * dtype and size; the header of every frame carries them, so disagreements fail with EMISMATCH on
+ * every rank (the rank that sees it tells the others), a silent peer fails with ETIMEDOUT naming
+ * it, and after either the communicator is poisoned (ECLOSED) until it is created again, since its
+ * peers may be anywhere in their sequence.
+ */
+import type { ElementwiseOp } from '../kernels/contract.js';
+import { kernels } from '../kernels/index.js';
+import { allocArray, BYTES_PER_ELEMENT, dtypeOf, isNumericArray, type DType, type NumericArray } from '../dtype.js';
+import { check, ZcollError, ERROR_CODES, type ErrorCode } from '../errors.js';
+import { execute } from '../schedule/execute.js';
+import { buildRing } from '../schedule/ring.js';
+import { buildBroadcast } from '../schedule/broadcast.js';
+import { chunkSpan } from '../schedule/partition.js';
+import type { Schedule } from '../schedule/types.js';
+import type { Link } from '../transport/link.js';
+import { Outbox, type FaultSeam } from '../transport/outbox.js';
+import { decodeMessage, PROTOCOL_VERSION, type Header } from '../transport/wire.js';
+import type { ZmqEndpoint } from '../transport/zmq-endpoint.js';
+import { isTensor, makeTensor, readTensor, tensorDType, type Tensor } from '../tensor/bridge.js';
+import { OpContext, type OpDescriptor, type OpHost } from './op-context.js';
+import { debug } from '../debug.js';
+
+export type ReduceOp = 'sum' | 'avg' | 'min' | 'max';
+export const REDUCE_OPS: readonly ReduceOp[] = ['sum', 'avg', 'min', 'max'];
+export type AllReduceAlgorithm = 'auto' | 'ring';
+export const ALLREDUCE_ALGORITHMS: readonly string[] = ['auto', 'ring'];
+
+/** A tensor or a typed array: what every collective accepts. */
+export type Collectible = Tensor | NumericArray;
+
+export interface CollectiveOptions {
+  /** Deadline for this collective, in ms (default: the communicator's timeoutMs). */
+  timeoutMs?: number;
+  /** Typed arrays only: write the result into the input array. */
+  inPlace?: boolean;
+}
+
+export interface AllReduceOptions extends CollectiveOptions {
+  op?: ReduceOp;
+  algorithm?: AllReduceAlgorithm;
+}
+
+export interface RootedOptions extends CollectiveOptions {
+  root?: number;
+}
+
+export interface P2POptions {
+  tag?: number;
+  timeoutMs?: number;
+}
+
+export interface CommunicatorInit {
+  readonly rank: number;
+  readonly size: number;
+  readonly localRank: number;
+  readonly localSize: number;
+  readonly host: string;
+  readonly epoch: number;
+  readonly endpoint: ZmqEndpoint;
+  readonly links: ReadonlyMap<number, Link>;
+  readonly timeoutMs: number;
+  readonly segmentBytes: number;
+  readonly algorithm: string;
+}
+
+/** Counters a user (and the tests) can read: what was dropped and why, what was sent. */
+export interface CommStats {
+  droppedFrames: number;
+  lastDropReason: string;
+  abortsReceived: number;
+}
+
+interface PendingFrame {
+  src: number;
+  header: Header;
+  payload: Buffer | undefined;
+}
+
+interface P2PMessage {
+  header: Header;
+  payload: Buffer | undefined;
+}
+
+/** Frames buffered for collectives this rank has not reached yet are capped, so a flood cannot exhaust memory. */
+const MAX_PENDING_BYTES = 1 << 30;
+
+export class Communicator implements OpHost {
+  readonly rank: number;
+  readonly size: number;
+  readonly localRank: number;
+  readonly localSize: number;
+  readonly host: string;
+  readonly epoch: number;
+  readonly timeoutMs: number;
+  readonly segmentBytes: number;
+  readonly algorithm: string;
+  readonly stats: CommStats = { droppedFrames: 0, lastDropReason: '', abortsReceived: 0 };
+  readonly outbox: Outbox;
+
+  private readonly endpoint: ZmqEndpoint;
+  private nextSeq = 0;
+  private startedSeq = -1;
+  private active: OpContext | undefined;
+  private readonly pendingFrames = new Map<number, PendingFrame[]>();
+  private pendingBytes = 0;
+  private readonly pendingAborts = new Map<number, ZcollError>();
+  private readonly p2pQueues = new Map<string, P2PMessage[]>();
+  private readonly p2pWaiters = new Map<string, () => void>();
+  private readonly p2pSendSeq = new Map<number, number>();
+  private poison: ZcollError | undefined;
+  private closed = false;
+  private queue: Promise<unknown> = Promise.resolve();
+  private readonly schedules = new Map<string, Schedule>();
+
+  constructor(init: CommunicatorInit) {
+    this.rank = init.rank;
+    this.size = init.size;
+    this.localRank = init.localRank;
+    this.localSize = init.localSize;
+    this.host = init.host;
+    this.epoch = init.epoch;
+    this.endpoint = init.endpoint;
+    this.timeoutMs = init.timeoutMs;
+    this.segmentBytes = init.segmentBytes;
+    this.algorithm = init.algorithm;
+    this.outbox = new Outbox(init.links);
+    this.endpoint.onMessage = (frames) => this.onMessage(frames);
+  }
+
+  /** Installs the fault seam of this rank's outbox (fault injection; see faults/). */
+  setFaultSeam(seam: FaultSeam | undefined): void {
+    this.outbox.seam = seam;
+  }
+
+  /** This rank's bound inbox endpoints (diagnostics). */
+  get endpoints(): { ipc?: string; tcp?: string } {
+    return { ...this.endpoint.bound };
+  }
+
+  // ---------------------------------------------------------------- receiving
+
+  private drop(reason: string): void {
+    this.stats.droppedFrames++;
+    this.stats.lastDropReason = reason;
+    debug('info', () => `rank ${this.rank}: dropped a frame: ${reason}`);
+  }
+
+  private onMessage(frames: Buffer[]): void {
+    const r = decodeMessage(frames, this.size);
+    if (!r.ok) return this.drop(r.reason);
+    const h = r.header;
+    if (h.ep !== this.epoch) return this.drop(`frame of another communicator (epoch ${h.ep}, this one ${this.epoch})`);
+    if (h.src === this.rank) return this.drop('frame claims to come from this rank');
+    switch (h.k) {
+      case 'data':
+        return this.onData(h, r.payload);
+      case 'abort':
+        return this.onAbort(h);
+      case 'p2p': {
+        const key = `${h.src}:${h.tag}`;
+        const q = this.p2pQueues.get(key) ?? this.p2pQueues.set(key, []).get(key)!;
+        q.push({ header: h, payload: r.payload });
+        this.p2pWaiters.get(key)?.();
+        return;
+      }
+      case 'bye':
+        return;
+    }
+  }
+
+  private onData(h: Header, payload: Buffer | undefined): void {
+    const a = this.active;
+    if (a !== undefined && h.seq === a.seq && !a.settled) {
+      if (!a.deliver(h.src, h, payload)) this.drop(`unexpected frame for ${h.op} #${h.seq} from rank ${h.src} (transfer ${h.x}, segment ${h.s})`);
+      return;
+    }
+    if (h.seq > this.startedSeq) {
+      const bytes = payload?.byteLength ?? 0;
+      if (this.pendingBytes + bytes > MAX_PENDING_BYTES) return this.drop(`more than ${MAX_PENDING_BYTES} bytes buffered for collectives not started yet`);
+      this.pendingBytes += bytes;
+      const list = this.pendingFrames.get(h.seq) ?? this.pendingFrames.set(h.seq, []).get(h.seq)!;
+      list.push({ src: h.src, header: h, payload });
+      return;
+    }
+    this.drop(`late frame for ${h.op} #${h.seq} from rank ${h.src}`);
+  }
+
+  private onAbort(h: Header): void {
+    this.stats.abortsReceived++;
+    const code: ErrorCode = (ERROR_CODES as readonly string[]).includes(h.code ?? '') ? (h.code as ErrorCode) : 'EPEERLOST';
+    const a = this.active;
+    const mine = a !== undefined && a.seq === h.seq ? a.desc.op : h.op;
+    const err = new ZcollError(code, `rank ${h.src} failed ${h.op} #${h.seq}: ${h.msg ?? ''}`, { rank: this.rank, op: mine, seq: h.seq, peer: h.src });
+    if (a !== undefined && h.seq === a.seq && !a.settled) a.fail(err, false);
+    else if (h.seq > this.startedSeq) this.pendingAborts.set(h.seq, err);
+    else this.poison ??= err; // a peer failed a collective this rank finished: the group is out of step.
+  }
+
+  // ---------------------------------------------------------------- OpHost
+
+  sendRaw(peer: number, header: Header, payload: Uint8Array | undefined): Promise<void> {
+    return this.outbox.send(peer, header, payload);
+  }
+
+  opFailed(op: OpContext, err: ZcollError, tellPeers: boolean): void {
+    this.poison ??= err;
+    debug('info', () => `rank ${this.rank}: ${err.message}`);
+    if (!tellPeers) return;
+    for (let p = 0; p < this.size; p++) {
+      if (p === this.rank) continue;
+      const header: Header = { v: PROTOCOL_VERSION, k: 'abort', src: this.rank, ep: this.epoch, seq: op.seq, op: op.desc.op, x: -1, s: 0, dt: '', n: 0, c: 0, ro: '', root: -1, tag: 0, code: err.code, msg: err.message };
+      this.outbox.send(p, header).catch(() => undefined);
+    }
+  }
+
+  // ---------------------------------------------------------------- running collectives
+
+  private assertUsable(op: string): void {
+    if (this.closed) throw new ZcollError('ECLOSED', 'the communicator is closed', { rank: this.rank, op });
+    if (this.poison !== undefined) throw new ZcollError('ECLOSED', `the communicator is unusable after an earlier error (create a new one): ${this.poison.message}`, { rank: this.rank, op, details: { cause: this.poison.code } }, { cause: this.poison });
+  }
+
+  private timeoutOf(o: { timeoutMs?: number } | undefined, op: string): number {
+    const t = o?.timeoutMs ?? this.timeoutMs;
+    check(Number.isFinite(t) && t > 0, 'EINVAL', () => `option 'timeoutMs' passed to '${op}' must be a positive number of ms, got ${String(t)}`, { rank: this.rank, op });
+    return t;
+  }
+
+  /**
+   * Runs one collective in call order: `start` attaches the algorithm to the op and must make it
+   * complete or fail; frames that arrived early are replayed right after.
+   */
+  private collective<R>(desc: OpDescriptor, timeoutMs: number, prepare: () => Promise<(ctx: OpContext) => void>, finish: () => R | Promise<R>): Promise<R> {
+    this.assertUsable(desc.op);
+    const seq = this.nextSeq++;
+    const run = async (): Promise<R> => {
+      this.assertUsable(desc.op);
+      const start = await prepare();
+      const ctx = new OpContext(this, seq, desc, timeoutMs);
+      this.active = ctx;
+      this.startedSeq = seq;
+      const aborted = this.pendingAborts.get(seq);
+      this.pendingAborts.delete(seq);
+      if (aborted !== undefined) ctx.fail(aborted, false);
+      else {
+        start(ctx);
+        const early = this.pendingFrames.get(seq);
+        this.pendingFrames.delete(seq);
+        for (const f of early ?? []) {
+          this.pendingBytes -= f.payload?.byteLength ?? 0;
+          if (!ctx.deliver(f.src, f.header, f.payload)) this.drop(`unexpected early frame for ${desc.op} #${seq} from rank ${f.src}`);
+        }
+      }
+      try {
+        await ctx.done;
+      } finally {
+        this.active = undefined;
+      }
+      return await finish();
+    };
+    const p = this.queue.then(run, run);
+    this.queue = p.catch(() => undefined);
+    return p;
+  }
+
+  /** Attaches a schedule's execution to an op; `acks` adds the rooted-collective acknowledgements. */
+  private startSchedule(ctx: OpContext, schedule: Schedule, buffer: NumericArray, op: ElementwiseOp, acks?: { expectFrom: readonly number[]; sendTo: number | undefined }): void {
+    const segmentElems = Math.max(1, Math.floor(this.segmentBytes / BYTES_PER_ELEMENT[dtypeOf(buffer)]));
+    const exec = execute(
+      { schedule, buffer, op, segmentElems, kernels },
+      {
+        rank: this.rank,
+        send: (peer, x, s, payload, count) => ctx.send(peer, x, s, payload, count),
+        fail: (e) => ctx.fail(e, true),
+      },
+    );
+    const ackFrom = new Set(acks?.expectFrom ?? []);
+    ctx.attach(
+      (src, h, payload) => {
+        if (h.x === -1) return ackFrom.delete(src) ? (maybeComplete(), true) : false;
+        return exec.onFrame(src, h.x, h.s, payload, h.c);
+      },
+      () => exec.waitingOn() ?? (ackFrom.size > 0 ? { peer: [...ackFrom][0], what: 'its acknowledgement' } : undefined),
+    );
+    let executed = false;
+    const maybeComplete = (): void => {
+      if (executed && ackFrom.size === 0) ctx.complete();
+    };
+    exec.done.then(() => {
+      executed = true;
+      if (acks?.sendTo !== undefined) ctx.send(acks.sendTo, -1, 0, undefined, 0).then(maybeComplete, () => undefined);
+      else maybeComplete();
+    });
+  }
+
+  private scheduleFor(key: string, build: () => Schedule): Schedule {
+    let s = this.schedules.get(key);
+    if (s === undefined) this.schedules.set(key, (s = build()));
+    return s;
+  }
+
+  // ---------------------------------------------------------------- argument handling
+
+  private async input(x: unknown, op: string): Promise<{ array: NumericArray; dtype: DType; tensorShape?: number[] }> {
+    if (isTensor(x)) {
+      const dtype = tensorDType(x, op);
+      return { array: await readTensor(x), dtype, tensorShape: x.shape.slice() };
+    }
+    if (isNumericArray(x)) return { array: x, dtype: dtypeOf(x) };
+    throw new ZcollError('EINVAL', `argument 'x' passed to '${op}' must be a tf.Tensor, a Float32Array, Float64Array or Int32Array, or a list of them; got ${describe(x)}`, { rank: this.rank, op });
+  }
+
+  private checkRoot(root: unknown, op: string): number {
+    check(typeof root === 'number' && Number.isInteger(root) && root >= 0 && root < this.size, 'EINVAL', () => `option 'root' passed to '${op}' must be a rank in 0..${this.size - 1}, got ${String(root)}`, { rank: this.rank, op });
+    return root as number;
+  }
+
+  // ---------------------------------------------------------------- collectives
+
+  allReduce(x: Tensor, options?: AllReduceOptions): Promise<Tensor>;
+  allReduce<A extends NumericArray>(x: A, options?: AllReduceOptions): Promise<A>;
+  allReduce(x: Collectible[], options?: AllReduceOptions): Promise<Collectible[]>;
+  async allReduce(x: Collectible | Collectible[], options: AllReduceOptions = {}): Promise<Collectible | Collectible[]> {
+    const opName = 'allreduce';
+    const redop = options.op ?? 'sum';
+    check(REDUCE_OPS.includes(redop), 'EINVAL', () => `option 'op' passed to 'allReduce' must be one of ${REDUCE_OPS.join(', ')}, got ${String(redop)}`, { rank: this.rank, op: opName });
+    const algorithm = options.algorithm ?? 'auto';
+    check(ALLREDUCE_ALGORITHMS.includes(algorithm), 'EINVAL', () => `option 'algorithm' passed to 'allReduce' must be one of ${ALLREDUCE_ALGORITHMS.join(', ')}, got ${String(algorithm)}`, { rank: this.rank, op: opName });
+    const timeoutMs = this.timeoutOf(options, opName);
+    if (Array.isArray(x)) return this.fused(x, opName, (buf) => this.allReduceArray(buf, redop, timeoutMs, true));
+    this.assertUsable(opName);
+    if (isTensor(x)) {
+      const dtype = tensorDType(x, opName);
+      const shape = x.shape.slice();
+      const out = await this.allReduceArray(await readTensor(x), redop, timeoutMs, true);
+      return makeTensor(out, shape, dtype as 'float32' | 'int32');
+    }
+    const { array } = await this.input(x, opName);
+    return this.allReduceArray(array, redop, timeoutMs, options.inPlace === true);
+  }
+
+  /** All-reduce of one typed array; `inPlace` reuses `a` as the working buffer. */
+  private allReduceArray<A extends NumericArray>(a: A, redop: ReduceOp, timeoutMs: number, inPlace: boolean): Promise<A> {
+    const dtype = dtypeOf(a);
+    const desc: OpDescriptor = { op: 'allreduce', dtype, count: a.length, redop, root: -1 };
+    let work!: A;
+    return this.collective(
+      desc,
+      timeoutMs,
+      async () => {
+        work = inPlace ? a : (a.slice() as A);
+        const schedule = this.scheduleFor('ring:allreduce', () => buildRing(this.size, 'allreduce'));
+        return (ctx) => this.startSchedule(ctx, schedule, work, redop === 'avg' ? 'sum' : redop);
+      },
+      () => {
+        if (redop === 'avg') kernels.divide(work, this.size);
+        return work;
+      },
+    );
+  }
+
+  /** Horovod's tensor fusion: one buffer per dtype, one collective each, split back in order. */
+  private async fused(xs: Collectible[], op: string, run: (buf: NumericArray) => Promise<NumericArray>): Promise<Collectible[]> {
+    this.assertUsable(op);
+    const inputs = await Promise.all(xs.map((x) => this.input(x, op)));
+    const groups = new Map<DType, number[]>();
+    inputs.forEach((inp, i) => (groups.get(inp.dtype) ?? groups.set(inp.dtype, []).get(inp.dtype)!).push(i));
+    const results: Collectible[] = new Array<Collectible>(xs.length);
+    // Groups in a fixed dtype order: every rank must issue the same collectives in the same order.
+    for (const dtype of (['float32', 'float64', 'int32'] as const).filter((d) => groups.has(d))) {
+      const idx = groups.get(dtype)!;
+      const total = idx.reduce((acc, i) => acc + inputs[i].array.length, 0);
+      const buf = allocArray(dtype, total);
+      let off = 0;
+      for (const i of idx) {
+        buf.set(inputs[i].array, off);
+        off += inputs[i].array.length;
+      }
+      const out = await run(buf);
+      off = 0;
+      for (const i of idx) {
+        const len = inputs[i].array.length;
+        const part = out.slice(off, off + len);
+        off += len;
+        const shape = inputs[i].tensorShape;
+        results[i] = shape !== undefined ? await makeTensor(part, shape, dtype as 'float32' | 'int32') : part;
+      }
+    }
+    return results;
+  }
+
+  reduceScatter(x: Tensor, options?: AllReduceOptions): Promise<Tensor>;
+  reduceScatter<A extends NumericArray>(x: A, options?: AllReduceOptions): Promise<A>;
+  async reduceScatter(x: Collectible, options: AllReduceOptions = {}): Promise<Collectible> {
+    const opName = 'reducescatter';
+    const redop = options.op ?? 'sum';
+    check(REDUCE_OPS.includes(redop), 'EINVAL', () => `option 'op' passed to 'reduceScatter' must be one of ${REDUCE_OPS.join(', ')}, got ${String(redop)}`, { rank: this.rank, op: opName });
+    const timeoutMs = this.timeoutOf(options, opName);
+    this.assertUsable(opName);
+    const { array, dtype, tensorShape } = await this.input(x, opName);
+    if (tensorShape !== undefined) {
+      check(tensorShape.length > 0 && tensorShape[0] % this.size === 0, 'EINVAL', () => `tensor passed to 'reduceScatter' must have a first dimension divisible by the world size ${this.size}, got shape [${tensorShape.join(', ')}]`, { rank: this.rank, op: opName });
+    }
+    const work = tensorShape !== undefined || options.inPlace !== true ? array.slice() : array;
+    const desc: OpDescriptor = { op: opName, dtype, count: array.length, redop, root: -1 };
+    const out = await this.collective(
+      desc,
+      timeoutMs,
+      async () => {
+        const schedule = this.scheduleFor('ring:reducescatter', () => buildRing(this.size, 'reducescatter'));
+        return (ctx) => this.startSchedule(ctx, schedule, work, redop === 'avg' ? 'sum' : redop);
+      },
+      () => {
+        const span = chunkSpan(work.length, this.size, this.rank);
+        const mine = work.subarray(span.offset, span.offset + span.length);
+        if (redop === 'avg') kernels.divide(mine, this.size);
+        return options.inPlace === true && tensorShape === undefined ? mine : mine.slice();
+      },
+    );
+    if (tensorShape !== undefined) return makeTensor(out, [tensorShape[0] / this.size, ...tensorShape.slice(1)], dtype as 'float32' | 'int32');
+    return out;
+  }
+
+  allGather(x: Tensor, options?: CollectiveOptions): Promise<Tensor>;
+  allGather<A extends NumericArray>(x: A, options?: CollectiveOptions): Promise<A>;
+  async allGather(x: Collectible, options: CollectiveOptions = {}): Promise<Collectible> {
+    const opName = 'allgather';
+    const timeoutMs = this.timeoutOf(options, opName);
+    this.assertUsable(opName);
+    const { array, dtype, tensorShape } = await this.input(x, opName);
+    const count = array.length;
+    const work = allocArray(dtype, count * this.size);
+    const desc: OpDescriptor = { op: opName, dtype, count, redop: '', root: -1 };
+    const out = await this.collective(
+      desc,
+      timeoutMs,
+      async () => {
+        work.set(array, this.rank * count);
+        const schedule = this.scheduleFor('ring:allgather', () => buildRing(this.size, 'allgather'));
+        return (ctx) => this.startSchedule(ctx, schedule, work, 'sum');
+      },
+      () => work,
+    );
+    if (tensorShape !== undefined) {
+      const shape = tensorShape.length === 0 ? [this.size] : [tensorShape[0] * this.size, ...tensorShape.slice(1)];
+      return makeTensor(out, shape, dtype as 'float32' | 'int32');
+    }
+    return out;
+  }
+
+  broadcast(x: Tensor, options?: RootedOptions): Promise<Tensor>;
+  broadcast<A extends NumericArray>(x: A, options?: RootedOptions): Promise<A>;
+  broadcast(x: Collectible[], options?: RootedOptions): Promise<Collectible[]>;
+  async broadcast(x: Collectible | Collectible[], options: RootedOptions = {}): Promise<Collectible | Collectible[]> {
+    const opName = 'broadcast';
+    const root = this.checkRoot(options.root ?? 0, opName);
+    const timeoutMs = this.timeoutOf(options, opName);
+    if (Array.isArray(x)) return this.fused(x, opName, (buf) => this.broadcastArray(buf, root, timeoutMs, true));
+    this.assertUsable(opName);
+    const { array, dtype, tensorShape } = await this.input(x, opName);
+    const inPlace = tensorShape !== undefined || options.inPlace === true;
+    const out = await this.broadcastArray(tensorShape !== undefined ? array : array, root, timeoutMs, inPlace);
+    if (tensorShape !== undefined) return makeTensor(out, tensorShape, dtype as 'float32' | 'int32');
+    return out;
+  }
+
+  private broadcastArray<A extends NumericArray>(a: A, root: number, timeoutMs: number, inPlace: boolean): Promise<A> {
+    const dtype = dtypeOf(a);
+    const desc: OpDescriptor = { op: 'broadcast', dtype, count: a.length, redop: '', root };
+    const work = (inPlace ? a : a.slice()) as A;
+    const algorithm = a.byteLength >= 4 * this.segmentBytes ? 'chain' : 'binomial';
+    return this.collective(
+      desc,
+      timeoutMs,
+      async () => {
+        const schedule = this.scheduleFor(`broadcast:${algorithm}:${root}`, () => buildBroadcast(this.size, root, algorithm));
+        const children = schedule.transfers.filter((t) => t.src === root).map((t) => t.dst);
+        const fromRoot = schedule.transfers.some((t) => t.src === root && t.dst === this.rank);
+        // The root hears back from its direct children: a root that called another collective is
+        // caught (its children fail and tell it), and the root returns only once its bytes are delivered.
+        const acks = { expectFrom: this.rank === root ? children : [], sendTo: fromRoot ? root : undefined };
+        return (ctx) => this.startSchedule(ctx, schedule, work, 'sum', acks);
+      },
+      () => work,
+    );
+  }
+
+  /** Gathers every rank's array at `root` (concatenated in rank order); other ranks get null. */
+  gather(x: Tensor, options?: RootedOptions): Promise<Tensor | null>;
+  gather<A extends NumericArray>(x: A, options?: RootedOptions): Promise<A | null>;
+  async gather(x: Collectible, options: RootedOptions = {}): Promise<Collectible | null> {
+    const opName = 'gather';
+    const root = this.checkRoot(options.root ?? 0, opName);
+    const timeoutMs = this.timeoutOf(options, opName);
+    this.assertUsable(opName);
+    const { array, dtype, tensorShape } = await this.input(x, opName);
+    const count = array.length;
+    const elemBytes = BYTES_PER_ELEMENT[dtype];
+    const segmentElems = Math.max(1, Math.floor(this.segmentBytes / elemBytes));
+    const nseg = Math.max(1, Math.ceil(count / segmentElems));
+    const isRoot = this.rank === root;
+    const result = isRoot ? allocArray(dtype, count * this.size) : undefined;
+    const desc: OpDescriptor = { op: opName, dtype, count, redop: '', root };
+    const out = await this.collective(
+      desc,
+      timeoutMs,
+      async () => (ctx) => {
+        if (isRoot) {
+          result!.set(array, root * count);
+          const left = new Map<number, number>();
+          for (let p = 0; p < this.size; p++) if (p !== root) left.set(p, nseg);
+          const seen = new Set<string>();
+          const finishIfDone = (): void => {
+            if (left.size === 0) ctx.complete();
+          };
+          ctx.attach(
+            (src, h, payload) => {
+              const key = `${src}:${h.s}`;
+              const expect = Math.max(0, Math.min(segmentElems, count - h.s * segmentElems));
+              if (h.x !== src || h.s >= nseg || seen.has(key) || h.c !== expect) return false;
+              seen.add(key);
+              if (expect > 0 && payload !== undefined) {
+                const bytes = new Uint8Array(result!.buffer, result!.byteOffset + (src * count + h.s * segmentElems) * elemBytes, expect * elemBytes);
+                bytes.set(payload);
+              }
+              const l = left.get(src)! - 1;
+              if (l === 0) {
+                left.delete(src);
+                // Acknowledge: the sender returns only once its bytes are here (and learns of a mismatch).
+                ctx.send(src, -1, 0, undefined, 0).catch(() => undefined);
+              } else left.set(src, l);
+              finishIfDone();
+              return true;
+            },
+            () => (left.size > 0 ? { peer: [...left.keys()][0], what: 'its contribution' } : undefined),
+          );
+          finishIfDone();
+        } else {
+          let acked = false;
+          ctx.attach(
+            (src, h) => {
+              if (src !== root || h.x !== -1 || acked) return false;
+              acked = true;
+              ctx.complete();
+              return true;
+            },
+            () => ({ peer: root, what: 'the root to acknowledge' }),
+          );
+          const bytes = new Uint8Array(array.buffer, array.byteOffset, array.byteLength);
+          for (let s = 0; s < nseg; s++) {
+            const n = Math.max(0, Math.min(segmentElems, count - s * segmentElems));
+            ctx.send(root, this.rank, s, n > 0 ? bytes.subarray(s * segmentElems * elemBytes, (s * segmentElems + n) * elemBytes) : undefined, n).catch(() => undefined);
+          }
+        }
+      },
+      () => result,
+    );
+    if (out === undefined) return null;
+    if (tensorShape !== undefined) {
+      const shape = tensorShape.length === 0 ? [this.size] : [tensorShape[0] * this.size, ...tensorShape.slice(1)];
+      return makeTensor(out, shape, dtype as 'float32' | 'int32');
+    }
+    return out;
+  }
+
+  /** Dissemination barrier: ceil(log2 n) rounds, every rank sends and receives one empty message per round. */
+  barrier(options: CollectiveOptions = {}): Promise<void> {
+    const opName = 'barrier';
+    const timeoutMs = this.timeoutOf(options, opName);
+    const n = this.size;
+    const desc: OpDescriptor = { op: opName, dtype: '', count: 0, redop: '', root: -1 };
+    return this.collective(
+      desc,
+      timeoutMs,
+      async () => (ctx) => {
+        const rounds = n === 1 ? 0 : Math.ceil(Math.log2(n));
+        const got = new Set<number>();
+        let round = 0;
+        const sendRound = (k: number): void => void ctx.send((this.rank + (1 << k)) % n, k, 0, undefined, 0).catch(() => undefined);
+        // Round k: tell rank + 2^k, then wait for rank - 2^k's round-k message.
+        const advance = (): void => {
+          while (round < rounds && got.has(round)) {
+            round++;
+            if (round < rounds) sendRound(round);
+          }
+          if (round >= rounds) ctx.complete();
+        };
+        ctx.attach(
+          (src, h) => {
+            if (!(h.x >= 0 && h.x < rounds) || src !== (this.rank - (1 << h.x) + n * 2) % n || got.has(h.x)) return false;
+            got.add(h.x);
+            advance();
+            return true;
+          },
+          () => ({ peer: (this.rank - (1 << round) + n * 2) % n, what: `barrier round ${round}` }),
+        );
+        if (rounds > 0) sendRound(0);
+        advance();
+      },
+      () => undefined,
+    );
+  }
+
+  // ---------------------------------------------------------------- point to point
+
+  /** Sends to `dst`; resolves once queued (ZeroMQ delivers in order; close() flushes). */
+  async send(x: Collectible, dst: number, options: P2POptions = {}): Promise<void> {
+    const opName = 'send';
+    this.assertUsable(opName);
+    check(Number.isInteger(dst) && dst >= 0 && dst < this.size && dst !== this.rank, 'EINVAL', () => `argument 'dst' passed to 'send' must be another rank in 0..${this.size - 1}, got ${String(dst)}`, { rank: this.rank, op: opName });
+    const tag = options.tag ?? 0;
+    check(Number.isInteger(tag) && tag >= 0 && tag <= 0x7fffffff, 'EINVAL', () => `option 'tag' passed to 'send' must be an integer in [0, 2^31), got ${String(tag)}`, { rank: this.rank, op: opName });
+    const { array, dtype } = await this.input(x, opName);
+    const elemBytes = BYTES_PER_ELEMENT[dtype];
+    const segmentElems = Math.max(1, Math.floor(this.segmentBytes / elemBytes));
+    const nseg = Math.max(1, Math.ceil(array.length / segmentElems));
+    // A private copy: the caller may reuse its array as soon as send() resolves.
+    const bytes = Buffer.from(new Uint8Array(array.buffer, array.byteOffset, array.byteLength));
+    const seq = this.p2pSendSeq.get(dst) ?? 0;
+    this.p2pSendSeq.set(dst, seq + 1);
+    const sends: Promise<void>[] = [];
+    for (let s = 0; s < nseg; s++) {
+      const n = Math.max(0, Math.min(segmentElems, array.length - s * segmentElems));
+      const header: Header = { v: PROTOCOL_VERSION, k: 'p2p', src: this.rank, ep: this.epoch, seq, op: 'send', x: nseg, s, dt: dtype, n: array.length, c: n, ro: '', root: -1, tag };
+      sends.push(this.outbox.send(dst, header, n > 0 ? bytes.subarray(s * segmentElems * elemBytes, (s * segmentElems + n) * elemBytes) : undefined));
+    }
+    try {
+      await Promise.all(sends);
+    } catch (e) {
+      throw new ZcollError('ETIMEDOUT', `could not queue a message to rank ${dst}: ${(e as Error).message}`, { rank: this.rank, op: opName, peer: dst }, { cause: e });
+    }
+  }
+
+  /**
+   * Receives the next message from `src` on `tag`. `like` gives the expected dtype and size: a typed
+   * array (filled in place), a tensor (a new tensor of its shape is returned), or { dtype, count }.
+   */
+  recv(like: Tensor, src: number, options?: P2POptions): Promise<Tensor>;
+  recv<A extends NumericArray>(like: A, src: number, options?: P2POptions): Promise<A>;
+  recv(like: { dtype: DType; count: number }, src: number, options?: P2POptions): Promise<NumericArray>;
+  async recv(like: Collectible | { dtype: DType; count: number }, src: number, options: P2POptions = {}): Promise<Collectible> {
+    const opName = 'recv';
+    this.assertUsable(opName);
+    check(Number.isInteger(src) && src >= 0 && src < this.size && src !== this.rank, 'EINVAL', () => `argument 'src' passed to 'recv' must be another rank in 0..${this.size - 1}, got ${String(src)}`, { rank: this.rank, op: opName });
+    const tag = options.tag ?? 0;
+    const timeoutMs = this.timeoutOf(options, opName);
+    let target: NumericArray;
+    let shape: number[] | undefined;
+    if (isTensor(like)) {
+      target = allocArray(tensorDType(like, opName), like.size);
+      shape = like.shape.slice();
+    } else if (isNumericArray(like)) target = like;
+    else {
+      const l = like as { dtype: DType; count: number };
+      check(l !== null && typeof l === 'object' && ['float32', 'float64', 'int32'].includes(l.dtype) && Number.isInteger(l.count) && l.count >= 0, 'EINVAL', () => `argument 'like' passed to 'recv' must be a tensor, a typed array or { dtype, count }`, { rank: this.rank, op: opName });
+      target = allocArray(l.dtype, l.count);
+    }
+    const dtype = dtypeOf(target);
+    const elemBytes = BYTES_PER_ELEMENT[dtype];
+    const key = `${src}:${tag}`;
+    const deadline = Date.now() + timeoutMs;
+    const next = async (): Promise<P2PMessage> => {
+      for (;;) {
+        this.assertUsable(opName);
+        const q = this.p2pQueues.get(key);
+        if (q !== undefined && q.length > 0) return q.shift()!;
+        const left = deadline - Date.now();
+        if (left <= 0) throw new ZcollError('ETIMEDOUT', `no message from rank ${src} on tag ${tag} within ${timeoutMs} ms`, { rank: this.rank, op: opName, peer: src });
+        await new Promise<void>((resolve) => {
+          const timer = setTimeout(resolve, Math.min(left, 0x7fffffff));
+          this.p2pWaiters.set(key, () => {
+            clearTimeout(timer);
+            this.p2pWaiters.delete(key);
+            resolve();
+          });
+        });
+      }
+    };
+    const first = await next();
+    const h0 = first.header;
+    if (h0.dt !== dtype || h0.n !== target.length) {
+      throw new ZcollError('EMISMATCH', `rank ${src} sent ${h0.n} x ${h0.dt || 'none'} on tag ${tag}; this rank expects ${target.length} x ${dtype}`, { rank: this.rank, op: opName, peer: src });
+    }
+    const bytes = new Uint8Array(target.buffer, target.byteOffset, target.byteLength);
+    const segmentElems = Math.max(1, Math.floor(this.segmentBytes / elemBytes));
+    let msg = first;
+    for (let s = 0; s < h0.x; s++) {
+      if (s > 0) msg = await next();
+      if (msg.header.s !== s || msg.header.seq !== h0.seq) throw new ZcollError('EPROTO', `out-of-order segment from rank ${src}: got segment ${msg.header.s} of message ${msg.header.seq}, expected ${s} of ${h0.seq}`, { rank: this.rank, op: opName, peer: src });
+      if (msg.payload !== undefined) bytes.set(msg.payload, s * segmentElems * elemBytes);
+    }
+    if (shape !== undefined) return makeTensor(target, shape, dtype as 'float32' | 'int32');
+    return target;
+  }
+
+  // ---------------------------------------------------------------- closing
+
+  /** Finishes queued collectives and releases every socket and timer (queued messages are flushed, up to the linger time). */
+  async close(): Promise<void> {
+    if (this.closed) return;
+    await this.queue;
+    this.closed = true;
+    this.endpoint.close();
+  }
+}
+
+function describe(x: unknown): string {
+  if (x === null) return 'null';
+  if (Array.isArray(x)) return 'an array of numbers (use a typed array)';
+  if (ArrayBuffer.isView(x)) return x.constructor.name;
+  return typeof x;
+}

@@ -1,0 +1,134 @@
+/**
+ * One collective in flight on one rank: its sequence number, the descriptor every rank must agree
+ * on, its deadline, and the frames it receives. Frames of this sequence number are compared with the
+ * descriptor before anything else, so a rank that called another op, another size or another dtype
+ * fails the collective with EMISMATCH (naming both sides) instead of reducing garbage or hanging.
+ */
+import type { DType } from '../dtype.js';
+import { ZcollError } from '../errors.js';
+import type { Header } from '../transport/wire.js';
+
+export interface OpDescriptor {
+  readonly op: string;
+  readonly dtype: DType | '';
+  /** Element count every rank must pass (per rank for all-gather and gather). */
+  readonly count: number;
+  readonly redop: string;
+  readonly root: number;
+}
+
+export interface FrameHandler {
+  (src: number, header: Header, payload: Buffer | undefined): boolean;
+}
+
+/** What an op needs from its communicator. */
+export interface OpHost {
+  readonly rank: number;
+  readonly epoch: number;
+  sendRaw(peer: number, header: Header, payload: Uint8Array | undefined): Promise<void>;
+  /** Called once when the op fails: poisons the communicator and tells the peers. */
+  opFailed(op: OpContext, err: ZcollError, tellPeers: boolean): void;
+}
+
+export function describeOp(d: OpDescriptor): string {
+  const parts = [d.op, d.dtype === '' ? undefined : d.dtype, `count ${d.count}`, d.redop === '' ? undefined : `op ${d.redop}`, d.root >= 0 ? `root ${d.root}` : undefined];
+  return parts.filter((x) => x !== undefined).join(', ');
+}
+
+export class OpContext {
+  private handler: FrameHandler | undefined;
+  private waiting: (() => { peer: number; what: string } | undefined) | undefined;
+  private timer: NodeJS.Timeout | undefined;
+  private resolveFn!: () => void;
+  private rejectFn!: (e: ZcollError) => void;
+  private settledFlag = false;
+  /** Peers that sent at least one frame of this op: alive, so a wait on them is a wait further down. */
+  private readonly heard = new Set<number>();
+  private graceUsed = false;
+  readonly done: Promise<void>;
+
+  constructor(
+    private readonly host: OpHost,
+    readonly seq: number,
+    readonly desc: OpDescriptor,
+    readonly timeoutMs: number,
+  ) {
+    this.done = new Promise<void>((resolve, reject) => {
+      this.resolveFn = resolve;
+      this.rejectFn = reject;
+    });
+    // A deadline, computed once; clamped because setTimeout overflows past 2^31-1 ms.
+    this.timer = setTimeout(() => this.onTimeout(), Math.min(timeoutMs, 0x7fffffff));
+  }
+
+  get settled(): boolean {
+    return this.settledFlag;
+  }
+
+  get rank(): number {
+    return this.host.rank;
+  }
+
+  ctx(peer?: number): { rank: number; op: string; seq: number; peer?: number } {
+    return peer === undefined ? { rank: this.host.rank, op: this.desc.op, seq: this.seq } : { rank: this.host.rank, op: this.desc.op, seq: this.seq, peer };
+  }
+
+  /** Installs the algorithm's frame handler and its "who am I waiting for" probe. */
+  attach(handler: FrameHandler, waitingOn: () => { peer: number; what: string } | undefined): void {
+    this.handler = handler;
+    this.waiting = waitingOn;
+  }
+
+  /** Routes a frame of this op's sequence number. Returns false when it was dropped. */
+  deliver(src: number, h: Header, payload: Buffer | undefined): boolean {
+    if (this.settledFlag) return false;
+    const d = this.desc;
+    if (h.op !== d.op || h.dt !== d.dtype || h.n !== d.count || h.ro !== d.redop || h.root !== d.root) {
+      const theirs = describeOp({ op: h.op, dtype: h.dt, count: h.n, redop: h.ro, root: h.root });
+      this.fail(new ZcollError('EMISMATCH', `rank ${src} called ${theirs}; this rank called ${describeOp(d)}`, { ...this.ctx(src), details: { mine: d, theirs: { op: h.op, dtype: h.dt, count: h.n, redop: h.ro, root: h.root } } }), true);
+      return true;
+    }
+    if (this.handler === undefined) return false;
+    this.heard.add(src);
+    return this.handler(src, h, payload);
+  }
+
+  send(peer: number, x: number, s: number, payload: Uint8Array | undefined, count: number, kind: 'data' = 'data'): Promise<void> {
+    const d = this.desc;
+    const header: Header = { v: 1, k: kind, src: this.host.rank, ep: this.host.epoch, seq: this.seq, op: d.op, x, s, dt: d.dtype, n: d.count, c: count, ro: d.redop, root: d.root, tag: 0 };
+    return this.host.sendRaw(peer, header, payload).catch((e: unknown) => {
+      const err = e instanceof ZcollError ? e : new ZcollError('ETIMEDOUT', `could not queue a message to rank ${peer}: ${(e as Error).message}`, this.ctx(peer), { cause: e });
+      this.fail(err, true);
+      throw err;
+    });
+  }
+
+  complete(): void {
+    if (this.settledFlag) return;
+    this.settledFlag = true;
+    clearTimeout(this.timer);
+    this.resolveFn();
+  }
+
+  fail(err: ZcollError, tellPeers: boolean): void {
+    if (this.settledFlag) return;
+    this.settledFlag = true;
+    clearTimeout(this.timer);
+    this.host.opFailed(this, err, tellPeers);
+    this.rejectFn(err);
+  }
+
+  private onTimeout(): void {
+    const w = this.waiting?.();
+    if (w !== undefined && this.heard.has(w.peer) && !this.graceUsed) {
+      // The peer we wait on is alive and itself waiting further down the schedule: give the rank
+      // that waits on the real culprit time to fail first and tell everyone who it is.
+      this.graceUsed = true;
+      this.timer = setTimeout(() => this.onTimeout(), Math.min(Math.max(this.timeoutMs / 4, 200), 5000));
+      return;
+    }
+    const who = w === undefined ? 'its peers' : `rank ${w.peer}`;
+    const what = w === undefined ? '' : ` (waiting for ${w.what})`;
+    this.fail(new ZcollError('ETIMEDOUT', `no message from ${who} within ${this.timeoutMs} ms${what}`, this.ctx(w?.peer)), true);
+  }
+}

@@ -1,0 +1,40 @@
+/**
+ * The numeric kernel contract. Two implementations honour it: `js.ts` (always there) and the N-API
+ * addon of native-bindings/ (when it built). Both are pure functions over typed arrays with the same
+ * results bit for bit where the math allows it (integer ops, min/max, packing) and the same rounding
+ * order for float sums (left to right per element).
+ */
+import type { NumericArray } from '../dtype.js';
+
+export type ElementwiseOp = 'sum' | 'min' | 'max';
+export type FloatArray = Float32Array | Float64Array;
+
+export interface Kernels {
+  readonly name: 'js' | 'native';
+  /** dst[i] = op(dst[i], src[i]) for i < dst.length. Same type, src.length >= dst.length. NaN propagates through min/max. */
+  reduceInto(dst: NumericArray, src: NumericArray, op: ElementwiseOp): void;
+  /** dst[i] = dst[i] * factor. */
+  scale(dst: FloatArray, factor: number): void;
+  /** dst[i] = dst[i] / divisor; int32 truncates toward zero (C semantics). */
+  divide(dst: NumericArray, divisor: number): void;
+  /**
+   * Packs signs: bit (i & 31) of out[i >> 5] is 1 iff src[i] < 0 (so +0 and -0 both vote +1).
+   * Bits past src.length in the last word are 0. Returns the first index holding NaN or +-Inf, or -1.
+   */
+  signPack(src: Float32Array, out: Uint32Array): number;
+  /**
+   * Majority vote on packed sign words of M workers (bit-sliced counting, no unpacking): for each of
+   * the first `words` words, bit j of negOut is 1 iff more than half of the workers have bit j set,
+   * and bit j of tieOut is 1 iff exactly half have it set.
+   */
+  voteCount(packed: readonly Uint32Array[], words: number, negOut: Uint32Array, tieOut: Uint32Array): void;
+  /** out[i] = sum_j (points[i][j] - center[j])^2, accumulated in float64. */
+  sqDistances(points: readonly Float32Array[], center: FloatArray, out: Float64Array): void;
+  /** out[j] = sum_i weights[i] * points[i][j] (out is overwritten), accumulated in float64 then stored. */
+  weightedSum(points: readonly Float32Array[], weights: Float64Array, out: FloatArray): void;
+  /**
+   * Returns the k-th smallest (0-based) value of `values`, reordering `values` in place (quickselect,
+   * expected O(n)). NaN orders after every number.
+   */
+  selectKth(values: FloatArray, k: number): number;
+}

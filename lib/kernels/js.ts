@@ -1,0 +1,191 @@
+/**
+ * Plain JavaScript kernels: the reference implementation of the contract and the fallback when the
+ * native addon did not build. Loops are monomorphic per typed-array type so V8 keeps them fast.
+ */
+import type { NumericArray } from '../dtype.js';
+import type { ElementwiseOp, FloatArray, Kernels } from './contract.js';
+
+function sumInto(dst: NumericArray, src: NumericArray): void {
+  const n = dst.length;
+  if (dst instanceof Int32Array) {
+    for (let i = 0; i < n; i++) dst[i] = (dst[i] + src[i]) | 0;
+  } else {
+    for (let i = 0; i < n; i++) dst[i] += src[i];
+  }
+}
+
+function minInto(dst: NumericArray, src: NumericArray): void {
+  const n = dst.length;
+  for (let i = 0; i < n; i++) {
+    const x = dst[i];
+    const y = src[i];
+    // y !== y: NaN from src wins; a NaN already in dst stays because y < NaN is false.
+    if (y < x || y !== y) dst[i] = y;
+  }
+}
+
+function maxInto(dst: NumericArray, src: NumericArray): void {
+  const n = dst.length;
+  for (let i = 0; i < n; i++) {
+    const x = dst[i];
+    const y = src[i];
+    if (y > x || y !== y) dst[i] = y;
+  }
+}
+
+function partition(a: FloatArray, lo: number, hi: number, pivotIndex: number): number {
+  const pivot = a[pivotIndex];
+  a[pivotIndex] = a[hi];
+  a[hi] = pivot;
+  let store = lo;
+  for (let i = lo; i < hi; i++) {
+    if (less(a[i], pivot)) {
+      const t = a[i];
+      a[i] = a[store];
+      a[store] = t;
+      store++;
+    }
+  }
+  a[hi] = a[store];
+  a[store] = pivot;
+  return store;
+}
+
+/** Total order with NaN last. */
+function less(x: number, y: number): boolean {
+  if (x !== x) return false;
+  if (y !== y) return true;
+  return x < y;
+}
+
+export const jsKernels: Kernels = {
+  name: 'js',
+  reduceInto(dst: NumericArray, src: NumericArray, op: ElementwiseOp): void {
+    if (op === 'sum') sumInto(dst, src);
+    else if (op === 'min') minInto(dst, src);
+    else maxInto(dst, src);
+  },
+  scale(dst: FloatArray, factor: number): void {
+    const n = dst.length;
+    for (let i = 0; i < n; i++) dst[i] *= factor;
+  },
+  divide(dst: NumericArray, divisor: number): void {
+    const n = dst.length;
+    if (dst instanceof Int32Array) {
+      for (let i = 0; i < n; i++) dst[i] = Math.trunc(dst[i] / divisor);
+    } else {
+      for (let i = 0; i < n; i++) dst[i] /= divisor;
+    }
+  },
+  signPack(src: Float32Array, out: Uint32Array): number {
+    const n = src.length;
+    const words = (n + 31) >>> 5;
+    let bad = -1;
+    for (let w = 0; w < words; w++) {
+      const base = w << 5;
+      const end = Math.min(32, n - base);
+      let word = 0;
+      for (let j = 0; j < end; j++) {
+        const x = src[base + j];
+        if (x < 0) word |= 1 << j;
+        if (bad < 0 && x - x !== 0) bad = base + j; // x - x is NaN exactly for NaN and +-Inf
+      }
+      out[w] = word >>> 0;
+    }
+    return bad;
+  },
+  voteCount(packed: readonly Uint32Array[], words: number, negOut: Uint32Array, tieOut: Uint32Array): void {
+    const m = packed.length;
+    // Bit-sliced counters: planes[b] holds bit b of the per-coordinate count of set bits, for 32
+    // coordinates at once. Adding one worker's word is a ripple-carry add of a 1-bit number.
+    let nplanes = 1;
+    while (1 << nplanes <= m) nplanes++;
+    const planes = new Uint32Array(nplanes);
+    for (let w = 0; w < words; w++) {
+      planes.fill(0);
+      for (let i = 0; i < m; i++) {
+        let carry = packed[i][w];
+        for (let b = 0; b < nplanes && carry !== 0; b++) {
+          const p = planes[b];
+          planes[b] = p ^ carry;
+          carry = p & carry;
+        }
+      }
+      // Compare 2*count with m: count > m/2  <=>  count >= floor(m/2)+1 ; tie iff m even and count == m/2.
+      const gt = geConst(planes, nplanes, (m >>> 1) + 1);
+      negOut[w] = gt >>> 0;
+      tieOut[w] = m % 2 === 0 ? eqConst(planes, nplanes, m >>> 1) >>> 0 : 0;
+    }
+  },
+  sqDistances(points: readonly Float32Array[], center: FloatArray, out: Float64Array): void {
+    const d = center.length;
+    for (let i = 0; i < points.length; i++) {
+      const p = points[i];
+      let acc = 0;
+      for (let j = 0; j < d; j++) {
+        const diff = p[j] - center[j];
+        acc += diff * diff;
+      }
+      out[i] = acc;
+    }
+  },
+  weightedSum(points: readonly Float32Array[], weights: Float64Array, out: FloatArray): void {
+    const d = out.length;
+    const acc = out instanceof Float64Array ? out : new Float64Array(d);
+    acc.fill(0);
+    for (let i = 0; i < points.length; i++) {
+      const p = points[i];
+      const w = weights[i];
+      for (let j = 0; j < d; j++) acc[j] += w * p[j];
+    }
+    if (acc !== out) out.set(acc);
+  },
+  selectKth(values: FloatArray, k: number): number {
+    let lo = 0;
+    let hi = values.length - 1;
+    // Deterministic pivots (median of three by position) keep results reproducible run to run.
+    while (lo < hi) {
+      const mid = lo + ((hi - lo) >>> 1);
+      const p = partition(values, lo, hi, medianOfThree(values, lo, mid, hi));
+      if (p === k) return values[p];
+      if (p < k) lo = p + 1;
+      else hi = p - 1;
+    }
+    return values[k];
+  },
+};
+
+function medianOfThree(a: FloatArray, i: number, j: number, k: number): number {
+  const x = a[i];
+  const y = a[j];
+  const z = a[k];
+  if (less(x, y)) {
+    if (less(y, z)) return j;
+    return less(x, z) ? k : i;
+  }
+  if (less(x, z)) return i;
+  return less(y, z) ? k : j;
+}
+
+/** Bit mask of lanes whose bit-sliced counter is >= c (c is a constant known to fit). */
+function geConst(planes: Uint32Array, nplanes: number, c: number): number {
+  if (c >= 1 << nplanes) return 0;
+  // Scan from the top bit: lanes still equal so far, and lanes already greater.
+  let gt = 0;
+  let eq = 0xffffffff;
+  for (let b = nplanes - 1; b >= 0; b--) {
+    const bit = planes[b];
+    if ((c >>> b) & 1) eq &= bit;
+    else {
+      gt |= eq & bit;
+      eq &= ~bit;
+    }
+  }
+  return gt | eq;
+}
+
+function eqConst(planes: Uint32Array, nplanes: number, c: number): number {
+  let eq = 0xffffffff;
+  for (let b = 0; b < nplanes; b++) eq &= (c >>> b) & 1 ? planes[b] : ~planes[b];
+  return eq;
+}

@@ -1,0 +1,236 @@
+/**
+ * The one executor of collective schedules. It runs a Schedule on one rank, driven by data: a
+ * transfer's segment is sent as soon as the segments it depends on have landed, so sending,
+ * receiving and reducing overlap across segments and steps, with no global barrier (a segment
+ * never waits for the slowest transfer of its step).
+ *
+ * Memory rules (zero-copy, and safe):
+ *  - a received frame is reduced or copied straight from the ZeroMQ message's memory when it is
+ *    aligned for the dtype (one copy otherwise);
+ *  - a 'copy' transfer forwards the very frame it received (relays copy nothing);
+ *  - other sends go out as views of the working buffer, without a copy, when the rank is sure to
+ *    learn before it completes that the peer has the bytes (some transfer it waits for depends on
+ *    that send); zeromq.js may still be writing a view after the send promise resolves, and the
+ *    caller owns the buffer once the collective returns. Sends without that guarantee (for the ring,
+ *    the first all-gather send of each rank) go out from a private copy.
+ *  - reductions into one (rank, chunk) are applied in transfer-id order whatever the arrival order,
+ *    so results are bitwise reproducible from run to run.
+ */
+import type { Kernels, ElementwiseOp } from '../kernels/contract.js';
+import { BYTES_PER_ELEMENT, dtypeOf, viewArray, type NumericArray } from '../dtype.js';
+import { ZcollError } from '../errors.js';
+import { chunkSpans, segmentCount, segmentSpan, type Span } from './partition.js';
+import type { Schedule, Transfer } from './types.js';
+
+/** What the executor needs from the communicator for one collective. */
+export interface ExecChannel {
+  readonly rank: number;
+  /** Sends segment `segment` of transfer `transfer`; `count` elements. Failures fail the op. */
+  send(peer: number, transfer: number, segment: number, payload: Uint8Array | undefined, count: number): Promise<void>;
+  /** Fails the collective (protocol violations found while executing). */
+  fail(err: ZcollError): void;
+}
+
+export interface Execution {
+  /** Feeds a frame of this collective; returns false if it was not expected (dropped by the caller). */
+  onFrame(src: number, transfer: number, segment: number, payload: Buffer | undefined, count: number): boolean;
+  /** The peer and transfer the execution waits on, for timeout messages. */
+  waitingOn(): { peer: number; what: string } | undefined;
+  /** Resolves when every expected segment has landed and every send was queued. */
+  readonly done: Promise<void>;
+}
+
+interface RankPlan {
+  readonly outgoing: readonly Transfer[];
+  readonly incoming: readonly Transfer[];
+  /** incoming transfer id -> outgoing transfers listing it in deps */
+  readonly dependents: ReadonlyMap<number, readonly Transfer[]>;
+  /** outgoing transfer ids whose landing this rank learns about before it completes */
+  readonly confirmed: ReadonlySet<number>;
+  /** chunk -> incoming 'reduce' transfer ids in the order they must be applied */
+  readonly reduceOrder: ReadonlyMap<number, readonly number[]>;
+}
+
+const plans = new WeakMap<Schedule, Map<number, RankPlan>>();
+
+function planFor(s: Schedule, rank: number): RankPlan {
+  let byRank = plans.get(s);
+  if (byRank === undefined) plans.set(s, (byRank = new Map()));
+  const cached = byRank.get(rank);
+  if (cached) return cached;
+  const outgoing = s.transfers.filter((t) => t.src === rank);
+  const incoming = s.transfers.filter((t) => t.dst === rank);
+  const dependents = new Map<number, Transfer[]>();
+  for (const t of outgoing) for (const d of t.deps) (dependents.get(d) ?? dependents.set(d, []).get(d))!.push(t);
+  // Every transfer some incoming transfer transitively depends on has landed before this rank completes.
+  const ancestors = new Set<number>();
+  const stack = incoming.map((t) => t.id);
+  while (stack.length > 0) {
+    for (const d of s.transfers[stack.pop() as number].deps) {
+      if (!ancestors.has(d)) {
+        ancestors.add(d);
+        stack.push(d);
+      }
+    }
+  }
+  const confirmed = new Set(outgoing.filter((t) => ancestors.has(t.id)).map((t) => t.id));
+  const reduceOrder = new Map<number, number[]>();
+  for (const t of incoming) if (t.kind === 'reduce') (reduceOrder.get(t.chunk) ?? reduceOrder.set(t.chunk, []).get(t.chunk))!.push(t.id);
+  for (const ids of reduceOrder.values()) ids.sort((a, b) => a - b);
+  const plan: RankPlan = { outgoing, incoming, dependents, confirmed, reduceOrder };
+  byRank.set(rank, plan);
+  return plan;
+}
+
+export interface ExecuteParams {
+  readonly schedule: Schedule;
+  readonly buffer: NumericArray;
+  readonly op: ElementwiseOp;
+  readonly segmentElems: number;
+  readonly kernels: Kernels;
+}
+
+export function execute(p: ExecuteParams, ch: ExecChannel): Execution {
+  const { schedule: s, buffer, op, kernels } = p;
+  const rank = ch.rank;
+  const plan = planFor(s, rank);
+  const dtype = dtypeOf(buffer);
+  const elemBytes = BYTES_PER_ELEMENT[dtype];
+  const spans = chunkSpans(buffer.length, s.nchunks);
+  const nseg = spans.map((sp) => segmentCount(sp.length, p.segmentElems));
+  const segOf = (chunk: number, seg: number): Span => segmentSpan(spans[chunk], p.segmentElems, seg);
+  const bytesOf = (sp: Span): Uint8Array => new Uint8Array(buffer.buffer, buffer.byteOffset + sp.offset * elemBytes, sp.length * elemBytes);
+
+  const landed = new Map<number, Uint8Array>();
+  for (const t of plan.incoming) landed.set(t.id, new Uint8Array(nseg[t.chunk]));
+  let remainingIn = plan.incoming.reduce((acc, t) => acc + nseg[t.chunk], 0);
+  // pending[x][seg]: deps of that segment not yet landed (a dep of another chunk counts until it landed whole).
+  const pending = new Map<number, Int32Array>();
+  for (const t of plan.outgoing) pending.set(t.id, new Int32Array(nseg[t.chunk]).fill(t.deps.length));
+  const depSegsLeft = new Map<number, number>(); // incoming id -> segments not yet landed (for other-chunk deps)
+  for (const t of plan.incoming) depSegsLeft.set(t.id, nseg[t.chunk]);
+  const nextReduce = new Map<number, Int32Array>(); // chunk -> per segment index into reduceOrder
+  for (const c of plan.reduceOrder.keys()) nextReduce.set(c, new Int32Array(nseg[c]));
+  const stash = new Map<string, Buffer | undefined>();
+  const relay = new Map<string, Buffer>();
+  let sendsInFlight = 0;
+  let failed = false;
+  let resolveDone!: () => void;
+  const done = new Promise<void>((resolve) => (resolveDone = resolve));
+
+  const maybeDone = (): void => {
+    if (!failed && remainingIn === 0 && sendsInFlight === 0) {
+      relay.clear();
+      resolveDone();
+    }
+  };
+
+  const sendSegment = (t: Transfer, seg: number): void => {
+    const sp = segOf(t.chunk, seg);
+    let payload: Uint8Array | undefined;
+    if (sp.length > 0) {
+      const forwarded = t.kind === 'copy' ? relay.get(`${t.chunk}:${seg}`) : undefined;
+      if (forwarded !== undefined) payload = forwarded;
+      else if (plan.confirmed.has(t.id)) payload = bytesOf(sp);
+      else payload = Buffer.from(bytesOf(sp)); // private copy: see the header comment
+    }
+    sendsInFlight++;
+    ch.send(t.dst, t.id, seg, payload, sp.length).then(
+      () => {
+        sendsInFlight--;
+        maybeDone();
+      },
+      () => {
+        failed = true; // the channel fails the op; nothing more to do here
+      },
+    );
+  };
+
+  const release = (t: Transfer, seg: number): void => {
+    const left = pending.get(t.id)!;
+    if (--left[seg] === 0) sendSegment(t, seg);
+  };
+
+  const markLanded = (x: Transfer, seg: number): void => {
+    landed.get(x.id)![seg] = 1;
+    remainingIn--;
+    const segsLeft = depSegsLeft.get(x.id)! - 1;
+    depSegsLeft.set(x.id, segsLeft);
+    const deps = plan.dependents.get(x.id);
+    if (deps === undefined) return;
+    for (const t of deps) {
+      // Same chunk: segment by segment (same segmentation). Another chunk: only its whole landing counts.
+      if (t.chunk === x.chunk) release(t, seg);
+      else if (segsLeft === 0) for (let sg = 0; sg < nseg[t.chunk]; sg++) release(t, sg);
+    }
+  };
+
+  const typedView = (payload: Buffer | undefined, count: number): NumericArray => {
+    if (payload === undefined || count === 0) return viewArray(dtype, buffer.buffer, buffer.byteOffset, 0);
+    if (payload.byteOffset % elemBytes === 0) return viewArray(dtype, payload.buffer, payload.byteOffset, count);
+    const aligned = new Uint8Array(payload.byteLength);
+    aligned.set(payload);
+    return viewArray(dtype, aligned.buffer, 0, count);
+  };
+
+  const applyReduce = (chunk: number, seg: number): void => {
+    const order = plan.reduceOrder.get(chunk)!;
+    const next = nextReduce.get(chunk)!;
+    const sp = segOf(chunk, seg);
+    while (next[seg] < order.length) {
+      const key = `${order[next[seg]]}:${seg}`;
+      if (!stash.has(key)) return;
+      const payload = stash.get(key);
+      stash.delete(key);
+      const x = s.transfers[order[next[seg]]];
+      next[seg]++;
+      if (sp.length > 0) kernels.reduceInto(buffer.subarray(sp.offset, sp.offset + sp.length), typedView(payload, sp.length), op);
+      markLanded(x, seg);
+    }
+  };
+
+  const onFrame = (src: number, transfer: number, segment: number, payload: Buffer | undefined, count: number): boolean => {
+    if (failed) return false;
+    const t = s.transfers[transfer];
+    if (t === undefined || t.dst !== rank || t.src !== src || !(segment >= 0 && segment < nseg[t.chunk])) return false;
+    const seen = landed.get(t.id)!;
+    const key = `${t.id}:${segment}`;
+    if (seen[segment] === 1 || stash.has(key)) return false;
+    const sp = segOf(t.chunk, segment);
+    if (count !== sp.length) {
+      failed = true;
+      ch.fail(
+        new ZcollError('EMISMATCH', `segment ${segment} of transfer ${t.id} from rank ${src} holds ${count} elements, this rank expects ${sp.length} (different segmentBytes?)`, {
+          rank,
+          peer: src,
+        }),
+      );
+      return true;
+    }
+    if (t.kind === 'reduce') {
+      stash.set(key, payload);
+      applyReduce(t.chunk, segment);
+    } else {
+      if (sp.length > 0) {
+        buffer.subarray(sp.offset, sp.offset + sp.length).set(typedView(payload, sp.length));
+        if (payload !== undefined) relay.set(`${t.chunk}:${segment}`, payload);
+      }
+      markLanded(t, segment);
+    }
+    maybeDone();
+    return true;
+  };
+
+  const waitingOn = (): { peer: number; what: string } | undefined => {
+    for (const t of plan.incoming) {
+      const seen = landed.get(t.id)!;
+      const seg = seen.indexOf(0);
+      if (seg >= 0) return { peer: t.src, what: `segment ${seg} of transfer ${t.id} (chunk ${t.chunk}, step ${t.step})` };
+    }
+    return undefined;
+  };
+
+  for (const t of plan.outgoing) if (t.deps.length === 0) for (let sg = 0; sg < nseg[t.chunk]; sg++) sendSegment(t, sg);
+  maybeDone();
+  return { onFrame, waitingOn, done };
+}

@@ -1,0 +1,100 @@
+/**
+ * The wire format. Every message is one or two ZeroMQ frames:
+ *   frame 0: a msgpack header (below), small and self-describing;
+ *   frame 1: the payload bytes, raw, sent straight from the typed array's memory (zeromq.js sends
+ *            buffers over 128 bytes without copying) and received as a Buffer over the ZeroMQ
+ *            message (no copy over 32 bytes).
+ * The header carries what a receiver needs to match the message (src, seq, transfer, segment) and
+ * what it needs to refuse it (op, dtype, total count, redop, root): a rank that called another
+ * collective, another size or another dtype is caught by comparing, never by hanging.
+ * Anything that does not decode to this shape is dropped and counted by the receiver.
+ */
+import { Packr } from 'msgpackr';
+import { BYTES_PER_ELEMENT, isDType, type DType } from '../dtype.js';
+
+export const PROTOCOL_VERSION = 1;
+/** Upper bound on one frame's payload; a header claiming more is refused before anything is allocated. */
+export const MAX_PAYLOAD_BYTES = 1 << 30;
+
+export type FrameKind =
+  | 'data' // a segment of a collective
+  | 'p2p' // a point-to-point send
+  | 'abort' // a peer failed the collective `seq`; carries its error
+  | 'bye'; // a peer is closing cleanly (its later disconnect is not a failure)
+
+export interface Header {
+  /** Protocol version. */
+  v: number;
+  k: FrameKind;
+  /** Sender rank. */
+  src: number;
+  /** Communicator epoch: a new communicator over the same endpoints gets a new one. */
+  ep: number;
+  /** Collective sequence number (the n-th collective of this communicator), or p2p sequence. */
+  seq: number;
+  /** Collective name ('allreduce', 'broadcast', ...) or 'send'. */
+  op: string;
+  /** Transfer id within the collective's schedule (or a collective-specific message id). */
+  x: number;
+  /** Segment index within the transfer. */
+  s: number;
+  /** Element type of the payload ('' when the message carries none). */
+  dt: DType | '';
+  /** Element count of the whole collective as the sender called it. */
+  n: number;
+  /** Elements in this frame's payload. */
+  c: number;
+  /** Reduction op or '' (not a reduction). */
+  ro: string;
+  /** Root rank for rooted collectives, -1 otherwise. */
+  root: number;
+  /** User tag (p2p) or 0. */
+  tag: number;
+  /** For 'abort': the error code and message of the rank that failed. */
+  code?: string;
+  msg?: string;
+}
+
+const packr = new Packr({ useRecords: false, moreTypes: false, bundleStrings: false });
+
+export function encodeHeader(h: Header): Buffer {
+  return packr.pack(h);
+}
+
+export type DecodeResult = { ok: true; header: Header; payload: Buffer | undefined } | { ok: false; reason: string };
+
+const KINDS: ReadonlySet<string> = new Set(['data', 'p2p', 'abort', 'bye']);
+
+const isInt = (x: unknown, lo: number, hi: number): x is number => typeof x === 'number' && Number.isInteger(x) && x >= lo && x <= hi;
+
+/**
+ * Decodes and validates a received message. `nranks` bounds the sender rank. Never throws:
+ * returns the reason a message is refused, for the log and the counters.
+ */
+export function decodeMessage(frames: readonly Buffer[], nranks: number): DecodeResult {
+  if (frames.length < 1 || frames.length > 2) return { ok: false, reason: `expected 1 or 2 frames, got ${frames.length}` };
+  let raw: unknown;
+  try {
+    raw = packr.unpack(frames[0]);
+  } catch {
+    return { ok: false, reason: 'header is not msgpack' };
+  }
+  if (typeof raw !== 'object' || raw === null || Array.isArray(raw)) return { ok: false, reason: 'header is not a map' };
+  const h = raw as Record<string, unknown>;
+  if (h.v !== PROTOCOL_VERSION) return { ok: false, reason: `protocol version ${String(h.v)}, expected ${PROTOCOL_VERSION}` };
+  if (typeof h.k !== 'string' || !KINDS.has(h.k)) return { ok: false, reason: `unknown kind ${String(h.k)}` };
+  if (!isInt(h.src, 0, nranks - 1)) return { ok: false, reason: `sender ${String(h.src)} is not a rank of this world of ${nranks}` };
+  if (!isInt(h.ep, 0, 0xffffffff) || !isInt(h.seq, 0, Number.MAX_SAFE_INTEGER)) return { ok: false, reason: 'bad epoch or sequence number' };
+  if (typeof h.op !== 'string' || h.op.length > 64 || typeof h.ro !== 'string' || h.ro.length > 16) return { ok: false, reason: 'bad op or redop' };
+  if (!isInt(h.x, -1, 0x7fffffff) || !isInt(h.s, 0, 0x7fffffff)) return { ok: false, reason: 'bad transfer or segment index' };
+  if (!isInt(h.n, 0, Number.MAX_SAFE_INTEGER) || !isInt(h.c, 0, MAX_PAYLOAD_BYTES)) return { ok: false, reason: 'bad element counts' };
+  if (!isInt(h.root, -1, nranks - 1) || !isInt(h.tag, -0x80000000, 0x7fffffff)) return { ok: false, reason: 'bad root or tag' };
+  if (h.dt !== '' && !isDType(h.dt)) return { ok: false, reason: `unknown dtype ${String(h.dt)}` };
+  if (h.k === 'abort' && (typeof h.code !== 'string' || typeof h.msg !== 'string')) return { ok: false, reason: 'abort without code and message' };
+  const header = h as unknown as Header;
+  const payload = frames.length === 2 ? frames[1] : undefined;
+  const expectBytes = header.dt === '' ? 0 : header.c * BYTES_PER_ELEMENT[header.dt];
+  const gotBytes = payload?.byteLength ?? 0;
+  if (expectBytes !== gotBytes) return { ok: false, reason: `payload of ${gotBytes} bytes, header says ${header.c} x ${header.dt || 'none'} = ${expectBytes}` };
+  return { ok: true, header, payload };
+}

@@ -1,0 +1,88 @@
+// zcoll launch: environment per rank, output prefixed with the rank, and a failing rank stops the
+// others and makes the launcher exit non-zero naming it.
+import { spawn } from 'node:child_process';
+import { join } from 'node:path';
+import t from 'tap';
+import { freePort, REPO } from '../helpers/ranks.js';
+
+const BIN = join(REPO, 'bin', 'zcoll.js');
+
+function run(args: string[], env: NodeJS.ProcessEnv = {}): Promise<{ code: number | null; stdout: string; stderr: string; ms: number }> {
+  const t0 = Date.now();
+  return new Promise((resolve) => {
+    const child = spawn(process.execPath, [BIN, ...args], { env: { ...process.env, ...env }, stdio: ['ignore', 'pipe', 'pipe'] });
+    let stdout = '';
+    let stderr = '';
+    child.stdout.on('data', (d: Buffer) => (stdout += d.toString()));
+    child.stderr.on('data', (d: Buffer) => (stderr += d.toString()));
+    const timer = setTimeout(() => child.kill('SIGKILL'), 60_000);
+    child.on('close', (code) => {
+      clearTimeout(timer);
+      resolve({ code, stdout, stderr, ms: Date.now() - t0 });
+    });
+  });
+}
+
+t.test('each rank gets its environment; lines are prefixed with the rank', async (t) => {
+  const port = await freePort();
+  const script = 'const e=process.env; console.log(["r="+e.ZCOLL_RANK,"w="+e.ZCOLL_WORLD_SIZE,"l="+e.ZCOLL_LOCAL_RANK,"p="+e.ZCOLL_MASTER_PORT].join(" "))';
+  const r = await run(['launch', '-n', '3', '--port', String(port), '--', process.execPath, '-e', script]);
+  t.equal(r.code, 0);
+  for (let rank = 0; rank < 3; rank++) t.match(r.stdout, new RegExp(`^\\[${rank}\\] r=${rank} w=3 l=${rank} p=${port}$`, 'm'));
+});
+
+t.test('a failing rank stops the others; the launcher exits non-zero naming it', async (t) => {
+  const port = await freePort();
+  const script = 'if (process.env.ZCOLL_RANK === "1") { setTimeout(() => process.exit(3), 200); } else { setTimeout(() => {}, 60000); }';
+  const r = await run(['launch', '-n', '3', '--port', String(port), '--', process.execPath, '-e', script]);
+  t.equal(r.code, 3, 'exit code of the failed rank');
+  t.match(r.stderr, /rank 1 exited with code 3; stopping the other ranks/);
+  t.ok(r.ms < 30_000, `the others were stopped, not waited for (${r.ms} ms)`);
+});
+
+t.test('a real training-style script: init, all-reduce a tensor, close', async (t) => {
+  const port = await freePort();
+  const script = `
+    import * as tf from '@tensorflow/tfjs';
+    import { init } from 'zcoll';
+    const comm = await init();
+    const g = await comm.allReduce(tf.ones([1000]), { op: 'avg' });
+    const s = await comm.allReduce(tf.ones([10]).mul(comm.rank + 1), { op: 'sum' });
+    console.log('rank', comm.rank, 'of', comm.size, 'avg', g.dataSync()[0], 'sum', s.dataSync()[9]);
+    await comm.close();`;
+  const r = await run(['launch', '-n', '3', '--port', String(port), '--', process.execPath, '--input-type=module', '-e', script]);
+  t.equal(r.code, 0, r.stderr.slice(-2000));
+  for (let rank = 0; rank < 3; rank++) t.match(r.stdout, new RegExp(`\\[${rank}\\] rank ${rank} of 3 avg 1 sum 6`));
+});
+
+t.test('bench argument errors are clear and start no rank', async (t) => {
+  const reversed = await run(['bench', '-b', '8M', '-e', '4K']);
+  t.equal(reversed.code, 2);
+  t.match(reversed.stderr, /--min-bytes \(8388608\) is larger than --max-bytes \(4096\)/);
+  const badSize = await run(['bench', '-b', 'lots']);
+  t.equal(badSize.code, 2);
+  t.match(badSize.stderr, /"lots" is not a size/);
+  const badAlgo = await run(['bench', '-a', 'telepathy']);
+  t.not(badAlgo.code, 0);
+  t.match(badAlgo.stderr, /telepathy/);
+  const noConfig = await run(['bench', '--config', '/nonexistent/cluster.json']);
+  t.equal(noConfig.code, 2);
+  t.match(noConfig.stderr, /cannot read config file \/nonexistent\/cluster\.json/);
+});
+
+t.test('zcoll bench: a small sweep on 2 ranks, every result checked, JSON rows', async (t) => {
+  const port = await freePort();
+  const dir = t.testdir({});
+  const json = join(dir, 'rows.json');
+  const r = await run(['bench', '--ranks', '2', '--port', String(port), '-b', '1K', '-e', '256K', '-f', '4', '-n', '3', '-w', '1', '--json', json]);
+  t.equal(r.code, 0, r.stderr.slice(-2000));
+  t.match(r.stdout, /#\s+size\s+count\s+type\s+redop\s+time\s+algbw\s+busbw\s+#wrong/);
+  t.match(r.stdout, /# Avg bus bandwidth\s+: \d+\.\d+/);
+  const { readFileSync } = await import('node:fs');
+  const rows = JSON.parse(readFileSync(json, 'utf8')) as Array<Record<string, unknown>>;
+  t.same(rows.map((x) => x.size), [1024, 4096, 16384, 65536, 262144]);
+  for (const row of rows) {
+    t.match(row, { count: (row.size as number) / 4, type: 'float32', redop: 'sum', wrong: 0, time_us: Number, algbw: Number, busbw: Number });
+    t.ok((row.busbw as number) > 0 && Math.abs((row.busbw as number) - (row.algbw as number)) < 1e-9, 'busbw = algbw * 2(n-1)/n = algbw for 2 ranks');
+  }
+});
