@@ -266,8 +266,8 @@ export class Communicator implements OpHost {
     return p;
   }
 
-  /** Attaches a schedule's execution to an op; `acks` adds the rooted-collective acknowledgements. */
-  private startSchedule(ctx: OpContext, schedule: Schedule, buffer: NumericArray, op: ElementwiseOp, acks?: { expectFrom: readonly number[]; sendTo: number | undefined }): void {
+  /** Attaches a schedule's execution to an op. */
+  private startSchedule(ctx: OpContext, schedule: Schedule, buffer: NumericArray, op: ElementwiseOp): void {
     const segmentElems = Math.max(1, Math.floor(this.segmentBytes / BYTES_PER_ELEMENT[dtypeOf(buffer)]));
     const exec = execute(
       { schedule, buffer, op, segmentElems, kernels },
@@ -277,23 +277,8 @@ export class Communicator implements OpHost {
         fail: (e) => ctx.fail(e, true),
       },
     );
-    const ackFrom = new Set(acks?.expectFrom ?? []);
-    ctx.attach(
-      (src, h, payload) => {
-        if (h.x === -1) return ackFrom.delete(src) ? (maybeComplete(), true) : false;
-        return exec.onFrame(src, h.x, h.s, payload, h.c);
-      },
-      () => exec.waitingOn() ?? (ackFrom.size > 0 ? { peer: [...ackFrom][0], what: 'its acknowledgement' } : undefined),
-    );
-    let executed = false;
-    const maybeComplete = (): void => {
-      if (executed && ackFrom.size === 0) ctx.complete();
-    };
-    exec.done.then(() => {
-      executed = true;
-      if (acks?.sendTo !== undefined) ctx.send(acks.sendTo, -1, 0, undefined, 0).then(maybeComplete, () => undefined);
-      else maybeComplete();
-    });
+    ctx.attach((src, h, payload) => exec.onFrame(src, h.x, h.s, payload, h.c), exec.waitingOn);
+    void exec.done.then(() => ctx.complete());
   }
 
   private scheduleFor(key: string, build: () => Schedule): Schedule {
@@ -477,12 +462,9 @@ export class Communicator implements OpHost {
       timeoutMs,
       async () => {
         const schedule = this.scheduleFor(`broadcast:${algorithm}:${root}`, () => buildBroadcast(this.size, root, algorithm));
-        const children = schedule.transfers.filter((t) => t.src === root).map((t) => t.dst);
-        const fromRoot = schedule.transfers.some((t) => t.src === root && t.dst === this.rank);
-        // The root hears back from its direct children: a root that called another collective is
-        // caught (its children fail and tell it), and the root returns only once its bytes are delivered.
-        const acks = { expectFrom: this.rank === root ? children : [], sendTo: fromRoot ? root : undefined };
-        return (ctx) => this.startSchedule(ctx, schedule, work, 'sum', acks);
+        // Every sender hears back from its receivers (the executor's acknowledgements): a root that
+        // called another collective is caught, and it returns only once its bytes are delivered.
+        return (ctx) => this.startSchedule(ctx, schedule, work, 'sum');
       },
       () => work,
     );

@@ -78,7 +78,10 @@ export async function rendezvous(p: RendezvousParams): Promise<RendezvousResult>
 async function join(p: RendezvousParams, hello: Hello): Promise<RendezvousResult> {
   const rank = p.self.rank;
   const master = `tcp://${p.masterAddr}:${p.masterPort}`;
-  const sock = new zmq.Dealer({ linger: 0, receiveTimeout: p.timeoutMs, sendTimeout: p.timeoutMs });
+  // Wait longer than the master does: when a rank is missing, the master's error (which names it)
+  // must reach every rank before their own, vaguer, timeout.
+  const waitMs = p.timeoutMs + Math.min(Math.max(p.timeoutMs / 2, 1000), 10_000);
+  const sock = new zmq.Dealer({ linger: 0, receiveTimeout: waitMs, sendTimeout: waitMs });
   try {
     sock.connect(master);
     await sock.send(packr.pack(hello));
@@ -88,7 +91,7 @@ async function join(p: RendezvousParams, hello: Hello): Promise<RendezvousResult
         frames = await sock.receive();
       } catch (e) {
         if ((e as { code?: string }).code === 'EAGAIN') {
-          throw new ZcollError('ETIMEDOUT', `no answer from the master (rank 0) at ${master} within ${p.timeoutMs} ms: is rank 0 running, and is the address right?`, { rank, op: RDV, peer: 0 });
+          throw new ZcollError('ETIMEDOUT', `no answer from the master (rank 0) at ${master} within ${waitMs} ms: is rank 0 running, and is the address right?`, { rank, op: RDV, peer: 0 });
         }
         throw e;
       }
@@ -121,19 +124,30 @@ async function serve(p: RendezvousParams, own: Hello): Promise<RendezvousResult>
       throw new ZcollError('ECONFIG', `cannot bind the rendezvous at ${bindTo}: ${(e as Error).message} (another job on this port?)`, { rank: 0, op: RDV }, { cause: e });
     }
     const byRank = new Map<number, { hello: Hello; id: Buffer }>();
-    const everyone: Buffer[] = [];
+    const everyone = new Map<string, { id: Buffer; rank: number }>();
     byRank.set(0, { hello: own, id: Buffer.alloc(0) });
     const deadline = Date.now() + p.timeoutMs;
-    const refuse = async (code: ErrorCode, msg: string): Promise<never> => {
-      const body = packr.pack({ t: 'error', code, msg } satisfies ErrorReply);
-      for (const id of everyone) await sock.send([id, body]).catch(() => undefined);
-      throw new ZcollError(code, msg, { rank: 0, op: RDV });
+    // Once refused, the master stays until every rank has heard why (or the deadline), so a rank
+    // that says hello after the refusal is told too, instead of timing out without a reason.
+    let refusal: ErrorReply | undefined;
+    const told = new Set<number>();
+    const tell = async (id: Buffer, rank: number): Promise<void> => {
+      told.add(rank);
+      await sock.send([id, packr.pack(refusal)]).catch(() => undefined);
     };
-    while (byRank.size < p.world) {
+    const refuse = async (code: ErrorCode, msg: string): Promise<void> => {
+      refusal = { t: 'error', code, msg };
+      for (const { id, rank } of everyone.values()) await tell(id, rank);
+    };
+    for (;;) {
+      if (refusal !== undefined && told.size >= p.world - 1) break;
+      if (refusal === undefined && byRank.size === p.world) break;
       if (Date.now() > deadline) {
+        if (refusal !== undefined) break;
         const missing = [];
         for (let r = 0; r < p.world; r++) if (!byRank.has(r)) missing.push(r);
         await refuse('ETIMEDOUT', `rank${missing.length > 1 ? 's' : ''} ${missing.join(', ')} of ${p.world} never joined within ${p.timeoutMs} ms`);
+        break;
       }
       let frames: Buffer[];
       try {
@@ -150,15 +164,19 @@ async function serve(p: RendezvousParams, own: Hello): Promise<RendezvousResult>
         continue; // garbage from a stranger: ignore
       }
       if (!isHello(h)) continue;
-      everyone.push(frames[0]);
+      everyone.set(frames[0].toString('hex'), { id: frames[0], rank: h.rank });
+      if (refusal !== undefined) {
+        await tell(frames[0], h.rank);
+        continue;
+      }
       if (h.version !== own.version || h.proto !== own.proto) await refuse('EMISMATCH', `rank ${h.rank} runs zcoll ${h.version} (protocol ${h.proto}), rank 0 runs ${own.version} (protocol ${own.proto})`);
-      if (h.world !== p.world) await refuse('EMISMATCH', `rank ${h.rank} was started with world size ${h.world}, rank 0 with ${p.world}`);
-      if (h.config !== p.configHash) await refuse('EMISMATCH', `rank ${h.rank} (host ${h.hostName}) has another cluster config (hash ${h.config}, rank 0 has ${p.configHash})`);
-      if (!(h.rank >= 0 && h.rank < p.world)) await refuse('ECONFIG', `a process claims rank ${h.rank}, outside 0..${p.world - 1}`);
-      const prev = byRank.get(h.rank);
-      if (prev !== undefined) await refuse('ECONFIG', `two processes claim rank ${h.rank} (hosts ${prev.hello.hostName} and ${h.hostName})`);
-      byRank.set(h.rank, { hello: h, id: frames[0] });
+      else if (h.world !== p.world) await refuse('EMISMATCH', `rank ${h.rank} was started with world size ${h.world}, rank 0 with ${p.world}`);
+      else if (h.config !== p.configHash) await refuse('EMISMATCH', `rank ${h.rank} (host ${h.hostName}) has another cluster config (hash ${h.config}, rank 0 has ${p.configHash})`);
+      else if (!(h.rank >= 0 && h.rank < p.world)) await refuse('ECONFIG', `a process claims rank ${h.rank}, outside 0..${p.world - 1}`);
+      else if (byRank.has(h.rank)) await refuse('ECONFIG', `two processes claim rank ${h.rank} (hosts ${byRank.get(h.rank)!.hello.hostName} and ${h.hostName})`);
+      else byRank.set(h.rank, { hello: h, id: frames[0] });
     }
+    if (refusal !== undefined) throw new ZcollError(refusal.code, refusal.msg, { rank: 0, op: RDV });
     const peers: PeerInfo[] = [];
     for (let r = 0; r < p.world; r++) {
       const { hello } = byRank.get(r)!;

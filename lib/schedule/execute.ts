@@ -8,11 +8,12 @@
  *  - a received frame is reduced or copied straight from the ZeroMQ message's memory when it is
  *    aligned for the dtype (one copy otherwise);
  *  - a 'copy' transfer forwards the very frame it received (relays copy nothing);
- *  - other sends go out as views of the working buffer, without a copy, when the rank is sure to
- *    learn before it completes that the peer has the bytes (some transfer it waits for depends on
- *    that send); zeromq.js may still be writing a view after the send promise resolves, and the
- *    caller owns the buffer once the collective returns. Sends without that guarantee (for the ring,
- *    the first all-gather send of each rank) go out from a private copy.
+ *  - other sends go out as views of the working buffer, without a copy. zeromq.js may still be
+ *    writing a view after its send promise resolves, and the caller owns the buffer once the
+ *    collective returns, so a rank completes only when it knows every peer has its bytes: either
+ *    some transfer it waits for depends on that send (for the ring, all but one send per rank), or
+ *    the receiver acknowledges the transfer with an empty frame (the rest). An acknowledgement costs
+ *    one small message, where a private copy of the send would cost a memcpy of the chunk.
  *  - reductions into one (rank, chunk) are applied in transfer-id order whatever the arrival order,
  *    so results are bitwise reproducible from run to run.
  */
@@ -45,13 +46,41 @@ interface RankPlan {
   readonly incoming: readonly Transfer[];
   /** incoming transfer id -> outgoing transfers listing it in deps */
   readonly dependents: ReadonlyMap<number, readonly Transfer[]>;
-  /** outgoing transfer ids whose landing this rank learns about before it completes */
-  readonly confirmed: ReadonlySet<number>;
+  /** outgoing transfer ids the receiver must acknowledge (nothing this rank waits for depends on them) */
+  readonly awaitAck: ReadonlySet<number>;
+  /** incoming transfer ids this rank acknowledges to their sender */
+  readonly sendAck: ReadonlySet<number>;
   /** chunk -> incoming 'reduce' transfer ids in the order they must be applied */
   readonly reduceOrder: ReadonlyMap<number, readonly number[]>;
 }
 
 const plans = new WeakMap<Schedule, Map<number, RankPlan>>();
+const unconfirmedBySchedule = new WeakMap<Schedule, ReadonlySet<number>>();
+
+/**
+ * Transfers whose sender would complete without learning that they landed: nothing that flows back
+ * into the sender depends on them. Their receivers acknowledge them.
+ */
+export function unconfirmedTransfers(s: Schedule): ReadonlySet<number> {
+  const cached = unconfirmedBySchedule.get(s);
+  if (cached) return cached;
+  const out = new Set<number>();
+  for (let rank = 0; rank < s.nranks; rank++) {
+    const ancestors = new Set<number>();
+    const stack = s.transfers.filter((t) => t.dst === rank).map((t) => t.id);
+    while (stack.length > 0) {
+      for (const d of s.transfers[stack.pop() as number].deps) {
+        if (!ancestors.has(d)) {
+          ancestors.add(d);
+          stack.push(d);
+        }
+      }
+    }
+    for (const t of s.transfers) if (t.src === rank && !ancestors.has(t.id)) out.add(t.id);
+  }
+  unconfirmedBySchedule.set(s, out);
+  return out;
+}
 
 function planFor(s: Schedule, rank: number): RankPlan {
   let byRank = plans.get(s);
@@ -62,25 +91,20 @@ function planFor(s: Schedule, rank: number): RankPlan {
   const incoming = s.transfers.filter((t) => t.dst === rank);
   const dependents = new Map<number, Transfer[]>();
   for (const t of outgoing) for (const d of t.deps) (dependents.get(d) ?? dependents.set(d, []).get(d))!.push(t);
-  // Every transfer some incoming transfer transitively depends on has landed before this rank completes.
-  const ancestors = new Set<number>();
-  const stack = incoming.map((t) => t.id);
-  while (stack.length > 0) {
-    for (const d of s.transfers[stack.pop() as number].deps) {
-      if (!ancestors.has(d)) {
-        ancestors.add(d);
-        stack.push(d);
-      }
-    }
-  }
-  const confirmed = new Set(outgoing.filter((t) => ancestors.has(t.id)).map((t) => t.id));
+  const unconfirmed = unconfirmedTransfers(s);
+  const awaitAck = new Set(outgoing.filter((t) => unconfirmed.has(t.id)).map((t) => t.id));
+  const sendAck = new Set(incoming.filter((t) => unconfirmed.has(t.id)).map((t) => t.id));
   const reduceOrder = new Map<number, number[]>();
   for (const t of incoming) if (t.kind === 'reduce') (reduceOrder.get(t.chunk) ?? reduceOrder.set(t.chunk, []).get(t.chunk))!.push(t.id);
   for (const ids of reduceOrder.values()) ids.sort((a, b) => a - b);
-  const plan: RankPlan = { outgoing, incoming, dependents, confirmed, reduceOrder };
+  const plan: RankPlan = { outgoing, incoming, dependents, awaitAck, sendAck, reduceOrder };
   byRank.set(rank, plan);
   return plan;
 }
+
+/** Acknowledgements travel as transfer ids -2, -3, ...: ackId maps a transfer id to its ack id and back. */
+const ACK_BASE = -2;
+const ackId = (x: number): number => ACK_BASE - x;
 
 export interface ExecuteParams {
   readonly schedule: Schedule;
@@ -114,12 +138,13 @@ export function execute(p: ExecuteParams, ch: ExecChannel): Execution {
   const stash = new Map<string, Buffer | undefined>();
   const relay = new Map<string, Buffer>();
   let sendsInFlight = 0;
+  const acksPending = new Set(plan.awaitAck);
   let failed = false;
   let resolveDone!: () => void;
   const done = new Promise<void>((resolve) => (resolveDone = resolve));
 
   const maybeDone = (): void => {
-    if (!failed && remainingIn === 0 && sendsInFlight === 0) {
+    if (!failed && remainingIn === 0 && sendsInFlight === 0 && acksPending.size === 0) {
       relay.clear();
       resolveDone();
     }
@@ -130,12 +155,14 @@ export function execute(p: ExecuteParams, ch: ExecChannel): Execution {
     let payload: Uint8Array | undefined;
     if (sp.length > 0) {
       const forwarded = t.kind === 'copy' ? relay.get(`${t.chunk}:${seg}`) : undefined;
-      if (forwarded !== undefined) payload = forwarded;
-      else if (plan.confirmed.has(t.id)) payload = bytesOf(sp);
-      else payload = Buffer.from(bytesOf(sp)); // private copy: see the header comment
+      payload = forwarded ?? bytesOf(sp);
     }
+    post(t.dst, t.id, seg, payload, sp.length);
+  };
+
+  const post = (peer: number, transfer: number, seg: number, payload: Uint8Array | undefined, count: number): void => {
     sendsInFlight++;
-    ch.send(t.dst, t.id, seg, payload, sp.length).then(
+    ch.send(peer, transfer, seg, payload, count).then(
       () => {
         sendsInFlight--;
         maybeDone();
@@ -156,6 +183,7 @@ export function execute(p: ExecuteParams, ch: ExecChannel): Execution {
     remainingIn--;
     const segsLeft = depSegsLeft.get(x.id)! - 1;
     depSegsLeft.set(x.id, segsLeft);
+    if (segsLeft === 0 && plan.sendAck.has(x.id)) post(x.src, ackId(x.id), 0, undefined, 0);
     const deps = plan.dependents.get(x.id);
     if (deps === undefined) return;
     for (const t of deps) {
@@ -191,6 +219,13 @@ export function execute(p: ExecuteParams, ch: ExecChannel): Execution {
 
   const onFrame = (src: number, transfer: number, segment: number, payload: Buffer | undefined, count: number): boolean => {
     if (failed) return false;
+    if (transfer <= ACK_BASE) {
+      const id = ackId(transfer);
+      if (!acksPending.has(id) || s.transfers[id].dst !== src || segment !== 0 || count !== 0) return false;
+      acksPending.delete(id);
+      maybeDone();
+      return true;
+    }
     const t = s.transfers[transfer];
     if (t === undefined || t.dst !== rank || t.src !== src || !(segment >= 0 && segment < nseg[t.chunk])) return false;
     const seen = landed.get(t.id)!;
@@ -227,6 +262,7 @@ export function execute(p: ExecuteParams, ch: ExecChannel): Execution {
       const seg = seen.indexOf(0);
       if (seg >= 0) return { peer: t.src, what: `segment ${seg} of transfer ${t.id} (chunk ${t.chunk}, step ${t.step})` };
     }
+    for (const id of acksPending) return { peer: s.transfers[id].dst, what: `the acknowledgement of transfer ${id}` };
     return undefined;
   };
 

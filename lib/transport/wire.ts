@@ -34,7 +34,7 @@ export interface Header {
   seq: number;
   /** Collective name ('allreduce', 'broadcast', ...) or 'send'. */
   op: string;
-  /** Transfer id within the collective's schedule (or a collective-specific message id). */
+  /** Transfer id within the collective's schedule (negative: acknowledgements), or a collective-specific message id. */
   x: number;
   /** Segment index within the transfer. */
   s: number;
@@ -86,7 +86,7 @@ export function decodeMessage(frames: readonly Buffer[], nranks: number): Decode
   if (!isInt(h.src, 0, nranks - 1)) return { ok: false, reason: `sender ${String(h.src)} is not a rank of this world of ${nranks}` };
   if (!isInt(h.ep, 0, 0xffffffff) || !isInt(h.seq, 0, Number.MAX_SAFE_INTEGER)) return { ok: false, reason: 'bad epoch or sequence number' };
   if (typeof h.op !== 'string' || h.op.length > 64 || typeof h.ro !== 'string' || h.ro.length > 16) return { ok: false, reason: 'bad op or redop' };
-  if (!isInt(h.x, -1, 0x7fffffff) || !isInt(h.s, 0, 0x7fffffff)) return { ok: false, reason: 'bad transfer or segment index' };
+  if (!isInt(h.x, -0x80000000, 0x7fffffff) || !isInt(h.s, 0, 0x7fffffff)) return { ok: false, reason: 'bad transfer or segment index' };
   if (!isInt(h.n, 0, Number.MAX_SAFE_INTEGER) || !isInt(h.c, 0, MAX_PAYLOAD_BYTES)) return { ok: false, reason: 'bad element counts' };
   if (!isInt(h.root, -1, nranks - 1) || !isInt(h.tag, -0x80000000, 0x7fffffff)) return { ok: false, reason: 'bad root or tag' };
   if (h.dt !== '' && !isDType(h.dt)) return { ok: false, reason: `unknown dtype ${String(h.dt)}` };
