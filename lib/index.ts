@@ -13,6 +13,7 @@ export {
   type ReduceOp,
   type RootedOptions,
   type CommStats,
+  type TraceEvent,
 } from './comm/communicator.js';
 export { ZcollError, isZcollError, ERROR_CODES, type ErrorCode } from './errors.js';
 export { loadConfig, parseConfig, type ClusterConfig, type HostConfig } from './cluster/config.js';

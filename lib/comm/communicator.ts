@@ -66,6 +66,22 @@ export interface CommunicatorInit {
   readonly algorithm: string;
 }
 
+/**
+ * One timeline event in the Chrome trace format (what Horovod's timeline writes): 'B'/'E' open and
+ * close a collective, 'X' is a send (queued until handed to ZeroMQ) or a received frame's reduction.
+ */
+export interface TraceEvent {
+  name: string;
+  cat: 'collective' | 'send' | 'recv';
+  ph: 'B' | 'E' | 'X';
+  /** Microseconds since the process started (performance.now() * 1000). */
+  ts: number;
+  dur?: number;
+  pid: number;
+  tid: number;
+  args?: Record<string, unknown>;
+}
+
 /** Counters a user (and the tests) can read: what was dropped and why, what was sent. */
 export interface CommStats {
   droppedFrames: number;
@@ -128,6 +144,13 @@ export class Communicator implements OpHost {
     this.algorithm = init.algorithm;
     this.outbox = new Outbox(init.links);
     this.endpoint.onMessage = (frames) => this.onMessage(frames);
+  }
+
+  /** Receives timeline events when set (zcoll bench --trace); undefined costs nothing. */
+  traceSink: ((e: TraceEvent) => void) | undefined;
+
+  private trace(e: Omit<TraceEvent, 'pid' | 'tid'>): void {
+    this.traceSink?.({ ...e, pid: this.rank, tid: 0 });
   }
 
   /** Installs the fault seam of this rank's outbox (fault injection; see faults/). */
@@ -241,6 +264,12 @@ export class Communicator implements OpHost {
       const start = await prepare();
       const ctx = new OpContext(this, seq, desc, timeoutMs);
       this.active = ctx;
+      if (this.traceSink) {
+        const args = { seq, dtype: desc.dtype, count: desc.count, redop: desc.redop, root: desc.root };
+        this.trace({ name: desc.op, cat: 'collective', ph: 'B', ts: performance.now() * 1000, args });
+        const end = (): void => this.trace({ name: desc.op, cat: 'collective', ph: 'E', ts: performance.now() * 1000 });
+        ctx.done.then(end, end);
+      }
       this.startedSeq = seq;
       const aborted = this.pendingAborts.get(seq);
       this.pendingAborts.delete(seq);
@@ -273,11 +302,25 @@ export class Communicator implements OpHost {
       { schedule, buffer, op, segmentElems, kernels },
       {
         rank: this.rank,
-        send: (peer, x, s, payload, count) => ctx.send(peer, x, s, payload, count),
+        send: (peer, x, s, payload, count) => {
+          const sent = ctx.send(peer, x, s, payload, count);
+          if (this.traceSink) {
+            const t0 = performance.now();
+            const args = { peer, transfer: x, segment: s, bytes: payload?.byteLength ?? 0 };
+            void sent.then(() => this.trace({ name: x < -1 ? 'ack' : 'send', cat: 'send', ph: 'X', ts: t0 * 1000, dur: (performance.now() - t0) * 1000, args }), () => undefined);
+          }
+          return sent;
+        },
         fail: (e) => ctx.fail(e, true),
       },
     );
-    ctx.attach((src, h, payload) => exec.onFrame(src, h.x, h.s, payload, h.c), exec.waitingOn);
+    ctx.attach((src, h, payload) => {
+      if (!this.traceSink) return exec.onFrame(src, h.x, h.s, payload, h.c);
+      const t0 = performance.now();
+      const taken = exec.onFrame(src, h.x, h.s, payload, h.c);
+      this.trace({ name: h.x < -1 ? 'ack' : 'recv', cat: 'recv', ph: 'X', ts: t0 * 1000, dur: (performance.now() - t0) * 1000, args: { peer: src, transfer: h.x, segment: h.s, bytes: payload?.byteLength ?? 0 } });
+      return taken;
+    }, exec.waitingOn);
     void exec.done.then(() => ctx.complete());
   }
 
