@@ -591,6 +591,88 @@ export class Communicator implements OpHost {
     return out;
   }
 
+  /**
+   * Direct exchange, never relayed: the trust boundary of robust aggregation and of the 'allgather'
+   * sign vote. Every rank sends its own array straight to every other rank (no `root`), or to `root`
+   * only, so a Byzantine rank can corrupt nothing but its own entry. Returns one entry per rank: the
+   * rank's array, a ZcollError when that rank sent another dtype or length (its entry is invalid, the
+   * collective goes on), or null (non-roots of a rooted exchange). NaN/Inf screening is the
+   * aggregator's job.
+   */
+  async exchangeDirect<A extends NumericArray>(x: A, options: RootedOptions = {}): Promise<Array<A | ZcollError | null>> {
+    const opName = options.root === undefined ? 'exchange' : 'exchange-to';
+    const root = options.root === undefined ? -1 : this.checkRoot(options.root, opName);
+    const timeoutMs = this.timeoutOf(options, opName);
+    this.assertUsable(opName);
+    check(isNumericArray(x), 'EINVAL', () => `argument 'x' passed to 'exchangeDirect' must be a Float32Array, Float64Array or Int32Array, got ${describe(x)}`, { rank: this.rank, op: opName });
+    const dtype = dtypeOf(x);
+    const count = x.length;
+    const elemBytes = BYTES_PER_ELEMENT[dtype];
+    const segmentElems = Math.max(1, Math.floor(this.segmentBytes / elemBytes));
+    const nseg = Math.max(1, Math.ceil(count / segmentElems));
+    const segLen = (sg: number): number => Math.max(0, Math.min(segmentElems, count - sg * segmentElems));
+    const entries: Array<A | ZcollError | null> = new Array<A | ZcollError | null>(this.size).fill(null);
+    const receiving = root === -1 || this.rank === root;
+    entries[this.rank] = x.slice() as A;
+    const desc: OpDescriptor = { op: opName, dtype, count, redop: '', root, tolerant: true };
+    // One private copy: the caller may reuse x at once, and zero-copy sends must not see it change.
+    const bytes = Buffer.from(new Uint8Array(x.buffer, x.byteOffset, x.byteLength));
+    return await this.collective(
+      desc,
+      timeoutMs,
+      async () => (ctx) => {
+        const left = new Map<number, number>();
+        if (receiving) for (let p = 0; p < this.size; p++) if (p !== this.rank) left.set(p, nseg);
+        let acked = root === -1 || this.rank === root;
+        const finishIfDone = (): void => {
+          if (left.size === 0 && acked) ctx.complete();
+        };
+        const settle = (src: number): void => {
+          left.delete(src);
+          if (root !== -1) ctx.send(src, -1, 0, undefined, 0).catch(() => undefined); // the sender returns once we have it
+        };
+        ctx.attach(
+          (src, h, payload) => {
+            if (!receiving) {
+              if (src !== root || h.x !== -1 || acked) return false;
+              acked = true;
+              finishIfDone();
+              return true;
+            }
+            if (h.x !== src || !left.has(src)) return false;
+            if (entries[src] === null) {
+              if (h.dt !== dtype || h.n !== count) {
+                entries[src] = new ZcollError('EMISMATCH', `rank ${src} sent ${h.n} x ${h.dt || 'none'}, this rank expects ${count} x ${dtype}; its contribution is invalid`, { rank: this.rank, op: opName, peer: src });
+                settle(src);
+                finishIfDone();
+                return true;
+              }
+              entries[src] = allocArray(dtype, count) as A;
+            }
+            const mine = entries[src] as A;
+            if (!(h.s >= 0 && h.s < nseg) || h.c !== segLen(h.s)) return false;
+            if (payload !== undefined && h.c > 0) new Uint8Array(mine.buffer, h.s * segmentElems * elemBytes, h.c * elemBytes).set(payload);
+            const l = left.get(src)! - 1;
+            if (l === 0) settle(src);
+            else left.set(src, l);
+            finishIfDone();
+            return true;
+          },
+          () => (left.size > 0 ? { peer: [...left.keys()][0], what: 'its contribution' } : acked ? undefined : { peer: root, what: 'the root to acknowledge' }),
+        );
+        for (let p = 0; p < this.size; p++) {
+          if (p === this.rank || (root !== -1 && p !== root)) continue;
+          for (let sg = 0; sg < nseg; sg++) {
+            const n = segLen(sg);
+            ctx.send(p, this.rank, sg, n > 0 ? bytes.subarray(sg * segmentElems * elemBytes, (sg * segmentElems + n) * elemBytes) : undefined, n).catch(() => undefined);
+          }
+        }
+        finishIfDone();
+      },
+      () => entries,
+    );
+  }
+
   /** Dissemination barrier: ceil(log2 n) rounds, every rank sends and receives one empty message per round. */
   barrier(options: CollectiveOptions = {}): Promise<void> {
     const opName = 'barrier';

@@ -15,6 +15,12 @@ export interface OpDescriptor {
   readonly count: number;
   readonly redop: string;
   readonly root: number;
+  /**
+   * Byzantine-tolerant ops (direct exchanges for robust aggregation): only the op and root must
+   * agree; a peer's dtype or count is checked per peer by the op, which marks that peer's
+   * contribution invalid instead of failing the collective for everyone.
+   */
+  readonly tolerant?: boolean;
 }
 
 export interface FrameHandler {
@@ -83,7 +89,8 @@ export class OpContext {
   deliver(src: number, h: Header, payload: Buffer | undefined): boolean {
     if (this.settledFlag) return false;
     const d = this.desc;
-    if (h.op !== d.op || h.dt !== d.dtype || h.n !== d.count || h.ro !== d.redop || h.root !== d.root) {
+    const agree = d.tolerant === true ? h.op === d.op && h.root === d.root : h.op === d.op && h.dt === d.dtype && h.n === d.count && h.ro === d.redop && h.root === d.root;
+    if (!agree) {
       const theirs = describeOp({ op: h.op, dtype: h.dt, count: h.n, redop: h.ro, root: h.root });
       this.fail(new ZcollError('EMISMATCH', `rank ${src} called ${theirs}; this rank called ${describeOp(d)}`, { ...this.ctx(src), details: { mine: d, theirs: { op: h.op, dtype: h.dt, count: h.n, redop: h.ro, root: h.root } } }), true);
       return true;

@@ -1,0 +1,312 @@
+/**
+ * BGMD, Block Coordinate Geometric Median Descent (Acharya, Hashemi, Jain, Sanghavi, Dhillon, Topcu,
+ * AISTATS 2022), as the authors' result-producing code runs it [robust.md 2.2-2.3]. One round, with
+ * n workers' gradients g_i, step size lr and block fraction beta:
+ *   1. augment: a_i = lr * g_i + memory_i                    (the step size is folded in)
+ *   2. score each coordinate j by ||a_{.j}||_2 over the workers; select I = the k = ceil(beta d)
+ *      best (top-k by O(d) quickselect, kernels.selectKth; or sampled with probability proportional
+ *      to the squared norm, Alg. 2 of the paper, seeded, by Efraimidis-Spirakis keys, also O(d))
+ *   3. memory_i = a_i with the coordinates of I set to 0     (ONE residual per worker)
+ *   4. update = lr * AGG(a_i[I] / lr) on I, 0 elsewhere      (AGG = geometric median by default)
+ * The division by lr before the aggregator is the reference's (`G_sparse /= lr`): the GM's absolute
+ * eps then sees gradients, not steps, exactly as full GM-SGD does.
+ * Memory variants: 'perWorker' (default; one n x d float32 buffer) keeps the robustness of GM;
+ * 'averaged' is the paper's Alg. 1 (memory = mean of the residual rows, added to every row). It is
+ * NOT robust: averaging copies the Byzantine rows' residual into every row, and the GM can no longer
+ * separate it (mean-like collapse under Gaussian and scaled-flip attacks, robust.md 2.8).
+ * 'none' drops the residual (ablation).
+ * Documented behaviour: the scores are computed on the rows as received, so Byzantine rows can
+ * steer which coordinates are selected (robust.md 4.2 item 12); they cannot steer the GM beyond
+ * its breakdown point on the selected block.
+ * Cost per round: O(n d) for augmentation and scores, O(d) selection, O(n k) per GM iteration,
+ * instead of O(n d) per iteration for the full GM.
+ * Deterministic: the same inputs (and the same seed for sampling) give bitwise identical updates
+ * and memory on every rank.
+ */
+import { ZcollError } from '../errors.js';
+import { kernels } from '../kernels/index.js';
+import { Prng } from '../prng.js';
+import { aggregate, isAggregatorName, type AggregationReport, type AggregatorName, type AggregatorOptionsByName, type InvalidRowPolicy } from './aggregator.js';
+import { checkInvalidPolicy, isFiniteRow } from './row-screen.js';
+
+/** Coordinates per block of the scoring loop (16 KB of float32 per row, 32 KB of scores). */
+const SCORE_BLOCK = 4096;
+
+export type BgmdMemory = 'perWorker' | 'averaged' | 'none';
+export type BgmdSelection = 'topk' | 'sample';
+
+export interface BgmdOptions<N extends AggregatorName = AggregatorName> {
+  /** Number of workers n (rows per round, in a fixed order: row i is always worker i). */
+  workers: number;
+  /** Vector length d. */
+  length: number;
+  /** Block fraction, 0 < beta <= 1; k = ceil(beta d). Default 0.1. */
+  beta?: number;
+  /** Default 'perWorker'. 'averaged' is the paper's Alg. 1 and is not robust (see the file header). */
+  memory?: BgmdMemory;
+  /** Default 'topk' (the reference code); 'sample' draws I with probability proportional to the squared norm. */
+  selection?: BgmdSelection;
+  /** Seed of the 'sample' selection. Default 1. */
+  seed?: number;
+  /** Aggregator used on the selected block. Default 'geometricMedian' (eps 1e-5, maxIter 100). */
+  inner?: N;
+  innerOptions?: AggregatorOptionsByName[N];
+  /** Rows of the wrong length or with NaN/Inf: 'exclude' (default; their memory is left as is) or 'zero' (g_i = 0). */
+  invalid?: InvalidRowPolicy;
+}
+
+export interface BgmdReport {
+  readonly round: number;
+  /** k = |I|. */
+  readonly selectedCount: number;
+  /** Worker indices whose row was invalid this round (wrong length, NaN/Inf). */
+  readonly invalidRows: readonly number[];
+  /** The inner aggregator's report on the block (its row positions are worker indices). */
+  readonly inner: AggregationReport;
+  /** Rounds so far in which the inner iterative aggregator hit its cap (it then used its last iterate). */
+  readonly notConvergedRounds: number;
+}
+
+export interface BgmdStep {
+  /** Length d: the aggregated step on I, exactly 0 elsewhere. Apply as x <- x - update. */
+  readonly update: Float32Array;
+  /** I, ascending coordinate indices, length k. */
+  readonly selected: Uint32Array;
+  readonly report: BgmdReport;
+}
+
+export class Bgmd<N extends AggregatorName = 'geometricMedian'> {
+  readonly workers: number;
+  readonly length: number;
+  readonly beta: number;
+  readonly k: number;
+  readonly memoryMode: BgmdMemory;
+  readonly selection: BgmdSelection;
+  readonly inner: AggregatorName;
+  private readonly innerOptions: AggregatorOptionsByName[AggregatorName] | undefined;
+  private readonly invalid: InvalidRowPolicy;
+  /** perWorker: n x d residuals, row i at [i d, (i + 1) d). averaged: d values. none: empty. */
+  private readonly memory: Float32Array;
+  private readonly scores: Float64Array;
+  private readonly scratch: Float64Array;
+  /** averaged memory only: sum over rows of the augmented values. */
+  private readonly augmentedSum: Float64Array | undefined;
+  private readonly prng: Prng;
+  private rounds = 0;
+  private notConverged = 0;
+
+  constructor(options: BgmdOptions<N>) {
+    const op = 'Bgmd';
+    const { workers, length } = options;
+    const beta = options.beta ?? 0.1;
+    if (!Number.isInteger(workers) || workers < 1) throw new ZcollError('EINVAL', `option 'workers' of ${op} must be an integer >= 1, got ${String(workers)}`, { op });
+    if (!Number.isInteger(length) || length < 1) throw new ZcollError('EINVAL', `option 'length' of ${op} must be an integer >= 1, got ${String(length)}`, { op });
+    if (!(typeof beta === 'number' && beta > 0 && beta <= 1)) throw new ZcollError('EINVAL', `option 'beta' of ${op} must be in (0, 1], got ${String(beta)}`, { op });
+    const memory = options.memory ?? 'perWorker';
+    if (memory !== 'perWorker' && memory !== 'averaged' && memory !== 'none') {
+      throw new ZcollError('EINVAL', `option 'memory' of ${op} must be 'perWorker', 'averaged' or 'none', got ${String(memory)}`, { op });
+    }
+    const selection = options.selection ?? 'topk';
+    if (selection !== 'topk' && selection !== 'sample') throw new ZcollError('EINVAL', `option 'selection' of ${op} must be 'topk' or 'sample', got ${String(selection)}`, { op });
+    const inner = options.inner ?? 'geometricMedian';
+    if (!isAggregatorName(inner)) throw new ZcollError('EINVAL', `option 'inner' of ${op} is not a known aggregator: ${String(inner)}`, { op });
+    const seed = options.seed ?? 1;
+    if (!Number.isInteger(seed)) throw new ZcollError('EINVAL', `option 'seed' of ${op} must be an integer, got ${String(seed)}`, { op });
+    this.invalid = checkInvalidPolicy(options.invalid, op);
+    this.workers = workers;
+    this.length = length;
+    this.beta = beta;
+    this.k = Math.min(length, Math.max(1, Math.ceil(beta * length - 1e-9)));
+    this.memoryMode = memory;
+    this.selection = selection;
+    this.inner = inner;
+    this.innerOptions = options.innerOptions;
+    this.memory = new Float32Array(memory === 'perWorker' ? workers * length : memory === 'averaged' ? length : 0);
+    this.augmentedSum = memory === 'averaged' ? new Float64Array(length) : undefined;
+    this.scores = new Float64Array(length);
+    this.scratch = new Float64Array(length);
+    this.prng = new Prng(seed);
+  }
+
+  /** Worker i's residual (a view; do not modify). Only with memory 'perWorker'. */
+  memoryRow(worker: number): Float32Array {
+    if (this.memoryMode !== 'perWorker') throw new ZcollError('EINVAL', `Bgmd.memoryRow needs memory 'perWorker', this one is '${this.memoryMode}'`, { op: 'Bgmd' });
+    if (!Number.isInteger(worker) || worker < 0 || worker >= this.workers) throw new ZcollError('EINVAL', `worker must be in [0, ${this.workers}), got ${worker}`, { op: 'Bgmd' });
+    return this.memory.subarray(worker * this.length, (worker + 1) * this.length);
+  }
+
+  /** The mean over workers of the memory (float64): the part of past steps not yet applied. */
+  meanMemory(): Float64Array {
+    const d = this.length;
+    const out = new Float64Array(d);
+    if (this.memoryMode === 'averaged') {
+      out.set(this.memory);
+    } else if (this.memoryMode === 'perWorker') {
+      for (let i = 0; i < this.workers; i++) {
+        const row = this.memoryRow(i);
+        for (let j = 0; j < d; j++) out[j] += row[j];
+      }
+      for (let j = 0; j < d; j++) out[j] /= this.workers;
+    }
+    return out;
+  }
+
+  /** Clears the memory (for example after the model was reloaded). */
+  reset(): void {
+    this.memory.fill(0);
+  }
+
+  /**
+   * One round: `rows[i]` is worker i's gradient (length d), `lr` the step size > 0. Invalid rows are
+   * handled per the 'invalid' option and reported; zero valid rows -> ZcollError('ENUMERIC').
+   */
+  step(rows: readonly Float32Array[], lr: number): BgmdStep {
+    const op = 'Bgmd.step';
+    if (!Array.isArray(rows) || rows.length !== this.workers) {
+      throw new ZcollError('EINVAL', `${op} expects ${this.workers} rows (one per worker), got ${Array.isArray(rows) ? rows.length : typeof rows}`, { op });
+    }
+    if (!(typeof lr === 'number' && lr > 0 && Number.isFinite(lr))) throw new ZcollError('EINVAL', `${op}: lr must be a finite number > 0, got ${String(lr)}`, { op });
+    const d = this.length;
+    const n = this.workers;
+    // Screen first: augmentation writes the memory in place, so a NaN row must never reach it.
+    const invalidRows: number[] = [];
+    const participants: number[] = [];
+    for (let i = 0; i < n; i++) {
+      const r: unknown = rows[i];
+      const ok = r instanceof Float32Array && r.length === d && isFiniteRow(r);
+      if (!ok) invalidRows.push(i);
+      if (ok || this.invalid === 'zero') participants.push(i);
+    }
+    if (invalidRows.length === n) {
+      throw new ZcollError('ENUMERIC', `${op}: no valid row among ${n} (wrong length or NaN/Inf in every row)`, { op, details: { invalidRows } });
+    }
+    const validRow = (i: number): Float32Array | undefined => (invalidRows.includes(i) ? undefined : rows[i]);
+
+    // 1-2. Augment and score.
+    const scores = this.scores;
+    scores.fill(0);
+    const lr32 = Math.fround(lr);
+    if (this.memoryMode === 'perWorker') {
+      const grads = participants.map(validRow);
+      const mems = participants.map((i) => this.memoryRow(i));
+      // Blocked over coordinates so the score block stays in L1 while every row adds to it
+      // (2x faster than one full pass per row at d = 1M); the order of the sums is unchanged.
+      for (let j0 = 0; j0 < d; j0 += SCORE_BLOCK) {
+        const j1 = Math.min(d, j0 + SCORE_BLOCK);
+        for (let p = 0; p < grads.length; p++) {
+          const g = grads[p];
+          const m = mems[p];
+          if (g !== undefined) {
+            for (let j = j0; j < j1; j++) {
+              const a = Math.fround(lr32 * g[j] + m[j]);
+              m[j] = a;
+              scores[j] += a * a;
+            }
+          } else {
+            for (let j = j0; j < j1; j++) scores[j] += m[j] * m[j];
+          }
+        }
+      }
+    } else {
+      // averaged: a_i = lr g_i + m (same m for every row); none: m = 0.
+      const m = this.memory;
+      const shared = this.memoryMode === 'averaged';
+      const sum = this.augmentedSum;
+      sum?.fill(0);
+      for (const i of participants) {
+        const g = validRow(i);
+        for (let j = 0; j < d; j++) {
+          const a = Math.fround((g !== undefined ? lr32 * g[j] : 0) + (shared ? m[j] : 0));
+          scores[j] += a * a;
+          if (sum !== undefined) sum[j] += a;
+        }
+      }
+    }
+
+    // 3. Select I.
+    const selected = this.select(scores);
+    const k = selected.length;
+
+    // Gather the block rows (divided by lr), and take I out of the memory.
+    const blocks: Float32Array[] = [];
+    for (const i of participants) {
+      const block = new Float32Array(k);
+      if (this.memoryMode === 'perWorker') {
+        const m = this.memoryRow(i);
+        for (let t = 0; t < k; t++) {
+          const j = selected[t];
+          block[t] = m[j] / lr32;
+          m[j] = 0;
+        }
+      } else {
+        const g = validRow(i);
+        const shared = this.memoryMode === 'averaged';
+        for (let t = 0; t < k; t++) {
+          const j = selected[t];
+          const a = Math.fround((g !== undefined ? lr32 * g[j] : 0) + (shared ? this.memory[j] : 0));
+          block[t] = a / lr32;
+        }
+      }
+      blocks.push(block);
+    }
+    if (this.memoryMode === 'averaged') {
+      const sum = this.augmentedSum as Float64Array;
+      const count = participants.length;
+      for (let j = 0; j < d; j++) this.memory[j] = sum[j] / count;
+      for (let t = 0; t < k; t++) this.memory[selected[t]] = 0;
+    }
+
+    // 4. Aggregate the block and scatter it back.
+    const innerOptions = { ...(this.innerOptions ?? {}), invalid: 'exclude' as const, length: k };
+    const agg = aggregate(this.inner, blocks, innerOptions);
+    const update = new Float32Array(d);
+    for (let t = 0; t < k; t++) update[selected[t]] = lr32 * agg.value[t];
+    this.rounds++;
+    if (!agg.report.converged) this.notConverged++;
+    const innerReport: AggregationReport = {
+      ...agg.report,
+      invalidRows: agg.report.invalidRows.map((p) => participants[p]),
+      ...(agg.report.selectedRows !== undefined ? { selectedRows: agg.report.selectedRows.map((p) => participants[p]) } : {}),
+    };
+    return {
+      update,
+      selected,
+      report: { round: this.rounds, selectedCount: k, invalidRows, inner: innerReport, notConvergedRounds: this.notConverged },
+    };
+  }
+
+  /** I: k coordinates, ascending. Top-k by score, or sampled by Efraimidis-Spirakis keys log(u) / s_j. */
+  private select(scores: Float64Array): Uint32Array {
+    const d = this.length;
+    const k = this.k;
+    const keys = this.scratch;
+    if (this.selection === 'sample') {
+      for (let j = 0; j < d; j++) {
+        // u in (0, 1): never 0, so a positive score always gets a finite key.
+        const u = (this.prng.nextUint32() + 0.5) / 4294967296;
+        keys[j] = scores[j] > 0 ? Math.log(u) / scores[j] : Number.NEGATIVE_INFINITY;
+      }
+    } else {
+      keys.set(scores);
+    }
+    if (k === d) return Uint32Array.from({ length: d }, (_, j) => j);
+    const ranked = this.selection === 'sample' ? Float64Array.from(keys) : scores;
+    // keys is reordered by selectKth; `ranked` keeps the per-coordinate values.
+    const threshold = kernels.selectKth(keys, d - k);
+    let above = 0;
+    for (let j = 0; j < d; j++) if (ranked[j] > threshold) above++;
+    let ties = k - above;
+    const selected = new Uint32Array(k);
+    let t = 0;
+    for (let j = 0; j < d && t < k; j++) {
+      const s = ranked[j];
+      if (s > threshold) selected[t++] = j;
+      else if (s === threshold && ties > 0) {
+        selected[t++] = j;
+        ties--;
+      }
+    }
+    if (t !== k) throw new ZcollError('EINTERNAL', `Bgmd selected ${t} coordinates instead of ${k}`, { op: 'Bgmd' });
+    return selected;
+  }
+}

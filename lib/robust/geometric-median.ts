@@ -1,0 +1,137 @@
+/**
+ * Geometric median GM(x_1..x_n) = argmin_y sum_i ||y - x_i||_2 by Weiszfeld's iteration with the
+ * Vardi-Zhang step (Vardi & Zhang, PNAS 2000), as the BGMD reference code runs it [robust.md 2.4]:
+ * start at the coordinate mean; each step takes the distances D_i to the estimate y, forms the
+ * Weiszfeld point T = sum(x_i / D_i) / sum(1 / D_i) over the rows with D_i != 0, and when eta rows
+ * coincide with y moves to (1 - g) T + g y with g = min(1, eta / r), r = ||T - y|| sum(1 / D_i).
+ * Plain Weiszfeld divides by zero at a data point; this step is what lets the iterate stop at a
+ * vertex (an obtuse triangle's GM is its obtuse vertex). Stops when the move is < eps.
+ * Unlike the reference, which returns zeros when max_iter runs out, this returns the last iterate
+ * with `converged: false` in the report, because a zero update silently skips a training step.
+ * Breakdown point 1/2; rotation and translation equivariant.
+ * Cost per iteration: two passes over n x d (kernels.sqDistances and kernels.weightedSum, float64);
+ * the iterate is kept in float64 and rounded to float32 once at the end.
+ */
+import { ZcollError } from '../errors.js';
+import { kernels } from '../kernels/index.js';
+import type { Aggregation, AggregatorOptions } from './aggregator.js';
+import { screenRows } from './row-screen.js';
+
+export interface WeiszfeldOptions {
+  /** Stop when the move ||y_{t+1} - y_t|| is below eps. Default 1e-5 (the reference). */
+  eps?: number;
+  /** Iteration cap. Default 100 (the reference release; its paper runs used 50). */
+  maxIter?: number;
+  /** 'absolute' (the reference, default): move < eps. 'relative': move < eps * ||y||. */
+  tolerance?: 'absolute' | 'relative';
+}
+
+export interface GeometricMedianOptions extends AggregatorOptions, WeiszfeldOptions {}
+
+export interface WeiszfeldResult {
+  readonly value: Float64Array;
+  readonly iterations: number;
+  readonly converged: boolean;
+  readonly lastMove: number;
+}
+
+export const GM_DEFAULT_EPS = 1e-5;
+export const GM_DEFAULT_MAX_ITER = 100;
+
+export function checkWeiszfeldOptions(options: WeiszfeldOptions | undefined, op: string): Required<WeiszfeldOptions> {
+  const eps = options?.eps ?? GM_DEFAULT_EPS;
+  const maxIter = options?.maxIter ?? GM_DEFAULT_MAX_ITER;
+  const tolerance = options?.tolerance ?? 'absolute';
+  if (!(typeof eps === 'number' && eps >= 0 && Number.isFinite(eps))) {
+    throw new ZcollError('EINVAL', `option 'eps' of ${op} must be a finite number >= 0, got ${String(eps)}`, { op });
+  }
+  if (!Number.isInteger(maxIter) || maxIter < 1) {
+    throw new ZcollError('EINVAL', `option 'maxIter' of ${op} must be an integer >= 1, got ${String(maxIter)}`, { op });
+  }
+  if (tolerance !== 'absolute' && tolerance !== 'relative') {
+    throw new ZcollError('EINVAL', `option 'tolerance' of ${op} must be 'absolute' or 'relative', got ${String(tolerance)}`, { op });
+  }
+  return { eps, maxIter, tolerance };
+}
+
+function norm(v: Float64Array): number {
+  let acc = 0;
+  for (let j = 0; j < v.length; j++) acc += v[j] * v[j];
+  return Math.sqrt(acc);
+}
+
+/**
+ * The solver on already screened rows (all of length d, all finite, n >= 1). Exported for callers
+ * that screen themselves (BGMD); use `geometricMedian` otherwise.
+ */
+export function weiszfeldVardi(points: readonly Float32Array[], d: number, options?: WeiszfeldOptions): WeiszfeldResult {
+  const { eps, maxIter, tolerance } = checkWeiszfeldOptions(options, 'geometricMedian');
+  const n = points.length;
+  let y = new Float64Array(d);
+  let next = new Float64Array(d);
+  const weights = new Float64Array(n).fill(1 / n);
+  kernels.weightedSum(points, weights, y);
+  const sq = new Float64Array(n);
+  let iterations = 0;
+  let lastMove = Number.POSITIVE_INFINITY;
+  while (iterations < maxIter) {
+    iterations++;
+    kernels.sqDistances(points, y, sq);
+    let coincide = 0;
+    let weightSum = 0;
+    for (let i = 0; i < n; i++) {
+      if (sq[i] === 0) {
+        coincide++;
+        weights[i] = 0;
+      } else {
+        weights[i] = 1 / Math.sqrt(sq[i]);
+        weightSum += weights[i];
+      }
+    }
+    // Every row sits on the estimate: it is the GM (all-equal rows, n = 1).
+    if (weightSum === 0) return { value: y, iterations, converged: true, lastMove: 0 };
+    kernels.weightedSum(points, weights, next);
+    for (let j = 0; j < d; j++) next[j] /= weightSum;
+    if (coincide > 0) {
+      // Vardi-Zhang: r = ||R|| with R = sum_{D_i != 0} (x_i - y) / D_i = (T - y) * weightSum.
+      let acc = 0;
+      for (let j = 0; j < d; j++) {
+        const diff = next[j] - y[j];
+        acc += diff * diff;
+      }
+      const r = Math.sqrt(acc) * weightSum;
+      const keep = r === 0 ? 1 : Math.min(1, coincide / r);
+      for (let j = 0; j < d; j++) next[j] = (1 - keep) * next[j] + keep * y[j];
+    }
+    let moveSq = 0;
+    for (let j = 0; j < d; j++) {
+      const diff = next[j] - y[j];
+      moveSq += diff * diff;
+    }
+    lastMove = Math.sqrt(moveSq);
+    const swap = y;
+    y = next;
+    next = swap;
+    const limit = tolerance === 'absolute' ? eps : eps * norm(y);
+    if (lastMove < limit || lastMove === 0) return { value: y, iterations, converged: true, lastMove };
+  }
+  return { value: y, iterations, converged: false, lastMove };
+}
+
+export function geometricMedian(rows: readonly Float32Array[], options?: GeometricMedianOptions): Aggregation {
+  checkWeiszfeldOptions(options, 'geometricMedian');
+  const s = screenRows(rows, options, 'geometricMedian');
+  const result = weiszfeldVardi(s.rows, s.length, options);
+  return {
+    value: Float32Array.from(result.value),
+    report: {
+      aggregator: 'geometricMedian',
+      rows: rows.length,
+      used: s.rows.length,
+      invalidRows: s.invalid,
+      iterations: result.iterations,
+      converged: result.converged,
+      lastMove: result.lastMove,
+    },
+  };
+}
