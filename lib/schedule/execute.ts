@@ -7,8 +7,8 @@
  * Memory rules (zero-copy, and safe):
  *  - a received frame is reduced or copied straight from the ZeroMQ message's memory when it is
  *    aligned for the dtype (one copy otherwise);
- *  - a 'copy' transfer forwards the very frame it received (relays copy nothing);
- *  - other sends go out as views of the working buffer, without a copy. zeromq.js may still be
+ *  - sends go out as views of the working buffer, without a copy (relays too: the verifier's race
+ *    freedom guarantees nothing overwrites a chunk before its send has landed). zeromq.js may still be
  *    writing a view after its send promise resolves, and the caller owns the buffer once the
  *    collective returns, so a rank completes only when it knows every peer has its bytes: either
  *    some transfer it waits for depends on that send (for the ring, all but one send per rank), or
@@ -136,7 +136,6 @@ export function execute(p: ExecuteParams, ch: ExecChannel): Execution {
   const nextReduce = new Map<number, Int32Array>(); // chunk -> per segment index into reduceOrder
   for (const c of plan.reduceOrder.keys()) nextReduce.set(c, new Int32Array(nseg[c]));
   const stash = new Map<string, Buffer | undefined>();
-  const relay = new Map<string, Buffer>();
   let sendsInFlight = 0;
   const acksPending = new Set(plan.awaitAck);
   let failed = false;
@@ -145,7 +144,6 @@ export function execute(p: ExecuteParams, ch: ExecChannel): Execution {
 
   const maybeDone = (): void => {
     if (!failed && remainingIn === 0 && sendsInFlight === 0 && acksPending.size === 0) {
-      relay.clear();
       resolveDone();
     }
   };
@@ -153,10 +151,7 @@ export function execute(p: ExecuteParams, ch: ExecChannel): Execution {
   const sendSegment = (t: Transfer, seg: number): void => {
     const sp = segOf(t.chunk, seg);
     let payload: Uint8Array | undefined;
-    if (sp.length > 0) {
-      const forwarded = t.kind === 'copy' ? relay.get(`${t.chunk}:${seg}`) : undefined;
-      payload = forwarded ?? bytesOf(sp);
-    }
+    if (sp.length > 0) payload = bytesOf(sp);
     post(t.dst, t.id, seg, payload, sp.length);
   };
 
@@ -246,10 +241,7 @@ export function execute(p: ExecuteParams, ch: ExecChannel): Execution {
       stash.set(key, payload);
       applyReduce(t.chunk, segment);
     } else {
-      if (sp.length > 0) {
-        buffer.subarray(sp.offset, sp.offset + sp.length).set(typedView(payload, sp.length));
-        if (payload !== undefined) relay.set(`${t.chunk}:${segment}`, payload);
-      }
+      if (sp.length > 0) buffer.subarray(sp.offset, sp.offset + sp.length).set(typedView(payload, sp.length));
       markLanded(t, segment);
     }
     maybeDone();

@@ -1,0 +1,97 @@
+/**
+ * Micro-benchmark of signSGD's local work at ResNet-50 size (d = 25M): packing signs (reads 4d
+ * bytes), the packed majority vote of M = 4 and 7 messages (reads M·d/8 bytes; 'plus' and 'random'
+ * tie rules), unpacking the vote to +-1 floats (writes 4d bytes), and one Signum step's local part
+ * (momentum + pack, then apply). For the JS kernels and, when the addon loaded, the native ones.
+ * GB/s = bytes read by the operation / time (1 GB = 1e9 bytes), for the median and the best run
+ * (on a shared machine the best run is the better estimate of the loop itself). Single-threaded.
+ * Usage: node dist/bench/sign-kernels.js [--d 25000000] [--reps 5] [--m 4,7]
+ */
+import { jsKernels, nativeKernels, nativeLoad } from '../lib/kernels/index.js';
+import type { Kernels } from '../lib/kernels/index.js';
+import { Prng } from '../lib/prng.js';
+import { majorityVote } from '../lib/compress/majority-vote.js';
+import { packedWords, packSigns, unpackSigns } from '../lib/compress/sign.js';
+import { Signum } from '../lib/compress/signum.js';
+
+function arg(name: string, fallback: string): string {
+  const i = process.argv.indexOf(`--${name}`);
+  return i >= 0 && i + 1 < process.argv.length ? process.argv[i + 1] : fallback;
+}
+
+const d = Number(arg('d', '25000000'));
+const reps = Number(arg('reps', '5'));
+const workerCounts = arg('m', '4,7').split(',').map(Number);
+
+interface Timing {
+  median: number;
+  best: number;
+}
+
+/** Median and best wall time in ms of `reps` runs after one warm-up run. */
+function timeMs(run: () => void): Timing {
+  run();
+  const times: number[] = [];
+  for (let r = 0; r < reps; r++) {
+    const t0 = process.hrtime.bigint();
+    run();
+    times.push(Number(process.hrtime.bigint() - t0) / 1e6);
+  }
+  times.sort((a, b) => a - b);
+  return { median: times[(times.length - 1) >> 1], best: times[0] };
+}
+
+const gbps = (bytes: number, ms: number): string => (bytes / (ms * 1e6)).toFixed(2);
+
+function row(kernelsName: string, operation: string, m: string, bytes: number, t: Timing, note = ''): void {
+  console.log(
+    `| ${kernelsName} | ${operation} | ${m} | ${t.median.toFixed(1)} | ${t.best.toFixed(1)} | ${gbps(bytes, t.median)} | ${gbps(bytes, t.best)}${note} |`,
+  );
+}
+
+const prng = new Prng(25);
+const x = new Float32Array(d);
+for (let i = 0; i < d; i++) x[i] = prng.normal();
+const maxM = Math.max(...workerCounts);
+const messages = Array.from({ length: maxM }, () => {
+  const words = new Uint32Array(packedWords(d));
+  for (let w = 0; w < words.length; w++) words[w] = prng.nextUint32();
+  return words;
+});
+const packedOut = new Uint32Array(packedWords(d));
+const unpacked = new Float32Array(d);
+
+const kernelSets: [string, Kernels][] = [['js', jsKernels]];
+if (nativeKernels !== undefined) kernelSets.push([`native (${nativeLoad.simd ?? '?'})`, nativeKernels]);
+else console.log(`# native kernels not loaded: ${nativeLoad.reason ?? 'unknown reason'}`);
+
+console.log(`# d = ${d}, ${reps} runs after a warm-up, node ${process.version}`);
+console.log('| kernels | operation | M | median ms | best ms | GB/s median | GB/s best |');
+console.log('|---|---|---|---|---|---|---|');
+for (const [name, ks] of kernelSets) {
+  const pack = timeMs(() => packSigns(x, { out: packedOut, kernels: ks }));
+  row(name, 'pack (kernels.signPack)', '-', 4 * d, pack);
+  for (const m of workerCounts) {
+    const votes = messages.slice(0, m);
+    const out = new Uint32Array(packedWords(d));
+    const tie = new Uint32Array(packedWords(d));
+    const tieScratch = new Uint32Array(packedWords(d));
+    const words = packedWords(d);
+    const raw = timeMs(() => ks.voteCount(votes, words, out, tie));
+    row(name, 'vote (kernels.voteCount)', String(m), (m * d) / 8, raw);
+    const plus = timeMs(() => majorityVote(votes, d, { out, tieScratch, kernels: ks }));
+    row(name, "majorityVote, tie 'plus'", String(m), (m * d) / 8, plus);
+    if (m % 2 === 0) {
+      const random = timeMs(() => majorityVote(votes, d, { out, tieScratch, tie: 'random', seed: 1, round: 3, kernels: ks }));
+      row(name, "majorityVote, tie 'random'", String(m), (m * d) / 8, random);
+    }
+  }
+}
+const unpack = timeMs(() => unpackSigns(messages[0], d, unpacked));
+row('js', 'unpackSigns', '-', d / 8, unpack, ` (writes ${gbps(4 * d, unpack.best)} best)`);
+const signum = new Signum(d, { lr: 1e-4, beta: 0.9, weightDecay: 1e-4 });
+const params = new Float32Array(d).fill(0.01);
+const signsStep = timeMs(() => signum.signs(x));
+row('js + pack in use', 'Signum.signs (check + momentum + pack)', '-', 8 * d, signsStep);
+const applyStep = timeMs(() => signum.apply(params, messages[0]));
+row('js', 'Signum.apply (decoupled wd)', '-', 4 * d + d / 8, applyStep);

@@ -1,0 +1,198 @@
+/**
+ * Signum with majority vote (Bernstein, Zhao, Azizzadenesheli, Anandkumar, ICLR 2019, Alg. 1) on
+ * flat fp32 typed arrays. Per step, on each worker:
+ *   m <- beta·m + (1 - beta)·g          momentum kept locally in fp32, never sent;
+ *   send sign(m)                         1 bit per coordinate (sign.ts), d/8 bytes;
+ *   V <- majority vote of all signs      majority-vote.ts, done by the caller's transport mode;
+ *   x <- x - lr·(V + wd·x)               weight decay after the vote ('decoupled', the ICLR'19 code).
+ * wdMode 'voted' is the ICML'18 form (Bernstein, Wang, Azizzadenesheli, Anandkumar; mxnet's Signum):
+ * the decay enters the momentum before the sign, m <- beta·m + (1 - beta)·(g + wd·x), then
+ * x <- x - lr·V. The two are different optimizers [robust.md 1.1]. beta = 0 gives signSGD (m = g).
+ * sign(0) is +1 (the ICLR'19 wire rule); the ternary sign(0) = 0 of the ICML'18 runs is not 1 bit
+ * and is not offered.
+ * Arithmetic is double per element, stored to fp32, in index order: deterministic run to run and
+ * rank to rank. Cost per step: 2 passes over d floats for the momentum (a finiteness check first, so
+ * a bad gradient leaves the state untouched) + one pack pass + one update pass.
+ */
+import { ZcollError } from '../errors.js';
+import type { ErrorContext } from '../errors.js';
+import type { Kernels } from '../kernels/index.js';
+import { packSigns, packedWords } from './sign.js';
+
+export const WEIGHT_DECAY_MODES = ['decoupled', 'voted'] as const;
+export type WeightDecayMode = (typeof WEIGHT_DECAY_MODES)[number];
+
+export interface SignumOptions {
+  /** Learning rate eta (> 0). The papers' defaults: 1e-4 (ImageNet), 1e-3 (CIFAR, QRNN). */
+  lr: number;
+  /** Momentum beta in [0, 1) (default 0.9, the ICLR'19 default); 0 is signSGD. */
+  beta?: number;
+  /** Weight decay lambda >= 0 (default 0). */
+  weightDecay?: number;
+  /** 'decoupled' (default): x -= lr·(V + wd·x), ICLR'19. 'voted': wd·x is added to g before the momentum and the sign, ICML'18. */
+  wdMode?: WeightDecayMode;
+  /** This rank, named in errors. */
+  rank?: number;
+  /** Kernel implementation for packing (default: the one in use). */
+  kernels?: Kernels;
+}
+
+/** The vote exchange of one step: this worker's packed signs in, the packed majority vote out. */
+export type VoteExchange = (signs: Uint32Array) => Uint32Array | Promise<Uint32Array>;
+
+export class Signum {
+  /** Number of coordinates (parameters). */
+  readonly d: number;
+  /** The local momentum m, fp32, starts at 0. */
+  readonly momentum: Float32Array;
+  readonly beta: number;
+  readonly weightDecay: number;
+  readonly wdMode: WeightDecayMode;
+  private learningRate: number;
+  private readonly rank: number | undefined;
+  private readonly kernels: Kernels | undefined;
+  private readonly signsBuffer: Uint32Array;
+
+  constructor(d: number, opts: SignumOptions) {
+    const ctx = ctxOf(opts.rank, 'Signum');
+    if (!Number.isInteger(d) || d < 0) {
+      throw new ZcollError('EINVAL', `argument 'd' of Signum must be a non-negative integer, got ${String(d)}`, ctx);
+    }
+    const beta = opts.beta ?? 0.9;
+    if (!(beta >= 0 && beta < 1)) {
+      throw new ZcollError('EINVAL', `option 'beta' of Signum must be in [0, 1), got ${String(beta)}`, ctx);
+    }
+    const wd = opts.weightDecay ?? 0;
+    if (!(wd >= 0 && Number.isFinite(wd))) {
+      throw new ZcollError('EINVAL', `option 'weightDecay' of Signum must be a finite number >= 0, got ${String(wd)}`, ctx);
+    }
+    const wdMode = opts.wdMode ?? 'decoupled';
+    if (!(WEIGHT_DECAY_MODES as readonly string[]).includes(wdMode)) {
+      throw new ZcollError('EINVAL', `option 'wdMode' of Signum must be 'decoupled' or 'voted', got ${JSON.stringify(wdMode)}`, ctx);
+    }
+    this.d = d;
+    this.beta = beta;
+    this.weightDecay = wd;
+    this.wdMode = wdMode;
+    this.rank = opts.rank;
+    this.kernels = opts.kernels;
+    this.learningRate = checkLr(opts.lr, ctx);
+    this.momentum = new Float32Array(d);
+    this.signsBuffer = new Uint32Array(packedWords(d));
+  }
+
+  /** The learning rate; settable between steps (schedules, warm-up). */
+  get lr(): number {
+    return this.learningRate;
+  }
+
+  set lr(value: number) {
+    this.learningRate = checkLr(value, ctxOf(this.rank, 'Signum'));
+  }
+
+  /**
+   * Updates the momentum with this step's gradient and returns its packed signs, the message to
+   * send. `params` is read only in wdMode 'voted'. The returned array is reused by the next call.
+   * A NaN or +-Inf in grad (or in params, 'voted') fails with ENUMERIC and leaves the momentum as it was.
+   */
+  signs(grad: Float32Array, params?: Float32Array): Uint32Array {
+    const ctx = ctxOf(this.rank, 'Signum.signs');
+    this.checkVector(grad, 'grad', ctx);
+    const voted = this.wdMode === 'voted' && this.weightDecay !== 0;
+    if (voted) {
+      if (params === undefined) {
+        throw new ZcollError('EINVAL', `Signum.signs needs 'params' when wdMode is 'voted' (the decay enters the momentum)`, ctx);
+      }
+      this.checkVector(params, 'params', ctx);
+    }
+    const m = this.momentum;
+    const beta = this.beta;
+    const gain = 1 - beta;
+    const d = this.d;
+    if (voted && params !== undefined) {
+      const wd = this.weightDecay;
+      for (let i = 0; i < d; i++) m[i] = beta * m[i] + gain * (grad[i] + wd * params[i]);
+    } else {
+      for (let i = 0; i < d; i++) m[i] = beta * m[i] + gain * grad[i];
+    }
+    // Finite inputs can still overflow fp32 on the store; packSigns reports that as ENUMERIC.
+    return packSigns(m, {
+      out: this.signsBuffer,
+      ...(this.rank !== undefined ? { rank: this.rank } : {}),
+      ...(this.kernels !== undefined ? { kernels: this.kernels } : {}),
+    });
+  }
+
+  /** Applies the packed vote V (ceil(d/32) words) to params in place. */
+  apply(params: Float32Array, vote: Uint32Array): void {
+    const ctx = ctxOf(this.rank, 'Signum.apply');
+    this.checkLength(params, 'params', ctx);
+    const words = packedWords(this.d);
+    if (!(vote instanceof Uint32Array) || vote.length < words) {
+      throw new ZcollError('EINVAL', `Signum.apply: the vote must be a Uint32Array of ${words} words for ${this.d} parameters`, ctx);
+    }
+    const lr = this.learningRate;
+    const wd = this.wdMode === 'decoupled' ? this.weightDecay : 0;
+    const d = this.d;
+    for (let w = 0; w < words; w++) {
+      const word = vote[w];
+      const base = w << 5;
+      const end = Math.min(32, d - base);
+      if (wd === 0) {
+        for (let j = 0; j < end; j++) params[base + j] -= lr * (1 - 2 * ((word >>> j) & 1));
+      } else {
+        for (let j = 0; j < end; j++) {
+          const x = params[base + j];
+          params[base + j] = x - lr * (1 - 2 * ((word >>> j) & 1) + wd * x);
+        }
+      }
+    }
+  }
+
+  /** One step: signs, exchange (the caller's vote mode), apply. */
+  async step(params: Float32Array, grad: Float32Array, exchange: VoteExchange): Promise<void> {
+    const signs = this.signs(grad, params);
+    const vote = await exchange(signs);
+    this.apply(params, vote);
+  }
+
+  /** One step of a single worker (M = 1): the vote is this worker's own sign. */
+  stepLocal(params: Float32Array, grad: Float32Array): void {
+    this.apply(params, this.signs(grad, params));
+  }
+
+  private checkLength(v: Float32Array, name: string, ctx: ErrorContext): void {
+    if (!(v instanceof Float32Array) || v.length !== this.d) {
+      throw new ZcollError(
+        'EINVAL',
+        `'${name}' must be a Float32Array of ${this.d} elements, got ${v instanceof Float32Array ? `${v.length} elements` : typeof v}`,
+        ctx,
+      );
+    }
+  }
+
+  private checkVector(v: Float32Array, name: string, ctx: ErrorContext): void {
+    this.checkLength(v, name, ctx);
+    const d = this.d;
+    for (let i = 0; i < d; i++) {
+      const x = v[i];
+      if (x - x !== 0) {
+        throw new ZcollError('ENUMERIC', `'${name}' element ${i} of ${d} is ${String(x)}; the momentum was left unchanged`, {
+          ...ctx,
+          details: { index: i, value: String(x) },
+        });
+      }
+    }
+  }
+}
+
+function checkLr(lr: number, ctx: ErrorContext): number {
+  if (!(typeof lr === 'number' && lr > 0 && Number.isFinite(lr))) {
+    throw new ZcollError('EINVAL', `option 'lr' of Signum must be a finite number > 0, got ${String(lr)}`, ctx);
+  }
+  return lr;
+}
+
+function ctxOf(rank: number | undefined, op: string): ErrorContext {
+  return rank !== undefined ? { rank, op } : { op };
+}

@@ -1,0 +1,114 @@
+/**
+ * Bytes-on-wire formulas of the three vote modes [issue 5 items 3 and 5, robust.md 4.1 E3]: exact
+ * payload bytes stay within one word per message of the nominal d/8 formulas; the 'reduce' mode
+ * and the float32 ring all-reduce are checked against the transfers of the real ring schedule
+ * (lib/schedule/ring.ts), summed per rank, with chunks cut the same way; bytes sent = received.
+ */
+import t from 'tap';
+import { buildRing } from '../../lib/schedule/ring.js';
+import type { RingCollective } from '../../lib/schedule/ring.js';
+import { chunkSpan } from '../../lib/schedule/partition.js';
+import {
+  nominalVoteBytesReceived,
+  ringAllreduceWireBytes,
+  signVoteWireBytes,
+  voteCountBytes,
+} from '../../lib/compress/wire-bytes.js';
+
+const sizes = [1, 31, 32, 33, 1000, 1_000_007, 25_000_000];
+
+/** Per-rank [sent, received] bytes of a ring schedule whose chunk k weighs bytesOf(k). */
+function scheduleBytes(m: number, collective: RingCollective, bytesOf: (chunk: number) => number): [number, number][] {
+  const totals: [number, number][] = Array.from({ length: m }, () => [0, 0]);
+  if (m === 1) return totals;
+  for (const tr of buildRing(m, collective).transfers) {
+    totals[tr.src][0] += bytesOf(tr.chunk);
+    totals[tr.dst][1] += bytesOf(tr.chunk);
+  }
+  return totals;
+}
+
+t.test('server and allgather: exact bytes within one word of d/8 per message', async (t) => {
+  for (const d of sizes) {
+    for (const m of [1, 2, 4, 7, 16]) {
+      const words = Math.ceil(d / 32);
+      const server = signVoteWireBytes('server', d, m, { server: m - 1 });
+      const nominalServer = nominalVoteBytesReceived('server', d, m);
+      for (const p of server.perRank) {
+        const isServer = p.rank === m - 1;
+        const msgs = isServer ? m - 1 : 1;
+        t.equal(p.received, msgs * 4 * words);
+        t.equal(p.sent, p.received);
+        const nominal = isServer ? (nominalServer.server as number) : nominalServer.worker;
+        if (!(p.received >= nominal && (p.received - nominal < 4 * msgs || (msgs === 0 && p.received === 0)))) t.fail(`server d=${d} M=${m} rank ${p.rank}`);
+      }
+      const all = signVoteWireBytes('allgather', d, m);
+      for (const p of all.perRank) {
+        t.equal(p.received, (m - 1) * 4 * words);
+        const nominal = nominalVoteBytesReceived('allgather', d, m).worker;
+        if (!(p.received >= nominal && p.received - nominal < 4 * Math.max(1, m - 1))) t.fail(`allgather d=${d} M=${m}`);
+      }
+      t.equal(all.total, m * (m - 1) * 4 * words);
+    }
+  }
+});
+
+t.test('reduce: ring reduce-scatter of counts + ring all-gather of bits, against the schedule', async (t) => {
+  for (const d of sizes) {
+    for (const m of [1, 2, 3, 4, 7, 16, 200]) {
+      const words = Math.ceil(d / 32);
+      const c = voteCountBytes(m);
+      const countsOf = (k: number): number => {
+        const s = chunkSpan(words, m, k);
+        return Math.max(0, Math.min(d, 32 * (s.offset + s.length)) - 32 * s.offset);
+      };
+      const rs = scheduleBytes(m, 'reducescatter', (k) => c * countsOf(k));
+      const ag = scheduleBytes(m, 'allgather', (k) => 4 * chunkSpan(words, m, k).length);
+      const got = signVoteWireBytes('reduce', d, m);
+      let sent = 0;
+      let received = 0;
+      for (let r = 0; r < m; r++) {
+        t.equal(got.perRank[r].sent, rs[r][0] + ag[r][0], `d=${d} M=${m} rank ${r} sent`);
+        t.equal(got.perRank[r].received, rs[r][1] + ag[r][1], `d=${d} M=${m} rank ${r} received`);
+        sent += got.perRank[r].sent;
+        received += got.perRank[r].received;
+      }
+      t.equal(sent, received);
+      t.equal(got.total, sent);
+      if (d >= 1000 && m > 1) {
+        // Within a chunk's worth of the nominal (M-1)/M d (c + 1/8).
+        const nominal = nominalVoteBytesReceived('reduce', d, m).worker;
+        const slack = c * 32 * Math.ceil(words / m) + 4 * Math.ceil(words / m);
+        if (Math.abs(got.perRank[0].received - nominal) > slack) t.fail(`reduce d=${d} M=${m}: far from nominal`);
+      }
+    }
+  }
+  t.equal(voteCountBytes(127), 1);
+  t.equal(voteCountBytes(128), 2);
+  t.equal(voteCountBytes(32768), 4);
+});
+
+t.test('float32 ring all-reduce against the schedule, and the 64/M ratio to allgather', async (t) => {
+  for (const d of sizes) {
+    for (const m of [1, 2, 4, 7, 8]) {
+      const rsag = scheduleBytes(m, 'allreduce', (k) => 4 * chunkSpan(d, m, k).length);
+      const got = ringAllreduceWireBytes(d, m);
+      for (let r = 0; r < m; r++) {
+        t.equal(got[r].sent, rsag[r][0], `d=${d} M=${m} rank ${r} sent`);
+        t.equal(got[r].received, rsag[r][1], `d=${d} M=${m} rank ${r} received`);
+      }
+    }
+  }
+  const d = 32 * 8 * 1000;
+  for (const m of [4, 8]) {
+    const ratio = ringAllreduceWireBytes(d, m)[0].received / signVoteWireBytes('allgather', d, m).perRank[0].received;
+    t.equal(ratio, 64 / m, `M=${m}: float32 ring / 1-bit allgather = 64/M`);
+  }
+});
+
+t.test('bad arguments', async (t) => {
+  t.throws(() => signVoteWireBytes('ring' as 'reduce', 10, 2), /one of server, allgather, reduce/);
+  t.throws(() => signVoteWireBytes('server', 10, 2, { server: 2 }), /server/);
+  t.throws(() => signVoteWireBytes('allgather', -1, 2), /non-negative/);
+  t.throws(() => signVoteWireBytes('allgather', 10, 0), /ranks/);
+});
