@@ -58,7 +58,7 @@ function fallBack(reason, output) {
 function main() {
   if (process.env.ZCOLL_SKIP_NATIVE === '1' || !existsSync(join(dir, 'binding.gyp'))) return;
   const { cmd, args } = nodeGypCommand();
-  const r = spawnSync(cmd, [...args, 'rebuild', ...nodedirArgs()], {
+  const r = spawnSync(cmd, [...args, 'rebuild', '--jobs=max', ...nodedirArgs()], {
     cwd: dir,
     stdio: ['ignore', 'pipe', 'pipe'],
     encoding: 'utf8',

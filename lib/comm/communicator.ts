@@ -12,11 +12,17 @@ import { allocArray, BYTES_PER_ELEMENT, dtypeOf, isNumericArray, type DType, typ
 import { check, ZcollError, ERROR_CODES, type ErrorCode } from '../errors.js';
 import { execute } from '../schedule/execute.js';
 import { buildRing } from '../schedule/ring.js';
+import { cachedSchedule, SCHEDULE_ALGORITHMS, type ScheduleAlgorithm } from '../schedule/cache.js';
+import { chooseAlgorithm } from '../schedule/choose.js';
+import type { SimParams } from '../schedule/simulate.js';
+import { buildTopology, type Topology } from '../cluster/topology.js';
 import { buildBroadcast } from '../schedule/broadcast.js';
 import { chunkSpan } from '../schedule/partition.js';
 import type { Schedule } from '../schedule/types.js';
 import type { Link } from '../transport/link.js';
 import { Outbox, type FaultSeam } from '../transport/outbox.js';
+import { InRegions, OutRegion, regionName, removeStaleRegions, shmSupported, shmUnavailableReason } from '../transport/shm-region.js';
+import type { TransportChoice } from '../cluster/config.js';
 import { decodeMessage, PROTOCOL_VERSION, type Header } from '../transport/wire.js';
 import type { ZmqEndpoint } from '../transport/zmq-endpoint.js';
 import { isTensor, makeTensor, readTensor, tensorDType, type Tensor } from '../tensor/bridge.js';
@@ -25,8 +31,13 @@ import { debug } from '../debug.js';
 
 export type ReduceOp = 'sum' | 'avg' | 'min' | 'max';
 export const REDUCE_OPS: readonly ReduceOp[] = ['sum', 'avg', 'min', 'max'];
-export type AllReduceAlgorithm = 'auto' | 'ring';
-export const ALLREDUCE_ALGORITHMS: readonly string[] = ['auto', 'ring'];
+export type AllReduceAlgorithm = 'auto' | ScheduleAlgorithm;
+export const ALLREDUCE_ALGORITHMS: readonly string[] = ['auto', ...SCHEDULE_ALGORITHMS];
+/**
+ * The cost model 'auto' uses on this transport: per-message latency of ZeroMQ between Node processes
+ * (~100 us: a wake-up on another core), ~1 GB/s per direction, the reduction kernel's ~2 GB/s.
+ */
+const AUTO_MODEL: SimParams = { alphaS: 100e-6, betaSPerByte: 1 / 1e9, gammaSPerByte: 0.5e-9 };
 
 /** A tensor or a typed array: what every collective accepts. */
 export type Collectible = Tensor | NumericArray;
@@ -64,6 +75,10 @@ export interface CommunicatorInit {
   readonly timeoutMs: number;
   readonly segmentBytes: number;
   readonly algorithm: string;
+  /** 'auto' and 'shm' use shared memory between ranks of one host when the addon is built (default: ZCOLL_TRANSPORT or 'auto'). */
+  readonly transport?: TransportChoice;
+  /** The config's "topology" (default: one switch) for MULTITREE and the 'auto' cost model. */
+  readonly topology?: unknown;
 }
 
 /**
@@ -113,6 +128,8 @@ export class Communicator implements OpHost {
   readonly timeoutMs: number;
   readonly segmentBytes: number;
   readonly algorithm: string;
+  /** The network as zcoll models it (MULTITREE's input and 'auto''s cost model). */
+  readonly topology: Topology;
   readonly stats: CommStats = { droppedFrames: 0, lastDropReason: '', abortsReceived: 0 };
   readonly outbox: Outbox;
 
@@ -130,6 +147,9 @@ export class Communicator implements OpHost {
   private closed = false;
   private queue: Promise<unknown> = Promise.resolve();
   private readonly schedules = new Map<string, Schedule>();
+  private readonly inRegions = new InRegions();
+  private readonly localPeers: readonly number[];
+  private regionsAttached = false;
 
   constructor(init: CommunicatorInit) {
     this.rank = init.rank;
@@ -142,7 +162,19 @@ export class Communicator implements OpHost {
     this.timeoutMs = init.timeoutMs;
     this.segmentBytes = init.segmentBytes;
     this.algorithm = init.algorithm;
+    this.topology = buildTopology(init.topology, init.size);
     this.outbox = new Outbox(init.links);
+    const transport = init.transport ?? (process.env.ZCOLL_TRANSPORT as TransportChoice | undefined) ?? 'auto';
+    const localPeers = [...init.links.values()].filter((l) => l.kind === 'ipc').map((l) => l.peer);
+    this.localPeers = localPeers;
+    if ((transport === 'auto' || transport === 'shm') && localPeers.length > 0) {
+      if (shmSupported()) {
+        removeStaleRegions();
+        this.outbox.shm = new OutRegion(this.epoch, this.rank, localPeers, this.segmentBytes);
+      } else if (transport === 'shm') {
+        throw new ZcollError('ECONFIG', `transport 'shm' was asked for but shared memory is unavailable: ${shmUnavailableReason()}`, { rank: this.rank });
+      }
+    }
     this.endpoint.onMessage = (frames) => this.onMessage(frames);
   }
 
@@ -171,21 +203,40 @@ export class Communicator implements OpHost {
     debug('info', () => `rank ${this.rank}: dropped a frame: ${reason}`);
   }
 
+  /** Whether this rank sends payloads to same-host peers through shared memory. */
+  get usesSharedMemory(): boolean {
+    return this.outbox.shm !== undefined;
+  }
+
   private onMessage(frames: Buffer[]): void {
     const r = decodeMessage(frames, this.size);
     if (!r.ok) return this.drop(r.reason);
     const h = r.header;
     if (h.ep !== this.epoch) return this.drop(`frame of another communicator (epoch ${h.ep}, this one ${this.epoch})`);
     if (h.src === this.rank) return this.drop('frame claims to come from this rank');
+    if (h.sn === undefined) return this.dispatch(h, r.payload, false);
+    // Shared memory: the payload is a view of the sender's slot, handed back right after dispatch.
+    const ref = { size: h.sz!, offset: h.so!, state: h.si!, dataStart: h.sd! };
+    const bytes = h.dt === '' ? 0 : h.c * BYTES_PER_ELEMENT[h.dt];
+    const view = this.inRegions.view(h.sn, ref, bytes);
+    if (view === undefined) return this.drop(`shared-memory slot of rank ${h.src} cannot be mapped`);
+    try {
+      this.dispatch(h, view, true);
+    } finally {
+      this.inRegions.release(h.sn, ref);
+    }
+  }
+
+  private dispatch(h: Header, payload: Buffer | undefined, volatile: boolean): void {
     switch (h.k) {
       case 'data':
-        return this.onData(h, r.payload);
+        return this.onData(h, payload, volatile);
       case 'abort':
         return this.onAbort(h);
       case 'p2p': {
         const key = `${h.src}:${h.tag}`;
         const q = this.p2pQueues.get(key) ?? this.p2pQueues.set(key, []).get(key)!;
-        q.push({ header: h, payload: r.payload });
+        q.push({ header: h, payload: volatile ? copyOf(payload) : payload });
         this.p2pWaiters.get(key)?.();
         return;
       }
@@ -194,10 +245,10 @@ export class Communicator implements OpHost {
     }
   }
 
-  private onData(h: Header, payload: Buffer | undefined): void {
+  private onData(h: Header, payload: Buffer | undefined, volatile: boolean): void {
     const a = this.active;
     if (a !== undefined && h.seq === a.seq && !a.settled) {
-      if (!a.deliver(h.src, h, payload)) this.drop(`unexpected frame for ${h.op} #${h.seq} from rank ${h.src} (transfer ${h.x}, segment ${h.s})`);
+      if (!a.deliver(h.src, h, payload, volatile)) this.drop(`unexpected frame for ${h.op} #${h.seq} from rank ${h.src} (transfer ${h.x}, segment ${h.s})`);
       return;
     }
     if (h.seq > this.startedSeq) {
@@ -205,7 +256,7 @@ export class Communicator implements OpHost {
       if (this.pendingBytes + bytes > MAX_PENDING_BYTES) return this.drop(`more than ${MAX_PENDING_BYTES} bytes buffered for collectives not started yet`);
       this.pendingBytes += bytes;
       const list = this.pendingFrames.get(h.seq) ?? this.pendingFrames.set(h.seq, []).get(h.seq)!;
-      list.push({ src: h.src, header: h, payload });
+      list.push({ src: h.src, header: h, payload: volatile ? copyOf(payload) : payload });
       return;
     }
     this.drop(`late frame for ${h.op} #${h.seq} from rank ${h.src}`);
@@ -261,6 +312,7 @@ export class Communicator implements OpHost {
     const seq = this.nextSeq++;
     const run = async (): Promise<R> => {
       this.assertUsable(desc.op);
+      this.attachRegions(seq);
       const start = await prepare();
       const ctx = new OpContext(this, seq, desc, timeoutMs);
       this.active = ctx;
@@ -295,6 +347,18 @@ export class Communicator implements OpHost {
     return p;
   }
 
+  /**
+   * Maps the same-host peers' shared-memory regions, at the first collective after init's barrier
+   * (every peer made its region before entering that barrier). Mapping early means a peer may unlink
+   * its region when it closes without losing a payload this rank has not read yet.
+   */
+  private attachRegions(seq: number): void {
+    if (this.regionsAttached || seq === 0) return; // seq 0 is init's own barrier
+    this.regionsAttached = true;
+    if (!shmSupported()) return;
+    for (const p of this.localPeers) this.inRegions.attach(regionName(this.epoch, p));
+  }
+
   /** Attaches a schedule's execution to an op. */
   private startSchedule(ctx: OpContext, schedule: Schedule, buffer: NumericArray, op: ElementwiseOp): void {
     const segmentElems = Math.max(1, Math.floor(this.segmentBytes / BYTES_PER_ELEMENT[dtypeOf(buffer)]));
@@ -314,10 +378,10 @@ export class Communicator implements OpHost {
         fail: (e) => ctx.fail(e, true),
       },
     );
-    ctx.attach((src, h, payload) => {
-      if (!this.traceSink) return exec.onFrame(src, h.x, h.s, payload, h.c);
+    ctx.attach((src, h, payload, volatile) => {
+      if (!this.traceSink) return exec.onFrame(src, h.x, h.s, payload, h.c, volatile);
       const t0 = performance.now();
-      const taken = exec.onFrame(src, h.x, h.s, payload, h.c);
+      const taken = exec.onFrame(src, h.x, h.s, payload, h.c, volatile);
       this.trace({ name: h.x < -1 ? 'ack' : 'recv', cat: 'recv', ph: 'X', ts: t0 * 1000, dur: (performance.now() - t0) * 1000, args: { peer: src, transfer: h.x, segment: h.s, bytes: payload?.byteLength ?? 0 } });
       return taken;
     }, exec.waitingOn);
@@ -355,32 +419,40 @@ export class Communicator implements OpHost {
     const opName = 'allreduce';
     const redop = options.op ?? 'sum';
     check(REDUCE_OPS.includes(redop), 'EINVAL', () => `option 'op' passed to 'allReduce' must be one of ${REDUCE_OPS.join(', ')}, got ${String(redop)}`, { rank: this.rank, op: opName });
-    const algorithm = options.algorithm ?? 'auto';
+    const algorithm = options.algorithm ?? this.algorithm;
     check(ALLREDUCE_ALGORITHMS.includes(algorithm), 'EINVAL', () => `option 'algorithm' passed to 'allReduce' must be one of ${ALLREDUCE_ALGORITHMS.join(', ')}, got ${String(algorithm)}`, { rank: this.rank, op: opName });
     const timeoutMs = this.timeoutOf(options, opName);
-    if (Array.isArray(x)) return this.fused(x, opName, (buf) => this.allReduceArray(buf, redop, timeoutMs, true));
+    const alg = algorithm as AllReduceAlgorithm;
+    if (Array.isArray(x)) return this.fused(x, opName, (buf) => this.allReduceArray(buf, redop, timeoutMs, true, alg));
     this.assertUsable(opName);
     if (isTensor(x)) {
       const dtype = tensorDType(x, opName);
       const shape = x.shape.slice();
-      const out = await this.allReduceArray(await readTensor(x), redop, timeoutMs, true);
+      const out = await this.allReduceArray(await readTensor(x), redop, timeoutMs, true, alg);
       return makeTensor(out, shape, dtype as 'float32' | 'int32');
     }
     const { array } = await this.input(x, opName);
-    return this.allReduceArray(array, redop, timeoutMs, options.inPlace === true);
+    return this.allReduceArray(array, redop, timeoutMs, options.inPlace === true, alg);
+  }
+
+  /** The schedule an all-reduce of `bytes` runs: the one asked for, or 'auto''s choice by simulated cost. */
+  allReduceAlgorithm(bytes: number, algorithm: AllReduceAlgorithm = this.algorithm as AllReduceAlgorithm): ScheduleAlgorithm {
+    if (algorithm !== 'auto') return algorithm;
+    return chooseAlgorithm(this.topology, bytes, SCHEDULE_ALGORITHMS, AUTO_MODEL).algorithm;
   }
 
   /** All-reduce of one typed array; `inPlace` reuses `a` as the working buffer. */
-  private allReduceArray<A extends NumericArray>(a: A, redop: ReduceOp, timeoutMs: number, inPlace: boolean): Promise<A> {
+  private allReduceArray<A extends NumericArray>(a: A, redop: ReduceOp, timeoutMs: number, inPlace: boolean, algorithm: AllReduceAlgorithm): Promise<A> {
     const dtype = dtypeOf(a);
-    const desc: OpDescriptor = { op: 'allreduce', dtype, count: a.length, redop, root: -1 };
+    const chosen = this.allReduceAlgorithm(a.byteLength, algorithm);
+    const desc: OpDescriptor = { op: 'allreduce', dtype, count: a.length, redop, root: -1, algorithm: chosen };
     let work!: A;
     return this.collective(
       desc,
       timeoutMs,
       async () => {
         work = inPlace ? a : (a.slice() as A);
-        const schedule = this.scheduleFor('ring:allreduce', () => buildRing(this.size, 'allreduce'));
+        const schedule = cachedSchedule(this.topology, chosen);
         return (ctx) => this.startSchedule(ctx, schedule, work, redop === 'avg' ? 'sum' : redop);
       },
       () => {
@@ -811,7 +883,16 @@ export class Communicator implements OpHost {
     await this.queue;
     this.closed = true;
     this.endpoint.close();
+    this.outbox.shm?.close();
+    this.inRegions.close();
   }
+}
+
+function copyOf(b: Buffer | undefined): Buffer | undefined {
+  if (b === undefined) return undefined;
+  const c = Buffer.allocUnsafe(b.byteLength);
+  c.set(b);
+  return c;
 }
 
 function describe(x: unknown): string {

@@ -15,6 +15,8 @@ export interface OpDescriptor {
   readonly count: number;
   readonly redop: string;
   readonly root: number;
+  /** The schedule's builder, when ranks could pick different ones ('auto' must agree everywhere). */
+  readonly algorithm?: string;
   /**
    * Byzantine-tolerant ops (direct exchanges for robust aggregation): only the op and root must
    * agree; a peer's dtype or count is checked per peer by the op, which marks that peer's
@@ -23,8 +25,12 @@ export interface OpDescriptor {
   readonly tolerant?: boolean;
 }
 
+/**
+ * Handles one frame of the op. `volatile`: the payload lives in a shared-memory slot that is given
+ * back to its sender when the handler returns, so a handler that keeps it must copy it.
+ */
 export interface FrameHandler {
-  (src: number, header: Header, payload: Buffer | undefined): boolean;
+  (src: number, header: Header, payload: Buffer | undefined, volatile: boolean): boolean;
 }
 
 /** What an op needs from its communicator. */
@@ -37,7 +43,7 @@ export interface OpHost {
 }
 
 export function describeOp(d: OpDescriptor): string {
-  const parts = [d.op, d.dtype === '' ? undefined : d.dtype, `count ${d.count}`, d.redop === '' ? undefined : `op ${d.redop}`, d.root >= 0 ? `root ${d.root}` : undefined];
+  const parts = [d.op, d.dtype === '' ? undefined : d.dtype, `count ${d.count}`, d.redop === '' ? undefined : `op ${d.redop}`, d.root >= 0 ? `root ${d.root}` : undefined, d.algorithm ? `algorithm ${d.algorithm}` : undefined];
   return parts.filter((x) => x !== undefined).join(', ');
 }
 
@@ -86,23 +92,27 @@ export class OpContext {
   }
 
   /** Routes a frame of this op's sequence number. Returns false when it was dropped. */
-  deliver(src: number, h: Header, payload: Buffer | undefined): boolean {
+  deliver(src: number, h: Header, payload: Buffer | undefined, volatile = false): boolean {
     if (this.settledFlag) return false;
     const d = this.desc;
-    const agree = d.tolerant === true ? h.op === d.op && h.root === d.root : h.op === d.op && h.dt === d.dtype && h.n === d.count && h.ro === d.redop && h.root === d.root;
+    const agree =
+      d.tolerant === true
+        ? h.op === d.op && h.root === d.root
+        : h.op === d.op && h.dt === d.dtype && h.n === d.count && h.ro === d.redop && h.root === d.root && (h.al ?? '') === (d.algorithm ?? '');
     if (!agree) {
-      const theirs = describeOp({ op: h.op, dtype: h.dt, count: h.n, redop: h.ro, root: h.root });
-      this.fail(new ZcollError('EMISMATCH', `rank ${src} called ${theirs}; this rank called ${describeOp(d)}`, { ...this.ctx(src), details: { mine: d, theirs: { op: h.op, dtype: h.dt, count: h.n, redop: h.ro, root: h.root } } }), true);
+      const them: OpDescriptor = { op: h.op, dtype: h.dt, count: h.n, redop: h.ro, root: h.root, ...(h.al !== undefined ? { algorithm: h.al } : {}) };
+      this.fail(new ZcollError('EMISMATCH', `rank ${src} called ${describeOp(them)}; this rank called ${describeOp(d)}`, { ...this.ctx(src), details: { mine: d, theirs: them } }), true);
       return true;
     }
     if (this.handler === undefined) return false;
     this.heard.add(src);
-    return this.handler(src, h, payload);
+    return this.handler(src, h, payload, volatile);
   }
 
   send(peer: number, x: number, s: number, payload: Uint8Array | undefined, count: number, kind: 'data' = 'data'): Promise<void> {
     const d = this.desc;
     const header: Header = { v: 1, k: kind, src: this.host.rank, ep: this.host.epoch, seq: this.seq, op: d.op, x, s, dt: d.dtype, n: d.count, c: count, ro: d.redop, root: d.root, tag: 0 };
+    if (d.algorithm !== undefined) header.al = d.algorithm;
     return this.host.sendRaw(peer, header, payload).catch((e: unknown) => {
       const err = e instanceof ZcollError ? e : new ZcollError('ETIMEDOUT', `could not queue a message to rank ${peer}: ${(e as Error).message}`, this.ctx(peer), { cause: e });
       this.fail(err, true);

@@ -33,8 +33,11 @@ export interface ExecChannel {
 }
 
 export interface Execution {
-  /** Feeds a frame of this collective; returns false if it was not expected (dropped by the caller). */
-  onFrame(src: number, transfer: number, segment: number, payload: Buffer | undefined, count: number): boolean;
+  /**
+   * Feeds a frame of this collective; returns false if it was not expected (dropped by the caller).
+   * A `volatile` payload (a shared-memory slot) is only valid during the call: it is copied if kept.
+   */
+  onFrame(src: number, transfer: number, segment: number, payload: Buffer | undefined, count: number, volatile?: boolean): boolean;
   /** The peer and transfer the execution waits on, for timeout messages. */
   waitingOn(): { peer: number; what: string } | undefined;
   /** Resolves when every expected segment has landed and every send was queued. */
@@ -100,6 +103,12 @@ function planFor(s: Schedule, rank: number): RankPlan {
   const plan: RankPlan = { outgoing, incoming, dependents, awaitAck, sendAck, reduceOrder };
   byRank.set(rank, plan);
   return plan;
+}
+
+function copyOf(b: Buffer): Buffer {
+  const c = Buffer.allocUnsafe(b.byteLength);
+  c.set(b);
+  return c;
 }
 
 /** Acknowledgements travel as transfer ids -2, -3, ...: ackId maps a transfer id to its ack id and back. */
@@ -212,7 +221,7 @@ export function execute(p: ExecuteParams, ch: ExecChannel): Execution {
     }
   };
 
-  const onFrame = (src: number, transfer: number, segment: number, payload: Buffer | undefined, count: number): boolean => {
+  const onFrame = (src: number, transfer: number, segment: number, payload: Buffer | undefined, count: number, volatile = false): boolean => {
     if (failed) return false;
     if (transfer <= ACK_BASE) {
       const id = ackId(transfer);
@@ -240,6 +249,8 @@ export function execute(p: ExecuteParams, ch: ExecChannel): Execution {
     if (t.kind === 'reduce') {
       stash.set(key, payload);
       applyReduce(t.chunk, segment);
+      // Arrived before its turn in the reduction order: keep a private copy of a volatile payload.
+      if (volatile && payload !== undefined && stash.has(key)) stash.set(key, copyOf(payload));
     } else {
       if (sp.length > 0) buffer.subarray(sp.offset, sp.offset + sp.length).set(typedView(payload, sp.length));
       markLanded(t, segment);

@@ -6,6 +6,7 @@
  */
 import { encodeHeader, type Header } from './wire.js';
 import type { Link } from './link.js';
+import { SHM_MIN_BYTES, type OutRegion } from './shm-region.js';
 
 export interface OutgoingMessage {
   readonly peer: number;
@@ -22,14 +23,23 @@ export type FaultSeam = (msg: OutgoingMessage) => OutgoingMessage | null | Promi
 export interface OutboxCounters {
   messages: number;
   headerBytes: number;
+  /** Payload bytes sent, through sockets or shared memory. */
   payloadBytes: number;
+  /** Of those, bytes that went through shared memory. */
+  shmBytes: number;
 }
 
 export class Outbox {
   seam: FaultSeam | undefined;
-  readonly counters: OutboxCounters = { messages: 0, headerBytes: 0, payloadBytes: 0 };
-  /** Per-peer chains that keep order when the seam delays a message. */
-  private readonly seamTails = new Map<number, Promise<unknown>>();
+  /** This rank's shared-memory region, for payloads to same-host peers (undefined: sockets only). */
+  shm: OutRegion | undefined;
+  readonly counters: OutboxCounters = { messages: 0, headerBytes: 0, payloadBytes: 0, shmBytes: 0 };
+  /**
+   * Per-peer chains that keep order when a message must wait (the seam delays it, or its shared-memory
+   * slot is still held by the receiver); `pending` counts messages in the chain, so that a message is
+   * sent directly only when nothing before it is still waiting.
+   */
+  private readonly tails = new Map<number, { promise: Promise<unknown>; pending: number }>();
 
   constructor(private readonly links: ReadonlyMap<number, Link>) {}
 
@@ -37,14 +47,32 @@ export class Outbox {
     const link = this.links.get(peer);
     if (link === undefined) return Promise.reject(new Error(`no link to rank ${peer}`));
     const seam = this.seam;
-    if (seam === undefined) return this.put(link, header, payload);
-    const prev = this.seamTails.get(peer) ?? Promise.resolve();
-    const next = prev.then(async () => {
-      const out = await seam({ peer, header, payload });
-      if (out !== null) await this.put(link, out.header, out.payload);
+    const tail = this.tails.get(peer);
+    if (seam === undefined && (tail === undefined || tail.pending === 0) && !this.viaShm(peer, header, payload)) return this.put(link, header, payload);
+    const chain = tail ?? { promise: Promise.resolve(), pending: 0 };
+    this.tails.set(peer, chain);
+    chain.pending++;
+    const next = chain.promise.then(async () => {
+      const out = seam === undefined ? { peer, header, payload } : await seam({ peer, header, payload });
+      if (out === null) return;
+      if (this.viaShm(peer, out.header, out.payload)) {
+        const ref = await this.shm!.put(peer, out.payload!);
+        if (ref === undefined) throw new Error('the shared-memory region was closed');
+        this.counters.shmBytes += out.payload!.byteLength;
+        this.counters.payloadBytes += out.payload!.byteLength;
+        await this.put(link, { ...out.header, sn: this.shm!.name, sz: ref.size, so: ref.offset, si: ref.state, sd: ref.dataStart }, undefined);
+      } else await this.put(link, out.header, out.payload);
     });
-    this.seamTails.set(peer, next.catch(() => undefined));
+    chain.promise = next.then(
+      () => void chain.pending--,
+      () => void chain.pending--,
+    );
     return next;
+  }
+
+  /** Collective payloads only: a p2p message may be read after its sender closed and unlinked the region. */
+  private viaShm(peer: number, header: Header, payload: Uint8Array | undefined): boolean {
+    return header.k === 'data' && payload !== undefined && payload.byteLength >= SHM_MIN_BYTES && this.shm !== undefined && this.shm.hasLane(peer) && payload.byteLength <= this.shm.slotBytes;
   }
 
   private put(link: Link, header: Header, payload: Uint8Array | undefined): Promise<void> {

@@ -50,6 +50,15 @@ export interface Header {
   root: number;
   /** User tag (p2p) or 0. */
   tag: number;
+  /** Schedule builder of the collective, when it can differ between calls ('ring', 'multitree', 'tree'). */
+  al?: string;
+  /** Shared memory: the payload is in the sender's region `sn` (see shm-region.ts), not in a frame. */
+  sn?: string;
+  /** Shared memory: region size, payload offset, slot state index, data area start. */
+  sz?: number;
+  so?: number;
+  si?: number;
+  sd?: number;
   /** For 'abort': the error code and message of the rank that failed. */
   code?: string;
   msg?: string;
@@ -90,10 +99,19 @@ export function decodeMessage(frames: readonly Buffer[], nranks: number): Decode
   if (!isInt(h.n, 0, Number.MAX_SAFE_INTEGER) || !isInt(h.c, 0, MAX_PAYLOAD_BYTES)) return { ok: false, reason: 'bad element counts' };
   if (!isInt(h.root, -1, nranks - 1) || !isInt(h.tag, -0x80000000, 0x7fffffff)) return { ok: false, reason: 'bad root or tag' };
   if (h.dt !== '' && !isDType(h.dt)) return { ok: false, reason: `unknown dtype ${String(h.dt)}` };
+  if (h.al !== undefined && (typeof h.al !== 'string' || h.al.length > 32)) return { ok: false, reason: 'bad algorithm name' };
   if (h.k === 'abort' && (typeof h.code !== 'string' || typeof h.msg !== 'string')) return { ok: false, reason: 'abort without code and message' };
   const header = h as unknown as Header;
   const payload = frames.length === 2 ? frames[1] : undefined;
   const expectBytes = header.dt === '' ? 0 : header.c * BYTES_PER_ELEMENT[header.dt];
+  if (h.sn !== undefined) {
+    if (typeof h.sn !== 'string' || !/^zcoll-\d+-\d+$/.test(h.sn)) return { ok: false, reason: 'bad shared-memory region name' };
+    if (!isInt(h.sz, 1, Number.MAX_SAFE_INTEGER) || !isInt(h.so, 0, Number.MAX_SAFE_INTEGER) || !isInt(h.si, 0, 0x7fffffff) || !isInt(h.sd, 0, Number.MAX_SAFE_INTEGER)) {
+      return { ok: false, reason: 'bad shared-memory slot reference' };
+    }
+    if (payload !== undefined || h.so + expectBytes > h.sz || h.so < h.sd) return { ok: false, reason: 'shared-memory slot reference does not fit its region' };
+    return { ok: true, header, payload: undefined };
+  }
   const gotBytes = payload?.byteLength ?? 0;
   if (expectBytes !== gotBytes) return { ok: false, reason: `payload of ${gotBytes} bytes, header says ${header.c} x ${header.dt || 'none'} = ${expectBytes}` };
   return { ok: true, header, payload };

@@ -57,8 +57,20 @@ export class ZmqEndpoint {
   private ipcPath: string | undefined;
   private closed = false;
   readonly bound: BoundEndpoints = {};
-  /** Called with every message received, in arrival order. */
-  onMessage: (frames: Buffer[]) => void = () => undefined;
+  private handler: ((frames: Buffer[]) => void) | undefined;
+  /**
+   * Messages that arrive before anyone listens (a fast peer's first collective can land while this
+   * rank is still between rendezvous and building its communicator) wait here instead of being lost.
+   */
+  private early: Buffer[][] = [];
+
+  /** Called with every message received, in arrival order (and at once with those that came before). */
+  set onMessage(handler: (frames: Buffer[]) => void) {
+    this.handler = handler;
+    const early = this.early;
+    this.early = [];
+    for (const frames of early) handler(frames);
+  }
 
   private constructor(private readonly opts: EndpointOptions) {
     this.pull = new zmq.Pull({ linger: 0, maxMessageSize: opts.maxMessageBytes, receiveHighWaterMark: 0 });
@@ -94,7 +106,8 @@ export class ZmqEndpoint {
         // Closing the socket rejects the pending receive; anything else cannot be recovered here either.
         return;
       }
-      this.onMessage(frames);
+      if (this.handler !== undefined) this.handler(frames);
+      else if (this.early.length < 10_000) this.early.push(frames);
     }
   }
 

@@ -1,0 +1,209 @@
+/**
+ * The native kernels: loads the N-API addon of native-bindings/ (build/Release/zcoll_native.node,
+ * built by scripts/build-native.mjs at `npm install`) and wraps it into the `Kernels` contract, plus
+ * the POSIX shared-memory primitive the same-host transport maps its segments with.
+ * Cost: one N-API call per kernel call (~0.1-0.3 us), then SIMD loops (SSE2 baseline, AVX2 when the
+ * CPU has it, chosen at run time). The addon checks every argument itself (types, dtypes, lengths)
+ * because it is the memory-safety boundary; this wrapper only maps the op name to its code.
+ * Loading never throws: without the addon `nativeKernels` is undefined and `nativeLoad.reason`
+ * says why (index.ts decides whether to fall back or fail).
+ */
+import { existsSync, readFileSync } from 'node:fs';
+import { createRequire } from 'node:module';
+import { dirname, join, resolve } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { ZcollError } from '../errors.js';
+import type { NumericArray } from '../dtype.js';
+import type { ElementwiseOp, FloatArray, Kernels } from './contract.js';
+
+/** The functions the .node file exports (see native-bindings/src/addon.cc and shm.cc). */
+interface NativeAddon {
+  reduceInto(dst: NumericArray, src: NumericArray, opCode: number): void;
+  scale(dst: FloatArray, factor: number): void;
+  divide(dst: NumericArray, divisor: number): void;
+  signPack(src: Float32Array, out: Uint32Array): number;
+  voteCount(packed: readonly Uint32Array[], words: number, negOut: Uint32Array, tieOut: Uint32Array): void;
+  sqDistances(points: readonly Float32Array[], center: FloatArray, out: Float64Array): void;
+  weightedSum(points: readonly Float32Array[], weights: Float64Array, out: FloatArray): void;
+  selectKth(values: FloatArray, k: number): number;
+  simdLevel(): string;
+  shmMap(name: string, bytes: number, create: boolean): ArrayBuffer;
+  shmUnmap(buffer: ArrayBuffer): void;
+  shmUnlink(name: string): boolean;
+}
+
+const ADDON_FUNCTIONS: readonly (keyof NativeAddon)[] = [
+  'reduceInto', 'scale', 'divide', 'signPack', 'voteCount', 'sqDistances', 'weightedSum', 'selectKth',
+  'simdLevel', 'shmMap', 'shmUnmap', 'shmUnlink',
+];
+
+export interface NativeLoadStatus {
+  readonly loaded: boolean;
+  /** The .node file loaded or tried; undefined when no native-bindings/ folder was found. */
+  readonly path: string | undefined;
+  /** Why the addon is not loaded (undefined when it is). */
+  readonly reason: string | undefined;
+  /**
+   * True when the addon should have been there: the install built it (build status file says ok)
+   * or ZCOLL_NATIVE_PATH names it. index.ts only reports a fallback unasked in that case.
+   */
+  readonly expected: boolean;
+  /** Instruction set of the vectorised loops on this CPU: 'avx2', 'sse2' or 'generic'. */
+  readonly simd: string | undefined;
+}
+
+const ADDON_FILE = join('build', 'Release', 'zcoll_native.node');
+/** Written by scripts/build-native.mjs after each build attempt. */
+const BUILD_STATUS_FILE = join('build', 'zcoll-build.json');
+
+/** native-bindings/ of the package this module belongs to: the nearest one up the directory tree. */
+function findBindingsDir(): string | undefined {
+  let dir = dirname(fileURLToPath(import.meta.url));
+  for (let up = 0; up < 8; up++) {
+    const candidate = join(dir, 'native-bindings');
+    if (existsSync(join(candidate, 'binding.gyp'))) return candidate;
+    const parent = dirname(dir);
+    if (parent === dir) break;
+    dir = parent;
+  }
+  return undefined;
+}
+
+function buildSucceeded(bindingsDir: string): boolean {
+  try {
+    const status: unknown = JSON.parse(readFileSync(join(bindingsDir, BUILD_STATUS_FILE), 'utf8'));
+    return typeof status === 'object' && status !== null && (status as { ok?: unknown }).ok === true;
+  } catch {
+    return false;
+  }
+}
+
+function loadAddon(): { addon: NativeAddon | undefined; status: NativeLoadStatus } {
+  const override = process.env.ZCOLL_NATIVE_PATH;
+  let path: string | undefined;
+  let expected = false;
+  if (override !== undefined && override !== '') {
+    path = resolve(override);
+    expected = true;
+  } else {
+    const bindingsDir = findBindingsDir();
+    if (bindingsDir === undefined) {
+      return {
+        addon: undefined,
+        status: { loaded: false, path: undefined, reason: 'no native-bindings/ folder found', expected, simd: undefined },
+      };
+    }
+    path = join(bindingsDir, ADDON_FILE);
+    expected = buildSucceeded(bindingsDir);
+  }
+  const fail = (reason: string) => ({
+    addon: undefined,
+    status: { loaded: false, path, reason, expected, simd: undefined },
+  });
+  if (!existsSync(path)) return fail(`${path} does not exist (addon not built)`);
+  let loaded: unknown;
+  try {
+    loaded = createRequire(import.meta.url)(path);
+  } catch (err) {
+    return fail(`loading ${path} failed: ${err instanceof Error ? err.message : String(err)}`);
+  }
+  const missing = ADDON_FUNCTIONS.filter(
+    (name) => typeof loaded !== 'object' || loaded === null || typeof (loaded as Record<string, unknown>)[name] !== 'function',
+  );
+  if (missing.length > 0) return fail(`${path} lacks ${missing.join(', ')} (stale build? run npm rebuild)`);
+  const addon = loaded as NativeAddon;
+  return { addon, status: { loaded: true, path, reason: undefined, expected, simd: addon.simdLevel() } };
+}
+
+const { addon, status } = loadAddon();
+
+/** What happened when this module tried to load the addon. */
+export const nativeLoad: NativeLoadStatus = Object.freeze(status);
+
+function opCode(op: ElementwiseOp): number {
+  switch (op) {
+    case 'sum':
+      return 0;
+    case 'min':
+      return 1;
+    case 'max':
+      return 2;
+    default:
+      throw new TypeError(`zcoll native reduceInto: argument 'op' must be 'sum', 'min' or 'max' (got ${String(op)})`);
+  }
+}
+
+function wrapKernels(native: NativeAddon): Kernels {
+  return Object.freeze({
+    name: 'native' as const,
+    reduceInto(dst: NumericArray, src: NumericArray, op: ElementwiseOp): void {
+      native.reduceInto(dst, src, opCode(op));
+    },
+    scale(dst: FloatArray, factor: number): void {
+      native.scale(dst, factor);
+    },
+    divide(dst: NumericArray, divisor: number): void {
+      native.divide(dst, divisor);
+    },
+    signPack(src: Float32Array, out: Uint32Array): number {
+      return native.signPack(src, out);
+    },
+    voteCount(packed: readonly Uint32Array[], words: number, negOut: Uint32Array, tieOut: Uint32Array): void {
+      native.voteCount(packed, words, negOut, tieOut);
+    },
+    sqDistances(points: readonly Float32Array[], center: FloatArray, out: Float64Array): void {
+      native.sqDistances(points, center, out);
+    },
+    weightedSum(points: readonly Float32Array[], weights: Float64Array, out: FloatArray): void {
+      native.weightedSum(points, weights, out);
+    },
+    selectKth(values: FloatArray, k: number): number {
+      return native.selectKth(values, k);
+    },
+  });
+}
+
+/** The native implementation of the contract, or undefined when the addon is not loaded. */
+export const nativeKernels: Kernels | undefined = addon === undefined ? undefined : wrapKernels(addon);
+
+function requireAddon(what: string): NativeAddon {
+  if (addon === undefined) {
+    throw new ZcollError('ECONFIG', `${what} needs the native addon of native-bindings/, which is not loaded: ${nativeLoad.reason}`, {
+      op: what,
+    });
+  }
+  return addon;
+}
+
+/** POSIX names start with '/'; zcoll accepts them with or without it. */
+function posixShmName(name: string): string {
+  if (typeof name !== 'string') throw new TypeError(`zcoll shm: name must be a string (got ${typeof name})`);
+  return name.startsWith('/') ? name : `/${name}`;
+}
+
+/** True when shmMap/shmUnmap/shmUnlink work in this process. */
+export function shmAvailable(): boolean {
+  return addon !== undefined && process.platform !== 'win32';
+}
+
+/**
+ * Maps the POSIX shared-memory object `name` (created and sized to `bytes` when `create`, else it
+ * must exist with at least `bytes`) and returns an ArrayBuffer whose memory is the mapping: writes
+ * are seen by every process mapping the same name. Unmapped when the ArrayBuffer is collected or by
+ * shmUnmap. Errors from the system carry `code` ('ENOENT', 'EACCES', ...). Never transfer the
+ * ArrayBuffer (postMessage/structuredClone transfer lists): the mapping belongs to this object, so
+ * its finalizer would unmap memory the transferred copy still uses; map the name again instead.
+ */
+export function shmMap(name: string, bytes: number, create: boolean): ArrayBuffer {
+  return requireAddon('shmMap').shmMap(posixShmName(name), bytes, create);
+}
+
+/** Unmaps now; the ArrayBuffer is detached (byteLength 0) so it can no longer reach the pages. */
+export function shmUnmap(buffer: ArrayBuffer): void {
+  requireAddon('shmUnmap').shmUnmap(buffer);
+}
+
+/** Removes the name (live mappings stay valid). Returns false when it did not exist. */
+export function shmUnlink(name: string): boolean {
+  return requireAddon('shmUnlink').shmUnlink(posixShmName(name));
+}

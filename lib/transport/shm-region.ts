@@ -1,0 +1,202 @@
+/**
+ * The shared-memory fast path between ranks of one host (what NCCL's and OpenMPI's SHM transports
+ * do). Each rank owns one POSIX shared-memory region, `zcoll-<pid>-<epoch>-<rank>`, holding SLOTS
+ * slots of one segment for every same-host peer, and a state word per slot. To send a payload to a
+ * peer, a rank copies it into a free slot of that peer's lane (one memcpy, instead of the socket's
+ * two kernel copies) and sends only the header over ZeroMQ ipc, naming the slot. The receiver maps
+ * the sender's region once, reduces or copies straight from the slot, and marks it free again by
+ * writing its state word. Order per peer is kept: slots are taken in order and the headers travel on
+ * the same ordered ZeroMQ link as everything else.
+ *
+ * Region layout: a 16-byte header (magic, owner pid, size, data start), the state words, the slots.
+ * Receivers map their peers' regions at their first collective (every region exists by then: a
+ * region is made before its owner's first barrier), so a region can be unlinked when its
+ * communicator closes without losing a message still to be read. Regions left by processes that
+ * died (owner pid gone) are removed when the next communicator on the host starts (crash recovery).
+ */
+import { readdirSync } from 'node:fs';
+import { nativeLoad, shmAvailable, shmMap, shmUnlink, shmUnmap } from '../kernels/native.js';
+import { debug } from '../debug.js';
+
+export const SLOTS_PER_PEER = 8;
+const MAGIC = 0x7a636f6c; // 'zcol'
+const HEADER_BYTES = 16;
+/** Payloads below this go inside the ZeroMQ message: the slot bookkeeping would cost more than it saves. */
+export const SHM_MIN_BYTES = 32 * 1024;
+
+export function shmSupported(): boolean {
+  return shmAvailable();
+}
+
+export function shmUnavailableReason(): string {
+  return nativeLoad.reason ?? 'the native addon is not loaded';
+}
+
+/** Where a payload lives in the sender's region (header fields). */
+export interface SlotRef {
+  /** Region size, so the receiver can map it. */
+  readonly size: number;
+  /** Byte offset of the payload in the region. */
+  readonly offset: number;
+  /** Index of the slot's state word. */
+  readonly state: number;
+  /** Where the data area starts: the state words are the region's first dataStart/4 int32s. */
+  readonly dataStart: number;
+}
+
+function alive(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch (e) {
+    return (e as { code?: string }).code === 'EPERM';
+  }
+}
+
+export const REGION_NAME = /^zcoll-\d+-\d+$/;
+
+/** Reads a region's header: its owner pid and size, or undefined if it is not a zcoll region. */
+function readHeader(name: string): { pid: number; size: number; dataStart: number } | undefined {
+  try {
+    const head = shmMap(name, HEADER_BYTES, false);
+    const h = new Int32Array(head, 0, 4);
+    const out = h[0] === MAGIC ? { pid: h[1], size: h[2], dataStart: h[3] } : undefined;
+    shmUnmap(head);
+    return out;
+  } catch {
+    return undefined;
+  }
+}
+
+/** Removes regions whose owner process no longer exists (Linux keeps POSIX shm under /dev/shm). */
+export function removeStaleRegions(): number {
+  let removed = 0;
+  let names: string[] = [];
+  try {
+    names = readdirSync('/dev/shm');
+  } catch {
+    return 0;
+  }
+  for (const name of names) {
+    if (!REGION_NAME.test(name)) continue;
+    // No valid header yet: a region being created right now by another process; leave it.
+    const h = readHeader(name);
+    if (h === undefined || alive(h.pid)) continue;
+    try {
+      if (shmUnlink(name)) removed++;
+    } catch {
+      // another process removed it first
+    }
+  }
+  if (removed > 0) debug('info', () => `removed ${removed} shared-memory region(s) left by dead processes`);
+  return removed;
+}
+
+/** This rank's outgoing region. */
+export class OutRegion {
+  readonly name: string;
+  readonly size: number;
+  private readonly buffer: ArrayBuffer;
+  private readonly states: Int32Array;
+  private readonly bytes: Uint8Array;
+  private readonly lane = new Map<number, number>(); // peer -> lane index
+  private readonly next: Int32Array; // per lane: next slot to use
+  private readonly dataStart: number;
+  private closed = false;
+
+  constructor(
+    epoch: number,
+    rank: number,
+    peers: readonly number[],
+    readonly slotBytes: number,
+  ) {
+    peers.forEach((p, i) => this.lane.set(p, i));
+    const nslots = Math.max(1, peers.length) * SLOTS_PER_PEER;
+    this.dataStart = Math.ceil((HEADER_BYTES + nslots * 4) / 64) * 64;
+    this.size = this.dataStart + nslots * slotBytes;
+    this.name = regionName(epoch, rank);
+    this.buffer = shmMap(this.name, this.size, true);
+    new Int32Array(this.buffer, 0, 4).set([MAGIC, process.pid, this.size, this.dataStart]);
+    this.states = new Int32Array(this.buffer, HEADER_BYTES, nslots);
+    this.bytes = new Uint8Array(this.buffer);
+    this.next = new Int32Array(Math.max(1, peers.length));
+  }
+
+  hasLane(peer: number): boolean {
+    return this.lane.has(peer);
+  }
+
+  /**
+   * Copies `payload` into the next slot of `peer`'s lane once that slot is free, and returns where.
+   * Waits (yielding to the event loop) while the receiver still holds the slot; returns undefined
+   * when the region was closed meanwhile.
+   */
+  async put(peer: number, payload: Uint8Array): Promise<SlotRef | undefined> {
+    const lane = this.lane.get(peer)!;
+    const slot = lane * SLOTS_PER_PEER + this.next[lane];
+    this.next[lane] = (this.next[lane] + 1) % SLOTS_PER_PEER;
+    for (let spins = 0; this.states[slot] !== 0; spins++) {
+      if (this.closed) return undefined;
+      // The receiver frees slots as it consumes them; yield, then back off to 1 ms sleeps.
+      await new Promise<void>((resolve) => (spins < 64 ? setImmediate(resolve) : setTimeout(resolve, 1)));
+    }
+    if (this.closed) return undefined;
+    const offset = this.dataStart + slot * this.slotBytes;
+    this.bytes.set(payload, offset);
+    this.states[slot] = 1;
+    return { size: this.size, offset, state: slot, dataStart: this.dataStart };
+  }
+
+  close(): void {
+    if (this.closed) return;
+    this.closed = true;
+    try {
+      shmUnlink(this.name);
+    } catch {
+      // already gone
+    }
+    shmUnmap(this.buffer);
+  }
+}
+
+export function regionName(epoch: number, rank: number): string {
+  return `zcoll-${epoch}-${rank}`;
+}
+
+/** The regions of same-host peers. */
+export class InRegions {
+  private readonly maps = new Map<string, { buffer: ArrayBuffer; states: Int32Array }>();
+
+  /** Maps a peer's region now (returns false if it does not exist or is not a zcoll region). */
+  attach(name: string): boolean {
+    if (this.maps.has(name)) return true;
+    const h = readHeader(name);
+    if (h === undefined) return false;
+    try {
+      const buffer = shmMap(name, h.size, false);
+      this.maps.set(name, { buffer, states: new Int32Array(buffer, HEADER_BYTES, (h.dataStart - HEADER_BYTES) >>> 2) });
+      return true;
+    } catch (e) {
+      debug('info', () => `cannot map shared-memory region ${name}: ${(e as Error).message}`);
+      return false;
+    }
+  }
+
+  /** A view of the payload in a peer's region (valid until release), or undefined if it cannot be mapped. */
+  view(name: string, ref: SlotRef, byteLength: number): Buffer | undefined {
+    if (!this.attach(name)) return undefined;
+    const m = this.maps.get(name)!;
+    if (ref.offset < ref.dataStart || ref.offset + byteLength > m.buffer.byteLength || ref.state >= m.states.length) return undefined;
+    return Buffer.from(m.buffer, ref.offset, byteLength);
+  }
+
+  release(name: string, ref: SlotRef): void {
+    const m = this.maps.get(name);
+    if (m !== undefined && ref.state < m.states.length) m.states[ref.state] = 0;
+  }
+
+  close(): void {
+    for (const m of this.maps.values()) shmUnmap(m.buffer);
+    this.maps.clear();
+  }
+}

@@ -1,0 +1,367 @@
+// N-API glue for the kernels of kernels.h: checks every argument (type, dtype, lengths) before a
+// pointer is touched, so a wrong call from JS is a TypeError/RangeError with a message naming the
+// function and the argument, never a crash. No C++ exception crosses the boundary (the addon is
+// built with NAPI_DISABLE_CPP_EXCEPTIONS and -fno-exceptions).
+#include <napi.h>
+
+#include <cmath>
+#include <string>
+#include <vector>
+
+#include "kernels.h"
+#include "shm.h"
+
+namespace zcoll {
+namespace {
+
+struct ArrayView {
+  napi_typedarray_type type;
+  size_t length;
+  void* data;
+};
+
+const char* TypedArrayName(napi_typedarray_type type) {
+  switch (type) {
+    case napi_int8_array: return "Int8Array";
+    case napi_uint8_array: return "Uint8Array";
+    case napi_uint8_clamped_array: return "Uint8ClampedArray";
+    case napi_int16_array: return "Int16Array";
+    case napi_uint16_array: return "Uint16Array";
+    case napi_int32_array: return "Int32Array";
+    case napi_uint32_array: return "Uint32Array";
+    case napi_float32_array: return "Float32Array";
+    case napi_float64_array: return "Float64Array";
+    case napi_bigint64_array: return "BigInt64Array";
+    case napi_biguint64_array: return "BigUint64Array";
+  }
+  return "TypedArray";
+}
+
+// What a JS value is, for error messages ("got Uint8Array", "got undefined").
+std::string Describe(napi_env env, napi_value value) {
+  bool is_typed = false;
+  napi_is_typedarray(env, value, &is_typed);
+  if (is_typed) {
+    napi_typedarray_type type;
+    napi_get_typedarray_info(env, value, &type, nullptr, nullptr, nullptr, nullptr);
+    return TypedArrayName(type);
+  }
+  bool is_array = false;
+  napi_is_array(env, value, &is_array);
+  if (is_array) return "Array";
+  napi_valuetype vt = napi_undefined;
+  napi_typeof(env, value, &vt);
+  switch (vt) {
+    case napi_undefined: return "undefined";
+    case napi_null: return "null";
+    case napi_boolean: return "boolean";
+    case napi_number: return "number";
+    case napi_string: return "string";
+    case napi_symbol: return "symbol";
+    case napi_object: return "object";
+    case napi_function: return "function";
+    case napi_external: return "external";
+    case napi_bigint: return "bigint";
+  }
+  return "unknown";
+}
+
+Napi::Value ThrowType(const Napi::Env& env, const std::string& message) {
+  Napi::TypeError::New(env, "zcoll native " + message).ThrowAsJavaScriptException();
+  return env.Undefined();
+}
+
+Napi::Value ThrowRange(const Napi::Env& env, const std::string& message) {
+  Napi::RangeError::New(env, "zcoll native " + message).ThrowAsJavaScriptException();
+  return env.Undefined();
+}
+
+// Reads a typed array; false (no exception yet) when the value is not one.
+bool GetView(napi_env env, napi_value value, ArrayView* view) {
+  bool is_typed = false;
+  if (napi_is_typedarray(env, value, &is_typed) != napi_ok || !is_typed) return false;
+  return napi_get_typedarray_info(env, value, &view->type, &view->length, &view->data, nullptr, nullptr) ==
+         napi_ok;
+}
+
+bool IsNumericType(napi_typedarray_type t) {
+  return t == napi_float32_array || t == napi_float64_array || t == napi_int32_array;
+}
+bool IsFloatType(napi_typedarray_type t) { return t == napi_float32_array || t == napi_float64_array; }
+
+// Argument readers: each returns false after throwing a JS error.
+bool ArgView(const Napi::CallbackInfo& info, size_t index, const char* fn, const char* arg, bool (*accept)(napi_typedarray_type),
+             const char* expected, ArrayView* view) {
+  if (index >= info.Length() || !GetView(info.Env(), info[index], view) || !accept(view->type)) {
+    const std::string got = index < info.Length() ? Describe(info.Env(), info[index]) : "undefined";
+    ThrowType(info.Env(), std::string(fn) + ": argument '" + arg + "' must be " + expected + " (got " + got + ")");
+    return false;
+  }
+  return true;
+}
+
+bool AcceptNumeric(napi_typedarray_type t) { return IsNumericType(t); }
+bool AcceptFloat(napi_typedarray_type t) { return IsFloatType(t); }
+bool AcceptFloat32(napi_typedarray_type t) { return t == napi_float32_array; }
+bool AcceptFloat64(napi_typedarray_type t) { return t == napi_float64_array; }
+bool AcceptUint32(napi_typedarray_type t) { return t == napi_uint32_array; }
+
+bool ArgNumber(const Napi::CallbackInfo& info, size_t index, const char* fn, const char* arg, double* out) {
+  if (index >= info.Length() || !info[index].IsNumber()) {
+    const std::string got = index < info.Length() ? Describe(info.Env(), info[index]) : "undefined";
+    ThrowType(info.Env(), std::string(fn) + ": argument '" + arg + "' must be a number (got " + got + ")");
+    return false;
+  }
+  *out = info[index].As<Napi::Number>().DoubleValue();
+  return true;
+}
+
+// A non-negative integer index/count below `limit` (inclusive when inclusive is set).
+bool ArgIndex(const Napi::CallbackInfo& info, size_t index, const char* fn, const char* arg, size_t limit,
+              bool inclusive, size_t* out) {
+  double v;
+  if (!ArgNumber(info, index, fn, arg, &v)) return false;
+  const double top = static_cast<double>(limit);
+  if (!(v >= 0) || v != std::floor(v) || (inclusive ? v > top : v >= top)) {
+    ThrowRange(info.Env(), std::string(fn) + ": argument '" + arg + "' must be an integer in [0, " +
+                               std::to_string(limit) + (inclusive ? "]" : ")") + " (got " +
+                               std::to_string(v) + ")");
+    return false;
+  }
+  *out = static_cast<size_t>(v);
+  return true;
+}
+
+// Reads an Array of typed arrays of one type, each with at least min_length elements.
+template <typename P>
+bool ArgViewList(const Napi::CallbackInfo& info, size_t index, const char* fn, const char* arg,
+                 napi_typedarray_type type, size_t min_length, std::vector<P>* out) {
+  napi_env env = info.Env();
+  bool is_array = false;
+  if (index < info.Length()) napi_is_array(env, info[index], &is_array);
+  if (!is_array) {
+    const std::string got = index < info.Length() ? Describe(env, info[index]) : "undefined";
+    ThrowType(info.Env(), std::string(fn) + ": argument '" + arg + "' must be an Array of " + TypedArrayName(type) +
+                              " (got " + got + ")");
+    return false;
+  }
+  uint32_t count = 0;
+  napi_get_array_length(env, info[index], &count);
+  out->resize(count);
+  for (uint32_t i = 0; i < count; i++) {
+    napi_value element;
+    ArrayView view;
+    if (napi_get_element(env, info[index], i, &element) != napi_ok || !GetView(env, element, &view) ||
+        view.type != type) {
+      if (info.Env().IsExceptionPending()) return false;
+      ThrowType(info.Env(), std::string(fn) + ": " + arg + "[" + std::to_string(i) + "] must be a " +
+                                TypedArrayName(type) + " (got " + Describe(env, element) + ")");
+      return false;
+    }
+    if (view.length < min_length) {
+      ThrowRange(info.Env(), std::string(fn) + ": " + arg + "[" + std::to_string(i) + "] has " +
+                                 std::to_string(view.length) + " elements, needs at least " +
+                                 std::to_string(min_length));
+      return false;
+    }
+    (*out)[i] = static_cast<P>(view.data);
+  }
+  return true;
+}
+
+Napi::Value ReduceInto(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  ArrayView dst, src;
+  double op;
+  if (!ArgView(info, 0, "reduceInto", "dst", AcceptNumeric, "a Float32Array, Float64Array or Int32Array", &dst) ||
+      !ArgView(info, 1, "reduceInto", "src", AcceptNumeric, "a Float32Array, Float64Array or Int32Array", &src) ||
+      !ArgNumber(info, 2, "reduceInto", "op", &op)) {
+    return env.Undefined();
+  }
+  if (dst.type != src.type) {
+    return ThrowType(env, std::string("reduceInto: dst and src must have the same type (got ") +
+                              TypedArrayName(dst.type) + " and " + TypedArrayName(src.type) + ")");
+  }
+  if (src.length < dst.length) {
+    return ThrowRange(env, "reduceInto: src has " + std::to_string(src.length) + " elements, dst has " +
+                               std::to_string(dst.length) + "; src must be at least as long");
+  }
+  const size_t n = dst.length;
+  const int code = op == 0 ? 0 : op == 1 ? 1 : op == 2 ? 2 : -1;
+  if (code < 0) return ThrowRange(env, "reduceInto: op code must be 0 (sum), 1 (min) or 2 (max)");
+  switch (dst.type) {
+    case napi_float32_array: {
+      float* d = static_cast<float*>(dst.data);
+      const float* s = static_cast<const float*>(src.data);
+      if (code == 0) SumF32(d, s, n); else if (code == 1) MinF32(d, s, n); else MaxF32(d, s, n);
+      break;
+    }
+    case napi_float64_array: {
+      double* d = static_cast<double*>(dst.data);
+      const double* s = static_cast<const double*>(src.data);
+      if (code == 0) SumF64(d, s, n); else if (code == 1) MinF64(d, s, n); else MaxF64(d, s, n);
+      break;
+    }
+    default: {
+      int32_t* d = static_cast<int32_t*>(dst.data);
+      const int32_t* s = static_cast<const int32_t*>(src.data);
+      if (code == 0) SumI32(d, s, n); else if (code == 1) MinI32(d, s, n); else MaxI32(d, s, n);
+      break;
+    }
+  }
+  return env.Undefined();
+}
+
+Napi::Value Scale(const Napi::CallbackInfo& info) {
+  ArrayView dst;
+  double factor;
+  if (!ArgView(info, 0, "scale", "dst", AcceptFloat, "a Float32Array or Float64Array", &dst) ||
+      !ArgNumber(info, 1, "scale", "factor", &factor)) {
+    return info.Env().Undefined();
+  }
+  if (dst.type == napi_float32_array) ScaleF32(static_cast<float*>(dst.data), dst.length, factor);
+  else ScaleF64(static_cast<double*>(dst.data), dst.length, factor);
+  return info.Env().Undefined();
+}
+
+Napi::Value Divide(const Napi::CallbackInfo& info) {
+  ArrayView dst;
+  double divisor;
+  if (!ArgView(info, 0, "divide", "dst", AcceptNumeric, "a Float32Array, Float64Array or Int32Array", &dst) ||
+      !ArgNumber(info, 1, "divide", "divisor", &divisor)) {
+    return info.Env().Undefined();
+  }
+  if (dst.type == napi_float32_array) DivideF32(static_cast<float*>(dst.data), dst.length, divisor);
+  else if (dst.type == napi_float64_array) DivideF64(static_cast<double*>(dst.data), dst.length, divisor);
+  else DivideI32(static_cast<int32_t*>(dst.data), dst.length, divisor);
+  return info.Env().Undefined();
+}
+
+Napi::Value SignPackFn(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  ArrayView src, out;
+  if (!ArgView(info, 0, "signPack", "src", AcceptFloat32, "a Float32Array", &src) ||
+      !ArgView(info, 1, "signPack", "out", AcceptUint32, "a Uint32Array", &out)) {
+    return env.Undefined();
+  }
+  const size_t words = (src.length + 31) / 32;
+  if (out.length < words) {
+    return ThrowRange(env, "signPack: out has " + std::to_string(out.length) + " words, " +
+                               std::to_string(src.length) + " signs need " + std::to_string(words));
+  }
+  const int64_t bad = SignPack(static_cast<const float*>(src.data), src.length, static_cast<uint32_t*>(out.data));
+  return Napi::Number::New(env, static_cast<double>(bad));
+}
+
+Napi::Value VoteCountFn(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  ArrayView neg, tie;
+  size_t words;
+  if (!ArgIndex(info, 1, "voteCount", "words", size_t{1} << 40, true, &words) ||
+      !ArgView(info, 2, "voteCount", "negOut", AcceptUint32, "a Uint32Array", &neg) ||
+      !ArgView(info, 3, "voteCount", "tieOut", AcceptUint32, "a Uint32Array", &tie)) {
+    return env.Undefined();
+  }
+  std::vector<const uint32_t*> rows;
+  if (!ArgViewList(info, 0, "voteCount", "packed", napi_uint32_array, words, &rows)) return env.Undefined();
+  if (neg.length < words || tie.length < words) {
+    return ThrowRange(env, "voteCount: negOut and tieOut need " + std::to_string(words) + " words (have " +
+                               std::to_string(neg.length) + " and " + std::to_string(tie.length) + ")");
+  }
+  VoteCount(rows.data(), rows.size(), words,
+            static_cast<uint32_t*>(neg.data), static_cast<uint32_t*>(tie.data));
+  return env.Undefined();
+}
+
+Napi::Value SqDistancesFn(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  ArrayView center, out;
+  if (!ArgView(info, 1, "sqDistances", "center", AcceptFloat, "a Float32Array or Float64Array", &center) ||
+      !ArgView(info, 2, "sqDistances", "out", AcceptFloat64, "a Float64Array", &out)) {
+    return env.Undefined();
+  }
+  std::vector<const float*> rows;
+  if (!ArgViewList(info, 0, "sqDistances", "points", napi_float32_array, center.length, &rows)) {
+    return env.Undefined();
+  }
+  if (out.length < rows.size()) {
+    return ThrowRange(env, "sqDistances: out has " + std::to_string(out.length) + " elements for " +
+                               std::to_string(rows.size()) + " points");
+  }
+  const float* const* points = rows.data();
+  if (center.type == napi_float32_array) {
+    SqDistancesF32(points, rows.size(), static_cast<const float*>(center.data), center.length,
+                   static_cast<double*>(out.data));
+  } else {
+    SqDistancesF64(points, rows.size(), static_cast<const double*>(center.data), center.length,
+                   static_cast<double*>(out.data));
+  }
+  return env.Undefined();
+}
+
+Napi::Value WeightedSumFn(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  ArrayView weights, out;
+  if (!ArgView(info, 1, "weightedSum", "weights", AcceptFloat64, "a Float64Array", &weights) ||
+      !ArgView(info, 2, "weightedSum", "out", AcceptFloat, "a Float32Array or Float64Array", &out)) {
+    return env.Undefined();
+  }
+  std::vector<const float*> rows;
+  if (!ArgViewList(info, 0, "weightedSum", "points", napi_float32_array, out.length, &rows)) {
+    return env.Undefined();
+  }
+  if (weights.length < rows.size()) {
+    return ThrowRange(env, "weightedSum: weights has " + std::to_string(weights.length) + " elements for " +
+                               std::to_string(rows.size()) + " points");
+  }
+  const float* const* points = rows.data();
+  const double* w = static_cast<const double*>(weights.data);
+  if (out.type == napi_float32_array) {
+    WeightedSumF32(points, rows.size(), w, static_cast<float*>(out.data), out.length);
+  } else {
+    WeightedSumF64(points, rows.size(), w, static_cast<double*>(out.data), out.length);
+  }
+  return env.Undefined();
+}
+
+Napi::Value SelectKthFn(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  ArrayView values;
+  size_t k;
+  if (!ArgView(info, 0, "selectKth", "values", AcceptFloat, "a Float32Array or Float64Array", &values)) {
+    return env.Undefined();
+  }
+  if (values.length == 0) return ThrowRange(env, "selectKth: values is empty");
+  if (!ArgIndex(info, 1, "selectKth", "k", values.length, false, &k)) return env.Undefined();
+  const double kth = values.type == napi_float32_array
+                         ? SelectKthF32(static_cast<float*>(values.data), values.length, k)
+                         : SelectKthF64(static_cast<double*>(values.data), values.length, k);
+  return Napi::Number::New(env, kth);
+}
+
+Napi::Value SimdLevelFn(const Napi::CallbackInfo& info) {
+  std::string level = zcoll::SimdLevel();
+  if (!ZCOLL_HAVE_CLONES && level == "avx2") level = "avx2 (signPack only)";
+  return Napi::String::New(info.Env(), level);
+}
+
+Napi::Object Init(Napi::Env env, Napi::Object exports) {
+  exports.Set("reduceInto", Napi::Function::New(env, ReduceInto, "reduceInto"));
+  exports.Set("scale", Napi::Function::New(env, Scale, "scale"));
+  exports.Set("divide", Napi::Function::New(env, Divide, "divide"));
+  exports.Set("signPack", Napi::Function::New(env, SignPackFn, "signPack"));
+  exports.Set("voteCount", Napi::Function::New(env, VoteCountFn, "voteCount"));
+  exports.Set("sqDistances", Napi::Function::New(env, SqDistancesFn, "sqDistances"));
+  exports.Set("weightedSum", Napi::Function::New(env, WeightedSumFn, "weightedSum"));
+  exports.Set("selectKth", Napi::Function::New(env, SelectKthFn, "selectKth"));
+  exports.Set("simdLevel", Napi::Function::New(env, SimdLevelFn, "simdLevel"));
+  InitShm(env, exports);
+  return exports;
+}
+
+}  // namespace
+}  // namespace zcoll
+
+static Napi::Object InitZcollNative(Napi::Env env, Napi::Object exports) { return zcoll::Init(env, exports); }
+
+NODE_API_MODULE(zcoll_native, InitZcollNative)

@@ -1,0 +1,62 @@
+// The numeric kernels of lib/kernels/contract.ts in C++, free of N-API so they can be read (and
+// tested) as plain loops. addon.cc validates the arguments and calls these; they assume valid
+// pointers and lengths. Every kernel reproduces lib/kernels/js.ts: same evaluation order per
+// element, float32 arithmetic done the way V8 does it (through double, then rounded), no FMA
+// contraction (binding.gyp passes -ffp-contract=off), so results match the JS kernels bit for bit.
+#ifndef ZCOLL_KERNELS_H
+#define ZCOLL_KERNELS_H
+
+#include <cstddef>
+#include <cstdint>
+
+// Loops the compiler vectorises get two bodies on x86-64 Linux: the baseline (SSE2, runs on every
+// x86-64 CPU) and an AVX2 one, picked once at load time by the dynamic linker (GNU ifunc). No
+// -march flag is ever set for the whole file, so the binary never executes an instruction the CPU
+// lacks. ZCOLL_NO_CLONES (a build define) keeps only the baseline, to test it on an AVX2 machine.
+#if defined(__x86_64__) && defined(__linux__) && (defined(__GNUC__) || defined(__clang__)) && \
+    !defined(ZCOLL_NO_CLONES)
+#define ZCOLL_CLONES __attribute__((target_clones("avx2", "default")))
+#define ZCOLL_HAVE_CLONES 1
+#else
+#define ZCOLL_CLONES
+#define ZCOLL_HAVE_CLONES 0
+#endif
+
+namespace zcoll {
+
+// elementwise.cc: dst[i] = op(dst[i], src[i]); scale; divide.
+void SumF32(float* dst, const float* src, size_t n);
+void SumF64(double* dst, const double* src, size_t n);
+void SumI32(int32_t* dst, const int32_t* src, size_t n);
+void MinF32(float* dst, const float* src, size_t n);
+void MinF64(double* dst, const double* src, size_t n);
+void MinI32(int32_t* dst, const int32_t* src, size_t n);
+void MaxF32(float* dst, const float* src, size_t n);
+void MaxF64(double* dst, const double* src, size_t n);
+void MaxI32(int32_t* dst, const int32_t* src, size_t n);
+void ScaleF32(float* dst, size_t n, double factor);
+void ScaleF64(double* dst, size_t n, double factor);
+void DivideF32(float* dst, size_t n, double divisor);
+void DivideF64(double* dst, size_t n, double divisor);
+void DivideI32(int32_t* dst, size_t n, double divisor);
+
+// sign_vote.cc: 1-bit sign packing and the bit-sliced majority vote.
+int64_t SignPack(const float* src, size_t n, uint32_t* out);
+void VoteCount(const uint32_t* const* packed, size_t m, size_t words, uint32_t* neg_out, uint32_t* tie_out);
+
+// distances.cc: squared distances to a center and weighted sums of float32 points.
+void SqDistancesF32(const float* const* points, size_t np, const float* center, size_t d, double* out);
+void SqDistancesF64(const float* const* points, size_t np, const double* center, size_t d, double* out);
+void WeightedSumF32(const float* const* points, size_t np, const double* weights, float* out, size_t d);
+void WeightedSumF64(const float* const* points, size_t np, const double* weights, double* out, size_t d);
+
+// select_kth.cc: quickselect with the JS kernel's pivots, so it reorders exactly as js.ts does.
+double SelectKthF32(float* values, size_t n, size_t k);
+double SelectKthF64(double* values, size_t n, size_t k);
+
+// Which instruction set the vectorised loops run with on this CPU ("avx2", "sse2" or "generic").
+const char* SimdLevel();
+
+}  // namespace zcoll
+
+#endif  // ZCOLL_KERNELS_H

@@ -1,0 +1,496 @@
+/**
+ * One kernel suite, two implementations: every case runs against the JS kernels and the native
+ * addon, each checked against an independent reference (per-element formula, BigInt wrap, bit
+ * unpacking, sorting), then native is compared with JS bit for bit, including the order selectKth
+ * leaves behind and the guard elements around unaligned views. Inputs: seeded random sizes
+ * including 0, 1, 7, tails that are not multiples of 8/32/64, views whose byteOffset is not a
+ * multiple of 16, NaN/Inf/-0, int32 overflow, voteCount for M = 0..17.
+ * NaN payloads are not part of the contract: two NaNs compare equal whatever their bits.
+ * Without the addon the native half is skipped with the loader's reason, never passed silently.
+ */
+import t from 'tap';
+import type { NumericArray } from '../../lib/dtype.js';
+import type { ElementwiseOp, FloatArray, Kernels } from '../../lib/kernels/contract.js';
+import { jsKernels } from '../../lib/kernels/js.js';
+import { nativeKernels, nativeLoad } from '../../lib/kernels/native.js';
+
+type Ctor = Float32ArrayConstructor | Float64ArrayConstructor | Int32ArrayConstructor;
+type Typed = NumericArray | Uint32Array;
+
+/** mulberry32: small, seeded, good enough for test data. */
+function prng(seed: number): () => number {
+  let a = seed >>> 0;
+  return () => {
+    a = (a + 0x6d2b79f5) >>> 0;
+    let x = a;
+    x = Math.imul(x ^ (x >>> 15), x | 1);
+    x ^= x + Math.imul(x ^ (x >>> 7), x | 61);
+    return ((x ^ (x >>> 14)) >>> 0) / 4294967296;
+  };
+}
+
+const GUARD = -12345;
+const GUARD_ELEMENTS = 3;
+
+/**
+ * A view of `values` at element offset `offset` inside a larger buffer whose other elements hold
+ * GUARD, so a kernel writing outside the view is caught. Returns the view and the whole buffer.
+ */
+function placed<C extends Ctor>(ctor: C, values: ArrayLike<number>, offset: number): { view: InstanceType<C>; whole: InstanceType<C> } {
+  const buffer = new ArrayBuffer((values.length + offset + GUARD_ELEMENTS) * ctor.BYTES_PER_ELEMENT);
+  const whole = new ctor(buffer) as InstanceType<C>;
+  whole.fill(GUARD);
+  const view = new ctor(buffer, offset * ctor.BYTES_PER_ELEMENT, values.length) as InstanceType<C>;
+  view.set(values);
+  return { view, whole };
+}
+
+/** First position where a and b differ in value bits (any NaN equals any NaN), or undefined. */
+function firstDifference(a: Typed, b: Typed): string | undefined {
+  if (a.constructor !== b.constructor) return `types ${a.constructor.name} vs ${b.constructor.name}`;
+  if (a.length !== b.length) return `lengths ${a.length} vs ${b.length}`;
+  const float = a instanceof Float32Array || a instanceof Float64Array;
+  for (let i = 0; i < a.length; i++) {
+    const x = a[i];
+    const y = b[i];
+    if (float && Number.isNaN(x) && Number.isNaN(y)) continue;
+    if (!Object.is(x, y)) return `[${i}]: ${Object.is(x, -0) ? '-0' : x} vs ${Object.is(y, -0) ? '-0' : y}`;
+  }
+  return undefined;
+}
+
+/** What a kernel call produced: every buffer it could touch (whole, guards included) and its return value. */
+interface Outcome {
+  arrays: Typed[];
+  result: number | undefined;
+}
+
+interface Case {
+  kernel: string;
+  name: string;
+  run(k: Kernels): Outcome;
+  /** Checks an outcome against the independent reference; returns a failure message or undefined. */
+  check(o: Outcome): string | undefined;
+}
+
+function compareOutcomes(got: Outcome, want: Outcome): string | undefined {
+  if (!Object.is(got.result, want.result) && !(Number.isNaN(got.result) && Number.isNaN(want.result))) {
+    return `returned ${got.result}, expected ${want.result}`;
+  }
+  for (let i = 0; i < want.arrays.length; i++) {
+    const diff = firstDifference(got.arrays[i], want.arrays[i]);
+    if (diff !== undefined) return `array ${i} differs at ${diff}`;
+  }
+  return undefined;
+}
+
+const cases: Case[] = [];
+const rng = prng(0x5eed2026);
+
+const SIZES = [0, 1, 2, 7, 8, 15, 31, 32, 33, 63, 64, 65, 100, 257, 1023, 4099];
+for (let i = 0; i < 4; i++) SIZES.push(1 + Math.floor(rng() * 20000));
+const DTYPES: { name: string; ctor: Ctor; offsets: number[] }[] = [
+  { name: 'float32', ctor: Float32Array, offsets: [0, 1, 3] },
+  { name: 'float64', ctor: Float64Array, offsets: [0, 1] },
+  { name: 'int32', ctor: Int32Array, offsets: [0, 1, 3] },
+];
+
+/** Floats with ties, signed zeros and (when asked) NaN and infinities sprinkled in. */
+function floatValues(n: number, specials: boolean): number[] {
+  const out: number[] = [];
+  for (let i = 0; i < n; i++) {
+    const r = rng();
+    if (specials && r < 0.03) out.push(Number.NaN);
+    else if (specials && r < 0.05) out.push(rng() < 0.5 ? Infinity : -Infinity);
+    else if (r < 0.1) out.push(rng() < 0.5 ? 0 : -0);
+    else if (r < 0.3) out.push(Math.floor(rng() * 7) - 3);
+    else out.push((rng() - 0.5) * 2000 * rng());
+  }
+  return out;
+}
+
+/** Full-range int32 values, extremes included, so sums overflow often. */
+function intValues(n: number): number[] {
+  const out: number[] = [];
+  for (let i = 0; i < n; i++) {
+    const r = rng();
+    if (r < 0.1) out.push(2147483647 - Math.floor(rng() * 3));
+    else if (r < 0.2) out.push(-2147483648 + Math.floor(rng() * 3));
+    else if (r < 0.4) out.push(Math.floor(rng() * 21) - 10);
+    else out.push(Math.floor(rng() * 4294967296) - 2147483648);
+  }
+  return out;
+}
+
+function valuesFor(ctor: Ctor, n: number, specials: boolean): number[] {
+  return ctor === Int32Array ? intValues(n) : floatValues(n, specials);
+}
+
+/** Rounds a double the way storing into `ctor` does. */
+function store(ctor: Ctor, x: number): number {
+  if (ctor === Float32Array) return Math.fround(x);
+  if (ctor === Float64Array) return x;
+  return toInt32(x);
+}
+
+/** ECMAScript ToInt32 through BigInt (independent of `| 0`). */
+function toInt32(x: number): number {
+  if (!Number.isFinite(x)) return 0;
+  return Number(BigInt.asIntN(32, BigInt(Math.trunc(x))));
+}
+
+function referenceReduce(ctor: Ctor, op: ElementwiseOp, x: number, y: number): number {
+  if (op === 'sum') {
+    if (ctor === Int32Array) return Number(BigInt.asIntN(32, BigInt(x) + BigInt(y)));
+    return store(ctor, x + y);
+  }
+  // NaN in src replaces dst; NaN in dst stays; a tie (including +0/-0) keeps dst.
+  if (Number.isNaN(x)) return x;
+  if (Number.isNaN(y)) return y;
+  if (op === 'min') return y < x ? y : x;
+  return y > x ? y : x;
+}
+
+// reduceInto: every dtype x op x size x misalignment; src sometimes longer than dst.
+for (const { name, ctor, offsets } of DTYPES) {
+  for (const op of ['sum', 'min', 'max'] as const) {
+    for (const n of SIZES) {
+      for (const offset of offsets) {
+        const a = valuesFor(ctor, n, true);
+        const extra = rng() < 0.3 ? 5 : 0;
+        const b = valuesFor(ctor, n + extra, true);
+        const srcOffset = offsets[(offsets.indexOf(offset) + 1) % offsets.length];
+        const run = (k: Kernels): Outcome => {
+          const dst = placed(ctor, a, offset);
+          const src = placed(ctor, b, srcOffset);
+          k.reduceInto(dst.view, src.view, op);
+          return { arrays: [dst.whole, src.whole], result: undefined };
+        };
+        cases.push({
+          kernel: 'reduceInto',
+          name: `${name} ${op} n=${n} dst@${offset} src@${srcOffset}${extra ? ' src longer' : ''}`,
+          run,
+          check: (o) => {
+            const want = a.map((x, i) => referenceReduce(ctor, op, store(ctor, x), store(ctor, b[i])));
+            return compareOutcomes(o, {
+              arrays: [placed(ctor, want, offset).whole, placed(ctor, b, srcOffset).whole],
+              result: undefined,
+            });
+          },
+        });
+      }
+    }
+  }
+}
+
+// int32 sums at the edges: wrap both ways, exactly.
+{
+  const a = [2147483647, -2147483648, 2147483647, -1, 1 << 30, -2147483648];
+  const b = [1, -1, 2147483647, -2147483648, 1 << 30, -2147483648];
+  cases.push({
+    kernel: 'reduceInto',
+    name: 'int32 sum wraps modulo 2^32',
+    run: (k) => {
+      const dst = placed(Int32Array, a, 1);
+      k.reduceInto(dst.view, Int32Array.from(b), 'sum');
+      return { arrays: [dst.whole], result: undefined };
+    },
+    check: (o) => compareOutcomes(o, { arrays: [placed(Int32Array, [-2147483648, 2147483647, -2, 2147483647, -2147483648, 0], 1).whole], result: undefined }),
+  });
+}
+
+// scale and divide.
+for (const { name, ctor, offsets } of DTYPES) {
+  for (const n of [0, 1, 7, 33, 1000, 4099]) {
+    const offset = offsets[offsets.length - 1];
+    const a = valuesFor(ctor, n, true);
+    if (ctor !== Int32Array) {
+      for (const factor of [0.1, -3, 1 / 3, 1e-40, 1e300, -0]) {
+        cases.push({
+          kernel: 'scale',
+          name: `${name} n=${n} x ${factor}`,
+          run: (k) => {
+            const dst = placed(ctor, a, offset);
+            k.scale(dst.view as FloatArray, factor);
+            return { arrays: [dst.whole], result: undefined };
+          },
+          check: (o) => compareOutcomes(o, { arrays: [placed(ctor, a.map((x) => store(ctor, store(ctor, x) * factor)), offset).whole], result: undefined }),
+        });
+      }
+    }
+    for (const divisor of [3, -2, 0.5, -1, 1, 7.5, 1e-10, 0, Number.NaN, 4, Infinity, -Infinity]) {
+      cases.push({
+        kernel: 'divide',
+        name: `${name} n=${n} / ${divisor}`,
+        run: (k) => {
+          const dst = placed(ctor, a, offset);
+          k.divide(dst.view, divisor);
+          return { arrays: [dst.whole], result: undefined };
+        },
+        check: (o) => compareOutcomes(o, { arrays: [placed(ctor, a.map((x) => store(ctor, store(ctor, x) / divisor)), offset).whole], result: undefined }),
+      });
+    }
+  }
+}
+// -2^31 / -1 = 2^31 wraps to -2^31, as Int32Array stores it.
+cases.push({
+  kernel: 'divide',
+  name: 'int32 -2^31 / -1 wraps',
+  run: (k) => {
+    const dst = Int32Array.from([-2147483648, 2147483647, -7, 7]);
+    k.divide(dst, -1);
+    return { arrays: [dst], result: undefined };
+  },
+  check: (o) => compareOutcomes(o, { arrays: [Int32Array.from([-2147483648, -2147483647, 7, -7])], result: undefined }),
+});
+
+// signPack: tails, misalignment, non-finite values at chosen places (first one wins).
+for (const n of [0, 1, 7, 31, 32, 33, 64, 95, 100, 1000, 4099, 20000]) {
+  for (const bad of ['none', 'early', 'late', 'tail'] as const) {
+    if (bad !== 'none' && n === 0) continue;
+    const a = floatValues(n, false);
+    let firstBad = -1;
+    if (bad !== 'none') {
+      const at = bad === 'early' ? Math.floor(rng() * Math.min(n, 40)) : bad === 'late' ? Math.floor(n * 0.7) : n - 1;
+      a[at] = [Number.NaN, Infinity, -Infinity][Math.floor(rng() * 3)];
+      if (at + 1 < n) a[n - 1] = Number.NaN; // a later one must not win
+      firstBad = at;
+    }
+    const words = (n + 31) >>> 5;
+    cases.push({
+      kernel: 'signPack',
+      name: `n=${n} non-finite ${bad}`,
+      run: (k) => {
+        const src = placed(Float32Array, a, 1);
+        const out = new Uint32Array(words + 2).fill(0xdeadbeef);
+        const result = k.signPack(src.view, out.subarray(0, words));
+        return { arrays: [out, src.whole], result };
+      },
+      check: (o) => {
+        const want = new Uint32Array(words + 2).fill(0xdeadbeef);
+        for (let w = 0; w < words; w++) want[w] = 0;
+        for (let i = 0; i < n; i++) if (Math.fround(a[i]) < 0) want[i >>> 5] = (want[i >>> 5] | (1 << (i & 31))) >>> 0;
+        let wantBad = -1;
+        for (let i = 0; i < n && wantBad < 0; i++) if (!Number.isFinite(a[i])) wantBad = i;
+        if (wantBad !== firstBad) return `test bug: planted ${firstBad}, found ${wantBad}`;
+        return compareOutcomes(o, { arrays: [want, placed(Float32Array, a, 1).whole], result: wantBad });
+      },
+    });
+  }
+}
+
+// voteCount: M = 0..17 workers, word counts around the 64-word blocks of the native loop.
+for (let m = 0; m <= 17; m++) {
+  for (const words of [0, 1, 3, 64, 65, 130]) {
+    const rows: Uint32Array[] = [];
+    for (let i = 0; i < m; i++) {
+      const row = new Uint32Array(words + 1); // longer than `words`: only the first words count
+      // Skewed bit densities so that majorities, minorities and ties all occur.
+      const density = 0.2 + 0.6 * rng();
+      for (let w = 0; w <= words; w++) {
+        let x = 0;
+        for (let b = 0; b < 32; b++) if (rng() < density) x |= 1 << b;
+        row[w] = x >>> 0;
+      }
+      rows.push(row);
+    }
+    cases.push({
+      kernel: 'voteCount',
+      name: `M=${m} words=${words}`,
+      run: (k) => {
+        const neg = new Uint32Array(words + 1).fill(0xabcdef01);
+        const tie = new Uint32Array(words + 1).fill(0xabcdef01);
+        k.voteCount(rows, words, neg, tie);
+        return { arrays: [neg, tie], result: undefined };
+      },
+      check: (o) => {
+        const neg = new Uint32Array(words + 1).fill(0xabcdef01);
+        const tie = new Uint32Array(words + 1).fill(0xabcdef01);
+        for (let w = 0; w < words; w++) {
+          let negWord = 0;
+          let tieWord = 0;
+          for (let b = 0; b < 32; b++) {
+            let count = 0;
+            for (const row of rows) count += (row[w] >>> b) & 1;
+            if (2 * count > m) negWord |= 1 << b;
+            if (2 * count === m) tieWord |= 1 << b;
+          }
+          neg[w] = negWord >>> 0;
+          tie[w] = tieWord >>> 0;
+        }
+        return compareOutcomes(o, { arrays: [neg, tie], result: undefined });
+      },
+    });
+  }
+}
+
+/** Float32 points, some longer than d (only the first d coordinates count), misaligned. */
+function pointsOf(np: number, d: number): number[][] {
+  const out: number[][] = [];
+  for (let i = 0; i < np; i++) out.push(floatValues(d + (rng() < 0.3 ? 3 : 0), false));
+  return out;
+}
+function placePoints(points: number[][]): Float32Array[] {
+  return points.map((p, i) => placed(Float32Array, p, i % 4).view);
+}
+
+// sqDistances: reference accumulates left to right in double, as the contract says.
+for (const np of [0, 1, 3, 4, 5, 9]) {
+  for (const d of [0, 1, 7, 33, 1001]) {
+    for (const centerCtor of [Float32Array, Float64Array]) {
+      const points = pointsOf(np, d);
+      const center = floatValues(d, false);
+      cases.push({
+        kernel: 'sqDistances',
+        name: `n=${np} d=${d} center ${centerCtor.name}`,
+        run: (k) => {
+          const out = placed(Float64Array, new Array<number>(np).fill(7), 1);
+          k.sqDistances(placePoints(points), placed(centerCtor, center, 1).view, out.view);
+          return { arrays: [out.whole], result: undefined };
+        },
+        check: (o) => {
+          const c = centerCtor.from(center);
+          const want = points.map((p) => {
+            const pf = Float32Array.from(p);
+            let acc = 0;
+            for (let j = 0; j < d; j++) {
+              const diff = pf[j] - c[j];
+              acc += diff * diff;
+            }
+            return acc;
+          });
+          return compareOutcomes(o, { arrays: [placed(Float64Array, want, 1).whole], result: undefined });
+        },
+      });
+    }
+  }
+}
+
+// weightedSum: out overwritten; d crosses the native 2048-column blocks.
+for (const np of [0, 1, 2, 5, 8, 11]) {
+  for (const d of [0, 1, 7, 2047, 2049, 4100]) {
+    for (const outCtor of [Float32Array, Float64Array]) {
+      const points = pointsOf(np, d);
+      const weights = floatValues(np + 1, false);
+      cases.push({
+        kernel: 'weightedSum',
+        name: `n=${np} d=${d} out ${outCtor.name}`,
+        run: (k) => {
+          const out = placed(outCtor, new Array<number>(d).fill(3), 1);
+          k.weightedSum(placePoints(points), placed(Float64Array, weights, 1).view, out.view);
+          return { arrays: [out.whole], result: undefined };
+        },
+        check: (o) => {
+          const want: number[] = [];
+          const pf = points.map((p) => Float32Array.from(p));
+          for (let j = 0; j < d; j++) {
+            let acc = 0;
+            for (let i = 0; i < np; i++) acc += weights[i] * pf[i][j];
+            want.push(acc);
+          }
+          return compareOutcomes(o, { arrays: [placed(outCtor, want, 1).whole], result: undefined });
+        },
+      });
+    }
+  }
+}
+
+// selectKth: against a sort with NaN last; the array must stay a permutation, partitioned at k.
+for (const ctor of [Float32Array, Float64Array]) {
+  for (const n of [1, 2, 3, 7, 100, 1001, 5000]) {
+    for (const kind of ['random', 'ties', 'nan', 'sorted']) {
+      const values =
+        kind === 'ties' ? Array.from({ length: n }, () => Math.floor(rng() * 4))
+        : kind === 'sorted' ? Array.from({ length: n }, (_, i) => i - n / 2)
+        : floatValues(n, kind === 'nan').map((x) => (Number.isFinite(x) || Number.isNaN(x) ? x : 0));
+      const k = [0, n - 1, Math.floor(rng() * n), n >>> 1][Math.floor(rng() * 4)];
+      cases.push({
+        kernel: 'selectKth',
+        name: `${ctor.name} n=${n} ${kind} k=${k}`,
+        run: (impl) => {
+          const v = placed(ctor, values, 1);
+          const result = impl.selectKth(v.view as FloatArray, k);
+          return { arrays: [v.whole], result };
+        },
+        check: (o) => {
+          // The contract's order: numbers ascending (-0 and +0 equal), NaN last.
+          const byValue = (x: number, y: number) => (Number.isNaN(x) ? (Number.isNaN(y) ? 0 : 1) : Number.isNaN(y) ? -1 : x - y);
+          // A total order (-0 before +0) to compare multisets exactly.
+          const total = (x: number, y: number) => byValue(x, y) || (Object.is(x, -0) ? 0 : 1) - (Object.is(y, -0) ? 0 : 1);
+          const sorted = Array.from(ctor.from(values)).sort(byValue);
+          const kth = o.result ?? Number.NaN;
+          if (byValue(kth, sorted[k]) !== 0) return `returned ${kth}, sorted[k] = ${sorted[k]}`;
+          const after = Array.from((o.arrays[0] as FloatArray).subarray(1, 1 + n));
+          const perm = firstDifference(ctor.from([...after].sort(total)), ctor.from(Array.from(ctor.from(values)).sort(total)));
+          if (perm !== undefined) return `not a permutation of the input: ${perm}`;
+          if (!Object.is(after[k], kth) && !(Number.isNaN(after[k]) && Number.isNaN(kth))) return `values[k] = ${after[k]}, returned ${kth}`;
+          for (let i = 0; i < n; i++) {
+            if (i < k && byValue(after[i], kth) > 0) return `values[${i}] = ${after[i]} > kth ${kth}`;
+            if (i > k && byValue(after[i], kth) < 0) return `values[${i}] = ${after[i]} < kth ${kth}`;
+          }
+          return undefined;
+        },
+      });
+    }
+  }
+}
+
+const KERNEL_NAMES = ['reduceInto', 'scale', 'divide', 'signPack', 'voteCount', 'sqDistances', 'weightedSum', 'selectKth'];
+const nativeSkip = nativeKernels === undefined ? `native addon not built: ${nativeLoad.reason}` : false;
+
+for (const [label, impl] of [['js', jsKernels], ['native', nativeKernels]] as const) {
+  t.test(`${label} kernels match the references`, { skip: impl === undefined ? nativeSkip : false }, async (tt) => {
+    if (impl === undefined) return;
+    tt.equal(impl.name, label);
+    for (const kernel of KERNEL_NAMES) {
+      const mine = cases.filter((c) => c.kernel === kernel);
+      tt.ok(mine.length > 0, `${kernel} has cases`);
+      const failures = mine.map((c) => [c.name, c.check(c.run(impl))] as const).filter(([, f]) => f !== undefined);
+      tt.same(failures, [], `${kernel}: ${mine.length} cases`);
+    }
+  });
+}
+
+t.test('native equals js bit for bit (outputs, guards, selectKth order)', { skip: nativeSkip }, async (tt) => {
+  if (nativeKernels === undefined) return;
+  const native = nativeKernels;
+  for (const kernel of KERNEL_NAMES) {
+    const mine = cases.filter((c) => c.kernel === kernel);
+    const failures = mine
+      .map((c) => [c.name, compareOutcomes(c.run(native), c.run(jsKernels))] as const)
+      .filter(([, f]) => f !== undefined);
+    tt.same(failures, [], `${kernel}: ${mine.length} cases`);
+  }
+});
+
+t.test('native rejects bad arguments with TypeError/RangeError, never crashes', { skip: nativeSkip }, async (tt) => {
+  if (nativeKernels === undefined) return;
+  const k = nativeKernels;
+  const f32 = new Float32Array(8);
+  const bad = (x: unknown) => x as never;
+  tt.throws(() => k.reduceInto(f32, new Float64Array(8), 'sum'), { name: 'TypeError', message: /same type.*Float32Array and Float64Array/ });
+  tt.throws(() => k.reduceInto(f32, new Float32Array(4), 'sum'), { name: 'RangeError', message: /src has 4 elements, dst has 8/ });
+  tt.throws(() => k.reduceInto(bad(new Uint8Array(8)), f32, 'sum'), { name: 'TypeError', message: /'dst' must be .*got Uint8Array/ });
+  tt.throws(() => k.reduceInto(f32, f32, bad('mean')), { name: 'TypeError', message: /'op' must be 'sum', 'min' or 'max'/ });
+  tt.throws(() => k.reduceInto(bad([1, 2]), f32, 'sum'), { name: 'TypeError', message: /got Array/ });
+  tt.throws(() => k.scale(bad(new Int32Array(2)), 2), { name: 'TypeError', message: /scale: argument 'dst'/ });
+  tt.throws(() => k.scale(f32, bad('2')), { name: 'TypeError', message: /'factor' must be a number \(got string\)/ });
+  tt.throws(() => k.divide(f32, bad(undefined)), { name: 'TypeError', message: /'divisor' must be a number \(got undefined\)/ });
+  tt.throws(() => k.signPack(new Float32Array(33), new Uint32Array(1)), { name: 'RangeError', message: /33 signs need 2/ });
+  tt.throws(() => k.voteCount([new Uint32Array(2)], 3, new Uint32Array(3), new Uint32Array(3)), { name: 'RangeError', message: /packed\[0\] has 2 elements, needs at least 3/ });
+  tt.throws(() => k.voteCount([bad(new Int32Array(3))], 3, new Uint32Array(3), new Uint32Array(3)), { name: 'TypeError', message: /packed\[0\] must be a Uint32Array \(got Int32Array\)/ });
+  tt.throws(() => k.voteCount([], 3, new Uint32Array(2), new Uint32Array(3)), { name: 'RangeError', message: /need 3 words/ });
+  tt.throws(() => k.voteCount([], -1, new Uint32Array(2), new Uint32Array(3)), { name: 'RangeError', message: /'words' must be an integer/ });
+  tt.throws(() => k.sqDistances([new Float32Array(3)], new Float32Array(4), new Float64Array(1)), { name: 'RangeError', message: /points\[0\] has 3 elements/ });
+  tt.throws(() => k.sqDistances([f32, f32], f32, new Float64Array(1)), { name: 'RangeError', message: /out has 1 elements for 2 points/ });
+  tt.throws(() => k.weightedSum([f32, f32], new Float64Array(1), f32), { name: 'RangeError', message: /weights has 1 elements for 2 points/ });
+  tt.throws(() => k.weightedSum(bad(f32), new Float64Array(1), f32), { name: 'TypeError', message: /'points' must be an Array of Float32Array/ });
+  tt.throws(() => k.selectKth(new Float64Array(0), 0), { name: 'RangeError', message: /empty/ });
+  tt.throws(() => k.selectKth(new Float64Array(3), 3), { name: 'RangeError', message: /'k' must be an integer in \[0, 3\)/ });
+  tt.throws(() => k.selectKth(new Float64Array(3), 1.5), { name: 'RangeError' });
+  // A detached buffer is a zero-length array: a no-op, not a crash.
+  const detached = new Float32Array(16);
+  structuredClone(detached.buffer, { transfer: [detached.buffer] });
+  tt.doesNotThrow(() => k.reduceInto(detached, detached, 'sum'));
+  tt.equal(detached.length, 0);
+});
