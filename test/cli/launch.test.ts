@@ -40,6 +40,25 @@ t.test('a failing rank stops the others; the launcher exits non-zero naming it',
   t.ok(r.ms < 30_000, `the others were stopped, not waited for (${r.ms} ms)`);
 });
 
+t.test('SIGTERM to the launcher reaches every rank; GPUs per host set CUDA_VISIBLE_DEVICES', async (t) => {
+  const port = await freePort();
+  const dir = t.testdir({ 'gpus.json': JSON.stringify({ hosts: [{ name: 'gpuhost', address: '127.0.0.1', ranks: 2, gpus: 2 }] }) });
+  const script = 'console.log("cuda=" + process.env.CUDA_VISIBLE_DEVICES + " host=" + process.env.ZCOLL_HOST); process.on("SIGTERM", () => { console.log("got SIGTERM"); process.exit(0); }); setInterval(() => {}, 1000);';
+  const child = spawn(process.execPath, [BIN, 'launch', '--config', join(dir, 'gpus.json'), '--port', String(port), '--', process.execPath, '-e', script], { stdio: ['ignore', 'pipe', 'pipe'] });
+  let stdout = '';
+  child.stdout.on('data', (d: Buffer) => {
+    stdout += d.toString();
+    if ((stdout.match(/cuda=/g) ?? []).length === 2) child.kill('SIGTERM');
+  });
+  const killer = setTimeout(() => child.kill('SIGKILL'), 30_000);
+  const code = await new Promise<number | null>((resolve) => child.on('close', resolve));
+  clearTimeout(killer);
+  t.match(stdout, /^\[0\] cuda=0 host=gpuhost$/m);
+  t.match(stdout, /^\[1\] cuda=1 host=gpuhost$/m);
+  t.equal((stdout.match(/got SIGTERM/g) ?? []).length, 2, 'both ranks got the signal');
+  t.not(code, null, 'the launcher exited by itself');
+});
+
 t.test('a real training-style script: init, all-reduce a tensor, close', async (t) => {
   const port = await freePort();
   const script = `
