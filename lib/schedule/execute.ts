@@ -12,8 +12,9 @@
  *    writing a view after its send promise resolves, and the caller owns the buffer once the
  *    collective returns, so a rank completes only when it knows every peer has its bytes: either
  *    some transfer it waits for depends on that send (for the ring, all but one send per rank), or
- *    the receiver acknowledges the transfer with an empty frame (the rest). An acknowledgement costs
- *    one small message, where a private copy of the send would cost a memcpy of the chunk.
+ *    the receiver acknowledges the transfer with an empty frame (the rest, when the chunk is 256 KiB
+ *    or more: a small message instead of a memcpy of the chunk). Below that, the send goes out from a
+ *    private copy, which costs less than the acknowledgement's extra hop.
  *  - reductions into one (rank, chunk) are applied in transfer-id order whatever the arrival order,
  *    so results are bitwise reproducible from run to run.
  */
@@ -105,7 +106,10 @@ function planFor(s: Schedule, rank: number): RankPlan {
   return plan;
 }
 
-function copyOf(b: Buffer): Buffer {
+/** Transfers of chunks this large are acknowledged; smaller unconfirmed ones are sent from a copy. */
+const ACK_MIN_BYTES = 256 * 1024;
+
+function copyOf(b: Uint8Array): Buffer {
   const c = Buffer.allocUnsafe(b.byteLength);
   c.set(b);
   return c;
@@ -146,7 +150,10 @@ export function execute(p: ExecuteParams, ch: ExecChannel): Execution {
   for (const c of plan.reduceOrder.keys()) nextReduce.set(c, new Int32Array(nseg[c]));
   const stash = new Map<string, Buffer | undefined>();
   let sendsInFlight = 0;
-  const acksPending = new Set(plan.awaitAck);
+  // Small unconfirmed transfers go out from a private copy instead (cheaper than a round trip);
+  // both sides know the chunk sizes, so they agree on which transfers are acknowledged.
+  const acked = (t: Transfer): boolean => spans[t.chunk].length * elemBytes >= ACK_MIN_BYTES;
+  const acksPending = new Set([...plan.awaitAck].filter((id) => acked(s.transfers[id])));
   let failed = false;
   let resolveDone!: () => void;
   const done = new Promise<void>((resolve) => (resolveDone = resolve));
@@ -160,7 +167,7 @@ export function execute(p: ExecuteParams, ch: ExecChannel): Execution {
   const sendSegment = (t: Transfer, seg: number): void => {
     const sp = segOf(t.chunk, seg);
     let payload: Uint8Array | undefined;
-    if (sp.length > 0) payload = bytesOf(sp);
+    if (sp.length > 0) payload = plan.awaitAck.has(t.id) && !acked(t) ? copyOf(bytesOf(sp)) : bytesOf(sp);
     post(t.dst, t.id, seg, payload, sp.length);
   };
 
@@ -187,7 +194,7 @@ export function execute(p: ExecuteParams, ch: ExecChannel): Execution {
     remainingIn--;
     const segsLeft = depSegsLeft.get(x.id)! - 1;
     depSegsLeft.set(x.id, segsLeft);
-    if (segsLeft === 0 && plan.sendAck.has(x.id)) post(x.src, ackId(x.id), 0, undefined, 0);
+    if (segsLeft === 0 && plan.sendAck.has(x.id) && acked(x)) post(x.src, ackId(x.id), 0, undefined, 0);
     const deps = plan.dependents.get(x.id);
     if (deps === undefined) return;
     for (const t of deps) {
