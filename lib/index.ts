@@ -24,3 +24,36 @@ export { buildRing } from './schedule/ring.js';
 export { verifySchedule } from './schedule/verify.js';
 export type { FaultSeam, OutgoingMessage } from './transport/outbox.js';
 export { ZCOLL_VERSION } from './version.js';
+
+// Algorithms as data: topology, builders, verifier, simulator.
+export { buildTopology, topologyHash, describeTopology, type Topology, type TopologySpec } from './cluster/topology.js';
+export { buildMultitree, buildMultitreeTrees, treeDepths } from './schedule/multitree.js';
+export { buildTree } from './schedule/tree.js';
+export { buildBroadcast } from './schedule/broadcast.js';
+export { verifyLinks, verifyTrees } from './schedule/verify-links.js';
+export { simulate, simulateSizes, busbwFactor } from './schedule/simulate.js';
+export { chooseAlgorithm } from './schedule/choose.js';
+export { scheduleHash } from './schedule/hash.js';
+
+// Kernels (native when built, JS otherwise).
+export { kernels, kernelsByName, nativeKernelsAvailable, type Kernels } from './kernels/index.js';
+
+// signSGD / Signum with majority vote.
+export { packSigns, unpackSigns, packedWords } from './compress/sign.js';
+export { majorityVote, MajorityVoter } from './compress/majority-vote.js';
+export { Signum } from './compress/signum.js';
+
+// Byzantine-robust aggregation.
+export { aggregate, isAggregatorName, type AggregatorName, type Aggregation } from './robust/aggregator.js';
+export { Bgmd } from './robust/bgmd.js';
+
+// Gradient coding for stragglers.
+export { createGradientCode, GradientCode } from './coding/gradient-code.js';
+export { createScheduler, acceptRound } from './coding/sequential.js';
+
+// Fault injection.
+export { createStragglerModel, parseStragglerSpec } from './faults/stragglers.js';
+export { ByzantineSet, corruptRows } from './faults/attacks/byzantine-set.js';
+
+// Distributed training with tfjs.
+export * from './train/index.js';

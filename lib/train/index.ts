@@ -1,0 +1,22 @@
+// Public API of zcoll's training layer (re-exported by lib/index.ts).
+export {
+  DistributedOptimizer,
+  STRATEGY_NAMES,
+  type StrategyName,
+  type DistributedOptimizerOptions,
+  type MinimizeOptions,
+  type LossFunction,
+  type GradientsInput,
+  type ContributionHook,
+} from './distributed-optimizer.js';
+export { broadcastVariables } from './broadcast-variables.js';
+export { scaleLearningRate, warmupLearningRate, type LearningRateRule, type WarmupOptions } from './learning-rate.js';
+export { resolveVariables, type VariableSource, type ModelLike, type LayerVariableLike } from './variables.js';
+export { DEFAULT_FUSION_THRESHOLD_BYTES, fusionBuckets, layoutOf, type GradientLayout, type FusionBucket } from './gradient-layout.js';
+export { directAllGather } from './direct-all-gather.js';
+export { parseByzantineSpec, byzantineContribution, BYZANTINE_ATTACKS, type ByzantineSpec, type ByzantineContext, type ByzantineAttackName } from './byzantine.js';
+export type { Strategy, StrategyStep, StrategyOutcome } from './strategies/strategy.js';
+export { AllReduceStrategy, type AllReduceStrategyOptions } from './strategies/allreduce.js';
+export { SignumStrategy, type SignumStrategyOptions } from './strategies/signum.js';
+export { RobustStrategy, type RobustStrategyOptions } from './strategies/robust.js';
+export { CodedStrategy, type CodedStrategyOptions } from './strategies/coded.js';

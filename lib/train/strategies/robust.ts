@@ -1,0 +1,59 @@
+/**
+ * 'robust': Byzantine-robust aggregation of the ranks' gradients. Every rank receives every other
+ * rank's gradient directly (direct all-gather, no relays: architecture.md, trust boundaries) and
+ * aggregates them itself with a deterministic rule, so all honest ranks apply the same update.
+ * Default rule: BGMD, block coordinate geometric median descent (Acharya et al., AISTATS 2022;
+ * lib/robust/bgmd.ts), run with step 1 so its per-worker memory is kept in gradient units and the
+ * inner tf.Optimizer applies the learning rate; any aggregator of lib/robust's registry (mean,
+ * coordinateMedian, trimmedMean, krum, multiKrum, geometricMedian, centeredClipping) by name.
+ * Cost per step: (n-1)·4d bytes received per rank, plus the aggregator (BGMD: O(n d) + GM on k
+ * coordinates).
+ */
+import { ZcollError } from '../../errors.js';
+import { Bgmd, type BgmdOptions, type BgmdReport } from '../../robust/bgmd.js';
+import { aggregate, isAggregatorName, AGGREGATOR_NAMES, type AggregationReport, type AggregatorName, type AggregatorOptionsByName } from '../../robust/aggregator.js';
+import { directAllGather } from '../direct-all-gather.js';
+import type { Strategy, StrategyOutcome, StrategyStep } from './strategy.js';
+
+export interface RobustStrategyOptions {
+  /** 'bgmd' (default) or an aggregator of lib/robust's registry. */
+  aggregator?: 'bgmd' | AggregatorName;
+  /** BGMD's options other than workers and length (beta default 0.1, inner 'geometricMedian'). */
+  bgmd?: Omit<BgmdOptions, 'workers' | 'length'>;
+  /** Options of the named aggregator (ignored for 'bgmd'). */
+  aggregatorOptions?: AggregatorOptionsByName[AggregatorName];
+}
+
+export class RobustStrategy implements Strategy {
+  readonly name = 'robust';
+  readonly needsOptimizer = true;
+  readonly aggregator: 'bgmd' | AggregatorName;
+  private readonly options: RobustStrategyOptions;
+  private bgmd: Bgmd<AggregatorName> | undefined;
+  /** The aggregator's report of the last step (which rows were invalid, convergence). */
+  lastReport: BgmdReport | AggregationReport | undefined;
+
+  constructor(options: RobustStrategyOptions = {}) {
+    const name = options.aggregator ?? 'bgmd';
+    if (name !== 'bgmd' && !isAggregatorName(name)) {
+      throw new ZcollError('EINVAL', `option 'aggregator' of strategy 'robust' must be 'bgmd' or one of ${AGGREGATOR_NAMES.join(', ')}, got ${String(name)}`, { op: 'DistributedOptimizer' });
+    }
+    this.aggregator = name;
+    this.options = options;
+  }
+
+  async exchange(s: StrategyStep): Promise<StrategyOutcome> {
+    // A malformed row (wrong length) becomes an empty row: the aggregators count it invalid, as Byzantine.
+    const rows = (await directAllGather(s.comm, s.grad, s.timeoutMs)).map((r) => r ?? new Float32Array(0));
+    if (this.aggregator === 'bgmd') {
+      const d = s.layout.total;
+      if (this.bgmd === undefined || this.bgmd.length !== d) this.bgmd = new Bgmd({ ...(this.options.bgmd ?? {}), workers: s.comm.size, length: d });
+      const step = this.bgmd.step(rows, 1);
+      this.lastReport = step.report;
+      return { kind: 'gradient', gradient: step.update.slice() };
+    }
+    const result = aggregate(this.aggregator, rows, { ...(this.options.aggregatorOptions ?? {}), length: s.layout.total });
+    this.lastReport = result.report;
+    return { kind: 'gradient', gradient: result.value };
+  }
+}

@@ -1,0 +1,41 @@
+/**
+ * The contract between the DistributedOptimizer and a gradient-exchange strategy. The optimizer
+ * computes this rank's flat gradient (gradient-layout.ts), lets the Byzantine hook rewrite it, and
+ * hands it to `exchange`, which talks to the other ranks and either returns the gradient to apply
+ * with the inner tf.Optimizer, or has already updated the variables itself (Signum is an optimizer
+ * in its own right: momentum and step live with the vote).
+ */
+import type { Communicator } from '../../comm/communicator.js';
+import type { GradientLayout } from '../gradient-layout.js';
+import type { Tf, Variable } from '../tfjs.js';
+
+export interface StrategyStep {
+  readonly comm: Communicator;
+  /** Steps completed before this one (0 on the first). */
+  readonly step: number;
+  /** This rank's contribution, length layout.total; the strategy may overwrite it. */
+  readonly grad: Float32Array;
+  readonly layout: GradientLayout;
+  readonly variables: readonly Variable[];
+  readonly tf: Tf;
+  readonly timeoutMs: number | undefined;
+}
+
+export type StrategyOutcome =
+  /** Apply this gradient (length layout.total) with the inner optimizer. */
+  | { readonly kind: 'gradient'; readonly gradient: Float32Array }
+  /** The strategy updated the variables itself. */
+  | { readonly kind: 'applied' };
+
+export interface Strategy {
+  readonly name: string;
+  /** False for strategies that apply their own update (no inner tf.Optimizer needed). */
+  readonly needsOptimizer: boolean;
+  /**
+   * Coded strategies only: the partitions of the global batch this rank computes gradients of, and
+   * how it combines them into its message. Absent: one gradient, on this rank's own shard.
+   */
+  partitionsOf?(rank: number, size: number): number[];
+  encode?(rank: number, size: number, partials: ReadonlyMap<number, Float32Array>): Float32Array;
+  exchange(step: StrategyStep): Promise<StrategyOutcome>;
+}
