@@ -1,19 +1,34 @@
 /**
  * `zcoll bench`: the nccl-tests of zcoll. Outside a launcher it starts the ranks of the config (or
  * --ranks N local ranks) and runs itself in each; inside one (zcoll launch, torchrun, mpirun, srun)
- * it is a rank. Every iteration's result is checked against the closed-form expected value; time is
- * the median over iterations of the slowest rank's time; algbw = bytes / time, busbw = algbw *
- * 2(n-1)/n (the nccl-tests conventions).
+ * it is a rank. Every iteration's result is checked against its reference (closed forms for the
+ * collectives, the fault-free computation for signsgd and robust); time is the median over
+ * iterations of the slowest rank's time; algbw = size / time, busbw = algbw * the collective's bus
+ * factor (nccl-tests' PERFORMANCE.md). Faults of the plan (lib/faults/plan.ts) act at each rank's
+ * outbox seam; the table gains what they did.
  */
-import { writeFileSync } from 'node:fs';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { init } from '../comm/init.js';
-import type { Communicator, ReduceOp } from '../comm/communicator.js';
-import { allocArray, BYTES_PER_ELEMENT, type DType, type NumericArray } from '../dtype.js';
+import type { AllReduceAlgorithm, Communicator, ReduceOp } from '../comm/communicator.js';
+import type { DType } from '../dtype.js';
+import { ZcollError } from '../errors.js';
+import { buildFaultPlan, describePlan, planIsEmpty, RankFaults, type FaultFlags, type FaultPlan } from '../faults/plan.js';
 import { kernels } from '../kernels/index.js';
+import { collectiveCase, type BenchCase } from './bench-collectives.js';
+import { robustCase } from './bench-robust.js';
+import { signsgdCase } from './bench-signsgd.js';
+import { tableFooter, tableHeader, tableRow, toCsv, type BenchCollective, type BenchRow } from './bench-table.js';
 import { launch } from './launch.js';
+import { PROGRESS_ENV, rankProgress, TerminalBar, watchProgress } from './progress.js';
 import { sizeSweep } from './sizes.js';
+import { TraceRecorder, writeTrace } from './trace.js';
+
+export type { BenchRow } from './bench-table.js';
 
 export interface BenchOptions {
+  collective: BenchCollective;
   minBytes: number;
   maxBytes: number;
   stepFactor: number;
@@ -22,65 +37,108 @@ export interface BenchOptions {
   check: boolean;
   op: ReduceOp;
   dtype: DType;
-  algorithm: 'auto' | 'ring';
+  algorithm: AllReduceAlgorithm;
+  /** broadcast, signsgd server: the root rank. */
+  root?: number;
+  /** signsgd: server | allgather | reduce. */
+  mode?: string;
+  /** robust: the aggregator (mean, median, trimmed-mean, krum, multi-krum, gm, cc, bgmd). */
+  aggregator?: string;
+  /** robust: Byzantine rows the rule assumes. */
+  f?: number;
+  /** coded: the scheme. */
+  scheme?: string;
+  seed?: number;
+  faults?: FaultFlags;
+  quiet?: boolean;
   ranks?: number;
   host?: string;
   config?: string;
   port?: number;
   json?: string;
+  csv?: string;
+  plot?: string;
+  trace?: string;
 }
-
-export interface BenchRow {
-  size: number;
-  count: number;
-  type: DType;
-  redop: ReduceOp;
-  algorithm: string;
-  ranks: number;
-  time_us: number;
-  algbw: number;
-  busbw: number;
-  wrong: number;
-}
-
-const NCCL_TYPE: Record<DType, string> = { float32: 'float', float64: 'double', int32: 'int32' };
 
 export function insideLauncher(env: NodeJS.ProcessEnv = process.env): boolean {
   return env.ZCOLL_RANK !== undefined || (env.RANK !== undefined && env.WORLD_SIZE !== undefined) || env.OMPI_COMM_WORLD_RANK !== undefined || env.SLURM_PROCID !== undefined;
 }
 
+/** The coded-computation bench needs a coded collective in the communicator, which zcoll does not have yet. */
+function codedUnavailable(scheme: string | undefined): ZcollError {
+  return new ZcollError(
+    'EINVAL',
+    `zcoll bench coded${scheme !== undefined ? ` --scheme ${scheme}` : ''}: not available: lib/coding has the codes and their schedulers, but no communicator-level coded aggregation to time yet`,
+  );
+}
+
+/** Checks what can be checked before any rank starts; returns the fault plan. */
+export function validateBench(o: BenchOptions): FaultPlan {
+  if (o.collective === 'coded') throw codedUnavailable(o.scheme);
+  sizeSweep(o.minBytes, o.maxBytes, o.stepFactor);
+  if (!Number.isInteger(o.iters) || o.iters < 1) throw new ZcollError('EINVAL', `-n/--iters must be a positive integer, got ${o.iters}`);
+  if (!Number.isInteger(o.warmup) || o.warmup < 0) throw new ZcollError('EINVAL', `-w/--warmup must be a non-negative integer, got ${o.warmup}`);
+  if ((o.collective === 'robust' || o.collective === 'signsgd') && o.dtype !== 'float32') throw new ZcollError('EINVAL', `zcoll bench ${o.collective} runs on float32 gradients, got -d ${o.dtype}`);
+  return buildFaultPlan(o.faults ?? {});
+}
+
 /** Runs the bench: as the launcher (returns the launch exit code) or as one rank. */
 export async function bench(o: BenchOptions, selfCommand: readonly string[]): Promise<number> {
+  validateBench(o);
   if (!insideLauncher()) {
-    return await launch({ nprocs: o.ranks, host: o.host, config: o.config, port: o.port, command: selfCommand, prefixRank0Stdout: false });
+    // The bar lives here (the terminal's process); rank 0 reports to it through a file.
+    const dir = TerminalBar.wanted(o.quiet === true) ? mkdtempSync(join(tmpdir(), 'zcoll-bench-')) : undefined;
+    const file = dir !== undefined ? join(dir, 'progress.json') : undefined;
+    const watcher = file !== undefined ? watchProgress(file) : undefined;
+    try {
+      return await launch({
+        nprocs: o.ranks,
+        host: o.host,
+        config: o.config,
+        port: o.port,
+        command: selfCommand,
+        prefixRank0Stdout: false,
+        env: { ...process.env, [PROGRESS_ENV]: file ?? '' },
+      });
+    } finally {
+      watcher?.stop();
+      if (dir !== undefined) rmSync(dir, { recursive: true, force: true });
+    }
   }
   const comm = await init(o.config !== undefined ? { config: o.config } : {});
   try {
     const rows = await sweep(comm, o);
-    if (comm.rank === 0 && o.json !== undefined) writeFileSync(o.json, `${JSON.stringify(rows, null, 2)}\n`);
+    if (comm.rank === 0) {
+      if (o.json !== undefined) writeFileSync(o.json, `${JSON.stringify(rows, null, 2)}\n`);
+      if (o.csv !== undefined) writeFileSync(o.csv, toCsv(rows));
+      // vega is large: loaded only when a plot is asked for.
+      if (o.plot !== undefined) await (await import('./plot.js')).writePlot(o.plot, rows);
+    }
     const wrong = rows.reduce((a, r) => a + r.wrong, 0);
-    return wrong === 0 ? 0 : 2;
+    // With Byzantine ranks the collectives are expected to differ from the fault-free reference.
+    const byzantine = buildFaultPlan(o.faults ?? {}).byzantine.length > 0;
+    return wrong === 0 || byzantine ? 0 : 2;
   } finally {
     await comm.close();
   }
 }
 
-/** Input of rank r at element i: (r+1)*(i%7+1), exact in every dtype for any op. */
-function fill(a: NumericArray, rank: number): void {
-  for (let i = 0; i < a.length; i++) a[i] = (rank + 1) * ((i % 7) + 1);
-}
-
-function expected(op: ReduceOp, n: number, i: number, dtype: DType): number {
-  const base = (i % 7) + 1;
-  switch (op) {
-    case 'sum':
-      return (base * n * (n + 1)) / 2;
-    case 'avg':
-      return dtype === 'int32' ? Math.trunc((base * n * (n + 1)) / 2 / n) : dtype === 'float32' ? Math.fround(Math.fround((base * n * (n + 1)) / 2) / n) : (base * n * (n + 1)) / 2 / n;
-    case 'min':
-      return base;
-    case 'max':
-      return base * n;
+function benchCase(comm: Communicator, o: BenchOptions, plan: FaultPlan): BenchCase {
+  const root = o.root ?? 0;
+  if (!(Number.isInteger(root) && root >= 0 && root < comm.size)) throw new ZcollError('EINVAL', `--root must be a rank in 0..${comm.size - 1}, got ${root}`, { rank: comm.rank });
+  switch (o.collective) {
+    case 'allreduce':
+    case 'reducescatter':
+    case 'allgather':
+    case 'broadcast':
+      return collectiveCase(comm, { collective: o.collective, op: o.op, dtype: o.dtype, algorithm: o.algorithm, root });
+    case 'robust':
+      return robustCase(comm, { aggregator: o.aggregator ?? 'mean', ...(o.f !== undefined ? { f: o.f } : {}), plan, seed: o.seed ?? 1 });
+    case 'signsgd':
+      return signsgdCase(comm, o.mode ?? 'allgather', root, o.seed ?? 1, plan.byzantine.length > 0);
+    case 'coded':
+      throw codedUnavailable(o.scheme);
   }
 }
 
@@ -90,51 +148,111 @@ function median(xs: Float64Array): number {
   return s.length % 2 === 1 ? s[m] : (s[m - 1] + s[m]) / 2;
 }
 
+/** The sweep on one rank (collective: every rank calls it); rank 0 prints; every rank returns the rows. */
 export async function sweep(comm: Communicator, o: BenchOptions): Promise<BenchRow[]> {
   const n = comm.size;
-  const elem = BYTES_PER_ELEMENT[o.dtype];
-  const sizes = [...new Set(sizeSweep(o.minBytes, o.maxBytes, o.stepFactor).map((s) => Math.floor(s / elem) * elem))];
+  const plan = buildFaultPlan(o.faults ?? {});
+  const faulty = !planIsEmpty(plan);
+  const planText = describePlan(plan);
+  const bc = benchCase(comm, o, plan);
+  const faults = faulty ? new RankFaults(plan, comm.rank, n) : undefined;
+  if (faults !== undefined) comm.setFaultSeam(faults.seam);
+  const sizes = [...new Set(sizeSweep(o.minBytes, o.maxBytes, o.stepFactor).map((s) => bc.fitSize(s)))].filter((s) => s > 0);
+  if (sizes.length === 0) throw new ZcollError('EINVAL', `no size in ${o.minBytes}..${o.maxBytes} bytes fits ${o.collective} over ${n} ranks (each rank needs whole elements)`, { rank: comm.rank });
+  const style = { faults: faulty || o.collective === 'robust' };
   const print = (line: string): void => {
     if (comm.rank === 0) process.stdout.write(`${line}\n`);
   };
-  print(`# zcoll bench allreduce: ${n} ranks, algorithm ${o.algorithm}, kernels ${kernels.name}, segment ${comm.segmentBytes} B, iters ${o.iters}, warmup ${o.warmup}, check ${o.check ? 'on' : 'off'}`);
+  const what = o.collective === 'robust' ? `aggregator ${bc.algorithm}` : o.collective === 'signsgd' ? `mode ${bc.algorithm}` : `algorithm ${bc.algorithm}`;
+  print(`# zcoll bench ${o.collective}: ${n} ranks, ${what}${bc.root >= 0 ? `, root ${bc.root}` : ''}, kernels ${kernels.name}, segment ${comm.segmentBytes} B, iters ${o.iters}, warmup ${o.warmup}, check ${o.check ? 'on' : 'off'}`);
+  if (faulty) print(`# faults: ${planText}${plan.byzantine.length > 0 ? (o.collective === 'robust' ? ' (#wrong: non-finite outputs)' : ' (#wrong: differences from the fault-free result)') : ''}`);
   print('#');
-  print(`# ${'size'.padStart(12)} ${'count'.padStart(12)} ${'type'.padStart(7)} ${'redop'.padStart(6)} ${'time'.padStart(10)} ${'algbw'.padStart(8)} ${'busbw'.padStart(8)} ${'#wrong'.padStart(7)}`);
-  print(`# ${'(B)'.padStart(12)} ${'(elements)'.padStart(12)} ${''.padStart(7)} ${''.padStart(6)} ${'(us)'.padStart(10)} ${'(GB/s)'.padStart(8)} ${'(GB/s)'.padStart(8)} ${''.padStart(7)}`);
-  const rows: BenchRow[] = [];
-  for (const size of sizes) {
-    const count = size / elem;
-    const template = allocArray(o.dtype, count);
-    fill(template, comm.rank);
-    const expect = allocArray(o.dtype, Math.min(count, 7));
-    for (let i = 0; i < expect.length; i++) expect[i] = expected(o.op, n, i, o.dtype);
-    const buf = allocArray(o.dtype, count);
-    for (let w = 0; w < o.warmup; w++) {
-      buf.set(template);
-      await comm.allReduce(buf, { op: o.op, inPlace: true, algorithm: o.algorithm });
-    }
-    const times = new Float64Array(o.iters);
-    let wrong = 0;
-    for (let it = 0; it < o.iters; it++) {
-      buf.set(template);
-      const t0 = process.hrtime.bigint();
-      await comm.allReduce(buf, { op: o.op, inPlace: true, algorithm: o.algorithm });
-      times[it] = Number(process.hrtime.bigint() - t0) / 1000;
-      if (o.check) for (let i = 0; i < count; i++) if (buf[i] !== expect[i % 7]) wrong++;
-    }
-    const slowest = await comm.allReduce(times, { op: 'max' });
-    const wrongAll = (await comm.allReduce(Int32Array.of(wrong), { op: 'sum' }))[0];
-    const timeUs = median(slowest);
-    const algbw = size / (timeUs * 1e-6) / 1e9;
-    const busbw = (algbw * 2 * (n - 1)) / n;
-    rows.push({ size, count, type: o.dtype, redop: o.op, algorithm: o.algorithm, ranks: n, time_us: timeUs, algbw, busbw, wrong: wrongAll });
-    print(`  ${String(size).padStart(12)} ${String(count).padStart(12)} ${NCCL_TYPE[o.dtype].padStart(7)} ${o.op.padStart(6)} ${timeUs.toFixed(1).padStart(10)} ${algbw.toFixed(3).padStart(8)} ${busbw.toFixed(3).padStart(8)} ${String(wrongAll).padStart(7)}`);
+  for (const l of tableHeader(style)) print(l);
+
+  const progress = comm.rank === 0 ? rankProgress(o.quiet === true) : undefined;
+  const totalSteps = sizes.length * (o.warmup + o.iters);
+  let step = 0;
+  const recorder = o.trace !== undefined ? new TraceRecorder(comm) : undefined;
+  if (recorder !== undefined) {
+    await comm.barrier();
+    recorder.start();
   }
-  const avgBus = rows.reduce((a, r) => a + r.busbw, 0) / Math.max(1, rows.length);
-  const totalWrong = rows.reduce((a, r) => a + r.wrong, 0);
-  print(`# Out of bounds values : ${totalWrong} ${totalWrong === 0 ? 'OK' : 'FAILED'}`);
-  print(`# Avg bus bandwidth    : ${avgBus.toFixed(4)}`);
-  print('#');
-  void kernels;
+  const rows: BenchRow[] = [];
+  let baseMs = 0; // the fastest time seen at this size so far: the work the straggler model stretches
+  try {
+    for (const size of sizes) {
+      const st = bc.prepare(size);
+      if (faults !== undefined) {
+        faults.honestView = st.honestView;
+        faults.payloadCodec = st.payloadCodec;
+      }
+      recorder?.mark(`size ${size}`, { size });
+      const label = `${o.collective} ${size} B`;
+      baseMs = 0;
+      const once = async (): Promise<number> => {
+        faults?.beginStep(step, baseMs);
+        st.reset();
+        const t0 = process.hrtime.bigint();
+        await st.run();
+        const us = Number(process.hrtime.bigint() - t0) / 1000;
+        step++;
+        baseMs = baseMs === 0 ? us / 1000 : Math.min(baseMs, us / 1000);
+        progress?.update({ done: step, total: totalSteps, label });
+        return us;
+      };
+      for (let w = 0; w < o.warmup; w++) await once();
+      const before = faults !== undefined ? { ...faults.counters } : undefined;
+      const times = new Float64Array(o.iters);
+      let wrong = 0;
+      let excluded = 0;
+      for (let it = 0; it < o.iters; it++) {
+        times[it] = await once();
+        if (o.check) wrong += st.check();
+        excluded = Math.max(excluded, st.excluded());
+      }
+      const c = faults?.counters;
+      const local = Float64Array.of(wrong, c !== undefined ? c.lateSteps - before!.lateSteps : 0, c !== undefined ? c.delayedMessages - before!.delayedMessages : 0, c !== undefined ? c.corruptedMessages - before!.corruptedMessages : 0);
+      // The reductions of the results run without the fault seam: they report, they are not measured.
+      comm.setFaultSeam(undefined);
+      recorder?.pause();
+      const slowest = await comm.allReduce(times, { op: 'max' });
+      const sums = await comm.allReduce(local, { op: 'sum' });
+      const maxExcluded = (await comm.allReduce(Int32Array.of(excluded), { op: 'max' }))[0];
+      if (faults !== undefined) comm.setFaultSeam(faults.seam);
+      recorder?.resume();
+      const timeUs = median(slowest);
+      const algbw = size / (timeUs * 1e-6) / 1e9;
+      const row: BenchRow = {
+        collective: o.collective,
+        algorithm: bc.algorithm,
+        ranks: n,
+        size,
+        count: size / (bc.type === 'float64' ? 8 : 4),
+        type: bc.type,
+        redop: bc.redop,
+        root: bc.root,
+        time_us: timeUs,
+        algbw,
+        busbw: algbw * bc.busFactor(n),
+        wrong: sums[0],
+        late_steps: sums[1],
+        delayed_msgs: sums[2],
+        corrupted_msgs: sums[3],
+        excluded: maxExcluded,
+        times_us: Array.from(slowest),
+        faults: planText,
+      };
+      rows.push(row);
+      print(tableRow(row, style));
+    }
+  } finally {
+    progress?.stop();
+  }
+  comm.setFaultSeam(undefined);
+  for (const l of tableFooter(rows)) print(l);
+  if (recorder !== undefined) {
+    const events = await recorder.gather();
+    if (events !== null) writeTrace(o.trace!, events);
+  }
   return rows;
 }

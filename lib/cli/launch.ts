@@ -53,7 +53,15 @@ export function planLaunch(o: Omit<LaunchOptions, 'command'>): LaunchPlan {
   return { world: totalRanks(config), firstRank, localRanks: host.ranks, gpus: host.gpus, hostName: host.name, masterAddr, masterPort, configPath };
 }
 
+/** `zcoll bench | head` closes stdout early: stop writing, do not crash (the ranks finish or get SIGPIPE'd). */
+function ignoreClosedPipes(): void {
+  for (const stream of [process.stdout, process.stderr]) {
+    if (stream.listenerCount('error') === 0) stream.on('error', (e: NodeJS.ErrnoException) => void (e.code === 'EPIPE' ? undefined : process.emitWarning(e)));
+  }
+}
+
 export async function launch(o: LaunchOptions): Promise<number> {
+  ignoreClosedPipes();
   const log = o.log ?? ((line: string) => void process.stderr.write(`${line}\n`));
   if (o.command.length === 0) throw new ZcollError('EINVAL', 'nothing to launch: give the command after --, e.g. zcoll launch -n 2 -- node train.js');
   const plan = planLaunch(o);

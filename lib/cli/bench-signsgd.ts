@@ -1,0 +1,118 @@
+/**
+ * `zcoll bench signsgd`: one signSGD majority-vote round (Bernstein et al., ICLR 2019) of a float32
+ * gradient of S = 4d bytes, packed to 1 bit per coordinate by lib/compress, in one of three modes:
+ *   allgather  each rank sends its packed signs directly to every rank (exchangeDirect) and votes
+ *              locally (majorityVote): (n-1) d/8 bytes each way per rank, trusts no one;
+ *   server     every rank sends its signs to the root, which votes and broadcasts the 1-bit vote;
+ *   reduce     per-coordinate vote counts (int32) are all-reduced over the ring and every rank votes
+ *              from the sums (voteFromCounts). The communicator has no int8 collective, so the counts
+ *              travel as int32 (4 bytes per coordinate, not the 1 byte of wire-bytes.ts' estimate).
+ * The timed step is pack + exchange + vote. The check compares the vote bit for bit with the vote
+ * of the fault-free rows, regenerated on every rank. A Byzantine rank attacks its +-1 signs (the
+ * payload is unpacked for the attack and packed again; NaN packs as -1); the 'reduce' mode relays
+ * counts, which any relay could alter, so it is refused with Byzantine ranks (as wire-bytes.ts says). algbw = S / time and busbw = algbw * 2(n-1)/n:
+ * the bandwidth of the float32 all-reduce this round replaces.
+ */
+import type { Communicator } from '../comm/communicator.js';
+import { ZcollError } from '../errors.js';
+import { majorityVote } from '../compress/majority-vote.js';
+import { packSigns, packedWords, unpackSigns } from '../compress/sign.js';
+import { signCounts, voteFromCounts } from '../compress/vote-counts.js';
+import { SIGN_VOTE_MODES, type SignVoteMode } from '../compress/wire-bytes.js';
+import { privateCopy, type PayloadCodec } from '../faults/plan.js';
+import type { BenchCase, BenchStep } from './bench-collectives.js';
+import { Prng } from '../prng.js';
+
+function asInt32(words: Uint32Array): Int32Array {
+  return new Int32Array(words.buffer, words.byteOffset, words.length);
+}
+
+function asUint32(words: Int32Array): Uint32Array {
+  return new Uint32Array(words.buffer, words.byteOffset, words.length);
+}
+
+/**
+ * Rank r's gradient: a shared signal ((i%7) - 3, so both signs and zeros) plus N(0, 1) noise of its
+ * own, so ranks disagree on the small coordinates and the vote is not unanimous.
+ */
+export function signRow(rank: number, d: number, seed: number): Float32Array {
+  const prng = new Prng((seed * 6007 + rank * 15485863 + 3) >>> 0);
+  const row = new Float32Array(d);
+  for (let i = 0; i < d; i++) row[i] = (i % 7) - 3 + prng.normal();
+  return row;
+}
+
+/** Packed sign words <-> +-1 floats, for a Byzantine rank's attack. */
+const SIGN_CODEC: PayloadCodec = {
+  decode: (msg) => {
+    const words = new Uint32Array(privateCopy(msg.payload!).buffer);
+    return unpackSigns(words, words.length * 32);
+  },
+  encode: (values) => {
+    const clean = values.map((v) => (Number.isFinite(v) ? v : -1));
+    const packed = packSigns(clean);
+    return new Uint8Array(packed.buffer, packed.byteOffset, packed.byteLength);
+  },
+};
+
+export function signsgdCase(comm: Communicator, mode: string, root: number, seed: number, byzantine = false): BenchCase {
+  if (!(SIGN_VOTE_MODES as readonly string[]).includes(mode)) throw new ZcollError('EINVAL', `--mode: unknown signsgd mode '${mode}' (one of ${SIGN_VOTE_MODES.join(', ')})`);
+  const m = mode as SignVoteMode;
+  if (byzantine && m === 'reduce') throw new ZcollError('EINVAL', `--mode reduce relays vote counts that any relay could alter: refused with --byzantine ranks (use allgather or server)`, { rank: comm.rank });
+  const n = comm.size;
+  return {
+    collective: 'signsgd',
+    algorithm: m,
+    redop: 'vote',
+    root: m === 'server' ? root : -1,
+    type: 'float32',
+    busFactor: (k) => (2 * (k - 1)) / k,
+    // Whole 32-bit words, so every rank's packed message is the same length.
+    fitSize: (bytes) => Math.floor(bytes / 128) * 128,
+    prepare: (bytes): BenchStep => {
+      const d = bytes / 4;
+      const words = packedWords(d);
+      const rows = Array.from({ length: n }, (_, r) => signRow(r, d, seed));
+      const reference = majorityVote(rows.map((r) => packSigns(r)), d);
+      const mine = rows[comm.rank];
+      let vote: Uint32Array = new Uint32Array(words);
+      const voteBuf = new Int32Array(words);
+      return {
+        reset: () => undefined,
+        run: async () => {
+          const packed = packSigns(mine, { rank: comm.rank });
+          if (m === 'allgather') {
+            const entries = await comm.exchangeDirect(asInt32(packed));
+            vote = majorityVote(
+              entries.map((e) => (e instanceof Int32Array ? asUint32(e) : new Uint32Array(words))),
+              d,
+            );
+          } else if (m === 'server') {
+            const entries = await comm.exchangeDirect(asInt32(packed), { root });
+            if (comm.rank === root) voteBuf.set(asInt32(majorityVote(entries.map((e) => (e instanceof Int32Array ? asUint32(e) : new Uint32Array(words))), d)));
+            await comm.broadcast(voteBuf, { root, inPlace: true });
+            vote = asUint32(voteBuf);
+          } else {
+            const counts = new Int32Array(d);
+            signCounts(packed, d, counts);
+            await comm.allReduce(counts, { op: 'sum', inPlace: true });
+            vote = voteFromCounts(counts, n);
+          }
+        },
+        check: () => {
+          let wrong = 0;
+          for (let w = 0; w < words; w++) {
+            let x = (vote[w] ^ reference[w]) >>> 0;
+            while (x !== 0) {
+              x &= x - 1;
+              wrong++;
+            }
+          }
+          return wrong;
+        },
+        excluded: () => 0,
+        ...(m !== 'reduce' ? { payloadCodec: SIGN_CODEC } : {}),
+      };
+    },
+  };
+}

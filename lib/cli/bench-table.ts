@@ -1,0 +1,101 @@
+/**
+ * The rows of `zcoll bench` and how they are printed: the nccl-tests table (size, count, type, redop,
+ * time, algbw, busbw, #wrong), the fault columns when a fault plan is active, the footer, CSV and
+ * the JSON array of rows (its schema: bench/bench-results.schema.json).
+ */
+import type { DType } from '../dtype.js';
+
+export const BENCH_COLLECTIVES = ['allreduce', 'reducescatter', 'allgather', 'broadcast', 'signsgd', 'robust', 'coded'] as const;
+export type BenchCollective = (typeof BENCH_COLLECTIVES)[number];
+
+export interface BenchRow {
+  collective: BenchCollective;
+  /** Algorithm, vote mode or aggregator. */
+  algorithm: string;
+  ranks: number;
+  /** Bytes, as nccl-tests counts them: the whole vector (all-gather: the output, reduce-scatter: the input). */
+  size: number;
+  /** Elements of `size`. */
+  count: number;
+  type: DType;
+  /** Reduction op, or 'none'. */
+  redop: string;
+  /** Root rank of rooted collectives, -1 otherwise. */
+  root: number;
+  /** Median over timed iterations of the slowest rank's time. */
+  time_us: number;
+  algbw: number;
+  busbw: number;
+  /** Elements that differed from the reference, summed over ranks and iterations. */
+  wrong: number;
+  /** Straggler steps (rank-steps with an injected delay) during the timed iterations. */
+  late_steps: number;
+  /** Messages held back by straggler delays. */
+  delayed_msgs: number;
+  /** Payloads replaced by Byzantine ranks. */
+  corrupted_msgs: number;
+  /** Vectors an aggregator excluded (invalid or not selected), per iteration, max over iterations. */
+  excluded: number;
+  /** Time of every timed iteration (slowest rank), in order: time per round. */
+  times_us: number[];
+  /** The fault plan in words ('none' without faults). */
+  faults: string;
+}
+
+export const NCCL_TYPE: Record<DType, string> = { float32: 'float', float64: 'double', int32: 'int32' };
+
+export interface TableStyle {
+  /** Print the fault columns. */
+  faults: boolean;
+}
+
+const COLS = [
+  ['size', '(B)', 12],
+  ['count', '(elements)', 12],
+  ['type', '', 7],
+  ['redop', '', 6],
+  ['time', '(us)', 10],
+  ['algbw', '(GB/s)', 8],
+  ['busbw', '(GB/s)', 8],
+  ['#wrong', '', 7],
+] as const;
+
+const FAULT_COLS = [
+  ['late', '(steps)', 8],
+  ['delayed', '(msgs)', 8],
+  ['corrupt', '(msgs)', 8],
+  ['excl', '(vecs)', 6],
+] as const;
+
+export function tableHeader(style: TableStyle): string[] {
+  const cols = style.faults ? [...COLS, ...FAULT_COLS] : COLS;
+  return [`# ${cols.map(([n, , w]) => n.padStart(w)).join(' ')}`, `# ${cols.map(([, u, w]) => u.padStart(w)).join(' ')}`];
+}
+
+export function tableRow(r: BenchRow, style: TableStyle): string {
+  const cells = [
+    String(r.size).padStart(12),
+    String(r.count).padStart(12),
+    NCCL_TYPE[r.type].padStart(7),
+    r.redop.padStart(6),
+    r.time_us.toFixed(1).padStart(10),
+    r.algbw.toFixed(3).padStart(8),
+    r.busbw.toFixed(3).padStart(8),
+    String(r.wrong).padStart(7),
+  ];
+  if (style.faults) cells.push(String(r.late_steps).padStart(8), String(r.delayed_msgs).padStart(8), String(r.corrupted_msgs).padStart(8), String(r.excluded).padStart(6));
+  return `  ${cells.join(' ')}`;
+}
+
+export function tableFooter(rows: readonly BenchRow[]): string[] {
+  const avgBus = rows.reduce((a, r) => a + r.busbw, 0) / Math.max(1, rows.length);
+  const totalWrong = rows.reduce((a, r) => a + r.wrong, 0);
+  return [`# Out of bounds values : ${totalWrong} ${totalWrong === 0 ? 'OK' : 'FAILED'}`, `# Avg bus bandwidth    : ${avgBus.toFixed(4)}`, '#'];
+}
+
+const CSV_FIELDS = ['collective', 'algorithm', 'ranks', 'size', 'count', 'type', 'redop', 'root', 'time_us', 'algbw', 'busbw', 'wrong', 'late_steps', 'delayed_msgs', 'corrupted_msgs', 'excluded'] as const;
+
+/** One header line and one line per row; no field needs quoting (names and numbers only). */
+export function toCsv(rows: readonly BenchRow[]): string {
+  return `${[CSV_FIELDS.join(','), ...rows.map((r) => CSV_FIELDS.map((f) => String(r[f])).join(','))].join('\n')}\n`;
+}

@@ -1,0 +1,92 @@
+/**
+ * `--plot FILE.svg` and `zcoll report --plot`: bus bandwidth vs size, one line per series (collective,
+ * algorithm and fault plan), on a log2 size axis; and, when a run had faults, the time of every
+ * timed round vs the round, one line per series and size. Drawn with vega-lite, compiled to a vega
+ * spec and rendered to SVG headless (vega's 'none' renderer), so no SVG is written by hand.
+ */
+import { writeFileSync } from 'node:fs';
+import * as vega from 'vega';
+import * as vl from 'vega-lite';
+import type { BenchRow } from './bench-table.js';
+
+interface BusPoint {
+  series: string;
+  size: number;
+  label: string;
+  busbw: number;
+}
+
+interface RoundPoint {
+  series: string;
+  round: number;
+  time_ms: number;
+}
+
+function sizeLabel(bytes: number): string {
+  for (const [unit, k] of [['G', 1024 ** 3], ['M', 1024 ** 2], ['K', 1024]] as const) if (bytes >= k && bytes % k === 0) return `${bytes / k}${unit}`;
+  return `${bytes}`;
+}
+
+function seriesName(r: BenchRow): string {
+  return `${r.collective} ${r.algorithm} (${r.ranks} ranks)${r.faults !== 'none' ? ` [${r.faults}]` : ''}`;
+}
+
+/** The vega-lite spec of the plot of bench rows (of one run or several). */
+export function plotSpec(rows: readonly BenchRow[]): vl.TopLevelSpec {
+  const bus: BusPoint[] = [];
+  const rounds: RoundPoint[] = [];
+  const roundsSoFar = new Map<string, number>();
+  for (const r of rows) {
+    const series = seriesName(r);
+    bus.push({ series, size: r.size, label: sizeLabel(r.size), busbw: r.busbw });
+    if (r.faults !== 'none') {
+      const base = roundsSoFar.get(series) ?? 0;
+      r.times_us.forEach((t, i) => rounds.push({ series, round: base + i, time_ms: t / 1000 }));
+      roundsSoFar.set(series, base + r.times_us.length);
+    }
+  }
+  const color = { field: 'series', type: 'nominal', title: null, legend: { orient: 'bottom', direction: 'vertical', labelLimit: 0 } } as const;
+  // Ticks at the measured sizes only (log2 ticks between powers of two would read 4.8828125K).
+  const sizes = [...new Set(bus.map((p) => p.size))].sort((a, b) => a - b);
+  const every = Math.max(1, Math.ceil(sizes.length / 12));
+  const ticks = sizes.filter((_, i) => i % every === 0);
+  const busChart = {
+    title: { text: 'Bus bandwidth vs message size', subtitle: 'busbw as nccl-tests defines it; median over timed iterations of the slowest rank' },
+    width: 560,
+    height: 300,
+    data: { values: bus },
+    mark: { type: 'line', point: true, tooltip: true },
+    encoding: {
+      x: { field: 'size', type: 'quantitative', scale: { type: 'log', base: 2 }, title: 'message size (bytes, log2)', axis: { values: ticks, labelExpr: "datum.value >= 1073741824 ? format(datum.value / 1073741824, '.3~') + 'G' : datum.value >= 1048576 ? format(datum.value / 1048576, '.3~') + 'M' : datum.value >= 1024 ? format(datum.value / 1024, '.3~') + 'K' : datum.value" } },
+      y: { field: 'busbw', type: 'quantitative', title: 'bus bandwidth (GB/s)' },
+      color,
+    },
+  };
+  if (rounds.length === 0) return { $schema: 'https://vega.github.io/schema/vega-lite/v6.json', ...busChart } as vl.TopLevelSpec;
+  const roundChart = {
+    title: { text: 'Time per round (fault runs)', subtitle: 'every timed iteration, all sizes in sweep order' },
+    width: 560,
+    height: 220,
+    data: { values: rounds },
+    mark: { type: 'line', point: { size: 12 }, strokeWidth: 1 },
+    encoding: {
+      x: { field: 'round', type: 'quantitative', title: 'round (timed iteration)', axis: { format: 'd', tickMinStep: 1 } },
+      y: { field: 'time_ms', type: 'quantitative', scale: { type: 'log' }, title: 'time of the round (ms, log)' },
+      color,
+    },
+  };
+  return { $schema: 'https://vega.github.io/schema/vega-lite/v6.json', vconcat: [busChart, roundChart], spacing: 40 } as vl.TopLevelSpec;
+}
+
+export async function renderPlot(rows: readonly BenchRow[]): Promise<string> {
+  const compiled = vl.compile(plotSpec(rows)).spec;
+  const view = new vega.View(vega.parse(compiled), { renderer: 'none' });
+  view.background('white');
+  const svg = await view.toSVG();
+  view.finalize();
+  return svg;
+}
+
+export async function writePlot(file: string, rows: readonly BenchRow[]): Promise<void> {
+  writeFileSync(file, await renderPlot(rows));
+}
