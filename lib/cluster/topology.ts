@@ -52,6 +52,11 @@ export interface LinkSpec {
   readonly b: number;
   readonly multiplicity?: number;
   readonly bandwidth?: number;
+  /**
+   * The addresses of rank a and rank b on this link (their two ends of a point-to-point wire): when
+   * given, the ranks' ZeroMQ link runs over it, so each link's traffic goes on its own wire.
+   */
+  readonly addresses?: readonly [string, string];
 }
 export interface LinksSpec {
   readonly kind: 'links';
@@ -411,6 +416,29 @@ function buildFatTree(o: Record<string, unknown>, nranks: number): Topology {
   );
 }
 
+/**
+ * Where rank `self` reaches `peer` over their own link, when the topology names link addresses
+ * (`{ kind: 'links', links: [{ a, b, addresses: [addrA, addrB] }] }`); undefined otherwise.
+ */
+export function linkAddress(spec: unknown, self: number, peer: number): string | undefined {
+  if (typeof spec !== 'object' || spec === null || (spec as { kind?: unknown }).kind !== 'links') return undefined;
+  const links = (spec as { links?: unknown }).links;
+  if (!Array.isArray(links)) return undefined;
+  for (const l of links as LinkSpec[]) {
+    if (l.addresses === undefined) continue;
+    if (l.a === self && l.b === peer) return l.addresses[1];
+    if (l.b === self && l.a === peer) return l.addresses[0];
+  }
+  return undefined;
+}
+
+/** True when the topology puts links on addresses of their own (a rank then listens on every interface). */
+export function hasLinkAddresses(spec: unknown): boolean {
+  if (typeof spec !== 'object' || spec === null || (spec as { kind?: unknown }).kind !== 'links') return false;
+  const links = (spec as { links?: unknown }).links;
+  return Array.isArray(links) && (links as LinkSpec[]).some((l) => l.addresses !== undefined);
+}
+
 /** Explicit undirected rank-to-rank links; every rank is its own router, as on a torus. */
 function buildLinks(o: Record<string, unknown>, nranks: number): Topology {
   onlyKeys(o, ['kind', 'links', 'ports'], 'topology');
@@ -422,7 +450,11 @@ function buildLinks(o: Record<string, unknown>, nranks: number): Topology {
     const key = `topology.links[${i}]`;
     if (typeof l !== 'object' || l === null || Array.isArray(l)) throw bad(key, 'must be an object { a, b, multiplicity?, bandwidth? }');
     const lo = l as Record<string, unknown>;
-    for (const f of Object.keys(lo)) if (!['a', 'b', 'multiplicity', 'bandwidth'].includes(f)) throw bad(`${key}.${f}`, 'is not a known key (a, b, multiplicity, bandwidth)');
+    for (const f of Object.keys(lo)) if (!['a', 'b', 'multiplicity', 'bandwidth', 'addresses'].includes(f)) throw bad(`${key}.${f}`, 'is not a known key (a, b, multiplicity, bandwidth, addresses)');
+    const addresses = lo.addresses;
+    if (addresses !== undefined && !(Array.isArray(addresses) && addresses.length === 2 && addresses.every((x) => typeof x === 'string' && x !== ''))) {
+      throw bad(`${key}.addresses`, 'must be [address of a, address of b] on this link');
+    }
     const a = readInt(lo, 'a', key, 0, nranks - 1);
     const b = readInt(lo, 'b', key, 0, nranks - 1);
     if (a === b) throw bad(key, `links rank ${a} to itself`);
@@ -432,7 +464,7 @@ function buildLinks(o: Record<string, unknown>, nranks: number): Topology {
     wiring.link(b, a, multiplicity, bandwidth, key);
     degree[a] += multiplicity;
     degree[b] += multiplicity;
-    linksOut.push({ a, b, multiplicity, ...(bandwidth !== undefined ? { bandwidth } : {}) });
+    linksOut.push({ a, b, multiplicity, ...(bandwidth !== undefined ? { bandwidth } : {}), ...(addresses !== undefined ? { addresses: addresses as [string, string] } : {}) });
   });
   const portsGiven = o.ports === undefined ? undefined : readInt(o, 'ports', 'topology', 1, 1024);
   // Default budget: one transfer per link copy, so every link can be busy in every step.
@@ -446,8 +478,42 @@ function buildLinks(o: Record<string, unknown>, nranks: number): Topology {
     caps,
     [...caps],
     undefined,
-    Array.from({ length: nranks }, (_, r) => r),
+    hamiltonianCycle(nranks, linksOut) ?? Array.from({ length: nranks }, (_, r) => r),
   );
+}
+
+/**
+ * A Hamiltonian cycle of the link graph (so a ring laid along it uses one link per hop), found by
+ * depth-first search with neighbours in ascending order (deterministic: every rank finds the same)
+ * and a bounded number of steps; undefined when none is found within the budget.
+ */
+function hamiltonianCycle(n: number, links: readonly LinkSpec[]): number[] | undefined {
+  if (n < 3) return undefined;
+  const adj: number[][] = Array.from({ length: n }, () => []);
+  for (const l of links) {
+    if (!adj[l.a].includes(l.b)) adj[l.a].push(l.b);
+    if (!adj[l.b].includes(l.a)) adj[l.b].push(l.a);
+  }
+  for (const a of adj) a.sort((x, y) => x - y);
+  const path = [0];
+  const used = new Uint8Array(n);
+  used[0] = 1;
+  let budget = 200_000;
+  const extend = (): boolean => {
+    if (--budget < 0) return false;
+    const last = path[path.length - 1];
+    if (path.length === n) return adj[last].includes(0);
+    for (const next of adj[last]) {
+      if (used[next]) continue;
+      used[next] = 1;
+      path.push(next);
+      if (extend()) return true;
+      path.pop();
+      used[next] = 0;
+    }
+    return false;
+  };
+  return extend() ? path : undefined;
 }
 
 /**

@@ -26,6 +26,8 @@ export interface Hello extends PeerInfo {
   readonly proto: number;
   readonly world: number;
   readonly config: string;
+  /** Hash of the MULTITREE schedule built for the configured topology, when there is one. */
+  readonly schedule?: string;
 }
 
 interface TableReply {
@@ -44,6 +46,7 @@ export interface RendezvousParams {
   readonly self: PeerInfo;
   readonly world: number;
   readonly configHash: string;
+  readonly scheduleHash?: string;
   readonly masterAddr: string;
   readonly masterPort: number;
   readonly timeoutMs: number;
@@ -70,6 +73,7 @@ export async function rendezvous(p: RendezvousParams): Promise<RendezvousResult>
     proto: PROTOCOL_VERSION,
     world: p.world,
     config: p.configHash,
+    ...(p.scheduleHash !== undefined ? { schedule: p.scheduleHash } : {}),
   };
   if (p.world === 1) return { epoch: randomInt(1, 0x7fffffff), peers: [p.self] };
   return p.self.rank === 0 ? serve(p, hello) : join(p, hello);
@@ -172,6 +176,7 @@ async function serve(p: RendezvousParams, own: Hello): Promise<RendezvousResult>
       if (h.version !== own.version || h.proto !== own.proto) await refuse('EMISMATCH', `rank ${h.rank} runs zcoll ${h.version} (protocol ${h.proto}), rank 0 runs ${own.version} (protocol ${own.proto})`);
       else if (h.world !== p.world) await refuse('EMISMATCH', `rank ${h.rank} was started with world size ${h.world}, rank 0 with ${p.world}`);
       else if (h.config !== p.configHash) await refuse('EMISMATCH', `rank ${h.rank} (host ${h.hostName}) has another cluster config (hash ${h.config}, rank 0 has ${p.configHash})`);
+      else if (h.schedule !== own.schedule) await refuse('EMISMATCH', `rank ${h.rank} (host ${h.hostName}) built another MULTITREE schedule for the topology (hash ${h.schedule ?? 'none'}, rank 0 has ${own.schedule ?? 'none'})`);
       else if (!(h.rank >= 0 && h.rank < p.world)) await refuse('ECONFIG', `a process claims rank ${h.rank}, outside 0..${p.world - 1}`);
       else if (byRank.has(h.rank)) await refuse('ECONFIG', `two processes claim rank ${h.rank} (hosts ${byRank.get(h.rank)!.hello.hostName} and ${h.hostName})`);
       else byRank.set(h.rank, { hello: h, id: frames[0] });

@@ -1,0 +1,171 @@
+/**
+ * bench/torus-netns: MULTITREE against ring on a real (emulated) 3x3 torus.
+ *
+ * Nine network namespaces are nine hosts; each of the 18 torus links is a veth pair of its own with
+ * its own /24 in 198.18.0.0/15, shaped with `tc ... tbf` on both ends (default 200 Mbit/s), so links,
+ * not the two CPUs, are the bottleneck. An unshaped management bridge, in a tenth namespace of its
+ * own, carries rendezvous and non-neighbour traffic. Nothing is attached to the machine's own
+ * interfaces, there is no route out, and everything is removed at the end, pass or fail.
+ * The config names each link's two addresses, so zcoll's ZeroMQ link between torus neighbours runs
+ * over their veth; ring (laid along a Hamiltonian cycle of the torus) and MULTITREE then use only
+ * torus links. Needs root and iproute2 (`ip`, `tc`); says so and exits 0 otherwise.
+ *
+ *   node dist/bench/torus-netns.js [--rate 200mbit] [--sizes 1M,4M,16M] [--iters 3] [--out bench/results/torus-netns.md]
+ */
+import { spawn, spawnSync } from 'node:child_process';
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { dirname, join, resolve } from 'node:path';
+import { fileURLToPath } from 'node:url';
+
+const HERE = dirname(fileURLToPath(import.meta.url));
+const REPO = resolve(HERE, '..', '..');
+const arg = (name: string, dflt: string): string => {
+  const i = process.argv.indexOf(name);
+  return i >= 0 ? process.argv[i + 1] : dflt;
+};
+const rate = arg('--rate', '200mbit');
+const sizes = arg('--sizes', '1M,4M,16M').split(',');
+const iters = arg('--iters', '3');
+const out = resolve(arg('--out', join(REPO, 'bench', 'results', 'torus-netns.md')));
+const DIM = 3;
+const N = DIM * DIM;
+
+function have(cmd: string): boolean {
+  return spawnSync('sh', ['-c', `command -v ${cmd}`]).status === 0;
+}
+if (process.getuid?.() !== 0 || !have('ip') || !have('tc')) {
+  process.stdout.write('torus-netns: skipped: needs root and iproute2 (ip, tc)\n');
+  process.exit(0);
+}
+
+const id = (process.pid % 900) + 100; // keeps interface names <= 15 characters
+const nsName = (k: number): string => `zt${id}n${k}`;
+const mgmtNs = `zt${id}m`;
+const made: string[] = [];
+function ip(args: string[]): void {
+  const r = spawnSync('ip', args, { encoding: 'utf8' });
+  if (r.status !== 0) throw new Error(`ip ${args.join(' ')}: ${r.stderr.trim()}`);
+}
+function tc(ns: string, dev: string): void {
+  const r = spawnSync('ip', ['netns', 'exec', ns, 'tc', 'qdisc', 'add', 'dev', dev, 'root', 'tbf', 'rate', rate, 'burst', '64kb', 'latency', '400ms'], { encoding: 'utf8' });
+  if (r.status !== 0) throw new Error(`tc on ${ns}/${dev}: ${r.stderr.trim()}`);
+}
+function cleanup(): void {
+  // Deleting a namespace deletes the veth ends inside it, and with them the pairs.
+  for (const ns of made.reverse()) spawnSync('ip', ['netns', 'del', ns]);
+  made.length = 0;
+}
+for (const sig of ['SIGINT', 'SIGTERM'] as const) process.on(sig, () => (cleanup(), process.exit(130)));
+
+const mgmtAddr = (k: number): string => `198.19.${id % 250}.${k + 1}`;
+interface Wire {
+  a: number;
+  b: number;
+  addrA: string;
+  addrB: string;
+}
+const wires: Wire[] = [];
+const work = mkdtempSync(join(tmpdir(), 'zcoll-torus-'));
+const rows: Array<{ algorithm: string; size: number; busbw: number; time_us: number; wrong: number }> = [];
+try {
+  ip(['netns', 'add', mgmtNs]);
+  made.push(mgmtNs);
+  ip(['-n', mgmtNs, 'link', 'add', 'br0', 'type', 'bridge']);
+  ip(['-n', mgmtNs, 'link', 'set', 'br0', 'up']);
+  for (let k = 0; k < N; k++) {
+    ip(['netns', 'add', nsName(k)]);
+    made.push(nsName(k));
+    ip(['-n', nsName(k), 'link', 'set', 'lo', 'up']);
+    const inner = `zt${id}m${k}`;
+    const outer = `zt${id}b${k}`;
+    ip(['link', 'add', inner, 'type', 'veth', 'peer', 'name', outer]);
+    ip(['link', 'set', inner, 'netns', nsName(k)]);
+    ip(['link', 'set', outer, 'netns', mgmtNs]);
+    ip(['-n', mgmtNs, 'link', 'set', outer, 'master', 'br0']);
+    ip(['-n', mgmtNs, 'link', 'set', outer, 'up']);
+    ip(['-n', nsName(k), 'addr', 'add', `${mgmtAddr(k)}/24`, 'dev', inner]);
+    ip(['-n', nsName(k), 'link', 'set', inner, 'up']);
+  }
+  // Torus links: right and down neighbour of every node (wrapping), 2N links for a 3x3 torus.
+  for (let y = 0; y < DIM; y++) {
+    for (let x = 0; x < DIM; x++) {
+      const a = y * DIM + x;
+      for (const b of [y * DIM + ((x + 1) % DIM), ((y + 1) % DIM) * DIM + x]) {
+        const l = wires.length;
+        const ea = `zt${id}l${l}a`;
+        const eb = `zt${id}l${l}b`;
+        const w = { a, b, addrA: `198.18.${l}.1`, addrB: `198.18.${l}.2` };
+        ip(['link', 'add', ea, 'type', 'veth', 'peer', 'name', eb]);
+        ip(['link', 'set', ea, 'netns', nsName(a)]);
+        ip(['link', 'set', eb, 'netns', nsName(b)]);
+        ip(['-n', nsName(a), 'addr', 'add', `${w.addrA}/24`, 'dev', ea]);
+        ip(['-n', nsName(b), 'addr', 'add', `${w.addrB}/24`, 'dev', eb]);
+        ip(['-n', nsName(a), 'link', 'set', ea, 'up']);
+        ip(['-n', nsName(b), 'link', 'set', eb, 'up']);
+        tc(nsName(a), ea);
+        tc(nsName(b), eb);
+        wires.push(w);
+      }
+    }
+  }
+  const config = join(work, 'torus.json');
+  writeFileSync(
+    config,
+    JSON.stringify(
+      {
+        hosts: Array.from({ length: N }, (_, k) => ({ name: `h${k}`, address: mgmtAddr(k), ranks: 1 })),
+        port: 29800,
+        timeoutMs: 120000,
+        topology: { kind: 'links', ports: 4, links: wires.map((w) => ({ a: w.a, b: w.b, addresses: [w.addrA, w.addrB] })) },
+      },
+      null,
+      2,
+    ),
+  );
+  for (const algorithm of ['ring', 'multitree']) {
+    const json = join(work, `${algorithm}.json`);
+    const runs = Array.from(
+      { length: N },
+      (_, k) =>
+        new Promise<{ code: number | null; stderr: string }>((done) => {
+          const args = ['netns', 'exec', nsName(k), process.execPath, join(REPO, 'bin', 'zcoll.js'), 'bench', '--config', config, '--host', `h${k}`, '-a', algorithm, '-b', sizes[0], '-e', sizes[sizes.length - 1], '-f', '4', '-n', iters, '-w', '1', '-q', ...(k === 0 ? ['--json', json] : [])];
+          const child = spawn('ip', args, { stdio: ['ignore', 'ignore', 'pipe'] });
+          let stderr = '';
+          child.stderr.on('data', (d: Buffer) => (stderr += d.toString()));
+          const killer = setTimeout(() => child.kill('SIGKILL'), 900_000);
+          child.on('close', (code) => (clearTimeout(killer), done({ code, stderr })));
+        }),
+    );
+    const results = await Promise.all(runs);
+    const failed = results.findIndex((r) => r.code !== 0);
+    if (failed >= 0) throw new Error(`${algorithm}: host h${failed} failed: ${results[failed].stderr.slice(-800)}`);
+    for (const r of JSON.parse(readFileSync(json, 'utf8')) as Array<{ size: number; busbw: number; time_us: number; wrong: number }>) rows.push({ algorithm, size: r.size, busbw: r.busbw, time_us: r.time_us, wrong: r.wrong });
+  }
+} finally {
+  cleanup();
+  rmSync(work, { recursive: true, force: true });
+}
+
+const lines = [
+  '# MULTITREE vs ring on an emulated 3x3 torus (network namespaces)',
+  '',
+  `Command (root): \`node dist/bench/torus-netns.js --rate ${rate} --sizes ${sizes.join(',')} --iters ${iters}\` (after \`npm install\`), ${new Date().toISOString()}.`,
+  '',
+  `9 namespaces, one rank each; 18 torus links, each a veth pair with its own /24 in 198.18.0.0/15, shaped with tbf at ${rate} on both ends;`,
+  'an unshaped management bridge (own namespace, 198.19.x.0/24) for rendezvous and non-neighbour messages; no route out; all removed afterwards.',
+  'Topology given to zcoll: `links` with 4 ports per node and each link\'s two addresses, so neighbour traffic runs on its own veth.',
+  'Ring is laid along a Hamiltonian cycle of the torus (each step uses one link per node, one direction);',
+  'MULTITREE (artifact rule) builds one tree per node using all four links per step. busbw = algbw * 2(n-1)/n.',
+  '',
+  '| size | ring time | ring busbw (GB/s) | MULTITREE time | MULTITREE busbw (GB/s) | MULTITREE / ring | #wrong |',
+  '|---|---|---|---|---|---|---|',
+];
+for (const size of [...new Set(rows.map((r) => r.size))]) {
+  const ring = rows.find((r) => r.algorithm === 'ring' && r.size === size);
+  const mt = rows.find((r) => r.algorithm === 'multitree' && r.size === size);
+  if (!ring || !mt) continue;
+  lines.push(`| ${size / 2 ** 20} MiB | ${(ring.time_us / 1000).toFixed(1)} ms | ${ring.busbw.toFixed(4)} | ${(mt.time_us / 1000).toFixed(1)} ms | ${mt.busbw.toFixed(4)} | ${(mt.busbw / ring.busbw).toFixed(2)}x | ${ring.wrong + mt.wrong} |`);
+}
+writeFileSync(out, `${lines.join('\n')}\n`);
+process.stdout.write(`${lines.join('\n')}\n`);
