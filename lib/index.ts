@@ -3,6 +3,7 @@
  * and typed arrays). `const comm = await init(); await comm.allReduce(t, { op: 'avg' })`.
  */
 export { init, type InitOptions } from './comm/init.js';
+export { shrink, type ShrinkOptions } from './comm/shrink.js';
 export {
   Communicator,
   REDUCE_OPS,
@@ -57,3 +58,5 @@ export { ByzantineSet, corruptRows } from './faults/attacks/byzantine-set.js';
 
 // Distributed training with tfjs.
 export * from './train/index.js';
+// Robust aggregation on the communicator (server / allgather modes).
+export { RobustAllReduce } from './robust/distributed.js';

@@ -38,6 +38,7 @@ export const ALLREDUCE_ALGORITHMS: readonly string[] = ['auto', ...SCHEDULE_ALGO
  * (~100 us: a wake-up on another core), ~1 GB/s per direction, the reduction kernel's ~2 GB/s.
  */
 const SMALL_MESSAGE_BYTES = 64 * 1024;
+const PEER_LOST_GRACE_MS = 250;
 const AUTO_MODEL: SimParams = { alphaS: 100e-6, betaSPerByte: 1 / 1e9, gammaSPerByte: 0.5e-9 };
 
 /** A tensor or a typed array: what every collective accepts. */
@@ -150,6 +151,9 @@ export class Communicator implements OpHost {
   private readonly schedules = new Map<string, Schedule>();
   private readonly inRegions = new InRegions();
   private readonly localPeers: readonly number[];
+  /** Peers that closed their communicator on purpose: their disconnect is not a failure. */
+  private readonly saidBye = new Set<number>();
+  private readonly lostPeers = new Set<number>();
   private regionsAttached = false;
 
   constructor(init: CommunicatorInit) {
@@ -242,6 +246,7 @@ export class Communicator implements OpHost {
         return;
       }
       case 'bye':
+        this.saidBye.add(h.src);
         return;
     }
   }
@@ -272,6 +277,27 @@ export class Communicator implements OpHost {
     if (a !== undefined && h.seq === a.seq && !a.settled) a.fail(err, false);
     else if (h.seq > this.startedSeq) this.pendingAborts.set(h.seq, err);
     else this.poison ??= err; // a peer failed a collective this rank finished: the group is out of step.
+  }
+
+  /**
+   * The connection to `peer` dropped. After a short grace (frames it sent before dying are still
+   * being delivered, and a peer that closed on purpose says 'bye' first), the collective in flight
+   * fails with EPEERLOST naming it, and the communicator is poisoned: the group has lost a member.
+   */
+  peerLost(peer: number): void {
+    if (this.closed || this.lostPeers.has(peer)) return;
+    this.lostPeers.add(peer);
+    setTimeout(() => {
+      if (this.closed || this.saidBye.has(peer)) return;
+      const a = this.active;
+      const err = new ZcollError('EPEERLOST', `the connection to rank ${peer} was lost (its process died, or its host is unreachable)`, {
+        rank: this.rank,
+        peer,
+        ...(a !== undefined ? { op: a.desc.op, seq: a.seq } : {}),
+      });
+      if (a !== undefined && !a.settled) a.fail(err, true);
+      else this.poison ??= err;
+    }, PEER_LOST_GRACE_MS).unref();
   }
 
   // ---------------------------------------------------------------- OpHost
@@ -886,6 +912,14 @@ export class Communicator implements OpHost {
   async close(): Promise<void> {
     if (this.closed) return;
     await this.queue;
+    // Tell the peers this is a goodbye, not a crash, before the sockets go.
+    const byes: Promise<void>[] = [];
+    for (let p = 0; p < this.size; p++) {
+      if (p === this.rank || this.lostPeers.has(p)) continue;
+      const header: Header = { v: PROTOCOL_VERSION, k: 'bye', src: this.rank, ep: this.epoch, seq: 0, op: 'close', x: -1, s: 0, dt: '', n: 0, c: 0, ro: '', root: -1, tag: 0 };
+      byes.push(this.outbox.send(p, header).catch(() => undefined));
+    }
+    await Promise.race([Promise.all(byes), new Promise((r) => setTimeout(r, 500).unref())]);
     this.closed = true;
     this.endpoint.close();
     this.outbox.shm?.close();

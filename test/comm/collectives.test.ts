@@ -32,3 +32,16 @@ for (let n = 1; n <= 6; n++) {
     for (const o of outs.slice(1)) t.same(hashes(o), hashes(outs[0]), `rank ${o.rank}'s all-reduce results are bitwise those of rank 0`);
   });
 }
+
+// The same matrix with ZeroMQ only (no shared memory), so both transports are proven.
+for (const n of [2, 4]) {
+  t.test(`${n} ranks over ZeroMQ only: all collectives match the serial reference`, async (t) => {
+    const outs = await runRanks(n, { script: 'test/fixtures/collective-worker.js', args: ['matrix', '0', '1', '7', '1000', '1000003'], env: { ZCOLL_TRANSPORT: 'ipc' } });
+    for (const o of outs) {
+      t.equal(o.code, 0, `rank ${o.rank} exits 0${o.code === 0 ? '' : `: ${o.stderr.slice(-2000)}`}`);
+      const rows = o.results as Row[];
+      t.ok(rows.length > 50, `rank ${o.rank} reported its checks`);
+      t.same(rows.filter((r) => r.wrong !== 0 || r.inputChanged === true || r.same === false), [], `rank ${o.rank}: every result equals the reference`);
+    }
+  });
+}

@@ -42,6 +42,8 @@ export interface SpawnOptions {
   rankEnv?: (rank: number) => Record<string, string>;
   /** Rendezvous port (default: a free one). */
   port?: number;
+  /** Called with each rank's process as it starts (fault tests signal one of them). */
+  onSpawn?: (rank: number, child: ChildProcess) => void;
   /** Hard limit for the whole world; processes still alive then are killed. */
   killAfterMs?: number;
 }
@@ -70,6 +72,7 @@ export async function runRanks(size: number, o: SpawnOptions): Promise<RankOutpu
           stdio: ['ignore', 'pipe', 'pipe'],
         });
         live.add(child);
+        o.onSpawn?.(rank, child);
         let stdout = '';
         let stderr = '';
         child.stdout!.on('data', (d: Buffer) => (stdout += d.toString()));

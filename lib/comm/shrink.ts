@@ -1,0 +1,60 @@
+/**
+ * Elastic-lite: after ranks are lost, the survivors build a new communicator over themselves and go
+ * on (what torchrun's elastic agent and Horovod's elastic mode do, minus adding ranks). Every
+ * survivor calls `shrink(comm, lost)` with the same list of lost ranks (the EPEERLOST/ETIMEDOUT
+ * errors name them); ranks are renumbered in their old order, and the lowest surviving rank hosts a
+ * new rendezvous on the next port of the old master port.
+ */
+import { ZcollError } from '../errors.js';
+import type { Communicator } from './communicator.js';
+import type { InitOptions } from './init.js';
+import type { PeerInfo } from './rendezvous.js';
+
+export interface Origin {
+  readonly options: InitOptions;
+  readonly env: NodeJS.ProcessEnv;
+  readonly peers: readonly PeerInfo[];
+  readonly masterPort: number;
+  readonly generation: number;
+}
+
+const origins = new WeakMap<Communicator, Origin>();
+
+/** Recorded by init() for every communicator it builds. */
+export function rememberOrigin(comm: Communicator, origin: Origin): void {
+  origins.set(comm, origin);
+}
+
+export interface ShrinkOptions {
+  /** Deadline of the new rendezvous, ms (default: the old communicator's timeoutMs). */
+  timeoutMs?: number;
+}
+
+export async function shrink(comm: Communicator, lost: readonly number[], options: ShrinkOptions = {}): Promise<Communicator> {
+  const origin = origins.get(comm);
+  if (origin === undefined) throw new ZcollError('EINVAL', 'shrink() needs a communicator made by init()', { rank: comm.rank, op: 'shrink' });
+  const gone = new Set(lost);
+  for (const r of gone) {
+    if (!(Number.isInteger(r) && r >= 0 && r < comm.size)) throw new ZcollError('EINVAL', `lost rank ${String(r)} is not a rank of this world of ${comm.size}`, { rank: comm.rank, op: 'shrink' });
+  }
+  if (gone.has(comm.rank)) throw new ZcollError('EINVAL', `rank ${comm.rank} is in the lost list: only survivors shrink`, { rank: comm.rank, op: 'shrink' });
+  const survivors = Array.from({ length: comm.size }, (_, r) => r).filter((r) => !gone.has(r));
+  const master = origin.peers.find((p) => p.rank === survivors[0]);
+  const tcp = master?.tcp !== undefined ? /^tcp:\/\/(.*):\d+$/.exec(master.tcp)?.[1] : undefined;
+  const masterAddr = tcp === undefined || tcp === '0.0.0.0' ? '127.0.0.1' : tcp;
+  const generation = origin.generation + 1;
+  const masterPort = origin.masterPort + generation;
+  await comm.close();
+  const env: NodeJS.ProcessEnv = {
+    ...origin.env,
+    ZCOLL_RANK: String(survivors.indexOf(comm.rank)),
+    ZCOLL_WORLD_SIZE: String(survivors.length),
+    ZCOLL_MASTER_ADDR: masterAddr,
+    ZCOLL_MASTER_PORT: String(masterPort),
+  };
+  const { init } = await import('./init.js');
+  const next = await init({ ...origin.options, env, ...(options.timeoutMs !== undefined ? { timeoutMs: options.timeoutMs } : { timeoutMs: comm.timeoutMs }) });
+  const o = origins.get(next);
+  if (o !== undefined) origins.set(next, { ...o, generation, masterPort: origin.masterPort });
+  return next;
+}

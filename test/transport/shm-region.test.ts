@@ -1,0 +1,53 @@
+// The shared-memory regions of the same-host fast path: a region is removed when its owner closes
+// it, one left by a process that died is removed by the next start's crash recovery, and a live
+// owner's region is never touched.
+import { spawn } from 'node:child_process';
+import { existsSync } from 'node:fs';
+import { join } from 'node:path';
+import t from 'tap';
+import { shmSupported, OutRegion, InRegions, removeStaleRegions, regionName } from '../../lib/transport/shm-region.js';
+import { DIST } from '../helpers/ranks.js';
+
+const skip = shmSupported() ? false : 'the native addon (shared memory) is not built';
+
+t.test('a region is written by its owner, read and released by a peer, removed on close', { skip }, async (t) => {
+  const epoch = 900_000_000 + (process.pid % 1000);
+  const out = new OutRegion(epoch, 0, [1], 4096);
+  t.teardown(() => out.close());
+  t.ok(existsSync(`/dev/shm/${out.name}`), 'the region exists under /dev/shm');
+  const ref = await out.put(1, Uint8Array.from([1, 2, 3, 4]));
+  t.ok(ref !== undefined);
+  const peer = new InRegions();
+  t.teardown(() => peer.close());
+  const view = peer.view(regionName(epoch, 0), ref!, 4);
+  t.same(Array.from(view ?? []), [1, 2, 3, 4], 'the peer reads the bytes in place');
+  peer.release(regionName(epoch, 0), ref!);
+  // All SLOTS_PER_PEER slots can be reused once released: a put never waits forever.
+  for (let i = 0; i < 20; i++) {
+    const r = await out.put(1, Uint8Array.of(i));
+    peer.release(regionName(epoch, 0), r!);
+  }
+  out.close();
+  t.notOk(existsSync(`/dev/shm/${out.name}`), 'close() unlinks it');
+});
+
+t.test('crash recovery removes regions of dead processes only', { skip }, async (t) => {
+  const epoch = 910_000_000 + (process.pid % 1000);
+  // A process makes a region, then dies without closing it.
+  const script = `
+    const { OutRegion } = await import(${JSON.stringify(join(DIST, 'lib', 'transport', 'shm-region.js'))});
+    new OutRegion(${epoch}, 3, [0], 4096);
+    console.log('made');
+    setInterval(() => {}, 1000);`;
+  const child = spawn(process.execPath, ['--input-type=module', '-e', script], { stdio: ['ignore', 'pipe', 'inherit'] });
+  await new Promise<void>((resolve) => child.stdout.on('data', () => resolve()));
+  child.kill('SIGKILL');
+  await new Promise((resolve) => child.on('close', resolve));
+  const dead = `/dev/shm/${regionName(epoch, 3)}`;
+  t.ok(existsSync(dead), 'the dead process left its region behind');
+  const live = new OutRegion(epoch, 4, [0], 4096);
+  t.teardown(() => live.close());
+  t.ok(removeStaleRegions() >= 1, 'crash recovery removed something');
+  t.notOk(existsSync(dead), 'the dead process region is gone');
+  t.ok(existsSync(`/dev/shm/${live.name}`), 'a live process region stays');
+});
