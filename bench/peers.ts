@@ -12,6 +12,8 @@ import { existsSync, mkdirSync, mkdtempSync, readFileSync, writeFileSync } from 
 import { tmpdir } from 'node:os';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import * as vega from 'vega';
+import * as vl from 'vega-lite';
 import { parseBytes } from '../lib/cli/sizes.js';
 
 const HERE = dirname(fileURLToPath(import.meta.url));
@@ -46,17 +48,17 @@ function freePortSync(): number {
 
 function runZcoll(n: number, transport: string): Series | string {
   const json = join(work, `zcoll-${transport}-${n}.json`);
-  const env = { ...process.env, ZCOLL_TRANSPORT: transport === 'zmq' ? 'ipc' : transport };
+  const env: NodeJS.ProcessEnv = { ...process.env, ZCOLL_TRANSPORT: transport === 'zmq' ? 'ipc' : transport };
   const r = spawnSync(process.execPath, [join(REPO, 'bin', 'zcoll.js'), 'launch', '-n', String(n), '--port', String(freePortSync()), '--', process.execPath, join(HERE, 'peers-zcoll-worker.js'), json, sizes.join(',')], { env, encoding: 'utf8', timeout: 600_000 });
   if (r.status !== 0) return `zcoll (${transport}) failed: ${(r.stderr ?? '').slice(-400)}`;
   return load(json);
 }
 
 function sweepArgs(): string[] {
-  // The peers sweep min..max by a factor; ask for a sweep that contains every requested size.
+  // The peers sweep min..max by a factor; x4 from 4K contains every size of the default list.
   const min = Math.min(...sizes);
   const max = Math.max(...sizes);
-  return [String(min), String(max), '2'];
+  return [String(min), String(max), '4'];
 }
 
 function runGloo(n: number): Series | string {
@@ -125,6 +127,31 @@ for (const n of ranksList) {
   for (const [k, v] of series) if (typeof v === 'string') lines.push('', `${k}: ${v}`);
   lines.push('');
 }
+// The plot: busbw vs size, one line per (ranks, implementation), drawn with vega-lite.
+const points: Array<{ series: string; size: number; busbw: number }> = [];
+for (const [n, bySeries] of Object.entries(raw)) {
+  for (const [name, rows] of Object.entries(bySeries as Record<string, unknown>)) {
+    if (!Array.isArray(rows)) continue;
+    for (const r of rows as Row[]) if (sizes.includes(r.bytes)) points.push({ series: `${name}, ${n.slice(1)} ranks`, size: r.bytes, busbw: r.busbw_GBps });
+  }
+}
+const spec: vl.TopLevelSpec = {
+  $schema: 'https://vega.github.io/schema/vega-lite/v5.json',
+  title: 'All-reduce bus bandwidth on this machine (float32, same sitting)',
+  width: 560,
+  height: 340,
+  data: { values: points },
+  mark: { type: 'line', point: true },
+  encoding: {
+    x: { field: 'size', type: 'quantitative', scale: { type: 'log', base: 2 }, title: 'message size (bytes)' },
+    y: { field: 'busbw', type: 'quantitative', title: 'busbw (GB/s)' },
+    color: { field: 'series', type: 'nominal', title: null },
+  },
+};
+const view = new vega.View(vega.parse(vl.compile(spec).spec), { renderer: 'none' });
+const svgPath = out.replace(/\.md$/, '.svg');
+writeFileSync(svgPath, await view.toSVG());
+lines.push(`Plot: \`${svgPath.replace(`${REPO}/`, '')}\`.`);
 writeFileSync(out, `${lines.join('\n')}\n`);
 writeFileSync(out.replace(/\.md$/, '.json'), `${JSON.stringify(raw, null, 2)}\n`);
 process.stdout.write(`${lines.join('\n')}\n`);

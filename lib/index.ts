@@ -60,3 +60,4 @@ export { ByzantineSet, corruptRows } from './faults/attacks/byzantine-set.js';
 export * from './train/index.js';
 // Robust aggregation on the communicator (server / allgather modes).
 export { RobustAllReduce } from './robust/distributed.js';
+export { signVote, defaultVoteMode } from './compress/vote-modes.js';

@@ -141,7 +141,7 @@ export class OpContext {
       // The peer we wait on is alive and itself waiting further down the schedule: give the rank
       // that waits on the real culprit time to fail first and tell everyone who it is.
       this.graceUsed = true;
-      this.timer = setTimeout(() => this.onTimeout(), Math.min(Math.max(this.timeoutMs / 4, 200), 5000));
+      this.timer = setTimeout(() => this.onTimeout(), Math.min(Math.max(this.timeoutMs / 2, 1000), 10_000));
       return;
     }
     const who = w === undefined ? 'its peers' : `rank ${w.peer}`;

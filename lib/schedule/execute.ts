@@ -106,6 +106,14 @@ function planFor(s: Schedule, rank: number): RankPlan {
   return plan;
 }
 
+const receiversBySchedule = new WeakMap<Schedule, ReadonlySet<number>>();
+
+function receivingRanks(s: Schedule): ReadonlySet<number> {
+  let r = receiversBySchedule.get(s);
+  if (r === undefined) receiversBySchedule.set(s, (r = new Set(s.transfers.map((t) => t.dst))));
+  return r;
+}
+
 /** Transfers of chunks this large are acknowledged; smaller unconfirmed ones are sent from a copy. */
 const ACK_MIN_BYTES = 256 * 1024;
 
@@ -150,9 +158,12 @@ export function execute(p: ExecuteParams, ch: ExecChannel): Execution {
   for (const c of plan.reduceOrder.keys()) nextReduce.set(c, new Int32Array(nseg[c]));
   const stash = new Map<string, Buffer | undefined>();
   let sendsInFlight = 0;
+  const receives = receivingRanks(s);
   // Small unconfirmed transfers go out from a private copy instead (cheaper than a round trip);
   // both sides know the chunk sizes, so they agree on which transfers are acknowledged.
-  const acked = (t: Transfer): boolean => spans[t.chunk].length * elemBytes >= ACK_MIN_BYTES;
+  // A sender that receives nothing in this collective (a broadcast root) always hears back: it
+  // learns of a mismatched peer from the abort that replaces the acknowledgement, and of delivery.
+  const acked = (t: Transfer): boolean => spans[t.chunk].length * elemBytes >= ACK_MIN_BYTES || !receives.has(t.src);
   const acksPending = new Set([...plan.awaitAck].filter((id) => acked(s.transfers[id])));
   let failed = false;
   let resolveDone!: () => void;
