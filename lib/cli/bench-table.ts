@@ -40,6 +40,12 @@ export interface BenchRow {
   times_us: number[];
   /** The fault plan in words ('none' without faults). */
   faults: string;
+  /** coded: jobs of the timed run. */
+  jobs?: number;
+  /** coded: rounds whose late set the scheme could not accept, so the master waited for all. */
+  wait_outs?: number;
+  /** coded: rounds that ended at the deadline without their late workers. */
+  late_rounds?: number;
 }
 
 export const NCCL_TYPE: Record<DType, string> = { float32: 'float', float64: 'double', int32: 'int32' };
@@ -47,6 +53,8 @@ export const NCCL_TYPE: Record<DType, string> = { float32: 'float', float64: 'do
 export interface TableStyle {
   /** Print the fault columns. */
   faults: boolean;
+  /** Print the coded-computing columns (jobs, wait-outs, late rounds, straggler rounds and messages). */
+  coded?: boolean;
 }
 
 const COLS = [
@@ -67,8 +75,17 @@ const FAULT_COLS = [
   ['excl', '(vecs)', 6],
 ] as const;
 
+/** coded: the runtime's counters, then what the straggler seam did (the fault runs' late and delayed). */
+const CODED_COLS = [
+  ['jobs', '', 6],
+  ['wait-out', '(rounds)', 8],
+  ['late-rnd', '(rounds)', 8],
+  ['late', '(steps)', 8],
+  ['delayed', '(msgs)', 8],
+] as const;
+
 export function tableHeader(style: TableStyle): string[] {
-  const cols = style.faults ? [...COLS, ...FAULT_COLS] : COLS;
+  const cols = style.coded === true ? [...COLS, ...CODED_COLS] : style.faults ? [...COLS, ...FAULT_COLS] : COLS;
   return [`# ${cols.map(([n, , w]) => n.padStart(w)).join(' ')}`, `# ${cols.map(([, u, w]) => u.padStart(w)).join(' ')}`];
 }
 
@@ -83,7 +100,8 @@ export function tableRow(r: BenchRow, style: TableStyle): string {
     r.busbw.toFixed(3).padStart(8),
     String(r.wrong).padStart(7),
   ];
-  if (style.faults) cells.push(String(r.late_steps).padStart(8), String(r.delayed_msgs).padStart(8), String(r.corrupted_msgs).padStart(8), String(r.excluded).padStart(6));
+  if (style.coded === true) cells.push(String(r.jobs ?? 0).padStart(6), String(r.wait_outs ?? 0).padStart(8), String(r.late_rounds ?? 0).padStart(8), String(r.late_steps).padStart(8), String(r.delayed_msgs).padStart(8));
+  else if (style.faults) cells.push(String(r.late_steps).padStart(8), String(r.delayed_msgs).padStart(8), String(r.corrupted_msgs).padStart(8), String(r.excluded).padStart(6));
   return `  ${cells.join(' ')}`;
 }
 
@@ -95,7 +113,11 @@ export function tableFooter(rows: readonly BenchRow[]): string[] {
 
 const CSV_FIELDS = ['collective', 'algorithm', 'ranks', 'size', 'count', 'type', 'redop', 'root', 'time_us', 'algbw', 'busbw', 'wrong', 'late_steps', 'delayed_msgs', 'corrupted_msgs', 'excluded'] as const;
 
+/** Appended when some row is a coded run. */
+const CODED_CSV_FIELDS = ['jobs', 'wait_outs', 'late_rounds'] as const;
+
 /** One header line and one line per row; no field needs quoting (names and numbers only). */
 export function toCsv(rows: readonly BenchRow[]): string {
-  return `${[CSV_FIELDS.join(','), ...rows.map((r) => CSV_FIELDS.map((f) => String(r[f])).join(','))].join('\n')}\n`;
+  const fields: readonly (keyof BenchRow)[] = rows.some((r) => r.collective === 'coded') ? [...CSV_FIELDS, ...CODED_CSV_FIELDS] : CSV_FIELDS;
+  return `${[fields.join(','), ...rows.map((r) => fields.map((f) => String(r[f] ?? '')).join(','))].join('\n')}\n`;
 }

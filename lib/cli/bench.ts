@@ -5,7 +5,8 @@
  * collectives, the fault-free computation for signsgd and robust); time is the median over
  * iterations of the slowest rank's time; algbw = size / time, busbw = algbw * the collective's bus
  * factor (nccl-tests' PERFORMANCE.md). Faults of the plan (lib/faults/plan.ts) act at each rank's
- * outbox seam; the table gains what they did.
+ * outbox seam; the table gains what they did. `coded` is not a symmetric collective (a master and
+ * workers, one run of many rounds per size): bench-coded.ts runs it with its own sweep.
  */
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -16,6 +17,8 @@ import type { DType } from '../dtype.js';
 import { ZcollError } from '../errors.js';
 import { buildFaultPlan, describePlan, planIsEmpty, RankFaults, type FaultFlags, type FaultPlan } from '../faults/plan.js';
 import { kernels } from '../kernels/index.js';
+import { loadConfig, totalRanks } from '../cluster/config.js';
+import { checkCodedParams, checkCodedPlan, codedSchedulerOptions, codedSweep, type CodedBenchParams } from './bench-coded.js';
 import { collectiveCase, type BenchCase } from './bench-collectives.js';
 import { robustCase } from './bench-robust.js';
 import { signsgdCase } from './bench-signsgd.js';
@@ -46,8 +49,10 @@ export interface BenchOptions {
   aggregator?: string;
   /** robust: Byzantine rows the rule assumes. */
   f?: number;
-  /** coded: the scheme. */
+  /** coded: the scheme (none, gc, srsgc, msgc). */
   scheme?: string;
+  /** coded: the code's parameters and the runtime's (s, B, W, lambda, mu, jobs, workMs). */
+  coded?: Omit<CodedBenchParams, 'scheme'>;
   seed?: number;
   faults?: FaultFlags;
   quiet?: boolean;
@@ -65,22 +70,30 @@ export function insideLauncher(env: NodeJS.ProcessEnv = process.env): boolean {
   return env.ZCOLL_RANK !== undefined || (env.RANK !== undefined && env.WORLD_SIZE !== undefined) || env.OMPI_COMM_WORLD_RANK !== undefined || env.SLURM_PROCID !== undefined;
 }
 
-/** The coded-computation bench needs a coded collective in the communicator, which zcoll does not have yet. */
-function codedUnavailable(scheme: string | undefined): ZcollError {
-  return new ZcollError(
-    'EINVAL',
-    `zcoll bench coded${scheme !== undefined ? ` --scheme ${scheme}` : ''}: not available: lib/coding has the codes and their schedulers, but no communicator-level coded aggregation to time yet`,
-  );
-}
-
 /** Checks what can be checked before any rank starts; returns the fault plan. */
 export function validateBench(o: BenchOptions): FaultPlan {
-  if (o.collective === 'coded') throw codedUnavailable(o.scheme);
   sizeSweep(o.minBytes, o.maxBytes, o.stepFactor);
   if (!Number.isInteger(o.iters) || o.iters < 1) throw new ZcollError('EINVAL', `-n/--iters must be a positive integer, got ${o.iters}`);
   if (!Number.isInteger(o.warmup) || o.warmup < 0) throw new ZcollError('EINVAL', `-w/--warmup must be a non-negative integer, got ${o.warmup}`);
   if ((o.collective === 'robust' || o.collective === 'signsgd') && o.dtype !== 'float32') throw new ZcollError('EINVAL', `zcoll bench ${o.collective} runs on float32 gradients, got -d ${o.dtype}`);
-  return buildFaultPlan(o.faults ?? {});
+  const plan = buildFaultPlan(o.faults ?? {});
+  const codedFlags = [...(o.scheme !== undefined ? ['scheme'] : []), ...Object.entries(o.coded ?? {}).filter(([, v]) => v !== undefined).map(([k]) => (k === 'workMs' ? 'work-ms' : k))];
+  if (o.collective !== 'coded') {
+    if (codedFlags.length > 0) throw new ZcollError('EINVAL', `--${codedFlags[0]} applies to zcoll bench coded only, not ${o.collective}`);
+    return plan;
+  }
+  if (o.dtype !== 'float32' && o.dtype !== 'float64') throw new ZcollError('EINVAL', `zcoll bench coded: messages are float32 or float64, got -d ${o.dtype}`);
+  if (o.op !== 'sum') throw new ZcollError('EINVAL', `zcoll bench coded decodes the sum of the gradients, got -o ${o.op}`);
+  // The world size is known here unless a launcher started this process: check the code against it.
+  const ranks = insideLauncher() ? undefined : (o.ranks ?? totalRanks(loadConfig(o.config)));
+  if (ranks !== undefined) codedSchedulerOptions(codedParams(o), ranks, o.iters);
+  else checkCodedParams(codedParams(o));
+  checkCodedPlan(plan, ranks);
+  return plan;
+}
+
+function codedParams(o: BenchOptions): CodedBenchParams {
+  return { ...(o.coded ?? {}), ...(o.scheme !== undefined ? { scheme: o.scheme } : {}) };
 }
 
 /** Runs the bench: as the launcher (returns the launch exit code) or as one rank. */
@@ -108,7 +121,22 @@ export async function bench(o: BenchOptions, selfCommand: readonly string[]): Pr
   }
   const comm = await init(o.config !== undefined ? { config: o.config } : {});
   try {
-    const rows = await sweep(comm, o);
+    const rows =
+      o.collective === 'coded'
+        ? await codedSweep(comm, {
+            minBytes: o.minBytes,
+            maxBytes: o.maxBytes,
+            stepFactor: o.stepFactor,
+            warmup: o.warmup,
+            iters: o.iters,
+            check: o.check,
+            dtype: o.dtype,
+            coded: codedParams(o),
+            plan: buildFaultPlan(o.faults ?? {}),
+            ...(o.quiet !== undefined ? { quiet: o.quiet } : {}),
+            ...(o.trace !== undefined ? { trace: o.trace } : {}),
+          })
+        : await sweep(comm, o);
     if (comm.rank === 0) {
       if (o.json !== undefined) writeFileSync(o.json, `${JSON.stringify(rows, null, 2)}\n`);
       if (o.csv !== undefined) writeFileSync(o.csv, toCsv(rows));
@@ -138,7 +166,7 @@ function benchCase(comm: Communicator, o: BenchOptions, plan: FaultPlan): BenchC
     case 'signsgd':
       return signsgdCase(comm, o.mode ?? 'allgather', root, o.seed ?? 1, plan.byzantine.length > 0);
     case 'coded':
-      throw codedUnavailable(o.scheme);
+      throw new ZcollError('EINTERNAL', 'zcoll bench coded runs codedSweep (bench-coded.ts), not a BenchCase', { rank: comm.rank });
   }
 }
 

@@ -51,7 +51,7 @@ async function main(argv: string[]): Promise<number> {
         y
           .positional('collective', { type: 'string', default: 'allreduce', describe: `what to time: ${BENCH_COLLECTIVES.join(', ')}` })
           .option('b', { alias: 'min-bytes', type: 'string', default: '4K', describe: 'smallest size (K, M, G suffixes)' })
-          .option('e', { alias: 'max-bytes', type: 'string', describe: 'largest size (default 64M; 4M for signsgd and robust)' })
+          .option('e', { alias: 'max-bytes', type: 'string', describe: 'largest size (default 64M; 4M for signsgd and robust, 256K for coded)' })
           .option('f', { alias: 'step-factor', type: 'number', default: 2, describe: 'multiply the size by this each step' })
           .option('n', { alias: 'iters', type: 'number', default: 20, describe: 'timed iterations per size' })
           .option('w', { alias: 'warmup', type: 'number', default: 5, describe: 'untimed iterations per size' })
@@ -63,7 +63,14 @@ async function main(argv: string[]): Promise<number> {
           .option('mode', { type: 'string', default: 'allgather', describe: 'signsgd: server, allgather or reduce' })
           .option('aggregator', { type: 'string', default: 'median', describe: 'robust: mean, median, trimmed-mean, krum, multi-krum, gm, cc, bgmd' })
           .option('byz-f', { type: 'number', describe: 'robust: Byzantine rows the aggregator assumes (default: the --byzantine ranks)' })
-          .option('scheme', { type: 'string', describe: 'coded: none, gc, srsgc, msgc' })
+          .option('scheme', { type: 'string', describe: 'coded: none (wait for all), gc, srsgc, msgc (default gc)' })
+          .option('s', { type: 'number', describe: 'coded gc: stragglers tolerated per round (default 1)' })
+          .option('B', { type: 'number', describe: 'coded srsgc, msgc: burst length B (default 1)' })
+          .option('W', { type: 'number', describe: 'coded srsgc, msgc: window W (default 2)' })
+          .option('lambda', { type: 'number', describe: 'coded srsgc, msgc: stragglers per window lambda (default 1)' })
+          .option('mu', { type: 'number', describe: 'coded: deadline factor, a round ends at (1 + mu) x the fastest worker (default 1)' })
+          .option('jobs', { type: 'number', describe: 'coded: gradient jobs per size (default: -n)' })
+          .option('work-ms', { type: 'number', describe: 'coded: emulated work of a worker per round at the uncoded load, ms, scaled by the scheme\'s load (default 10)' })
           .option('seed', { type: 'number', default: 1, describe: 'seed of generated gradients and of the fault plan' })
           .option('faults', { type: 'string', describe: 'fault plan file (JSON: stragglers, byzantine, kill, seed)' })
           .option('stragglers', { type: 'string', describe: "straggler model, e.g. 'ge:p=0.1,q=0.7,slow=3' or 'fixed:ranks=1,3,delay=50ms'" })
@@ -85,7 +92,7 @@ async function main(argv: string[]): Promise<number> {
         if (a.a !== 'auto' && collective !== 'allreduce') throw new ZcollError('EINVAL', `-a/--algorithm ${a.a} applies to allreduce only, not ${collective}`);
         if (a.ranks !== undefined && !(Number.isInteger(a.ranks) && a.ranks >= 1)) throw new ZcollError('EINVAL', `--ranks must be a positive integer, got ${a.ranks}`);
         const minBytes = parseBytes(a.b, '-b/--min-bytes');
-        const maxBytes = parseBytes(a.e ?? (HEAVY.includes(collective as BenchCollective) ? '4M' : '64M'), '-e/--max-bytes');
+        const maxBytes = parseBytes(a.e ?? (collective === 'coded' ? '256K' : HEAVY.includes(collective as BenchCollective) ? '4M' : '64M'), '-e/--max-bytes');
         sizeSweep(minBytes, maxBytes, a.f); // argument errors before any rank starts
         const self = [process.execPath, process.argv[1], ...argv];
         code = await bench(
@@ -113,6 +120,7 @@ async function main(argv: string[]): Promise<number> {
             },
             ...(a['byz-f'] !== undefined ? { f: a['byz-f'] } : {}),
             ...(a.scheme !== undefined ? { scheme: a.scheme } : {}),
+            coded: { s: a.s, B: a.B, W: a.W, lambda: a.lambda, mu: a.mu, jobs: a.jobs, workMs: a['work-ms'] },
             ...(a.ranks !== undefined ? { ranks: a.ranks } : {}),
             ...(a.host !== undefined ? { host: a.host } : {}),
             ...(a.config !== undefined ? { config: a.config } : {}),

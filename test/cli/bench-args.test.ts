@@ -35,7 +35,7 @@ const CASES: Array<[string, string[], RegExp]> = [
   ['bad kill step', ['bench', '--kill', 'rank=1,at=later'], /field 'at'/],
   ['missing fault file', ['bench', '--faults', '/nonexistent/faults.json'], /--faults: cannot read '\/nonexistent\/faults\.json'/],
   ['robust needs float32', ['bench', 'robust', '-d', 'int32'], /float32 gradients, got -d int32/],
-  ['coded is not available', ['bench', 'coded', '--scheme', 'gc'], /coded --scheme gc: not available/],
+  ['unknown coded scheme', ['bench', 'coded', '--scheme', 'lt'], /unknown scheme 'lt'/],
   ['report of a missing file', ['report', '/nonexistent/results.json'], /cannot read '\/nonexistent\/results\.json'/],
 ];
 
