@@ -13,13 +13,13 @@
  * (the script starts its own ranks on 127.0.0.1 when ZCOLL_RANK is not set).
  */
 import { spawn } from 'node:child_process';
-import { createServer } from 'node:net';
 import { fileURLToPath } from 'node:url';
 import { init } from '../lib/comm/init.js';
 import type { Communicator } from '../lib/comm/communicator.js';
 import { kernels } from '../lib/kernels/index.js';
 import { Prng } from '../lib/prng.js';
 import { RobustAllReduce, type RobustAggregatorName, type RobustMode } from '../lib/robust/distributed.js';
+import { freePort } from '../lib/cluster/free-port.js';
 
 function arg(name: string, fallback: string): string {
   const i = process.argv.indexOf(`--${name}`);
@@ -96,16 +96,6 @@ async function rank(): Promise<void> {
   await comm.close();
 }
 
-async function freePort(): Promise<number> {
-  return await new Promise((resolve, reject) => {
-    const srv = createServer();
-    srv.once('error', reject);
-    srv.listen(0, '127.0.0.1', () => {
-      const addr = srv.address();
-      srv.close(() => resolve(typeof addr === 'object' && addr !== null ? addr.port : 0));
-    });
-  });
-}
 
 function median(values: number[]): number {
   const s = [...values].sort((a, b) => a - b);

@@ -15,7 +15,6 @@
  * (without ZCOLL_RANK it launches its 7 ranks on loopback itself). Cost: steps x runs collectives.
  */
 import { spawn } from 'node:child_process';
-import { createServer } from 'node:net';
 import { writeFileSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import * as vega from 'vega';
@@ -29,6 +28,7 @@ import { gaussian } from '../lib/faults/attacks/gaussian.js';
 import { scaledFlip } from '../lib/faults/attacks/scaled-flip.js';
 import { Prng } from '../lib/prng.js';
 import { loadDigits, PIXELS, CLASSES, type DigitSet } from '../examples/data/mnist-digits.js';
+import { freePort } from '../lib/cluster/free-port.js';
 
 const RANKS = 7;
 const D = PIXELS * CLASSES + CLASSES; // softmax regression: W (10 x 784) then b (10)
@@ -161,16 +161,6 @@ async function worker(): Promise<void> {
   await comm.close();
 }
 
-async function freePort(): Promise<number> {
-  return await new Promise((resolve, reject) => {
-    const srv = createServer();
-    srv.once('error', reject);
-    srv.listen(0, '127.0.0.1', () => {
-      const addr = srv.address();
-      srv.close(() => resolve(typeof addr === 'object' && addr !== null ? addr.port : 0));
-    });
-  });
-}
 
 async function launch(): Promise<void> {
   const port = await freePort();

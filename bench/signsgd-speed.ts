@@ -14,7 +14,6 @@
  * (without ZCOLL_RANK it launches its ranks on loopback itself). Memory: ~5 x 4d bytes per rank.
  */
 import { spawn } from 'node:child_process';
-import { createServer } from 'node:net';
 import { fileURLToPath } from 'node:url';
 import { init, type Communicator } from '../lib/index.js';
 import { kernels, nativeKernels } from '../lib/kernels/index.js';
@@ -22,6 +21,7 @@ import { Signum } from '../lib/compress/signum.js';
 import { signVote } from '../lib/compress/vote-modes.js';
 import type { SignVoteMode } from '../lib/compress/wire-bytes.js';
 import { Prng } from '../lib/prng.js';
+import { freePort } from '../lib/cluster/free-port.js';
 
 const VARIANTS = ['allreduce-f32', 'signum-allgather', 'signum-server', 'signum-reduce'] as const;
 type Variant = (typeof VARIANTS)[number];
@@ -81,16 +81,6 @@ async function worker(): Promise<void> {
   await comm.close();
 }
 
-async function freePort(): Promise<number> {
-  return await new Promise((resolve, reject) => {
-    const srv = createServer();
-    srv.once('error', reject);
-    srv.listen(0, '127.0.0.1', () => {
-      const addr = srv.address();
-      srv.close(() => resolve(typeof addr === 'object' && addr !== null ? addr.port : 0));
-    });
-  });
-}
 
 function median(xs: number[]): number {
   const s = xs.slice().sort((a, b) => a - b);

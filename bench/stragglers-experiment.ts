@@ -22,12 +22,12 @@
  */
 import { spawn } from 'node:child_process';
 import { createHash } from 'node:crypto';
-import { createServer } from 'node:net';
 import { fileURLToPath } from 'node:url';
 import { init, type Communicator } from '../lib/index.js';
 import { acceptRound, createScheduler, parameterCandidates, type SchedulerOptions } from '../lib/coding/sequential.js';
 import { runCodedMaster, runCodedWorker, type CodedRunReport, type PartitionSlice } from '../lib/coding/runtime.js';
 import { CLASSES, PIXELS, loadDigits, type DigitSet } from '../examples/data/mnist-digits.js';
+import { freePort } from '../lib/cluster/free-port.js';
 
 const quick = process.argv.includes('--quick');
 const WORKERS = 8;
@@ -254,16 +254,6 @@ async function worker(comm: Communicator): Promise<void> {
 
 // ---------------------------------------------------------------- launcher
 
-async function freePort(): Promise<number> {
-  return await new Promise((resolve, reject) => {
-    const srv = createServer();
-    srv.once('error', reject);
-    srv.listen(0, '127.0.0.1', () => {
-      const addr = srv.address();
-      srv.close(() => resolve(typeof addr === 'object' && addr !== null ? addr.port : 0));
-    });
-  });
-}
 
 async function launch(): Promise<void> {
   const started = Date.now();

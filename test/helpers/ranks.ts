@@ -3,23 +3,14 @@
  * ZCOLL_* environment, output captured, and every process killed in teardown, pass or fail.
  */
 import { spawn, type ChildProcess } from 'node:child_process';
-import { createServer } from 'node:net';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { freePort } from '../../lib/cluster/free-port.js';
+export { freePort };
 
 export const DIST = join(dirname(fileURLToPath(import.meta.url)), '..', '..');
 export const REPO = join(DIST, '..');
 
-export async function freePort(): Promise<number> {
-  return await new Promise((resolve, reject) => {
-    const srv = createServer();
-    srv.once('error', reject);
-    srv.listen(0, '127.0.0.1', () => {
-      const addr = srv.address();
-      srv.close(() => resolve(typeof addr === 'object' && addr !== null ? addr.port : 0));
-    });
-  });
-}
 
 export interface RankOutput {
   rank: number;
