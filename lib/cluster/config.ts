@@ -8,6 +8,7 @@ import { existsSync, readFileSync } from 'node:fs';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { ZcollError } from '../errors.js';
+import { isCurveKey } from '../transport/z85.js';
 
 export type TransportChoice = 'auto' | 'tcp' | 'ipc' | 'shm' | 'zmq';
 
@@ -20,6 +21,24 @@ export interface HostConfig {
   readonly gpus: number;
 }
 
+/**
+ * `security.curve`: CURVE on every tcp:// socket, admitting only the listed hosts. Secrets never sit
+ * in the config (it is copied to every host and hashed into the rendezvous): each host reads its
+ * own secret key from a file or an environment variable named here.
+ */
+export interface CurveConfig {
+  /** Z85 public key of every host of `hosts`, by host name. */
+  readonly publicKeys: Readonly<Record<string, string>>;
+  /** Path of this host's secret key file ('{host}' is replaced by the host name; relative to the config file). */
+  readonly secretKeyFile?: string;
+  /** Name of the environment variable holding this host's secret key. */
+  readonly secretKeyEnv?: string;
+}
+
+export interface SecurityConfig {
+  readonly curve?: CurveConfig;
+}
+
 export interface ClusterConfig {
   readonly hosts: readonly HostConfig[];
   /** Rendezvous port on the first host (MASTER_PORT). */
@@ -30,6 +49,7 @@ export interface ClusterConfig {
   readonly algorithm: string;
   /** Topology description for MULTITREE and the cost model (validated by cluster/topology). */
   readonly topology?: unknown;
+  readonly security?: SecurityConfig;
   /** Where it came from: a path, or '<default>'. */
   readonly source: string;
 }
@@ -75,7 +95,9 @@ export function parseConfig(raw: unknown, source: string): ClusterConfig {
   const transport = o.transport === undefined ? 'auto' : o.transport;
   if (!TRANSPORTS.includes(transport as TransportChoice)) throw bad(source, 'transport', `must be one of ${TRANSPORTS.join(', ')}, got ${JSON.stringify(transport)}`);
   const algorithm = o.algorithm === undefined ? 'auto' : o.algorithm;
-  if (typeof algorithm !== 'string') throw bad(source, 'algorithm', 'must be a string');
+  if (typeof algorithm !== 'string' || algorithm === '') throw bad(source, 'algorithm', `must be an algorithm name (a non-empty string), got ${JSON.stringify(algorithm)}`);
+  for (const k of ['$schema', 'description']) if (o[k] !== undefined && typeof o[k] !== 'string') throw bad(source, k, `must be a string, got ${JSON.stringify(o[k])}`);
+  const security = o.security === undefined ? undefined : parseSecurity(o.security, source, hosts);
   return {
     hosts,
     port,
@@ -84,7 +106,55 @@ export function parseConfig(raw: unknown, source: string): ClusterConfig {
     transport: transport as TransportChoice,
     algorithm,
     ...(o.topology !== undefined ? { topology: o.topology } : {}),
+    ...(security !== undefined ? { security } : {}),
     source,
+  };
+}
+
+/** Key names that would hold a secret: refused with a pointer to secretKeyFile / secretKeyEnv. */
+const SECRET_KEY_NAMES = new Set(['secretKey', 'secret', 'privateKey', 'secretKeys', 'privateKeys', 'curveSecretKey']);
+const ENV_NAME = /^[A-Za-z_][A-Za-z0-9_]*$/;
+
+function parseSecurity(raw: unknown, source: string, hosts: readonly HostConfig[]): SecurityConfig {
+  if (typeof raw !== 'object' || raw === null || Array.isArray(raw)) throw bad(source, 'security', 'must be an object like { "curve": { ... } }');
+  const o = raw as Record<string, unknown>;
+  for (const k of Object.keys(o)) if (k !== 'curve') throw bad(source, `security.${k}`, 'is not a known key (known: curve)');
+  if (o.curve === undefined) return {};
+  const c = o.curve;
+  if (typeof c !== 'object' || c === null || Array.isArray(c)) throw bad(source, 'security.curve', 'must be an object { publicKeys, secretKeyFile | secretKeyEnv }');
+  const cc = c as Record<string, unknown>;
+  for (const k of Object.keys(cc)) {
+    if (SECRET_KEY_NAMES.has(k)) {
+      throw bad(source, `security.curve.${k}`, 'must not be in the config: a secret key never goes in cluster.config.json (it is copied to every host). Put it in a file readable only by its owner and name the file with "secretKeyFile", or in an environment variable named by "secretKeyEnv" (`zcoll keys` writes both)');
+    }
+    if (!['publicKeys', 'secretKeyFile', 'secretKeyEnv'].includes(k)) throw bad(source, `security.curve.${k}`, 'is not a known key (known: publicKeys, secretKeyFile, secretKeyEnv)');
+  }
+  const pk = cc.publicKeys;
+  if (typeof pk !== 'object' || pk === null || Array.isArray(pk)) throw bad(source, 'security.curve.publicKeys', 'must be an object mapping every host name to its Z85 public key (40 characters, from `zcoll keys`)');
+  const keys = pk as Record<string, unknown>;
+  const names = new Set(hosts.map((h) => h.name));
+  for (const [name, key] of Object.entries(keys)) {
+    if (!names.has(name)) throw bad(source, `security.curve.publicKeys.${name}`, `names no host of "hosts" (hosts: ${[...names].join(', ')})`);
+    if (!isCurveKey(key)) throw bad(source, `security.curve.publicKeys.${name}`, `must be a Z85 CURVE public key (40 characters, from \`zcoll keys\`), got ${typeof key === 'string' ? `${key.length} characters` : JSON.stringify(key)}`);
+  }
+  for (const h of hosts) if (keys[h.name] === undefined) throw bad(source, `security.curve.publicKeys.${h.name}`, `is missing: every host needs its public key (host "${h.name}" would be refused by every other host)`);
+  const file = cc.secretKeyFile;
+  const envName = cc.secretKeyEnv;
+  if ((file === undefined) === (envName === undefined)) throw bad(source, 'security.curve', 'needs exactly one of "secretKeyFile" (a path) or "secretKeyEnv" (an environment variable name) to tell each host where its secret key is');
+  if (file !== undefined) {
+    if (typeof file !== 'string' || file === '') throw bad(source, 'security.curve.secretKeyFile', 'must be a file path');
+    if (isCurveKey(file)) throw bad(source, 'security.curve.secretKeyFile', 'looks like a key itself, not a path: never put a secret key in the config; store it in a file (mode 600) and give its path (prefix ./ if the file name really is 40 Z85 characters)');
+  }
+  if (envName !== undefined) {
+    if (typeof envName !== 'string' || isCurveKey(envName)) throw bad(source, 'security.curve.secretKeyEnv', 'must be the NAME of an environment variable holding the secret key, not the key itself');
+    if (!ENV_NAME.test(envName)) throw bad(source, 'security.curve.secretKeyEnv', `must be an environment variable name ([A-Za-z_][A-Za-z0-9_]*), got ${JSON.stringify(envName)}`);
+  }
+  return {
+    curve: {
+      publicKeys: { ...(keys as Record<string, string>) },
+      ...(file !== undefined ? { secretKeyFile: file as string } : {}),
+      ...(envName !== undefined ? { secretKeyEnv: envName as string } : {}),
+    },
   };
 }
 

@@ -154,6 +154,8 @@ export class Communicator implements OpHost {
   /** Peers that closed their communicator on purpose: their disconnect is not a failure. */
   private readonly saidBye = new Set<number>();
   private readonly lostPeers = new Set<number>();
+  /** Per collective: the peers that said their deadline for it expired. */
+  private readonly stuckFrom = new Map<number, Set<number>>();
   private regionsAttached = false;
 
   constructor(init: CommunicatorInit) {
@@ -248,6 +250,12 @@ export class Communicator implements OpHost {
       case 'bye':
         this.saidBye.add(h.src);
         return;
+      case 'stuck': {
+        const set = this.stuckFrom.get(h.seq) ?? this.stuckFrom.set(h.seq, new Set()).get(h.seq)!;
+        set.add(h.src);
+        for (const seq of this.stuckFrom.keys()) if (seq < this.startedSeq - 8) this.stuckFrom.delete(seq);
+        return;
+      }
     }
   }
 
@@ -304,6 +312,25 @@ export class Communicator implements OpHost {
 
   sendRaw(peer: number, header: Header, payload: Uint8Array | undefined): Promise<void> {
     return this.outbox.send(peer, header, payload);
+  }
+
+  announceStuck(op: OpContext): void {
+    for (let p = 0; p < this.size; p++) {
+      if (p === this.rank) continue;
+      const header: Header = { v: PROTOCOL_VERSION, k: 'stuck', src: this.rank, ep: this.epoch, seq: op.seq, op: op.desc.op, x: -1, s: 0, dt: '', n: 0, c: 0, ro: '', root: -1, tag: 0 };
+      this.outbox.send(p, header).catch(() => undefined);
+    }
+  }
+
+  silentPeers(seq: number): number[] {
+    const said = this.stuckFrom.get(seq);
+    const out: number[] = [];
+    for (let p = 0; p < this.size; p++) if (p !== this.rank && !(said?.has(p) ?? false)) out.push(p);
+    return out;
+  }
+
+  stuckPeers(seq: number): number[] {
+    return [...(this.stuckFrom.get(seq) ?? [])].sort((a, b) => a - b);
   }
 
   opFailed(op: OpContext, err: ZcollError, tellPeers: boolean): void {

@@ -2,14 +2,24 @@
  * init(): from the environment (or the config) to a connected Communicator. Binds this rank's inbox,
  * meets the others through rank 0, connects one link per peer (ipc:// on the same host, tcp://
  * across hosts), and runs a barrier so that a rank that returns from init() knows every link works.
+ * With security.curve in the config, every tcp:// socket (inbox, links, rendezvous) uses CURVE
+ * behind the ZAP allowlist, and a failed handshake fails init() with EAUTH naming the peer.
+ * Every option and environment variable is checked here: EINVAL for options, ECONFIG for the
+ * environment and the config, each naming what was wrong.
  */
 import { loadConfig, configHash, type ClusterConfig, type TransportChoice } from '../cluster/config.js';
 import { bindAddressFor, resolveIdentity } from '../cluster/identity.js';
-import { ZcollError } from '../errors.js';
+import { isZcollError, ZcollError } from '../errors.js';
+import { loadCurveContext, type CurveContext, type CurveStats } from '../transport/curve.js';
 import type { Link } from '../transport/link.js';
 import { ZmqEndpoint } from '../transport/zmq-endpoint.js';
-import { Communicator } from './communicator.js';
-import { rendezvous } from './rendezvous.js';
+import { debug } from '../debug.js';
+import { ALLREDUCE_ALGORITHMS, Communicator } from './communicator.js';
+import { buildTopology, hasLinkAddresses, linkAddress } from '../cluster/topology.js';
+import { cachedSchedule } from '../schedule/cache.js';
+import { scheduleHash } from '../schedule/hash.js';
+import { rememberOrigin } from './shrink.js';
+import { rendezvous, type RendezvousParams } from './rendezvous.js';
 
 export interface InitOptions {
   /** A config file path or an already-parsed config (default: ZCOLL_CONFIG, ./cluster.config.json, the embedded default). */
@@ -24,44 +34,108 @@ export interface InitOptions {
   env?: NodeJS.ProcessEnv;
 }
 
+const OPTION_KEYS: ReadonlySet<string> = new Set(['config', 'timeoutMs', 'segmentBytes', 'transport', 'env']);
+const TRANSPORTS: readonly TransportChoice[] = ['auto', 'tcp', 'ipc', 'shm', 'zmq'];
+
+/** Endpoints of live communicators, for transportSecurity() (the Communicator keeps its endpoint private). */
+const endpoints = new WeakMap<Communicator, ZmqEndpoint>();
+
+/** What CURVE saw on this communicator's sockets (admitted and refused clients, failed handshakes); undefined without CURVE. */
+export function transportSecurity(comm: Communicator): Readonly<CurveStats> | undefined {
+  return endpoints.get(comm)?.security;
+}
+
+function checkOptions(options: unknown): asserts options is InitOptions {
+  const bad = (what: string): ZcollError => new ZcollError('EINVAL', `init(): ${what}`, { op: 'init' });
+  if (typeof options !== 'object' || options === null || Array.isArray(options)) throw bad(`options must be an object, got ${options === null ? 'null' : typeof options}`);
+  const o = options as Record<string, unknown>;
+  for (const k of Object.keys(o)) if (!OPTION_KEYS.has(k)) throw bad(`unknown option '${k}' (known: ${[...OPTION_KEYS].join(', ')})`);
+  if (o.config !== undefined && typeof o.config !== 'string' && (typeof o.config !== 'object' || o.config === null)) throw bad(`option 'config' must be a file path or a parsed config (parseConfig), got ${typeof o.config}`);
+  if (o.timeoutMs !== undefined && !(typeof o.timeoutMs === 'number' && Number.isFinite(o.timeoutMs) && o.timeoutMs > 0)) throw bad(`option 'timeoutMs' must be a positive number of ms, got ${String(o.timeoutMs)}`);
+  if (o.segmentBytes !== undefined && !(typeof o.segmentBytes === 'number' && Number.isInteger(o.segmentBytes) && o.segmentBytes >= 64 && o.segmentBytes % 8 === 0 && o.segmentBytes <= 1 << 28)) {
+    throw bad(`option 'segmentBytes' must be an integer in [64, 2^28] and a multiple of 8, got ${String(o.segmentBytes)}`);
+  }
+  if (o.transport !== undefined && !TRANSPORTS.includes(o.transport as TransportChoice)) throw bad(`option 'transport' must be one of ${TRANSPORTS.join(', ')}, got ${JSON.stringify(o.transport)}`);
+  if (o.env !== undefined && (typeof o.env !== 'object' || o.env === null)) throw bad(`option 'env' must be an object of environment variables, got ${typeof o.env}`);
+}
+
+/**
+ * The hash of the MULTITREE schedule this rank builds for the configured topology: every rank builds
+ * its own, so rendezvous compares them (a builder that differed between versions or machines would
+ * otherwise run mismatched schedules).
+ */
+function multitreeHash(spec: unknown, world: number): string {
+  return scheduleHash(cachedSchedule(buildTopology(spec, world), 'multitree'));
+}
+
 export async function init(options: InitOptions = {}): Promise<Communicator> {
+  checkOptions(options);
   const env = options.env ?? process.env;
   const config = typeof options.config === 'object' ? options.config : loadConfig(options.config, env);
+  if (!ALLREDUCE_ALGORITHMS.includes(config.algorithm)) {
+    throw new ZcollError('ECONFIG', `${config.source}: "algorithm" must be one of ${ALLREDUCE_ALGORITHMS.join(', ')}, got ${JSON.stringify(config.algorithm)}`, { details: { file: config.source, key: 'algorithm' } });
+  }
   const id = resolveIdentity(config, env);
-  const envTimeout = env.ZCOLL_TIMEOUT_MS !== undefined ? Number(env.ZCOLL_TIMEOUT_MS) : undefined;
+  let envTimeout: number | undefined;
+  if (env.ZCOLL_TIMEOUT_MS !== undefined && env.ZCOLL_TIMEOUT_MS !== '') {
+    envTimeout = Number(env.ZCOLL_TIMEOUT_MS);
+    if (!(Number.isFinite(envTimeout) && envTimeout > 0)) throw new ZcollError('ECONFIG', `environment variable ZCOLL_TIMEOUT_MS=${JSON.stringify(env.ZCOLL_TIMEOUT_MS)} must be a positive number of ms`, { rank: id.rank, details: { variable: 'ZCOLL_TIMEOUT_MS' } });
+  }
   const timeoutMs = options.timeoutMs ?? envTimeout ?? config.timeoutMs;
-  if (!(Number.isFinite(timeoutMs) && timeoutMs > 0)) throw new ZcollError('ECONFIG', `timeoutMs must be a positive number of ms, got ${String(timeoutMs)} (option, ZCOLL_TIMEOUT_MS or the config)`, { rank: id.rank });
   const segmentBytes = options.segmentBytes ?? config.segmentBytes;
-  if (!(Number.isInteger(segmentBytes) && segmentBytes >= 64 && segmentBytes % 8 === 0)) throw new ZcollError('EINVAL', `segmentBytes must be an integer >= 64 and a multiple of 8, got ${String(segmentBytes)}`, { rank: id.rank });
-  const transport = options.transport ?? (env.ZCOLL_TRANSPORT as TransportChoice | undefined) ?? config.transport;
+  const envTransport = env.ZCOLL_TRANSPORT === '' ? undefined : env.ZCOLL_TRANSPORT;
+  if (envTransport !== undefined && !TRANSPORTS.includes(envTransport as TransportChoice)) {
+    throw new ZcollError('ECONFIG', `environment variable ZCOLL_TRANSPORT=${JSON.stringify(envTransport)} must be one of ${TRANSPORTS.join(', ')}`, { rank: id.rank, details: { variable: 'ZCOLL_TRANSPORT' } });
+  }
+  const transport = options.transport ?? (envTransport as TransportChoice | undefined) ?? config.transport;
   const multi = id.worldSize > 1;
+  // Loaded whenever ranks talk: the rendezvous is tcp even when the ranks' links are ipc.
+  const curve = multi ? loadCurveContext(config, id.hostName, env) : undefined;
+  const multiHomed = hasLinkAddresses(config.topology);
+  const hostAddress = multi && transport !== 'ipc' ? await bindAddressFor(id, config, env) : '127.0.0.1';
   const endpoint = await ZmqEndpoint.open({
     rank: id.rank,
     ipc: multi && transport !== 'tcp',
-    ...(multi && transport !== 'ipc' ? { tcpAddress: await bindAddressFor(id, config, env) } : {}),
+    // With links on wires of their own (topology link addresses), listen on every interface.
+    ...(multi && transport !== 'ipc' ? { tcpAddress: multiHomed ? '0.0.0.0' : hostAddress } : {}),
     maxMessageBytes: segmentBytes + 65536,
     sendTimeoutMs: timeoutMs,
-    lingerMs: Math.min(timeoutMs, 5000),
+    // Collectives finish only once their bytes are delivered; linger flushes p2p sends, aborts and byes.
+    lingerMs: Math.min(timeoutMs, 1000),
+    ...(curve !== undefined ? { curve } : {}),
   });
+  // A failed CURVE handshake with a peer during init fails init with EAUTH naming it, at once,
+  // instead of a timeout of the first barrier.
+  let authFailed: (e: ZcollError) => void = () => undefined;
+  const authFailure = new Promise<never>((_, reject) => (authFailed = reject));
+  authFailure.catch(() => undefined);
+  endpoint.onPeerError = (_peer, err) => authFailed(err);
   let comm: Communicator | undefined;
   try {
-    const rdv = await rendezvous({
-      self: { rank: id.rank, hostKey: id.hostKey, hostName: id.hostName, ...endpoint.bound },
+    // `curve` reaches the rendezvous sockets through rendezvousCurveOptions(p, role) (transport/curve.ts).
+    const params: RendezvousParams & { readonly curve?: CurveContext } = {
+      self: { rank: id.rank, hostKey: id.hostKey, hostName: id.hostName, ...endpoint.bound, ...(endpoint.bound.tcp !== undefined && multiHomed ? { tcp: endpoint.bound.tcp.replace('0.0.0.0', hostAddress) } : {}) },
       world: id.worldSize,
       configHash: configHash({ ...config, segmentBytes }),
+      ...(config.topology !== undefined ? { scheduleHash: multitreeHash(config.topology, id.worldSize) } : {}),
       masterAddr: id.masterAddr,
       masterPort: id.masterPort,
       timeoutMs,
-    });
+      ...(curve !== undefined ? { curve } : {}),
+    };
+    const rdv = await rendezvous(params);
     const links = new Map<number, Link>();
     for (const peer of rdv.peers) {
       if (peer.rank === id.rank) continue;
       const sameHost = peer.hostKey === id.hostKey;
-      const endpointUrl = sameHost && peer.ipc !== undefined && transport !== 'tcp' ? peer.ipc : peer.tcp;
+      const wire = linkAddress(config.topology, id.rank, peer.rank);
+      const viaWire = wire !== undefined && peer.tcp !== undefined ? peer.tcp.replace(/^tcp:\/\/.*:(\d+)$/, `tcp://${wire}:$1`) : undefined;
+      const endpointUrl = sameHost && peer.ipc !== undefined && transport !== 'tcp' ? peer.ipc : (viaWire ?? peer.tcp);
       if (endpointUrl === undefined) {
         throw new ZcollError('ECONFIG', `no way to reach rank ${peer.rank} on host ${peer.hostName}: transport '${transport}' ${sameHost ? '' : 'cannot cross hosts'}`, { rank: id.rank, peer: peer.rank });
       }
-      links.set(peer.rank, endpoint.connect(peer.rank, endpointUrl));
+      const serverKey = curve !== undefined && endpointUrl.startsWith('tcp://') ? curve.serverKeyFor(peer) : undefined;
+      links.set(peer.rank, endpoint.connect(peer.rank, endpointUrl, serverKey));
     }
     const local = rdv.peers.filter((p) => p.hostKey === id.hostKey).map((p) => p.rank);
     comm = new Communicator({
@@ -76,11 +150,19 @@ export async function init(options: InitOptions = {}): Promise<Communicator> {
       timeoutMs,
       segmentBytes,
       algorithm: config.algorithm,
+      transport,
+      ...(config.topology !== undefined ? { topology: config.topology } : {}),
     });
-    await comm.barrier();
+    endpoints.set(comm, endpoint);
+    rememberOrigin(comm, { options, env, peers: rdv.peers, masterPort: id.masterPort, generation: 0 });
+    const lostTo = comm;
+    endpoint.onPeerLost = (peer) => lostTo.peerLost(peer);
+    await Promise.race([comm.barrier(), authFailure]);
+    endpoint.onPeerError = (peer, err) => debug('info', () => `rank ${id.rank}: link to rank ${peer} failed: ${err.message}`);
     return comm;
   } catch (e) {
     endpoint.close();
+    if (isZcollError(e, 'EAUTH') && e.rank === undefined) throw new ZcollError('EAUTH', e.message, { rank: id.rank, op: 'init', ...(e.peer !== undefined ? { peer: e.peer } : {}) }, { cause: e });
     throw e;
   }
 }

@@ -38,6 +38,12 @@ export interface OpHost {
   readonly rank: number;
   readonly epoch: number;
   sendRaw(peer: number, header: Header, payload: Uint8Array | undefined): Promise<void>;
+  /** Tells every peer this rank's deadline for the op expired (see OpContext.onTimeout). */
+  announceStuck(op: OpContext): void;
+  /** Peers that have not said they are stuck in collective `seq`, in rank order. */
+  silentPeers(seq: number): number[];
+  /** Peers that said they are stuck in collective `seq`. */
+  stuckPeers(seq: number): number[];
   /** Called once when the op fails: poisons the communicator and tells the peers. */
   opFailed(op: OpContext, err: ZcollError, tellPeers: boolean): void;
 }
@@ -54,9 +60,7 @@ export class OpContext {
   private resolveFn!: () => void;
   private rejectFn!: (e: ZcollError) => void;
   private settledFlag = false;
-  /** Peers that sent at least one frame of this op: alive, so a wait on them is a wait further down. */
-  private readonly heard = new Set<number>();
-  private graceUsed = false;
+  private stuckSent = false;
   readonly done: Promise<void>;
 
   constructor(
@@ -105,7 +109,6 @@ export class OpContext {
       return true;
     }
     if (this.handler === undefined) return false;
-    this.heard.add(src);
     return this.handler(src, h, payload, volatile);
   }
 
@@ -135,17 +138,31 @@ export class OpContext {
     this.rejectFn(err);
   }
 
+  /**
+   * A timeout names the rank that is really missing, not the neighbour that waits on it: this rank
+   * first tells every peer it is stuck in this collective, then waits a short grace for the others'
+   * notices (their deadlines expire at about the same time). Ranks that sent none are the ones that
+   * are stopped, hung or never called; they are named on every rank.
+   */
   private onTimeout(): void {
-    const w = this.waiting?.();
-    if (w !== undefined && this.heard.has(w.peer) && !this.graceUsed) {
-      // The peer we wait on is alive and itself waiting further down the schedule: give the rank
-      // that waits on the real culprit time to fail first and tell everyone who it is.
-      this.graceUsed = true;
+    if (!this.stuckSent) {
+      this.stuckSent = true;
+      this.host.announceStuck(this);
       this.timer = setTimeout(() => this.onTimeout(), Math.min(Math.max(this.timeoutMs / 2, 1000), 10_000));
       return;
     }
+    const w = this.waiting?.();
+    const silent = this.host.silentPeers(this.seq);
+    const what = w === undefined ? '' : ` (this rank waited for ${w.what} from rank ${w.peer})`;
+    const waiting = this.host.stuckPeers(this.seq);
+    const others = waiting.length > 0 ? `; rank${waiting.length > 1 ? 's' : ''} ${waiting.join(', ')} waited too` : '';
+    if (silent.length > 0) {
+      const who = `rank${silent.length > 1 ? 's' : ''} ${silent.join(', ')}`;
+      this.fail(new ZcollError('ETIMEDOUT', `no message from ${who} within ${this.timeoutMs} ms${what}${others}`, { ...this.ctx(silent[0]), details: { silent, waiting } }), true);
+      return;
+    }
+    // Everyone is waiting on everyone: a deadlock or a collective some rank never matched.
     const who = w === undefined ? 'its peers' : `rank ${w.peer}`;
-    const what = w === undefined ? '' : ` (waiting for ${w.what})`;
-    this.fail(new ZcollError('ETIMEDOUT', `no message from ${who} within ${this.timeoutMs} ms${what}`, this.ctx(w?.peer)), true);
+    this.fail(new ZcollError('ETIMEDOUT', `no message from ${who} within ${this.timeoutMs} ms${what}; every rank is waiting`, this.ctx(w?.peer)), true);
   }
 }

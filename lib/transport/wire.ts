@@ -20,7 +20,8 @@ export type FrameKind =
   | 'data' // a segment of a collective
   | 'p2p' // a point-to-point send
   | 'abort' // a peer failed the collective `seq`; carries its error
-  | 'bye'; // a peer is closing cleanly (its later disconnect is not a failure)
+  | 'bye' // a peer is closing cleanly (its later disconnect is not a failure)
+  | 'stuck'; // a peer's deadline for collective `seq` expired: it is alive and waiting
 
 export interface Header {
   /** Protocol version. */
@@ -72,7 +73,7 @@ export function encodeHeader(h: Header): Buffer {
 
 export type DecodeResult = { ok: true; header: Header; payload: Buffer | undefined } | { ok: false; reason: string };
 
-const KINDS: ReadonlySet<string> = new Set(['data', 'p2p', 'abort', 'bye']);
+const KINDS: ReadonlySet<string> = new Set(['data', 'p2p', 'abort', 'bye', 'stuck']);
 
 const isInt = (x: unknown, lo: number, hi: number): x is number => typeof x === 'number' && Number.isInteger(x) && x >= lo && x <= hi;
 
