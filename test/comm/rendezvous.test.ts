@@ -7,6 +7,7 @@ import t from 'tap';
 import * as zmq from 'zeromq';
 import { Packr } from 'msgpackr';
 import { freePort, runRanks } from '../helpers/ranks.js';
+import { ZCOLL_VERSION } from '../../lib/version.js';
 
 interface Res {
   kind: string;
@@ -66,5 +67,29 @@ t.test('a peer running another zcoll version is refused on every rank', async (t
   for (const o of await ranks) {
     t.equal(first(o).code, 'EMISMATCH', `rank ${o.rank}: ${first(o).message}`);
     t.match(first(o).message ?? '', /rank 2 runs zcoll 0\.0\.0-other/);
+  }
+});
+
+t.test('a peer that built another MULTITREE schedule is refused on every rank', async (t) => {
+  const { configHash, parseConfig } = await import('../../lib/cluster/config.js');
+  const dir = mkdtempSync(join(tmpdir(), 'zcoll-cfg-'));
+  t.teardown(() => rmSync(dir, { recursive: true, force: true }));
+  const raw = { hosts: [{ name: 'localhost', address: '127.0.0.1', ranks: 3 }], topology: { kind: 'switch' } };
+  const cfg = join(dir, 'topo.json');
+  writeFileSync(cfg, JSON.stringify(raw));
+  const port = await freePort();
+  const ranks = runRanks(3, { script: 'test/fixtures/collective-worker.js', args: ['init'], ranks: [0, 1], env: { ...fast, ZCOLL_CONFIG: cfg }, port });
+  const parsed = parseConfig(raw, cfg);
+  const packr = new Packr({ useRecords: false });
+  const dealer = new zmq.Dealer({ linger: 0, receiveTimeout: 15000 });
+  t.teardown(() => dealer.close());
+  dealer.connect(`tcp://127.0.0.1:${port}`);
+  const hello = { t: 'hello', rank: 2, hostKey: 'elsewhere', hostName: 'elsewhere', version: ZCOLL_VERSION, proto: 1, world: 3, config: configHash({ ...parsed, segmentBytes: parsed.segmentBytes }), schedule: 'not-the-same-schedule' };
+  await dealer.send(packr.pack(hello));
+  const [reply] = await dealer.receive();
+  t.match(packr.unpack(reply), { t: 'error', code: 'EMISMATCH' });
+  for (const o of await ranks) {
+    t.equal(first(o).code, 'EMISMATCH', `rank ${o.rank}: ${first(o).message}`);
+    t.match(first(o).message ?? '', /rank 2 .*built another MULTITREE schedule/);
   }
 });
