@@ -39,6 +39,7 @@ export const ALLREDUCE_ALGORITHMS: readonly string[] = ['auto', ...SCHEDULE_ALGO
  */
 const SMALL_MESSAGE_BYTES = 64 * 1024;
 const PEER_LOST_GRACE_MS = 250;
+const MAX_SEQ_AHEAD = 64;
 const AUTO_MODEL: SimParams = { alphaS: 100e-6, betaSPerByte: 1 / 1e9, gammaSPerByte: 0.5e-9 };
 
 /** A tensor or a typed array: what every collective accepts. */
@@ -266,6 +267,9 @@ export class Communicator implements OpHost {
       return;
     }
     if (h.seq > this.startedSeq) {
+      // A peer can be ahead by a few collectives, not by thousands: farther means a forged or
+      // foreign frame, which must not pile up here.
+      if (h.seq > this.startedSeq + MAX_SEQ_AHEAD) return this.drop(`frame for ${h.op} #${h.seq}, more than ${MAX_SEQ_AHEAD} collectives ahead of this rank`);
       const bytes = payload?.byteLength ?? 0;
       if (this.pendingBytes + bytes > MAX_PENDING_BYTES) return this.drop(`more than ${MAX_PENDING_BYTES} bytes buffered for collectives not started yet`);
       this.pendingBytes += bytes;
@@ -306,6 +310,15 @@ export class Communicator implements OpHost {
       if (a !== undefined && !a.settled) a.fail(err, true);
       else this.poison ??= err;
     }, PEER_LOST_GRACE_MS).unref();
+  }
+
+  /** A link failed for good (a CURVE handshake refused): the collective in flight fails with it. */
+  linkFailed(peer: number, err: ZcollError): void {
+    if (this.closed) return;
+    debug('info', () => `rank ${this.rank}: link to rank ${peer} failed: ${err.message}`);
+    const a = this.active;
+    if (a !== undefined && !a.settled) a.fail(err, true);
+    else this.poison ??= err;
   }
 
   // ---------------------------------------------------------------- OpHost

@@ -13,7 +13,6 @@ import { isZcollError, ZcollError } from '../errors.js';
 import { loadCurveContext, type CurveContext, type CurveStats } from '../transport/curve.js';
 import type { Link } from '../transport/link.js';
 import { ZmqEndpoint } from '../transport/zmq-endpoint.js';
-import { debug } from '../debug.js';
 import { ALLREDUCE_ALGORITHMS, Communicator } from './communicator.js';
 import { buildTopology, hasLinkAddresses, linkAddress } from '../cluster/topology.js';
 import { cachedSchedule } from '../schedule/cache.js';
@@ -158,7 +157,7 @@ export async function init(options: InitOptions = {}): Promise<Communicator> {
     const lostTo = comm;
     endpoint.onPeerLost = (peer) => lostTo.peerLost(peer);
     await Promise.race([comm.barrier(), authFailure]);
-    endpoint.onPeerError = (peer, err) => debug('info', () => `rank ${id.rank}: link to rank ${peer} failed: ${err.message}`);
+    endpoint.onPeerError = (peer, err) => comm?.linkFailed(peer, err);
     return comm;
   } catch (e) {
     endpoint.close();

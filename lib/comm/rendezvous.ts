@@ -11,6 +11,7 @@ import { Packr } from 'msgpackr';
 import { ZcollError, type ErrorCode } from '../errors.js';
 import { ZCOLL_VERSION } from '../version.js';
 import { PROTOCOL_VERSION } from '../transport/wire.js';
+import { rendezvousCurveOptions, type CurveContext } from '../transport/curve.js';
 
 export interface PeerInfo {
   readonly rank: number;
@@ -50,6 +51,8 @@ export interface RendezvousParams {
   readonly masterAddr: string;
   readonly masterPort: number;
   readonly timeoutMs: number;
+  /** CURVE keys when `security.curve` is configured: the rendezvous is authenticated like every tcp link. */
+  readonly curve?: CurveContext;
 }
 
 export interface RendezvousResult {
@@ -85,7 +88,7 @@ async function join(p: RendezvousParams, hello: Hello): Promise<RendezvousResult
   // Wait longer than the master does: when a rank is missing, the master's error (which names it)
   // must reach every rank before their own, vaguer, timeout.
   const waitMs = p.timeoutMs + Math.min(Math.max(p.timeoutMs / 2, 1000), 10_000);
-  const sock = new zmq.Dealer({ linger: 0, receiveTimeout: waitMs, sendTimeout: waitMs });
+  const sock = new zmq.Dealer({ linger: 0, receiveTimeout: waitMs, sendTimeout: waitMs, ...rendezvousCurveOptions(p, 'client') });
   try {
     sock.connect(master);
     await sock.send(packr.pack(hello));
@@ -120,7 +123,7 @@ function isHello(x: unknown): x is Hello {
 
 async function serve(p: RendezvousParams, own: Hello): Promise<RendezvousResult> {
   const bindTo = `tcp://${masterBind(p.masterAddr)}:${p.masterPort}`;
-  const sock = new zmq.Router({ linger: 2000, sendTimeout: 1000, receiveTimeout: 100, handover: false });
+  const sock = new zmq.Router({ linger: 2000, sendTimeout: 1000, receiveTimeout: 100, handover: false, ...rendezvousCurveOptions(p, 'server') });
   try {
     try {
       await sock.bind(bindTo);

@@ -185,11 +185,20 @@ let zap: Promise<ZapState> | undefined;
 
 async function startZap(): Promise<ZapState> {
   const router = new zmq.Router({ linger: 0 });
-  try {
-    await router.bind(ZAP_ENDPOINT);
-  } catch (e) {
-    router.close();
-    throw new ZcollError('ECONFIG', `cannot bind the ZAP handler at ${ZAP_ENDPOINT}: ${(e as Error).message} (another ZAP handler in this process?)`, {}, { cause: e });
+  // A handler this process just released unbinds asynchronously: retry briefly before concluding
+  // that a foreign one holds the endpoint.
+  for (let attempt = 0; ; attempt++) {
+    try {
+      await router.bind(ZAP_ENDPOINT);
+      break;
+    } catch (e) {
+      if ((e as { code?: string }).code === 'EADDRINUSE' && attempt < 20) {
+        await new Promise((r) => setTimeout(r, 25));
+        continue;
+      }
+      router.close();
+      throw new ZcollError('ECONFIG', `cannot bind the ZAP handler at ${ZAP_ENDPOINT}: ${(e as Error).message} (another ZAP handler in this process?)`, {}, { cause: e });
+    }
   }
   const domains = new Map<string, CurveContext>();
   const loop = (async () => {
