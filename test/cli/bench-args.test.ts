@@ -1,26 +1,12 @@
 // zcoll bench's argument errors: each is clear (names the flag and the bad value), exits 2, and
 // comes before any rank starts (so it is fast).
-import { spawn } from 'node:child_process';
-import { fileURLToPath } from 'node:url';
 import t from 'tap';
 import { ALLREDUCE_ALGORITHMS } from '../../lib/comm/communicator.js';
+import { runCli, type CliRun } from '../helpers/cli.js';
 
-const MAIN = fileURLToPath(new URL('../../lib/cli/main.js', import.meta.url));
 
-function run(args: string[]): Promise<{ code: number | null; stdout: string; stderr: string; ms: number }> {
-  const t0 = Date.now();
-  return new Promise((resolve) => {
-    const child = spawn(process.execPath, [MAIN, ...args], { stdio: ['ignore', 'pipe', 'pipe'], env: { ...process.env, ZCOLL_TIMEOUT_MS: '5000' } });
-    let stdout = '';
-    let stderr = '';
-    child.stdout.on('data', (d: Buffer) => (stdout += d.toString()));
-    child.stderr.on('data', (d: Buffer) => (stderr += d.toString()));
-    const timer = setTimeout(() => child.kill('SIGKILL'), 30_000);
-    child.on('close', (code) => {
-      clearTimeout(timer);
-      resolve({ code, stdout, stderr, ms: Date.now() - t0 });
-    });
-  });
+function run(args: string[]): Promise<CliRun> {
+  return runCli(args, { env: { ZCOLL_TIMEOUT_MS: '5000' }, killAfterMs: 30_000 });
 }
 
 const CASES: Array<[string, string[], RegExp]> = [

@@ -3,33 +3,20 @@
 // always-late worker complete with #wrong 0 and counters that follow from the straggler plan; the
 // uncoded 'none' (float64) never drops a worker; a bad scheme or parameter is a clear EINVAL that comes
 // before any rank starts (one line on stderr, nothing on stdout).
-import { spawn } from 'node:child_process';
 import { mkdtempSync, readFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { fileURLToPath } from 'node:url';
 import t, { type Test } from 'tap';
 import { freePort } from '../helpers/ranks.js';
 import { countWrong, referenceTables, sampleGradient, SAMPLES } from '../../lib/cli/bench-coded.js';
 import type { BenchRow } from '../../lib/cli/bench-table.js';
 import { createScheduler } from '../../lib/coding/sequential.js';
+import { runCli, type CliRun } from '../helpers/cli.js';
 
-const MAIN = fileURLToPath(new URL('../../lib/cli/main.js', import.meta.url));
 const DIR = mkdtempSync(join(tmpdir(), 'zcoll-bench-coded-'));
 
-function run(args: string[]): Promise<{ code: number | null; stdout: string; stderr: string }> {
-  return new Promise((resolve) => {
-    const child = spawn(process.execPath, [MAIN, ...args], { stdio: ['ignore', 'pipe', 'pipe'], env: { ...process.env, ZCOLL_TIMEOUT_MS: '20000' } });
-    let stdout = '';
-    let stderr = '';
-    child.stdout.on('data', (d: Buffer) => (stdout += d.toString()));
-    child.stderr.on('data', (d: Buffer) => (stderr += d.toString()));
-    const timer = setTimeout(() => child.kill('SIGKILL'), 30_000);
-    child.on('close', (code) => {
-      clearTimeout(timer);
-      resolve({ code, stdout, stderr });
-    });
-  });
+function run(args: string[]): Promise<CliRun> {
+  return runCli(args, { env: { ZCOLL_TIMEOUT_MS: '20000' }, killAfterMs: 30_000 });
 }
 
 /** The table's data lines (not comments), split into cells. */

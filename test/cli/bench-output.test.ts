@@ -3,33 +3,21 @@
 // documents), the table, CSV and JSON agree, the Chrome trace is well formed for every rank, the plot
 // is an SVG drawn by vega, `zcoll report` reprints the table; fault runs fill the fault columns with
 // what the plan did, the check catches corrupted results, and a killed rank stops the run.
-import { spawn } from 'node:child_process';
 import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import t from 'tap';
 import { freePort } from '../helpers/ranks.js';
+import { runCli, type CliRun } from '../helpers/cli.js';
 
-const MAIN = fileURLToPath(new URL('../../lib/cli/main.js', import.meta.url));
 const SCHEMA_FILE = fileURLToPath(new URL('../../bench/bench-results.schema.json', import.meta.url));
 // tsc copies no JSON into dist/: the schema is read from the source tree, next to dist/.
 const SCHEMA_PATHS = [SCHEMA_FILE, join(fileURLToPath(new URL('../../../', import.meta.url)), 'bench', 'bench-results.schema.json')];
 const DIR = mkdtempSync(join(tmpdir(), 'zcoll-bench-out-'));
 
-function run(args: string[]): Promise<{ code: number | null; stdout: string; stderr: string }> {
-  return new Promise((resolve) => {
-    const child = spawn(process.execPath, [MAIN, ...args], { stdio: ['ignore', 'pipe', 'pipe'], env: { ...process.env, ZCOLL_TIMEOUT_MS: '20000' } });
-    let stdout = '';
-    let stderr = '';
-    child.stdout.on('data', (d: Buffer) => (stdout += d.toString()));
-    child.stderr.on('data', (d: Buffer) => (stderr += d.toString()));
-    const timer = setTimeout(() => child.kill('SIGKILL'), 60_000);
-    child.on('close', (code) => {
-      clearTimeout(timer);
-      resolve({ code, stdout, stderr });
-    });
-  });
+function run(args: string[]): Promise<CliRun> {
+  return runCli(args, { env: { ZCOLL_TIMEOUT_MS: '20000' }, killAfterMs: 60_000 });
 }
 
 type Schema = {
