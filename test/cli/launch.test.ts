@@ -29,6 +29,22 @@ t.test('a failing rank stops the others; the launcher exits non-zero naming it',
   t.ok(r.ms < 30_000, `the others were stopped, not waited for (${r.ms} ms)`);
 });
 
+t.test('a rank killed by SIGKILL mid-all-reduce: the launcher exits non-zero naming it', async (t) => {
+  const port = await freePort();
+  const script = `
+    import { init } from 'zcoll';
+    const comm = await init({ timeoutMs: 5000 });
+    const buf = new Float32Array(1 << 18);
+    for (let i = 0; ; i++) {
+      if (comm.rank === 1 && i === 20) process.kill(process.pid, 'SIGKILL');
+      await comm.allReduce(buf, { inPlace: true });
+    }`;
+  const r = await run(['launch', '-n', '3', '--port', String(port), '--', process.execPath, '--input-type=module', '-e', script]);
+  t.not(r.code, 0, 'non-zero exit');
+  t.match(r.stderr, /rank 1 was killed by SIGKILL/, 'the launcher names the killed rank');
+  t.ok(r.ms < 30_000, `no hang (${r.ms} ms)`);
+});
+
 t.test('SIGTERM to the launcher reaches every rank; GPUs per host set CUDA_VISIBLE_DEVICES', async (t) => {
   const port = await freePort();
   const dir = t.testdir({ 'gpus.json': JSON.stringify({ hosts: [{ name: 'gpuhost', address: '127.0.0.1', ranks: 2, gpus: 2 }] }) });
