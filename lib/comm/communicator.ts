@@ -255,6 +255,9 @@ export class Communicator implements OpHost {
         const set = this.stuckFrom.get(h.seq) ?? this.stuckFrom.set(h.seq, new Set()).get(h.seq)!;
         set.add(h.src);
         for (const seq of this.stuckFrom.keys()) if (seq < this.startedSeq - 8) this.stuckFrom.delete(seq);
+        // Alive and in the same collective: say so at once, so the peer does not count this rank as silent.
+        const a = this.active;
+        if (a !== undefined && a.seq === h.seq) a.announceStuck();
         return;
       }
     }
@@ -575,7 +578,8 @@ export class Communicator implements OpHost {
     if (tensorShape !== undefined) {
       check(tensorShape.length > 0 && tensorShape[0] % this.size === 0, 'EINVAL', () => `tensor passed to 'reduceScatter' must have a first dimension divisible by the world size ${this.size}, got shape [${tensorShape.join(', ')}]`, { rank: this.rank, op: opName });
     }
-    const work = tensorShape !== undefined || options.inPlace !== true ? array.slice() : array;
+    // A tensor's values were already copied out by readTensor; a typed array is copied unless inPlace.
+    const work = tensorShape !== undefined || options.inPlace === true ? array : array.slice();
     const desc: OpDescriptor = { op: opName, dtype, count: array.length, redop, root: -1 };
     const out = await this.collective(
       desc,
@@ -633,7 +637,7 @@ export class Communicator implements OpHost {
     this.assertUsable(opName);
     const { array, dtype, tensorShape } = await this.input(x, opName);
     const inPlace = tensorShape !== undefined || options.inPlace === true;
-    const out = await this.broadcastArray(tensorShape !== undefined ? array : array, root, timeoutMs, inPlace);
+    const out = await this.broadcastArray(array, root, timeoutMs, inPlace);
     if (tensorShape !== undefined) return makeTensor(out, tensorShape, dtype as 'float32' | 'int32');
     return out;
   }

@@ -60,7 +60,9 @@ export class OpContext {
   private resolveFn!: () => void;
   private rejectFn!: (e: ZcollError) => void;
   private settledFlag = false;
-  private stuckSent = false;
+  /** This rank told its peers it is stuck in this op; and it started its grace before naming ranks. */
+  private announced = false;
+  private graceStarted = false;
   readonly done: Promise<void>;
 
   constructor(
@@ -139,15 +141,26 @@ export class OpContext {
   }
 
   /**
+   * Says "stuck in this op" to every peer, once: when this rank's deadline expires, or as soon as a
+   * peer says it first (so every live rank of the op answers within a message's time, and only the
+   * ranks that are stopped, hung or elsewhere stay silent).
+   */
+  announceStuck(): void {
+    if (this.announced || this.settledFlag) return;
+    this.announced = true;
+    this.host.announceStuck(this);
+  }
+
+  /**
    * A timeout names the rank that is really missing, not the neighbour that waits on it: this rank
    * first tells every peer it is stuck in this collective, then waits a short grace for the others'
    * notices (their deadlines expire at about the same time). Ranks that sent none are the ones that
    * are stopped, hung or never called; they are named on every rank.
    */
   private onTimeout(): void {
-    if (!this.stuckSent) {
-      this.stuckSent = true;
-      this.host.announceStuck(this);
+    if (!this.graceStarted) {
+      this.graceStarted = true;
+      this.announceStuck();
       this.timer = setTimeout(() => this.onTimeout(), Math.min(Math.max(this.timeoutMs / 2, 1000), 10_000));
       return;
     }

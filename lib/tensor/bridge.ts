@@ -9,19 +9,23 @@
  * be changed by a collective.
  */
 import type * as tfc from '@tensorflow/tfjs-core';
-import { ZcollError } from '../errors.js';
+import { ZcollError, type ErrorCode } from '../errors.js';
 import type { DType, NumericArray } from '../dtype.js';
 
 export type Tensor = tfc.Tensor;
 
 let core: typeof tfc | undefined;
 
-async function tfcore(): Promise<typeof tfc> {
+/**
+ * tfjs-core, loaded on first use (every layer that needs tfjs comes here). `why` says, in the
+ * error, what needed it; `code` is the error's code when it cannot be loaded.
+ */
+export async function loadTfCore(code: ErrorCode = 'EINVAL', why = 'a tensor was passed'): Promise<typeof tfc> {
   if (core === undefined) {
     try {
       core = await import('@tensorflow/tfjs-core');
     } catch (e) {
-      throw new ZcollError('EINVAL', 'a tensor was passed but @tensorflow/tfjs-core cannot be loaded; install @tensorflow/tfjs (or tfjs-node / tfjs-node-gpu)', {}, { cause: e });
+      throw new ZcollError(code, `${why} but @tensorflow/tfjs-core cannot be loaded; install @tensorflow/tfjs (or tfjs-node / tfjs-node-gpu)`, {}, { cause: e });
     }
   }
   return core;
@@ -50,6 +54,6 @@ export async function readTensor(t: Tensor): Promise<NumericArray> {
 
 /** A new tensor over `values` (ownership passes to the tensor). */
 export async function makeTensor(values: NumericArray, shape: readonly number[], dtype: 'float32' | 'int32'): Promise<Tensor> {
-  const tf = await tfcore();
+  const tf = await loadTfCore();
   return tf.tensor(values as Float32Array | Int32Array, shape as number[], dtype);
 }

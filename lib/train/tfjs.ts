@@ -1,11 +1,11 @@
 /**
- * The train layer's handle on tfjs-core, loaded lazily like lib/tensor/bridge.ts: importing zcoll
+ * The train layer's handle on tfjs-core, loaded lazily through lib/tensor/bridge.ts: importing zcoll
  * costs nothing for typed-array users, and the copy loaded is the one the caller's tfjs (any
  * backend: cpu, wasm, tfjs-node, tfjs-node-gpu) registered its kernels with, so tensors made here
  * live in the caller's engine.
  */
 import type * as tfc from '@tensorflow/tfjs-core';
-import { ZcollError } from '../errors.js';
+import { loadTfCore } from '../tensor/bridge.js';
 
 export type Tf = typeof tfc;
 export type Variable = tfc.Variable;
@@ -14,15 +14,6 @@ export type Scalar = tfc.Scalar;
 export type NamedTensorMap = tfc.NamedTensorMap;
 export type Optimizer = tfc.Optimizer;
 
-let core: Tf | undefined;
-
-export async function loadTf(): Promise<Tf> {
-  if (core === undefined) {
-    try {
-      core = await import('@tensorflow/tfjs-core');
-    } catch (e) {
-      throw new ZcollError('ECONFIG', 'zcoll training needs @tensorflow/tfjs-core: install @tensorflow/tfjs (or tfjs-node / tfjs-node-gpu)', {}, { cause: e });
-    }
-  }
-  return core;
+export function loadTf(): Promise<Tf> {
+  return loadTfCore('ECONFIG', 'zcoll training needs @tensorflow/tfjs-core,');
 }
