@@ -170,7 +170,7 @@ export class OpContext {
     const waiting = this.host.stuckPeers(this.seq);
     const others = waiting.length > 0 ? `; rank${waiting.length > 1 ? 's' : ''} ${waiting.join(', ')} waited too` : '';
     if (silent.length > 0) {
-      const who = `rank${silent.length > 1 ? 's' : ''} ${silent.join(', ')}`;
+      const who = silent.map((r) => `rank ${r}`).join(' or ');
       this.fail(new ZcollError('ETIMEDOUT', `no message from ${who} within ${this.timeoutMs} ms${what}${others}`, { ...this.ctx(silent[0]), details: { silent, waiting } }), true);
       return;
     }
