@@ -28,6 +28,8 @@ import type { ZmqEndpoint } from '../transport/zmq-endpoint.js';
 import { isTensor, makeTensor, readTensor, tensorDType, type Tensor } from '../tensor/bridge.js';
 import { OpContext, type OpDescriptor, type OpHost } from './op-context.js';
 import { debug } from '../debug.js';
+import { spinEnabled, spinWhilePending, SPIN_BUDGET_MS, SPIN_MAX_BYTES, type PollMode } from './busy-poll.js';
+import { ShmMailbox } from '../transport/shm-mailbox.js';
 
 export type ReduceOp = 'sum' | 'avg' | 'min' | 'max';
 export const REDUCE_OPS: readonly ReduceOp[] = ['sum', 'avg', 'min', 'max'];
@@ -38,6 +40,8 @@ export const ALLREDUCE_ALGORITHMS: readonly string[] = ['auto', ...SCHEDULE_ALGO
  * (~100 us: a wake-up on another core), ~1 GB/s per direction, the reduction kernel's ~2 GB/s.
  */
 const SMALL_MESSAGE_BYTES = 64 * 1024;
+const SMALL_MESSAGE_ALGORITHMS: readonly ScheduleAlgorithm[] = ['recursive-doubling', 'tree', 'multitree'];
+const LARGE_MESSAGE_ALGORITHMS: readonly ScheduleAlgorithm[] = ['ring', 'multitree', 'tree'];
 const PEER_LOST_GRACE_MS = 250;
 const MAX_SEQ_AHEAD = 64;
 const AUTO_MODEL: SimParams = { alphaS: 100e-6, betaSPerByte: 1 / 1e9, gammaSPerByte: 0.5e-9 };
@@ -82,6 +86,8 @@ export interface CommunicatorInit {
   readonly transport?: TransportChoice;
   /** The config's "topology" (default: one switch) for MULTITREE and the 'auto' cost model. */
   readonly topology?: unknown;
+  /** Busy-poll small collectives (busy-poll.ts; default: ZCOLL_POLL or 'auto'). */
+  readonly poll?: PollMode;
 }
 
 /**
@@ -158,6 +164,11 @@ export class Communicator implements OpHost {
   /** Per collective: the peers that said their deadline for it expired. */
   private readonly stuckFrom = new Map<number, Set<number>>();
   private regionsAttached = false;
+  /** Small collectives keep the event loop polling instead of sleeping (busy-poll.ts). */
+  private readonly spin: boolean;
+  /** Same-host mailboxes for small frames while ranks busy-poll (shm-mailbox.ts); undefined without shm. */
+  private readonly mailbox: ShmMailbox | undefined;
+  private readonly onMail = (peer: number, head: Buffer, payload: Buffer | undefined): void => this.onMailboxMessage(peer, head, payload);
 
   constructor(init: CommunicatorInit) {
     this.rank = init.rank;
@@ -179,10 +190,13 @@ export class Communicator implements OpHost {
       if (shmSupported()) {
         removeStaleRegions();
         this.outbox.shm = new OutRegion(this.epoch, this.rank, localPeers, this.segmentBytes);
+        this.mailbox = new ShmMailbox(this.rank, this.outbox.shm, this.inRegions, (p) => regionName(this.epoch, p), localPeers);
+        this.outbox.mailbox = this.mailbox;
       } else if (transport === 'shm') {
         throw new ZcollError('ECONFIG', `transport 'shm' was asked for but shared memory is unavailable: ${shmUnavailableReason()}`, { rank: this.rank });
       }
     }
+    this.spin = spinEnabled(init.poll ?? 'auto', this.localSize);
     this.endpoint.onMessage = (frames) => this.onMessage(frames);
   }
 
@@ -211,6 +225,11 @@ export class Communicator implements OpHost {
     debug('info', () => `rank ${this.rank}: dropped a frame: ${reason}`);
   }
 
+  /** Messages this rank sent and received through same-host mailboxes (undefined without shared memory). */
+  get mailboxStats(): Readonly<{ sent: number; received: number; doorbells: number }> | undefined {
+    return this.mailbox?.counters;
+  }
+
   /** Whether this rank sends payloads to same-host peers through shared memory. */
   get usesSharedMemory(): boolean {
     return this.outbox.shm !== undefined;
@@ -235,8 +254,20 @@ export class Communicator implements OpHost {
     }
   }
 
+  /** A message from `peer`'s mailbox: the same checks as a ZeroMQ one; the payload is only valid during the call. */
+  private onMailboxMessage(peer: number, head: Buffer, payload: Buffer | undefined): void {
+    const r = decodeMessage(payload === undefined ? [head] : [head, payload], this.size);
+    if (!r.ok) return this.drop(`mailbox of rank ${peer}: ${r.reason}`);
+    const h = r.header;
+    if (h.ep !== this.epoch) return this.drop(`mailbox frame of another communicator (epoch ${h.ep}, this one ${this.epoch})`);
+    if (h.src !== peer || h.k !== 'data' || h.sn !== undefined) return this.drop(`mailbox of rank ${peer} holds a frame it may not carry (${h.k} from rank ${h.src})`);
+    this.dispatch(h, r.payload, true);
+  }
+
   private dispatch(h: Header, payload: Buffer | undefined, volatile: boolean): void {
     switch (h.k) {
+      case 'mail':
+        return this.mailbox?.drain(this.onMail);
       case 'data':
         return this.onData(h, payload, volatile);
       case 'abort':
@@ -380,9 +411,12 @@ export class Communicator implements OpHost {
   private collective<R>(desc: OpDescriptor, timeoutMs: number, prepare: () => Promise<(ctx: OpContext) => void>, finish: () => R | Promise<R>): Promise<R> {
     this.assertUsable(desc.op);
     const seq = this.nextSeq++;
+    const spin = this.spin && desc.count * (desc.dtype === '' ? 0 : BYTES_PER_ELEMENT[desc.dtype]) <= SPIN_MAX_BYTES;
     const run = async (): Promise<R> => {
       this.assertUsable(desc.op);
       this.attachRegions(seq);
+      // As early as possible: peers that send their first frames now find the mailbox open.
+      if (spin) this.mailbox?.startPolling();
       const start = await prepare();
       const ctx = new OpContext(this, seq, desc, timeoutMs);
       this.active = ctx;
@@ -404,6 +438,7 @@ export class Communicator implements OpHost {
           this.pendingBytes -= f.payload?.byteLength ?? 0;
           if (!ctx.deliver(f.src, f.header, f.payload)) this.drop(`unexpected early frame for ${desc.op} #${seq} from rank ${f.src}`);
         }
+        this.pollWhile(ctx, spin);
       }
       try {
         await ctx.done;
@@ -415,6 +450,30 @@ export class Communicator implements OpHost {
     const p = this.queue.then(run, run);
     this.queue = p.catch(() => undefined);
     return p;
+  }
+
+  /**
+   * How this rank waits for the op's frames. A small op busy-polls (busy-poll.ts) with its mailboxes
+   * open and drained on every turn; they stay open after it, since the next collective usually
+   * follows soon and peers may then reach it through them (what arrives is kept for that op, which
+   * drains first thing). An op that does not spin, or a spin that runs out of budget, closes them
+   * and drains once more (shm-mailbox.ts: nothing is left unread), then waits on ZeroMQ asleep.
+   */
+  private pollWhile(ctx: OpContext, spin: boolean): void {
+    const mail = this.mailbox;
+    if (!spin) {
+      mail?.stopPolling(this.onMail);
+      return;
+    }
+    if (ctx.settled) return;
+    mail?.drain(this.onMail);
+    if (ctx.settled) return;
+    spinWhilePending(ctx.done, SPIN_BUDGET_MS, mail === undefined ? {} : {
+      onTurn: () => mail.drain(this.onMail),
+      onStop: (settled) => {
+        if (!settled) mail.stopPolling(this.onMail);
+      },
+    });
   }
 
   /**
@@ -510,8 +569,10 @@ export class Communicator implements OpHost {
     if (algorithm !== 'auto') return algorithm;
     // Up to 64 KiB the cost is messages, not bytes: the ring sends 2(n-1) of them per rank where the
     // binomial tree sends 2 (measured here at 2 ranks, 4 KiB: ring 292 us, tree 155 us), which the
-    // per-step alpha-beta model does not see. Above, the model picks.
-    const candidates: readonly ScheduleAlgorithm[] = bytes <= SMALL_MESSAGE_BYTES ? ['tree', 'multitree'] : SCHEDULE_ALGORITHMS;
+    // per-step alpha-beta model does not see; recursive doubling needs lg n exchanges where the tree
+    // needs 2 lg n hops. Above, the model picks among the bandwidth schedules (recursive doubling
+    // moves the whole buffer lg n times and copies it for every exchange).
+    const candidates: readonly ScheduleAlgorithm[] = bytes <= SMALL_MESSAGE_BYTES ? SMALL_MESSAGE_ALGORITHMS : LARGE_MESSAGE_ALGORITHMS;
     return chooseAlgorithm(this.topology, bytes, candidates, AUTO_MODEL).algorithm;
   }
 
@@ -966,6 +1027,7 @@ export class Communicator implements OpHost {
     await Promise.race([Promise.all(byes), new Promise((r) => setTimeout(r, 500).unref())]);
     this.closed = true;
     this.endpoint.close();
+    this.mailbox?.close();
     this.outbox.shm?.close();
     this.inRegions.close();
   }

@@ -14,6 +14,7 @@ import { loadCurveContext, type CurveContext, type CurveStats } from '../transpo
 import type { Link } from '../transport/link.js';
 import { ZmqEndpoint } from '../transport/zmq-endpoint.js';
 import { ALLREDUCE_ALGORITHMS, Communicator } from './communicator.js';
+import { POLL_MODES, type PollMode } from './busy-poll.js';
 import { buildTopology, hasLinkAddresses, linkAddress } from '../cluster/topology.js';
 import { cachedSchedule } from '../schedule/cache.js';
 import { scheduleHash } from '../schedule/hash.js';
@@ -31,9 +32,14 @@ export interface InitOptions {
   transport?: TransportChoice;
   /** Environment to read rank and master from (default process.env). */
   env?: NodeJS.ProcessEnv;
+  /**
+   * Busy-poll small collectives instead of sleeping between messages: 'auto' (default: when this host
+   * runs no more ranks than cores), 'spin' or 'sleep'. Default: ZCOLL_POLL, then 'auto'.
+   */
+  poll?: PollMode;
 }
 
-const OPTION_KEYS: ReadonlySet<string> = new Set(['config', 'timeoutMs', 'segmentBytes', 'transport', 'env']);
+const OPTION_KEYS: ReadonlySet<string> = new Set(['config', 'timeoutMs', 'segmentBytes', 'transport', 'env', 'poll']);
 const TRANSPORTS: readonly TransportChoice[] = ['auto', 'tcp', 'ipc', 'shm', 'zmq'];
 
 /** Endpoints of live communicators, for transportSecurity() (the Communicator keeps its endpoint private). */
@@ -56,6 +62,7 @@ function checkOptions(options: unknown): asserts options is InitOptions {
   }
   if (o.transport !== undefined && !TRANSPORTS.includes(o.transport as TransportChoice)) throw bad(`option 'transport' must be one of ${TRANSPORTS.join(', ')}, got ${JSON.stringify(o.transport)}`);
   if (o.env !== undefined && (typeof o.env !== 'object' || o.env === null)) throw bad(`option 'env' must be an object of environment variables, got ${typeof o.env}`);
+  if (o.poll !== undefined && !POLL_MODES.includes(o.poll as PollMode)) throw bad(`option 'poll' must be one of ${POLL_MODES.join(', ')}, got ${JSON.stringify(o.poll)}`);
 }
 
 /**
@@ -87,6 +94,11 @@ export async function init(options: InitOptions = {}): Promise<Communicator> {
     throw new ZcollError('ECONFIG', `environment variable ZCOLL_TRANSPORT=${JSON.stringify(envTransport)} must be one of ${TRANSPORTS.join(', ')}`, { rank: id.rank, details: { variable: 'ZCOLL_TRANSPORT' } });
   }
   const transport = options.transport ?? (envTransport as TransportChoice | undefined) ?? config.transport;
+  const envPoll = env.ZCOLL_POLL === '' ? undefined : env.ZCOLL_POLL;
+  if (envPoll !== undefined && !POLL_MODES.includes(envPoll as PollMode)) {
+    throw new ZcollError('ECONFIG', `environment variable ZCOLL_POLL=${JSON.stringify(envPoll)} must be one of ${POLL_MODES.join(', ')}`, { rank: id.rank, details: { variable: 'ZCOLL_POLL' } });
+  }
+  const poll = options.poll ?? (envPoll as PollMode | undefined) ?? 'auto';
   const multi = id.worldSize > 1;
   // Loaded whenever ranks talk: the rendezvous is tcp even when the ranks' links are ipc.
   const curve = multi ? loadCurveContext(config, id.hostName, env) : undefined;
@@ -150,6 +162,7 @@ export async function init(options: InitOptions = {}): Promise<Communicator> {
       segmentBytes,
       algorithm: config.algorithm,
       transport,
+      poll,
       ...(config.topology !== undefined ? { topology: config.topology } : {}),
     });
     endpoints.set(comm, endpoint);

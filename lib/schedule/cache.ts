@@ -5,16 +5,18 @@
  *   'ring'      ring along topology.ringOrder (placed-ring.ts)
  *   'multitree' MULTITREE over the topology (multitree.ts), rule 'artifact' unless told
  *   'tree'      binomial reduce + broadcast (tree.ts)
+ *   'recursive-doubling'  pairwise exchanges of the whole buffer, lg n steps (recursive-doubling.ts)
  * The cache holds at most `MAX_ENTRIES` schedules, dropping the least recently used.
  */
 import { ZcollError } from '../errors.js';
 import { topologyHash, type Topology } from '../cluster/topology.js';
 import { buildMultitree, type MultitreeRule } from './multitree.js';
 import { buildPlacedRing } from './placed-ring.js';
+import { buildRecursiveDoubling } from './recursive-doubling.js';
 import { buildTree } from './tree.js';
 import type { Schedule } from './types.js';
 
-export const SCHEDULE_ALGORITHMS = ['ring', 'multitree', 'tree'] as const;
+export const SCHEDULE_ALGORITHMS = ['ring', 'multitree', 'tree', 'recursive-doubling'] as const;
 export type ScheduleAlgorithm = (typeof SCHEDULE_ALGORITHMS)[number];
 
 export interface ScheduleRequest {
@@ -47,6 +49,8 @@ export function buildSchedule(t: Topology, algorithm: ScheduleAlgorithm, request
       return buildMultitree(t, { rule: request.rule ?? 'artifact' });
     case 'tree':
       return buildTree(t.nranks);
+    case 'recursive-doubling':
+      return buildRecursiveDoubling(t.nranks);
     default:
       throw new ZcollError('EINVAL', `unknown schedule algorithm ${JSON.stringify(algorithm)} (known: ${SCHEDULE_ALGORITHMS.join(', ')})`);
   }

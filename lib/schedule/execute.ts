@@ -15,8 +15,11 @@
  *    the receiver acknowledges the transfer with an empty frame (the rest, when the chunk is 256 KiB
  *    or more: a small message instead of a memcpy of the chunk). Below that, the send goes out from a
  *    private copy, which costs less than the acknowledgement's extra hop.
+ *  - a `snapshot` transfer always goes out from a private copy taken when it is released, since a
+ *    partner's reduce into the same chunk may be applied while it is in flight;
  *  - reductions into one (rank, chunk) are applied in transfer-id order whatever the arrival order,
- *    so results are bitwise reproducible from run to run.
+ *    so results are bitwise reproducible from run to run. Whatever a landing releases is sent
+ *    (or snapshotted) before the next reduction in that order is applied.
  */
 import type { Kernels, ElementwiseOp } from '../kernels/contract.js';
 import { BYTES_PER_ELEMENT, dtypeOf, viewArray, type NumericArray } from '../dtype.js';
@@ -163,7 +166,8 @@ export function execute(p: ExecuteParams, ch: ExecChannel): Execution {
   // both sides know the chunk sizes, so they agree on which transfers are acknowledged.
   // A sender that receives nothing in this collective (a broadcast root) always hears back: it
   // learns of a mismatched peer from the abort that replaces the acknowledgement, and of delivery.
-  const acked = (t: Transfer): boolean => spans[t.chunk].length * elemBytes >= ACK_MIN_BYTES || !receives.has(t.src);
+  // A snapshot send goes from its own copy anyway, so it needs no acknowledgement for the buffer's sake.
+  const acked = (t: Transfer): boolean => !receives.has(t.src) || (t.snapshot !== true && spans[t.chunk].length * elemBytes >= ACK_MIN_BYTES);
   const acksPending = new Set([...plan.awaitAck].filter((id) => acked(s.transfers[id])));
   let failed = false;
   let resolveDone!: () => void;
@@ -178,7 +182,7 @@ export function execute(p: ExecuteParams, ch: ExecChannel): Execution {
   const sendSegment = (t: Transfer, seg: number): void => {
     const sp = segOf(t.chunk, seg);
     let payload: Uint8Array | undefined;
-    if (sp.length > 0) payload = plan.awaitAck.has(t.id) && !acked(t) ? copyOf(bytesOf(sp)) : bytesOf(sp);
+    if (sp.length > 0) payload = t.snapshot === true || (plan.awaitAck.has(t.id) && !acked(t)) ? copyOf(bytesOf(sp)) : bytesOf(sp);
     post(t.dst, t.id, seg, payload, sp.length);
   };
 

@@ -2,7 +2,7 @@
  * Schedule fingerprint: sha256 (hex) of a canonical serialization, so that ranks can compare the
  * schedules they each built (exchanged at rendezvous; a mismatch is refused). The serialization is
  * a versioned header (algorithm, collective, ranks, chunks, steps, origin/owner/root) and then every
- * transfer in id order as little-endian int32 fields (id, step, src, dst, chunk, kind, tree, deps,
+ * transfer in id order as little-endian int32 fields (id, step, src, dst, chunk, kind + snapshot bit, tree, deps,
  * path), with explicit lengths. Only integers and fixed strings go in: no object key order, no
  * floats, no Map iteration, so every process and platform gets the same bytes. O(transfers).
  */
@@ -35,7 +35,7 @@ export function scheduleHash(s: Schedule): string {
     put(t.src);
     put(t.dst);
     put(t.chunk);
-    put(t.kind === 'reduce' ? 0 : 1);
+    put((t.kind === 'reduce' ? 0 : 1) | (t.snapshot === true ? 2 : 0)); // kind, and bit 1 for a snapshot send
     put(t.tree ?? -1);
     put(t.deps.length);
     for (const d of t.deps) put(d);

@@ -13,6 +13,9 @@
  * pipelined; `step` is the logical lockstep step used by the verifier's link checks and by the
  * simulator. Transfers into the same (rank, chunk) of kind 'reduce' are applied in `id` order, so
  * results are bitwise reproducible run to run whatever the arrival order.
+ * A `snapshot` transfer carries a private copy of the chunk taken when it is released, so a 'reduce'
+ * into that chunk may land while it is in flight (both partners of a recursive-doubling exchange
+ * send at once); verify.ts states when that is safe.
  */
 
 export type CollectiveKind = 'allreduce' | 'reducescatter' | 'allgather' | 'broadcast';
@@ -29,6 +32,12 @@ export interface Transfer {
   readonly kind: TransferKind;
   /** Ids of transfers into `src` (any chunk) that must have landed before this one is sent. */
   readonly deps: readonly number[];
+  /**
+   * Send a copy of the chunk taken when the transfer is released (its deps landed), not a view of
+   * the working buffer: 'reduce' writes into (src, chunk) at this step or later, applied after every
+   * dep of this transfer, may then land before this send has left.
+   */
+  readonly snapshot?: boolean;
   /** Switches traversed, for topology-aware builders (verify/simulate check it against the topology). */
   readonly path?: readonly number[];
   /** Tree (MULTITREE) or ring index this transfer belongs to, for reports. */

@@ -4,8 +4,9 @@
  *  - structure: ids in order, ranks and chunks in range, no self sends, deps point at transfers
  *    into the sender at strictly earlier steps (so the dependency graph is acyclic);
  *  - race freedom: every write into a rank's chunk is ordered, through deps, against every send of
- *    that chunk and against every other overwrite ('copy') of it, so the bytes a transfer carries do
- *    not depend on arrival order (only 'reduce' writes may land in any order: they commute);
+ *    that chunk (or the send is a snapshot provably taken before the write is applied) and against
+ *    every other overwrite ('copy') of it, so the bytes a transfer carries do not depend on arrival
+ *    order (only 'reduce' writes may land in any order: they commute);
  *  - correctness: tracking for every (rank, chunk) how many times each rank's contribution is in it,
  *    no contribution is ever counted twice, and at the end every rank holds what the collective
  *    promises (all-reduce: every chunk reduced over all ranks exactly once, and so on).
@@ -73,6 +74,13 @@ export function verifySchedule(s: Schedule): VerifyResult {
     }
     return false;
   };
+  // A snapshot send r is copied when its last dep lands, and the executor applies reduces into a
+  // (rank, chunk) in id order, right after each of which it releases what that landing unblocks. So
+  // r is copied before a concurrent reduce w is applied when every dep of r is a reduce into the
+  // same chunk with a smaller id than w. The symbolic execution below reads every send at the start
+  // of its step, so w must also be at r's step or later for the two to agree.
+  const snapshotBefore = (r: Transfer, w: Transfer): boolean =>
+    r.snapshot === true && w.kind === 'reduce' && w.step >= r.step && r.deps.every((d) => ts[d].kind === 'reduce' && ts[d].chunk === r.chunk && d < w.id);
   const writes = new Map<number, Transfer[]>();
   const reads = new Map<number, Transfer[]>();
   const key = (rank: number, chunk: number): number => rank * s.nchunks + chunk;
@@ -86,8 +94,9 @@ export function verifySchedule(s: Schedule): VerifyResult {
     const rs = reads.get(k) ?? [];
     for (const w of ws) {
       for (const r of rs) {
-        // The send r must see w (w landed first) or must not (r's bytes reached w's sender first).
-        if (!hb(w, r) && !hb(r, w)) fail(`race: ${describe(w)} and ${describe(r)} are not ordered by dependencies`);
+        // The send r must see w (w landed first) or must not (r's bytes reached w's sender first),
+        // or r is a snapshot taken before w is applied.
+        if (!hb(w, r) && !hb(r, w) && !snapshotBefore(r, w)) fail(`race: ${describe(w)} and ${describe(r)} are not ordered by dependencies`);
       }
       for (const w2 of ws) {
         if (w2.id <= w.id || (w.kind === 'reduce' && w2.kind === 'reduce')) continue;

@@ -7,6 +7,13 @@
 import { encodeHeader, type Header } from './wire.js';
 import type { Link } from './link.js';
 import { SHM_MIN_BYTES, type OutRegion } from './shm-region.js';
+import type { ShmMailbox } from './shm-mailbox.js';
+import { MAILBOX_MAX_PAYLOAD } from './shm-mailbox-layout.js';
+
+/** The header-only frame that tells a peer to drain its mailbox from this rank. */
+function doorbell(h: Header): Header {
+  return { v: h.v, k: 'mail', src: h.src, ep: h.ep, seq: h.seq, op: h.op, x: -1, s: 0, dt: '', n: 0, c: 0, ro: '', root: -1, tag: 0 };
+}
 
 export interface OutgoingMessage {
   readonly peer: number;
@@ -33,6 +40,8 @@ export class Outbox {
   seam: FaultSeam | undefined;
   /** This rank's shared-memory region, for payloads to same-host peers (undefined: sockets only). */
   shm: OutRegion | undefined;
+  /** Small collective frames to same-host peers that busy-poll go through their mailbox (shm-mailbox.ts). */
+  mailbox: ShmMailbox | undefined;
   readonly counters: OutboxCounters = { messages: 0, headerBytes: 0, payloadBytes: 0, shmBytes: 0 };
   /**
    * Per-peer chains that keep order when a message must wait (the seam delays it, or its shared-memory
@@ -48,7 +57,20 @@ export class Outbox {
     if (link === undefined) return Promise.reject(new Error(`no link to rank ${peer}`));
     const seam = this.seam;
     const tail = this.tails.get(peer);
-    if (seam === undefined && (tail === undefined || tail.pending === 0) && !this.viaShm(peer, header, payload)) return this.put(link, header, payload);
+    if (seam === undefined && (tail === undefined || tail.pending === 0)) {
+      if (this.mailbox !== undefined && header.k === 'data' && (payload?.byteLength ?? 0) <= MAILBOX_MAX_PAYLOAD) {
+        const head = encodeHeader(header);
+        const sent = this.mailbox.trySend(peer, head, payload);
+        if (sent !== 'no') {
+          this.count(head, payload);
+          this.counters.shmBytes += payload?.byteLength ?? 0;
+          // The receiver stopped polling just now: a header-only frame over ZeroMQ makes it drain.
+          if (sent === 'ring') void link.send([encodeHeader(doorbell(header))]).catch(() => undefined);
+          return Promise.resolve();
+        }
+        if (!this.viaShm(peer, header, payload)) return this.putEncoded(link, head, payload);
+      } else if (!this.viaShm(peer, header, payload)) return this.put(link, header, payload);
+    }
     const chain = tail ?? { promise: Promise.resolve(), pending: 0 };
     this.tails.set(peer, chain);
     chain.pending++;
@@ -76,11 +98,17 @@ export class Outbox {
   }
 
   private put(link: Link, header: Header, payload: Uint8Array | undefined): Promise<void> {
-    const head = encodeHeader(header);
+    return this.putEncoded(link, encodeHeader(header), payload);
+  }
+
+  private putEncoded(link: Link, head: Uint8Array, payload: Uint8Array | undefined): Promise<void> {
+    this.count(head, payload);
+    return link.send(payload === undefined ? [head] : [head, payload]);
+  }
+
+  private count(head: Uint8Array, payload: Uint8Array | undefined): void {
     this.counters.messages++;
     this.counters.headerBytes += head.byteLength;
-    if (payload === undefined) return link.send([head]);
-    this.counters.payloadBytes += payload.byteLength;
-    return link.send([head, payload]);
+    if (payload !== undefined) this.counters.payloadBytes += payload.byteLength;
   }
 }

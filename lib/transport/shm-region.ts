@@ -8,7 +8,8 @@
  * writing its state word. Order per peer is kept: slots are taken in order and the headers travel on
  * the same ordered ZeroMQ link as everything else.
  *
- * Region layout: a 16-byte header (magic, owner pid, size, data start), the state words, the slots.
+ * Region layout: a 32-byte header (magic, owner pid, size, data start, mailbox start), the state
+ * words, the slots, then the small-message mailboxes of shm-mailbox.ts (one ring per peer).
  * Receivers map their peers' regions at their first collective (every region exists by then: a
  * region is made before its owner's first barrier), so a region can be unlinked when its
  * communicator closes without losing a message still to be read. Regions left by processes that
@@ -17,10 +18,11 @@
 import { readdirSync } from 'node:fs';
 import { nativeLoad, shmAvailable, shmMap, shmUnlink, shmUnmap } from '../kernels/native.js';
 import { debug } from '../debug.js';
+import { LANE_PEER_WORD, laneControlOffset, MAILBOX_LANE_WORDS, mailboxBytes } from './shm-mailbox-layout.js';
 
 export const SLOTS_PER_PEER = 8;
-const MAGIC = 0x7a636f6c; // 'zcol'
-const HEADER_BYTES = 16;
+const MAGIC = 0x7a636f32; // 'zco2'
+const HEADER_BYTES = 32;
 /** Payloads below this go inside the ZeroMQ message: the slot bookkeeping would cost more than it saves. */
 export const SHM_MIN_BYTES = 32 * 1024;
 
@@ -55,12 +57,19 @@ function alive(pid: number): boolean {
 
 export const REGION_NAME = /^zcoll-\d+-\d+$/;
 
+interface RegionHeader {
+  readonly pid: number;
+  readonly size: number;
+  readonly dataStart: number;
+  readonly mailboxStart: number;
+}
+
 /** Reads a region's header: its owner pid and size, or undefined if it is not a zcoll region. */
-function readHeader(name: string): { pid: number; size: number; dataStart: number } | undefined {
+function readHeader(name: string): RegionHeader | undefined {
   try {
     const head = shmMap(name, HEADER_BYTES, false);
-    const h = new Int32Array(head, 0, 4);
-    const out = h[0] === MAGIC ? { pid: h[1], size: h[2], dataStart: h[3] } : undefined;
+    const h = new Int32Array(head, 0, 5);
+    const out = h[0] === MAGIC ? { pid: h[1], size: h[2], dataStart: h[3], mailboxStart: h[4] } : undefined;
     shmUnmap(head);
     return out;
   } catch {
@@ -102,6 +111,8 @@ export class OutRegion {
   private readonly lane = new Map<number, number>(); // peer -> lane index
   private readonly next: Int32Array; // per lane: next slot to use
   private readonly dataStart: number;
+  /** Where this region's mailboxes start (shm-mailbox.ts); lane i belongs to peers[i]. */
+  readonly mailboxStart: number;
   private closed = false;
 
   constructor(
@@ -113,10 +124,15 @@ export class OutRegion {
     peers.forEach((p, i) => this.lane.set(p, i));
     const nslots = Math.max(1, peers.length) * SLOTS_PER_PEER;
     this.dataStart = Math.ceil((HEADER_BYTES + nslots * 4) / 64) * 64;
-    this.size = this.dataStart + nslots * slotBytes;
+    this.mailboxStart = Math.ceil((this.dataStart + nslots * slotBytes) / 64) * 64;
+    this.size = this.mailboxStart + mailboxBytes(peers.length);
     this.name = regionName(epoch, rank);
     this.buffer = shmMap(this.name, this.size, true);
-    new Int32Array(this.buffer, 0, 4).set([MAGIC, process.pid, this.size, this.dataStart]);
+    // Each mailbox lane names the peer it is for, so a reader finds its own lane without knowing
+    // the order this rank listed its peers in. Counters start at 0 (a reused name keeps old bytes).
+    new Uint8Array(this.buffer, this.mailboxStart, laneControlOffset(peers.length)).fill(0);
+    peers.forEach((p, i) => (new Int32Array(this.buffer, this.mailboxStart + laneControlOffset(i), MAILBOX_LANE_WORDS)[LANE_PEER_WORD] = p));
+    new Int32Array(this.buffer, 0, 5).set([MAGIC, process.pid, this.size, this.dataStart, this.mailboxStart]);
     this.states = new Int32Array(this.buffer, HEADER_BYTES, nslots);
     this.bytes = new Uint8Array(this.buffer);
     this.next = new Int32Array(Math.max(1, peers.length));
@@ -124,6 +140,16 @@ export class OutRegion {
 
   hasLane(peer: number): boolean {
     return this.lane.has(peer);
+  }
+
+  /** The mapped region (for this rank's mailboxes); undefined once closed. */
+  get mapped(): ArrayBuffer | undefined {
+    return this.closed ? undefined : this.buffer;
+  }
+
+  /** Mailbox lane of `peer` in this region (shm-mailbox.ts), or -1. */
+  laneOf(peer: number): number {
+    return this.lane.get(peer) ?? -1;
   }
 
   /**
@@ -165,7 +191,7 @@ export function regionName(epoch: number, rank: number): string {
 
 /** The regions of same-host peers. */
 export class InRegions {
-  private readonly maps = new Map<string, { buffer: ArrayBuffer; states: Int32Array }>();
+  private readonly maps = new Map<string, { buffer: ArrayBuffer; states: Int32Array; mailboxStart: number }>();
 
   /** Maps a peer's region now (returns false if it does not exist or is not a zcoll region). */
   attach(name: string): boolean {
@@ -174,7 +200,7 @@ export class InRegions {
     if (h === undefined) return false;
     try {
       const buffer = shmMap(name, h.size, false);
-      this.maps.set(name, { buffer, states: new Int32Array(buffer, HEADER_BYTES, (h.dataStart - HEADER_BYTES) >>> 2) });
+      this.maps.set(name, { buffer, states: new Int32Array(buffer, HEADER_BYTES, (h.dataStart - HEADER_BYTES) >>> 2), mailboxStart: h.mailboxStart });
       return true;
     } catch (e) {
       debug('info', () => `cannot map shared-memory region ${name}: ${(e as Error).message}`);
@@ -188,6 +214,11 @@ export class InRegions {
     const m = this.maps.get(name)!;
     if (ref.offset < ref.dataStart || ref.offset + byteLength > m.buffer.byteLength || ref.state >= m.states.length) return undefined;
     return Buffer.from(m.buffer, ref.offset, byteLength);
+  }
+
+  /** A mapped peer region and where its mailboxes start, or undefined when it is not mapped. */
+  mapped(name: string): { buffer: ArrayBuffer; mailboxStart: number } | undefined {
+    return this.maps.get(name);
   }
 
   release(name: string, ref: SlotRef): void {

@@ -18,6 +18,7 @@ export const MAX_PAYLOAD_BYTES = 1 << 30;
 
 export type FrameKind =
   | 'data' // a segment of a collective
+  | 'mail' // a doorbell: drain the shared-memory mailbox from this sender (shm-mailbox.ts)
   | 'p2p' // a point-to-point send
   | 'abort' // a peer failed the collective `seq`; carries its error
   | 'bye' // a peer is closing cleanly (its later disconnect is not a failure)
@@ -73,7 +74,7 @@ export function encodeHeader(h: Header): Buffer {
 
 export type DecodeResult = { ok: true; header: Header; payload: Buffer | undefined } | { ok: false; reason: string };
 
-const KINDS: ReadonlySet<string> = new Set(['data', 'p2p', 'abort', 'bye', 'stuck']);
+const KINDS: ReadonlySet<string> = new Set(['data', 'p2p', 'abort', 'bye', 'stuck', 'mail']);
 
 const isInt = (x: unknown, lo: number, hi: number): x is number => typeof x === 'number' && Number.isInteger(x) && x >= lo && x <= hi;
 
