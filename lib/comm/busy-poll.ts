@@ -7,9 +7,11 @@
  *
  * Here the event loop keeps turning through setImmediate while the op is pending, so libuv polls its
  * sockets with a zero timeout and a frame is handled as soon as ZeroMQ has it; timers and every other
- * callback still run. It is bounded twice: it stops after `budgetMs` (a late peer is waited for
- * asleep, as before), and 'auto' spins only when this host runs no more ranks than it has cores
- * (a spinning rank would otherwise take the CPU from the very peer it waits for).
+ * callback still run. It is bounded twice: it stops after `budgetMs` without a frame (a late peer is
+ * waited for asleep, as before), and 'auto' spins only when this host runs no more ranks than it has
+ * cores (a spinning rank would otherwise take the CPU from the very peer it waits for).
+ * Large collectives spin too when every rank is on this host and shared memory carries the payloads:
+ * then every segment's header goes through the mailboxes and nothing waits on a thread wake-up.
  */
 import { availableParallelism } from 'node:os';
 
@@ -19,7 +21,7 @@ export const POLL_MODES: readonly PollMode[] = ['auto', 'spin', 'sleep'];
 
 /** Collectives up to this many payload bytes are latency-bound: those are the ones worth a core. */
 export const SPIN_MAX_BYTES = 256 * 1024;
-/** Longest spin per collective: past it the peer is late for another reason than a wake-up. */
+/** Longest spin without a frame: past it the peer is late for another reason than a wake-up. */
 export const SPIN_BUDGET_MS = 5;
 
 /** Whether this process should busy-poll small collectives. */
@@ -34,11 +36,14 @@ export interface SpinHooks {
   readonly onTurn?: () => void;
   /** Called once when the spin ends: `settled` false when it ran out of budget first. */
   readonly onStop?: (settled: boolean) => void;
+  /** When the op last made progress (performance.now()): the budget counts from then. */
+  readonly lastProgress?: () => number;
 }
 
 /**
- * Keeps the event loop from sleeping until `pending` settles or `budgetMs` has passed. Returns at
- * once; the spinning happens between the event loop's other work.
+ * Keeps the event loop from sleeping until `pending` settles or `budgetMs` has passed without
+ * progress (since the start, or since `hooks.lastProgress()`). Returns at once; the spinning happens
+ * between the event loop's other work.
  */
 export function spinWhilePending(pending: Promise<unknown>, budgetMs: number = SPIN_BUDGET_MS, hooks: SpinHooks = {}): void {
   let settled = false;
@@ -46,9 +51,9 @@ export function spinWhilePending(pending: Promise<unknown>, budgetMs: number = S
     settled = true;
   };
   pending.then(stop, stop);
-  const deadline = performance.now() + budgetMs;
+  const start = performance.now();
   const turn = (): void => {
-    if (!settled && performance.now() < deadline) {
+    if (!settled && performance.now() < Math.max(start, hooks.lastProgress?.() ?? 0) + budgetMs) {
       hooks.onTurn?.();
       setImmediate(turn);
     } else hooks.onStop?.(settled);

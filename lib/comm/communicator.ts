@@ -166,6 +166,8 @@ export class Communicator implements OpHost {
   private regionsAttached = false;
   /** Small collectives keep the event loop polling instead of sleeping (busy-poll.ts). */
   private readonly spin: boolean;
+  /** When the last frame arrived (performance.now()): a spin goes on while frames keep coming. */
+  private lastFrameAt = 0;
   /** Same-host mailboxes for small frames while ranks busy-poll (shm-mailbox.ts); undefined without shm. */
   private readonly mailbox: ShmMailbox | undefined;
   private readonly onMail = (peer: number, head: Buffer, payload: Buffer | undefined): void => this.onMailboxMessage(peer, head, payload);
@@ -236,12 +238,35 @@ export class Communicator implements OpHost {
   }
 
   private onMessage(frames: Buffer[]): void {
+    this.lastFrameAt = performance.now();
     const r = decodeMessage(frames, this.size);
     if (!r.ok) return this.drop(r.reason);
     const h = r.header;
     if (h.ep !== this.epoch) return this.drop(`frame of another communicator (epoch ${h.ep}, this one ${this.epoch})`);
     if (h.src === this.rank) return this.drop('frame claims to come from this rank');
-    if (h.sn === undefined) return this.dispatch(h, r.payload, false);
+    this.received(h, r.payload);
+  }
+
+  /**
+   * A message from `peer`'s mailbox: the same checks as a ZeroMQ one, and only collective frames;
+   * the payload is only valid during the call.
+   */
+  private onMailboxMessage(peer: number, head: Buffer, payload: Buffer | undefined): void {
+    this.lastFrameAt = performance.now();
+    const r = decodeMessage(payload === undefined ? [head] : [head, payload], this.size);
+    if (!r.ok) return this.drop(`mailbox of rank ${peer}: ${r.reason}`);
+    const h = r.header;
+    if (h.ep !== this.epoch) return this.drop(`mailbox frame of another communicator (epoch ${h.ep}, this one ${this.epoch})`);
+    if (h.src !== peer || h.k !== 'data') return this.drop(`mailbox of rank ${peer} holds a frame it may not carry (${h.k} from rank ${h.src})`);
+    if (payload !== undefined) return this.dispatch(h, r.payload, true);
+    this.received(h, undefined);
+  }
+
+  /** A decoded frame from a peer; a shared-memory reference is resolved to a view of the sender's slot. */
+  private received(h: Header, payload: Buffer | undefined): void {
+    if (h.sn === undefined) return this.dispatch(h, payload, false);
+    // A slot lies in its sender's own region, nowhere else.
+    if (h.sn !== regionName(this.epoch, h.src)) return this.drop(`rank ${h.src} names shared-memory region ${h.sn}, not its own`);
     // Shared memory: the payload is a view of the sender's slot, handed back right after dispatch.
     const ref = { size: h.sz!, offset: h.so!, state: h.si!, dataStart: h.sd! };
     const bytes = h.dt === '' ? 0 : h.c * BYTES_PER_ELEMENT[h.dt];
@@ -252,16 +277,6 @@ export class Communicator implements OpHost {
     } finally {
       this.inRegions.release(h.sn, ref);
     }
-  }
-
-  /** A message from `peer`'s mailbox: the same checks as a ZeroMQ one; the payload is only valid during the call. */
-  private onMailboxMessage(peer: number, head: Buffer, payload: Buffer | undefined): void {
-    const r = decodeMessage(payload === undefined ? [head] : [head, payload], this.size);
-    if (!r.ok) return this.drop(`mailbox of rank ${peer}: ${r.reason}`);
-    const h = r.header;
-    if (h.ep !== this.epoch) return this.drop(`mailbox frame of another communicator (epoch ${h.ep}, this one ${this.epoch})`);
-    if (h.src !== peer || h.k !== 'data' || h.sn !== undefined) return this.drop(`mailbox of rank ${peer} holds a frame it may not carry (${h.k} from rank ${h.src})`);
-    this.dispatch(h, r.payload, true);
   }
 
   private dispatch(h: Header, payload: Buffer | undefined, volatile: boolean): void {
@@ -411,7 +426,7 @@ export class Communicator implements OpHost {
   private collective<R>(desc: OpDescriptor, timeoutMs: number, prepare: () => Promise<(ctx: OpContext) => void>, finish: () => R | Promise<R>): Promise<R> {
     this.assertUsable(desc.op);
     const seq = this.nextSeq++;
-    const spin = this.spin && desc.count * (desc.dtype === '' ? 0 : BYTES_PER_ELEMENT[desc.dtype]) <= SPIN_MAX_BYTES;
+    const spin = this.spins(desc);
     const run = async (): Promise<R> => {
       this.assertUsable(desc.op);
       this.attachRegions(seq);
@@ -452,6 +467,13 @@ export class Communicator implements OpHost {
     return p;
   }
 
+  /** Whether an op busy-polls: small ones, and any size when every rank is on this host with shared memory. */
+  private spins(desc: OpDescriptor): boolean {
+    if (!this.spin) return false;
+    if (this.mailbox !== undefined && this.localSize === this.size) return true;
+    return desc.count * (desc.dtype === '' ? 0 : BYTES_PER_ELEMENT[desc.dtype]) <= SPIN_MAX_BYTES;
+  }
+
   /**
    * How this rank waits for the op's frames. A small op busy-polls (busy-poll.ts) with its mailboxes
    * open and drained on every turn; they stay open after it, since the next collective usually
@@ -469,6 +491,7 @@ export class Communicator implements OpHost {
     mail?.drain(this.onMail);
     if (ctx.settled) return;
     spinWhilePending(ctx.done, SPIN_BUDGET_MS, mail === undefined ? {} : {
+      lastProgress: () => this.lastFrameAt,
       onTurn: () => mail.drain(this.onMail),
       onStop: (settled) => {
         if (!settled) mail.stopPolling(this.onMail);

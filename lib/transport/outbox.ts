@@ -60,14 +60,7 @@ export class Outbox {
     if (seam === undefined && (tail === undefined || tail.pending === 0)) {
       if (this.mailbox !== undefined && header.k === 'data' && (payload?.byteLength ?? 0) <= MAILBOX_MAX_PAYLOAD) {
         const head = encodeHeader(header);
-        const sent = this.mailbox.trySend(peer, head, payload);
-        if (sent !== 'no') {
-          this.count(head, payload);
-          this.counters.shmBytes += payload?.byteLength ?? 0;
-          // The receiver stopped polling just now: a header-only frame over ZeroMQ makes it drain.
-          if (sent === 'ring') void link.send([encodeHeader(doorbell(header))]).catch(() => undefined);
-          return Promise.resolve();
-        }
+        if (this.viaMailbox(link, peer, header, head, payload)) return Promise.resolve();
         if (!this.viaShm(peer, header, payload)) return this.putEncoded(link, head, payload);
       } else if (!this.viaShm(peer, header, payload)) return this.put(link, header, payload);
     }
@@ -82,7 +75,11 @@ export class Outbox {
         if (ref === undefined) throw new Error('the shared-memory region was closed');
         this.counters.shmBytes += out.payload!.byteLength;
         this.counters.payloadBytes += out.payload!.byteLength;
-        await this.put(link, { ...out.header, sn: this.shm!.name, sz: ref.size, so: ref.offset, si: ref.state, sd: ref.dataStart }, undefined);
+        const slotHeader: Header = { ...out.header, sn: this.shm!.name, sz: ref.size, so: ref.offset, si: ref.state, sd: ref.dataStart };
+        // The header only: through the peer's mailbox when it polls, like any small frame.
+        const head = encodeHeader(slotHeader);
+        if (seam === undefined && this.viaMailbox(link, peer, slotHeader, head, undefined)) return;
+        await this.putEncoded(link, head, undefined);
       } else await this.put(link, out.header, out.payload);
     });
     chain.promise = next.then(
@@ -95,6 +92,17 @@ export class Outbox {
   /** Collective payloads only: a p2p message may be read after its sender closed and unlinked the region. */
   private viaShm(peer: number, header: Header, payload: Uint8Array | undefined): boolean {
     return header.k === 'data' && payload !== undefined && payload.byteLength >= SHM_MIN_BYTES && this.shm !== undefined && this.shm.hasLane(peer) && payload.byteLength <= this.shm.slotBytes;
+  }
+
+  /** Puts an encoded frame into the peer's mailbox if it polls (shm-mailbox.ts); false: use the link. */
+  private viaMailbox(link: Link, peer: number, header: Header, head: Uint8Array, payload: Uint8Array | undefined): boolean {
+    const sent = this.mailbox?.trySend(peer, head, payload) ?? 'no';
+    if (sent === 'no') return false;
+    this.count(head, payload);
+    this.counters.shmBytes += payload?.byteLength ?? 0;
+    // The receiver stopped polling just now: a header-only frame over ZeroMQ makes it drain.
+    if (sent === 'ring') void link.send([encodeHeader(doorbell(header))]).catch(() => undefined);
+    return true;
   }
 
   private put(link: Link, header: Header, payload: Uint8Array | undefined): Promise<void> {

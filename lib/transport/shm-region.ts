@@ -21,6 +21,8 @@ import { debug } from '../debug.js';
 import { LANE_PEER_WORD, laneControlOffset, MAILBOX_LANE_WORDS, mailboxBytes } from './shm-mailbox-layout.js';
 
 export const SLOTS_PER_PEER = 8;
+/** How long a sender waiting for a free slot yields to the event loop before it sleeps 1 ms at a time. */
+const SLOT_WAIT_SPIN_MS = 1;
 const MAGIC = 0x7a636f32; // 'zco2'
 const HEADER_BYTES = 32;
 /** Payloads below this go inside the ZeroMQ message: the slot bookkeeping would cost more than it saves. */
@@ -161,10 +163,12 @@ export class OutRegion {
     const lane = this.lane.get(peer)!;
     const slot = lane * SLOTS_PER_PEER + this.next[lane];
     this.next[lane] = (this.next[lane] + 1) % SLOTS_PER_PEER;
-    for (let spins = 0; this.states[slot] !== 0; spins++) {
+    const since = performance.now();
+    while (this.states[slot] !== 0) {
       if (this.closed) return undefined;
-      // The receiver frees slots as it consumes them; yield, then back off to 1 ms sleeps.
-      await new Promise<void>((resolve) => (spins < 64 ? setImmediate(resolve) : setTimeout(resolve, 1)));
+      // The receiver frees slots as it consumes them (at once when it busy-polls): yield for up to
+      // SLOT_WAIT_SPIN_MS, then back off to 1 ms sleeps.
+      await new Promise<void>((resolve) => (performance.now() - since < SLOT_WAIT_SPIN_MS ? setImmediate(resolve) : setTimeout(resolve, 1)));
     }
     if (this.closed) return undefined;
     const offset = this.dataStart + slot * this.slotBytes;
