@@ -171,6 +171,14 @@ bool ArgViewList(const Napi::CallbackInfo& info, size_t index, const char* fn, c
   return true;
 }
 
+// Two row lists that pair up one to one; false after throwing when their counts differ.
+bool SameCount(const Napi::Env& env, const char* fn, const char* a, size_t na, const char* b, size_t nb) {
+  if (na == nb) return true;
+  ThrowRange(env, std::string(fn) + ": " + a + " has " + std::to_string(na) + " entries, " + b + " has " +
+                      std::to_string(nb) + "; they must be equal");
+  return false;
+}
+
 Napi::Value ReduceInto(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
   ArrayView dst, src;
@@ -383,10 +391,7 @@ Napi::Value AugmentScoreFn(const Napi::CallbackInfo& info) {
       !ArgViewList(info, 1, "augmentScore", "gradients", napi_float32_array, scores.length, &gradients)) {
     return env.Undefined();
   }
-  if (memory.size() != gradients.size()) {
-    return ThrowRange(env, "augmentScore: memory has " + std::to_string(memory.size()) + " rows, gradients has " +
-                               std::to_string(gradients.size()) + "; they must be equal");
-  }
+  if (!SameCount(env, "augmentScore", "memory", memory.size(), "gradients", gradients.size())) return env.Undefined();
   AugmentScore(memory.data(), gradients.data(), memory.size(), lr, static_cast<double*>(scores.data), scores.length);
   return env.Undefined();
 }
@@ -406,10 +411,7 @@ Napi::Value ExtractColumnsFn(const Napi::CallbackInfo& info) {
       !ArgViewList(info, 3, "extractColumns", "out", napi_float32_array, k, &out)) {
     return env.Undefined();
   }
-  if (rows.size() != out.size()) {
-    return ThrowRange(env, "extractColumns: rows has " + std::to_string(rows.size()) + " entries, out has " +
-                               std::to_string(out.size()) + "; they must be equal");
-  }
+  if (!SameCount(env, "extractColumns", "rows", rows.size(), "out", out.size())) return env.Undefined();
   // Every index must fall inside every row.
   const uint32_t* idx = static_cast<const uint32_t*>(indices.data);
   size_t largest = 0;

@@ -1,4 +1,4 @@
-// Elementwise kernels: in-place sum/min/max of two arrays, scale and divide by a scalar.
+// Elementwise kernels: in-place sum/min/max of two arrays, scale and divide by a scalar, finiteness check.
 // Cost: one pass, memory bound (3 x n x element bytes moved for reduce, 2 x for scale/divide).
 // Semantics follow lib/kernels/js.ts exactly:
 //  - float32 sums: V8 adds in double and rounds to float32; for +, *, / of float32 operands that

@@ -647,7 +647,7 @@ t.test('native rejects bad arguments with TypeError/RangeError, never crashes', 
   tt.throws(() => k.topKIndices(new Float64Array(3), 1, bad(new Int32Array(1))), { name: 'TypeError', message: /'out' must be a Uint32Array/ });
   tt.throws(() => k.allFinite(bad(new Float64Array(2))), { name: 'TypeError', message: /allFinite: argument 'values' must be a Float32Array/ });
   const scores = new Float64Array(8);
-  tt.throws(() => k.augmentScore([f32, f32], [f32], 0.1, scores), { name: 'RangeError', message: /memory has 2 rows, gradients has 1/ });
+  tt.throws(() => k.augmentScore([f32, f32], [f32], 0.1, scores), { name: 'RangeError', message: /memory has 2 entries, gradients has 1/ });
   tt.throws(() => k.augmentScore([new Float32Array(7)], [f32], 0.1, scores), { name: 'RangeError', message: /memory\[0\] has 7 elements, needs at least 8/ });
   tt.throws(() => k.augmentScore([f32], [new Float32Array(7)], 0.1, scores), { name: 'RangeError', message: /gradients\[0\] has 7 elements/ });
   tt.throws(() => k.augmentScore([f32], [bad(new Float64Array(8))], 0.1, scores), { name: 'TypeError', message: /gradients\[0\] must be a Float32Array \(got Float64Array\)/ });
