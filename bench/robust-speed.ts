@@ -6,12 +6,16 @@
  * Rows: 12 honest rows = a shared signal with per-coordinate scales (log-normal, so a few
  * coordinates carry most of the norm, as in real gradients) plus N(0, 0.5^2) noise, and 4 Gaussian
  * Byzantine rows N(0, 10^2): the GM has real work to do. GM defaults: eps 1e-5, maxIter 100.
+ * Two figures per method: steady state (the caller's `out` buffer and, for GM, a WeiszfeldScratch
+ * reused every round, as a training loop runs it; BGMD reuses its inner GM's buffers itself) and
+ * fresh allocation (a new result, and for GM new float64 iterates, per call; first touch of new
+ * pages is expensive on the benchmark VM). The speed-up column compares like with like.
  * Usage: node dist/bench/robust-speed.js [--d 1000000,10000000] [--reps 3]
  */
 import { kernels } from '../lib/kernels/index.js';
 import { Prng } from '../lib/prng.js';
 import { Bgmd } from '../lib/robust/bgmd.js';
-import { geometricMedian } from '../lib/robust/geometric-median.js';
+import { geometricMedian, WeiszfeldScratch } from '../lib/robust/geometric-median.js';
 
 function arg(name: string, fallback: string): string {
   const i = process.argv.indexOf(`--${name}`);
@@ -58,30 +62,46 @@ function timed<T>(fn: () => T, into: Timing, iterations: (r: T) => number): void
 }
 
 console.log(`# robust-speed: n = ${n} rows (${byzantine} Gaussian sigma 10), kernels = ${kernels.name}, node ${process.version}`);
-console.log(`# one untimed warm-up round per method, then ${reps} timed rounds, methods interleaved round by round; medians`);
-console.log('| d | aggregator | wall ms per round | CPU ms per round | GM iterations | speed-up vs full GM (wall / CPU) |');
-console.log('|---|---|---|---|---|---|');
+console.log(`# one untimed warm-up round per method and mode, then ${reps} timed rounds, all interleaved round by round; medians`);
+console.log('# steady = reused out buffer (+ GM scratch); fresh = new buffers per call. Speed-up = full GM / BGMD in the same mode.');
+console.log('| d | aggregator | steady wall ms | steady CPU ms | fresh wall ms | fresh CPU ms | GM iterations | speed-up steady (wall / CPU) | speed-up fresh (wall / CPU) |');
+console.log('|---|---|---|---|---|---|---|---|---|');
+const newTiming = (): Timing => ({ wall: [], cpu: [], iterations: [] });
 for (const d of sizes) {
   const rounds = Array.from({ length: reps }, (_, r) => makeRows(d, r));
   const betas = [0.1, 0.05];
-  const bgmds = betas.map((beta) => new Bgmd({ workers: n, length: d, beta }));
-  const gm: Timing = { wall: [], cpu: [], iterations: [] };
-  const bg: Timing[] = betas.map(() => ({ wall: [], cpu: [], iterations: [] }));
-  // Warm-up: JIT, and the first touch of each BGMD's n x d memory (page faults), untimed.
+  // Separate instances per mode, so each BGMD memory follows one trajectory of rounds.
+  const steadyB = betas.map((beta) => new Bgmd({ workers: n, length: d, beta }));
+  const freshB = betas.map((beta) => new Bgmd({ workers: n, length: d, beta }));
+  const gmOut = new Float32Array(d);
+  const gmScratch = new WeiszfeldScratch();
+  const bOut = betas.map(() => new Float32Array(d));
+  const gmS = newTiming();
+  const gmF = newTiming();
+  const bS = betas.map(newTiming);
+  const bF = betas.map(newTiming);
+  const gmSteady = (rows: Float32Array[]) => geometricMedian(rows, { out: gmOut, scratch: gmScratch });
+  // Warm-up: JIT, the first touch of each BGMD's n x d memory and of the reused buffers, untimed.
+  gmSteady(rounds[0]);
   geometricMedian(rounds[0]);
-  for (const b of bgmds) b.step(rounds[0], 0.1);
+  steadyB.forEach((b, i) => b.step(rounds[0], 0.1, bOut[i]));
+  for (const b of freshB) b.step(rounds[0], 0.1);
   for (const rows of rounds) {
-    timed(() => geometricMedian(rows), gm, (r) => r.report.iterations);
-    bgmds.forEach((b, i) => timed(() => b.step(rows, 0.1), bg[i], (r) => r.report.inner.iterations));
+    timed(() => gmSteady(rows), gmS, (r) => r.report.iterations);
+    timed(() => geometricMedian(rows), gmF, (r) => r.report.iterations);
+    steadyB.forEach((b, i) => timed(() => b.step(rows, 0.1, bOut[i]), bS[i], (r) => r.report.inner.iterations));
+    freshB.forEach((b, i) => timed(() => b.step(rows, 0.1), bF[i], (r) => r.report.inner.iterations));
   }
-  const gmWall = median(gm.wall);
-  const gmCpu = median(gm.cpu);
-  console.log(`| ${d.toExponential(0)} | full GM | ${gmWall.toFixed(0)} | ${gmCpu.toFixed(0)} | ${gm.iterations.join(', ')} | 1.0 / 1.0 |`);
-  bgmds.forEach((b, i) => {
-    const w = median(bg[i].wall);
-    const c = median(bg[i].cpu);
+  const gs = { w: median(gmS.wall), c: median(gmS.cpu) };
+  const gf = { w: median(gmF.wall), c: median(gmF.cpu) };
+  const f0 = (x: number) => x.toFixed(0);
+  console.log(`| ${d.toExponential(0)} | full GM | ${f0(gs.w)} | ${f0(gs.c)} | ${f0(gf.w)} | ${f0(gf.c)} | ${gmS.iterations.join(', ')} | 1.0 / 1.0 | 1.0 / 1.0 |`);
+  steadyB.forEach((b, i) => {
+    const s = { w: median(bS[i].wall), c: median(bS[i].cpu) };
+    const f = { w: median(bF[i].wall), c: median(bF[i].cpu) };
     console.log(
-      `| ${d.toExponential(0)} | BGMD beta ${b.beta} (k = ${b.k}) | ${w.toFixed(0)} | ${c.toFixed(0)} | ${bg[i].iterations.join(', ')} | ${(gmWall / w).toFixed(1)} / ${(gmCpu / c).toFixed(1)} |`,
+      `| ${d.toExponential(0)} | BGMD beta ${b.beta} (k = ${b.k}) | ${f0(s.w)} | ${f0(s.c)} | ${f0(f.w)} | ${f0(f.c)} | ${bS[i].iterations.join(', ')} | ` +
+        `${(gs.w / s.w).toFixed(1)} / ${(gs.c / s.c).toFixed(1)} | ${(gf.w / f.w).toFixed(1)} / ${(gf.c / f.c).toFixed(1)} |`,
     );
   });
 }

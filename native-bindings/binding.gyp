@@ -1,6 +1,6 @@
 {
   # zcoll's optional N-API addon: numeric kernels (src/elementwise.cc, sign_vote.cc, distances.cc,
-  # select_kth.cc behind src/addon.cc) and POSIX shared memory (src/shm.cc).
+  # select_kth.cc, bgmd_passes.cc behind src/addon.cc) and POSIX shared memory (src/shm.cc).
   # Flags: -O3 with portable code generation only. No -march: the AVX2 variants are chosen at run
   # time (target_clones / CPUID), so the binary runs on any x86-64 CPU. -ffp-contract=off forbids
   # fused multiply-add so float results stay identical to the JS kernels.
@@ -13,6 +13,7 @@
         "src/sign_vote.cc",
         "src/distances.cc",
         "src/select_kth.cc",
+        "src/bgmd_passes.cc",
         "src/shm.cc"
       ],
       # node-addon-api's headers directly (not its gyp target, whose generated makefiles would land

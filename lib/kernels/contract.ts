@@ -37,4 +37,25 @@ export interface Kernels {
    * expected O(n)). NaN orders after every number.
    */
   selectKth(values: FloatArray, k: number): number;
+  /**
+   * Writes to out[0..k) the indices of the k largest values, ascending; among values equal to the
+   * k-th largest the lowest indices win. -0 equals +0; NaN is above every number (all NaN equal).
+   * `values` is left unchanged. 0 <= k <= values.length <= 2^32, out.length >= k.
+   */
+  topKIndices(values: Float64Array, k: number, out: Uint32Array): void;
+  /** True iff no value is NaN or +-Inf. */
+  allFinite(values: Float32Array): boolean;
+  /**
+   * BGMD's augment-and-score pass, d = scores.length, memory.length === gradients.length rows of
+   * length >= d: for each j < d and p = 0..P-1 in that order, memory[p][j] = fround(lr *
+   * gradients[p][j] + memory[p][j]) (in double, one rounding), then scores[j] = sum over p of that
+   * value squared, accumulated in float64 from 0 with p ascending. Rows must not overlap.
+   */
+  augmentScore(memory: readonly Float32Array[], gradients: readonly Float32Array[], lr: number, scores: Float64Array): void;
+  /**
+   * Moves the columns `indices` out of `rows`: for each row p (ascending), then each t (ascending),
+   * out[p][t] = fround(rows[p][indices[t]] / divisor) and rows[p][indices[t]] = 0. out.length ===
+   * rows.length, out[p].length >= indices.length, every index < every row's length.
+   */
+  extractColumns(rows: readonly Float32Array[], indices: Uint32Array, divisor: number, out: readonly Float32Array[]): void;
 }

@@ -58,6 +58,20 @@ function less(x: number, y: number): boolean {
   return x < y;
 }
 
+function quickselect(values: FloatArray, k: number): number {
+  let lo = 0;
+  let hi = values.length - 1;
+  // Deterministic pivots (median of three by position) keep results reproducible run to run.
+  while (lo < hi) {
+    const mid = lo + ((hi - lo) >>> 1);
+    const p = partition(values, lo, hi, medianOfThree(values, lo, mid, hi));
+    if (p === k) return values[p];
+    if (p < k) lo = p + 1;
+    else hi = p - 1;
+  }
+  return values[k];
+}
+
 export const jsKernels: Kernels = {
   name: 'js',
   reduceInto(dst: NumericArray, src: NumericArray, op: ElementwiseOp): void {
@@ -141,19 +155,74 @@ export const jsKernels: Kernels = {
     if (acc !== out) out.set(acc);
   },
   selectKth(values: FloatArray, k: number): number {
-    let lo = 0;
-    let hi = values.length - 1;
-    // Deterministic pivots (median of three by position) keep results reproducible run to run.
-    while (lo < hi) {
-      const mid = lo + ((hi - lo) >>> 1);
-      const p = partition(values, lo, hi, medianOfThree(values, lo, mid, hi));
-      if (p === k) return values[p];
-      if (p < k) lo = p + 1;
-      else hi = p - 1;
+    return quickselect(values, k);
+  },
+  topKIndices(values: Float64Array, k: number, out: Uint32Array): void {
+    const n = values.length;
+    if (k === 0) return;
+    // The k-th largest by quickselect on a copy, then one ascending pass: everything above it, and
+    // the first of those equal to it until k are taken.
+    const threshold = quickselect(Float64Array.from(values), n - k);
+    let above = 0;
+    for (let j = 0; j < n; j++) if (orderedAbove(values[j], threshold)) above++;
+    let ties = k - above;
+    let t = 0;
+    for (let j = 0; j < n && t < k; j++) {
+      const v = values[j];
+      if (orderedAbove(v, threshold)) out[t++] = j;
+      else if (ties > 0 && (v === threshold || (v !== v && threshold !== threshold))) {
+        out[t++] = j;
+        ties--;
+      }
     }
-    return values[k];
+  },
+  allFinite(values: Float32Array): boolean {
+    // v * 0 is NaN exactly for NaN and +-Inf, and NaN sticks in the sum: one branch-free pass.
+    let acc = 0;
+    for (let j = 0; j < values.length; j++) acc += values[j] * 0;
+    return acc === 0;
+  },
+  augmentScore(memory: readonly Float32Array[], gradients: readonly Float32Array[], lr: number, scores: Float64Array): void {
+    const d = scores.length;
+    const rows = memory.length;
+    // Blocked over coordinates so the score block stays in L1 while every row adds to it; the
+    // order of each coordinate's sum (p ascending) does not depend on the block size.
+    for (let j0 = 0; j0 < d; j0 += AUGMENT_BLOCK) {
+      const j1 = Math.min(d, j0 + AUGMENT_BLOCK);
+      scores.fill(0, j0, j1);
+      for (let p = 0; p < rows; p++) {
+        const m = memory[p];
+        const g = gradients[p];
+        for (let j = j0; j < j1; j++) {
+          const a = Math.fround(lr * g[j] + m[j]);
+          m[j] = a;
+          scores[j] += a * a;
+        }
+      }
+    }
+  },
+  extractColumns(rows: readonly Float32Array[], indices: Uint32Array, divisor: number, out: readonly Float32Array[]): void {
+    const k = indices.length;
+    for (let p = 0; p < rows.length; p++) {
+      const row = rows[p];
+      const dst = out[p];
+      for (let t = 0; t < k; t++) {
+        const j = indices[t];
+        dst[t] = row[j] / divisor;
+        row[j] = 0;
+      }
+    }
   },
 };
+
+/** Coordinates per block of augmentScore (16 KB of float32 per row, 32 KB of float64 scores). */
+const AUGMENT_BLOCK = 4096;
+
+/** x above y in the order of topKIndices: numbers ascending, every NaN above them, NaNs equal. */
+function orderedAbove(x: number, y: number): boolean {
+  if (y !== y) return false;
+  return x !== x || x > y;
+}
 
 function medianOfThree(a: FloatArray, i: number, j: number, k: number): number {
   const x = a[i];

@@ -26,6 +26,10 @@ interface NativeAddon {
   sqDistances(points: readonly Float32Array[], center: FloatArray, out: Float64Array): void;
   weightedSum(points: readonly Float32Array[], weights: Float64Array, out: FloatArray): void;
   selectKth(values: FloatArray, k: number): number;
+  topKIndices(values: Float64Array, k: number, out: Uint32Array): void;
+  allFinite(values: Float32Array): boolean;
+  augmentScore(memory: readonly Float32Array[], gradients: readonly Float32Array[], lr: number, scores: Float64Array): void;
+  extractColumns(rows: readonly Float32Array[], indices: Uint32Array, divisor: number, out: readonly Float32Array[]): void;
   simdLevel(): string;
   shmMap(name: string, bytes: number, create: boolean): ArrayBuffer;
   shmUnmap(buffer: ArrayBuffer): void;
@@ -34,7 +38,7 @@ interface NativeAddon {
 
 const ADDON_FUNCTIONS: readonly (keyof NativeAddon)[] = [
   'reduceInto', 'scale', 'divide', 'signPack', 'voteCount', 'sqDistances', 'weightedSum', 'selectKth',
-  'simdLevel', 'shmMap', 'shmUnmap', 'shmUnlink',
+  'topKIndices', 'allFinite', 'augmentScore', 'extractColumns', 'simdLevel', 'shmMap', 'shmUnmap', 'shmUnlink',
 ];
 
 export interface NativeLoadStatus {
@@ -159,6 +163,18 @@ function wrapKernels(native: NativeAddon): Kernels {
     },
     selectKth(values: FloatArray, k: number): number {
       return native.selectKth(values, k);
+    },
+    topKIndices(values: Float64Array, k: number, out: Uint32Array): void {
+      native.topKIndices(values, k, out);
+    },
+    allFinite(values: Float32Array): boolean {
+      return native.allFinite(values);
+    },
+    augmentScore(memory: readonly Float32Array[], gradients: readonly Float32Array[], lr: number, scores: Float64Array): void {
+      native.augmentScore(memory, gradients, lr, scores);
+    },
+    extractColumns(rows: readonly Float32Array[], indices: Uint32Array, divisor: number, out: readonly Float32Array[]): void {
+      native.extractColumns(rows, indices, divisor, out);
     },
   });
 }

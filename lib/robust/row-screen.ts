@@ -5,6 +5,7 @@
  * never crashes the aggregation nor poisons it with NaN. Cost: one read pass over n x d values.
  */
 import { ZcollError } from '../errors.js';
+import { kernels } from '../kernels/index.js';
 import type { AggregatorOptions, InvalidRowPolicy } from './aggregator.js';
 
 export interface ScreenedRows {
@@ -27,14 +28,9 @@ export function checkInvalidPolicy(policy: unknown, op: string): InvalidRowPolic
   return policy;
 }
 
-/**
- * True iff every value of the row is finite: v * 0 is NaN exactly for NaN and +-Inf, and NaN
- * sticks in the sum. One branch-free pass (about 2x faster than testing each value).
- */
+/** True iff every value of the row is finite (kernels.allFinite: one pass, at memory speed natively). */
 export function isFiniteRow(row: Float32Array): boolean {
-  let acc = 0;
-  for (let j = 0; j < row.length; j++) acc += row[j] * 0;
-  return acc === 0;
+  return kernels.allFinite(row);
 }
 
 /**

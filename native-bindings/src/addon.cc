@@ -132,10 +132,11 @@ bool ArgIndex(const Napi::CallbackInfo& info, size_t index, const char* fn, cons
   return true;
 }
 
-// Reads an Array of typed arrays of one type, each with at least min_length elements.
+// Reads an Array of typed arrays of one type, each with at least min_length elements; `shortest`
+// (when given) receives the smallest length seen, from the same reads the pointers came from.
 template <typename P>
 bool ArgViewList(const Napi::CallbackInfo& info, size_t index, const char* fn, const char* arg,
-                 napi_typedarray_type type, size_t min_length, std::vector<P>* out) {
+                 napi_typedarray_type type, size_t min_length, std::vector<P>* out, size_t* shortest = nullptr) {
   napi_env env = info.Env();
   bool is_array = false;
   if (index < info.Length()) napi_is_array(env, info[index], &is_array);
@@ -165,8 +166,17 @@ bool ArgViewList(const Napi::CallbackInfo& info, size_t index, const char* fn, c
       return false;
     }
     (*out)[i] = static_cast<P>(view.data);
+    if (shortest != nullptr && view.length < *shortest) *shortest = view.length;
   }
   return true;
+}
+
+// Two row lists that pair up one to one; false after throwing when their counts differ.
+bool SameCount(const Napi::Env& env, const char* fn, const char* a, size_t na, const char* b, size_t nb) {
+  if (na == nb) return true;
+  ThrowRange(env, std::string(fn) + ": " + a + " has " + std::to_string(na) + " entries, " + b + " has " +
+                      std::to_string(nb) + "; they must be equal");
+  return false;
 }
 
 Napi::Value ReduceInto(const Napi::CallbackInfo& info) {
@@ -339,6 +349,83 @@ Napi::Value SelectKthFn(const Napi::CallbackInfo& info) {
   return Napi::Number::New(env, kth);
 }
 
+Napi::Value TopKIndicesFn(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  ArrayView values, out;
+  size_t k;
+  if (!ArgView(info, 0, "topKIndices", "values", AcceptFloat64, "a Float64Array", &values) ||
+      !ArgIndex(info, 1, "topKIndices", "k", values.length, true, &k) ||
+      !ArgView(info, 2, "topKIndices", "out", AcceptUint32, "a Uint32Array", &out)) {
+    return env.Undefined();
+  }
+  // Indices are stored as uint32.
+  if (values.length > (size_t{1} << 32)) {
+    return ThrowRange(env, "topKIndices: values has " + std::to_string(values.length) + " elements, at most 2^32 allowed");
+  }
+  if (out.length < k) {
+    return ThrowRange(env, "topKIndices: out has " + std::to_string(out.length) + " elements, k is " + std::to_string(k));
+  }
+  if (!TopKIndices(static_cast<const double*>(values.data), values.length, k, static_cast<uint32_t*>(out.data))) {
+    Napi::Error::New(env, "zcoll native topKIndices: out of memory").ThrowAsJavaScriptException();
+  }
+  return env.Undefined();
+}
+
+Napi::Value AllFiniteFn(const Napi::CallbackInfo& info) {
+  ArrayView values;
+  if (!ArgView(info, 0, "allFinite", "values", AcceptFloat32, "a Float32Array", &values)) return info.Env().Undefined();
+  return Napi::Boolean::New(info.Env(), AllFiniteF32(static_cast<const float*>(values.data), values.length));
+}
+
+Napi::Value AugmentScoreFn(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  ArrayView scores;
+  double lr;
+  if (!ArgView(info, 3, "augmentScore", "scores", AcceptFloat64, "a Float64Array", &scores) ||
+      !ArgNumber(info, 2, "augmentScore", "lr", &lr)) {
+    return env.Undefined();
+  }
+  std::vector<float*> memory;
+  std::vector<const float*> gradients;
+  if (!ArgViewList(info, 0, "augmentScore", "memory", napi_float32_array, scores.length, &memory) ||
+      !ArgViewList(info, 1, "augmentScore", "gradients", napi_float32_array, scores.length, &gradients)) {
+    return env.Undefined();
+  }
+  if (!SameCount(env, "augmentScore", "memory", memory.size(), "gradients", gradients.size())) return env.Undefined();
+  AugmentScore(memory.data(), gradients.data(), memory.size(), lr, static_cast<double*>(scores.data), scores.length);
+  return env.Undefined();
+}
+
+Napi::Value ExtractColumnsFn(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  ArrayView indices;
+  double divisor;
+  if (!ArgView(info, 1, "extractColumns", "indices", AcceptUint32, "a Uint32Array", &indices) ||
+      !ArgNumber(info, 2, "extractColumns", "divisor", &divisor)) {
+    return env.Undefined();
+  }
+  const size_t k = indices.length;
+  std::vector<float*> rows, out;
+  size_t shortest = ~size_t{0};
+  if (!ArgViewList(info, 0, "extractColumns", "rows", napi_float32_array, 0, &rows, &shortest) ||
+      !ArgViewList(info, 3, "extractColumns", "out", napi_float32_array, k, &out)) {
+    return env.Undefined();
+  }
+  if (!SameCount(env, "extractColumns", "rows", rows.size(), "out", out.size())) return env.Undefined();
+  // Every index must fall inside every row.
+  const uint32_t* idx = static_cast<const uint32_t*>(indices.data);
+  size_t largest = 0;
+  for (size_t t = 0; t < k; t++) {
+    if (idx[t] > largest) largest = idx[t];
+  }
+  if (!rows.empty() && k > 0 && largest >= shortest) {
+    return ThrowRange(env, "extractColumns: index " + std::to_string(largest) + " is out of range for a row of " +
+                               std::to_string(shortest) + " elements");
+  }
+  ExtractColumns(rows.data(), rows.size(), idx, k, divisor, out.data());
+  return env.Undefined();
+}
+
 Napi::Value SimdLevelFn(const Napi::CallbackInfo& info) {
   std::string level = zcoll::SimdLevel();
   if (!ZCOLL_HAVE_CLONES && level == "avx2") level = "avx2 (signPack only)";
@@ -354,6 +441,10 @@ Napi::Object Init(Napi::Env env, Napi::Object exports) {
   exports.Set("sqDistances", Napi::Function::New(env, SqDistancesFn, "sqDistances"));
   exports.Set("weightedSum", Napi::Function::New(env, WeightedSumFn, "weightedSum"));
   exports.Set("selectKth", Napi::Function::New(env, SelectKthFn, "selectKth"));
+  exports.Set("topKIndices", Napi::Function::New(env, TopKIndicesFn, "topKIndices"));
+  exports.Set("allFinite", Napi::Function::New(env, AllFiniteFn, "allFinite"));
+  exports.Set("augmentScore", Napi::Function::New(env, AugmentScoreFn, "augmentScore"));
+  exports.Set("extractColumns", Napi::Function::New(env, ExtractColumnsFn, "extractColumns"));
   exports.Set("simdLevel", Napi::Function::New(env, SimdLevelFn, "simdLevel"));
   InitShm(env, exports);
   return exports;

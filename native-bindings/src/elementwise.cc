@@ -1,4 +1,4 @@
-// Elementwise kernels: in-place sum/min/max of two arrays, scale and divide by a scalar.
+// Elementwise kernels: in-place sum/min/max of two arrays, scale and divide by a scalar, finiteness check.
 // Cost: one pass, memory bound (3 x n x element bytes moved for reduce, 2 x for scale/divide).
 // Semantics follow lib/kernels/js.ts exactly:
 //  - float32 sums: V8 adds in double and rounds to float32; for +, *, / of float32 operands that
@@ -103,6 +103,21 @@ ZCOLL_CLONES void DivideI32(int32_t* dst, size_t n, double divisor) {
     const double q = static_cast<double>(dst[i]) / divisor;
     dst[i] = std::fabs(q) < 2147483648.0 ? static_cast<int32_t>(q) : ToInt32Slow(q);
   }
+}
+
+// The row screening of every aggregator (lib/robust/row-screen.ts): true iff no NaN/+-Inf.
+ZCOLL_CLONES bool AllFiniteF32(const float* values, size_t n) {
+  // x * 0 is NaN exactly for NaN and +-Inf and NaN sticks in a sum; eight partial sums instead of
+  // one chain let the loop run at memory speed (the answer does not depend on the order).
+  float acc[8] = {0, 0, 0, 0, 0, 0, 0, 0};
+  size_t i = 0;
+  for (; i + 8 <= n; i += 8) {
+    for (size_t l = 0; l < 8; l++) acc[l] += values[i + l] * 0.0f;
+  }
+  float tail = 0;
+  for (; i < n; i++) tail += values[i] * 0.0f;
+  for (size_t l = 0; l < 8; l++) tail += acc[l];
+  return tail == 0;
 }
 
 }  // namespace zcoll

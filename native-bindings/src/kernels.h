@@ -39,6 +39,7 @@ void ScaleF64(double* dst, size_t n, double factor);
 void DivideF32(float* dst, size_t n, double divisor);
 void DivideF64(double* dst, size_t n, double divisor);
 void DivideI32(int32_t* dst, size_t n, double divisor);
+bool AllFiniteF32(const float* values, size_t n);
 
 // sign_vote.cc: 1-bit sign packing and the bit-sliced majority vote.
 int64_t SignPack(const float* src, size_t n, uint32_t* out);
@@ -53,6 +54,14 @@ void WeightedSumF64(const float* const* points, size_t np, const double* weights
 // select_kth.cc: quickselect with the JS kernel's pivots, so it reorders exactly as js.ts does.
 double SelectKthF32(float* values, size_t n, size_t k);
 double SelectKthF64(double* values, size_t n, size_t k);
+// The indices of the k largest values, ascending (ties to the lowest indices); false when out of memory.
+bool TopKIndices(const double* values, size_t n, size_t k, uint32_t* out);
+
+// bgmd_passes.cc: BGMD's passes over all n x d values (augment and score, extract the selected columns).
+void AugmentScore(float* const* memory, const float* const* gradients, size_t np, double lr, double* scores,
+                  size_t d);
+void ExtractColumns(float* const* rows, size_t np, const uint32_t* indices, size_t k, double divisor,
+                    float* const* out);
 
 // Which instruction set the vectorised loops run with on this CPU ("avx2", "sse2" or "generic").
 const char* SimdLevel();

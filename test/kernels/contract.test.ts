@@ -435,7 +435,159 @@ for (const ctor of [Float32Array, Float64Array]) {
   }
 }
 
-const KERNEL_NAMES = ['reduceInto', 'scale', 'divide', 'signPack', 'voteCount', 'sqDistances', 'weightedSum', 'selectKth'];
+// topKIndices: against a stable sort (value descending, NaN first, index ascending on ties); values
+// must be left unchanged. Few distinct values make ties at the threshold the common case.
+for (const n of [0, 1, 2, 7, 100, 1001, 5000]) {
+  for (const kind of ['random', 'ties', 'nan', 'signed', 'constant']) {
+    const values =
+      kind === 'ties' ? Array.from({ length: n }, () => Math.floor(rng() * 4))
+      : kind === 'constant' ? new Array<number>(n).fill(rng() < 0.5 ? 0 : -0)
+      : kind === 'signed' ? Array.from({ length: n }, () => (rng() < 0.5 ? -1 : 1) * [0, 1e-310, 1, 2.5, Infinity][Math.floor(rng() * 5)])
+      : floatValues(n, kind === 'nan');
+    for (const k of new Set([0, n, Math.floor(rng() * (n + 1)), n >>> 1, Math.min(n, 1)])) {
+      cases.push({
+        kernel: 'topKIndices',
+        name: `n=${n} ${kind} k=${k}`,
+        run: (impl) => {
+          const v = placed(Float64Array, values, 1);
+          const out = new Uint32Array(k + 2).fill(0xdeadbeef);
+          impl.topKIndices(v.view, k, out.subarray(0, k));
+          return { arrays: [out, v.whole], result: undefined };
+        },
+        check: (o) => {
+          const rank = (x: number) => (Number.isNaN(x) ? Infinity : x);
+          const order = values.map((_, j) => j).sort((a, b) => {
+            const x = values[a];
+            const y = values[b];
+            if (Number.isNaN(x) !== Number.isNaN(y)) return Number.isNaN(x) ? -1 : 1;
+            // Equal values (Infinity - Infinity is NaN, also falsy) fall through to the index.
+            return rank(y) - rank(x) || a - b;
+          });
+          const want = new Uint32Array(k + 2).fill(0xdeadbeef);
+          want.set(order.slice(0, k).sort((a, b) => a - b));
+          return compareOutcomes(o, { arrays: [want, placed(Float64Array, values, 1).whole], result: undefined });
+        },
+      });
+    }
+  }
+}
+
+// allFinite: one NaN or +-Inf anywhere (first, last, middle, in the unrolled tail) makes it false.
+for (const n of [0, 1, 7, 8, 9, 31, 1000, 4099]) {
+  for (const at of ['none', 'first', 'middle', 'last']) {
+    if (at !== 'none' && n === 0) continue;
+    for (const bad of at === 'none' ? [0] : [Number.NaN, Infinity, -Infinity]) {
+      const a = floatValues(n, false).map((x) => (Number.isFinite(x) ? x : 0));
+      if (at !== 'none') a[at === 'first' ? 0 : at === 'last' ? n - 1 : n >>> 1] = bad;
+      cases.push({
+        kernel: 'allFinite',
+        name: `n=${n} ${at} ${bad}`,
+        run: (impl) => {
+          const v = placed(Float32Array, a, 3);
+          // The guards around the view are finite; a NaN just outside must not count.
+          v.whole[0] = Number.NaN;
+          return { arrays: [v.whole], result: impl.allFinite(v.view) ? 1 : 0 };
+        },
+        check: (o) => {
+          const want = placed(Float32Array, a, 3).whole;
+          want[0] = Number.NaN;
+          return compareOutcomes(o, { arrays: [want], result: a.every((x) => Number.isFinite(Math.fround(x))) ? 1 : 0 });
+        },
+      });
+    }
+  }
+}
+
+/** Float32 rows of length d (sometimes longer), each alone in a guarded buffer, as plain values. */
+function rowsOfLength(np: number, d: number, scale: number): number[][] {
+  return Array.from({ length: np }, () => floatValues(d + (rng() < 0.3 ? 2 : 0), false).map((x) => (Number.isFinite(x) ? x * scale : 0)));
+}
+
+// augmentScore: d crosses the native 2048 and JS 4096 coordinate blocks; lr that is and is not a
+// float32; the reference is the per-element formula with the sum over rows p ascending.
+for (const np of [0, 1, 2, 5, 16]) {
+  for (const d of [0, 1, 7, 2047, 2049, 4097, 9000]) {
+    for (const lr of [0.25, Math.fround(0.1), 0.1, 3]) {
+      const mem = rowsOfLength(np, d, 1);
+      const grad = rowsOfLength(np, d, 0.01);
+      const place = (rows: number[][]) => rows.map((r, p) => placed(Float32Array, r, p % 3));
+      cases.push({
+        kernel: 'augmentScore',
+        name: `n=${np} d=${d} lr=${lr}`,
+        run: (impl) => {
+          const m = place(mem);
+          const g = place(grad);
+          const scores = placed(Float64Array, new Array<number>(d).fill(7), 1);
+          impl.augmentScore(m.map((x) => x.view), g.map((x) => x.view), lr, scores.view);
+          return { arrays: [scores.whole, ...m.map((x) => x.whole), ...g.map((x) => x.whole)], result: undefined };
+        },
+        check: (o) => {
+          const m = mem.map((r) => Float32Array.from(r));
+          const g = grad.map((r) => Float32Array.from(r));
+          const scores: number[] = [];
+          for (let j = 0; j < d; j++) {
+            let s = 0;
+            for (let p = 0; p < np; p++) {
+              m[p][j] = lr * g[p][j] + m[p][j];
+              s += m[p][j] * m[p][j];
+            }
+            scores.push(s);
+          }
+          return compareOutcomes(o, {
+            arrays: [placed(Float64Array, scores, 1).whole, ...m.map((r, p) => placed(Float32Array, r, p % 3).whole), ...place(grad).map((x) => x.whole)],
+            result: undefined,
+          });
+        },
+      });
+    }
+  }
+}
+
+// extractColumns: ascending, random and repeated indices (the second take of a column reads 0).
+for (const np of [0, 1, 3, 16]) {
+  for (const d of [1, 9, 1000, 5000]) {
+    for (const kind of ['ascending', 'random', 'repeated', 'none']) {
+      const k = kind === 'none' ? 0 : 1 + Math.floor(rng() * Math.min(d, 300));
+      const indices =
+        kind === 'ascending' ? Uint32Array.from({ length: k }, (_, t) => Math.floor((t * d) / k))
+        : Uint32Array.from({ length: k }, () => Math.floor(rng() * (kind === 'repeated' ? Math.min(d, 4) : d)));
+      const rows = rowsOfLength(np, d, 1);
+      for (const divisor of [0.5, Math.fround(0.1), 3]) {
+        cases.push({
+          kernel: 'extractColumns',
+          name: `n=${np} d=${d} ${kind} k=${k} / ${divisor}`,
+          run: (impl) => {
+            const r = rows.map((x, p) => placed(Float32Array, x, p % 2));
+            const out = rows.map(() => placed(Float32Array, new Array<number>(k).fill(5), 1));
+            const idx = new Uint32Array(k + 1);
+            idx.set(indices, 1);
+            impl.extractColumns(r.map((x) => x.view), idx.subarray(1), divisor, out.map((x) => x.view));
+            return { arrays: [...r.map((x) => x.whole), ...out.map((x) => x.whole)], result: undefined };
+          },
+          check: (o) => {
+            const r = rows.map((x) => Float32Array.from(x));
+            const out = r.map((row) =>
+              Array.from(indices, (j) => {
+                const v = row[j] / divisor;
+                row[j] = 0;
+                return v;
+              }),
+            );
+            return compareOutcomes(o, {
+              arrays: [...r.map((x, p) => placed(Float32Array, x, p % 2).whole), ...out.map((x) => placed(Float32Array, x, 1).whole)],
+              result: undefined,
+            });
+          },
+        });
+      }
+    }
+  }
+}
+
+const KERNEL_NAMES = [
+  'reduceInto', 'scale', 'divide', 'signPack', 'voteCount', 'sqDistances', 'weightedSum', 'selectKth',
+  'topKIndices', 'allFinite', 'augmentScore', 'extractColumns',
+];
 const nativeSkip = nativeKernels === undefined ? `native addon not built: ${nativeLoad.reason}` : false;
 
 for (const [label, impl] of [['js', jsKernels], ['native', nativeKernels]] as const) {
@@ -488,6 +640,26 @@ t.test('native rejects bad arguments with TypeError/RangeError, never crashes', 
   tt.throws(() => k.selectKth(new Float64Array(0), 0), { name: 'RangeError', message: /empty/ });
   tt.throws(() => k.selectKth(new Float64Array(3), 3), { name: 'RangeError', message: /'k' must be an integer in \[0, 3\)/ });
   tt.throws(() => k.selectKth(new Float64Array(3), 1.5), { name: 'RangeError' });
+  const u32 = (n: number) => new Uint32Array(n);
+  tt.throws(() => k.topKIndices(new Float64Array(3), 4, u32(4)), { name: 'RangeError', message: /'k' must be an integer in \[0, 3\]/ });
+  tt.throws(() => k.topKIndices(new Float64Array(3), 2, u32(1)), { name: 'RangeError', message: /out has 1 elements, k is 2/ });
+  tt.throws(() => k.topKIndices(bad(f32), 1, u32(1)), { name: 'TypeError', message: /'values' must be a Float64Array \(got Float32Array\)/ });
+  tt.throws(() => k.topKIndices(new Float64Array(3), 1, bad(new Int32Array(1))), { name: 'TypeError', message: /'out' must be a Uint32Array/ });
+  tt.throws(() => k.allFinite(bad(new Float64Array(2))), { name: 'TypeError', message: /allFinite: argument 'values' must be a Float32Array/ });
+  const scores = new Float64Array(8);
+  tt.throws(() => k.augmentScore([f32, f32], [f32], 0.1, scores), { name: 'RangeError', message: /memory has 2 entries, gradients has 1/ });
+  tt.throws(() => k.augmentScore([new Float32Array(7)], [f32], 0.1, scores), { name: 'RangeError', message: /memory\[0\] has 7 elements, needs at least 8/ });
+  tt.throws(() => k.augmentScore([f32], [new Float32Array(7)], 0.1, scores), { name: 'RangeError', message: /gradients\[0\] has 7 elements/ });
+  tt.throws(() => k.augmentScore([f32], [bad(new Float64Array(8))], 0.1, scores), { name: 'TypeError', message: /gradients\[0\] must be a Float32Array \(got Float64Array\)/ });
+  tt.throws(() => k.augmentScore([f32], [f32], bad('0.1'), scores), { name: 'TypeError', message: /'lr' must be a number/ });
+  tt.throws(() => k.augmentScore([f32], [f32], 0.1, bad(f32)), { name: 'TypeError', message: /'scores' must be a Float64Array/ });
+  tt.throws(() => k.extractColumns([f32], Uint32Array.from([2, 8]), 1, [f32]), { name: 'RangeError', message: /index 8 is out of range for a row of 8 elements/ });
+  tt.throws(() => k.extractColumns([f32, new Float32Array(3)], Uint32Array.from([3]), 1, [f32, f32]), { name: 'RangeError', message: /index 3 is out of range for a row of 3/ });
+  tt.throws(() => k.extractColumns([f32], Uint32Array.from([1, 2]), 1, [new Float32Array(1)]), { name: 'RangeError', message: /out\[0\] has 1 elements, needs at least 2/ });
+  tt.throws(() => k.extractColumns([f32], Uint32Array.from([1]), 1, [f32, f32]), { name: 'RangeError', message: /rows has 1 entries, out has 2/ });
+  tt.throws(() => k.extractColumns([f32], bad(Int32Array.from([1])), 1, [f32]), { name: 'TypeError', message: /'indices' must be a Uint32Array/ });
+  tt.throws(() => k.extractColumns(bad(f32), Uint32Array.from([1]), 1, [f32]), { name: 'TypeError', message: /'rows' must be an Array of Float32Array/ });
+  tt.throws(() => k.extractColumns([f32], Uint32Array.from([1]), bad(null), [f32]), { name: 'TypeError', message: /'divisor' must be a number \(got null\)/ });
   // A detached buffer is a zero-length array: a no-op, not a crash.
   const detached = new Float32Array(16);
   structuredClone(detached.buffer, { transfer: [detached.buffer] });

@@ -206,3 +206,24 @@ t.test('GM iteration cap is reported and counted, the update is the last iterate
   const r2 = b.step(randomRows(5, 100, 13, 3), 0.5);
   t.equal(r2.report.notConvergedRounds, 2);
 });
+
+t.test('step(rows, lr, out): filled in full, returned, bitwise equal to fresh updates; wrong length -> EINVAL', async (t) => {
+  const n = 5;
+  const d = 64;
+  const fresh = new Bgmd({ workers: n, length: d, beta: 0.25 });
+  const reused = new Bgmd({ workers: n, length: d, beta: 0.25 });
+  const out = new Float32Array(d).fill(Number.NaN);
+  for (let round = 0; round < 4; round++) {
+    const rows = randomRows(n, d, 40 + round, 1);
+    const a = fresh.step(rows, 0.1);
+    const b = reused.step(rows, 0.1, out);
+    t.equal(b.update, out, `round ${round}: returns the given buffer`);
+    t.ok(bitwiseEqual(out, a.update), `round ${round}: update equals the fresh one bit for bit`);
+    t.same(b.selected, a.selected);
+    t.same(b.report, a.report);
+    for (let i = 0; i < n; i++) t.ok(bitwiseEqual(reused.memoryRow(i), fresh.memoryRow(i)), `round ${round}: memory row ${i} equal`);
+  }
+  const before = reused.memoryRow(0).slice();
+  t.throws(() => reused.step(randomRows(n, d, 99, 1), 0.1, new Float32Array(d - 1)), { code: 'EINVAL', message: /Bgmd\.step.*length 64.*length 63/ });
+  t.ok(bitwiseEqual(reused.memoryRow(0), before), 'a rejected out leaves the memory untouched');
+});

@@ -1,7 +1,7 @@
 import t from 'tap';
 import { coordinateMedian } from '../../lib/robust/coordinate-median.js';
-import { geometricMedian } from '../../lib/robust/geometric-median.js';
-import { gmObjective, maxAbsDiff, randomRows, rowsOf } from './random-rows.js';
+import { geometricMedian, WeiszfeldScratch } from '../../lib/robust/geometric-median.js';
+import { bitwiseEqual, gmObjective, maxAbsDiff, randomRows, rowsOf } from './random-rows.js';
 
 const tight = { eps: 1e-9, maxIter: 2000 };
 
@@ -167,4 +167,23 @@ t.test('invalid rows are excluded or zeroed and counted; bad options are EINVAL'
   const l3 = geometricMedian(rows, { length: 3 });
   t.equal(l3.report.used, 1);
   t.same(Array.from(l3.value), [1, 2, 3]);
+});
+
+t.test('out and scratch: filled in place, returned, bitwise equal to the fresh result; wrong length -> EINVAL', async (t) => {
+  const rows = randomRows(7, 33, 5, 1);
+  const fresh = geometricMedian(rows);
+  const out = new Float32Array(33).fill(Number.NaN);
+  const scratch = new WeiszfeldScratch();
+  // Two calls on one scratch (the second starts from the first's leftovers), and a larger d
+  // in between so the reused buffers are longer than d: every result must match the fresh one.
+  const first = geometricMedian(rows, { out, scratch });
+  t.equal(first.value, out, 'returns the given buffer');
+  t.ok(bitwiseEqual(out, fresh.value), 'first call equals the fresh result bit for bit');
+  geometricMedian(randomRows(9, 50, 6, 1), { scratch });
+  out.fill(Number.NaN);
+  const again = geometricMedian(rows, { out, scratch });
+  t.equal(again.value, out);
+  t.ok(bitwiseEqual(out, fresh.value), 'reused (longer) scratch equals the fresh result bit for bit');
+  t.same(again.report, fresh.report);
+  t.throws(() => geometricMedian(rows, { out: new Float32Array(32) }), { code: 'EINVAL', message: /geometricMedian.*length 32.*length 33/ });
 });
