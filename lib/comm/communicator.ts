@@ -467,10 +467,13 @@ export class Communicator implements OpHost {
     return p;
   }
 
-  /** Whether an op busy-polls: small ones, and any size when every rank is on this host with shared memory. */
+  /**
+   * Whether an op busy-polls: small ones, and any size when every rank is on this host. Only with
+   * mailboxes: over ZeroMQ alone the wake-ups are libzmq's I/O threads', which spinning cannot save.
+   */
   private spins(desc: OpDescriptor): boolean {
-    if (!this.spin) return false;
-    if (this.mailbox !== undefined && this.localSize === this.size) return true;
+    if (!this.spin || this.mailbox === undefined) return false;
+    if (this.localSize === this.size) return true;
     return desc.count * (desc.dtype === '' ? 0 : BYTES_PER_ELEMENT[desc.dtype]) <= SPIN_MAX_BYTES;
   }
 
