@@ -1,23 +1,40 @@
 /**
  * Time and bytes per step of distributed Signum against float32 ring all-reduce (issue 5 item 7),
- * in one run over the same ranks: d = 25M (ResNet-50 size), 4 rank processes on loopback.
+ * in one run over the same ranks: d = 25M (ResNet-50 size), 4 rank processes on one host.
  * Variants, interleaved rep by rep so all see the same machine load:
- *   allreduce-f32     comm.allReduce(grad, op 'avg', in place) then x -= lr·g (plain SGD step);
- *   signum-allgather  Signum.signs (momentum + pack) -> signVote 'allgather' -> Signum.apply;
+ *   allreduce-f32     comm.allReduce(grad, op 'avg', in place on the gradient buffer, as a training
+ *                     loop owns its fresh gradient), then the SGD step x += (-lr)·g (kernels.axpy);
+ *   signum-allgather  Signum.signs (finiteness check + momentum fused with the pack) -> signVote
+ *                     'allgather' -> Signum.apply (kernels.signApply);
  *   signum-server     the same with signVote 'server' (root 0);
  *   signum-reduce     the same with signVote 'reduce'.
- * A step's time is the slowest rank's (each rep starts after a barrier); "comm" is the collective
- * part alone (allReduce / signVote, the slowest rank's), "local" the rest of the step (Signum's
- * momentum, pack and update loops; the gradient copy and the SGD update for float32). Bytes are this rank's outbox counters (payload + headers) per
- * step, max over ranks. Prints a markdown table: median and best of the reps.
- * Run: node dist/bench/signsgd-speed.js [--d 25000000] [--ranks 4] [--reps 5]
- * (without ZCOLL_RANK it launches its ranks on loopback itself). Memory: ~5 x 4d bytes per rank.
+ * Both sides run their local passes in the kernels in use (native when the addon loaded).
+ * Per rep, the slowest rank's figure (each rep starts after a barrier):
+ *   step      the whole optimizer step;
+ *   comm      the collective alone (allReduce / signVote, vote included);
+ *   local     step - comm: Signum's check, momentum + pack and update; f32's SGD update;
+ *   exchange  what a communication library adds to a step: f32 = comm; Signum = comm + the pack.
+ *             The pack is fused into the momentum pass, so it is timed as a separate
+ *             kernels.signPack of the momentum right after the step (outside the step's time):
+ *             an upper bound of its share of the fused pass. The momentum and the parameter update
+ *             are work every momentum optimizer does, with or without compression.
+ * Bytes: payload sent per rank per step from the outbox counters (max over ranks), and payload
+ * received, counted after the timed reps in one extra step per variant by a fault seam that adds
+ * up what each rank sends to each peer (the seam slows sending, so that step is not timed).
+ * Headers come on top (< 256 B per message).
+ * Prints a self-contained markdown report: date, load average before and after, node, kernels,
+ * transport, then median and best of the reps, and speed-ups vs f32 (from medians / from bests).
+ * Run: node dist/bench/signsgd-speed.js [--d 25000000] [--ranks 4] [--reps 9] [--lr 1e-4]
+ * (without ZCOLL_RANK it launches its ranks on 127.0.0.1 itself; ZCOLL_TRANSPORT and
+ * ZCOLL_KERNELS pass through). Memory: ~4 x 4d bytes per rank plus the collectives' buffers.
  */
 import { spawn } from 'node:child_process';
+import { loadavg } from 'node:os';
 import { fileURLToPath } from 'node:url';
 import { init, type Communicator } from '../lib/index.js';
-import { kernels, nativeKernels } from '../lib/kernels/index.js';
+import { kernels, nativeLoad } from '../lib/kernels/index.js';
 import { Signum } from '../lib/compress/signum.js';
+import { packedWords } from '../lib/compress/sign.js';
 import { signVote } from '../lib/compress/vote-modes.js';
 import type { SignVoteMode } from '../lib/compress/wire-bytes.js';
 import { Prng } from '../lib/prng.js';
@@ -26,12 +43,21 @@ import { freePort } from '../lib/cluster/free-port.js';
 const VARIANTS = ['allreduce-f32', 'signum-allgather', 'signum-server', 'signum-reduce'] as const;
 type Variant = (typeof VARIANTS)[number];
 
+/** One rank's timings of one step. */
 interface Sample {
   variant: Variant;
   rep: number;
   stepMs: number;
   commMs: number;
-  bytes: number;
+  /** The standalone pack of the momentum after the step (0 for f32). */
+  packMs: number;
+  payloadSent: number;
+}
+
+/** Payload bytes one rank sent to each peer in the untimed counting step of a variant. */
+interface PeerBytes {
+  variant: Variant;
+  perPeer: number[];
 }
 
 function argOf(name: string, fallback: string): string {
@@ -41,25 +67,28 @@ function argOf(name: string, fallback: string): string {
 
 async function worker(): Promise<void> {
   const d = Number(argOf('d', '25000000'));
-  const reps = Number(argOf('reps', '5'));
+  const reps = Number(argOf('reps', '9'));
+  const lr = Number(argOf('lr', '1e-4'));
   const comm: Communicator = await init({ timeoutMs: 300_000 });
   const prng = new Prng(1000 + comm.rank);
   const grad = new Float32Array(d);
   for (let i = 0; i < d; i++) grad[i] = prng.next() - 0.5;
+  // The f32 side's own gradient buffer, reduced in place every step (it drifts towards the ranks'
+  // mean rep by rep, which changes nothing in the time of a float32 sum).
+  const gradF32 = grad.slice();
   const params = new Float32Array(d);
-  const work = new Float32Array(d);
-  const signum = new Signum(d, { lr: 1e-4, beta: 0.9, rank: comm.rank });
-  const step = async (v: Variant): Promise<{ stepMs: number; commMs: number; bytes: number }> => {
+  const signum = new Signum(d, { lr, beta: 0.9, rank: comm.rank });
+  const packScratch = new Uint32Array(packedWords(d));
+  const step = async (v: Variant): Promise<Omit<Sample, 'variant' | 'rep'>> => {
     await comm.barrier();
-    const c0 = comm.outbox.counters.payloadBytes + comm.outbox.counters.headerBytes;
+    const sent0 = comm.outbox.counters.payloadBytes;
     const t0 = performance.now();
     let commMs: number;
     if (v === 'allreduce-f32') {
-      work.set(grad);
       const a = performance.now();
-      await comm.allReduce(work, { op: 'avg', inPlace: true });
+      await comm.allReduce(gradF32, { op: 'avg', inPlace: true });
       commMs = performance.now() - a;
-      for (let i = 0; i < d; i++) params[i] -= 1e-4 * work[i];
+      kernels.axpy(params, -lr, gradF32);
     } else {
       const signs = signum.signs(grad);
       const a = performance.now();
@@ -68,7 +97,14 @@ async function worker(): Promise<void> {
       signum.apply(params, vote);
     }
     const stepMs = performance.now() - t0;
-    return { stepMs, commMs, bytes: comm.outbox.counters.payloadBytes + comm.outbox.counters.headerBytes - c0 };
+    const payloadSent = comm.outbox.counters.payloadBytes - sent0;
+    let packMs = 0;
+    if (v !== 'allreduce-f32') {
+      const p = performance.now();
+      kernels.signPack(signum.momentum, packScratch);
+      packMs = performance.now() - p;
+    }
+    return { stepMs, commMs, packMs, payloadSent };
   };
   for (const v of VARIANTS) await step(v); // warm-up: schedules, shared-memory regions, JIT
   for (let rep = 0; rep < reps; rep++) {
@@ -77,22 +113,36 @@ async function worker(): Promise<void> {
       process.stdout.write(`RESULT ${JSON.stringify({ variant: v, rep, ...s })}\n`);
     }
   }
-  if (comm.rank === 0) process.stdout.write(`KERNELS ${kernels === nativeKernels ? 'native' : 'js'}\n`);
+  for (const v of VARIANTS) {
+    const perPeer = new Array<number>(comm.size).fill(0);
+    comm.outbox.seam = (msg) => {
+      perPeer[msg.peer] += msg.payload?.byteLength ?? 0;
+      return msg;
+    };
+    await step(v);
+    comm.outbox.seam = undefined;
+    process.stdout.write(`BYTES ${JSON.stringify({ variant: v, perPeer })}\n`);
+  }
+  if (comm.rank === 0) process.stdout.write(`KERNELS ${kernels.name}${kernels.name === 'native' ? ` (${nativeLoad.simd ?? '?'})` : ''}\n`);
   await comm.close();
 }
-
 
 function median(xs: number[]): number {
   const s = xs.slice().sort((a, b) => a - b);
   return s.length % 2 ? s[(s.length - 1) / 2] : (s[s.length / 2 - 1] + s[s.length / 2]) / 2;
 }
 
+const loadNow = (): string => loadavg().map((x) => x.toFixed(2)).join(' ');
+
 async function launch(): Promise<void> {
   const ranks = Number(argOf('ranks', '4'));
   const d = Number(argOf('d', '25000000'));
+  const started = new Date();
+  const loadBefore = loadNow();
   const port = await freePort();
   const script = fileURLToPath(import.meta.url);
   const samples: Sample[][] = Array.from({ length: ranks }, () => []);
+  const peerBytes: PeerBytes[][] = Array.from({ length: ranks }, () => []);
   let kernelName = '?';
   const codes = await Promise.all(
     Array.from({ length: ranks }, (_, rank) =>
@@ -106,6 +156,7 @@ async function launch(): Promise<void> {
         child.on('close', (code) => {
           for (const line of out.split('\n')) {
             if (line.startsWith('RESULT ')) samples[rank].push(JSON.parse(line.slice(7)) as Sample);
+            if (line.startsWith('BYTES ')) peerBytes[rank].push(JSON.parse(line.slice(6)) as PeerBytes);
             if (line.startsWith('KERNELS ')) kernelName = line.slice(8);
           }
           resolve(code);
@@ -114,25 +165,41 @@ async function launch(): Promise<void> {
     ),
   );
   if (codes.some((c) => c !== 0)) throw new Error(`a rank failed: exit codes ${codes.join(', ')}`);
+  const loadAfter = loadNow();
+  const reps = samples[0].length / VARIANTS.length;
+  /** Per rep, the slowest rank's value of `pick`. */
+  const slowest = (v: Variant, pick: (s: Sample) => number): number[] =>
+    Array.from({ length: reps }, (_, rep) => Math.max(...samples.map((rs) => pick(rs.find((s) => s.variant === v && s.rep === rep)!))));
+  const figures = (v: Variant) => ({
+    step: slowest(v, (s) => s.stepMs),
+    comm: slowest(v, (s) => s.commMs),
+    exchange: slowest(v, (s) => s.commMs + s.packMs),
+    local: slowest(v, (s) => s.stepMs - s.commMs),
+    sent: Math.max(...samples.flatMap((rs) => rs.filter((s) => s.variant === v).map((s) => s.payloadSent))),
+    received: Math.max(
+      ...Array.from({ length: ranks }, (_, r) =>
+        peerBytes.reduce((sum, rows, src) => sum + (src === r ? 0 : rows.find((b) => b.variant === v)!.perPeer[r]), 0),
+      ),
+    ),
+  });
+  const base = figures('allreduce-f32');
+  const ms = (x: number): string => x.toFixed(0);
+  const ratio = (f32: number[], mine: number[]): string =>
+    `${(median(f32) / median(mine)).toFixed(1)}x / ${(Math.min(...f32) / Math.min(...mine)).toFixed(1)}x`;
   const lines = [
-    `# d = ${d} (${(4 * d / 1e6).toFixed(0)} MB of float32), ${ranks} ranks on loopback, ${samples[0].length / VARIANTS.length} reps after a warm-up, kernels ${kernelName}, node ${process.version}`,
-    '| variant | step ms (median) | step ms (best) | comm ms (median) | comm ms (best) | local ms (median) | MB sent per rank per step | step speed-up vs f32 | comm speed-up vs f32 |',
-    '|---|---|---|---|---|---|---|---|---|',
+    `# ${started.toISOString()}: d = ${d} (${((4 * d) / 1e6).toFixed(0)} MB of float32), ${ranks} ranks on 127.0.0.1 ` +
+      `(transport ${process.env.ZCOLL_TRANSPORT || 'default'}), ${reps} reps after a warm-up, kernels ${kernelName}, node ${process.version}`,
+    `# load average (1, 5, 15 min): ${loadBefore} before, ${loadAfter} after; ${((Date.now() - started.getTime()) / 1000).toFixed(0)} s`,
+    '| variant | step ms median / best | comm ms median / best | exchange ms median / best | local ms median | MB sent per rank per step | MB received per rank per step | step speed-up vs f32 (median / best) | comm speed-up | exchange speed-up |',
+    '|---|---|---|---|---|---|---|---|---|---|',
   ];
-  const rowsOf = (v: Variant): { step: number[]; comm: number[]; local: number[]; bytes: number } => {
-    const reps = samples[0].filter((s) => s.variant === v).map((s) => s.rep);
-    const step = reps.map((rep) => Math.max(...samples.map((rs) => rs.find((s) => s.variant === v && s.rep === rep)!.stepMs)));
-    const comm = reps.map((rep) => Math.max(...samples.map((rs) => rs.find((s) => s.variant === v && s.rep === rep)!.commMs)));
-    const local = reps.map((rep) => Math.max(...samples.map((rs) => rs.find((s) => s.variant === v && s.rep === rep)!).map((s) => s.stepMs - s.commMs)));
-    const bytes = Math.max(...samples.flatMap((rs) => rs.filter((s) => s.variant === v).map((s) => s.bytes)));
-    return { step, comm, local, bytes };
-  };
-  const base = rowsOf('allreduce-f32');
   for (const v of VARIANTS) {
-    const r = rowsOf(v);
-    const med = median(r.step);
-    const cells = [med, Math.min(...r.step), median(r.comm), Math.min(...r.comm), median(r.local)].map((x) => x.toFixed(0));
-    lines.push(`| ${v} | ${cells.join(' | ')} | ${(r.bytes / 1e6).toFixed(2)} | ${(median(base.step) / med).toFixed(1)}x | ${(median(base.comm) / median(r.comm)).toFixed(1)}x |`);
+    const f = figures(v);
+    lines.push(
+      `| ${v} | ${ms(median(f.step))} / ${ms(Math.min(...f.step))} | ${ms(median(f.comm))} / ${ms(Math.min(...f.comm))} | ` +
+        `${ms(median(f.exchange))} / ${ms(Math.min(...f.exchange))} | ${ms(median(f.local))} | ${(f.sent / 1e6).toFixed(2)} | ` +
+        `${(f.received / 1e6).toFixed(2)} | ${ratio(base.step, f.step)} | ${ratio(base.comm, f.comm)} | ${ratio(base.exchange, f.exchange)} |`,
+    );
   }
   process.stdout.write(`${lines.join('\n')}\n`);
 }
