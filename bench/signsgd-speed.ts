@@ -9,10 +9,15 @@
  *   signum-server     the same with signVote 'server' (root 0);
  *   signum-reduce     the same with signVote 'reduce'.
  * Both sides run their local passes in the kernels in use (native when the addon loaded).
- * Per rep, the slowest rank's figure (each rep starts after a barrier):
- *   step      the whole optimizer step;
- *   comm      the collective alone (allReduce / signVote, vote included);
- *   local     step - comm: Signum's check, momentum + pack and update; f32's SGD update;
+ * Per rep (each rep starts after a barrier):
+ *   step      the whole optimizer step, the slowest rank's;
+ *   comm      the collective alone (allReduce / signVote, vote included): from the moment the last
+ *             rank called it to the moment the last rank got its result (clock of the host, shared
+ *             by the rank processes). A rank's own call also counts the wait for the peers that are
+ *             still in their local passes (4 ranks on fewer cores finish them at different times);
+ *             that figure, the slowest rank's call, is reported too ("comm, per-rank call");
+ *   local     step - comm: Signum's check, momentum + pack and update; f32's SGD update; plus the
+ *             wait for the slowest rank's local work;
  *   exchange  what a communication library adds to a step: f32 = comm; Signum = comm + the pack.
  *             The pack is fused into the momentum pass, so it is timed as a separate
  *             kernels.signPack of the momentum right after the step (outside the step's time):
@@ -22,7 +27,7 @@
  * received, counted after the timed reps in one extra step per variant by a fault seam that adds
  * up what each rank sends to each peer (the seam slows sending, so that step is not timed).
  * Headers come on top (< 256 B per message).
- * Prints a self-contained markdown report: date, load average before and after, node, kernels,
+ * Prints a self-contained markdown report: date, load average before, during and after, node, kernels,
  * transport, then median and best of the reps, and speed-ups vs f32 (from medians / from bests).
  * Run: node dist/bench/signsgd-speed.js [--d 25000000] [--ranks 4] [--reps 9] [--lr 1e-4]
  * (without ZCOLL_RANK it launches its ranks on 127.0.0.1 itself; ZCOLL_TRANSPORT and
@@ -49,6 +54,9 @@ interface Sample {
   rep: number;
   stepMs: number;
   commMs: number;
+  /** performance.timeOrigin + performance.now() when this rank called the collective / got its result. */
+  commEntry: number;
+  commExit: number;
   /** The standalone pack of the momentum after the step (0 for f32). */
   packMs: number;
   payloadSent: number;
@@ -83,20 +91,22 @@ async function worker(): Promise<void> {
     await comm.barrier();
     const sent0 = comm.outbox.counters.payloadBytes;
     const t0 = performance.now();
-    let commMs: number;
+    let a: number;
+    let b: number;
     if (v === 'allreduce-f32') {
-      const a = performance.now();
+      a = performance.now();
       await comm.allReduce(gradF32, { op: 'avg', inPlace: true });
-      commMs = performance.now() - a;
+      b = performance.now();
       kernels.axpy(params, -lr, gradF32);
     } else {
       const signs = signum.signs(grad);
-      const a = performance.now();
+      a = performance.now();
       const vote = await signVote(comm, signs, d, { mode: v.slice('signum-'.length) as SignVoteMode, root: 0 });
-      commMs = performance.now() - a;
+      b = performance.now();
       signum.apply(params, vote);
     }
     const stepMs = performance.now() - t0;
+    const commMs = b - a;
     const payloadSent = comm.outbox.counters.payloadBytes - sent0;
     let packMs = 0;
     if (v !== 'allreduce-f32') {
@@ -104,7 +114,8 @@ async function worker(): Promise<void> {
       kernels.signPack(signum.momentum, packScratch);
       packMs = performance.now() - p;
     }
-    return { stepMs, commMs, packMs, payloadSent };
+    const origin = performance.timeOrigin;
+    return { stepMs, commMs, commEntry: origin + a, commExit: origin + b, packMs, payloadSent };
   };
   for (const v of VARIANTS) await step(v); // warm-up: schedules, shared-memory regions, JIT
   for (let rep = 0; rep < reps; rep++) {
@@ -144,6 +155,9 @@ async function launch(): Promise<void> {
   const samples: Sample[][] = Array.from({ length: ranks }, () => []);
   const peerBytes: PeerBytes[][] = Array.from({ length: ranks }, () => []);
   let kernelName = '?';
+  // The 1-minute load average sampled while the ranks run (the machine may be shared).
+  const loadDuring: number[] = [];
+  const sampler = setInterval(() => loadDuring.push(loadavg()[0]), 2000);
   const codes = await Promise.all(
     Array.from({ length: ranks }, (_, rank) =>
       new Promise<number | null>((resolve) => {
@@ -164,24 +178,34 @@ async function launch(): Promise<void> {
       }),
     ),
   );
+  clearInterval(sampler);
   if (codes.some((c) => c !== 0)) throw new Error(`a rank failed: exit codes ${codes.join(', ')}`);
   const loadAfter = loadNow();
+  const during = loadDuring.length > 0 ? `${Math.min(...loadDuring).toFixed(2)}-${Math.max(...loadDuring).toFixed(2)}` : 'n/a';
   const reps = samples[0].length / VARIANTS.length;
   /** Per rep, the slowest rank's value of `pick`. */
   const slowest = (v: Variant, pick: (s: Sample) => number): number[] =>
     Array.from({ length: reps }, (_, rep) => Math.max(...samples.map((rs) => pick(rs.find((s) => s.variant === v && s.rep === rep)!))));
-  const figures = (v: Variant) => ({
-    step: slowest(v, (s) => s.stepMs),
-    comm: slowest(v, (s) => s.commMs),
-    exchange: slowest(v, (s) => s.commMs + s.packMs),
-    local: slowest(v, (s) => s.stepMs - s.commMs),
-    sent: Math.max(...samples.flatMap((rs) => rs.filter((s) => s.variant === v).map((s) => s.payloadSent))),
-    received: Math.max(
-      ...Array.from({ length: ranks }, (_, r) =>
-        peerBytes.reduce((sum, rows, src) => sum + (src === r ? 0 : rows.find((b) => b.variant === v)!.perPeer[r]), 0),
+  const lastEntry = (v: Variant): number[] => slowest(v, (s) => s.commEntry);
+  const each = (xs: number[], ys: number[], f: (x: number, y: number) => number): number[] => xs.map((x, i) => f(x, ys[i]));
+  const figures = (v: Variant) => {
+    const step = slowest(v, (s) => s.stepMs);
+    // From the last rank's call to the last rank's result.
+    const comm = each(slowest(v, (s) => s.commExit), lastEntry(v), (exit, entry) => exit - entry);
+    return {
+      step,
+      comm,
+      rankComm: slowest(v, (s) => s.commMs),
+      exchange: each(comm, slowest(v, (s) => s.packMs), (c, p) => c + p),
+      local: each(step, comm, (st, c) => st - c),
+      sent: Math.max(...samples.flatMap((rs) => rs.filter((s) => s.variant === v).map((s) => s.payloadSent))),
+      received: Math.max(
+        ...Array.from({ length: ranks }, (_, r) =>
+          peerBytes.reduce((sum, rows, src) => sum + (src === r ? 0 : rows.find((b) => b.variant === v)!.perPeer[r]), 0),
+        ),
       ),
-    ),
-  });
+    };
+  };
   const base = figures('allreduce-f32');
   const ms = (x: number): string => x.toFixed(0);
   const ratio = (f32: number[], mine: number[]): string =>
@@ -189,15 +213,16 @@ async function launch(): Promise<void> {
   const lines = [
     `# ${started.toISOString()}: d = ${d} (${((4 * d) / 1e6).toFixed(0)} MB of float32), ${ranks} ranks on 127.0.0.1 ` +
       `(transport ${process.env.ZCOLL_TRANSPORT || 'default'}), ${reps} reps after a warm-up, kernels ${kernelName}, node ${process.version}`,
-    `# load average (1, 5, 15 min): ${loadBefore} before, ${loadAfter} after; ${((Date.now() - started.getTime()) / 1000).toFixed(0)} s`,
-    '| variant | step ms median / best | comm ms median / best | exchange ms median / best | local ms median | MB sent per rank per step | MB received per rank per step | step speed-up vs f32 (median / best) | comm speed-up | exchange speed-up |',
-    '|---|---|---|---|---|---|---|---|---|---|',
+    `# load average (1, 5, 15 min): ${loadBefore} before, ${loadAfter} after; 1-min load ${during} during the run; ${((Date.now() - started.getTime()) / 1000).toFixed(0)} s`,
+    '| variant | step ms median / best | comm ms median / best | exchange ms median / best | local ms median | comm, per-rank call, ms median / best | MB sent per rank per step | MB received per rank per step | step speed-up vs f32 (median / best) | comm speed-up | exchange speed-up |',
+    '|---|---|---|---|---|---|---|---|---|---|---|',
   ];
   for (const v of VARIANTS) {
     const f = figures(v);
     lines.push(
       `| ${v} | ${ms(median(f.step))} / ${ms(Math.min(...f.step))} | ${ms(median(f.comm))} / ${ms(Math.min(...f.comm))} | ` +
-        `${ms(median(f.exchange))} / ${ms(Math.min(...f.exchange))} | ${ms(median(f.local))} | ${(f.sent / 1e6).toFixed(2)} | ` +
+        `${ms(median(f.exchange))} / ${ms(Math.min(...f.exchange))} | ${ms(median(f.local))} | ` +
+        `${ms(median(f.rankComm))} / ${ms(Math.min(...f.rankComm))} | ${(f.sent / 1e6).toFixed(2)} | ` +
         `${(f.received / 1e6).toFixed(2)} | ${ratio(base.step, f.step)} | ${ratio(base.comm, f.comm)} | ${ratio(base.exchange, f.exchange)} |`,
     );
   }
