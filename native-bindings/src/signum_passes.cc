@@ -24,6 +24,17 @@ constexpr size_t kChunk = 2048;
 // the subtraction is not folded away.
 inline bool NonFinite(float x) { return !(x - x == 0.0f); }
 
+// One vote word applied to x[0..count), count <= 32: s = 1 - 2·bit exactly as js.ts writes it; lr·s
+// is then exact (s = +-1), so the only rounding steps are the ones of the JS expression.
+template <bool kDecay>
+inline __attribute__((always_inline)) void ApplyWord(float* x, uint32_t word, size_t count, double lr, double wd) {
+  for (size_t j = 0; j < count; j++) {
+    const double s = static_cast<double>(1 - 2 * static_cast<int>((word >> j) & 1u));
+    const double xj = static_cast<double>(x[j]);
+    x[j] = static_cast<float>(kDecay ? xj - lr * (s + wd * xj) : xj - lr * s);
+  }
+}
+
 }  // namespace
 
 ZCOLL_CLONES int64_t FirstNonFinite(const float* src, size_t n) {
@@ -71,25 +82,15 @@ ZCOLL_CLONES int64_t MomentumSignPack(const float* grad, float* momentum, size_t
 }
 
 ZCOLL_CLONES void SignApply(float* params, size_t n, const uint32_t* votes, double lr, double wd) {
-  const size_t words = (n + 31) / 32;
-  for (size_t w = 0; w < words; w++) {
-    const uint32_t word = votes[w];
-    float* x = params + w * 32;
-    const size_t count = n - w * 32 < 32 ? n - w * 32 : 32;
-    // s = 1 - 2·bit exactly as js.ts writes it; lr·s is then exact (s = +-1), so the only rounding
-    // steps are the ones of the JS expression.
-    if (wd == 0) {
-      for (size_t j = 0; j < count; j++) {
-        const double s = static_cast<double>(1 - 2 * static_cast<int>((word >> j) & 1u));
-        x[j] = static_cast<float>(static_cast<double>(x[j]) - lr * s);
-      }
-    } else {
-      for (size_t j = 0; j < count; j++) {
-        const double s = static_cast<double>(1 - 2 * static_cast<int>((word >> j) & 1u));
-        const double xj = static_cast<double>(x[j]);
-        x[j] = static_cast<float>(xj - lr * (s + wd * xj));
-      }
-    }
+  // Whole words get a loop of constant trip count 32 that the compiler unrolls into vector code;
+  // the partial last word goes through the same body with its own count.
+  const size_t full = n / 32;
+  if (wd == 0) {
+    for (size_t w = 0; w < full; w++) ApplyWord<false>(params + w * 32, votes[w], 32, lr, wd);
+    if (full * 32 < n) ApplyWord<false>(params + full * 32, votes[full], n - full * 32, lr, wd);
+  } else {
+    for (size_t w = 0; w < full; w++) ApplyWord<true>(params + w * 32, votes[w], 32, lr, wd);
+    if (full * 32 < n) ApplyWord<true>(params + full * 32, votes[full], n - full * 32, lr, wd);
   }
 }
 
