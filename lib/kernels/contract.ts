@@ -31,7 +31,8 @@ export interface Kernels {
    * in this order, stored to fp32; beta and 1 - beta are doubles. Finiteness of the inputs is the
    * caller's check (firstNonFinite) because the momentum must stay untouched when they are bad;
    * this returns the first i whose new m[i] is +-Inf or NaN (an fp32 overflow of finite inputs), or -1.
-   * grad and params have at least d elements, out at least ceil(d/32) words.
+   * grad and params have at least d elements, out at least ceil(d/32) words. out must not share
+   * memory with momentum: the native loop writes the words a chunk later than js.ts does.
    */
   momentumSignPack(grad: Float32Array, momentum: Float32Array, beta: number, out: Uint32Array, params: Float32Array | undefined, wd: number): number;
   /**
