@@ -1,8 +1,9 @@
 /**
  * Micro-benchmark of signSGD's local work at ResNet-50 size (d = 25M): packing signs (reads 4d
  * bytes), the packed majority vote of M = 4 and 7 messages (reads M·d/8 bytes; 'plus' and 'random'
- * tie rules), unpacking the vote to +-1 floats (writes 4d bytes), and one Signum step's local part
- * (momentum + pack, then apply). For the JS kernels and, when the addon loaded, the native ones.
+ * tie rules), unpacking the vote to +-1 floats (writes 4d bytes), Signum's passes (finiteness check,
+ * momentum fused with the pack, signed update), the SGD update (axpy) and one Signum step's local
+ * part (Signum.signs, Signum.apply). For the JS kernels and, when the addon loaded, the native ones.
  * GB/s = bytes read by the operation / time (1 GB = 1e9 bytes), for the median and the best run
  * (on a shared machine the best run is the better estimate of the loop itself). Single-threaded.
  * Usage: node dist/bench/sign-kernels.js [--d 25000000] [--reps 5] [--m 4,7]
@@ -89,9 +90,16 @@ for (const [name, ks] of kernelSets) {
 }
 const unpack = timeMs(() => unpackSigns(messages[0], d, unpacked));
 row('js', 'unpackSigns', '-', d / 8, unpack, ` (writes ${gbps(4 * d, unpack.best)} best)`);
-const signum = new Signum(d, { lr: 1e-4, beta: 0.9, weightDecay: 1e-4 });
-const params = new Float32Array(d).fill(0.01);
-const signsStep = timeMs(() => signum.signs(x));
-row('js + pack in use', 'Signum.signs (check + momentum + pack)', '-', 8 * d, signsStep);
-const applyStep = timeMs(() => signum.apply(params, messages[0]));
-row('js', 'Signum.apply (decoupled wd)', '-', 4 * d + d / 8, applyStep);
+// Bytes read per pass (writes come on top: 4d for the momentum and the parameters).
+for (const [name, ks] of kernelSets) {
+  const momentum = new Float32Array(d);
+  const params = new Float32Array(d).fill(0.01);
+  row(name, 'firstNonFinite', '-', 4 * d, timeMs(() => ks.firstNonFinite(x)));
+  row(name, 'momentumSignPack', '-', 8 * d, timeMs(() => ks.momentumSignPack(x, momentum, 0.9, packedOut, undefined, 0)));
+  row(name, "momentumSignPack, 'voted' wd", '-', 12 * d, timeMs(() => ks.momentumSignPack(x, momentum, 0.9, packedOut, params, 1e-4)));
+  row(name, 'signApply, wd', '-', 4 * d + d / 8, timeMs(() => ks.signApply(params, messages[0], 1e-4, 1e-4)));
+  row(name, 'axpy', '-', 8 * d, timeMs(() => ks.axpy(params, -1e-4, x)));
+  const signum = new Signum(d, { lr: 1e-4, beta: 0.9, weightDecay: 1e-4, kernels: ks });
+  row(name, 'Signum.signs (check + momentum + pack)', '-', 12 * d, timeMs(() => signum.signs(x)));
+  row(name, 'Signum.apply (decoupled wd)', '-', 4 * d + d / 8, timeMs(() => signum.apply(params, messages[0])));
+}

@@ -1,23 +1,45 @@
 /**
  * Time and bytes per step of distributed Signum against float32 ring all-reduce (issue 5 item 7),
- * in one run over the same ranks: d = 25M (ResNet-50 size), 4 rank processes on loopback.
+ * in one run over the same ranks: d = 25M (ResNet-50 size), 4 rank processes on one host.
  * Variants, interleaved rep by rep so all see the same machine load:
- *   allreduce-f32     comm.allReduce(grad, op 'avg', in place) then x -= lr·g (plain SGD step);
- *   signum-allgather  Signum.signs (momentum + pack) -> signVote 'allgather' -> Signum.apply;
+ *   allreduce-f32     comm.allReduce(grad, op 'avg', in place on the gradient buffer, as a training
+ *                     loop owns its fresh gradient), then the SGD step x += (-lr)·g (kernels.axpy);
+ *   signum-allgather  Signum.signs (finiteness check + momentum fused with the pack) -> signVote
+ *                     'allgather' -> Signum.apply (kernels.signApply);
  *   signum-server     the same with signVote 'server' (root 0);
  *   signum-reduce     the same with signVote 'reduce'.
- * A step's time is the slowest rank's (each rep starts after a barrier); "comm" is the collective
- * part alone (allReduce / signVote, the slowest rank's), "local" the rest of the step (Signum's
- * momentum, pack and update loops; the gradient copy and the SGD update for float32). Bytes are this rank's outbox counters (payload + headers) per
- * step, max over ranks. Prints a markdown table: median and best of the reps.
- * Run: node dist/bench/signsgd-speed.js [--d 25000000] [--ranks 4] [--reps 5]
- * (without ZCOLL_RANK it launches its ranks on loopback itself). Memory: ~5 x 4d bytes per rank.
+ * Both sides run their local passes in the kernels in use (native when the addon loaded).
+ * Per rep (each rep starts after a barrier):
+ *   step      the whole optimizer step, the slowest rank's;
+ *   comm      the collective alone (allReduce / signVote, vote included): from the moment the last
+ *             rank called it to the moment the last rank got its result (clock of the host, shared
+ *             by the rank processes). A rank's own call also counts the wait for the peers that are
+ *             still in their local passes (4 ranks on fewer cores finish them at different times);
+ *             that figure, the slowest rank's call, is reported too ("comm, per-rank call");
+ *   local     step - comm: Signum's check, momentum + pack and update; f32's SGD update; plus the
+ *             wait for the slowest rank's local work;
+ *   exchange  what a communication library adds to a step: f32 = comm; Signum = comm + the pack.
+ *             The pack is fused into the momentum pass, so it is timed as a separate
+ *             kernels.signPack of the momentum right after the step (outside the step's time):
+ *             an upper bound of its share of the fused pass. The momentum and the parameter update
+ *             are work every momentum optimizer does, with or without compression.
+ * Bytes: payload sent per rank per step from the outbox counters (max over ranks), and payload
+ * received, counted after the timed reps in one extra step per variant by a fault seam that adds
+ * up what each rank sends to each peer (the seam slows sending, so that step is not timed).
+ * Headers come on top (< 256 B per message).
+ * Prints a self-contained markdown report: date, load average before, during and after, node, kernels,
+ * transport, then median and best of the reps, and speed-ups vs f32 (from medians / from bests).
+ * Run: node dist/bench/signsgd-speed.js [--d 25000000] [--ranks 4] [--reps 9] [--lr 1e-4]
+ * (without ZCOLL_RANK it launches its ranks on 127.0.0.1 itself; ZCOLL_TRANSPORT and
+ * ZCOLL_KERNELS pass through). Memory: ~4 x 4d bytes per rank plus the collectives' buffers.
  */
 import { spawn } from 'node:child_process';
+import { loadavg } from 'node:os';
 import { fileURLToPath } from 'node:url';
 import { init, type Communicator } from '../lib/index.js';
-import { kernels, nativeKernels } from '../lib/kernels/index.js';
+import { kernels, nativeLoad } from '../lib/kernels/index.js';
 import { Signum } from '../lib/compress/signum.js';
+import { packedWords } from '../lib/compress/sign.js';
 import { signVote } from '../lib/compress/vote-modes.js';
 import type { SignVoteMode } from '../lib/compress/wire-bytes.js';
 import { Prng } from '../lib/prng.js';
@@ -26,12 +48,24 @@ import { freePort } from '../lib/cluster/free-port.js';
 const VARIANTS = ['allreduce-f32', 'signum-allgather', 'signum-server', 'signum-reduce'] as const;
 type Variant = (typeof VARIANTS)[number];
 
+/** One rank's timings of one step. */
 interface Sample {
   variant: Variant;
   rep: number;
   stepMs: number;
   commMs: number;
-  bytes: number;
+  /** performance.timeOrigin + performance.now() when this rank called the collective / got its result. */
+  commEntry: number;
+  commExit: number;
+  /** The standalone pack of the momentum after the step (0 for f32). */
+  packMs: number;
+  payloadSent: number;
+}
+
+/** Payload bytes one rank sent to each peer in the untimed counting step of a variant. */
+interface PeerBytes {
+  variant: Variant;
+  perPeer: number[];
 }
 
 function argOf(name: string, fallback: string): string {
@@ -41,34 +75,47 @@ function argOf(name: string, fallback: string): string {
 
 async function worker(): Promise<void> {
   const d = Number(argOf('d', '25000000'));
-  const reps = Number(argOf('reps', '5'));
+  const reps = Number(argOf('reps', '9'));
+  const lr = Number(argOf('lr', '1e-4'));
   const comm: Communicator = await init({ timeoutMs: 300_000 });
   const prng = new Prng(1000 + comm.rank);
   const grad = new Float32Array(d);
   for (let i = 0; i < d; i++) grad[i] = prng.next() - 0.5;
+  // The f32 side's own gradient buffer, reduced in place every step (it drifts towards the ranks'
+  // mean rep by rep, which changes nothing in the time of a float32 sum).
+  const gradF32 = grad.slice();
   const params = new Float32Array(d);
-  const work = new Float32Array(d);
-  const signum = new Signum(d, { lr: 1e-4, beta: 0.9, rank: comm.rank });
-  const step = async (v: Variant): Promise<{ stepMs: number; commMs: number; bytes: number }> => {
+  const signum = new Signum(d, { lr, beta: 0.9, rank: comm.rank });
+  const packScratch = new Uint32Array(packedWords(d));
+  const step = async (v: Variant): Promise<Omit<Sample, 'variant' | 'rep'>> => {
     await comm.barrier();
-    const c0 = comm.outbox.counters.payloadBytes + comm.outbox.counters.headerBytes;
+    const sent0 = comm.outbox.counters.payloadBytes;
     const t0 = performance.now();
-    let commMs: number;
+    let a: number;
+    let b: number;
     if (v === 'allreduce-f32') {
-      work.set(grad);
-      const a = performance.now();
-      await comm.allReduce(work, { op: 'avg', inPlace: true });
-      commMs = performance.now() - a;
-      for (let i = 0; i < d; i++) params[i] -= 1e-4 * work[i];
+      a = performance.now();
+      await comm.allReduce(gradF32, { op: 'avg', inPlace: true });
+      b = performance.now();
+      kernels.axpy(params, -lr, gradF32);
     } else {
       const signs = signum.signs(grad);
-      const a = performance.now();
+      a = performance.now();
       const vote = await signVote(comm, signs, d, { mode: v.slice('signum-'.length) as SignVoteMode, root: 0 });
-      commMs = performance.now() - a;
+      b = performance.now();
       signum.apply(params, vote);
     }
     const stepMs = performance.now() - t0;
-    return { stepMs, commMs, bytes: comm.outbox.counters.payloadBytes + comm.outbox.counters.headerBytes - c0 };
+    const commMs = b - a;
+    const payloadSent = comm.outbox.counters.payloadBytes - sent0;
+    let packMs = 0;
+    if (v !== 'allreduce-f32') {
+      const p = performance.now();
+      kernels.signPack(signum.momentum, packScratch);
+      packMs = performance.now() - p;
+    }
+    const origin = performance.timeOrigin;
+    return { stepMs, commMs, commEntry: origin + a, commExit: origin + b, packMs, payloadSent };
   };
   for (const v of VARIANTS) await step(v); // warm-up: schedules, shared-memory regions, JIT
   for (let rep = 0; rep < reps; rep++) {
@@ -77,23 +124,40 @@ async function worker(): Promise<void> {
       process.stdout.write(`RESULT ${JSON.stringify({ variant: v, rep, ...s })}\n`);
     }
   }
-  if (comm.rank === 0) process.stdout.write(`KERNELS ${kernels === nativeKernels ? 'native' : 'js'}\n`);
+  for (const v of VARIANTS) {
+    const perPeer = new Array<number>(comm.size).fill(0);
+    comm.outbox.seam = (msg) => {
+      perPeer[msg.peer] += msg.payload?.byteLength ?? 0;
+      return msg;
+    };
+    await step(v);
+    comm.outbox.seam = undefined;
+    process.stdout.write(`BYTES ${JSON.stringify({ variant: v, perPeer })}\n`);
+  }
+  if (comm.rank === 0) process.stdout.write(`KERNELS ${kernels.name}${kernels.name === 'native' ? ` (${nativeLoad.simd ?? '?'})` : ''}\n`);
   await comm.close();
 }
-
 
 function median(xs: number[]): number {
   const s = xs.slice().sort((a, b) => a - b);
   return s.length % 2 ? s[(s.length - 1) / 2] : (s[s.length / 2 - 1] + s[s.length / 2]) / 2;
 }
 
+const loadNow = (): string => loadavg().map((x) => x.toFixed(2)).join(' ');
+
 async function launch(): Promise<void> {
   const ranks = Number(argOf('ranks', '4'));
   const d = Number(argOf('d', '25000000'));
+  const started = new Date();
+  const loadBefore = loadNow();
   const port = await freePort();
   const script = fileURLToPath(import.meta.url);
   const samples: Sample[][] = Array.from({ length: ranks }, () => []);
+  const peerBytes: PeerBytes[][] = Array.from({ length: ranks }, () => []);
   let kernelName = '?';
+  // The 1-minute load average sampled while the ranks run (the machine may be shared).
+  const loadDuring: number[] = [];
+  const sampler = setInterval(() => loadDuring.push(loadavg()[0]), 2000);
   const codes = await Promise.all(
     Array.from({ length: ranks }, (_, rank) =>
       new Promise<number | null>((resolve) => {
@@ -106,6 +170,7 @@ async function launch(): Promise<void> {
         child.on('close', (code) => {
           for (const line of out.split('\n')) {
             if (line.startsWith('RESULT ')) samples[rank].push(JSON.parse(line.slice(7)) as Sample);
+            if (line.startsWith('BYTES ')) peerBytes[rank].push(JSON.parse(line.slice(6)) as PeerBytes);
             if (line.startsWith('KERNELS ')) kernelName = line.slice(8);
           }
           resolve(code);
@@ -113,26 +178,53 @@ async function launch(): Promise<void> {
       }),
     ),
   );
+  clearInterval(sampler);
   if (codes.some((c) => c !== 0)) throw new Error(`a rank failed: exit codes ${codes.join(', ')}`);
-  const lines = [
-    `# d = ${d} (${(4 * d / 1e6).toFixed(0)} MB of float32), ${ranks} ranks on loopback, ${samples[0].length / VARIANTS.length} reps after a warm-up, kernels ${kernelName}, node ${process.version}`,
-    '| variant | step ms (median) | step ms (best) | comm ms (median) | comm ms (best) | local ms (median) | MB sent per rank per step | step speed-up vs f32 | comm speed-up vs f32 |',
-    '|---|---|---|---|---|---|---|---|---|',
-  ];
-  const rowsOf = (v: Variant): { step: number[]; comm: number[]; local: number[]; bytes: number } => {
-    const reps = samples[0].filter((s) => s.variant === v).map((s) => s.rep);
-    const step = reps.map((rep) => Math.max(...samples.map((rs) => rs.find((s) => s.variant === v && s.rep === rep)!.stepMs)));
-    const comm = reps.map((rep) => Math.max(...samples.map((rs) => rs.find((s) => s.variant === v && s.rep === rep)!.commMs)));
-    const local = reps.map((rep) => Math.max(...samples.map((rs) => rs.find((s) => s.variant === v && s.rep === rep)!).map((s) => s.stepMs - s.commMs)));
-    const bytes = Math.max(...samples.flatMap((rs) => rs.filter((s) => s.variant === v).map((s) => s.bytes)));
-    return { step, comm, local, bytes };
+  const loadAfter = loadNow();
+  const during = loadDuring.length > 0 ? `${Math.min(...loadDuring).toFixed(2)}-${Math.max(...loadDuring).toFixed(2)}` : 'n/a';
+  const reps = samples[0].length / VARIANTS.length;
+  /** Per rep, the slowest rank's value of `pick`. */
+  const slowest = (v: Variant, pick: (s: Sample) => number): number[] =>
+    Array.from({ length: reps }, (_, rep) => Math.max(...samples.map((rs) => pick(rs.find((s) => s.variant === v && s.rep === rep)!))));
+  const lastEntry = (v: Variant): number[] => slowest(v, (s) => s.commEntry);
+  const each = (xs: number[], ys: number[], f: (x: number, y: number) => number): number[] => xs.map((x, i) => f(x, ys[i]));
+  const figures = (v: Variant) => {
+    const step = slowest(v, (s) => s.stepMs);
+    // From the last rank's call to the last rank's result.
+    const comm = each(slowest(v, (s) => s.commExit), lastEntry(v), (exit, entry) => exit - entry);
+    return {
+      step,
+      comm,
+      rankComm: slowest(v, (s) => s.commMs),
+      exchange: each(comm, slowest(v, (s) => s.packMs), (c, p) => c + p),
+      local: each(step, comm, (st, c) => st - c),
+      sent: Math.max(...samples.flatMap((rs) => rs.filter((s) => s.variant === v).map((s) => s.payloadSent))),
+      received: Math.max(
+        ...Array.from({ length: ranks }, (_, r) =>
+          peerBytes.reduce((sum, rows, src) => sum + (src === r ? 0 : rows.find((b) => b.variant === v)!.perPeer[r]), 0),
+        ),
+      ),
+    };
   };
-  const base = rowsOf('allreduce-f32');
+  const base = figures('allreduce-f32');
+  const ms = (x: number): string => x.toFixed(0);
+  const ratio = (f32: number[], mine: number[]): string =>
+    `${(median(f32) / median(mine)).toFixed(1)}x / ${(Math.min(...f32) / Math.min(...mine)).toFixed(1)}x`;
+  const lines = [
+    `# ${started.toISOString()}: d = ${d} (${((4 * d) / 1e6).toFixed(0)} MB of float32), ${ranks} ranks on 127.0.0.1 ` +
+      `(transport ${process.env.ZCOLL_TRANSPORT || 'default'}), ${reps} reps after a warm-up, kernels ${kernelName}, node ${process.version}`,
+    `# load average (1, 5, 15 min): ${loadBefore} before, ${loadAfter} after; 1-min load ${during} during the run; ${((Date.now() - started.getTime()) / 1000).toFixed(0)} s`,
+    '| variant | step ms median / best | comm ms median / best | exchange ms median / best | local ms median | comm, per-rank call, ms median / best | MB sent per rank per step | MB received per rank per step | step speed-up vs f32 (median / best) | comm speed-up | exchange speed-up |',
+    '|---|---|---|---|---|---|---|---|---|---|---|',
+  ];
   for (const v of VARIANTS) {
-    const r = rowsOf(v);
-    const med = median(r.step);
-    const cells = [med, Math.min(...r.step), median(r.comm), Math.min(...r.comm), median(r.local)].map((x) => x.toFixed(0));
-    lines.push(`| ${v} | ${cells.join(' | ')} | ${(r.bytes / 1e6).toFixed(2)} | ${(median(base.step) / med).toFixed(1)}x | ${(median(base.comm) / median(r.comm)).toFixed(1)}x |`);
+    const f = figures(v);
+    lines.push(
+      `| ${v} | ${ms(median(f.step))} / ${ms(Math.min(...f.step))} | ${ms(median(f.comm))} / ${ms(Math.min(...f.comm))} | ` +
+        `${ms(median(f.exchange))} / ${ms(Math.min(...f.exchange))} | ${ms(median(f.local))} | ` +
+        `${ms(median(f.rankComm))} / ${ms(Math.min(...f.rankComm))} | ${(f.sent / 1e6).toFixed(2)} | ` +
+        `${(f.received / 1e6).toFixed(2)} | ${ratio(base.step, f.step)} | ${ratio(base.comm, f.comm)} | ${ratio(base.exchange, f.exchange)} |`,
+    );
   }
   process.stdout.write(`${lines.join('\n')}\n`);
 }

@@ -11,13 +11,17 @@
  * sign(0) is +1 (the ICLR'19 wire rule); the ternary sign(0) = 0 of the ICML'18 runs is not 1 bit
  * and is not offered.
  * Arithmetic is double per element, stored to fp32, in index order: deterministic run to run and
- * rank to rank. Cost per step: 2 passes over d floats for the momentum (a finiteness check first, so
- * a bad gradient leaves the state untouched) + one pack pass + one update pass.
+ * rank to rank, and the same bits with the JS and the native kernels (lib/kernels/contract.ts).
+ * Cost per step, each a kernel pass over d floats: a finiteness check of g (and x, 'voted') first,
+ * so a bad gradient leaves the state untouched; the momentum update fused with the pack
+ * (kernels.momentumSignPack; signSGD, beta = 0, packs g directly); the update (kernels.signApply).
+ * No allocation per step: the message buffer and the error contexts are made once.
  */
 import { ZcollError } from '../errors.js';
 import type { ErrorContext } from '../errors.js';
+import { kernels as defaultKernels } from '../kernels/index.js';
 import type { Kernels } from '../kernels/index.js';
-import { packSigns, packedWords } from './sign.js';
+import { packedWords } from './sign.js';
 
 export const WEIGHT_DECAY_MODES = ['decoupled', 'voted'] as const;
 export type WeightDecayMode = (typeof WEIGHT_DECAY_MODES)[number];
@@ -33,7 +37,7 @@ export interface SignumOptions {
   wdMode?: WeightDecayMode;
   /** This rank, named in errors. */
   rank?: number;
-  /** Kernel implementation for packing (default: the one in use). */
+  /** Kernel implementation of the momentum, pack and update passes (default: the one in use). */
   kernels?: Kernels;
 }
 
@@ -43,15 +47,20 @@ export type VoteExchange = (signs: Uint32Array) => Uint32Array | Promise<Uint32A
 export class Signum {
   /** Number of coordinates (parameters). */
   readonly d: number;
-  /** The local momentum m, fp32, starts at 0. */
+  /**
+   * The local momentum m, fp32, starts at 0. Not kept for signSGD (beta = 0 without 'voted' decay,
+   * where m would be g): the signs of g are packed directly and this stays 0.
+   */
   readonly momentum: Float32Array;
   readonly beta: number;
   readonly weightDecay: number;
   readonly wdMode: WeightDecayMode;
   private learningRate: number;
   private readonly rank: number | undefined;
-  private readonly kernels: Kernels | undefined;
+  private readonly kernels: Kernels;
   private readonly signsBuffer: Uint32Array;
+  private readonly signsCtx: ErrorContext;
+  private readonly applyCtx: ErrorContext;
 
   constructor(d: number, opts: SignumOptions) {
     const ctx = ctxOf(opts.rank, 'Signum');
@@ -75,10 +84,12 @@ export class Signum {
     this.weightDecay = wd;
     this.wdMode = wdMode;
     this.rank = opts.rank;
-    this.kernels = opts.kernels;
+    this.kernels = opts.kernels ?? defaultKernels;
     this.learningRate = checkLr(opts.lr, ctx);
     this.momentum = new Float32Array(d);
     this.signsBuffer = new Uint32Array(packedWords(d));
+    this.signsCtx = ctxOf(opts.rank, 'Signum.signs');
+    this.applyCtx = ctxOf(opts.rank, 'Signum.apply');
   }
 
   /** The learning rate; settable between steps (schedules, warm-up). */
@@ -96,7 +107,7 @@ export class Signum {
    * A NaN or +-Inf in grad (or in params, 'voted') fails with ENUMERIC and leaves the momentum as it was.
    */
   signs(grad: Float32Array, params?: Float32Array): Uint32Array {
-    const ctx = ctxOf(this.rank, 'Signum.signs');
+    const ctx = this.signsCtx;
     this.checkVector(grad, 'grad', ctx);
     const voted = this.wdMode === 'voted' && this.weightDecay !== 0;
     if (voted) {
@@ -105,48 +116,34 @@ export class Signum {
       }
       this.checkVector(params, 'params', ctx);
     }
-    const m = this.momentum;
-    const beta = this.beta;
-    const gain = 1 - beta;
-    const d = this.d;
-    if (voted && params !== undefined) {
-      const wd = this.weightDecay;
-      for (let i = 0; i < d; i++) m[i] = beta * m[i] + gain * (grad[i] + wd * params[i]);
-    } else {
-      for (let i = 0; i < d; i++) m[i] = beta * m[i] + gain * grad[i];
+    const out = this.signsBuffer;
+    if (this.beta === 0 && !voted) {
+      // signSGD: m would be 0·m + g, whose signs are g's (+-0 both pack as +1): skip the momentum.
+      this.kernels.signPack(grad, out);
+      return out;
     }
-    // Finite inputs can still overflow fp32 on the store; packSigns reports that as ENUMERIC.
-    return packSigns(m, {
-      out: this.signsBuffer,
-      ...(this.rank !== undefined ? { rank: this.rank } : {}),
-      ...(this.kernels !== undefined ? { kernels: this.kernels } : {}),
-    });
+    const m = this.momentum;
+    const bad = this.kernels.momentumSignPack(grad, m, this.beta, out, voted ? params : undefined, voted ? this.weightDecay : 0);
+    if (bad >= 0) {
+      // Finite inputs can still overflow fp32 on the store (|m| > 3.4e38): no sign worth sending.
+      throw new ZcollError(
+        'ENUMERIC',
+        `momentum element ${bad} of ${this.d} overflowed fp32 to ${String(m[bad])}; the gradient (or the weight decay term) is too large`,
+        { ...ctx, details: { index: bad, value: String(m[bad]) } },
+      );
+    }
+    return out;
   }
 
   /** Applies the packed vote V (ceil(d/32) words) to params in place. */
   apply(params: Float32Array, vote: Uint32Array): void {
-    const ctx = ctxOf(this.rank, 'Signum.apply');
+    const ctx = this.applyCtx;
     this.checkLength(params, 'params', ctx);
     const words = packedWords(this.d);
     if (!(vote instanceof Uint32Array) || vote.length < words) {
       throw new ZcollError('EINVAL', `Signum.apply: the vote must be a Uint32Array of ${words} words for ${this.d} parameters`, ctx);
     }
-    const lr = this.learningRate;
-    const wd = this.wdMode === 'decoupled' ? this.weightDecay : 0;
-    const d = this.d;
-    for (let w = 0; w < words; w++) {
-      const word = vote[w];
-      const base = w << 5;
-      const end = Math.min(32, d - base);
-      if (wd === 0) {
-        for (let j = 0; j < end; j++) params[base + j] -= lr * (1 - 2 * ((word >>> j) & 1));
-      } else {
-        for (let j = 0; j < end; j++) {
-          const x = params[base + j];
-          params[base + j] = x - lr * (1 - 2 * ((word >>> j) & 1) + wd * x);
-        }
-      }
-    }
+    this.kernels.signApply(params, vote, this.learningRate, this.wdMode === 'decoupled' ? this.weightDecay : 0);
   }
 
   /** One step: signs, exchange (the caller's vote mode), apply. */
@@ -173,15 +170,12 @@ export class Signum {
 
   private checkVector(v: Float32Array, name: string, ctx: ErrorContext): void {
     this.checkLength(v, name, ctx);
-    const d = this.d;
-    for (let i = 0; i < d; i++) {
-      const x = v[i];
-      if (x - x !== 0) {
-        throw new ZcollError('ENUMERIC', `'${name}' element ${i} of ${d} is ${String(x)}; the momentum was left unchanged`, {
-          ...ctx,
-          details: { index: i, value: String(x) },
-        });
-      }
+    const i = this.kernels.firstNonFinite(v);
+    if (i >= 0) {
+      throw new ZcollError('ENUMERIC', `'${name}' element ${i} of ${this.d} is ${String(v[i])}; the momentum was left unchanged`, {
+        ...ctx,
+        details: { index: i, value: String(v[i]) },
+      });
     }
   }
 }

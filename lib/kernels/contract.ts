@@ -22,6 +22,28 @@ export interface Kernels {
    * Bits past src.length in the last word are 0. Returns the first index holding NaN or +-Inf, or -1.
    */
   signPack(src: Float32Array, out: Uint32Array): number;
+  /** The first index i < src.length where src[i] is NaN or +-Inf, or -1. Reads only. */
+  firstNonFinite(src: Float32Array): number;
+  /**
+   * Signum's momentum step fused with the sign pack (one pass over d = momentum.length):
+   *   m[i] <- fround(beta·m[i] + (1 - beta)·(grad[i] + wd·params[i]))   (wd·params[i] left out when params is undefined)
+   * then bit (i & 31) of out[i >> 5] is 1 iff the new m[i] < 0, bits past d are 0. Double per element,
+   * in this order, stored to fp32; beta and 1 - beta are doubles. Finiteness of the inputs is the
+   * caller's check (firstNonFinite) because the momentum must stay untouched when they are bad;
+   * this returns the first i whose new m[i] is +-Inf or NaN (an fp32 overflow of finite inputs), or -1.
+   * grad and params have at least d elements, out at least ceil(d/32) words. out must not share
+   * memory with momentum: the native loop writes the words a chunk later than js.ts does.
+   */
+  momentumSignPack(grad: Float32Array, momentum: Float32Array, beta: number, out: Uint32Array, params: Float32Array | undefined, wd: number): number;
+  /**
+   * Applies a packed sign vector (bit 1 = -1, bit 0 = +1) to params in place, d = params.length:
+   *   s = +-1;  x[i] <- fround(x[i] - lr·s)            when wd = 0,
+   *             x[i] <- fround(x[i] - lr·(s + wd·x[i])) otherwise   (double, in this order).
+   * votes has at least ceil(d/32) words; bits past d are ignored.
+   */
+  signApply(params: Float32Array, votes: Uint32Array, lr: number, wd: number): void;
+  /** y[i] <- fround(y[i] + alpha·x[i]) for i < y.length (double, then fp32): the SGD step with alpha = -lr. x.length >= y.length. */
+  axpy(y: Float32Array, alpha: number, x: Float32Array): void;
   /**
    * Majority vote on packed sign words of M workers (bit-sliced counting, no unpacking): for each of
    * the first `words` words, bit j of negOut is 1 iff more than half of the workers have bit j set,

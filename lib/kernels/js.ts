@@ -108,6 +108,66 @@ export const jsKernels: Kernels = {
     }
     return bad;
   },
+  firstNonFinite(src: Float32Array): number {
+    const n = src.length;
+    for (let i = 0; i < n; i++) {
+      const x = src[i];
+      if (x - x !== 0) return i;
+    }
+    return -1;
+  },
+  momentumSignPack(grad: Float32Array, momentum: Float32Array, beta: number, out: Uint32Array, params: Float32Array | undefined, wd: number): number {
+    const n = momentum.length;
+    const words = (n + 31) >>> 5;
+    const gain = 1 - beta;
+    let bad = -1;
+    for (let w = 0; w < words; w++) {
+      const base = w << 5;
+      const end = Math.min(32, n - base);
+      let word = 0;
+      // Two loops rather than a per-element test of params, so each stays monomorphic and branch-free.
+      if (params === undefined) {
+        for (let j = 0; j < end; j++) {
+          const i = base + j;
+          const m = Math.fround(beta * momentum[i] + gain * grad[i]);
+          momentum[i] = m;
+          if (m < 0) word |= 1 << j;
+          if (bad < 0 && m - m !== 0) bad = i;
+        }
+      } else {
+        for (let j = 0; j < end; j++) {
+          const i = base + j;
+          const m = Math.fround(beta * momentum[i] + gain * (grad[i] + wd * params[i]));
+          momentum[i] = m;
+          if (m < 0) word |= 1 << j;
+          if (bad < 0 && m - m !== 0) bad = i;
+        }
+      }
+      out[w] = word >>> 0;
+    }
+    return bad;
+  },
+  signApply(params: Float32Array, votes: Uint32Array, lr: number, wd: number): void {
+    const n = params.length;
+    const words = (n + 31) >>> 5;
+    for (let w = 0; w < words; w++) {
+      const word = votes[w];
+      const base = w << 5;
+      const end = Math.min(32, n - base);
+      if (wd === 0) {
+        for (let j = 0; j < end; j++) params[base + j] -= lr * (1 - 2 * ((word >>> j) & 1));
+      } else {
+        for (let j = 0; j < end; j++) {
+          const x = params[base + j];
+          params[base + j] = x - lr * (1 - 2 * ((word >>> j) & 1) + wd * x);
+        }
+      }
+    }
+  },
+  axpy(y: Float32Array, alpha: number, x: Float32Array): void {
+    const n = y.length;
+    for (let i = 0; i < n; i++) y[i] += alpha * x[i];
+  },
   voteCount(packed: readonly Uint32Array[], words: number, negOut: Uint32Array, tieOut: Uint32Array): void {
     const m = packed.length;
     // Bit-sliced counters: planes[b] holds bit b of the per-coordinate count of set bits, for 32

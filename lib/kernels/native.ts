@@ -22,6 +22,10 @@ interface NativeAddon {
   scale(dst: FloatArray, factor: number): void;
   divide(dst: NumericArray, divisor: number): void;
   signPack(src: Float32Array, out: Uint32Array): number;
+  firstNonFinite(src: Float32Array): number;
+  momentumSignPack(grad: Float32Array, momentum: Float32Array, beta: number, out: Uint32Array, params: Float32Array | undefined, wd: number): number;
+  signApply(params: Float32Array, votes: Uint32Array, lr: number, wd: number): void;
+  axpy(y: Float32Array, alpha: number, x: Float32Array): void;
   voteCount(packed: readonly Uint32Array[], words: number, negOut: Uint32Array, tieOut: Uint32Array): void;
   sqDistances(points: readonly Float32Array[], center: FloatArray, out: Float64Array): void;
   weightedSum(points: readonly Float32Array[], weights: Float64Array, out: FloatArray): void;
@@ -37,7 +41,7 @@ interface NativeAddon {
 }
 
 const ADDON_FUNCTIONS: readonly (keyof NativeAddon)[] = [
-  'reduceInto', 'scale', 'divide', 'signPack', 'voteCount', 'sqDistances', 'weightedSum', 'selectKth',
+  'reduceInto', 'scale', 'divide', 'signPack', 'firstNonFinite', 'momentumSignPack', 'signApply', 'axpy', 'voteCount', 'sqDistances', 'weightedSum', 'selectKth',
   'topKIndices', 'allFinite', 'augmentScore', 'extractColumns', 'simdLevel', 'shmMap', 'shmUnmap', 'shmUnlink',
 ];
 
@@ -151,6 +155,18 @@ function wrapKernels(native: NativeAddon): Kernels {
     },
     signPack(src: Float32Array, out: Uint32Array): number {
       return native.signPack(src, out);
+    },
+    firstNonFinite(src: Float32Array): number {
+      return native.firstNonFinite(src);
+    },
+    momentumSignPack(grad: Float32Array, momentum: Float32Array, beta: number, out: Uint32Array, params: Float32Array | undefined, wd: number): number {
+      return native.momentumSignPack(grad, momentum, beta, out, params, wd);
+    },
+    signApply(params: Float32Array, votes: Uint32Array, lr: number, wd: number): void {
+      native.signApply(params, votes, lr, wd);
+    },
+    axpy(y: Float32Array, alpha: number, x: Float32Array): void {
+      native.axpy(y, alpha, x);
     },
     voteCount(packed: readonly Uint32Array[], words: number, negOut: Uint32Array, tieOut: Uint32Array): void {
       native.voteCount(packed, words, negOut, tieOut);

@@ -263,6 +263,77 @@ Napi::Value SignPackFn(const Napi::CallbackInfo& info) {
   return Napi::Number::New(env, static_cast<double>(bad));
 }
 
+Napi::Value FirstNonFiniteFn(const Napi::CallbackInfo& info) {
+  ArrayView src;
+  if (!ArgView(info, 0, "firstNonFinite", "src", AcceptFloat32, "a Float32Array", &src)) return info.Env().Undefined();
+  const int64_t bad = FirstNonFinite(static_cast<const float*>(src.data), src.length);
+  return Napi::Number::New(info.Env(), static_cast<double>(bad));
+}
+
+// A Float32Array of at least `needed` elements (the length the kernel will read).
+bool CheckReads(const Napi::CallbackInfo& info, const char* fn, const char* arg, const ArrayView& view, size_t needed,
+                const char* unit) {
+  if (view.length >= needed) return true;
+  ThrowRange(info.Env(), std::string(fn) + ": " + arg + " has " + std::to_string(view.length) + " " + unit + ", needs at least " +
+                             std::to_string(needed));
+  return false;
+}
+
+Napi::Value MomentumSignPackFn(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  const char* fn = "momentumSignPack";
+  ArrayView grad, momentum, out, params;
+  double beta, wd;
+  if (!ArgView(info, 0, fn, "grad", AcceptFloat32, "a Float32Array", &grad) ||
+      !ArgView(info, 1, fn, "momentum", AcceptFloat32, "a Float32Array", &momentum) ||
+      !ArgNumber(info, 2, fn, "beta", &beta) ||
+      !ArgView(info, 3, fn, "out", AcceptUint32, "a Uint32Array", &out)) {
+    return env.Undefined();
+  }
+  const bool decayed = info.Length() > 4 && !info[4].IsUndefined();
+  if (decayed && !ArgView(info, 4, fn, "params", AcceptFloat32, "a Float32Array or undefined", &params)) return env.Undefined();
+  if (!ArgNumber(info, 5, fn, "wd", &wd)) return env.Undefined();
+  const size_t n = momentum.length;
+  if (!CheckReads(info, fn, "grad", grad, n, "elements") ||
+      (decayed && !CheckReads(info, fn, "params", params, n, "elements")) ||
+      !CheckReads(info, fn, "out", out, (n + 31) / 32, "words")) {
+    return env.Undefined();
+  }
+  const int64_t bad = MomentumSignPack(static_cast<const float*>(grad.data), static_cast<float*>(momentum.data), n, beta,
+                                       static_cast<uint32_t*>(out.data),
+                                       decayed ? static_cast<const float*>(params.data) : nullptr, wd);
+  return Napi::Number::New(env, static_cast<double>(bad));
+}
+
+Napi::Value SignApplyFn(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  const char* fn = "signApply";
+  ArrayView params, votes;
+  double lr, wd;
+  if (!ArgView(info, 0, fn, "params", AcceptFloat32, "a Float32Array", &params) ||
+      !ArgView(info, 1, fn, "votes", AcceptUint32, "a Uint32Array", &votes) ||
+      !ArgNumber(info, 2, fn, "lr", &lr) || !ArgNumber(info, 3, fn, "wd", &wd) ||
+      !CheckReads(info, fn, "votes", votes, (params.length + 31) / 32, "words")) {
+    return env.Undefined();
+  }
+  SignApply(static_cast<float*>(params.data), params.length, static_cast<const uint32_t*>(votes.data), lr, wd);
+  return env.Undefined();
+}
+
+Napi::Value AxpyFn(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  ArrayView y, x;
+  double alpha;
+  if (!ArgView(info, 0, "axpy", "y", AcceptFloat32, "a Float32Array", &y) ||
+      !ArgNumber(info, 1, "axpy", "alpha", &alpha) ||
+      !ArgView(info, 2, "axpy", "x", AcceptFloat32, "a Float32Array", &x) ||
+      !CheckReads(info, "axpy", "x", x, y.length, "elements")) {
+    return env.Undefined();
+  }
+  Axpy(static_cast<float*>(y.data), y.length, alpha, static_cast<const float*>(x.data));
+  return env.Undefined();
+}
+
 Napi::Value VoteCountFn(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
   ArrayView neg, tie;
@@ -437,6 +508,10 @@ Napi::Object Init(Napi::Env env, Napi::Object exports) {
   exports.Set("scale", Napi::Function::New(env, Scale, "scale"));
   exports.Set("divide", Napi::Function::New(env, Divide, "divide"));
   exports.Set("signPack", Napi::Function::New(env, SignPackFn, "signPack"));
+  exports.Set("firstNonFinite", Napi::Function::New(env, FirstNonFiniteFn, "firstNonFinite"));
+  exports.Set("momentumSignPack", Napi::Function::New(env, MomentumSignPackFn, "momentumSignPack"));
+  exports.Set("signApply", Napi::Function::New(env, SignApplyFn, "signApply"));
+  exports.Set("axpy", Napi::Function::New(env, AxpyFn, "axpy"));
   exports.Set("voteCount", Napi::Function::New(env, VoteCountFn, "voteCount"));
   exports.Set("sqDistances", Napi::Function::New(env, SqDistancesFn, "sqDistances"));
   exports.Set("weightedSum", Napi::Function::New(env, WeightedSumFn, "weightedSum"));

@@ -45,6 +45,14 @@ bool AllFiniteF32(const float* values, size_t n);
 int64_t SignPack(const float* src, size_t n, uint32_t* out);
 void VoteCount(const uint32_t* const* packed, size_t m, size_t words, uint32_t* neg_out, uint32_t* tie_out);
 
+// signum_passes.cc: Signum's fused per-step passes and the SGD update (contract.ts documents each).
+int64_t FirstNonFinite(const float* src, size_t n);
+// params may be nullptr (no weight decay inside the momentum); returns the first non-finite new m or -1.
+int64_t MomentumSignPack(const float* grad, float* momentum, size_t n, double beta, uint32_t* out,
+                         const float* params, double wd);
+void SignApply(float* params, size_t n, const uint32_t* votes, double lr, double wd);
+void Axpy(float* y, size_t n, double alpha, const float* x);
+
 // distances.cc: squared distances to a center and weighted sums of float32 points.
 void SqDistancesF32(const float* const* points, size_t np, const float* center, size_t d, double* out);
 void SqDistancesF64(const float* const* points, size_t np, const double* center, size_t d, double* out);

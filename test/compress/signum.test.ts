@@ -12,6 +12,7 @@ import { Prng } from '../../lib/prng.js';
 import { majorityVote } from '../../lib/compress/majority-vote.js';
 import { Signum } from '../../lib/compress/signum.js';
 import type { WeightDecayMode } from '../../lib/compress/signum.js';
+import { jsKernels, nativeKernels, nativeLoad } from '../../lib/kernels/index.js';
 
 
 /** Runs fn, expecting a ZcollError that satisfies `matches`. */
@@ -141,6 +142,34 @@ t.test('deterministic: two runs are bitwise equal', async (t) => {
   t.same(run(), run());
 });
 
+t.test('JS and native kernels: the same momentum, messages and parameters bit for bit', { skip: nativeKernels === undefined ? `native addon not built: ${nativeLoad.reason}` : false }, async (t) => {
+  if (nativeKernels === undefined) return;
+  const d = 4099; // past two of the native loops' 2048-element chunks, with a partial last word
+  for (const wdMode of ['decoupled', 'voted'] as WeightDecayMode[]) {
+    for (const beta of [0, 0.9]) {
+      const grads = Array.from({ length: 4 }, () => randomVector(d, 3));
+      const x0 = randomVector(d);
+      const run = (kernels: typeof jsKernels): { x: Float32Array; m: Float32Array; sent: Uint32Array[] } => {
+        const opt = new Signum(d, { lr: 1e-3, beta, weightDecay: 0.01, wdMode, kernels });
+        const x = Float32Array.from(x0);
+        const sent: Uint32Array[] = [];
+        for (const g of grads) {
+          const signs = Uint32Array.from(opt.signs(g, x));
+          sent.push(signs);
+          // A vote that differs from the own signs, so both signs of s reach the update.
+          opt.apply(x, signs.map((w, i) => (i % 2 === 0 ? ~w >>> 0 : w)));
+        }
+        return { x, m: opt.momentum, sent };
+      };
+      const js = run(jsKernels);
+      const native = run(nativeKernels);
+      t.same(new Uint32Array(native.x.buffer), new Uint32Array(js.x.buffer), `${wdMode} beta=${beta}: parameters`);
+      t.same(new Uint32Array(native.m.buffer), new Uint32Array(js.m.buffer), `${wdMode} beta=${beta}: momentum`);
+      t.same(native.sent, js.sent, `${wdMode} beta=${beta}: messages`);
+    }
+  }
+});
+
 t.test('step() with an asynchronous exchange', async (t) => {
   const d = 40;
   const a = new Signum(d, { lr: 0.1, beta: 0.5 });
@@ -165,6 +194,11 @@ t.test('errors', async (t) => {
     e.code === 'ENUMERIC' && e.rank === 4 && e.details?.index === 17 && /element 17 of 50/.test(e.message), 'NaN gradient');
   t.same(opt.momentum, before, 'momentum unchanged after the refused gradient');
   t.throws(() => opt.signs(new Float32Array(49)), /50 elements, got 49/);
+  // Finite inputs whose momentum leaves fp32: refused at the first overflowing coordinate.
+  const huge = new Float32Array([1, 3e38, -3e38, 3e38]);
+  const voted = new Signum(4, { lr: 0.1, beta: 0.5, weightDecay: 2, wdMode: 'voted', rank: 2 });
+  expectError(t, () => voted.signs(huge, huge), (e) =>
+    e.code === 'ENUMERIC' && e.rank === 2 && e.op === 'Signum.signs' && e.details?.index === 1 && /element 1 of 4 overflowed/.test(e.message), 'momentum overflow');
   t.throws(() => new Signum(3, { lr: 0 }), /lr/);
   t.throws(() => new Signum(3, { lr: 1, beta: 1 }), /beta/);
   t.throws(() => new Signum(3, { lr: 1, weightDecay: -1 }), /weightDecay/);

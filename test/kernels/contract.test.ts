@@ -15,6 +15,8 @@ import { jsKernels } from '../../lib/kernels/js.js';
 import { nativeKernels, nativeLoad } from '../../lib/kernels/native.js';
 
 type Ctor = Float32ArrayConstructor | Float64ArrayConstructor | Int32ArrayConstructor;
+/** What `placed` can lay out: the numeric dtypes and the packed sign words. */
+type PlacedCtor = Ctor | Uint32ArrayConstructor;
 type Typed = NumericArray | Uint32Array;
 
 /** mulberry32: small, seeded, good enough for test data. */
@@ -36,7 +38,7 @@ const GUARD_ELEMENTS = 3;
  * A view of `values` at element offset `offset` inside a larger buffer whose other elements hold
  * GUARD, so a kernel writing outside the view is caught. Returns the view and the whole buffer.
  */
-function placed<C extends Ctor>(ctor: C, values: ArrayLike<number>, offset: number): { view: InstanceType<C>; whole: InstanceType<C> } {
+function placed<C extends PlacedCtor>(ctor: C, values: ArrayLike<number>, offset: number): { view: InstanceType<C>; whole: InstanceType<C> } {
   const buffer = new ArrayBuffer((values.length + offset + GUARD_ELEMENTS) * ctor.BYTES_PER_ELEMENT);
   const whole = new ctor(buffer) as InstanceType<C>;
   whole.fill(GUARD);
@@ -324,6 +326,154 @@ for (let m = 0; m <= 17; m++) {
   }
 }
 
+// The Signum passes and axpy (contract.ts). Sizes straddle words (31, 32, 33) and the native
+// loops' 2048-element chunks; views are misaligned; every reference is a plain serial loop per
+// element in double, rounded once with Math.fround, with the bits built one coordinate at a time.
+const PASS_SIZES = [0, 1, 2, 31, 32, 33, 63, 64, 65, 1000, 2047, 2048, 2049, 4099, 1 + Math.floor(rng() * 20000)];
+
+/** Packed bits of `negative` (one flag per coordinate), ceil(n/32) words then `extra` guard words. */
+function packedFlags(negative: boolean[], extra: number, guard: number): Uint32Array {
+  const words = (negative.length + 31) >>> 5;
+  const out = new Uint32Array(words + extra).fill(guard);
+  for (let w = 0; w < words; w++) out[w] = 0;
+  negative.forEach((neg, i) => {
+    if (neg) out[i >>> 5] = (out[i >>> 5] | (1 << (i & 31))) >>> 0;
+  });
+  return out;
+}
+
+/** Random words with every bit possibly set, also past n: kernels must ignore those. */
+function randomWords(count: number): number[] {
+  return Array.from({ length: count }, () => Math.floor(rng() * 4294967296));
+}
+
+// firstNonFinite: NaN/Inf planted early, late, at the last element or just past a chunk boundary.
+for (const n of PASS_SIZES) {
+  for (const bad of ['none', 'early', 'late', 'tail', 'chunk'] as const) {
+    if (bad !== 'none' && n === 0) continue;
+    if (bad === 'chunk' && n <= 2049) continue;
+    const a = floatValues(n, false);
+    if (bad !== 'none') {
+      const at = bad === 'early' ? Math.floor(rng() * Math.min(n, 40)) : bad === 'late' ? Math.floor(n * 0.7) : bad === 'tail' ? n - 1 : 2049;
+      a[at] = [Number.NaN, Infinity, -Infinity][Math.floor(rng() * 3)];
+      if (at + 1 < n) a[n - 1] = Number.NaN; // a later one must not win
+    }
+    cases.push({
+      kernel: 'firstNonFinite',
+      name: `n=${n} non-finite ${bad}`,
+      run: (k) => {
+        const src = placed(Float32Array, a, 3);
+        return { arrays: [src.whole], result: k.firstNonFinite(src.view) };
+      },
+      check: (o) => {
+        let want = -1;
+        for (let i = 0; i < n && want < 0; i++) if (!Number.isFinite(Math.fround(a[i]))) want = i;
+        return compareOutcomes(o, { arrays: [placed(Float32Array, a, 3).whole], result: want });
+      },
+    });
+  }
+}
+
+// momentumSignPack: signSGD (beta 0), ICLR'19 (no params) and ICML'18 (params, wd); 'overflow'
+// plants finite inputs whose new momentum leaves fp32 at a chosen index (and again later).
+for (const n of PASS_SIZES) {
+  for (const beta of [0, 0.5, 0.9]) {
+    for (const decay of ['none', 'params', 'overflow'] as const) {
+      if (decay === 'overflow' && n === 0) continue;
+      const g = floatValues(n, false);
+      const m0 = floatValues(n, false).map((v) => v * 1e-3);
+      const x = floatValues(n, false);
+      const wd = decay === 'none' ? 0 : 1.7;
+      let planted = -1;
+      if (decay === 'overflow') {
+        planted = Math.floor(rng() * n);
+        for (const at of [planted, n - 1]) {
+          // gain·(g + wd·x) > 3.4e38 for every beta here, with finite fp32 g and x.
+          g[at] = 3e38;
+          x[at] = 3e38;
+          m0[at] = 3e38;
+        }
+      }
+      const words = (n + 31) >>> 5;
+      const withParams = decay !== 'none';
+      cases.push({
+        kernel: 'momentumSignPack',
+        name: `n=${n} beta=${beta} ${decay}`,
+        run: (k) => {
+          const grad = placed(Float32Array, g, 1);
+          const momentum = placed(Float32Array, m0, 2);
+          const params = placed(Float32Array, x, 3);
+          const out = new Uint32Array(words + 2).fill(0xdeadbeef);
+          const result = k.momentumSignPack(grad.view, momentum.view, beta, out.subarray(0, words), withParams ? params.view : undefined, wd);
+          return { arrays: [momentum.whole, out, grad.whole, params.whole], result };
+        },
+        check: (o) => {
+          const m = m0.map((v) => Math.fround(v));
+          let firstBad = -1;
+          for (let i = 0; i < n; i++) {
+            const gi = Math.fround(g[i]);
+            const term = withParams ? gi + wd * Math.fround(x[i]) : gi;
+            m[i] = Math.fround(beta * m[i] + (1 - beta) * term);
+            if (firstBad < 0 && !Number.isFinite(m[i])) firstBad = i;
+          }
+          if (decay === 'overflow' && firstBad !== planted) return `test bug: planted ${planted}, overflow at ${firstBad}`;
+          const want = [placed(Float32Array, m, 2).whole, packedFlags(m.map((v) => v < 0), 2, 0xdeadbeef), placed(Float32Array, g, 1).whole, placed(Float32Array, x, 3).whole];
+          return compareOutcomes(o, { arrays: want, result: firstBad });
+        },
+      });
+    }
+  }
+}
+
+// signApply: both formulas (wd = 0 and -0 take the short one), non-finite params pass through.
+for (const n of PASS_SIZES) {
+  for (const [lr, wd] of [[1e-3, 0], [0.7, -0], [1e-4, 1e-4], [0.3, 2.5]] as const) {
+    const x = floatValues(n, true);
+    const votes = randomWords(((n + 31) >>> 5) + 1);
+    cases.push({
+      kernel: 'signApply',
+      name: `n=${n} lr=${lr} wd=${Object.is(wd, -0) ? '-0' : wd}`,
+      run: (k) => {
+        const params = placed(Float32Array, x, 1);
+        const packed = placed(Uint32Array, votes, 1);
+        k.signApply(params.view, packed.view, lr, wd);
+        return { arrays: [params.whole, packed.whole], result: undefined };
+      },
+      check: (o) => {
+        const want = x.map((v) => Math.fround(v));
+        for (let i = 0; i < n; i++) {
+          const s = (votes[i >>> 5] >>> (i & 31)) & 1 ? -1 : 1;
+          want[i] = wd === 0 ? Math.fround(want[i] - lr * s) : Math.fround(want[i] - lr * (s + wd * want[i]));
+        }
+        const packed = placed(Uint32Array, votes, 1).whole;
+        return compareOutcomes(o, { arrays: [placed(Float32Array, want, 1).whole, packed], result: undefined });
+      },
+    });
+  }
+}
+
+// axpy: x longer than y (only y.length elements count), specials included.
+for (const n of PASS_SIZES) {
+  for (const alpha of [-1e-4, 0.5, -0, 1e30]) {
+    const y = floatValues(n, true);
+    const x = floatValues(n + 2, true);
+    cases.push({
+      kernel: 'axpy',
+      name: `n=${n} alpha=${Object.is(alpha, -0) ? '-0' : alpha}`,
+      run: (k) => {
+        const dst = placed(Float32Array, y, 3);
+        const src = placed(Float32Array, x, 1);
+        k.axpy(dst.view, alpha, src.view);
+        return { arrays: [dst.whole, src.whole], result: undefined };
+      },
+      check: (o) => {
+        const want = y.map((v, i) => Math.fround(Math.fround(v) + alpha * Math.fround(x[i])));
+        return compareOutcomes(o, { arrays: [placed(Float32Array, want, 3).whole, placed(Float32Array, x, 1).whole], result: undefined });
+      },
+    });
+  }
+}
+
 /** Float32 points, some longer than d (only the first d coordinates count), misaligned. */
 function pointsOf(np: number, d: number): number[][] {
   const out: number[][] = [];
@@ -585,8 +735,8 @@ for (const np of [0, 1, 3, 16]) {
 }
 
 const KERNEL_NAMES = [
-  'reduceInto', 'scale', 'divide', 'signPack', 'voteCount', 'sqDistances', 'weightedSum', 'selectKth',
-  'topKIndices', 'allFinite', 'augmentScore', 'extractColumns',
+  'reduceInto', 'scale', 'divide', 'signPack', 'firstNonFinite', 'momentumSignPack', 'signApply', 'axpy',
+  'voteCount', 'sqDistances', 'weightedSum', 'selectKth', 'topKIndices', 'allFinite', 'augmentScore', 'extractColumns',
 ];
 const nativeSkip = nativeKernels === undefined ? `native addon not built: ${nativeLoad.reason}` : false;
 
@@ -660,9 +810,26 @@ t.test('native rejects bad arguments with TypeError/RangeError, never crashes', 
   tt.throws(() => k.extractColumns([f32], bad(Int32Array.from([1])), 1, [f32]), { name: 'TypeError', message: /'indices' must be a Uint32Array/ });
   tt.throws(() => k.extractColumns(bad(f32), Uint32Array.from([1]), 1, [f32]), { name: 'TypeError', message: /'rows' must be an Array of Float32Array/ });
   tt.throws(() => k.extractColumns([f32], Uint32Array.from([1]), bad(null), [f32]), { name: 'TypeError', message: /'divisor' must be a number \(got null\)/ });
+  tt.throws(() => k.firstNonFinite(bad(new Float64Array(2))), { name: 'TypeError', message: /firstNonFinite: argument 'src' must be a Float32Array \(got Float64Array\)/ });
+  tt.throws(() => k.momentumSignPack(new Float32Array(3), f32, 0.9, new Uint32Array(1), undefined, 0), { name: 'RangeError', message: /momentumSignPack: grad has 3 elements, needs at least 8/ });
+  tt.throws(() => k.momentumSignPack(f32, new Float32Array(33), 0.9, new Uint32Array(1), undefined, 0), { name: 'RangeError', message: /grad has 8 elements, needs at least 33/ });
+  tt.throws(() => k.momentumSignPack(new Float32Array(33), new Float32Array(33), 0.9, new Uint32Array(1), undefined, 0), { name: 'RangeError', message: /out has 1 words, needs at least 2/ });
+  tt.throws(() => k.momentumSignPack(f32, f32, 0.9, new Uint32Array(1), new Float32Array(7), 0.1), { name: 'RangeError', message: /params has 7 elements, needs at least 8/ });
+  tt.throws(() => k.momentumSignPack(f32, f32, 0.9, new Uint32Array(1), bad(new Float64Array(8)), 0.1), { name: 'TypeError', message: /'params' must be a Float32Array or undefined \(got Float64Array\)/ });
+  tt.throws(() => k.momentumSignPack(f32, f32, bad('0.9'), new Uint32Array(1), undefined, 0), { name: 'TypeError', message: /'beta' must be a number \(got string\)/ });
+  tt.throws(() => k.momentumSignPack(f32, f32, 0.9, bad(new Int32Array(1)), undefined, 0), { name: 'TypeError', message: /'out' must be a Uint32Array \(got Int32Array\)/ });
+  tt.throws(() => k.momentumSignPack(f32, f32, 0.9, new Uint32Array(1), undefined, bad(undefined)), { name: 'TypeError', message: /'wd' must be a number \(got undefined\)/ });
+  tt.throws(() => k.signApply(new Float32Array(33), new Uint32Array(1), 0.1, 0), { name: 'RangeError', message: /signApply: votes has 1 words, needs at least 2/ });
+  tt.throws(() => k.signApply(bad(new Float64Array(8)), new Uint32Array(1), 0.1, 0), { name: 'TypeError', message: /signApply: argument 'params' must be a Float32Array/ });
+  tt.throws(() => k.signApply(f32, new Uint32Array(1), 0.1, bad(null)), { name: 'TypeError', message: /'wd' must be a number \(got null\)/ });
+  tt.throws(() => k.axpy(f32, -0.1, new Float32Array(4)), { name: 'RangeError', message: /axpy: x has 4 elements, needs at least 8/ });
+  tt.throws(() => k.axpy(f32, bad(undefined), f32), { name: 'TypeError', message: /axpy: argument 'alpha' must be a number/ });
+  tt.throws(() => k.axpy(f32, -0.1, bad([1, 2, 3])), { name: 'TypeError', message: /axpy: argument 'x' must be a Float32Array \(got Array\)/ });
   // A detached buffer is a zero-length array: a no-op, not a crash.
   const detached = new Float32Array(16);
   structuredClone(detached.buffer, { transfer: [detached.buffer] });
   tt.doesNotThrow(() => k.reduceInto(detached, detached, 'sum'));
+  tt.equal(k.momentumSignPack(detached, detached, 0.9, new Uint32Array(0), detached, 0.1), -1);
+  tt.doesNotThrow(() => k.signApply(detached, new Uint32Array(0), 0.1, 0.1));
   tt.equal(detached.length, 0);
 });
