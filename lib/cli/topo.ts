@@ -2,13 +2,15 @@
  * `zcoll topo`: what MULTITREE makes of a topology, as text or JSON. Pure: topology in, report out
  * (the yargs wiring lives in main.ts). Prints the construction steps T against the lower bound, the
  * trees' depths, directed-link use per step, the verifiers' verdicts (data flow, links and ports,
- * tree shape) for ring, MULTITREE and the binomial tree, their schedule hashes, and the simulated
- * time / algbw / busbw of each over a size sweep with the 'auto' choice.
+ * tree shape) for every schedule algorithm, their schedule hashes, and the simulated time / algbw /
+ * busbw of each over a size sweep with the 'auto' choice. A check an algorithm does not promise
+ * (cache.ts ALGORITHM_CLAIMS) is reported as information: 'n/a' for tree shape, 'contends' for
+ * links, never as a failure.
  */
 import { describeTopology, topologyHash, type Topology } from '../cluster/topology.js';
 import { multitreeLowerBound } from '../cluster/topology-routes.js';
 import { DEFAULT_SIM_PARAMS, chooseAlgorithm } from '../schedule/choose.js';
-import { cachedSchedule, SCHEDULE_ALGORITHMS, type ScheduleAlgorithm } from '../schedule/cache.js';
+import { ALGORITHM_CLAIMS, cachedSchedule, SCHEDULE_ALGORITHMS, type ScheduleAlgorithm } from '../schedule/cache.js';
 import { scheduleHash } from '../schedule/hash.js';
 import { buildMultitreeTrees, multitreeSchedule, treeDepths, type MultitreeRule } from '../schedule/multitree.js';
 import { simulate, type SimParams } from '../schedule/simulate.js';
@@ -36,8 +38,10 @@ interface AlgorithmReport {
   readonly transfers: number;
   readonly hash: string;
   readonly dataflow: Verdict | 'skipped';
-  readonly links: Verdict;
-  readonly trees: Verdict;
+  /** Links and ports; `claimed` false: the builder does not promise contention freedom (errors are contention found). */
+  readonly links: Verdict & { readonly claimed: boolean };
+  /** Tree shape per chunk, or 'n/a' for algorithms that are not made of trees. */
+  readonly trees: Verdict | 'n/a';
 }
 
 export interface TopoReport {
@@ -92,8 +96,8 @@ export function buildTopoReport(t: Topology, opts: TopoReportOptions): TopoRepor
       transfers: s.transfers.length,
       hash: scheduleHash(s),
       dataflow: s.transfers.length <= maxVerify ? verdict(verifySchedule(s)) : 'skipped',
-      links: verdict(verifyLinks(s, t)),
-      trees: verdict(verifyTrees(s)),
+      links: { ...verdict(verifyLinks(s, t)), claimed: ALGORITHM_CLAIMS[algorithm].contentionFree },
+      trees: ALGORITHM_CLAIMS[algorithm].trees ? verdict(verifyTrees(s)) : 'n/a',
     };
   });
   const sweep = opts.sizes.map((bytes) => {
@@ -139,9 +143,14 @@ function gbs(x: number): string {
   return Number.isFinite(x) ? (x / 1e9).toFixed(2) : 'inf';
 }
 
-function formatVerdict(v: Verdict | 'skipped'): string {
-  if (v === 'skipped') return 'skipped';
+function formatVerdict(v: Verdict | 'skipped' | 'n/a'): string {
+  if (v === 'skipped' || v === 'n/a') return v;
   return v.ok ? 'ok' : `FAIL (${v.errors[0] ?? ''})`;
+}
+
+function formatLinks(v: AlgorithmReport['links']): string {
+  if (v.ok || v.claimed) return formatVerdict(v);
+  return 'contends';
 }
 
 export function topoReport(t: Topology, opts: TopoReportOptions): string {
@@ -156,20 +165,22 @@ export function topoReport(t: Topology, opts: TopoReportOptions): string {
   const shown = m.linkUsePerStep.length > 32 ? [...m.linkUsePerStep.slice(0, 16), '...', ...m.linkUsePerStep.slice(-8)] : m.linkUsePerStep;
   lines.push(`# link use per step (of ${m.linkCapacity} directed link copies): ${shown.join(' ')}`);
   lines.push('#');
-  lines.push('# algorithm   steps  transfers  dataflow  links+ports  trees  hash');
+  const nameWidth = Math.max(...r.algorithms.map((a) => a.algorithm.length));
+  lines.push(`# ${'algorithm'.padEnd(nameWidth)}  steps  transfers  dataflow  links+ports  trees  hash`);
   for (const a of r.algorithms) {
-    lines.push(`# ${a.algorithm.padEnd(10)} ${String(a.steps).padStart(6)} ${String(a.transfers).padStart(10)}  ${formatVerdict(a.dataflow).padEnd(8)}  ${formatVerdict(a.links).padEnd(11)}  ${formatVerdict(a.trees).padEnd(5)}  ${a.hash.slice(0, 16)}`);
+    lines.push(`# ${a.algorithm.padEnd(nameWidth)} ${String(a.steps).padStart(6)} ${String(a.transfers).padStart(10)}  ${formatVerdict(a.dataflow).padEnd(8)}  ${formatLinks(a.links).padEnd(11)}  ${formatVerdict(a.trees).padEnd(5)}  ${a.hash.slice(0, 16)}`);
   }
   lines.push('#');
   const p = opts.params ?? DEFAULT_SIM_PARAMS;
   lines.push(`# simulated (alpha ${p.alphaS * 1e6} us, ${(1 / p.betaSPerByte / 1e9).toFixed(2)} GB/s per link, gamma ${p.gammaSPerByte ?? 0} s/B); time in us, algbw/busbw in GB/s`);
   const header = ['size'.padStart(8)];
-  for (const a of SCHEDULE_ALGORITHMS) header.push(`${a} time`.padStart(16), 'algbw'.padStart(7), 'busbw'.padStart(7));
+  const timeWidth = (a: string): number => Math.max(16, a.length + 5);
+  for (const a of SCHEDULE_ALGORITHMS) header.push(`${a} time`.padStart(timeWidth(a)), 'algbw'.padStart(7), 'busbw'.padStart(7));
   header.push('auto'.padStart(10));
   lines.push(header.join(' '));
   for (const row of r.sweep) {
     const cells = [formatBytes(row.bytes).padStart(8)];
-    for (const x of row.results) cells.push((x.timeS * 1e6).toFixed(1).padStart(16), gbs(x.algbw).padStart(7), gbs(x.busbw).padStart(7));
+    for (const x of row.results) cells.push((x.timeS * 1e6).toFixed(1).padStart(timeWidth(x.algorithm)), gbs(x.algbw).padStart(7), gbs(x.busbw).padStart(7));
     cells.push(row.auto.padStart(10));
     lines.push(cells.join(' '));
   }

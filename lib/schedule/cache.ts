@@ -19,6 +19,23 @@ import type { Schedule } from './types.js';
 export const SCHEDULE_ALGORITHMS = ['ring', 'multitree', 'tree', 'recursive-doubling'] as const;
 export type ScheduleAlgorithm = (typeof SCHEDULE_ALGORITHMS)[number];
 
+/**
+ * What a builder promises beyond correct data flow (verify.ts), checked by verify-links.ts:
+ * `trees`: each chunk is reduced up one in-tree and copied down one out-tree (verifyTrees);
+ * `contentionFree`: no directed link or port carries more than its capacity in one step
+ * (verifyLinks). Only ring (placed along the topology's ring order) and MULTITREE are built
+ * around the links; the binomial tree pairs ranks by number (on a 3x5 torus two of its hops share a
+ * link), and recursive doubling is not made of trees at all (every rank sends its whole partial
+ * lg n times to hypercube partners). The simulator charges the contention of those two, which is
+ * why 'auto' takes them only where latency dominates.
+ */
+export const ALGORITHM_CLAIMS: Readonly<Record<ScheduleAlgorithm, { readonly trees: boolean; readonly contentionFree: boolean }>> = {
+  ring: { trees: true, contentionFree: true },
+  multitree: { trees: true, contentionFree: true },
+  tree: { trees: true, contentionFree: false },
+  'recursive-doubling': { trees: false, contentionFree: false },
+};
+
 export interface ScheduleRequest {
   readonly rule?: MultitreeRule;
 }

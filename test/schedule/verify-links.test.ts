@@ -2,6 +2,7 @@
 // ring on topologies where a ring fits.
 import t from 'tap';
 import { buildTopology } from '../../lib/cluster/topology.js';
+import { ALGORITHM_CLAIMS, buildSchedule, SCHEDULE_ALGORITHMS } from '../../lib/schedule/cache.js';
 import { buildMultitree } from '../../lib/schedule/multitree.js';
 import { buildPlacedRing, relabelRanks } from '../../lib/schedule/placed-ring.js';
 import { buildRing } from '../../lib/schedule/ring.js';
@@ -149,4 +150,24 @@ t.test('ring passes the link checks where a ring fits, and is flagged where it c
 t.test('the binomial tree is a tree per chunk too', async (t) => {
   for (const n of [1, 2, 5, 16]) t.ok(verifyTrees(buildTree(n)).ok, `n=${n}`);
   t.notOk(verifyTrees({ ...buildRing(4, 'reducescatter') }).ok, 'only all-reduce schedules are tree-checked');
+});
+
+t.test('every builder keeps the claims cache.ts makes for it (ALGORITHM_CLAIMS)', async (t) => {
+  const topologies = [
+    buildTopology({ kind: 'switch' }, 8),
+    buildTopology({ kind: 'torus', dims: [4, 4] }, 16),
+    buildTopology({ kind: 'torus', dims: [3, 5] }, 15),
+  ];
+  for (const topo of topologies) {
+    for (const algorithm of SCHEDULE_ALGORITHMS) {
+      const s = buildSchedule(topo, algorithm);
+      const claims = ALGORITHM_CLAIMS[algorithm];
+      t.ok(verifySchedule(s).ok, `${algorithm} on ${topo.nranks} ranks: data flow`);
+      if (claims.trees) t.ok(verifyTrees(s).ok, `${algorithm} on ${topo.nranks} ranks: a tree per chunk`);
+      if (claims.contentionFree) t.ok(verifyLinks(s, topo).ok, `${algorithm} on ${topo.nranks} ranks: contention-free`);
+    }
+  }
+  // The claim that recursive doubling does not make is one it would fail: not vacuous.
+  t.notOk(verifyTrees(buildSchedule(topologies[1], 'recursive-doubling')).ok);
+  t.notOk(verifyLinks(buildSchedule(topologies[1], 'recursive-doubling'), topologies[1]).ok);
 });
