@@ -3,7 +3,9 @@
  * on (what torchrun's elastic agent and Horovod's elastic mode do, minus adding ranks). Every
  * survivor calls `shrink(comm, lost)` with the same list of lost ranks (the EPEERLOST/ETIMEDOUT
  * errors name them); ranks are renumbered in their old order, and the lowest surviving rank hosts a
- * new rendezvous on the next port of the old master port.
+ * new rendezvous: on `masterPort` when given (the same on every survivor), else on the old master
+ * port + the generation number. The default needs no agreement, but that port may be taken by then
+ * on a busy host (the rendezvous then fails naming it); launchers that own a port range pass one.
  */
 import { ZcollError } from '../errors.js';
 import type { Communicator } from './communicator.js';
@@ -28,6 +30,8 @@ export function rememberOrigin(comm: Communicator, origin: Origin): void {
 export interface ShrinkOptions {
   /** Deadline of the new rendezvous, ms (default: the old communicator's timeoutMs). */
   timeoutMs?: number;
+  /** Port of the new rendezvous on the lowest survivor's host (default: old master port + generation). */
+  masterPort?: number;
 }
 
 export async function shrink(comm: Communicator, lost: readonly number[], options: ShrinkOptions = {}): Promise<Communicator> {
@@ -43,7 +47,10 @@ export async function shrink(comm: Communicator, lost: readonly number[], option
   const tcp = master?.tcp !== undefined ? /^tcp:\/\/(.*):\d+$/.exec(master.tcp)?.[1] : undefined;
   const masterAddr = tcp === undefined || tcp === '0.0.0.0' ? '127.0.0.1' : tcp;
   const generation = origin.generation + 1;
-  const masterPort = origin.masterPort + generation;
+  if (options.masterPort !== undefined && !(Number.isInteger(options.masterPort) && options.masterPort > 0 && options.masterPort < 65536)) {
+    throw new ZcollError('EINVAL', `shrink: masterPort must be a TCP port (1-65535), got ${String(options.masterPort)}`, { rank: comm.rank, op: 'shrink' });
+  }
+  const masterPort = options.masterPort ?? origin.masterPort + generation;
   await comm.close();
   const env: NodeJS.ProcessEnv = {
     ...origin.env,
