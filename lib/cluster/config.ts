@@ -44,7 +44,8 @@ export interface ClusterConfig {
   /** Rendezvous port on the first host (MASTER_PORT). */
   readonly port: number;
   readonly timeoutMs: number;
-  readonly segmentBytes: number;
+  /** Pipelining segment; undefined: zcoll picks (init.ts: 1 MiB over sockets, 4 MiB between ranks sharing memory). */
+  readonly segmentBytes: number | undefined;
   readonly transport: TransportChoice;
   readonly algorithm: string;
   /** Topology description for MULTITREE and the cost model (validated by cluster/topology). */
@@ -90,8 +91,8 @@ export function parseConfig(raw: unknown, source: string): ClusterConfig {
   });
   const port = o.port === undefined ? 29500 : posInt(o.port, source, 'port', 1, 65535);
   const timeoutMs = o.timeoutMs === undefined ? 60000 : posInt(o.timeoutMs, source, 'timeoutMs', 1, 24 * 3600 * 1000);
-  const segmentBytes = o.segmentBytes === undefined ? 1 << 20 : posInt(o.segmentBytes, source, 'segmentBytes', 64, 1 << 28);
-  if (segmentBytes % 8 !== 0) throw bad(source, 'segmentBytes', `must be a multiple of 8, got ${segmentBytes}`);
+  const segmentBytes = o.segmentBytes === undefined ? undefined : posInt(o.segmentBytes, source, 'segmentBytes', 64, 1 << 28);
+  if (segmentBytes !== undefined && segmentBytes % 8 !== 0) throw bad(source, 'segmentBytes', `must be a multiple of 8, got ${segmentBytes}`);
   const transport = o.transport === undefined ? 'auto' : o.transport;
   if (!TRANSPORTS.includes(transport as TransportChoice)) throw bad(source, 'transport', `must be one of ${TRANSPORTS.join(', ')}, got ${JSON.stringify(transport)}`);
   const algorithm = o.algorithm === undefined ? 'auto' : o.algorithm;

@@ -86,7 +86,7 @@ export interface CommunicatorInit {
   readonly transport?: TransportChoice;
   /** The config's "topology" (default: one switch) for MULTITREE and the 'auto' cost model. */
   readonly topology?: unknown;
-  /** Busy-poll small collectives (busy-poll.ts; default: ZCOLL_POLL or 'auto'). */
+  /** Busy-poll collectives (busy-poll.ts; default 'auto'; init() reads ZCOLL_POLL). */
   readonly poll?: PollMode;
 }
 
@@ -164,7 +164,7 @@ export class Communicator implements OpHost {
   /** Per collective: the peers that said their deadline for it expired. */
   private readonly stuckFrom = new Map<number, Set<number>>();
   private regionsAttached = false;
-  /** Small collectives keep the event loop polling instead of sleeping (busy-poll.ts). */
+  /** Collectives may keep the event loop polling instead of sleeping (busy-poll.ts; which ones: spins()). */
   private readonly spin: boolean;
   /** When the last frame arrived (performance.now()): a spin goes on while frames keep coming. */
   private lastFrameAt = 0;
@@ -478,7 +478,7 @@ export class Communicator implements OpHost {
   }
 
   /**
-   * How this rank waits for the op's frames. A small op busy-polls (busy-poll.ts) with its mailboxes
+   * How this rank waits for the op's frames. An op that spins busy-polls (busy-poll.ts) with its mailboxes
    * open and drained on every turn; they stay open after it, since the next collective usually
    * follows soon and peers may then reach it through them (what arrives is kept for that op, which
    * drains first thing). An op that does not spin, or a spin that runs out of budget, closes them
