@@ -3,13 +3,14 @@
  * figures compare: per size, every timed iteration fills the buffer with rank+1, barrier, t0,
  * all-reduce (in place), t1, check; time = median over iterations of the max over ranks;
  * iterations = 512 MiB of traffic per size clamped to [5, 200]; warmup = min(5, iters).
- * Args: <json path> <comma-separated sizes in bytes>
+ * Args: <json path> <comma-separated sizes in bytes> ['registered': the buffer comes from comm.allocBuffer]
  */
 import { writeFileSync } from 'node:fs';
 import { init } from '../lib/index.js';
 import { kernels } from '../lib/kernels/index.js';
 
-const [jsonPath, sizesArg] = process.argv.slice(2);
+const [jsonPath, sizesArg, mode] = process.argv.slice(2);
+const registered = mode === 'registered';
 const sizes = sizesArg.split(',').map(Number);
 const comm = await init();
 const n = comm.size;
@@ -17,7 +18,8 @@ const itersFor = (size: number): number => Math.min(200, Math.max(5, Math.floor(
 const rows: Array<Record<string, number>> = [];
 for (const size of sizes) {
   const count = size / 4;
-  const buf = new Float32Array(count);
+  // --registered: the buffer comes from comm.allocBuffer (shared with same-host peers, no sender copy).
+  const buf = registered ? (comm.allocBuffer('float32', count) as Float32Array) : new Float32Array(count);
   const iters = itersFor(size);
   const warm = Math.min(5, iters);
   const times: number[] = [];
@@ -35,6 +37,7 @@ for (const size of sizes) {
   const med = slowest.length % 2 ? slowest[slowest.length >> 1] : (slowest[slowest.length / 2 - 1] + slowest[slowest.length / 2]) / 2;
   const algbw = size / med / 1e9;
   rows.push({ bytes: size, count, iters, time_med_s: med, time_min_s: slowest[0], algbw_GBps: algbw, busbw_GBps: (algbw * 2 * (n - 1)) / n });
+  if (registered) comm.freeBuffer(buf);
 }
 if (comm.rank === 0) writeFileSync(jsonPath, JSON.stringify({ peer: 'zcoll', n, kernels: kernels.name, transport: process.env.ZCOLL_TRANSPORT ?? 'auto', results: rows }, null, 2));
 await comm.close();

@@ -5,7 +5,7 @@
  * Debian package; nothing is installed from here.
  *
  *   node dist/bench/peers.js [--ranks 2,4] [--sizes 4K,64K,1M,16M,64M] [--out bench/results/peers.md]
- *                            [--transports zmq,shm]
+ *                            [--transports shm,shm-registered,zmq]
  */
 import { execFileSync, spawnSync } from 'node:child_process';
 import { existsSync, mkdirSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
@@ -26,7 +26,7 @@ function arg(name: string, dflt: string): string {
 }
 const ranksList = arg('--ranks', '2,4').split(',').map(Number);
 const sizes = arg('--sizes', '4K,64K,1M,16M,64M').split(',').map((s) => parseBytes(s, '--sizes'));
-const transports = arg('--transports', 'zmq').split(',');
+const transports = arg('--transports', 'shm,shm-registered,zmq').split(',');
 const out = resolve(arg('--out', join(REPO, 'bench', 'results', 'peers.md')));
 const work = mkdtempSync(join(tmpdir(), 'zcoll-peers-'));
 
@@ -46,10 +46,17 @@ function freePortSync(): number {
   return Number(execFileSync(process.execPath, ['-e', "const s=require('net').createServer().listen(0,'127.0.0.1',()=>{console.log(s.address().port);s.close()})"]).toString().trim());
 }
 
+/**
+ * One zcoll column. `transport`: 'zmq' (ZeroMQ ipc only), 'shm' (shared-memory slots: the buffer is
+ * an ordinary Float32Array), 'shm-registered' (the buffer comes from comm.allocBuffer, so peers
+ * read it in place), or any ZCOLL_TRANSPORT value.
+ */
 function runZcoll(n: number, transport: string): Series | string {
   const json = join(work, `zcoll-${transport}-${n}.json`);
-  const env: NodeJS.ProcessEnv = { ...process.env, ZCOLL_TRANSPORT: transport === 'zmq' ? 'ipc' : transport };
-  const r = spawnSync(process.execPath, [join(REPO, 'bin', 'zcoll.js'), 'launch', '-n', String(n), '--port', String(freePortSync()), '--', process.execPath, join(HERE, 'peers-zcoll-worker.js'), json, sizes.join(',')], { env, encoding: 'utf8', timeout: 600_000 });
+  const registered = transport === 'shm-registered';
+  const env: NodeJS.ProcessEnv = { ...process.env, ZCOLL_TRANSPORT: transport === 'zmq' ? 'ipc' : registered ? 'shm' : transport };
+  const workerArgs = [join(HERE, 'peers-zcoll-worker.js'), json, sizes.join(','), ...(registered ? ['registered'] : [])];
+  const r = spawnSync(process.execPath, [join(REPO, 'bin', 'zcoll.js'), 'launch', '-n', String(n), '--port', String(freePortSync()), '--', process.execPath, ...workerArgs], { env, encoding: 'utf8', timeout: 600_000 });
   if (r.status !== 0) return `zcoll (${transport}) failed: ${(r.stderr ?? '').slice(-400)}`;
   return load(json);
 }
@@ -94,7 +101,9 @@ lines.push('# zcoll all-reduce beside its peers (same machine, same sitting)', '
 lines.push(`Command: \`node dist/bench/peers.js --ranks ${ranksList.join(',')} --sizes ${arg('--sizes', '4K,64K,1M,16M,64M')} --transports ${transports.join(',')}\` (after \`npm install\`), started ${started}.`);
 lines.push('Method for every column (shared/peers/gloo_allreduce.py): float32 SUM, in place; per iteration fill, barrier, time the all-reduce, check;');
 lines.push('time = median over iterations of the max over ranks; busbw = bytes/time * 2(n-1)/n, GB = 1e9 B. Ratios are zcoll / peer busbw (> 1: zcoll faster).');
-lines.push(`Machine: 2 cores; ${ranksList.some((n) => n > 2) ? 'runs with more ranks than cores are oversubscribed.' : ''}`, '');
+const loadavg = (): string => (existsSync('/proc/loadavg') ? readFileSync('/proc/loadavg', 'utf8').trim() : 'n/a');
+lines.push(`Machine: 2 cores; ${ranksList.some((n) => n > 2) ? 'runs with more ranks than cores are oversubscribed.' : ''} Load (/proc/loadavg) at the start: \`${loadavg()}\`.`);
+lines.push("zcoll columns: 'shm' = shared-memory slots with an ordinary Float32Array (one copy on the sending side), 'shm-registered' = the buffer comes from comm.allocBuffer (peers read it in place), 'zmq' = ZeroMQ ipc only.", '');
 const raw: Record<string, unknown> = {};
 for (const n of ranksList) {
   const series: Array<[string, Series | string]> = [];
@@ -152,6 +161,7 @@ const view = new vega.View(vega.parse(vl.compile(spec).spec), { renderer: 'none'
 const svgPath = out.replace(/\.md$/, '.svg');
 writeFileSync(svgPath, await view.toSVG());
 lines.push(`Plot: \`${svgPath.replace(`${REPO}/`, '')}\`.`);
+lines.push(`Load (/proc/loadavg) at the end: \`${loadavg()}\`, ${new Date().toISOString()}.`);
 writeFileSync(out, `${lines.join('\n')}\n`);
 writeFileSync(out.replace(/\.md$/, '.json'), `${JSON.stringify(raw, null, 2)}\n`);
 process.stdout.write(`${lines.join('\n')}\n`);

@@ -8,7 +8,7 @@
  */
 import type { ElementwiseOp } from '../kernels/contract.js';
 import { kernels } from '../kernels/index.js';
-import { allocArray, BYTES_PER_ELEMENT, dtypeOf, isNumericArray, type DType, type NumericArray } from '../dtype.js';
+import { allocArray, BYTES_PER_ELEMENT, DTYPES, dtypeOf, isNumericArray, type DType, type NumericArray } from '../dtype.js';
 import { check, ZcollError, ERROR_CODES, type ErrorCode } from '../errors.js';
 import { execute } from '../schedule/execute.js';
 import { buildRing } from '../schedule/ring.js';
@@ -30,6 +30,7 @@ import { OpContext, type OpDescriptor, type OpHost } from './op-context.js';
 import { debug } from '../debug.js';
 import { spinEnabled, spinWhilePending, SPIN_BUDGET_MS, SPIN_MAX_BYTES, type PollMode } from './busy-poll.js';
 import { ShmMailbox } from '../transport/shm-mailbox.js';
+import { isRegionOf, SharedArenas } from '../transport/shm-arena.js';
 
 export type ReduceOp = 'sum' | 'avg' | 'min' | 'max';
 export const REDUCE_OPS: readonly ReduceOp[] = ['sum', 'avg', 'min', 'max'];
@@ -194,6 +195,7 @@ export class Communicator implements OpHost {
         this.outbox.shm = new OutRegion(this.epoch, this.rank, localPeers, this.segmentBytes);
         this.mailbox = new ShmMailbox(this.rank, this.outbox.shm, this.inRegions, (p) => regionName(this.epoch, p), localPeers);
         this.outbox.mailbox = this.mailbox;
+        this.outbox.arenas = new SharedArenas(this.epoch, this.rank, localPeers);
       } else if (transport === 'shm') {
         throw new ZcollError('ECONFIG', `transport 'shm' was asked for but shared memory is unavailable: ${shmUnavailableReason()}`, { rank: this.rank });
       }
@@ -237,6 +239,34 @@ export class Communicator implements OpHost {
     return this.outbox.shm !== undefined;
   }
 
+  /**
+   * A zeroed typed array for collectives to run on in place, registered with this communicator:
+   * its memory is shared with the ranks of this host (shm-arena.ts), so they reduce and copy
+   * straight from it, with no copy into a shared-memory slot on this side (NCCL's user-buffer
+   * registration). Allocate once and reuse: mapping fresh shared pages costs more than a copy.
+   * Without shared memory (one rank per host, transport 'zmq'/'tcp', no native addon) it is an
+   * ordinary array. Freed by `freeBuffer` or `close()`, after which it is detached (length 0).
+   */
+  allocBuffer(dtype: DType, count: number): NumericArray {
+    const op = 'allocBuffer';
+    this.assertUsable(op);
+    check((DTYPES as readonly string[]).includes(dtype), 'EINVAL', () => `argument 'dtype' passed to '${op}' must be one of ${DTYPES.join(', ')}, got ${String(dtype)}`, { rank: this.rank, op });
+    check(Number.isSafeInteger(count) && count >= 0, 'EINVAL', () => `argument 'count' passed to '${op}' must be a non-negative integer, got ${String(count)}`, { rank: this.rank, op });
+    if (this.outbox.arenas === undefined || count === 0) return allocArray(dtype, count);
+    try {
+      return this.outbox.arenas.allocate(dtype, count);
+    } catch (e) {
+      // /dev/shm full or limited: an ordinary array still works, through the slots.
+      debug('info', () => `rank ${this.rank}: allocBuffer(${dtype}, ${count}) in shared memory failed (${(e as Error).message}); using ordinary memory`);
+      return allocArray(dtype, count);
+    }
+  }
+
+  /** Releases a buffer of allocBuffer (it becomes detached); false for any other array. */
+  freeBuffer(a: NumericArray): boolean {
+    return this.outbox.arenas?.free(a) ?? false;
+  }
+
   private onMessage(frames: Buffer[]): void {
     this.lastFrameAt = performance.now();
     const r = decodeMessage(frames, this.size);
@@ -265,8 +295,8 @@ export class Communicator implements OpHost {
   /** A decoded frame from a peer; a shared-memory reference is resolved to a view of the sender's slot. */
   private received(h: Header, payload: Buffer | undefined): void {
     if (h.sn === undefined) return this.dispatch(h, payload, false);
-    // A slot lies in its sender's own region, nowhere else.
-    if (h.sn !== regionName(this.epoch, h.src)) return this.drop(`rank ${h.src} names shared-memory region ${h.sn}, not its own`);
+    // A slot or a registered buffer lies in one of its sender's own regions, nowhere else.
+    if (!isRegionOf(h.sn, this.epoch, h.src)) return this.drop(`rank ${h.src} names shared-memory region ${h.sn}, not its own`);
     // Shared memory: the payload is a view of the sender's slot, handed back right after dispatch.
     const ref = { size: h.sz!, offset: h.so!, state: h.si!, dataStart: h.sd! };
     const bytes = h.dt === '' ? 0 : h.c * BYTES_PER_ELEMENT[h.dt];
@@ -433,6 +463,7 @@ export class Communicator implements OpHost {
       // As early as possible: peers that send their first frames now find the mailbox open.
       if (spin) this.mailbox?.startPolling();
       const start = await prepare();
+      const startedAt = Date.now();
       const ctx = new OpContext(this, seq, desc, timeoutMs);
       this.active = ctx;
       if (this.traceSink) {
@@ -457,6 +488,12 @@ export class Communicator implements OpHost {
       }
       try {
         await ctx.done;
+        // Peers read registered buffers in place: the caller gets its buffer back only once every
+        // reference this op sent was consumed (normally already true: the schedule's own acks).
+        await this.outbox.arenas?.returned(startedAt + timeoutMs, desc.op).catch((e: ZcollError) => {
+          this.poison ??= e;
+          throw e;
+        });
       } finally {
         this.active = undefined;
       }
@@ -1055,6 +1092,7 @@ export class Communicator implements OpHost {
     this.endpoint.close();
     this.mailbox?.close();
     this.outbox.shm?.close();
+    this.outbox.arenas?.close();
     this.inRegions.close();
   }
 }

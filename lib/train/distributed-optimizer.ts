@@ -70,6 +70,7 @@ export class DistributedOptimizer {
   private readonly contribution: ContributionHook | undefined;
   private readonly timeoutMs: number | undefined;
   private layoutCache: { vars: readonly Variable[]; layout: GradientLayout } | undefined;
+  private fusionBuffer: Float32Array | undefined;
   private busy = false;
   /** Steps completed. */
   iterations = 0;
@@ -112,7 +113,20 @@ export class DistributedOptimizer {
     const c = this.layoutCache;
     if (c !== undefined && c.vars.length === vars.length && c.vars.every((v, i) => v === vars[i])) return c.vars;
     this.layoutCache = { vars, layout: layoutOf(vars) };
+    if (this.fusionBuffer !== undefined) this.comm.freeBuffer(this.fusionBuffer);
+    this.fusionBuffer = undefined;
     return vars;
+  }
+
+  /**
+   * This rank's flat gradient, reused every step (Horovod's fusion buffer): registered with the
+   * communicator (comm.allocBuffer), so same-host peers reduce straight from it, and allocated
+   * once, since fresh pages cost a page fault each. Valid for one step: the strategy, and a
+   * 'contribution' hook, must not keep it.
+   */
+  private flatGradient(layout: GradientLayout): Float32Array {
+    if (this.fusionBuffer === undefined) this.fusionBuffer = this.comm.allocBuffer('float32', layout.total) as Float32Array;
+    return this.fusionBuffer;
   }
 
   /**
@@ -151,7 +165,7 @@ export class DistributedOptimizer {
       const { value, grads } = tf.variableGrads(() => lossFn(0), vars as Variable[]);
       cost = value;
       try {
-        own = await flattenGradients(grads, layout, this.comm.rank);
+        own = await flattenGradients(grads, layout, this.comm.rank, this.flatGradient(layout));
       } catch (e) {
         cost.dispose();
         throw e;
@@ -189,7 +203,7 @@ export class DistributedOptimizer {
       }
     } else if (typeof grads === 'object' && grads !== null) map = grads as NamedTensorMap;
     else throw new ZcollError('EINVAL', `applyGradients: expected a NamedTensorMap or a list of { name, tensor }, got ${typeof grads}`, ctx);
-    const own = await flattenGradients(map, layout, this.comm.rank);
+    const own = await flattenGradients(map, layout, this.comm.rank, this.flatGradient(layout));
     await this.exchangeAndApply(tf, vars, layout, own);
   }
 

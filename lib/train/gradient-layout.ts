@@ -63,11 +63,15 @@ export function fusionBuckets(layout: GradientLayout, thresholdBytes: number): F
 
 /**
  * Copies the gradients of `grads` (keyed by variable name) into one new Float32Array in layout
- * order; a variable with no gradient (not used by the loss) contributes zeros, so every rank still
- * sends the same length. The tensors of `grads` are read, never disposed.
+ * order, or into `into` (reused step after step: the optimizer's fusion buffer); a variable with no
+ * gradient (not used by the loss) contributes zeros, so every rank still sends the same length.
+ * The tensors of `grads` are read, never disposed.
  */
-export async function flattenGradients(grads: NamedTensorMap, layout: GradientLayout, rank?: number): Promise<Float32Array> {
-  const flat = new Float32Array(layout.total);
+export async function flattenGradients(grads: NamedTensorMap, layout: GradientLayout, rank?: number, into?: Float32Array): Promise<Float32Array> {
+  if (into !== undefined && into.length !== layout.total) {
+    throw new ZcollError('EINVAL', `flattenGradients: 'into' holds ${into.length} elements, the layout ${layout.total}`, { op: 'applyGradients', ...(rank !== undefined ? { rank } : {}) });
+  }
+  const flat = into ?? new Float32Array(layout.total);
   const known = new Set(layout.names);
   for (const name of Object.keys(grads)) {
     if (!known.has(name)) {
@@ -76,7 +80,10 @@ export async function flattenGradients(grads: NamedTensorMap, layout: GradientLa
   }
   for (let k = 0; k < layout.names.length; k++) {
     const g = grads[layout.names[k]];
-    if (g === undefined) continue;
+    if (g === undefined) {
+      if (into !== undefined) flat.fill(0, layout.offsets[k], layout.offsets[k] + layout.sizes[k]); // a reused buffer holds last step's values
+      continue;
+    }
     if (g.size !== layout.sizes[k]) {
       throw new ZcollError('EINVAL', `gradient of '${layout.names[k]}' has ${g.size} elements, the variable ${layout.sizes[k]}`, { op: 'applyGradients', ...(rank !== undefined ? { rank } : {}) });
     }

@@ -6,7 +6,8 @@
  */
 import { encodeHeader, type Header } from './wire.js';
 import type { Link } from './link.js';
-import { SHM_MIN_BYTES, type OutRegion } from './shm-region.js';
+import { SHM_MIN_BYTES, type OutRegion, type SlotRef } from './shm-region.js';
+import type { SharedArenas } from './shm-arena.js';
 import type { ShmMailbox } from './shm-mailbox.js';
 import { MAILBOX_MAX_PAYLOAD } from './shm-mailbox-layout.js';
 
@@ -34,6 +35,8 @@ export interface OutboxCounters {
   payloadBytes: number;
   /** Of those, bytes that went through shared memory. */
   shmBytes: number;
+  /** Of those, bytes read by the peer straight from a registered buffer (no copy on this side). */
+  sharedBytes: number;
 }
 
 export class Outbox {
@@ -42,7 +45,9 @@ export class Outbox {
   shm: OutRegion | undefined;
   /** Small collective frames to same-host peers that busy-poll go through their mailbox (shm-mailbox.ts). */
   mailbox: ShmMailbox | undefined;
-  readonly counters: OutboxCounters = { messages: 0, headerBytes: 0, payloadBytes: 0, shmBytes: 0 };
+  /** Registered buffers (shm-arena.ts): payloads inside one go to same-host peers as references, uncopied. */
+  arenas: SharedArenas | undefined;
+  readonly counters: OutboxCounters = { messages: 0, headerBytes: 0, payloadBytes: 0, shmBytes: 0, sharedBytes: 0 };
   /**
    * Per-peer chains that keep order when a message must wait (the seam delays it, or its shared-memory
    * slot is still held by the receiver); `pending` counts messages in the chain, so that a message is
@@ -71,11 +76,16 @@ export class Outbox {
       const out = seam === undefined ? { peer, header, payload } : await seam({ peer, header, payload });
       if (out === null) return;
       if (this.viaShm(peer, out.header, out.payload)) {
-        const ref = await this.shm!.put(peer, out.payload!);
-        if (ref === undefined) throw new Error('the shared-memory region was closed');
-        this.counters.shmBytes += out.payload!.byteLength;
-        this.counters.payloadBytes += out.payload!.byteLength;
-        const slotHeader: Header = { ...out.header, sn: this.shm!.name, sz: ref.size, so: ref.offset, si: ref.state, sd: ref.dataStart };
+        const payload = out.payload!;
+        // A registered buffer is shared as it is; anything else is copied into a slot.
+        const inPlace = this.arenas?.holds(peer, payload) === true;
+        const placed = inPlace ? await this.arenas!.share(peer, payload) : await this.putInSlot(peer, payload);
+        if (placed === undefined) throw new Error('the shared-memory region was closed');
+        const { name, ref } = placed;
+        if (inPlace) this.counters.sharedBytes += payload.byteLength;
+        this.counters.shmBytes += payload.byteLength;
+        this.counters.payloadBytes += payload.byteLength;
+        const slotHeader: Header = { ...out.header, sn: name, sz: ref.size, so: ref.offset, si: ref.state, sd: ref.dataStart };
         // The header only: through the peer's mailbox when it polls, like any small frame.
         const head = encodeHeader(slotHeader);
         if (seam === undefined && this.viaMailbox(link, peer, slotHeader, head, undefined)) return;
@@ -89,9 +99,19 @@ export class Outbox {
     return next;
   }
 
-  /** Collective payloads only: a p2p message may be read after its sender closed and unlinked the region. */
+  private async putInSlot(peer: number, payload: Uint8Array): Promise<{ name: string; ref: SlotRef } | undefined> {
+    const ref = await this.shm!.put(peer, payload);
+    return ref === undefined ? undefined : { name: this.shm!.name, ref };
+  }
+
+  /**
+   * Collective payloads only: a p2p message may be read after its sender closed and unlinked the
+   * region. Slots take payloads of SHM_MIN_BYTES up to a slot; registered buffers any size.
+   */
   private viaShm(peer: number, header: Header, payload: Uint8Array | undefined): boolean {
-    return header.k === 'data' && payload !== undefined && payload.byteLength >= SHM_MIN_BYTES && this.shm !== undefined && this.shm.hasLane(peer) && payload.byteLength <= this.shm.slotBytes;
+    if (header.k !== 'data' || payload === undefined || this.shm === undefined || !this.shm.hasLane(peer)) return false;
+    if (this.arenas?.holds(peer, payload) === true) return true;
+    return payload.byteLength >= SHM_MIN_BYTES && payload.byteLength <= this.shm.slotBytes;
   }
 
   /** Puts an encoded frame into the peer's mailbox if it polls (shm-mailbox.ts); false: use the link. */

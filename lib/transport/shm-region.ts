@@ -18,6 +18,7 @@
 import { readdirSync } from 'node:fs';
 import { nativeLoad, shmAvailable, shmMap, shmUnlink, shmUnmap } from '../kernels/native.js';
 import { debug } from '../debug.js';
+import { REGION_NAME } from './wire.js';
 import { LANE_PEER_WORD, laneControlOffset, MAILBOX_LANE_WORDS, mailboxBytes } from './shm-mailbox-layout.js';
 
 export const SLOTS_PER_PEER = 8;
@@ -25,6 +26,10 @@ export const SLOTS_PER_PEER = 8;
 const SLOT_WAIT_SPIN_MS = 1;
 const MAGIC = 0x7a636f32; // 'zco2'
 const HEADER_BYTES = 32;
+/** Bytes of the header every zcoll region starts with (this file's slots and shm-arena.ts's buffers). */
+export const REGION_HEADER_BYTES = HEADER_BYTES;
+/** Regions of registered buffers (shm-arena.ts) a receiver keeps mapped per peer, least recently used first out. */
+const MAX_MAPPED_ARENAS = 32;
 /** Payloads below this go inside the ZeroMQ message: the slot bookkeeping would cost more than it saves. */
 export const SHM_MIN_BYTES = 32 * 1024;
 
@@ -57,7 +62,11 @@ function alive(pid: number): boolean {
   }
 }
 
-export const REGION_NAME = /^zcoll-\d+-\d+$/;
+
+/** Writes the region header that readHeader and crash recovery read (the owner is this process). */
+export function writeRegionHeader(buffer: ArrayBuffer, size: number, dataStart: number, mailboxStart: number): void {
+  new Int32Array(buffer, 0, 5).set([MAGIC, process.pid, size, dataStart, mailboxStart]);
+}
 
 interface RegionHeader {
   readonly pid: number;
@@ -134,7 +143,7 @@ export class OutRegion {
     // the order this rank listed its peers in. Counters start at 0 (a reused name keeps old bytes).
     new Uint8Array(this.buffer, this.mailboxStart, laneControlOffset(peers.length)).fill(0);
     peers.forEach((p, i) => (new Int32Array(this.buffer, this.mailboxStart + laneControlOffset(i), MAILBOX_LANE_WORDS)[LANE_PEER_WORD] = p));
-    new Int32Array(this.buffer, 0, 5).set([MAGIC, process.pid, this.size, this.dataStart, this.mailboxStart]);
+    writeRegionHeader(this.buffer, this.size, this.dataStart, this.mailboxStart);
     this.states = new Int32Array(this.buffer, HEADER_BYTES, nslots);
     this.bytes = new Uint8Array(this.buffer);
     this.next = new Int32Array(Math.max(1, peers.length));
@@ -197,18 +206,43 @@ export function regionName(epoch: number, rank: number): string {
 export class InRegions {
   private readonly maps = new Map<string, { buffer: ArrayBuffer; states: Int32Array; mailboxStart: number }>();
 
+  /** Registered-buffer regions mapped, oldest use first (a peer may allocate and free many). */
+  private readonly arenas: string[] = [];
+
   /** Maps a peer's region now (returns false if it does not exist or is not a zcoll region). */
   attach(name: string): boolean {
-    if (this.maps.has(name)) return true;
+    if (this.maps.has(name)) {
+      this.touch(name);
+      return true;
+    }
     const h = readHeader(name);
     if (h === undefined) return false;
     try {
       const buffer = shmMap(name, h.size, false);
       this.maps.set(name, { buffer, states: new Int32Array(buffer, HEADER_BYTES, (h.dataStart - HEADER_BYTES) >>> 2), mailboxStart: h.mailboxStart });
+      if (h.mailboxStart === h.size) {
+        // A registered buffer: unmap the least recently used beyond the bound, so freed buffers
+        // of a peer do not stay mapped (and their memory held) here forever.
+        this.arenas.push(name);
+        while (this.arenas.length > MAX_MAPPED_ARENAS) {
+          const old = this.arenas.shift()!;
+          const m = this.maps.get(old);
+          this.maps.delete(old);
+          if (m !== undefined) shmUnmap(m.buffer);
+        }
+      }
       return true;
     } catch (e) {
       debug('info', () => `cannot map shared-memory region ${name}: ${(e as Error).message}`);
       return false;
+    }
+  }
+
+  private touch(name: string): void {
+    const i = this.arenas.indexOf(name);
+    if (i >= 0 && i !== this.arenas.length - 1) {
+      this.arenas.splice(i, 1);
+      this.arenas.push(name);
     }
   }
 
@@ -233,5 +267,6 @@ export class InRegions {
   close(): void {
     for (const m of this.maps.values()) shmUnmap(m.buffer);
     this.maps.clear();
+    this.arenas.length = 0;
   }
 }

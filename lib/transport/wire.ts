@@ -12,6 +12,9 @@
 import { Packr } from 'msgpackr';
 import { BYTES_PER_ELEMENT, isDType, type DType } from '../dtype.js';
 
+/** Shared-memory region names a header may carry: main regions `zcoll-<epoch>-<rank>`, registered buffers `...-<k>`. */
+export const REGION_NAME = /^zcoll-\d+-\d+(-\d+)?$/;
+
 export const PROTOCOL_VERSION = 1;
 /** Upper bound on one frame's payload; a header claiming more is refused before anything is allocated. */
 export const MAX_PAYLOAD_BYTES = 1 << 30;
@@ -107,7 +110,7 @@ export function decodeMessage(frames: readonly Buffer[], nranks: number): Decode
   const payload = frames.length === 2 ? frames[1] : undefined;
   const expectBytes = header.dt === '' ? 0 : header.c * BYTES_PER_ELEMENT[header.dt];
   if (h.sn !== undefined) {
-    if (typeof h.sn !== 'string' || !/^zcoll-\d+-\d+$/.test(h.sn)) return { ok: false, reason: 'bad shared-memory region name' };
+    if (typeof h.sn !== 'string' || !REGION_NAME.test(h.sn)) return { ok: false, reason: 'bad shared-memory region name' };
     if (!isInt(h.sz, 1, Number.MAX_SAFE_INTEGER) || !isInt(h.so, 0, Number.MAX_SAFE_INTEGER) || !isInt(h.si, 0, 0x7fffffff) || !isInt(h.sd, 0, Number.MAX_SAFE_INTEGER)) {
       return { ok: false, reason: 'bad shared-memory slot reference' };
     }

@@ -45,3 +45,21 @@ for (const n of [2, 4]) {
     }
   });
 }
+
+// Registered buffers (comm.allocBuffer): peers on this host reduce and copy straight from them.
+for (const n of [2, 3]) {
+  t.test(`${n} ranks, in-place all-reduce on registered buffers: every algorithm, dtype and op`, async (t) => {
+    const outs = await runRanks(n, { script: 'test/fixtures/collective-worker.js', args: ['registered'] });
+    for (const o of outs) {
+      t.equal(o.code, 0, `rank ${o.rank} exits 0${o.code === 0 ? '' : `: ${o.stderr.slice(-2000)}`}`);
+      const rows = o.results as Array<Row & { algorithm?: string; shared?: number; shm?: number; usesSharedMemory?: boolean }>;
+      const checks = rows.filter((r) => r.kind === 'registered');
+      t.equal(checks.length, 3 * 3 * 5 * 4, `rank ${o.rank} ran every case`);
+      t.same(checks.filter((r) => r.wrong !== 0 || r.same !== true), [], `rank ${o.rank}: every result equals the serial reference, in place`);
+      const bytes = rows.find((r) => r.kind === 'registered-bytes');
+      if (bytes?.usesSharedMemory !== true) continue; // no native addon: ordinary arrays, nothing to count
+      // The 1_000_003-element cases move megabytes per call: most of it must leave by reference.
+      t.ok((bytes.shared ?? 0) > 0.5 * (bytes.shm ?? 0), `rank ${o.rank}: ${bytes.shared} of ${bytes.shm} shared-memory bytes were read in place`);
+    }
+  });
+}
