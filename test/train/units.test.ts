@@ -19,6 +19,7 @@ import {
 import { alie } from '../../lib/faults/attacks/alie.js';
 import { ByzantineSet } from '../../lib/faults/attacks/byzantine-set.js';
 import { Prng } from '../../lib/prng.js';
+import { flattenGradients } from '../../lib/train/gradient-layout.js';
 import { freePort } from '../helpers/ranks.js';
 
 const layoutOfSizes = (sizes: number[]): GradientLayout => {
@@ -155,4 +156,20 @@ t.test('1 rank: DistributedOptimizer steps equal tfjs SGD; option errors', async
   await t.rejects(opt.minimize('x' as never), { code: 'EINVAL' });
   await t.rejects(opt.applyGradients({ not_a_variable: tf.zeros([1]) }), /not one of the trained variables/);
   tf.dispose([x, y, ...a, ...b]);
+});
+
+t.test('flattenGradients into a reused buffer: layout order, zeros for a variable without a gradient this step', async (t) => {
+  const layout = layoutOfSizes([3, 2, 4]);
+  const into = new Float32Array(layout.total);
+  const step1 = { v0: tf.tensor1d([1, 2, 3]), v1: tf.tensor1d([4, 5]), v2: tf.tensor1d([6, 7, 8, 9]) };
+  const got1 = await flattenGradients(step1, layout, 0, into);
+  t.equal(got1, into, 'the buffer given is filled, no new array');
+  t.same(Array.from(into), [1, 2, 3, 4, 5, 6, 7, 8, 9]);
+  // Step 2: v1 unused by the loss (no gradient): its slot must be zero, not last step's values.
+  const step2 = { v0: tf.tensor1d([-1, -2, -3]), v2: tf.tensor1d([-6, -7, -8, -9]) };
+  await flattenGradients(step2, layout, 0, into);
+  t.same(Array.from(into), [-1, -2, -3, 0, 0, -6, -7, -8, -9]);
+  t.same(Array.from(await flattenGradients(step2, layout, 0)), Array.from(into), 'same as a fresh array');
+  await t.rejects(flattenGradients(step2, layout, 0, new Float32Array(3)), { code: 'EINVAL' });
+  tf.dispose([...Object.values(step1), ...Object.values(step2)]);
 });
