@@ -22,7 +22,7 @@ t.test('a region is written by its owner, read and released by a peer, removed o
   const view = peer.view(regionName(epoch, 0), ref!, 4);
   t.same(Array.from(view ?? []), [1, 2, 3, 4], 'the peer reads the bytes in place');
   peer.release(regionName(epoch, 0), ref!);
-  // All SLOTS_PER_PEER slots can be reused once released: a put never waits forever.
+  // All slots can be reused once released: a put never waits forever.
   for (let i = 0; i < 20; i++) {
     const r = await out.put(1, Uint8Array.of(i));
     peer.release(regionName(epoch, 0), r!);
