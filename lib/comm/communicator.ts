@@ -156,6 +156,8 @@ export class Communicator implements OpHost {
   private poison: ZcollError | undefined;
   private closed = false;
   private queue: Promise<unknown> = Promise.resolve();
+  /** Collectives called and not yet settled (queued or running). */
+  private inFlight = 0;
   private readonly schedules = new Map<string, Schedule>();
   private readonly inRegions = new InRegions();
   private readonly localPeers: readonly number[];
@@ -262,8 +264,12 @@ export class Communicator implements OpHost {
     }
   }
 
-  /** Releases a buffer of allocBuffer (it becomes detached); false for any other array. */
+  /**
+   * Releases a buffer of allocBuffer (it becomes detached); false for any other array. Refused
+   * while collectives are in flight: one of them may be reading or writing it.
+   */
   freeBuffer(a: NumericArray): boolean {
+    check(this.inFlight === 0, 'EINVAL', () => `freeBuffer: ${this.inFlight} collective(s) still in flight on this communicator; await them first`, { rank: this.rank, op: 'freeBuffer' });
     return this.outbox.arenas?.free(a) ?? false;
   }
 
@@ -499,8 +505,9 @@ export class Communicator implements OpHost {
       }
       return await finish();
     };
+    this.inFlight++;
     const p = this.queue.then(run, run);
-    this.queue = p.catch(() => undefined);
+    this.queue = p.catch(() => undefined).finally(() => void this.inFlight--);
     return p;
   }
 
@@ -623,8 +630,10 @@ export class Communicator implements OpHost {
       const out = await this.allReduceArray(await readTensor(x), redop, timeoutMs, true, alg);
       return makeTensor(out, shape, dtype as 'float32' | 'int32');
     }
-    const { array } = await this.input(x, opName);
-    return this.allReduceArray(array, redop, timeoutMs, options.inPlace === true, alg);
+    // Synchronously up to the queue: a registered buffer counts as in flight (freeBuffer refuses)
+    // from the moment allReduce returns its promise.
+    if (!isNumericArray(x)) await this.input(x, opName); // throws the argument error
+    return this.allReduceArray(x as NumericArray, redop, timeoutMs, options.inPlace === true, alg);
   }
 
   /** The schedule an all-reduce of `bytes` runs: the one asked for, or 'auto''s choice by simulated cost. */

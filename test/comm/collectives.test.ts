@@ -56,8 +56,11 @@ for (const n of [2, 3]) {
       const checks = rows.filter((r) => r.kind === 'registered');
       t.equal(checks.length, 3 * 3 * 5 * 4, `rank ${o.rank} ran every case`);
       t.same(checks.filter((r) => r.wrong !== 0 || r.same !== true), [], `rank ${o.rank}: every result equals the serial reference, in place`);
+      const api = rows.find((r) => r.kind === 'registered-api') as { refused?: string; freed?: boolean; length?: number; badArgs?: string[]; notRegistered?: boolean } | undefined;
+      t.match(api, { refused: 'EINVAL', badArgs: ['EINVAL', 'EINVAL', 'EINVAL'], notRegistered: false }, `rank ${o.rank}: freeBuffer is refused mid-collective; bad arguments are EINVAL`);
       const bytes = rows.find((r) => r.kind === 'registered-bytes');
       if (bytes?.usesSharedMemory !== true) continue; // no native addon: ordinary arrays, nothing to count
+      t.match(api, { freed: true, length: 0 }, `rank ${o.rank}: a freed buffer is detached`);
       // The 1_000_003-element cases move megabytes per call: most of it must leave by reference.
       t.ok((bytes.shared ?? 0) > 0.5 * (bytes.shm ?? 0), `rank ${o.rank}: ${bytes.shared} of ${bytes.shm} shared-memory bytes were read in place`);
     }
