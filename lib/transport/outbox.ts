@@ -89,6 +89,16 @@ export class Outbox {
     return next;
   }
 
+  /**
+   * Whether a collective payload of `byteLength` bytes to `peer`, sent now, is copied into shared
+   * memory (a slot, or a mailbox) before its send() resolves, rather than handed to ZeroMQ, which
+   * reads it later from the caller's memory. Only then may a caller send from memory it will change
+   * once the send resolved, without a private copy. Not with a fault seam: it may keep the payload.
+   */
+  copiesBeforeResolving(peer: number, byteLength: number): boolean {
+    return this.seam === undefined && this.shm !== undefined && this.shm.hasLane(peer) && byteLength >= SHM_MIN_BYTES && byteLength <= this.shm.slotBytes;
+  }
+
   /** Collective payloads only: a p2p message may be read after its sender closed and unlinked the region. */
   private viaShm(peer: number, header: Header, payload: Uint8Array | undefined): boolean {
     return header.k === 'data' && payload !== undefined && payload.byteLength >= SHM_MIN_BYTES && this.shm !== undefined && this.shm.hasLane(peer) && payload.byteLength <= this.shm.slotBytes;
