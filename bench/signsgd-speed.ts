@@ -28,8 +28,8 @@
  * received, counted after the timed reps in one extra step per variant by a fault seam that adds
  * up what each rank sends to each peer (the seam slows sending, so that step is not timed).
  * Headers come on top (< 256 B per message).
- * Page faults: minor page faults of a rank's whole step (process.resourceUsage), median over the
- * reps of the busiest rank: first touches of fresh buffers and of cold shared-memory slots, which
+ * Page faults: minor page faults of a rank's whole step (process.resourceUsage); per rep the rank
+ * with the most, median over the reps: first touches of fresh buffers and of cold shared-memory slots, which
  * cost CPU time per 4 KiB and grow with the machine's load.
  * Prints a self-contained markdown report: date, load average before, during and after, node, kernels,
  * transport, then median and best of the reps, and speed-ups vs f32 (from medians / from bests).
