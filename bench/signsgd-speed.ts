@@ -5,7 +5,8 @@
  *   allreduce-f32     comm.allReduce(grad, op 'avg', in place on the gradient buffer, as a training
  *                     loop owns its fresh gradient), then the SGD step x += (-lr)·g (kernels.axpy);
  *   signum-allgather  Signum.signs (finiteness check + momentum fused with the pack) -> signVote
- *                     'allgather' -> Signum.apply (kernels.signApply);
+ *                     'allgather' -> Signum.apply (kernels.signApply); the vote is given a
+ *                     SignVoteScratch made once per variant, as a training loop keeps one;
  *   signum-server     the same with signVote 'server' (root 0);
  *   signum-reduce     the same with signVote 'reduce'.
  * Both sides run their local passes in the kernels in use (native when the addon loaded).
@@ -27,6 +28,9 @@
  * received, counted after the timed reps in one extra step per variant by a fault seam that adds
  * up what each rank sends to each peer (the seam slows sending, so that step is not timed).
  * Headers come on top (< 256 B per message).
+ * Page faults: minor page faults of a rank's whole step (process.resourceUsage); per rep the rank
+ * with the most, median over the reps: first touches of fresh buffers and of cold shared-memory slots, which
+ * cost CPU time per 4 KiB and grow with the machine's load.
  * Prints a self-contained markdown report: date, load average before, during and after, node, kernels,
  * transport, then median and best of the reps, and speed-ups vs f32 (from medians / from bests).
  * Run: node dist/bench/signsgd-speed.js [--d 25000000] [--ranks 4] [--reps 9] [--lr 1e-4]
@@ -40,7 +44,7 @@ import { init, type Communicator } from '../lib/index.js';
 import { kernels, nativeLoad } from '../lib/kernels/index.js';
 import { Signum } from '../lib/compress/signum.js';
 import { packedWords } from '../lib/compress/sign.js';
-import { signVote } from '../lib/compress/vote-modes.js';
+import { signVote, SignVoteScratch } from '../lib/compress/vote-modes.js';
 import type { SignVoteMode } from '../lib/compress/wire-bytes.js';
 import { Prng } from '../lib/prng.js';
 import { freePort } from '../lib/cluster/free-port.js';
@@ -60,6 +64,8 @@ interface Sample {
   /** The standalone pack of the momentum after the step (0 for f32). */
   packMs: number;
   payloadSent: number;
+  /** Minor page faults of this rank during the step. */
+  faults: number;
 }
 
 /** Payload bytes one rank sent to each peer in the untimed counting step of a variant. */
@@ -87,9 +93,12 @@ async function worker(): Promise<void> {
   const params = new Float32Array(d);
   const signum = new Signum(d, { lr, beta: 0.9, rank: comm.rank });
   const packScratch = new Uint32Array(packedWords(d));
+  const scratch = new Map<Variant, SignVoteScratch>();
+  const scratchOf = (v: Variant): SignVoteScratch => scratch.get(v) ?? scratch.set(v, new SignVoteScratch(comm.size, d)).get(v)!;
   const step = async (v: Variant): Promise<Omit<Sample, 'variant' | 'rep'>> => {
     await comm.barrier();
     const sent0 = comm.outbox.counters.payloadBytes;
+    const faults0 = process.resourceUsage().minorPageFault;
     const t0 = performance.now();
     let a: number;
     let b: number;
@@ -101,11 +110,12 @@ async function worker(): Promise<void> {
     } else {
       const signs = signum.signs(grad);
       a = performance.now();
-      const vote = await signVote(comm, signs, d, { mode: v.slice('signum-'.length) as SignVoteMode, root: 0 });
+      const vote = await signVote(comm, signs, d, { mode: v.slice('signum-'.length) as SignVoteMode, root: 0, scratch: scratchOf(v) });
       b = performance.now();
       signum.apply(params, vote);
     }
     const stepMs = performance.now() - t0;
+    const faults = process.resourceUsage().minorPageFault - faults0;
     const commMs = b - a;
     const payloadSent = comm.outbox.counters.payloadBytes - sent0;
     let packMs = 0;
@@ -115,7 +125,7 @@ async function worker(): Promise<void> {
       packMs = performance.now() - p;
     }
     const origin = performance.timeOrigin;
-    return { stepMs, commMs, commEntry: origin + a, commExit: origin + b, packMs, payloadSent };
+    return { stepMs, commMs, commEntry: origin + a, commExit: origin + b, packMs, payloadSent, faults };
   };
   for (const v of VARIANTS) await step(v); // warm-up: schedules, shared-memory regions, JIT
   for (let rep = 0; rep < reps; rep++) {
@@ -198,6 +208,7 @@ async function launch(): Promise<void> {
       rankComm: slowest(v, (s) => s.commMs),
       exchange: each(comm, slowest(v, (s) => s.packMs), (c, p) => c + p),
       local: each(step, comm, (st, c) => st - c),
+      faults: slowest(v, (s) => s.faults),
       sent: Math.max(...samples.flatMap((rs) => rs.filter((s) => s.variant === v).map((s) => s.payloadSent))),
       received: Math.max(
         ...Array.from({ length: ranks }, (_, r) =>
@@ -214,8 +225,8 @@ async function launch(): Promise<void> {
     `# ${started.toISOString()}: d = ${d} (${((4 * d) / 1e6).toFixed(0)} MB of float32), ${ranks} ranks on 127.0.0.1 ` +
       `(transport ${process.env.ZCOLL_TRANSPORT || 'default'}), ${reps} reps after a warm-up, kernels ${kernelName}, node ${process.version}`,
     `# load average (1, 5, 15 min): ${loadBefore} before, ${loadAfter} after; 1-min load ${during} during the run; ${((Date.now() - started.getTime()) / 1000).toFixed(0)} s`,
-    '| variant | step ms median / best | comm ms median / best | exchange ms median / best | local ms median | comm, per-rank call, ms median / best | MB sent per rank per step | MB received per rank per step | step speed-up vs f32 (median / best) | comm speed-up | exchange speed-up |',
-    '|---|---|---|---|---|---|---|---|---|---|---|',
+    '| variant | step ms median / best | comm ms median / best | exchange ms median / best | local ms median | comm, per-rank call, ms median / best | MB sent per rank per step | MB received per rank per step | page faults per rank per step (median) | step speed-up vs f32 (median / best) | comm speed-up | exchange speed-up |',
+    '|---|---|---|---|---|---|---|---|---|---|---|---|',
   ];
   for (const v of VARIANTS) {
     const f = figures(v);
@@ -223,7 +234,7 @@ async function launch(): Promise<void> {
       `| ${v} | ${ms(median(f.step))} / ${ms(Math.min(...f.step))} | ${ms(median(f.comm))} / ${ms(Math.min(...f.comm))} | ` +
         `${ms(median(f.exchange))} / ${ms(Math.min(...f.exchange))} | ${ms(median(f.local))} | ` +
         `${ms(median(f.rankComm))} / ${ms(Math.min(...f.rankComm))} | ${(f.sent / 1e6).toFixed(2)} | ` +
-        `${(f.received / 1e6).toFixed(2)} | ${ratio(base.step, f.step)} | ${ratio(base.comm, f.comm)} | ${ratio(base.exchange, f.exchange)} |`,
+        `${(f.received / 1e6).toFixed(2)} | ${median(f.faults).toFixed(0)} | ${ratio(base.step, f.step)} | ${ratio(base.comm, f.comm)} | ${ratio(base.exchange, f.exchange)} |`,
     );
   }
   process.stdout.write(`${lines.join('\n')}\n`);

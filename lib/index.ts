@@ -8,6 +8,9 @@ export {
   Communicator,
   REDUCE_OPS,
   type AllReduceOptions,
+  type AllGatherOptions,
+  type BroadcastOptions,
+  type ExchangeOptions,
   type CollectiveOptions,
   type Collectible,
   type P2POptions,
@@ -30,7 +33,7 @@ export { ZCOLL_VERSION } from './version.js';
 export { buildTopology, topologyHash, describeTopology, type Topology, type TopologySpec } from './cluster/topology.js';
 export { buildMultitree, buildMultitreeTrees, treeDepths } from './schedule/multitree.js';
 export { buildTree } from './schedule/tree.js';
-export { buildBroadcast } from './schedule/broadcast.js';
+export { buildBroadcast, BROADCAST_ALGORITHMS, type BroadcastAlgorithm } from './schedule/broadcast.js';
 export { verifyLinks, verifyTrees } from './schedule/verify-links.js';
 export { simulate, simulateSizes, busbwFactor } from './schedule/simulate.js';
 export { chooseAlgorithm } from './schedule/choose.js';
@@ -60,4 +63,4 @@ export { ByzantineSet, corruptRows } from './faults/attacks/byzantine-set.js';
 export * from './train/index.js';
 // Robust aggregation on the communicator (server / allgather modes).
 export { RobustAllReduce } from './robust/distributed.js';
-export { signVote, defaultVoteMode } from './compress/vote-modes.js';
+export { signVote, defaultVoteMode, SignVoteScratch } from './compress/vote-modes.js';

@@ -16,7 +16,7 @@ import { cachedSchedule, SCHEDULE_ALGORITHMS, type ScheduleAlgorithm } from '../
 import { chooseAlgorithm } from '../schedule/choose.js';
 import type { SimParams } from '../schedule/simulate.js';
 import { buildTopology, type Topology } from '../cluster/topology.js';
-import { buildBroadcast } from '../schedule/broadcast.js';
+import { BROADCAST_ALGORITHMS, buildBroadcast, type BroadcastAlgorithm } from '../schedule/broadcast.js';
 import { chunkSpan } from '../schedule/partition.js';
 import type { Schedule } from '../schedule/types.js';
 import type { Link } from '../transport/link.js';
@@ -64,6 +64,31 @@ export interface AllReduceOptions extends CollectiveOptions {
 
 export interface RootedOptions extends CollectiveOptions {
   root?: number;
+}
+
+export interface BroadcastOptions extends RootedOptions {
+  /**
+   * Schedule (default: 'chain' for messages of 4 segments or more, else 'binomial'). 'flat': the root
+   * sends to every rank itself, nothing is relayed (a trusted server's reply). Every rank must pass
+   * the same; an explicit choice is compared between ranks (EMISMATCH).
+   */
+  algorithm?: BroadcastAlgorithm;
+}
+
+export interface AllGatherOptions<A extends NumericArray = NumericArray> extends CollectiveOptions {
+  /** Typed arrays: write the result (count x world size) into this caller-owned array instead of a fresh one. */
+  out?: A;
+}
+
+export interface ExchangeOptions<A extends NumericArray = NumericArray> extends RootedOptions {
+  /**
+   * Caller-owned destinations for steady-state rounds, one slot per rank (length = world size):
+   * rank r's contribution is written into into[r] (an array of x's type and length; undefined: a
+   * fresh one) and returned as entries[r], and this rank's own entry is x itself, not a copy. Slots
+   * must not share memory with x or with each other. The non-roots of a rooted exchange receive
+   * nothing: for them only the last rule applies (their entry is x).
+   */
+  into?: ReadonlyArray<A | undefined>;
 }
 
 export interface P2POptions {
@@ -118,6 +143,8 @@ interface PendingFrame {
   src: number;
   header: Header;
   payload: Buffer | undefined;
+  /** The payload is this rank's copy of a shared-memory slot, from `earlyCopies`: handed back after delivery. */
+  pooled: boolean;
 }
 
 interface P2PMessage {
@@ -127,6 +154,8 @@ interface P2PMessage {
 
 /** Frames buffered for collectives this rank has not reached yet are capped, so a flood cannot exhaust memory. */
 const MAX_PENDING_BYTES = 1 << 30;
+/** Spare buffers kept for early shared-memory payloads (earlyCopies), at most this many bytes. */
+const EARLY_COPY_POOL_BYTES = 64 << 20;
 
 export class Communicator implements OpHost {
   readonly rank: number;
@@ -149,6 +178,14 @@ export class Communicator implements OpHost {
   private active: OpContext | undefined;
   private readonly pendingFrames = new Map<number, PendingFrame[]>();
   private pendingBytes = 0;
+  /**
+   * Buffers for copies of shared-memory payloads that arrive before their collective starts (a peer
+   * done with its local work sends while this rank is still in its own), by size. A slot must be
+   * handed back at once, so the bytes are copied; a fresh buffer of several MB costs a page fault per
+   * 4 KiB, a reused one does not, and the same sizes come back every step.
+   */
+  private readonly earlyCopies = new Map<number, Buffer[]>();
+  private earlyCopyBytes = 0;
   private readonly pendingAborts = new Map<number, ZcollError>();
   private readonly p2pQueues = new Map<string, P2PMessage[]>();
   private readonly p2pWaiters = new Map<string, () => void>();
@@ -359,10 +396,27 @@ export class Communicator implements OpHost {
       if (this.pendingBytes + bytes > MAX_PENDING_BYTES) return this.drop(`more than ${MAX_PENDING_BYTES} bytes buffered for collectives not started yet`);
       this.pendingBytes += bytes;
       const list = this.pendingFrames.get(h.seq) ?? this.pendingFrames.set(h.seq, []).get(h.seq)!;
-      list.push({ src: h.src, header: h, payload: volatile ? copyOf(payload) : payload });
+      list.push(volatile && payload !== undefined ? { src: h.src, header: h, payload: this.earlyCopy(payload), pooled: true } : { src: h.src, header: h, payload, pooled: false });
       return;
     }
     this.drop(`late frame for ${h.op} #${h.seq} from rank ${h.src}`);
+  }
+
+  /** A copy of `payload` in a reused buffer of its size (or a fresh one). */
+  private earlyCopy(payload: Buffer): Buffer {
+    const spare = this.earlyCopies.get(payload.byteLength)?.pop();
+    if (spare !== undefined) this.earlyCopyBytes -= spare.byteLength;
+    const copy = spare ?? Buffer.allocUnsafeSlow(payload.byteLength);
+    copy.set(payload);
+    return copy;
+  }
+
+  /** Keeps a delivered early copy for the next one of its size, up to EARLY_COPY_POOL_BYTES in all. */
+  private releaseEarlyCopy(copy: Buffer): void {
+    if (this.earlyCopyBytes + copy.byteLength > EARLY_COPY_POOL_BYTES) return;
+    const list = this.earlyCopies.get(copy.byteLength) ?? this.earlyCopies.set(copy.byteLength, []).get(copy.byteLength)!;
+    list.push(copy);
+    this.earlyCopyBytes += copy.byteLength;
   }
 
   private onAbort(h: Header): void {
@@ -488,7 +542,9 @@ export class Communicator implements OpHost {
         this.pendingFrames.delete(seq);
         for (const f of early ?? []) {
           this.pendingBytes -= f.payload?.byteLength ?? 0;
-          if (!ctx.deliver(f.src, f.header, f.payload)) this.drop(`unexpected early frame for ${desc.op} #${seq} from rank ${f.src}`);
+          // A pooled copy is delivered as volatile (a handler that keeps it copies it, as from a slot) and reused.
+          if (!ctx.deliver(f.src, f.header, f.payload, f.pooled)) this.drop(`unexpected early frame for ${desc.op} #${seq} from rank ${f.src}`);
+          if (f.pooled) this.releaseEarlyCopy(f.payload!);
         }
         this.pollWhile(ctx, spin);
       }
@@ -732,17 +788,23 @@ export class Communicator implements OpHost {
     return out;
   }
 
-  allGather(x: Tensor, options?: CollectiveOptions): Promise<Tensor>;
-  allGather<A extends NumericArray>(x: A, options?: CollectiveOptions): Promise<A>;
-  async allGather(x: Collectible, options: CollectiveOptions = {}): Promise<Collectible> {
+  allGather(x: Tensor, options?: AllGatherOptions): Promise<Tensor>;
+  allGather<A extends NumericArray>(x: A, options?: AllGatherOptions<A>): Promise<A>;
+  async allGather(x: Collectible, options: AllGatherOptions = {}): Promise<Collectible> {
     const opName = 'allgather';
     const timeoutMs = this.timeoutOf(options, opName);
     this.assertUsable(opName);
     const { array, dtype, tensorShape } = await this.input(x, opName);
     const count = array.length;
-    const work = allocArray(dtype, count * this.size);
+    const out = options.out;
+    if (out !== undefined) {
+      check(tensorShape === undefined, 'EINVAL', () => `option 'out' passed to 'allGather' is for typed arrays; a tensor's result is a new tensor`, { rank: this.rank, op: opName });
+      check(isNumericArray(out) && dtypeOf(out) === dtype && out.length === count * this.size, 'EINVAL', () => `option 'out' passed to 'allGather' must be a ${array.constructor.name} of ${count * this.size} elements (${count} x ${this.size} ranks), got ${isNumericArray(out) ? `a ${out.constructor.name} of ${out.length}` : describe(out)}`, { rank: this.rank, op: opName });
+      check(!overlaps(out, array), 'EINVAL', () => `option 'out' passed to 'allGather' must not share memory with x`, { rank: this.rank, op: opName });
+    }
+    const work = out ?? allocArray(dtype, count * this.size);
     const desc: OpDescriptor = { op: opName, dtype, count, redop: '', root: -1 };
-    const out = await this.collective(
+    const result = await this.collective(
       desc,
       timeoutMs,
       async () => {
@@ -754,32 +816,35 @@ export class Communicator implements OpHost {
     );
     if (tensorShape !== undefined) {
       const shape = tensorShape.length === 0 ? [this.size] : [tensorShape[0] * this.size, ...tensorShape.slice(1)];
-      return makeTensor(out, shape, dtype as 'float32' | 'int32');
+      return makeTensor(result, shape, dtype as 'float32' | 'int32');
     }
-    return out;
+    return result;
   }
 
-  broadcast(x: Tensor, options?: RootedOptions): Promise<Tensor>;
-  broadcast<A extends NumericArray>(x: A, options?: RootedOptions): Promise<A>;
-  broadcast(x: Collectible[], options?: RootedOptions): Promise<Collectible[]>;
-  async broadcast(x: Collectible | Collectible[], options: RootedOptions = {}): Promise<Collectible | Collectible[]> {
+  broadcast(x: Tensor, options?: BroadcastOptions): Promise<Tensor>;
+  broadcast<A extends NumericArray>(x: A, options?: BroadcastOptions): Promise<A>;
+  broadcast(x: Collectible[], options?: BroadcastOptions): Promise<Collectible[]>;
+  async broadcast(x: Collectible | Collectible[], options: BroadcastOptions = {}): Promise<Collectible | Collectible[]> {
     const opName = 'broadcast';
     const root = this.checkRoot(options.root ?? 0, opName);
     const timeoutMs = this.timeoutOf(options, opName);
-    if (Array.isArray(x)) return this.fused(x, opName, (buf) => this.broadcastArray(buf, root, timeoutMs, true));
+    const algorithm = options.algorithm;
+    check(algorithm === undefined || BROADCAST_ALGORITHMS.includes(algorithm), 'EINVAL', () => `option 'algorithm' passed to 'broadcast' must be one of ${BROADCAST_ALGORITHMS.join(', ')}, got ${JSON.stringify(algorithm)}`, { rank: this.rank, op: opName });
+    if (Array.isArray(x)) return this.fused(x, opName, (buf) => this.broadcastArray(buf, root, timeoutMs, true, algorithm));
     this.assertUsable(opName);
     const { array, dtype, tensorShape } = await this.input(x, opName);
     const inPlace = tensorShape !== undefined || options.inPlace === true;
-    const out = await this.broadcastArray(array, root, timeoutMs, inPlace);
+    const out = await this.broadcastArray(array, root, timeoutMs, inPlace, algorithm);
     if (tensorShape !== undefined) return makeTensor(out, tensorShape, dtype as 'float32' | 'int32');
     return out;
   }
 
-  private broadcastArray<A extends NumericArray>(a: A, root: number, timeoutMs: number, inPlace: boolean): Promise<A> {
+  private broadcastArray<A extends NumericArray>(a: A, root: number, timeoutMs: number, inPlace: boolean, chosen?: BroadcastAlgorithm): Promise<A> {
     const dtype = dtypeOf(a);
-    const desc: OpDescriptor = { op: 'broadcast', dtype, count: a.length, redop: '', root };
+    // The default is derived alike on every rank; a chosen schedule goes in the header, so ranks that chose differently fail with EMISMATCH.
+    const desc: OpDescriptor = { op: 'broadcast', dtype, count: a.length, redop: '', root, ...(chosen !== undefined ? { algorithm: chosen } : {}) };
     const work = (inPlace ? a : a.slice()) as A;
-    const algorithm = a.byteLength >= 4 * this.segmentBytes ? 'chain' : 'binomial';
+    const algorithm = chosen ?? (a.byteLength >= 4 * this.segmentBytes ? 'chain' : 'binomial');
     return this.collective(
       desc,
       timeoutMs,
@@ -878,8 +943,17 @@ export class Communicator implements OpHost {
    * rank's array, a ZcollError when that rank sent another dtype or length (its entry is invalid, the
    * collective goes on), or null (non-roots of a rooted exchange). NaN/Inf screening is the
    * aggregator's job.
+   * Rank r sends to r+1, r+2, ... (mod n), not to 0, 1, ... in rank order: every rank's first message
+   * goes to a different peer, so no rank receives n-1 messages at once while another waits for its
+   * first (and the shared-memory copies into the peers' slots are spread the same way).
+   * Steady-state rounds pass `into`: peers' arrays land in the caller's buffers instead of fresh ones
+   * (a fresh multi-MB array costs a page fault per 4 KiB on first touch, which at d = 25M is most of
+   * the CPU time of a 1-bit vote). x must stay unchanged until the promise settles (through shared
+   * memory it is sent from directly); once it settled the caller may change it. After a failure, a
+   * copy into a peer's slot that was still waiting for a free slot may read x later (the
+   * communicator is unusable by then, and so is what the peer would receive).
    */
-  async exchangeDirect<A extends NumericArray>(x: A, options: RootedOptions = {}): Promise<Array<A | ZcollError | null>> {
+  async exchangeDirect<A extends NumericArray>(x: A, options: ExchangeOptions<A> = {}): Promise<Array<A | ZcollError | null>> {
     const opName = options.root === undefined ? 'exchange' : 'exchange-to';
     const root = options.root === undefined ? -1 : this.checkRoot(options.root, opName);
     const timeoutMs = this.timeoutOf(options, opName);
@@ -887,25 +961,35 @@ export class Communicator implements OpHost {
     check(isNumericArray(x), 'EINVAL', () => `argument 'x' passed to 'exchangeDirect' must be a Float32Array, Float64Array or Int32Array, got ${describe(x)}`, { rank: this.rank, op: opName });
     const dtype = dtypeOf(x);
     const count = x.length;
+    const into = options.into;
+    const receiving = root === -1 || this.rank === root;
+    if (into !== undefined) this.checkInto(into, x, receiving, opName);
     const elemBytes = BYTES_PER_ELEMENT[dtype];
     const segmentElems = Math.max(1, Math.floor(this.segmentBytes / elemBytes));
     const nseg = Math.max(1, Math.ceil(count / segmentElems));
     const segLen = (sg: number): number => Math.max(0, Math.min(segmentElems, count - sg * segmentElems));
     const entries: Array<A | ZcollError | null> = new Array<A | ZcollError | null>(this.size).fill(null);
-    const receiving = root === -1 || this.rank === root;
-    entries[this.rank] = x.slice() as A;
+    // With `into` the caller keeps its own array: no copy of it either.
+    entries[this.rank] = into !== undefined ? x : (x.slice() as A);
     const desc: OpDescriptor = { op: opName, dtype, count, redop: '', root, tolerant: true };
-    // One private copy: the caller may reuse x at once, and zero-copy sends must not see it change.
-    const bytes = Buffer.from(new Uint8Array(x.buffer, x.byteOffset, x.byteLength));
+    const dests: number[] = [];
+    for (let k = 1; k < this.size; k++) {
+      const p = (this.rank + k) % this.size;
+      if (root === -1 || p === root) dests.push(p);
+    }
+    const xBytes = new Uint8Array(x.buffer, x.byteOffset, x.byteLength);
     return await this.collective(
       desc,
       timeoutMs,
       async () => (ctx) => {
         const left = new Map<number, number>();
-        if (receiving) for (let p = 0; p < this.size; p++) if (p !== this.rank) left.set(p, nseg);
+        if (receiving) for (let k = 1; k < this.size; k++) left.set((this.rank + k) % this.size, nseg);
         let acked = root === -1 || this.rank === root;
+        // Sends still reading x, per peer (shared-memory copies not made yet; see below).
+        const readingFor = new Map<number, number>();
+        let reading = 0;
         const finishIfDone = (): void => {
-          if (left.size === 0 && acked) ctx.complete();
+          if (left.size === 0 && acked && reading === 0) ctx.complete();
         };
         const settle = (src: number): void => {
           left.delete(src);
@@ -927,30 +1011,74 @@ export class Communicator implements OpHost {
                 finishIfDone();
                 return true;
               }
-              entries[src] = allocArray(dtype, count) as A;
+              entries[src] = into?.[src] ?? (allocArray(dtype, count) as A);
             }
             const mine = entries[src] as A;
             if (!(h.s >= 0 && h.s < nseg) || h.c !== segLen(h.s)) return false;
-            if (payload !== undefined && h.c > 0) new Uint8Array(mine.buffer, h.s * segmentElems * elemBytes, h.c * elemBytes).set(payload);
+            if (payload !== undefined && h.c > 0) new Uint8Array(mine.buffer, mine.byteOffset + h.s * segmentElems * elemBytes, h.c * elemBytes).set(payload);
             const l = left.get(src)! - 1;
             if (l === 0) settle(src);
             else left.set(src, l);
             finishIfDone();
             return true;
           },
-          () => (left.size > 0 ? { peer: [...left.keys()][0], what: 'its contribution' } : acked ? undefined : { peer: root, what: 'the root to acknowledge' }),
+          () =>
+            left.size > 0
+              ? { peer: [...left.keys()][0], what: 'its contribution' }
+              : !acked
+                ? { peer: root, what: 'the root to acknowledge' }
+                : readingFor.size > 0
+                  ? { peer: [...readingFor.keys()][0], what: 'a free shared-memory slot for this rank\'s contribution' }
+                  : undefined,
         );
-        for (let p = 0; p < this.size; p++) {
-          if (p === this.rank || (root !== -1 && p !== root)) continue;
+        // ZeroMQ sends read their payload after send() resolved, so they get a private copy of x (the
+        // caller may change x once this op settles). When every segment is copied into shared memory
+        // before its send resolves, x itself is sent and the op settles only after those sends: one
+        // copy of x less, and no fresh buffer of its size (a page fault per 4 KiB).
+        const direct = dests.every((p) => Array.from({ length: nseg }, (_, sg) => segLen(sg) * elemBytes).every((b) => b > 0 && this.outbox.copiesBeforeResolving(p, b)));
+        const bytes = direct ? xBytes : Buffer.from(xBytes);
+        for (const p of dests) {
           for (let sg = 0; sg < nseg; sg++) {
             const n = segLen(sg);
-            ctx.send(p, this.rank, sg, n > 0 ? bytes.subarray(sg * segmentElems * elemBytes, (sg * segmentElems + n) * elemBytes) : undefined, n).catch(() => undefined);
+            const sent = ctx.send(p, this.rank, sg, n > 0 ? bytes.subarray(sg * segmentElems * elemBytes, (sg * segmentElems + n) * elemBytes) : undefined, n);
+            if (!direct) {
+              sent.catch(() => undefined);
+              continue;
+            }
+            reading++;
+            readingFor.set(p, (readingFor.get(p) ?? 0) + 1);
+            sent.then(
+              () => {
+                reading--;
+                const r = readingFor.get(p)! - 1;
+                if (r === 0) readingFor.delete(p);
+                else readingFor.set(p, r);
+                finishIfDone();
+              },
+              () => undefined,
+            );
           }
         }
         finishIfDone();
       },
       () => entries,
     );
+  }
+
+  /** exchangeDirect's `into`: one slot per rank, each undefined or an array like x, none sharing memory with x or another. */
+  private checkInto(into: unknown, x: NumericArray, receiving: boolean, op: string): void {
+    const ctx = { rank: this.rank, op };
+    check(Array.isArray(into) && into.length === this.size, 'EINVAL', () => `option 'into' passed to 'exchangeDirect' must be an array of ${this.size} entries (one per rank), got ${Array.isArray(into) ? `${into.length} entries` : describe(into)}`, ctx);
+    if (!receiving) return;
+    const used: NumericArray[] = [x];
+    for (let r = 0; r < this.size; r++) {
+      const a = (into as unknown[])[r];
+      if (r === this.rank || a === undefined) continue;
+      check(isNumericArray(a) && dtypeOf(a) === dtypeOf(x) && a.length === x.length, 'EINVAL', () => `option 'into' passed to 'exchangeDirect': entry ${r} must be a ${x.constructor.name} of ${x.length} elements like x, got ${isNumericArray(a) ? `a ${a.constructor.name} of ${a.length}` : describe(a)}`, ctx);
+      const arr = a as NumericArray;
+      check(!used.some((u) => overlaps(u, arr)), 'EINVAL', () => `option 'into' passed to 'exchangeDirect': entry ${r} shares memory with x or with another entry`, ctx);
+      used.push(arr);
+    }
   }
 
   /** Dissemination barrier: ceil(log2 n) rounds, every rank sends and receives one empty message per round. */
@@ -1111,6 +1239,11 @@ function copyOf(b: Buffer | undefined): Buffer | undefined {
   const c = Buffer.allocUnsafe(b.byteLength);
   c.set(b);
   return c;
+}
+
+/** Whether two typed arrays share any byte of memory. */
+function overlaps(a: NumericArray, b: NumericArray): boolean {
+  return a.buffer === b.buffer && a.byteOffset < b.byteOffset + b.byteLength && b.byteOffset < a.byteOffset + a.byteLength;
 }
 
 function describe(x: unknown): string {

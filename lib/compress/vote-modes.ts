@@ -9,8 +9,8 @@
  *                receives (M-1)·d/8. Default in Byzantine mode, and for M <= 8 (fewer bytes than
  *                'reduce' there: (M-1)/8 < (M-1)/M·(1 + 1/8) iff M < 9).
  *   'server'     exchangeDirect to `root` (the server), which votes (counting its own signs, as the
- *                reference system does) and sends the 1-bit vote to each worker point to point
- *                (comm.send): no broadcast tree, so the vote is never relayed either. Trusts the
+ *                reference system does) and sends the 1-bit vote to each worker itself (a 'flat'
+ *                broadcast: no tree, so the vote is never relayed either). Trusts the
  *                server (it alone decides the vote); a Byzantine worker controls only its own vote.
  *                Bytes: a worker sends d/8 up and receives d/8 down; the server receives and sends
  *                (M-1)·d/8. The reference system's parameter-server layout.
@@ -40,9 +40,6 @@ import { packedWords } from './sign.js';
 import { signCounts, voteFromCounts, type VoteCounts } from './vote-counts.js';
 import { SIGN_VOTE_MODES, voteCountBytes, type SignVoteMode } from './wire-bytes.js';
 
-/** The p2p tag of the server's vote messages (any value; only 'server' mode sends p2p). */
-export const SERVER_VOTE_TAG = 0x5167;
-
 export interface SignVoteOptions {
   /** Default: 'allgather' in Byzantine mode or for M <= 8, else 'reduce'. */
   mode?: SignVoteMode;
@@ -65,6 +62,65 @@ export interface SignVoteOptions {
   excluded?: number[];
   /** Deadline of each collective, ms (default: the communicator's). */
   timeoutMs?: number;
+  /**
+   * Buffers for steady-state rounds (SignVoteScratch, made once for this communicator's size and d):
+   * the vote allocates nothing of size d and returns scratch.vote, which the next call with the same
+   * scratch overwrites. Without it every call allocates its buffers afresh.
+   */
+  scratch?: SignVoteScratch;
+}
+
+/**
+ * What one rank's vote needs of size d, kept between rounds: the peers' messages ('allgather', and
+ * the server's in 'server'), the vote and the tie mask, and for 'reduce' the SWAR count words and
+ * the gathered chunk votes. A fresh buffer of several MB is paid in page faults on first touch (one
+ * per 4 KiB; at d = 25M that was most of a vote's CPU time, ~5,400 faults per rank per step), a
+ * reused one is already mapped. One scratch per communicator and d; not shared by concurrent votes.
+ */
+export class SignVoteScratch {
+  readonly ranks: number;
+  readonly d: number;
+  /** The packed vote of the last signVote given this scratch (ceil(d/32) words). */
+  readonly vote: Uint32Array;
+  /** 'reduce' pads the vote to ranks·ceil(W/ranks) words: the vote is the head of this. */
+  private readonly voteWords: Int32Array;
+  private readonly ties: Uint32Array;
+  private readonly peers: Array<Int32Array | undefined>;
+  private countWords: Int32Array | undefined;
+  private chunkVote: Uint32Array | undefined;
+
+  constructor(ranks: number, d: number) {
+    if (!Number.isInteger(ranks) || ranks < 1) throw new ZcollError('EINVAL', `argument 'ranks' of SignVoteScratch must be a positive integer, got ${String(ranks)}`, { op: 'SignVoteScratch' });
+    if (!Number.isInteger(d) || d < 0) throw new ZcollError('EINVAL', `argument 'd' of SignVoteScratch must be a non-negative integer, got ${String(d)}`, { op: 'SignVoteScratch' });
+    this.ranks = ranks;
+    this.d = d;
+    const words = packedWords(d);
+    this.voteWords = new Int32Array(ranks * Math.ceil(words / ranks));
+    this.vote = asUint32(this.voteWords.subarray(0, words));
+    this.ties = new Uint32Array(words);
+    this.peers = new Array<Int32Array | undefined>(ranks).fill(undefined);
+  }
+
+  /**
+   * exchangeDirect's `into`: a message buffer for every rank but `self` (made on first use); none at
+   * all for a rank that receives nothing (a worker of 'server' mode), whose own entry is then its
+   * message itself rather than a copy.
+   */
+  messages(self: number, receiving: boolean): Array<Int32Array | undefined> {
+    const words = this.vote.length;
+    return this.peers.map((b, r) => (r === self || !receiving ? undefined : (this.peers[r] = b ?? new Int32Array(words))));
+  }
+
+  tieScratch(): Uint32Array {
+    return this.ties;
+  }
+
+  /** 'reduce': the count words (zero padding kept by every round), the chunk vote and the gathered votes. */
+  reduceBuffers(countLength: number, perChunk: number): { countWords: Int32Array; chunkVote: Uint32Array; gathered: Int32Array } {
+    if (this.countWords?.length !== countLength) this.countWords = new Int32Array(countLength);
+    if (this.chunkVote?.length !== perChunk) this.chunkVote = new Uint32Array(perChunk);
+    return { countWords: this.countWords, chunkVote: this.chunkVote, gathered: this.voteWords };
+  }
 }
 
 /** The mode `signVote` uses when none is given. */
@@ -124,12 +180,31 @@ export async function signVote(comm: Communicator, packed: Uint32Array, d: numbe
     ...(opts.round !== undefined ? { round: opts.round } : {}),
     ...(opts.previous !== undefined ? { previous: opts.previous } : {}),
   };
+  const scratch = opts.scratch;
+  if (scratch !== undefined) {
+    if (!(scratch instanceof SignVoteScratch) || scratch.ranks !== comm.size || scratch.d !== d) {
+      throw new ZcollError(
+        'EINVAL',
+        `option 'scratch' of signVote must be a SignVoteScratch for ${comm.size} ranks and d = ${d}, got ${scratch instanceof SignVoteScratch ? `one for ${scratch.ranks} ranks and d = ${scratch.d}` : typeof scratch}`,
+        ctx,
+      );
+    }
+    // The scratch's vote is written while the signs and the previous vote are read.
+    if (packed.buffer === scratch.vote.buffer) {
+      throw new ZcollError('EINVAL', `argument 'packed' of signVote must not be the scratch's own vote (this call overwrites it)`, ctx);
+    }
+    if (opts.previous !== undefined && opts.previous.buffer === scratch.vote.buffer) {
+      throw new ZcollError('EINVAL', `option 'previous' of signVote must not be the scratch's own vote (this call overwrites it); pass a copy`, ctx);
+    }
+  }
   const timeout = opts.timeoutMs !== undefined ? { timeoutMs: opts.timeoutMs } : {};
-  if (comm.size === 1) return majorityVote([packed], d, voteOpts);
+  const out = scratch !== undefined ? { out: scratch.vote, tieScratch: scratch.tieScratch() } : {};
+  if (comm.size === 1) return majorityVote([packed], d, { ...voteOpts, ...out });
 
   if (mode === 'allgather' || mode === 'server') {
     const rooted = mode === 'server';
-    const entries = await comm.exchangeDirect(asInt32(packed), rooted ? { root, ...timeout } : timeout);
+    const into = scratch !== undefined ? { into: scratch.messages(comm.rank, !rooted || comm.rank === root) } : {};
+    const entries = await comm.exchangeDirect(asInt32(packed), rooted ? { root, ...timeout, ...into } : { ...timeout, ...into });
     let vote: Uint32Array;
     if (!rooted || comm.rank === root) {
       const rows: Uint32Array[] = [];
@@ -141,19 +216,17 @@ export async function signVote(comm: Communicator, packed: Uint32Array, d: numbe
           opts.excluded?.push(r);
         }
       });
-      vote = majorityVote(rows, d, voteOpts);
-      if (rooted) {
-        const sends: Promise<void>[] = [];
-        for (let p = 0; p < comm.size; p++) if (p !== root) sends.push(comm.send(asInt32(vote), p, { tag: SERVER_VOTE_TAG }));
-        await Promise.all(sends);
-      }
+      vote = majorityVote(rows, d, { ...voteOpts, ...out });
+      if (rooted) await comm.broadcast(asInt32(vote), { root, inPlace: true, algorithm: 'flat', ...timeout });
     } else {
-      const got = await comm.recv(new Int32Array(words), root, { tag: SERVER_VOTE_TAG, ...timeout });
-      vote = asUint32(got);
+      // The server's reply: a flat broadcast, straight from the server (never relayed), through
+      // shared memory on one host like any collective.
+      const got = await comm.broadcast(scratch !== undefined ? asInt32(scratch.vote) : new Int32Array(words), { root, inPlace: true, algorithm: 'flat', ...timeout });
+      vote = scratch !== undefined ? scratch.vote : asUint32(got);
     }
     return vote;
   }
-  return reduceVote(comm, packed, d, voteOpts, timeout);
+  return reduceVote(comm, packed, d, voteOpts, timeout, scratch);
 }
 
 /** 'reduce' mode: SWAR-packed ring reduce-scatter of counts, local chunk vote, ring all-gather of bits. */
@@ -163,6 +236,7 @@ async function reduceVote(
   d: number,
   voteOpts: { tie: TieRule; rank: number; seed?: number; round?: number; previous?: Uint32Array },
   timeout: { timeoutMs?: number },
+  scratch: SignVoteScratch | undefined,
 ): Promise<Uint32Array> {
   const m = comm.size;
   const words = packedWords(d);
@@ -170,15 +244,22 @@ async function reduceVote(
   const perChunk = Math.ceil(words / m); // vote words per rank's chunk
   const coords = m * perChunk * 32; // padded coordinates; padding counts stay 0
   // coords·c bytes = m·perChunk·8c int32 words: chunk k of the reduce-scatter is exactly vote words [k·perChunk, (k+1)·perChunk).
-  const countWords = new Int32Array((coords * c) / 4);
+  // Reused count words need no clearing: both fills below write every real coordinate, and the
+  // padding's counts are sums of zeros, so they stay 0 through the in-place reduce-scatter.
+  const reused = scratch?.reduceBuffers((coords * c) / 4, perChunk);
+  const countWords = reused?.countWords ?? new Int32Array((coords * c) / 4);
   if (LITTLE_ENDIAN && c !== 4) spreadSignCounts(packed, d, countWords, c);
   else signCounts(packed, d, countView(countWords.buffer, 0, coords, c));
   const mine = await comm.reduceScatter(countWords, { op: 'sum', inPlace: true, ...timeout });
   const first = comm.rank * perChunk;
   const inChunk = Math.max(0, Math.min(32 * perChunk, d - 32 * first)); // real coordinates of my chunk
-  const chunkVote = new Uint32Array(perChunk);
+  const chunkVote = reused?.chunkVote.fill(0) ?? new Uint32Array(perChunk);
   if (inChunk > 0) {
     voteFromCounts(countView(mine.buffer, mine.byteOffset, inChunk, c), m, { ...voteOpts, firstWord: first, out: chunkVote });
+  }
+  if (reused !== undefined) {
+    await comm.allGather(asInt32(chunkVote), { ...timeout, out: reused.gathered });
+    return scratch!.vote;
   }
   const all = await comm.allGather(asInt32(chunkVote), timeout);
   return asUint32(all).slice(0, words);

@@ -99,6 +99,16 @@ export class Outbox {
     return next;
   }
 
+  /**
+   * Whether a collective payload of `byteLength` bytes to `peer`, sent now, is copied into shared
+   * memory (a slot, or a mailbox) before its send() resolves, rather than handed to ZeroMQ, which
+   * reads it later from the caller's memory. Only then may a caller send from memory it will change
+   * once the send resolved, without a private copy. Not with a fault seam: it may keep the payload.
+   */
+  copiesBeforeResolving(peer: number, byteLength: number): boolean {
+    return this.seam === undefined && this.shm !== undefined && this.shm.hasLane(peer) && byteLength >= SHM_MIN_BYTES && byteLength <= this.shm.slotBytes;
+  }
+
   private async putInSlot(peer: number, payload: Uint8Array): Promise<{ name: string; ref: SlotRef } | undefined> {
     const ref = await this.shm!.put(peer, payload);
     return ref === undefined ? undefined : { name: this.shm!.name, ref };

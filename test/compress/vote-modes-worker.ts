@@ -7,6 +7,10 @@
  *   tamper <seed> <d> <rank>     `rank` zeroes every payload it sends (its fault seam); allgather,
  *                                server and reduce votes vs the clean reference and vs the reference
  *                                where only that rank's own signs are zero.
+ *   scratch <seed> <d,d,...> <D> every mode with a SignVoteScratch over rounds (the vote is the
+ *                                scratch's, equal to the reference each round; 'keep' ties from a
+ *                                copy of the last vote); the arguments it refuses; then the minor page
+ *                                faults of steady-state votes at d = D with and without a scratch.
  */
 import { createHash } from 'node:crypto';
 import { fileURLToPath } from 'node:url';
@@ -14,7 +18,7 @@ import { init, type Communicator } from '../../lib/index.js';
 import { isZcollError } from '../../lib/errors.js';
 import { majorityVote, type TieRule } from '../../lib/compress/majority-vote.js';
 import { packSigns, packedWords } from '../../lib/compress/sign.js';
-import { signVote } from '../../lib/compress/vote-modes.js';
+import { signVote, SignVoteScratch } from '../../lib/compress/vote-modes.js';
 import { SIGN_VOTE_MODES } from '../../lib/compress/wire-bytes.js';
 import { Prng } from '../../lib/prng.js';
 import type { OutgoingMessage } from '../../lib/transport/outbox.js';
@@ -141,12 +145,75 @@ async function tamperScenario(comm: Communicator, seed: number, d: number, tampe
   }
 }
 
+async function scratchScenario(comm: Communicator, seed: number, ds: number[], faultD: number): Promise<void> {
+  const m = comm.size;
+  for (const d of ds) {
+    for (const mode of SIGN_VOTE_MODES) {
+      const scratch = new SignVoteScratch(m, d);
+      let last: Uint32Array | undefined;
+      for (let round = 0; round < 3; round++) {
+        const rows = Array.from({ length: m }, (_, r) => packSigns(gradientOf(seed + round, r, d)));
+        // Round 2 at even M: ties keep the previous round's vote, passed as a copy (the scratch's own is refused).
+        const keep = round === 2 && m % 2 === 0;
+        const opts = keep ? { tie: 'keep' as const, previous: last!.slice() } : {};
+        const reference = majorityVote(rows, d, opts);
+        const vote = await signVote(comm, rows[comm.rank], d, { mode, root: m - 1, scratch, ...opts });
+        out({ scenario: 'scratch', d, mode, round, tie: keep ? 'keep' : 'plus', isScratch: vote === scratch.vote, match: equalWords(vote, reference) });
+        last = vote;
+      }
+    }
+  }
+  // Refused before anything is sent, on every rank alike.
+  const d = ds[0];
+  const mine = packSigns(gradientOf(seed, comm.rank, d));
+  const refusals: string[] = [];
+  for (const bad of [{ scratch: new SignVoteScratch(m, d + 1) }, { scratch: new SignVoteScratch(m + 1, d) }]) {
+    try {
+      await signVote(comm, mine, d, bad);
+      refusals.push('accepted');
+    } catch (e) {
+      refusals.push(isZcollError(e) ? e.code : String(e));
+    }
+  }
+  const scratch = new SignVoteScratch(m, d);
+  await signVote(comm, mine, d, { scratch });
+  try {
+    await signVote(comm, mine, d, { scratch, tie: 'keep', previous: scratch.vote });
+    refusals.push('accepted');
+  } catch (e) {
+    refusals.push(isZcollError(e) ? e.code : String(e));
+  }
+  out({ scenario: 'scratch-refusals', refusals });
+
+  // Steady-state page faults per vote at d = faultD: with a scratch, after two warm-up rounds.
+  const words = packedWords(faultD);
+  const prng = new Prng(seed + comm.rank);
+  const signs = Uint32Array.from({ length: words }, () => prng.nextUint32());
+  for (const mode of SIGN_VOTE_MODES) {
+    const faultsOf = async (withScratch: boolean): Promise<number> => {
+      const s = withScratch ? new SignVoteScratch(m, faultD) : undefined;
+      let total = 0;
+      for (let round = 0; round < 5; round++) {
+        await comm.barrier();
+        const before = process.resourceUsage().minorPageFault;
+        await signVote(comm, signs, faultD, { mode, root: m - 1, ...(s !== undefined ? { scratch: s } : {}) });
+        if (round >= 2) total += process.resourceUsage().minorPageFault - before;
+      }
+      return total / 3;
+    };
+    const withScratch = await faultsOf(true);
+    const fresh = await faultsOf(false);
+    out({ scenario: 'scratch-faults', mode, pagesPerMessage: Math.ceil((4 * words) / 4096), withScratch, fresh, sharedMemory: comm.usesSharedMemory });
+  }
+}
+
 async function main(): Promise<void> {
   const [scenario, ...args] = process.argv.slice(2);
   const comm = await init({ timeoutMs: Number(process.env.ZCOLL_TEST_TIMEOUT_MS ?? 30000) });
   try {
     if (scenario === 'vote') await voteScenario(comm, Number(args[0]), args[1].split(',').map(Number));
     else if (scenario === 'tamper') await tamperScenario(comm, Number(args[0]), Number(args[1]), Number(args[2]));
+    else if (scenario === 'scratch') await scratchScenario(comm, Number(args[0]), args[1].split(',').map(Number), Number(args[2]));
     else throw new Error(`unknown scenario ${scenario}`);
   } finally {
     await comm.close();

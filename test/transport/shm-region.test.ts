@@ -1,11 +1,12 @@
 // The shared-memory regions of the same-host fast path: a region is removed when its owner closes
 // it, one left by a process that died is removed by the next start's crash recovery, and a live
-// owner's region is never touched.
+// owner's region is never touched; a payload takes the lowest free slot of its lane, so a lane that
+// carries one message at a time keeps using the same (already mapped) slot.
 import { spawn } from 'node:child_process';
 import { existsSync } from 'node:fs';
 import { join } from 'node:path';
 import t from 'tap';
-import { shmSupported, OutRegion, InRegions, removeStaleRegions, regionName } from '../../lib/transport/shm-region.js';
+import { shmSupported, OutRegion, InRegions, removeStaleRegions, regionName, slotsPerPeer, SLOT_BYTES_PER_PEER } from '../../lib/transport/shm-region.js';
 import { DIST } from '../helpers/ranks.js';
 
 const skip = shmSupported() ? false : 'the native addon (shared memory) is not built';
@@ -29,6 +30,54 @@ t.test('a region is written by its owner, read and released by a peer, removed o
   }
   out.close();
   t.notOk(existsSync(`/dev/shm/${out.name}`), 'close() unlinks it');
+});
+
+t.test('a payload takes the lowest free slot of its lane', { skip }, async (t) => {
+  const epoch = 905_000_000 + (process.pid % 1000);
+  const out = new OutRegion(epoch, 0, [1, 2], 4096);
+  t.teardown(() => out.close());
+  const peer = new InRegions();
+  t.teardown(() => peer.close());
+  const name = regionName(epoch, 0);
+  const SLOTS_PER_PEER = slotsPerPeer(4096);
+  t.equal(SLOTS_PER_PEER, 8, 'small segments: 8 slots per peer');
+  // One message at a time: the same slot every time (not SLOTS_PER_PEER cold slots in turn).
+  const offsets = new Set<number>();
+  for (let i = 0; i < 3 * SLOTS_PER_PEER; i++) {
+    const ref = (await out.put(1, Uint8Array.of(i)))!;
+    offsets.add(ref.offset);
+    t.equal(peer.view(name, ref, 1)![0], i, `message ${i} reads back`);
+    peer.release(name, ref);
+  }
+  t.equal(offsets.size, 1, 'one slot serves a lane that carries one message at a time');
+  // Messages held by the receiver take the next free slots; a freed low slot is taken first again.
+  const held = [];
+  for (let i = 0; i < 3; i++) held.push((await out.put(1, Uint8Array.of(10 + i)))!);
+  t.equal(new Set(held.map((r) => r.offset)).size, 3, 'three held messages, three slots');
+  t.ok(held[0].offset < held[1].offset && held[1].offset < held[2].offset, 'taken lowest first');
+  peer.release(name, held[1]);
+  const again = (await out.put(1, Uint8Array.of(20)))!;
+  t.equal(again.offset, held[1].offset, 'the freed middle slot is the lowest free one');
+  // Another peer's lane is separate.
+  const other = (await out.put(2, Uint8Array.of(30)))!;
+  t.notOk(held.some((r) => r.offset === other.offset), 'peer 2 has slots of its own');
+  // A full lane waits until the receiver frees a slot.
+  const rest = [];
+  for (let i = 3; i < SLOTS_PER_PEER; i++) rest.push((await out.put(1, Uint8Array.of(i)))!);
+  let placed: number | undefined;
+  const waiting = out.put(1, Uint8Array.of(99)).then((r) => (placed = r!.offset));
+  await new Promise((r) => setTimeout(r, 20));
+  t.equal(placed, undefined, 'a put to a full lane waits');
+  peer.release(name, held[2]);
+  await waiting;
+  t.equal(placed, held[2].offset, 'and takes the slot the receiver freed');
+});
+
+t.test('slots per peer stay within their memory budget', async (t) => {
+  t.equal(slotsPerPeer(1 << 20), 8, '1 MiB segments (sockets and mixed hosts): 8 slots');
+  t.equal(slotsPerPeer(4 << 20), 4, '4 MiB segments (every rank on one host): 4 slots');
+  t.equal(slotsPerPeer(64 << 20), 2, 'never fewer than 2 (one in use, one being filled)');
+  for (const b of [1 << 20, 2 << 20, 4 << 20, 8 << 20]) t.ok(slotsPerPeer(b) * b <= SLOT_BYTES_PER_PEER, `${b} B segments within ${SLOT_BYTES_PER_PEER} B per peer`);
 });
 
 t.test('crash recovery removes regions of dead processes only', { skip }, async (t) => {
