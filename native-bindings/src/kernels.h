@@ -62,7 +62,7 @@ void WeightedSumF64(const float* const* points, size_t np, const double* weights
 // select_kth.cc: quickselect with the JS kernel's pivots, so it reorders exactly as js.ts does.
 double SelectKthF32(float* values, size_t n, size_t k);
 double SelectKthF64(double* values, size_t n, size_t k);
-// The indices of the k largest values, ascending (ties to the lowest indices); false when out of memory.
+// top_k.cc: the indices of the k largest values, ascending (ties to the lowest indices); false when out of memory.
 bool TopKIndices(const double* values, size_t n, size_t k, uint32_t* out);
 
 // bgmd_passes.cc: BGMD's passes over all n x d values (augment and score, extract the selected columns).
