@@ -32,8 +32,8 @@ interface NativeAddon {
   selectKth(values: FloatArray, k: number): number;
   topKIndices(values: Float64Array, k: number, out: Uint32Array): void;
   allFinite(values: Float32Array): boolean;
-  augmentScore(memory: readonly Float32Array[], gradients: readonly Float32Array[], lr: number, scores: Float64Array): void;
-  extractColumns(rows: readonly Float32Array[], indices: Uint32Array, divisor: number, out: readonly Float32Array[]): void;
+  augmentedScores(memory: readonly Float32Array[], gradients: readonly Float32Array[], lr: number, scores: Float64Array): boolean;
+  augmentAndExtract(memory: readonly Float32Array[], gradients: readonly Float32Array[], lr: number, indices: Uint32Array, divisor: number, out: readonly Float32Array[]): void;
   simdLevel(): string;
   shmMap(name: string, bytes: number, create: boolean): ArrayBuffer;
   shmUnmap(buffer: ArrayBuffer): void;
@@ -42,7 +42,7 @@ interface NativeAddon {
 
 const ADDON_FUNCTIONS: readonly (keyof NativeAddon)[] = [
   'reduceInto', 'scale', 'divide', 'signPack', 'firstNonFinite', 'momentumSignPack', 'signApply', 'axpy', 'voteCount', 'sqDistances', 'weightedSum', 'selectKth',
-  'topKIndices', 'allFinite', 'augmentScore', 'extractColumns', 'simdLevel', 'shmMap', 'shmUnmap', 'shmUnlink',
+  'topKIndices', 'allFinite', 'augmentedScores', 'augmentAndExtract', 'simdLevel', 'shmMap', 'shmUnmap', 'shmUnlink',
 ];
 
 export interface NativeLoadStatus {
@@ -186,11 +186,11 @@ function wrapKernels(native: NativeAddon): Kernels {
     allFinite(values: Float32Array): boolean {
       return native.allFinite(values);
     },
-    augmentScore(memory: readonly Float32Array[], gradients: readonly Float32Array[], lr: number, scores: Float64Array): void {
-      native.augmentScore(memory, gradients, lr, scores);
+    augmentedScores(memory: readonly Float32Array[], gradients: readonly Float32Array[], lr: number, scores: Float64Array): boolean {
+      return native.augmentedScores(memory, gradients, lr, scores);
     },
-    extractColumns(rows: readonly Float32Array[], indices: Uint32Array, divisor: number, out: readonly Float32Array[]): void {
-      native.extractColumns(rows, indices, divisor, out);
+    augmentAndExtract(memory: readonly Float32Array[], gradients: readonly Float32Array[], lr: number, indices: Uint32Array, divisor: number, out: readonly Float32Array[]): void {
+      native.augmentAndExtract(memory, gradients, lr, indices, divisor, out);
     },
   });
 }

@@ -65,11 +65,13 @@ double SelectKthF64(double* values, size_t n, size_t k);
 // top_k.cc: the indices of the k largest values, ascending (ties to the lowest indices); false when out of memory.
 bool TopKIndices(const double* values, size_t n, size_t k, uint32_t* out);
 
-// bgmd_passes.cc: BGMD's passes over all n x d values (augment and score, extract the selected columns).
-void AugmentScore(float* const* memory, const float* const* gradients, size_t np, double lr, double* scores,
-                  size_t d);
-void ExtractColumns(float* const* rows, size_t np, const uint32_t* indices, size_t k, double divisor,
-                    float* const* out);
+// bgmd_passes.cc: BGMD's passes over all n x d values (score the augmented rows reading only; then
+// write the augmented rows and move the selected columns out). Arrays that are written must not
+// share memory with any other argument (addon.cc checks).
+bool AugmentedScores(const float* const* memory, const float* const* gradients, size_t np, double lr, double* scores,
+                     size_t d);
+void AugmentAndExtract(float* const* memory, const size_t* lengths, const float* const* gradients, size_t np, double lr,
+                       const uint32_t* indices, size_t k, double divisor, float* const* out);
 
 // Which instruction set the vectorised loops run with on this CPU ("avx2", "sse2" or "generic").
 const char* SimdLevel();

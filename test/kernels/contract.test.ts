@@ -675,70 +675,97 @@ function rowsOfLength(np: number, d: number, scale: number): number[][] {
   return Array.from({ length: np }, () => floatValues(d + (rng() < 0.3 ? 2 : 0), false).map((x) => (Number.isFinite(x) ? x * scale : 0)));
 }
 
-// augmentScore: d crosses the native 2048 and JS 4096 coordinate blocks; lr that is and is not a
-// float32; the reference is the per-element formula with the sum over rows p ascending.
-for (const np of [0, 1, 2, 5, 16]) {
-  for (const d of [0, 1, 7, 2047, 2049, 4097, 9000]) {
+// augmentedScores: d crosses the native 4096 and JS 4096 coordinate blocks, the row count crosses
+// the native sweeps of four rows; lr that is and is not a float32. Reads only: memory and gradients
+// (guards included) must come back unchanged. Special kinds: a NaN or +-Inf gradient anywhere (the
+// return value must be false: it is BGMD's NaN screen), an Inf in the memory, an augmented value that
+// overflows float32, and one gradient array passed for several rows (read-only sharing is allowed).
+const SCORE_KINDS = ['finite', 'nanGrad', 'infGrad', 'infMemory', 'overflow', 'sharedGrad'] as const;
+for (const np of [0, 1, 2, 3, 4, 5, 8, 16, 17]) {
+  for (const d of [0, 1, 7, 2047, 2049, 4095, 4097, 9000]) {
     for (const lr of [0.25, Math.fround(0.1), 0.1, 3]) {
-      const mem = rowsOfLength(np, d, 1);
-      const grad = rowsOfLength(np, d, 0.01);
-      const place = (rows: number[][]) => rows.map((r, p) => placed(Float32Array, r, p % 3));
-      cases.push({
-        kernel: 'augmentScore',
-        name: `n=${np} d=${d} lr=${lr}`,
-        run: (impl) => {
-          const m = place(mem);
-          const g = place(grad);
-          const scores = placed(Float64Array, new Array<number>(d).fill(7), 1);
-          impl.augmentScore(m.map((x) => x.view), g.map((x) => x.view), lr, scores.view);
-          return { arrays: [scores.whole, ...m.map((x) => x.whole), ...g.map((x) => x.whole)], result: undefined };
-        },
-        check: (o) => {
-          const m = mem.map((r) => Float32Array.from(r));
-          const g = grad.map((r) => Float32Array.from(r));
-          const scores: number[] = [];
-          for (let j = 0; j < d; j++) {
-            let s = 0;
-            for (let p = 0; p < np; p++) {
-              m[p][j] = lr * g[p][j] + m[p][j];
-              s += m[p][j] * m[p][j];
+      for (const kind of SCORE_KINDS) {
+        if (kind !== 'finite' && (d === 0 || np === 0 || lr !== 0.1 || ![1, 5, 16].includes(np) || ![7, 4097, 9000].includes(d))) continue;
+        const mem = rowsOfLength(np, d, 1);
+        const grad = rowsOfLength(np, d, 0.01);
+        const row = Math.floor(rng() * np);
+        const at = Math.floor(rng() * d);
+        if (kind === 'nanGrad') grad[row][at] = Number.NaN;
+        if (kind === 'infGrad') grad[row][at] = rng() < 0.5 ? Infinity : -Infinity;
+        if (kind === 'infMemory') mem[row][at] = -Infinity;
+        if (kind === 'overflow') {
+          mem[row][at] = 3.4e38;
+          grad[row][at] = 3e38;
+        }
+        const place = (rows: number[][]) => rows.map((r, p) => placed(Float32Array, r, p % 3));
+        const views = (rows: { view: Float32Array }[]) => rows.map((x) => (kind === 'sharedGrad' ? rows[0].view : x.view));
+        cases.push({
+          kernel: 'augmentedScores',
+          name: `n=${np} d=${d} lr=${lr} ${kind}`,
+          run: (impl) => {
+            const m = place(mem);
+            const g = place(grad);
+            const scores = placed(Float64Array, new Array<number>(d).fill(7), 1);
+            const finite = impl.augmentedScores(m.map((x) => x.view), views(g), lr, scores.view);
+            return { arrays: [scores.whole, ...m.map((x) => x.whole), ...g.map((x) => x.whole)], result: finite ? 1 : 0 };
+          },
+          check: (o) => {
+            const m = mem.map((r) => Float32Array.from(r));
+            const g = grad.map((r) => Float32Array.from(kind === 'sharedGrad' ? grad[0] : r));
+            const scores: number[] = [];
+            for (let j = 0; j < d; j++) {
+              let sum = 0;
+              for (let p = 0; p < np; p++) {
+                const a = Math.fround(lr * g[p][j] + m[p][j]);
+                sum += a * a;
+              }
+              scores.push(sum);
             }
-            scores.push(s);
-          }
-          return compareOutcomes(o, {
-            arrays: [placed(Float64Array, scores, 1).whole, ...m.map((r, p) => placed(Float32Array, r, p % 3).whole), ...place(grad).map((x) => x.whole)],
-            result: undefined,
-          });
-        },
-      });
+            const finite = scores.every(Number.isFinite);
+            if (kind !== 'finite' && kind !== 'sharedGrad' && finite) return 'the special value did not reach the scores';
+            return compareOutcomes(o, {
+              arrays: [placed(Float64Array, scores, 1).whole, ...place(mem).map((x) => x.whole), ...place(grad).map((x) => x.whole)],
+              result: finite ? 1 : 0,
+            });
+          },
+        });
+      }
     }
   }
 }
 
-// extractColumns: ascending, random and repeated indices (the second take of a column reads 0).
+// augmentAndExtract: rows of their own lengths (the augment covers each memory row in full),
+// gradients as long or longer; indices none, all, random ascending subsets, and ones sitting on the
+// native 2048-coordinate chunk edges; divisors that are and are not float32.
 for (const np of [0, 1, 3, 16]) {
-  for (const d of [1, 9, 1000, 5000]) {
-    for (const kind of ['ascending', 'random', 'repeated', 'none']) {
-      const k = kind === 'none' ? 0 : 1 + Math.floor(rng() * Math.min(d, 300));
-      const indices =
-        kind === 'ascending' ? Uint32Array.from({ length: k }, (_, t) => Math.floor((t * d) / k))
-        : Uint32Array.from({ length: k }, () => Math.floor(rng() * (kind === 'repeated' ? Math.min(d, 4) : d)));
-      const rows = rowsOfLength(np, d, 1);
-      for (const divisor of [0.5, Math.fround(0.1), 3]) {
+  for (const d of [1, 9, 1000, 2048, 2049, 5000]) {
+    for (const kind of ['subset', 'all', 'none', 'edges']) {
+      const lengths = Array.from({ length: np }, (_, p) => d + (p % 2) * 3);
+      const pick = (j: number) => (kind === 'all' ? true : kind === 'none' ? false : kind === 'edges' ? [0, 2047, 2048, 4095, 4096, d - 1].includes(j) : rng() < 0.2);
+      const indices = Uint32Array.from(Array.from({ length: d }, (_, j) => j).filter(pick));
+      const k = indices.length;
+      const mem = lengths.map((len) => floatValues(len, false).map((x) => (Number.isFinite(x) ? x : 0)));
+      const grad = lengths.map((len) => floatValues(len + (rng() < 0.5 ? 2 : 0), false).map((x) => (Number.isFinite(x) ? x * 0.01 : 0)));
+      for (const [lr, divisor] of [[0.25, 0.5], [Math.fround(0.1), Math.fround(0.1)], [0.1, 3]] as const) {
         cases.push({
-          kernel: 'extractColumns',
-          name: `n=${np} d=${d} ${kind} k=${k} / ${divisor}`,
+          kernel: 'augmentAndExtract',
+          name: `n=${np} d=${d} ${kind} k=${k} lr=${lr} / ${divisor}`,
           run: (impl) => {
-            const r = rows.map((x, p) => placed(Float32Array, x, p % 2));
-            const out = rows.map(() => placed(Float32Array, new Array<number>(k).fill(5), 1));
+            const m = mem.map((x, p) => placed(Float32Array, x, p % 2));
+            const g = grad.map((x, p) => placed(Float32Array, x, (p + 1) % 3));
+            const out = mem.map(() => placed(Float32Array, new Array<number>(k).fill(5), 1));
             const idx = new Uint32Array(k + 1);
             idx.set(indices, 1);
-            impl.extractColumns(r.map((x) => x.view), idx.subarray(1), divisor, out.map((x) => x.view));
-            return { arrays: [...r.map((x) => x.whole), ...out.map((x) => x.whole)], result: undefined };
+            impl.augmentAndExtract(m.map((x) => x.view), g.map((x) => x.view), lr, idx.subarray(1), divisor, out.map((x) => x.view));
+            return { arrays: [...m.map((x) => x.whole), ...g.map((x) => x.whole), ...out.map((x) => x.whole)], result: undefined };
           },
           check: (o) => {
-            const r = rows.map((x) => Float32Array.from(x));
-            const out = r.map((row) =>
+            const m = mem.map((x) => Float32Array.from(x));
+            m.forEach((row, p) => {
+              const g = Float32Array.from(grad[p]);
+              for (let j = 0; j < row.length; j++) row[j] = lr * g[j] + row[j];
+            });
+            const out = m.map((row) =>
               Array.from(indices, (j) => {
                 const v = row[j] / divisor;
                 row[j] = 0;
@@ -746,7 +773,11 @@ for (const np of [0, 1, 3, 16]) {
               }),
             );
             return compareOutcomes(o, {
-              arrays: [...r.map((x, p) => placed(Float32Array, x, p % 2).whole), ...out.map((x) => placed(Float32Array, x, 1).whole)],
+              arrays: [
+                ...m.map((x, p) => placed(Float32Array, x, p % 2).whole),
+                ...grad.map((x, p) => placed(Float32Array, x, (p + 1) % 3).whole),
+                ...out.map((x) => placed(Float32Array, x, 1).whole),
+              ],
               result: undefined,
             });
           },
@@ -758,7 +789,7 @@ for (const np of [0, 1, 3, 16]) {
 
 const KERNEL_NAMES = [
   'reduceInto', 'scale', 'divide', 'signPack', 'firstNonFinite', 'momentumSignPack', 'signApply', 'axpy',
-  'voteCount', 'sqDistances', 'weightedSum', 'selectKth', 'topKIndices', 'allFinite', 'augmentScore', 'extractColumns',
+  'voteCount', 'sqDistances', 'weightedSum', 'selectKth', 'topKIndices', 'allFinite', 'augmentedScores', 'augmentAndExtract',
 ];
 const nativeSkip = nativeKernels === undefined ? `native addon not built: ${nativeLoad.reason}` : false;
 
@@ -819,19 +850,34 @@ t.test('native rejects bad arguments with TypeError/RangeError, never crashes', 
   tt.throws(() => k.topKIndices(new Float64Array(3), 1, bad(new Int32Array(1))), { name: 'TypeError', message: /'out' must be a Uint32Array/ });
   tt.throws(() => k.allFinite(bad(new Float64Array(2))), { name: 'TypeError', message: /allFinite: argument 'values' must be a Float32Array/ });
   const scores = new Float64Array(8);
-  tt.throws(() => k.augmentScore([f32, f32], [f32], 0.1, scores), { name: 'RangeError', message: /memory has 2 entries, gradients has 1/ });
-  tt.throws(() => k.augmentScore([new Float32Array(7)], [f32], 0.1, scores), { name: 'RangeError', message: /memory\[0\] has 7 elements, needs at least 8/ });
-  tt.throws(() => k.augmentScore([f32], [new Float32Array(7)], 0.1, scores), { name: 'RangeError', message: /gradients\[0\] has 7 elements/ });
-  tt.throws(() => k.augmentScore([f32], [bad(new Float64Array(8))], 0.1, scores), { name: 'TypeError', message: /gradients\[0\] must be a Float32Array \(got Float64Array\)/ });
-  tt.throws(() => k.augmentScore([f32], [f32], bad('0.1'), scores), { name: 'TypeError', message: /'lr' must be a number/ });
-  tt.throws(() => k.augmentScore([f32], [f32], 0.1, bad(f32)), { name: 'TypeError', message: /'scores' must be a Float64Array/ });
-  tt.throws(() => k.extractColumns([f32], Uint32Array.from([2, 8]), 1, [f32]), { name: 'RangeError', message: /index 8 is out of range for a row of 8 elements/ });
-  tt.throws(() => k.extractColumns([f32, new Float32Array(3)], Uint32Array.from([3]), 1, [f32, f32]), { name: 'RangeError', message: /index 3 is out of range for a row of 3/ });
-  tt.throws(() => k.extractColumns([f32], Uint32Array.from([1, 2]), 1, [new Float32Array(1)]), { name: 'RangeError', message: /out\[0\] has 1 elements, needs at least 2/ });
-  tt.throws(() => k.extractColumns([f32], Uint32Array.from([1]), 1, [f32, f32]), { name: 'RangeError', message: /rows has 1 entries, out has 2/ });
-  tt.throws(() => k.extractColumns([f32], bad(Int32Array.from([1])), 1, [f32]), { name: 'TypeError', message: /'indices' must be a Uint32Array/ });
-  tt.throws(() => k.extractColumns(bad(f32), Uint32Array.from([1]), 1, [f32]), { name: 'TypeError', message: /'rows' must be an Array of Float32Array/ });
-  tt.throws(() => k.extractColumns([f32], Uint32Array.from([1]), bad(null), [f32]), { name: 'TypeError', message: /'divisor' must be a number \(got null\)/ });
+  tt.throws(() => k.augmentedScores([f32, f32], [f32], 0.1, scores), { name: 'RangeError', message: /augmentedScores: memory has 2 entries, gradients has 1/ });
+  tt.throws(() => k.augmentedScores([new Float32Array(7)], [f32], 0.1, scores), { name: 'RangeError', message: /memory\[0\] has 7 elements, needs at least 8/ });
+  tt.throws(() => k.augmentedScores([f32], [new Float32Array(7)], 0.1, scores), { name: 'RangeError', message: /gradients\[0\] has 7 elements/ });
+  tt.throws(() => k.augmentedScores([f32], [bad(new Float64Array(8))], 0.1, scores), { name: 'TypeError', message: /gradients\[0\] must be a Float32Array \(got Float64Array\)/ });
+  tt.throws(() => k.augmentedScores([f32], [f32], bad('0.1'), scores), { name: 'TypeError', message: /'lr' must be a number/ });
+  tt.throws(() => k.augmentedScores([f32], [f32], 0.1, bad(f32)), { name: 'TypeError', message: /'scores' must be a Float64Array/ });
+  const shared = new ArrayBuffer(256);
+  tt.throws(() => k.augmentedScores([new Float32Array(shared, 0, 8)], [f32], 0.1, new Float64Array(shared, 16, 8)), { name: 'RangeError', message: /scores shares memory with a row/ });
+  tt.equal(k.augmentedScores([f32, f32], [f32, f32], 0.1, scores), true, 'rows may share memory with each other (read only)');
+  const u = (...xs: number[]) => Uint32Array.from(xs);
+  const rows = (count: number, len = 8) => Array.from({ length: count }, () => new Float32Array(len));
+  tt.throws(() => k.augmentAndExtract(rows(1), rows(1), 0.1, u(2, 8), 1, rows(1)), { name: 'RangeError', message: /index 8 is out of range for a row of 8 elements/ });
+  tt.throws(() => k.augmentAndExtract([f32, new Float32Array(3)], rows(2), 0.1, u(3), 1, rows(2)), { name: 'RangeError', message: /index 3 is out of range for a row of 3/ });
+  tt.throws(() => k.augmentAndExtract(rows(1), rows(1), 0.1, u(3, 1), 1, rows(1)), { name: 'RangeError', message: /strictly ascending \(indices\[1\] = 1 after 3\)/ });
+  tt.throws(() => k.augmentAndExtract(rows(1), rows(1), 0.1, u(2, 2), 1, rows(1)), { name: 'RangeError', message: /strictly ascending/ });
+  tt.throws(() => k.augmentAndExtract(rows(1), rows(1), 0.1, u(1, 2), 1, [new Float32Array(1)]), { name: 'RangeError', message: /out\[0\] has 1 elements, needs at least 2/ });
+  tt.throws(() => k.augmentAndExtract(rows(1), rows(2), 0.1, u(1), 1, rows(1)), { name: 'RangeError', message: /memory has 1 entries, gradients has 2/ });
+  tt.throws(() => k.augmentAndExtract(rows(1), rows(1), 0.1, u(1), 1, rows(2)), { name: 'RangeError', message: /memory has 1 entries, out has 2/ });
+  tt.throws(() => k.augmentAndExtract(rows(1), [new Float32Array(7)], 0.1, u(1), 1, rows(1)), { name: 'RangeError', message: /gradients\[0\] has 7 elements, memory\[0\] has 8/ });
+  tt.throws(() => k.augmentAndExtract(rows(1), rows(1), 0.1, bad(Int32Array.from([1])), 1, rows(1)), { name: 'TypeError', message: /'indices' must be a Uint32Array/ });
+  tt.throws(() => k.augmentAndExtract(bad(f32), rows(1), 0.1, u(1), 1, rows(1)), { name: 'TypeError', message: /'memory' must be an Array of Float32Array/ });
+  tt.throws(() => k.augmentAndExtract(rows(1), rows(1), bad(undefined), u(1), 1, rows(1)), { name: 'TypeError', message: /'lr' must be a number \(got undefined\)/ });
+  tt.throws(() => k.augmentAndExtract(rows(1), rows(1), 0.1, u(1), bad(null), rows(1)), { name: 'TypeError', message: /'divisor' must be a number \(got null\)/ });
+  const mine = rows(2);
+  tt.throws(() => k.augmentAndExtract(mine, rows(2), 0.1, u(1), 1, [mine[0], new Float32Array(8)]), { name: 'RangeError', message: /shares memory/ });
+  tt.throws(() => k.augmentAndExtract([mine[0], mine[0]], rows(2), 0.1, u(1), 1, rows(2)), { name: 'RangeError', message: /shares memory/ });
+  tt.throws(() => k.augmentAndExtract([new Float32Array(shared, 0, 8)], [new Float32Array(shared, 28, 8)], 0.1, u(1), 1, rows(1)), { name: 'RangeError', message: /shares memory/ });
+  tt.doesNotThrow(() => k.augmentAndExtract(mine, [f32, f32], 0.1, u(1), 1, rows(2)), 'gradients may share memory with each other');
   tt.throws(() => k.firstNonFinite(bad(new Float64Array(2))), { name: 'TypeError', message: /firstNonFinite: argument 'src' must be a Float32Array \(got Float64Array\)/ });
   tt.throws(() => k.momentumSignPack(new Float32Array(3), f32, 0.9, new Uint32Array(1), undefined, 0), { name: 'RangeError', message: /momentumSignPack: grad has 3 elements, needs at least 8/ });
   tt.throws(() => k.momentumSignPack(f32, new Float32Array(33), 0.9, new Uint32Array(1), undefined, 0), { name: 'RangeError', message: /grad has 8 elements, needs at least 33/ });
