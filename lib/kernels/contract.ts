@@ -55,6 +55,24 @@ export interface Kernels {
   /** out[j] = sum_i weights[i] * points[i][j] (out is overwritten), accumulated in float64 then stored. */
   weightedSum(points: readonly Float32Array[], weights: Float64Array, out: FloatArray): void;
   /**
+   * One iteration of the geometric median's Weiszfeld solver in one pass over the points, d =
+   * out.length, every point of length >= d, weights.length >= points.length:
+   *   out[j] = (sum_i weights[i] * points[i][j]) / divisor   (float64 from 0, i ascending, then one division);
+   * returns sum_j (out[j] - previous[j])^2 (float64, j ascending) when `previous` (length >= d) is
+   * given, else 0; when `distances` (length >= points.length) is given, distances[i] =
+   * sum_j (points[i][j] - out[j])^2 (float64, j ascending). Bit for bit what weightedSum, a division
+   * loop, that sum and sqDistances(points, out) give. Native: RangeError when out or distances shares
+   * memory with another argument.
+   */
+  weiszfeldStep(
+    points: readonly Float32Array[],
+    weights: Float64Array,
+    divisor: number,
+    out: Float64Array,
+    previous: Float64Array | undefined,
+    distances: Float64Array | undefined,
+  ): number;
+  /**
    * Returns the k-th smallest (0-based) value of `values`, reordering `values` in place (quickselect,
    * expected O(n)). NaN orders after every number.
    */

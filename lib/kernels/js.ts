@@ -214,6 +214,35 @@ export const jsKernels: Kernels = {
     }
     if (acc !== out) out.set(acc);
   },
+  weiszfeldStep(points: readonly Float32Array[], weights: Float64Array, divisor: number, out: Float64Array, previous: Float64Array | undefined, distances: Float64Array | undefined): number {
+    const d = out.length;
+    out.fill(0);
+    for (let i = 0; i < points.length; i++) {
+      const p = points[i];
+      const w = weights[i];
+      for (let j = 0; j < d; j++) out[j] += w * p[j];
+    }
+    for (let j = 0; j < d; j++) out[j] /= divisor;
+    let move = 0;
+    if (previous !== undefined) {
+      for (let j = 0; j < d; j++) {
+        const diff = out[j] - previous[j];
+        move += diff * diff;
+      }
+    }
+    if (distances !== undefined) {
+      for (let i = 0; i < points.length; i++) {
+        const p = points[i];
+        let acc = 0;
+        for (let j = 0; j < d; j++) {
+          const diff = p[j] - out[j];
+          acc += diff * diff;
+        }
+        distances[i] = acc;
+      }
+    }
+    return move;
+  },
   selectKth(values: FloatArray, k: number): number {
     return quickselect(values, k);
   },

@@ -29,6 +29,7 @@ interface NativeAddon {
   voteCount(packed: readonly Uint32Array[], words: number, negOut: Uint32Array, tieOut: Uint32Array): void;
   sqDistances(points: readonly Float32Array[], center: FloatArray, out: Float64Array): void;
   weightedSum(points: readonly Float32Array[], weights: Float64Array, out: FloatArray): void;
+  weiszfeldStep(points: readonly Float32Array[], weights: Float64Array, divisor: number, out: Float64Array, previous: Float64Array | undefined, distances: Float64Array | undefined): number;
   selectKth(values: FloatArray, k: number): number;
   topKIndices(values: Float64Array, k: number, out: Uint32Array): void;
   allFinite(values: Float32Array): boolean;
@@ -41,7 +42,7 @@ interface NativeAddon {
 }
 
 const ADDON_FUNCTIONS: readonly (keyof NativeAddon)[] = [
-  'reduceInto', 'scale', 'divide', 'signPack', 'firstNonFinite', 'momentumSignPack', 'signApply', 'axpy', 'voteCount', 'sqDistances', 'weightedSum', 'selectKth',
+  'reduceInto', 'scale', 'divide', 'signPack', 'firstNonFinite', 'momentumSignPack', 'signApply', 'axpy', 'voteCount', 'sqDistances', 'weightedSum', 'weiszfeldStep', 'selectKth',
   'topKIndices', 'allFinite', 'augmentedScores', 'augmentAndExtract', 'simdLevel', 'shmMap', 'shmUnmap', 'shmUnlink',
 ];
 
@@ -176,6 +177,9 @@ function wrapKernels(native: NativeAddon): Kernels {
     },
     weightedSum(points: readonly Float32Array[], weights: Float64Array, out: FloatArray): void {
       native.weightedSum(points, weights, out);
+    },
+    weiszfeldStep(points: readonly Float32Array[], weights: Float64Array, divisor: number, out: Float64Array, previous: Float64Array | undefined, distances: Float64Array | undefined): number {
+      return native.weiszfeldStep(points, weights, divisor, out, previous, distances);
     },
     selectKth(values: FloatArray, k: number): number {
       return native.selectKth(values, k);

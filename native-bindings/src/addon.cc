@@ -438,6 +438,48 @@ Napi::Value WeightedSumFn(const Napi::CallbackInfo& info) {
   return env.Undefined();
 }
 
+// An optional Float64Array argument: undefined gives nullptr; otherwise it needs >= min_length elements.
+bool ArgOptionalFloat64(const Napi::CallbackInfo& info, size_t index, const char* fn, const char* arg, size_t min_length,
+                        ArrayView* view, bool* present) {
+  *present = index < info.Length() && !info[index].IsUndefined();
+  if (!*present) return true;
+  if (!ArgView(info, index, fn, arg, AcceptFloat64, "a Float64Array or undefined", view)) return false;
+  return CheckReads(info, fn, arg, *view, min_length, "elements");
+}
+
+Napi::Value WeiszfeldStepFn(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  const char* fn = "weiszfeldStep";
+  ArrayView weights, out, previous, distances;
+  double divisor;
+  bool has_previous = false, has_distances = false;
+  if (!ArgView(info, 1, fn, "weights", AcceptFloat64, "a Float64Array", &weights) ||
+      !ArgNumber(info, 2, fn, "divisor", &divisor) ||
+      !ArgView(info, 3, fn, "out", AcceptFloat64, "a Float64Array", &out)) {
+    return env.Undefined();
+  }
+  const size_t d = out.length;
+  std::vector<const float*> rows;
+  if (!ArgViewList(info, 0, fn, "points", napi_float32_array, d, &rows)) return env.Undefined();
+  const size_t np = rows.size();
+  if (weights.length < np) {
+    return ThrowRange(env, std::string(fn) + ": weights has " + std::to_string(weights.length) + " elements for " + std::to_string(np) + " points");
+  }
+  if (!ArgOptionalFloat64(info, 4, fn, "previous", d, &previous, &has_previous) ||
+      !ArgOptionalFloat64(info, 5, fn, "distances", np, &distances, &has_distances)) {
+    return env.Undefined();
+  }
+  std::vector<Span> spans{SpanOf(out.data, d * sizeof(double), true), SpanOf(weights.data, np * sizeof(double), false)};
+  if (has_previous) spans.push_back(SpanOf(previous.data, d * sizeof(double), false));
+  if (has_distances) spans.push_back(SpanOf(distances.data, np * sizeof(double), true));
+  for (const float* row : rows) spans.push_back(SpanOf(row, d * sizeof(float), false));
+  if (WrittenOverlap(&spans)) return ThrowRange(env, std::string(fn) + ": out or distances shares memory with another argument");
+  const double move = WeiszfeldStep(rows.data(), np, static_cast<const double*>(weights.data), divisor, static_cast<double*>(out.data), d,
+                                    has_previous ? static_cast<const double*>(previous.data) : nullptr,
+                                    has_distances ? static_cast<double*>(distances.data) : nullptr);
+  return Napi::Number::New(env, move);
+}
+
 Napi::Value SelectKthFn(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
   ArrayView values;
@@ -577,6 +619,7 @@ Napi::Object Init(Napi::Env env, Napi::Object exports) {
   exports.Set("voteCount", Napi::Function::New(env, VoteCountFn, "voteCount"));
   exports.Set("sqDistances", Napi::Function::New(env, SqDistancesFn, "sqDistances"));
   exports.Set("weightedSum", Napi::Function::New(env, WeightedSumFn, "weightedSum"));
+  exports.Set("weiszfeldStep", Napi::Function::New(env, WeiszfeldStepFn, "weiszfeldStep"));
   exports.Set("selectKth", Napi::Function::New(env, SelectKthFn, "selectKth"));
   exports.Set("topKIndices", Napi::Function::New(env, TopKIndicesFn, "topKIndices"));
   exports.Set("allFinite", Napi::Function::New(env, AllFiniteFn, "allFinite"));

@@ -58,6 +58,10 @@ void SqDistancesF32(const float* const* points, size_t np, const float* center, 
 void SqDistancesF64(const float* const* points, size_t np, const double* center, size_t d, double* out);
 void WeightedSumF32(const float* const* points, size_t np, const double* weights, float* out, size_t d);
 void WeightedSumF64(const float* const* points, size_t np, const double* weights, double* out, size_t d);
+// out = weighted sum / divisor; returns sum (out - previous)^2 (0 without previous); fills the points'
+// squared distances to out when distances is not null. out must not share memory with any argument.
+double WeiszfeldStep(const float* const* points, size_t np, const double* weights, double divisor, double* out,
+                     size_t d, const double* previous, double* distances);
 
 // select_kth.cc: quickselect with the JS kernel's pivots, so it reorders exactly as js.ts does.
 double SelectKthF32(float* values, size_t n, size_t k);

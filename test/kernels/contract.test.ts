@@ -545,6 +545,56 @@ for (const np of [0, 1, 2, 5, 8, 11]) {
   }
 }
 
+// weiszfeldStep: out = weighted sum / divisor, the move from `previous`, the distances to out; d
+// crosses the native 8192-column blocks and 16-float prefetch lines, the point count crosses the
+// groups of four; previous and distances each present or absent. Reference: the formulas, in order.
+for (const np of [0, 1, 2, 3, 4, 5, 7, 8, 16, 17]) {
+  for (const d of [0, 1, 7, 16, 17, 8191, 8192, 8193, 16400, 20000]) {
+    for (const mode of ['both', 'previous', 'distances', 'neither'] as const) {
+      if (d > 8193 && mode !== 'both' && np !== 5) continue;
+      const points = pointsOf(np, d);
+      const weights = Array.from({ length: np + 1 }, () => rng() * 2);
+      const previous = floatValues(d, false);
+      const divisor = [1, 3.7, 0.1][Math.floor(rng() * 3)];
+      const withPrevious = mode === 'both' || mode === 'previous';
+      const withDistances = mode === 'both' || mode === 'distances';
+      cases.push({
+        kernel: 'weiszfeldStep',
+        name: `n=${np} d=${d} ${mode} / ${divisor}`,
+        run: (k) => {
+          const out = placed(Float64Array, new Array<number>(d).fill(3), 1);
+          const prev = placed(Float64Array, previous, 1);
+          const dist = placed(Float64Array, new Array<number>(np).fill(9), 1);
+          const move = k.weiszfeldStep(placePoints(points), placed(Float64Array, weights, 1).view, divisor, out.view, withPrevious ? prev.view : undefined, withDistances ? dist.view : undefined);
+          return { arrays: [out.whole, dist.whole, prev.whole], result: move };
+        },
+        check: (o) => {
+          const pf = points.map((p) => Float32Array.from(p));
+          const out: number[] = [];
+          for (let j = 0; j < d; j++) {
+            let acc = 0;
+            for (let i = 0; i < np; i++) acc += weights[i] * pf[i][j];
+            out.push(acc / divisor);
+          }
+          let move = 0;
+          if (withPrevious) {
+            for (let j = 0; j < d; j++) move += (out[j] - previous[j]) * (out[j] - previous[j]);
+          }
+          const dist = pf.map((p) => {
+            let acc = 0;
+            for (let j = 0; j < d; j++) acc += (p[j] - out[j]) * (p[j] - out[j]);
+            return acc;
+          });
+          return compareOutcomes(o, {
+            arrays: [placed(Float64Array, out, 1).whole, placed(Float64Array, withDistances ? dist : new Array<number>(np).fill(9), 1).whole, placed(Float64Array, previous, 1).whole],
+            result: move,
+          });
+        },
+      });
+    }
+  }
+}
+
 // selectKth: against a sort with NaN last; the array must stay a permutation, partitioned at k.
 for (const ctor of [Float32Array, Float64Array]) {
   for (const n of [1, 2, 3, 7, 100, 1001, 5000]) {
@@ -789,7 +839,7 @@ for (const np of [0, 1, 3, 16]) {
 
 const KERNEL_NAMES = [
   'reduceInto', 'scale', 'divide', 'signPack', 'firstNonFinite', 'momentumSignPack', 'signApply', 'axpy',
-  'voteCount', 'sqDistances', 'weightedSum', 'selectKth', 'topKIndices', 'allFinite', 'augmentedScores', 'augmentAndExtract',
+  'voteCount', 'sqDistances', 'weightedSum', 'weiszfeldStep', 'selectKth', 'topKIndices', 'allFinite', 'augmentedScores', 'augmentAndExtract',
 ];
 const nativeSkip = nativeKernels === undefined ? `native addon not built: ${nativeLoad.reason}` : false;
 
@@ -840,6 +890,19 @@ t.test('native rejects bad arguments with TypeError/RangeError, never crashes', 
   tt.throws(() => k.sqDistances([f32, f32], f32, new Float64Array(1)), { name: 'RangeError', message: /out has 1 elements for 2 points/ });
   tt.throws(() => k.weightedSum([f32, f32], new Float64Array(1), f32), { name: 'RangeError', message: /weights has 1 elements for 2 points/ });
   tt.throws(() => k.weightedSum(bad(f32), new Float64Array(1), f32), { name: 'TypeError', message: /'points' must be an Array of Float32Array/ });
+  const f64 = (len: number) => new Float64Array(len);
+  tt.throws(() => k.weiszfeldStep([new Float32Array(3)], f64(1), 1, f64(4), undefined, undefined), { name: 'RangeError', message: /weiszfeldStep: points\[0\] has 3 elements, needs at least 4/ });
+  tt.throws(() => k.weiszfeldStep([f32, f32], f64(1), 1, f64(8), undefined, undefined), { name: 'RangeError', message: /weights has 1 elements for 2 points/ });
+  tt.throws(() => k.weiszfeldStep([f32], f64(1), 1, f64(8), f64(7), undefined), { name: 'RangeError', message: /previous has 7 elements, needs at least 8/ });
+  tt.throws(() => k.weiszfeldStep([f32, f32], f64(2), 1, f64(8), undefined, f64(1)), { name: 'RangeError', message: /distances has 1 elements, needs at least 2/ });
+  tt.throws(() => k.weiszfeldStep([f32], f64(1), 1, bad(f32), undefined, undefined), { name: 'TypeError', message: /'out' must be a Float64Array/ });
+  tt.throws(() => k.weiszfeldStep([f32], f64(1), 1, f64(8), bad(f32), undefined), { name: 'TypeError', message: /'previous' must be a Float64Array or undefined \(got Float32Array\)/ });
+  tt.throws(() => k.weiszfeldStep([f32], f64(1), bad('1'), f64(8), undefined, undefined), { name: 'TypeError', message: /'divisor' must be a number/ });
+  tt.throws(() => k.weiszfeldStep(bad(f32), f64(1), 1, f64(8), undefined, undefined), { name: 'TypeError', message: /'points' must be an Array of Float32Array/ });
+  const both = new Float64Array(24);
+  tt.throws(() => k.weiszfeldStep([f32], f64(1), 1, both.subarray(0, 8), both.subarray(4, 12), undefined), { name: 'RangeError', message: /shares memory/ });
+  tt.throws(() => k.weiszfeldStep([f32], f64(1), 1, both.subarray(0, 8), undefined, both.subarray(7, 8)), { name: 'RangeError', message: /shares memory/ });
+  tt.doesNotThrow(() => k.weiszfeldStep([f32, f32], f64(2), 1, f64(8), f64(8), f64(2)), 'points may be the same array');
   tt.throws(() => k.selectKth(new Float64Array(0), 0), { name: 'RangeError', message: /empty/ });
   tt.throws(() => k.selectKth(new Float64Array(3), 3), { name: 'RangeError', message: /'k' must be an integer in \[0, 3\)/ });
   tt.throws(() => k.selectKth(new Float64Array(3), 1.5), { name: 'RangeError' });
