@@ -643,11 +643,12 @@ function normal(): number {
 // topKIndices: against a stable sort (value descending, NaN first, index ascending on ties); values
 // must be left unchanged. Few distinct values make ties at the threshold the common case. The
 // native radix select splits the range min..max of the keys into buckets and refines the boundary
-// bucket's candidates: 'scores' are BGMD-like (non-negative, many binades); 'outlier' packs the
+// bucket's candidates: 'scores' are BGMD-like (non-negative, many binades; they and 'zeros', with
+// -0 and +0 tied, take the native path for values without sign or NaN); 'outlier' packs the
 // values into a few ulps next to 1 plus one +Inf, so the first buckets are useless and the
 // candidates need several refining rounds; 'ulps' adds ties inside such a cluster; 'allnan' and
 // 'nanmix' put NaN (the largest key) at the threshold.
-const TOPK_KINDS = ['random', 'ties', 'nan', 'signed', 'constant', 'scores', 'outlier', 'ulps', 'allnan', 'nanmix'] as const;
+const TOPK_KINDS = ['random', 'ties', 'nan', 'signed', 'constant', 'scores', 'zeros', 'outlier', 'ulps', 'allnan', 'nanmix'] as const;
 function topKValues(n: number, kind: (typeof TOPK_KINDS)[number]): number[] {
   const near1 = (ulps: number) => 1 + ulps * 2 ** -52;
   switch (kind) {
@@ -655,6 +656,7 @@ function topKValues(n: number, kind: (typeof TOPK_KINDS)[number]): number[] {
     case 'constant': return new Array<number>(n).fill(rng() < 0.5 ? 0 : -0);
     case 'signed': return Array.from({ length: n }, () => (rng() < 0.5 ? -1 : 1) * [0, 1e-310, 1, 2.5, Infinity][Math.floor(rng() * 5)]);
     case 'scores': return Array.from({ length: n }, () => (rng() < 0.01 ? 0 : Math.exp(4 * normal())));
+    case 'zeros': return Array.from({ length: n }, () => [0, -0, 5e-324, 2, Infinity][Math.floor(rng() * 5)]);
     case 'outlier': return Array.from({ length: n }, (_, j) => (j === n >> 1 ? Infinity : near1(Math.floor(rng() * 5000))));
     case 'ulps': return Array.from({ length: n }, () => near1(Math.floor(rng() * 40)));
     case 'allnan': return new Array<number>(n).fill(Number.NaN);
@@ -664,7 +666,7 @@ function topKValues(n: number, kind: (typeof TOPK_KINDS)[number]): number[] {
 }
 for (const n of [0, 1, 2, 7, 100, 1001, 5000, 20000]) {
   for (const kind of TOPK_KINDS) {
-    if (n === 20000 && !['scores', 'outlier', 'ulps', 'nanmix'].includes(kind)) continue;
+    if (n === 20000 && !['scores', 'zeros', 'outlier', 'ulps', 'nanmix'].includes(kind)) continue;
     const values = topKValues(n, kind);
     for (const k of new Set([0, n, Math.floor(rng() * (n + 1)), n >>> 1, Math.min(n, 1), Math.max(0, n - 1), Math.ceil(n / 10)])) {
       cases.push({
