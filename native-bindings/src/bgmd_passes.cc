@@ -18,6 +18,13 @@
 // share memory where one of them is written, which is what makes __restrict below true.
 #include "kernels.h"
 
+#if defined(__x86_64__) && (defined(__GNUC__) || defined(__clang__))
+#include <immintrin.h>
+#define ZCOLL_BGMD_AVX2 1
+#else
+#define ZCOLL_BGMD_AVX2 0
+#endif
+
 namespace zcoll {
 namespace {
 
@@ -57,6 +64,63 @@ inline __attribute__((always_inline)) void ScoreFourRows(const float* const* m, 
   }
 }
 
+#if ZCOLL_BGMD_AVX2
+// ScoreFourRows in AVX2 intrinsics, the same operations in the same order (widen g and m, lr * g,
+// + m, round to float, widen, square, add to the score). Written out because the compiler's AVX2
+// clone loads every float vector twice (a widening 128-bit load for the low half, a 256-bit load
+// and an extract for the high half); this pass is bound by that arithmetic as much as by memory,
+// and the explicit loop measured ~10 % faster at d = 10M (70 vs 80 ms for 16 rows).
+__attribute__((target("avx2"))) inline __m256d AugmentedSquare4(__m256d lr, const float* g, const float* m) {
+  const __m256d x = _mm256_add_pd(_mm256_mul_pd(lr, _mm256_cvtps_pd(_mm_loadu_ps(g))), _mm256_cvtps_pd(_mm_loadu_ps(m)));
+  const __m256d w = _mm256_cvtps_pd(_mm256_cvtpd_ps(x));
+  return _mm256_mul_pd(w, w);
+}
+
+template <bool kFirst>
+__attribute__((target("avx2"))) void ScoreFourRowsAvx2(const float* const* m, const float* const* g, size_t j0,
+                                                        double lr_value, double* s, size_t cols) {
+  const __m256d lr = _mm256_set1_pd(lr_value);
+  const float* m0 = m[0] + j0;
+  const float* m1 = m[1] + j0;
+  const float* m2 = m[2] + j0;
+  const float* m3 = m[3] + j0;
+  const float* g0 = g[0] + j0;
+  const float* g1 = g[1] + j0;
+  const float* g2 = g[2] + j0;
+  const float* g3 = g[3] + j0;
+  size_t c = 0;
+  for (; c + 4 <= cols; c += 4) {
+    __m256d acc = kFirst ? _mm256_setzero_pd() : _mm256_loadu_pd(s + c);
+    acc = _mm256_add_pd(acc, AugmentedSquare4(lr, g0 + c, m0 + c));
+    acc = _mm256_add_pd(acc, AugmentedSquare4(lr, g1 + c, m1 + c));
+    acc = _mm256_add_pd(acc, AugmentedSquare4(lr, g2 + c, m2 + c));
+    acc = _mm256_add_pd(acc, AugmentedSquare4(lr, g3 + c, m3 + c));
+    _mm256_storeu_pd(s + c, acc);
+  }
+  for (; c < cols; c++) {
+    double acc = kFirst ? 0.0 : s[c];
+    acc += AugmentedSquare(lr_value, g0[c], m0[c]);
+    acc += AugmentedSquare(lr_value, g1[c], m1[c]);
+    acc += AugmentedSquare(lr_value, g2[c], m2[c]);
+    acc += AugmentedSquare(lr_value, g3[c], m3[c]);
+    s[c] = acc;
+  }
+}
+#endif
+
+// One sweep of four rows over a block: the AVX2 loop when the CPU has it, else the compiler's.
+template <bool kFirst>
+inline __attribute__((always_inline)) void ScoreFour(const float* const* m, const float* const* g, size_t j0, double lr,
+                                                     double* s, size_t cols, bool avx2) {
+#if ZCOLL_BGMD_AVX2
+  if (avx2) {
+    ScoreFourRowsAvx2<kFirst>(m, g, j0, lr, s, cols);
+    return;
+  }
+#endif
+  ScoreFourRows<kFirst>(m, g, j0, lr, s, cols);
+}
+
 template <bool kFirst>
 inline __attribute__((always_inline)) void ScoreOneRow(const float* m, const float* g, size_t j0, double lr,
                                                        double* __restrict s, size_t cols) {
@@ -69,14 +133,15 @@ inline __attribute__((always_inline)) void ScoreOneRow(const float* m, const flo
 
 ZCOLL_CLONES bool AugmentedScores(const float* const* memory, const float* const* gradients, size_t np, double lr,
                                   double* scores, size_t d) {
+  const bool avx2 = CpuHasAvx2();
   int nonfinite = 0;
   for (size_t j0 = 0; j0 < d; j0 += kScoreBlock) {
     const size_t cols = d - j0 < kScoreBlock ? d - j0 : kScoreBlock;
     double* __restrict s = scores + j0;
     size_t p = 0;
     if (np >= 4) {
-      ScoreFourRows<true>(memory, gradients, j0, lr, s, cols);
-      for (p = 4; p + 4 <= np; p += 4) ScoreFourRows<false>(memory + p, gradients + p, j0, lr, s, cols);
+      ScoreFour<true>(memory, gradients, j0, lr, s, cols, avx2);
+      for (p = 4; p + 4 <= np; p += 4) ScoreFour<false>(memory + p, gradients + p, j0, lr, s, cols, avx2);
     } else if (np >= 1) {
       ScoreOneRow<true>(memory[0], gradients[0], j0, lr, s, cols);
       p = 1;

@@ -41,6 +41,11 @@ void DivideF64(double* dst, size_t n, double divisor);
 void DivideI32(int32_t* dst, size_t n, double divisor);
 bool AllFiniteF32(const float* values, size_t n);
 
+// sign_vote.cc: whether the explicit AVX2 code paths may run (the CPU has AVX2 and the build did not
+// define ZCOLL_NO_AVX2; always false off x86-64). Checked per call by the kernels written with AVX2
+// intrinsics (signPack, augmentedScores), whose SSE2 or plain paths are the fallback.
+bool CpuHasAvx2();
+
 // sign_vote.cc: 1-bit sign packing and the bit-sliced majority vote.
 int64_t SignPack(const float* src, size_t n, uint32_t* out);
 void VoteCount(const uint32_t* const* packed, size_t m, size_t words, uint32_t* neg_out, uint32_t* tie_out);
