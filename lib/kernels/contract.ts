@@ -55,6 +55,24 @@ export interface Kernels {
   /** out[j] = sum_i weights[i] * points[i][j] (out is overwritten), accumulated in float64 then stored. */
   weightedSum(points: readonly Float32Array[], weights: Float64Array, out: FloatArray): void;
   /**
+   * One iteration of the geometric median's Weiszfeld solver in one pass over the points, d =
+   * out.length, every point of length >= d, weights.length >= points.length:
+   *   out[j] = (sum_i weights[i] * points[i][j]) / divisor   (float64 from 0, i ascending, then one division);
+   * returns sum_j (out[j] - previous[j])^2 (float64, j ascending) when `previous` (length >= d) is
+   * given, else 0; when `distances` (length >= points.length) is given, distances[i] =
+   * sum_j (points[i][j] - out[j])^2 (float64, j ascending). Bit for bit what weightedSum, a division
+   * loop, that sum and sqDistances(points, out) give. Native: RangeError when out or distances shares
+   * memory with another argument.
+   */
+  weiszfeldStep(
+    points: readonly Float32Array[],
+    weights: Float64Array,
+    divisor: number,
+    out: Float64Array,
+    previous: Float64Array | undefined,
+    distances: Float64Array | undefined,
+  ): number;
+  /**
    * Returns the k-th smallest (0-based) value of `values`, reordering `values` in place (quickselect,
    * expected O(n)). NaN orders after every number.
    */
@@ -68,16 +86,29 @@ export interface Kernels {
   /** True iff no value is NaN or +-Inf. */
   allFinite(values: Float32Array): boolean;
   /**
-   * BGMD's augment-and-score pass, d = scores.length, memory.length === gradients.length rows of
-   * length >= d: for each j < d and p = 0..P-1 in that order, memory[p][j] = fround(lr *
-   * gradients[p][j] + memory[p][j]) (in double, one rounding), then scores[j] = sum over p of that
-   * value squared, accumulated in float64 from 0 with p ascending. Rows must not overlap.
+   * BGMD's scores of the memory-augmented rows, reading only. d = scores.length; memory.length ===
+   * gradients.length rows of length >= d. For each j < d and p = 0..P-1 in that order, with
+   * a = fround(lr * gradients[p][j] + memory[p][j]) (in double, one rounding): scores[j] = sum over p
+   * of a * a, accumulated in float64 from 0. Returns true iff every score is finite; a NaN or +-Inf
+   * gradient value always makes it false (so do a non-finite memory value and an a that overflows
+   * float32). Native: RangeError when scores shares memory with a row.
    */
-  augmentScore(memory: readonly Float32Array[], gradients: readonly Float32Array[], lr: number, scores: Float64Array): void;
+  augmentedScores(memory: readonly Float32Array[], gradients: readonly Float32Array[], lr: number, scores: Float64Array): boolean;
   /**
-   * Moves the columns `indices` out of `rows`: for each row p (ascending), then each t (ascending),
-   * out[p][t] = fround(rows[p][indices[t]] / divisor) and rows[p][indices[t]] = 0. out.length ===
-   * rows.length, out[p].length >= indices.length, every index < every row's length.
+   * Writes the augmented rows into the memory, then moves the columns `indices` out. For each row p
+   * (ascending): memory[p][j] = fround(lr * gradients[p][j] + memory[p][j]) for every j <
+   * memory[p].length, then for each t ascending out[p][t] = fround(memory[p][indices[t]] / divisor)
+   * and memory[p][indices[t]] = 0. memory, gradients and out have the same count;
+   * gradients[p].length >= memory[p].length; out[p].length >= indices.length; indices strictly
+   * ascending, each below every memory row's length. Native: RangeError when that does not hold or
+   * when a memory or out row shares memory with another argument.
    */
-  extractColumns(rows: readonly Float32Array[], indices: Uint32Array, divisor: number, out: readonly Float32Array[]): void;
+  augmentAndExtract(
+    memory: readonly Float32Array[],
+    gradients: readonly Float32Array[],
+    lr: number,
+    indices: Uint32Array,
+    divisor: number,
+    out: readonly Float32Array[],
+  ): void;
 }

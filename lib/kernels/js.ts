@@ -214,6 +214,35 @@ export const jsKernels: Kernels = {
     }
     if (acc !== out) out.set(acc);
   },
+  weiszfeldStep(points: readonly Float32Array[], weights: Float64Array, divisor: number, out: Float64Array, previous: Float64Array | undefined, distances: Float64Array | undefined): number {
+    const d = out.length;
+    out.fill(0);
+    for (let i = 0; i < points.length; i++) {
+      const p = points[i];
+      const w = weights[i];
+      for (let j = 0; j < d; j++) out[j] += w * p[j];
+    }
+    for (let j = 0; j < d; j++) out[j] /= divisor;
+    let move = 0;
+    if (previous !== undefined) {
+      for (let j = 0; j < d; j++) {
+        const diff = out[j] - previous[j];
+        move += diff * diff;
+      }
+    }
+    if (distances !== undefined) {
+      for (let i = 0; i < points.length; i++) {
+        const p = points[i];
+        let acc = 0;
+        for (let j = 0; j < d; j++) {
+          const diff = p[j] - out[j];
+          acc += diff * diff;
+        }
+        distances[i] = acc;
+      }
+    }
+    return move;
+  },
   selectKth(values: FloatArray, k: number): number {
     return quickselect(values, k);
   },
@@ -242,7 +271,7 @@ export const jsKernels: Kernels = {
     for (let j = 0; j < values.length; j++) acc += values[j] * 0;
     return acc === 0;
   },
-  augmentScore(memory: readonly Float32Array[], gradients: readonly Float32Array[], lr: number, scores: Float64Array): void {
+  augmentedScores(memory: readonly Float32Array[], gradients: readonly Float32Array[], lr: number, scores: Float64Array): boolean {
     const d = scores.length;
     const rows = memory.length;
     // Blocked over coordinates so the score block stays in L1 while every row adds to it; the
@@ -255,27 +284,32 @@ export const jsKernels: Kernels = {
         const g = gradients[p];
         for (let j = j0; j < j1; j++) {
           const a = Math.fround(lr * g[j] + m[j]);
-          m[j] = a;
           scores[j] += a * a;
         }
       }
     }
+    // s * 0 is NaN exactly for NaN and +-Inf, and NaN sticks in the sum.
+    let acc = 0;
+    for (let j = 0; j < d; j++) acc += scores[j] * 0;
+    return acc === 0;
   },
-  extractColumns(rows: readonly Float32Array[], indices: Uint32Array, divisor: number, out: readonly Float32Array[]): void {
+  augmentAndExtract(memory: readonly Float32Array[], gradients: readonly Float32Array[], lr: number, indices: Uint32Array, divisor: number, out: readonly Float32Array[]): void {
     const k = indices.length;
-    for (let p = 0; p < rows.length; p++) {
-      const row = rows[p];
+    for (let p = 0; p < memory.length; p++) {
+      const m = memory[p];
+      const g = gradients[p];
       const dst = out[p];
+      for (let j = 0; j < m.length; j++) m[j] = lr * g[j] + m[j];
       for (let t = 0; t < k; t++) {
         const j = indices[t];
-        dst[t] = row[j] / divisor;
-        row[j] = 0;
+        dst[t] = m[j] / divisor;
+        m[j] = 0;
       }
     }
   },
 };
 
-/** Coordinates per block of augmentScore (16 KB of float32 per row, 32 KB of float64 scores). */
+/** Coordinates per block of augmentedScores (16 KB of float32 per row, 32 KB of float64 scores). */
 const AUGMENT_BLOCK = 4096;
 
 /** x above y in the order of topKIndices: numbers ascending, every NaN above them, NaNs equal. */

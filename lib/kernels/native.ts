@@ -29,11 +29,12 @@ interface NativeAddon {
   voteCount(packed: readonly Uint32Array[], words: number, negOut: Uint32Array, tieOut: Uint32Array): void;
   sqDistances(points: readonly Float32Array[], center: FloatArray, out: Float64Array): void;
   weightedSum(points: readonly Float32Array[], weights: Float64Array, out: FloatArray): void;
+  weiszfeldStep(points: readonly Float32Array[], weights: Float64Array, divisor: number, out: Float64Array, previous: Float64Array | undefined, distances: Float64Array | undefined): number;
   selectKth(values: FloatArray, k: number): number;
   topKIndices(values: Float64Array, k: number, out: Uint32Array): void;
   allFinite(values: Float32Array): boolean;
-  augmentScore(memory: readonly Float32Array[], gradients: readonly Float32Array[], lr: number, scores: Float64Array): void;
-  extractColumns(rows: readonly Float32Array[], indices: Uint32Array, divisor: number, out: readonly Float32Array[]): void;
+  augmentedScores(memory: readonly Float32Array[], gradients: readonly Float32Array[], lr: number, scores: Float64Array): boolean;
+  augmentAndExtract(memory: readonly Float32Array[], gradients: readonly Float32Array[], lr: number, indices: Uint32Array, divisor: number, out: readonly Float32Array[]): void;
   simdLevel(): string;
   shmMap(name: string, bytes: number, create: boolean): ArrayBuffer;
   shmUnmap(buffer: ArrayBuffer): void;
@@ -41,8 +42,8 @@ interface NativeAddon {
 }
 
 const ADDON_FUNCTIONS: readonly (keyof NativeAddon)[] = [
-  'reduceInto', 'scale', 'divide', 'signPack', 'firstNonFinite', 'momentumSignPack', 'signApply', 'axpy', 'voteCount', 'sqDistances', 'weightedSum', 'selectKth',
-  'topKIndices', 'allFinite', 'augmentScore', 'extractColumns', 'simdLevel', 'shmMap', 'shmUnmap', 'shmUnlink',
+  'reduceInto', 'scale', 'divide', 'signPack', 'firstNonFinite', 'momentumSignPack', 'signApply', 'axpy', 'voteCount', 'sqDistances', 'weightedSum', 'weiszfeldStep', 'selectKth',
+  'topKIndices', 'allFinite', 'augmentedScores', 'augmentAndExtract', 'simdLevel', 'shmMap', 'shmUnmap', 'shmUnlink',
 ];
 
 export interface NativeLoadStatus {
@@ -177,6 +178,9 @@ function wrapKernels(native: NativeAddon): Kernels {
     weightedSum(points: readonly Float32Array[], weights: Float64Array, out: FloatArray): void {
       native.weightedSum(points, weights, out);
     },
+    weiszfeldStep(points: readonly Float32Array[], weights: Float64Array, divisor: number, out: Float64Array, previous: Float64Array | undefined, distances: Float64Array | undefined): number {
+      return native.weiszfeldStep(points, weights, divisor, out, previous, distances);
+    },
     selectKth(values: FloatArray, k: number): number {
       return native.selectKth(values, k);
     },
@@ -186,11 +190,11 @@ function wrapKernels(native: NativeAddon): Kernels {
     allFinite(values: Float32Array): boolean {
       return native.allFinite(values);
     },
-    augmentScore(memory: readonly Float32Array[], gradients: readonly Float32Array[], lr: number, scores: Float64Array): void {
-      native.augmentScore(memory, gradients, lr, scores);
+    augmentedScores(memory: readonly Float32Array[], gradients: readonly Float32Array[], lr: number, scores: Float64Array): boolean {
+      return native.augmentedScores(memory, gradients, lr, scores);
     },
-    extractColumns(rows: readonly Float32Array[], indices: Uint32Array, divisor: number, out: readonly Float32Array[]): void {
-      native.extractColumns(rows, indices, divisor, out);
+    augmentAndExtract(memory: readonly Float32Array[], gradients: readonly Float32Array[], lr: number, indices: Uint32Array, divisor: number, out: readonly Float32Array[]): void {
+      native.augmentAndExtract(memory, gradients, lr, indices, divisor, out);
     },
   });
 }

@@ -4,8 +4,8 @@
  * n workers' gradients g_i, step size lr and block fraction beta:
  *   1. augment: a_i = lr * g_i + memory_i                    (the step size is folded in)
  *   2. score each coordinate j by ||a_{.j}||_2 over the workers; select I = the k = ceil(beta d)
- *      best (top-k by O(d) quickselect, kernels.selectKth; or sampled with probability proportional
- *      to the squared norm, Alg. 2 of the paper, seeded, by Efraimidis-Spirakis keys, also O(d))
+ *      best (top-k in O(d), kernels.topKIndices; or sampled with probability proportional to the
+ *      squared norm, Alg. 2 of the paper, seeded, by Efraimidis-Spirakis keys, also O(d))
  *   3. memory_i = a_i with the coordinates of I set to 0     (ONE residual per worker)
  *   4. update = lr * AGG(a_i[I] / lr) on I, 0 elsewhere      (AGG = geometric median by default)
  * The division by lr before the aggregator is the reference's (`G_sparse /= lr`): the GM's absolute
@@ -19,9 +19,13 @@
  * steer which coordinates are selected (robust.md 4.2 item 12); they cannot steer the GM beyond
  * its breakdown point on the selected block.
  * Cost per round: O(n d) for augmentation and scores, O(d) selection, O(n k) per GM iteration,
- * instead of O(n d) per iteration for the full GM. With per-worker memory the O(n d) part is three
- * kernels (lib/kernels: allFinite to screen, augmentScore, extractColumns) and topKIndices: 16 bytes
- * moved per value (read g twice, read and write the memory once), plus the selected cache lines.
+ * instead of O(n d) per iteration for the full GM. With per-worker memory the O(n d) part is two
+ * streaming kernels (lib/kernels) around kernels.topKIndices: augmentedScores reads g and the
+ * memory and writes only the d scores (it is also the NaN/Inf screen: nothing is written before a
+ * bad row is known), then augmentAndExtract reads them again, writes the memory and moves I out.
+ * 20 bytes moved per value, all sequential; the former screen + in-place augment + scattered
+ * extraction moved 16 bytes per value plus most cache lines of the memory a second time, and its
+ * augment loop was bound by arithmetic rather than memory (bench/results/robust.md 4.2).
  * Scratch (memory row views, score and block buffers, the inner GM's iterates and block result) is
  * allocated once per instance; pass `out` to `step` to have the update written into a caller-owned
  * buffer too, so a steady-state round allocates no O(d) memory (at d = 10M a fresh 40 MB update
@@ -196,26 +200,42 @@ export class Bgmd<N extends AggregatorName = 'geometricMedian'> {
       throw new ZcollError('EINVAL', `${op}: out must be a Float32Array of length ${d}, got ${out instanceof Float32Array ? `length ${out.length}` : typeof out}`, { op });
     }
     const n = this.workers;
-    // Screen first: augmentation writes the memory in place, so a NaN row must never reach it.
-    const invalidRows: number[] = [];
-    const participants: number[] = [];
+    // Rows of the wrong shape are out at once. NaN/Inf: with per-worker memory the scoring pass
+    // finds them (it reads g anyway and writes nothing, so no memory is touched before the verdict);
+    // the other memory modes screen first, as their JS loops read g twice anyway.
+    const invalid = new Set<number>();
     for (let i = 0; i < n; i++) {
       const r: unknown = rows[i];
-      const ok = r instanceof Float32Array && r.length === d && isFiniteRow(r);
-      if (!ok) invalidRows.push(i);
-      if (ok || this.invalid === 'zero') participants.push(i);
+      if (!(r instanceof Float32Array && r.length === d)) invalid.add(i);
+      else if (this.memoryMode !== 'perWorker' && !isFiniteRow(r)) invalid.add(i);
     }
-    if (invalidRows.length === n) {
-      throw new ZcollError('ENUMERIC', `${op}: no valid row among ${n} (wrong length or NaN/Inf in every row)`, { op, details: { invalidRows } });
-    }
-    const validRow = (i: number): Float32Array | undefined => (invalidRows.includes(i) ? undefined : rows[i]);
+    this.checkSomeValid(invalid, op);
+    let participants = this.participantsOf(invalid);
+    const validRow = (i: number): Float32Array | undefined => (invalid.has(i) ? undefined : rows[i]);
+    const gradientsOf = (workers: readonly number[]): Float32Array[] => workers.map((i) => validRow(i) ?? this.zeros());
+    const memoryOf = (workers: readonly number[]): Float32Array[] => workers.map((i) => this.memoryRows[i]);
 
     // 1-2. Augment and score.
     const scores = this.scores;
     const lr32 = Math.fround(lr);
     if (this.memoryMode === 'perWorker') {
-      const grads = participants.map((i) => validRow(i) ?? this.zeros());
-      kernels.augmentScore(participants.map((i) => this.memoryRows[i]), grads, lr32, scores);
+      if (!kernels.augmentedScores(memoryOf(participants), gradientsOf(participants), lr32, scores)) {
+        // Rare path: some augmented value is not finite. A NaN/Inf gradient always causes that; so
+        // can a non-finite memory value or a float32 overflow of finite values, which leave every
+        // row valid (the scores then stand as computed). Find the invalid rows, score again without them.
+        let found = false;
+        for (const i of participants) {
+          if (!invalid.has(i) && !isFiniteRow(rows[i])) {
+            invalid.add(i);
+            found = true;
+          }
+        }
+        if (found) {
+          this.checkSomeValid(invalid, op);
+          participants = this.participantsOf(invalid);
+          kernels.augmentedScores(memoryOf(participants), gradientsOf(participants), lr32, scores);
+        }
+      }
     } else {
       // averaged: a_i = lr g_i + m (same m for every row); none: m = 0.
       scores.fill(0);
@@ -240,7 +260,7 @@ export class Bgmd<N extends AggregatorName = 'geometricMedian'> {
     // Gather the block rows (divided by lr), and take I out of the memory.
     const blocks = this.blockRows.slice(0, participants.length);
     if (this.memoryMode === 'perWorker') {
-      kernels.extractColumns(participants.map((i) => this.memoryRows[i]), selected, lr32, blocks);
+      kernels.augmentAndExtract(memoryOf(participants), gradientsOf(participants), lr32, selected, lr32, blocks);
     } else {
       const shared = this.memoryMode === 'averaged';
       participants.forEach((i, p) => {
@@ -276,8 +296,23 @@ export class Bgmd<N extends AggregatorName = 'geometricMedian'> {
     return {
       update,
       selected,
-      report: { round: this.rounds, selectedCount: k, invalidRows, inner: innerReport, notConvergedRounds: this.notConverged },
+      report: { round: this.rounds, selectedCount: k, invalidRows: [...invalid].sort((a, b) => a - b), inner: innerReport, notConvergedRounds: this.notConverged },
     };
+  }
+
+  /** Workers whose rows enter the round: the valid ones, plus the invalid ones (as g = 0) under the 'zero' policy. */
+  private participantsOf(invalid: ReadonlySet<number>): number[] {
+    const workers: number[] = [];
+    for (let i = 0; i < this.workers; i++) if (this.invalid === 'zero' || !invalid.has(i)) workers.push(i);
+    return workers;
+  }
+
+  /** Throws ENUMERIC when no row is valid (checked before the memory is written). */
+  private checkSomeValid(invalid: ReadonlySet<number>, op: string): void {
+    if (invalid.size === this.workers) {
+      const invalidRows = [...invalid].sort((a, b) => a - b);
+      throw new ZcollError('ENUMERIC', `${op}: no valid row among ${this.workers} (wrong length or NaN/Inf in every row)`, { op, details: { invalidRows } });
+    }
   }
 
   /** g_i = 0 for an invalid row under the 'zero' policy: fround(lr * 0 + m) = m, so the memory is kept. */

@@ -9,8 +9,11 @@
  * Unlike the reference, which returns zeros when max_iter runs out, this returns the last iterate
  * with `converged: false` in the report, because a zero update silently skips a training step.
  * Breakdown point 1/2; rotation and translation equivariant.
- * Cost per iteration: two passes over n x d (kernels.sqDistances and kernels.weightedSum, float64);
- * the iterate is kept in float64 and rounded to float32 once at the end.
+ * Cost per iteration: one pass over n x d (kernels.weiszfeldStep: the weighted sum, the move and the
+ * next distances from one read of each block of the rows; a Vardi-Zhang step adds a second pass,
+ * kernels.sqDistances, to measure from the mixed point), float64; the iterates are bitwise those of
+ * the former two-pass loop (sqDistances, weightedSum, then JS loops for the division and the move).
+ * The iterate is kept in float64 and rounded to float32 once at the end.
  * Steady state (a training loop calls this every round): pass `out` (length d) to have the result
  * written there instead of a fresh array, and a `WeiszfeldScratch` to keep the two float64 iterates
  * and the n-sized buffers across calls. At d = 10M the fresh buffers are ~200 MB per call, and on
@@ -101,19 +104,20 @@ function norm(v: Float64Array): number {
 export function weiszfeldVardi(points: readonly Float32Array[], d: number, options?: WeiszfeldOptions, scratch?: WeiszfeldScratch): WeiszfeldResult {
   const { eps, maxIter, tolerance } = checkWeiszfeldOptions(options, 'geometricMedian');
   const n = points.length;
-  // Every buffer is fully written before it is read (weightedSum overwrites its output), so
+  // Every buffer is fully written before it is read (weiszfeldStep overwrites its output), so
   // reused scratch gives bitwise the same iterates as fresh zeroed arrays.
   const buf = (scratch ?? new WeiszfeldScratch()).take(d, n);
   let y = buf.y;
   let next = buf.next;
   const weights = buf.weights.fill(1 / n);
-  kernels.weightedSum(points, weights, y);
   const sq = buf.sq;
+  // The start (the mean) and the distances to it, in one pass: y[j] / 1 === y[j], so y is exactly
+  // weightedSum's mean. From here on sq always holds the distances to y when an iteration starts.
+  kernels.weiszfeldStep(points, weights, 1, y, undefined, sq);
   let iterations = 0;
   let lastMove = Number.POSITIVE_INFINITY;
   while (iterations < maxIter) {
     iterations++;
-    kernels.sqDistances(points, y, sq);
     let coincide = 0;
     let weightSum = 0;
     for (let i = 0; i < n; i++) {
@@ -127,9 +131,13 @@ export function weiszfeldVardi(points: readonly Float32Array[], d: number, optio
     }
     // Every row sits on the estimate: it is the GM (all-equal rows, n = 1).
     if (weightSum === 0) return { value: y, iterations, converged: true, lastMove: 0 };
-    kernels.weightedSum(points, weights, next);
-    for (let j = 0; j < d; j++) next[j] /= weightSum;
-    if (coincide > 0) {
+    let moveSq: number;
+    if (coincide === 0) {
+      // The usual case, one pass over the points: the Weiszfeld point T, ||T - y||^2, and the
+      // distances to T that the next iteration's weights need (wasted only on the last iteration).
+      moveSq = kernels.weiszfeldStep(points, weights, weightSum, next, y, sq);
+    } else {
+      kernels.weiszfeldStep(points, weights, weightSum, next, undefined, undefined);
       // Vardi-Zhang: r = ||R|| with R = sum_{D_i != 0} (x_i - y) / D_i = (T - y) * weightSum.
       let acc = 0;
       for (let j = 0; j < d; j++) {
@@ -139,11 +147,11 @@ export function weiszfeldVardi(points: readonly Float32Array[], d: number, optio
       const r = Math.sqrt(acc) * weightSum;
       const keep = r === 0 ? 1 : Math.min(1, coincide / r);
       for (let j = 0; j < d; j++) next[j] = (1 - keep) * next[j] + keep * y[j];
-    }
-    let moveSq = 0;
-    for (let j = 0; j < d; j++) {
-      const diff = next[j] - y[j];
-      moveSq += diff * diff;
+      moveSq = 0;
+      for (let j = 0; j < d; j++) {
+        const diff = next[j] - y[j];
+        moveSq += diff * diff;
+      }
     }
     lastMove = Math.sqrt(moveSq);
     const swap = y;
@@ -151,6 +159,8 @@ export function weiszfeldVardi(points: readonly Float32Array[], d: number, optio
     next = swap;
     const limit = tolerance === 'absolute' ? eps : eps * norm(y);
     if (lastMove < limit || lastMove === 0) return { value: y, iterations, converged: true, lastMove };
+    // After a Vardi-Zhang step y is no longer the Weiszfeld point the pass measured against.
+    if (coincide > 0) kernels.sqDistances(points, y, sq);
   }
   return { value: y, iterations, converged: false, lastMove };
 }

@@ -4,7 +4,9 @@
 // built with NAPI_DISABLE_CPP_EXCEPTIONS and -fno-exceptions).
 #include <napi.h>
 
+#include <algorithm>
 #include <cmath>
+#include <cstdint>
 #include <string>
 #include <vector>
 
@@ -136,7 +138,8 @@ bool ArgIndex(const Napi::CallbackInfo& info, size_t index, const char* fn, cons
 // (when given) receives the smallest length seen, from the same reads the pointers came from.
 template <typename P>
 bool ArgViewList(const Napi::CallbackInfo& info, size_t index, const char* fn, const char* arg,
-                 napi_typedarray_type type, size_t min_length, std::vector<P>* out, size_t* shortest = nullptr) {
+                 napi_typedarray_type type, size_t min_length, std::vector<P>* out, size_t* shortest = nullptr,
+                 std::vector<size_t>* lengths = nullptr) {
   napi_env env = info.Env();
   bool is_array = false;
   if (index < info.Length()) napi_is_array(env, info[index], &is_array);
@@ -149,6 +152,7 @@ bool ArgViewList(const Napi::CallbackInfo& info, size_t index, const char* fn, c
   uint32_t count = 0;
   napi_get_array_length(env, info[index], &count);
   out->resize(count);
+  if (lengths != nullptr) lengths->resize(count);
   for (uint32_t i = 0; i < count; i++) {
     napi_value element;
     ArrayView view;
@@ -167,8 +171,37 @@ bool ArgViewList(const Napi::CallbackInfo& info, size_t index, const char* fn, c
     }
     (*out)[i] = static_cast<P>(view.data);
     if (shortest != nullptr && view.length < *shortest) *shortest = view.length;
+    if (lengths != nullptr) (*lengths)[i] = view.length;
   }
   return true;
+}
+
+// The bytes one kernel call reads or writes in one array.
+struct Span {
+  uintptr_t begin;
+  uintptr_t end;
+  bool written;
+};
+
+inline Span SpanOf(const void* data, size_t bytes, bool written) {
+  const uintptr_t begin = reinterpret_cast<uintptr_t>(data);
+  return {begin, begin + bytes, written};
+}
+
+// True when an array that is written shares a byte with another array. Arrays only read may share
+// (BGMD passes one zero row for several invalid workers). Sorted by start, then one sweep: a span
+// overlaps an earlier one iff it starts before the largest end seen so far.
+bool WrittenOverlap(std::vector<Span>* spans) {
+  std::sort(spans->begin(), spans->end(), [](const Span& a, const Span& b) { return a.begin < b.begin; });
+  uintptr_t end_any = 0;
+  uintptr_t end_written = 0;
+  for (const Span& s : *spans) {
+    if (s.end == s.begin) continue;
+    if (s.begin < (s.written ? end_any : end_written)) return true;
+    if (s.end > end_any) end_any = s.end;
+    if (s.written && s.end > end_written) end_written = s.end;
+  }
+  return false;
 }
 
 // Two row lists that pair up one to one; false after throwing when their counts differ.
@@ -405,6 +438,48 @@ Napi::Value WeightedSumFn(const Napi::CallbackInfo& info) {
   return env.Undefined();
 }
 
+// An optional Float64Array argument: undefined gives nullptr; otherwise it needs >= min_length elements.
+bool ArgOptionalFloat64(const Napi::CallbackInfo& info, size_t index, const char* fn, const char* arg, size_t min_length,
+                        ArrayView* view, bool* present) {
+  *present = index < info.Length() && !info[index].IsUndefined();
+  if (!*present) return true;
+  if (!ArgView(info, index, fn, arg, AcceptFloat64, "a Float64Array or undefined", view)) return false;
+  return CheckReads(info, fn, arg, *view, min_length, "elements");
+}
+
+Napi::Value WeiszfeldStepFn(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  const char* fn = "weiszfeldStep";
+  ArrayView weights, out, previous, distances;
+  double divisor;
+  bool has_previous = false, has_distances = false;
+  if (!ArgView(info, 1, fn, "weights", AcceptFloat64, "a Float64Array", &weights) ||
+      !ArgNumber(info, 2, fn, "divisor", &divisor) ||
+      !ArgView(info, 3, fn, "out", AcceptFloat64, "a Float64Array", &out)) {
+    return env.Undefined();
+  }
+  const size_t d = out.length;
+  std::vector<const float*> rows;
+  if (!ArgViewList(info, 0, fn, "points", napi_float32_array, d, &rows)) return env.Undefined();
+  const size_t np = rows.size();
+  if (weights.length < np) {
+    return ThrowRange(env, std::string(fn) + ": weights has " + std::to_string(weights.length) + " elements for " + std::to_string(np) + " points");
+  }
+  if (!ArgOptionalFloat64(info, 4, fn, "previous", d, &previous, &has_previous) ||
+      !ArgOptionalFloat64(info, 5, fn, "distances", np, &distances, &has_distances)) {
+    return env.Undefined();
+  }
+  std::vector<Span> spans{SpanOf(out.data, d * sizeof(double), true), SpanOf(weights.data, np * sizeof(double), false)};
+  if (has_previous) spans.push_back(SpanOf(previous.data, d * sizeof(double), false));
+  if (has_distances) spans.push_back(SpanOf(distances.data, np * sizeof(double), true));
+  for (const float* row : rows) spans.push_back(SpanOf(row, d * sizeof(float), false));
+  if (WrittenOverlap(&spans)) return ThrowRange(env, std::string(fn) + ": out or distances shares memory with another argument");
+  const double move = WeiszfeldStep(rows.data(), np, static_cast<const double*>(weights.data), divisor, static_cast<double*>(out.data), d,
+                                    has_previous ? static_cast<const double*>(previous.data) : nullptr,
+                                    has_distances ? static_cast<double*>(distances.data) : nullptr);
+  return Napi::Number::New(env, move);
+}
+
 Napi::Value SelectKthFn(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
   ArrayView values;
@@ -448,52 +523,81 @@ Napi::Value AllFiniteFn(const Napi::CallbackInfo& info) {
   return Napi::Boolean::New(info.Env(), AllFiniteF32(static_cast<const float*>(values.data), values.length));
 }
 
-Napi::Value AugmentScoreFn(const Napi::CallbackInfo& info) {
+Napi::Value AugmentedScoresFn(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
+  const char* fn = "augmentedScores";
   ArrayView scores;
   double lr;
-  if (!ArgView(info, 3, "augmentScore", "scores", AcceptFloat64, "a Float64Array", &scores) ||
-      !ArgNumber(info, 2, "augmentScore", "lr", &lr)) {
+  if (!ArgView(info, 3, fn, "scores", AcceptFloat64, "a Float64Array", &scores) || !ArgNumber(info, 2, fn, "lr", &lr)) {
     return env.Undefined();
   }
-  std::vector<float*> memory;
-  std::vector<const float*> gradients;
-  if (!ArgViewList(info, 0, "augmentScore", "memory", napi_float32_array, scores.length, &memory) ||
-      !ArgViewList(info, 1, "augmentScore", "gradients", napi_float32_array, scores.length, &gradients)) {
+  const size_t d = scores.length;
+  std::vector<const float*> memory, gradients;
+  if (!ArgViewList(info, 0, fn, "memory", napi_float32_array, d, &memory) ||
+      !ArgViewList(info, 1, fn, "gradients", napi_float32_array, d, &gradients)) {
     return env.Undefined();
   }
-  if (!SameCount(env, "augmentScore", "memory", memory.size(), "gradients", gradients.size())) return env.Undefined();
-  AugmentScore(memory.data(), gradients.data(), memory.size(), lr, static_cast<double*>(scores.data), scores.length);
-  return env.Undefined();
+  if (!SameCount(env, fn, "memory", memory.size(), "gradients", gradients.size())) return env.Undefined();
+  std::vector<Span> spans{SpanOf(scores.data, d * sizeof(double), true)};
+  for (size_t p = 0; p < memory.size(); p++) {
+    spans.push_back(SpanOf(memory[p], d * sizeof(float), false));
+    spans.push_back(SpanOf(gradients[p], d * sizeof(float), false));
+  }
+  if (WrittenOverlap(&spans)) return ThrowRange(env, "augmentedScores: scores shares memory with a row");
+  const bool finite = AugmentedScores(memory.data(), gradients.data(), memory.size(), lr, static_cast<double*>(scores.data), d);
+  return Napi::Boolean::New(env, finite);
 }
 
-Napi::Value ExtractColumnsFn(const Napi::CallbackInfo& info) {
+Napi::Value AugmentAndExtractFn(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
+  const char* fn = "augmentAndExtract";
   ArrayView indices;
-  double divisor;
-  if (!ArgView(info, 1, "extractColumns", "indices", AcceptUint32, "a Uint32Array", &indices) ||
-      !ArgNumber(info, 2, "extractColumns", "divisor", &divisor)) {
+  double lr, divisor;
+  if (!ArgNumber(info, 2, fn, "lr", &lr) ||
+      !ArgView(info, 3, fn, "indices", AcceptUint32, "a Uint32Array", &indices) ||
+      !ArgNumber(info, 4, fn, "divisor", &divisor)) {
     return env.Undefined();
   }
   const size_t k = indices.length;
-  std::vector<float*> rows, out;
+  std::vector<float*> memory, out;
+  std::vector<const float*> gradients;
+  std::vector<size_t> lengths, gradient_lengths;
   size_t shortest = ~size_t{0};
-  if (!ArgViewList(info, 0, "extractColumns", "rows", napi_float32_array, 0, &rows, &shortest) ||
-      !ArgViewList(info, 3, "extractColumns", "out", napi_float32_array, k, &out)) {
+  if (!ArgViewList(info, 0, fn, "memory", napi_float32_array, 0, &memory, &shortest, &lengths) ||
+      !ArgViewList(info, 1, fn, "gradients", napi_float32_array, 0, &gradients, nullptr, &gradient_lengths) ||
+      !ArgViewList(info, 5, fn, "out", napi_float32_array, k, &out)) {
     return env.Undefined();
   }
-  if (!SameCount(env, "extractColumns", "rows", rows.size(), "out", out.size())) return env.Undefined();
-  // Every index must fall inside every row.
-  const uint32_t* idx = static_cast<const uint32_t*>(indices.data);
-  size_t largest = 0;
-  for (size_t t = 0; t < k; t++) {
-    if (idx[t] > largest) largest = idx[t];
+  if (!SameCount(env, fn, "memory", memory.size(), "gradients", gradients.size()) ||
+      !SameCount(env, fn, "memory", memory.size(), "out", out.size())) {
+    return env.Undefined();
   }
-  if (!rows.empty() && k > 0 && largest >= shortest) {
-    return ThrowRange(env, "extractColumns: index " + std::to_string(largest) + " is out of range for a row of " +
+  for (size_t p = 0; p < memory.size(); p++) {
+    if (gradient_lengths[p] < lengths[p]) {
+      return ThrowRange(env, std::string(fn) + ": gradients[" + std::to_string(p) + "] has " + std::to_string(gradient_lengths[p]) +
+                                 " elements, memory[" + std::to_string(p) + "] has " + std::to_string(lengths[p]));
+    }
+  }
+  // The streaming pass meets the indices in order, so they must be strictly ascending and inside every row.
+  const uint32_t* idx = static_cast<const uint32_t*>(indices.data);
+  for (size_t t = 1; t < k; t++) {
+    if (idx[t] <= idx[t - 1]) {
+      return ThrowRange(env, std::string(fn) + ": indices must be strictly ascending (indices[" + std::to_string(t) + "] = " +
+                                 std::to_string(idx[t]) + " after " + std::to_string(idx[t - 1]) + ")");
+    }
+  }
+  if (!memory.empty() && k > 0 && idx[k - 1] >= shortest) {
+    return ThrowRange(env, std::string(fn) + ": index " + std::to_string(idx[k - 1]) + " is out of range for a row of " +
                                std::to_string(shortest) + " elements");
   }
-  ExtractColumns(rows.data(), rows.size(), idx, k, divisor, out.data());
+  std::vector<Span> spans{SpanOf(idx, k * sizeof(uint32_t), false)};
+  for (size_t p = 0; p < memory.size(); p++) {
+    spans.push_back(SpanOf(memory[p], lengths[p] * sizeof(float), true));
+    spans.push_back(SpanOf(out[p], k * sizeof(float), true));
+    spans.push_back(SpanOf(gradients[p], lengths[p] * sizeof(float), false));
+  }
+  if (WrittenOverlap(&spans)) return ThrowRange(env, std::string(fn) + ": a memory or out row shares memory with another argument");
+  AugmentAndExtract(memory.data(), lengths.data(), gradients.data(), memory.size(), lr, idx, k, divisor, out.data());
   return env.Undefined();
 }
 
@@ -515,11 +619,12 @@ Napi::Object Init(Napi::Env env, Napi::Object exports) {
   exports.Set("voteCount", Napi::Function::New(env, VoteCountFn, "voteCount"));
   exports.Set("sqDistances", Napi::Function::New(env, SqDistancesFn, "sqDistances"));
   exports.Set("weightedSum", Napi::Function::New(env, WeightedSumFn, "weightedSum"));
+  exports.Set("weiszfeldStep", Napi::Function::New(env, WeiszfeldStepFn, "weiszfeldStep"));
   exports.Set("selectKth", Napi::Function::New(env, SelectKthFn, "selectKth"));
   exports.Set("topKIndices", Napi::Function::New(env, TopKIndicesFn, "topKIndices"));
   exports.Set("allFinite", Napi::Function::New(env, AllFiniteFn, "allFinite"));
-  exports.Set("augmentScore", Napi::Function::New(env, AugmentScoreFn, "augmentScore"));
-  exports.Set("extractColumns", Napi::Function::New(env, ExtractColumnsFn, "extractColumns"));
+  exports.Set("augmentedScores", Napi::Function::New(env, AugmentedScoresFn, "augmentedScores"));
+  exports.Set("augmentAndExtract", Napi::Function::New(env, AugmentAndExtractFn, "augmentAndExtract"));
   exports.Set("simdLevel", Napi::Function::New(env, SimdLevelFn, "simdLevel"));
   InitShm(env, exports);
   return exports;

@@ -41,6 +41,11 @@ void DivideF64(double* dst, size_t n, double divisor);
 void DivideI32(int32_t* dst, size_t n, double divisor);
 bool AllFiniteF32(const float* values, size_t n);
 
+// sign_vote.cc: whether the explicit AVX2 code paths may run (the CPU has AVX2 and the build did not
+// define ZCOLL_NO_AVX2; always false off x86-64). Checked per call by the kernels written with AVX2
+// intrinsics (signPack, augmentedScores), whose SSE2 or plain paths are the fallback.
+bool CpuHasAvx2();
+
 // sign_vote.cc: 1-bit sign packing and the bit-sliced majority vote.
 int64_t SignPack(const float* src, size_t n, uint32_t* out);
 void VoteCount(const uint32_t* const* packed, size_t m, size_t words, uint32_t* neg_out, uint32_t* tie_out);
@@ -58,18 +63,24 @@ void SqDistancesF32(const float* const* points, size_t np, const float* center, 
 void SqDistancesF64(const float* const* points, size_t np, const double* center, size_t d, double* out);
 void WeightedSumF32(const float* const* points, size_t np, const double* weights, float* out, size_t d);
 void WeightedSumF64(const float* const* points, size_t np, const double* weights, double* out, size_t d);
+// out = weighted sum / divisor; returns sum (out - previous)^2 (0 without previous); fills the points'
+// squared distances to out when distances is not null. out must not share memory with any argument.
+double WeiszfeldStep(const float* const* points, size_t np, const double* weights, double divisor, double* out,
+                     size_t d, const double* previous, double* distances);
 
 // select_kth.cc: quickselect with the JS kernel's pivots, so it reorders exactly as js.ts does.
 double SelectKthF32(float* values, size_t n, size_t k);
 double SelectKthF64(double* values, size_t n, size_t k);
-// The indices of the k largest values, ascending (ties to the lowest indices); false when out of memory.
+// top_k.cc: the indices of the k largest values, ascending (ties to the lowest indices); false when out of memory.
 bool TopKIndices(const double* values, size_t n, size_t k, uint32_t* out);
 
-// bgmd_passes.cc: BGMD's passes over all n x d values (augment and score, extract the selected columns).
-void AugmentScore(float* const* memory, const float* const* gradients, size_t np, double lr, double* scores,
-                  size_t d);
-void ExtractColumns(float* const* rows, size_t np, const uint32_t* indices, size_t k, double divisor,
-                    float* const* out);
+// bgmd_passes.cc: BGMD's passes over all n x d values (score the augmented rows reading only; then
+// write the augmented rows and move the selected columns out). Arrays that are written must not
+// share memory with any other argument (addon.cc checks).
+bool AugmentedScores(const float* const* memory, const float* const* gradients, size_t np, double lr, double* scores,
+                     size_t d);
+void AugmentAndExtract(float* const* memory, const size_t* lengths, const float* const* gradients, size_t np, double lr,
+                       const uint32_t* indices, size_t k, double divisor, float* const* out);
 
 // Which instruction set the vectorised loops run with on this CPU ("avx2", "sse2" or "generic").
 const char* SimdLevel();

@@ -89,15 +89,6 @@ __attribute__((target("avx2"))) int64_t SignPackAvx2(const float* src, size_t n,
   return bad;
 }
 
-// ZCOLL_NO_AVX2 (a build define) pins the SSE2 path, to test it on an AVX2 machine.
-bool CpuHasAvx2() {
-#ifdef ZCOLL_NO_AVX2
-  return false;
-#else
-  static const bool has = __builtin_cpu_supports("avx2");
-  return has;
-#endif
-}
 #endif
 
 // Lanes whose bit-sliced counter is >= c (js.ts geConst), for `lanes` words at once.
@@ -144,6 +135,16 @@ inline void EqConst(const uint32_t* planes, unsigned nplanes, uint64_t c, size_t
 }
 
 }  // namespace
+
+// ZCOLL_NO_AVX2 (a build define) pins the SSE2 paths, to test them on an AVX2 machine.
+bool CpuHasAvx2() {
+#if ZCOLL_X86 && !defined(ZCOLL_NO_AVX2)
+  static const bool has = __builtin_cpu_supports("avx2");
+  return has;
+#else
+  return false;
+#endif
+}
 
 int64_t SignPack(const float* src, size_t n, uint32_t* out) {
 #if ZCOLL_X86

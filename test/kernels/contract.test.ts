@@ -545,6 +545,56 @@ for (const np of [0, 1, 2, 5, 8, 11]) {
   }
 }
 
+// weiszfeldStep: out = weighted sum / divisor, the move from `previous`, the distances to out; d
+// crosses the native 8192-column blocks and 16-float prefetch lines, the point count crosses the
+// groups of four; previous and distances each present or absent. Reference: the formulas, in order.
+for (const np of [0, 1, 2, 3, 4, 5, 7, 8, 16, 17]) {
+  for (const d of [0, 1, 7, 16, 17, 8191, 8192, 8193, 16400, 20000]) {
+    for (const mode of ['both', 'previous', 'distances', 'neither'] as const) {
+      if (d > 8193 && mode !== 'both' && np !== 5) continue;
+      const points = pointsOf(np, d);
+      const weights = Array.from({ length: np + 1 }, () => rng() * 2);
+      const previous = floatValues(d, false);
+      const divisor = [1, 3.7, 0.1][Math.floor(rng() * 3)];
+      const withPrevious = mode === 'both' || mode === 'previous';
+      const withDistances = mode === 'both' || mode === 'distances';
+      cases.push({
+        kernel: 'weiszfeldStep',
+        name: `n=${np} d=${d} ${mode} / ${divisor}`,
+        run: (k) => {
+          const out = placed(Float64Array, new Array<number>(d).fill(3), 1);
+          const prev = placed(Float64Array, previous, 1);
+          const dist = placed(Float64Array, new Array<number>(np).fill(9), 1);
+          const move = k.weiszfeldStep(placePoints(points), placed(Float64Array, weights, 1).view, divisor, out.view, withPrevious ? prev.view : undefined, withDistances ? dist.view : undefined);
+          return { arrays: [out.whole, dist.whole, prev.whole], result: move };
+        },
+        check: (o) => {
+          const pf = points.map((p) => Float32Array.from(p));
+          const out: number[] = [];
+          for (let j = 0; j < d; j++) {
+            let acc = 0;
+            for (let i = 0; i < np; i++) acc += weights[i] * pf[i][j];
+            out.push(acc / divisor);
+          }
+          let move = 0;
+          if (withPrevious) {
+            for (let j = 0; j < d; j++) move += (out[j] - previous[j]) * (out[j] - previous[j]);
+          }
+          const dist = pf.map((p) => {
+            let acc = 0;
+            for (let j = 0; j < d; j++) acc += (p[j] - out[j]) * (p[j] - out[j]);
+            return acc;
+          });
+          return compareOutcomes(o, {
+            arrays: [placed(Float64Array, out, 1).whole, placed(Float64Array, withDistances ? dist : new Array<number>(np).fill(9), 1).whole, placed(Float64Array, previous, 1).whole],
+            result: move,
+          });
+        },
+      });
+    }
+  }
+}
+
 // selectKth: against a sort with NaN last; the array must stay a permutation, partitioned at k.
 for (const ctor of [Float32Array, Float64Array]) {
   for (const n of [1, 2, 3, 7, 100, 1001, 5000]) {
@@ -585,16 +635,40 @@ for (const ctor of [Float32Array, Float64Array]) {
   }
 }
 
+/** A standard normal draw from rng (Box-Muller). */
+function normal(): number {
+  return Math.sqrt(-2 * Math.log(1 - rng())) * Math.cos(2 * Math.PI * rng());
+}
+
 // topKIndices: against a stable sort (value descending, NaN first, index ascending on ties); values
-// must be left unchanged. Few distinct values make ties at the threshold the common case.
-for (const n of [0, 1, 2, 7, 100, 1001, 5000]) {
-  for (const kind of ['random', 'ties', 'nan', 'signed', 'constant']) {
-    const values =
-      kind === 'ties' ? Array.from({ length: n }, () => Math.floor(rng() * 4))
-      : kind === 'constant' ? new Array<number>(n).fill(rng() < 0.5 ? 0 : -0)
-      : kind === 'signed' ? Array.from({ length: n }, () => (rng() < 0.5 ? -1 : 1) * [0, 1e-310, 1, 2.5, Infinity][Math.floor(rng() * 5)])
-      : floatValues(n, kind === 'nan');
-    for (const k of new Set([0, n, Math.floor(rng() * (n + 1)), n >>> 1, Math.min(n, 1)])) {
+// must be left unchanged. Few distinct values make ties at the threshold the common case. The
+// native radix select splits the range min..max of the keys into buckets and refines the boundary
+// bucket's candidates: 'scores' are BGMD-like (non-negative, many binades; they and 'zeros', with
+// -0 and +0 tied, take the native path for values without sign or NaN); 'outlier' packs the
+// values into a few ulps next to 1 plus one +Inf, so the first buckets are useless and the
+// candidates need several refining rounds; 'ulps' adds ties inside such a cluster; 'allnan' and
+// 'nanmix' put NaN (the largest key) at the threshold.
+const TOPK_KINDS = ['random', 'ties', 'nan', 'signed', 'constant', 'scores', 'zeros', 'outlier', 'ulps', 'allnan', 'nanmix'] as const;
+function topKValues(n: number, kind: (typeof TOPK_KINDS)[number]): number[] {
+  const near1 = (ulps: number) => 1 + ulps * 2 ** -52;
+  switch (kind) {
+    case 'ties': return Array.from({ length: n }, () => Math.floor(rng() * 4));
+    case 'constant': return new Array<number>(n).fill(rng() < 0.5 ? 0 : -0);
+    case 'signed': return Array.from({ length: n }, () => (rng() < 0.5 ? -1 : 1) * [0, 1e-310, 1, 2.5, Infinity][Math.floor(rng() * 5)]);
+    case 'scores': return Array.from({ length: n }, () => (rng() < 0.01 ? 0 : Math.exp(4 * normal())));
+    case 'zeros': return Array.from({ length: n }, () => [0, -0, 5e-324, 2, Infinity][Math.floor(rng() * 5)]);
+    case 'outlier': return Array.from({ length: n }, (_, j) => (j === n >> 1 ? Infinity : near1(Math.floor(rng() * 5000))));
+    case 'ulps': return Array.from({ length: n }, () => near1(Math.floor(rng() * 40)));
+    case 'allnan': return new Array<number>(n).fill(Number.NaN);
+    case 'nanmix': return Array.from({ length: n }, () => (rng() < 0.7 ? Number.NaN : rng() - 0.5));
+    default: return floatValues(n, kind === 'nan');
+  }
+}
+for (const n of [0, 1, 2, 7, 100, 1001, 5000, 20000]) {
+  for (const kind of TOPK_KINDS) {
+    if (n === 20000 && !['scores', 'zeros', 'outlier', 'ulps', 'nanmix'].includes(kind)) continue;
+    const values = topKValues(n, kind);
+    for (const k of new Set([0, n, Math.floor(rng() * (n + 1)), n >>> 1, Math.min(n, 1), Math.max(0, n - 1), Math.ceil(n / 10)])) {
       cases.push({
         kernel: 'topKIndices',
         name: `n=${n} ${kind} k=${k}`,
@@ -653,70 +727,97 @@ function rowsOfLength(np: number, d: number, scale: number): number[][] {
   return Array.from({ length: np }, () => floatValues(d + (rng() < 0.3 ? 2 : 0), false).map((x) => (Number.isFinite(x) ? x * scale : 0)));
 }
 
-// augmentScore: d crosses the native 2048 and JS 4096 coordinate blocks; lr that is and is not a
-// float32; the reference is the per-element formula with the sum over rows p ascending.
-for (const np of [0, 1, 2, 5, 16]) {
-  for (const d of [0, 1, 7, 2047, 2049, 4097, 9000]) {
+// augmentedScores: d crosses the native 4096 and JS 4096 coordinate blocks, the row count crosses
+// the native sweeps of four rows; lr that is and is not a float32. Reads only: memory and gradients
+// (guards included) must come back unchanged. Special kinds: a NaN or +-Inf gradient anywhere (the
+// return value must be false: it is BGMD's NaN screen), an Inf in the memory, an augmented value that
+// overflows float32, and one gradient array passed for several rows (read-only sharing is allowed).
+const SCORE_KINDS = ['finite', 'nanGrad', 'infGrad', 'infMemory', 'overflow', 'sharedGrad'] as const;
+for (const np of [0, 1, 2, 3, 4, 5, 8, 16, 17]) {
+  for (const d of [0, 1, 7, 2047, 2049, 4095, 4097, 9000]) {
     for (const lr of [0.25, Math.fround(0.1), 0.1, 3]) {
-      const mem = rowsOfLength(np, d, 1);
-      const grad = rowsOfLength(np, d, 0.01);
-      const place = (rows: number[][]) => rows.map((r, p) => placed(Float32Array, r, p % 3));
-      cases.push({
-        kernel: 'augmentScore',
-        name: `n=${np} d=${d} lr=${lr}`,
-        run: (impl) => {
-          const m = place(mem);
-          const g = place(grad);
-          const scores = placed(Float64Array, new Array<number>(d).fill(7), 1);
-          impl.augmentScore(m.map((x) => x.view), g.map((x) => x.view), lr, scores.view);
-          return { arrays: [scores.whole, ...m.map((x) => x.whole), ...g.map((x) => x.whole)], result: undefined };
-        },
-        check: (o) => {
-          const m = mem.map((r) => Float32Array.from(r));
-          const g = grad.map((r) => Float32Array.from(r));
-          const scores: number[] = [];
-          for (let j = 0; j < d; j++) {
-            let s = 0;
-            for (let p = 0; p < np; p++) {
-              m[p][j] = lr * g[p][j] + m[p][j];
-              s += m[p][j] * m[p][j];
+      for (const kind of SCORE_KINDS) {
+        if (kind !== 'finite' && (d === 0 || np === 0 || lr !== 0.1 || ![1, 5, 16].includes(np) || ![7, 4097, 9000].includes(d))) continue;
+        const mem = rowsOfLength(np, d, 1);
+        const grad = rowsOfLength(np, d, 0.01);
+        const row = Math.floor(rng() * np);
+        const at = Math.floor(rng() * d);
+        if (kind === 'nanGrad') grad[row][at] = Number.NaN;
+        if (kind === 'infGrad') grad[row][at] = rng() < 0.5 ? Infinity : -Infinity;
+        if (kind === 'infMemory') mem[row][at] = -Infinity;
+        if (kind === 'overflow') {
+          mem[row][at] = 3.4e38;
+          grad[row][at] = 3e38;
+        }
+        const place = (rows: number[][]) => rows.map((r, p) => placed(Float32Array, r, p % 3));
+        const views = (rows: { view: Float32Array }[]) => rows.map((x) => (kind === 'sharedGrad' ? rows[0].view : x.view));
+        cases.push({
+          kernel: 'augmentedScores',
+          name: `n=${np} d=${d} lr=${lr} ${kind}`,
+          run: (impl) => {
+            const m = place(mem);
+            const g = place(grad);
+            const scores = placed(Float64Array, new Array<number>(d).fill(7), 1);
+            const finite = impl.augmentedScores(m.map((x) => x.view), views(g), lr, scores.view);
+            return { arrays: [scores.whole, ...m.map((x) => x.whole), ...g.map((x) => x.whole)], result: finite ? 1 : 0 };
+          },
+          check: (o) => {
+            const m = mem.map((r) => Float32Array.from(r));
+            const g = grad.map((r) => Float32Array.from(kind === 'sharedGrad' ? grad[0] : r));
+            const scores: number[] = [];
+            for (let j = 0; j < d; j++) {
+              let sum = 0;
+              for (let p = 0; p < np; p++) {
+                const a = Math.fround(lr * g[p][j] + m[p][j]);
+                sum += a * a;
+              }
+              scores.push(sum);
             }
-            scores.push(s);
-          }
-          return compareOutcomes(o, {
-            arrays: [placed(Float64Array, scores, 1).whole, ...m.map((r, p) => placed(Float32Array, r, p % 3).whole), ...place(grad).map((x) => x.whole)],
-            result: undefined,
-          });
-        },
-      });
+            const finite = scores.every(Number.isFinite);
+            if (kind !== 'finite' && kind !== 'sharedGrad' && finite) return 'the special value did not reach the scores';
+            return compareOutcomes(o, {
+              arrays: [placed(Float64Array, scores, 1).whole, ...place(mem).map((x) => x.whole), ...place(grad).map((x) => x.whole)],
+              result: finite ? 1 : 0,
+            });
+          },
+        });
+      }
     }
   }
 }
 
-// extractColumns: ascending, random and repeated indices (the second take of a column reads 0).
+// augmentAndExtract: rows of their own lengths (the augment covers each memory row in full),
+// gradients as long or longer; indices none, all, random ascending subsets, and ones sitting on the
+// native 2048-coordinate chunk edges; divisors that are and are not float32.
 for (const np of [0, 1, 3, 16]) {
-  for (const d of [1, 9, 1000, 5000]) {
-    for (const kind of ['ascending', 'random', 'repeated', 'none']) {
-      const k = kind === 'none' ? 0 : 1 + Math.floor(rng() * Math.min(d, 300));
-      const indices =
-        kind === 'ascending' ? Uint32Array.from({ length: k }, (_, t) => Math.floor((t * d) / k))
-        : Uint32Array.from({ length: k }, () => Math.floor(rng() * (kind === 'repeated' ? Math.min(d, 4) : d)));
-      const rows = rowsOfLength(np, d, 1);
-      for (const divisor of [0.5, Math.fround(0.1), 3]) {
+  for (const d of [1, 9, 1000, 2048, 2049, 5000]) {
+    for (const kind of ['subset', 'all', 'none', 'edges']) {
+      const lengths = Array.from({ length: np }, (_, p) => d + (p % 2) * 3);
+      const pick = (j: number) => (kind === 'all' ? true : kind === 'none' ? false : kind === 'edges' ? [0, 2047, 2048, 4095, 4096, d - 1].includes(j) : rng() < 0.2);
+      const indices = Uint32Array.from(Array.from({ length: d }, (_, j) => j).filter(pick));
+      const k = indices.length;
+      const mem = lengths.map((len) => floatValues(len, false).map((x) => (Number.isFinite(x) ? x : 0)));
+      const grad = lengths.map((len) => floatValues(len + (rng() < 0.5 ? 2 : 0), false).map((x) => (Number.isFinite(x) ? x * 0.01 : 0)));
+      for (const [lr, divisor] of [[0.25, 0.5], [Math.fround(0.1), Math.fround(0.1)], [0.1, 3]] as const) {
         cases.push({
-          kernel: 'extractColumns',
-          name: `n=${np} d=${d} ${kind} k=${k} / ${divisor}`,
+          kernel: 'augmentAndExtract',
+          name: `n=${np} d=${d} ${kind} k=${k} lr=${lr} / ${divisor}`,
           run: (impl) => {
-            const r = rows.map((x, p) => placed(Float32Array, x, p % 2));
-            const out = rows.map(() => placed(Float32Array, new Array<number>(k).fill(5), 1));
+            const m = mem.map((x, p) => placed(Float32Array, x, p % 2));
+            const g = grad.map((x, p) => placed(Float32Array, x, (p + 1) % 3));
+            const out = mem.map(() => placed(Float32Array, new Array<number>(k).fill(5), 1));
             const idx = new Uint32Array(k + 1);
             idx.set(indices, 1);
-            impl.extractColumns(r.map((x) => x.view), idx.subarray(1), divisor, out.map((x) => x.view));
-            return { arrays: [...r.map((x) => x.whole), ...out.map((x) => x.whole)], result: undefined };
+            impl.augmentAndExtract(m.map((x) => x.view), g.map((x) => x.view), lr, idx.subarray(1), divisor, out.map((x) => x.view));
+            return { arrays: [...m.map((x) => x.whole), ...g.map((x) => x.whole), ...out.map((x) => x.whole)], result: undefined };
           },
           check: (o) => {
-            const r = rows.map((x) => Float32Array.from(x));
-            const out = r.map((row) =>
+            const m = mem.map((x) => Float32Array.from(x));
+            m.forEach((row, p) => {
+              const g = Float32Array.from(grad[p]);
+              for (let j = 0; j < row.length; j++) row[j] = lr * g[j] + row[j];
+            });
+            const out = m.map((row) =>
               Array.from(indices, (j) => {
                 const v = row[j] / divisor;
                 row[j] = 0;
@@ -724,7 +825,11 @@ for (const np of [0, 1, 3, 16]) {
               }),
             );
             return compareOutcomes(o, {
-              arrays: [...r.map((x, p) => placed(Float32Array, x, p % 2).whole), ...out.map((x) => placed(Float32Array, x, 1).whole)],
+              arrays: [
+                ...m.map((x, p) => placed(Float32Array, x, p % 2).whole),
+                ...grad.map((x, p) => placed(Float32Array, x, (p + 1) % 3).whole),
+                ...out.map((x) => placed(Float32Array, x, 1).whole),
+              ],
               result: undefined,
             });
           },
@@ -736,7 +841,7 @@ for (const np of [0, 1, 3, 16]) {
 
 const KERNEL_NAMES = [
   'reduceInto', 'scale', 'divide', 'signPack', 'firstNonFinite', 'momentumSignPack', 'signApply', 'axpy',
-  'voteCount', 'sqDistances', 'weightedSum', 'selectKth', 'topKIndices', 'allFinite', 'augmentScore', 'extractColumns',
+  'voteCount', 'sqDistances', 'weightedSum', 'weiszfeldStep', 'selectKth', 'topKIndices', 'allFinite', 'augmentedScores', 'augmentAndExtract',
 ];
 const nativeSkip = nativeKernels === undefined ? `native addon not built: ${nativeLoad.reason}` : false;
 
@@ -787,6 +892,19 @@ t.test('native rejects bad arguments with TypeError/RangeError, never crashes', 
   tt.throws(() => k.sqDistances([f32, f32], f32, new Float64Array(1)), { name: 'RangeError', message: /out has 1 elements for 2 points/ });
   tt.throws(() => k.weightedSum([f32, f32], new Float64Array(1), f32), { name: 'RangeError', message: /weights has 1 elements for 2 points/ });
   tt.throws(() => k.weightedSum(bad(f32), new Float64Array(1), f32), { name: 'TypeError', message: /'points' must be an Array of Float32Array/ });
+  const f64 = (len: number) => new Float64Array(len);
+  tt.throws(() => k.weiszfeldStep([new Float32Array(3)], f64(1), 1, f64(4), undefined, undefined), { name: 'RangeError', message: /weiszfeldStep: points\[0\] has 3 elements, needs at least 4/ });
+  tt.throws(() => k.weiszfeldStep([f32, f32], f64(1), 1, f64(8), undefined, undefined), { name: 'RangeError', message: /weights has 1 elements for 2 points/ });
+  tt.throws(() => k.weiszfeldStep([f32], f64(1), 1, f64(8), f64(7), undefined), { name: 'RangeError', message: /previous has 7 elements, needs at least 8/ });
+  tt.throws(() => k.weiszfeldStep([f32, f32], f64(2), 1, f64(8), undefined, f64(1)), { name: 'RangeError', message: /distances has 1 elements, needs at least 2/ });
+  tt.throws(() => k.weiszfeldStep([f32], f64(1), 1, bad(f32), undefined, undefined), { name: 'TypeError', message: /'out' must be a Float64Array/ });
+  tt.throws(() => k.weiszfeldStep([f32], f64(1), 1, f64(8), bad(f32), undefined), { name: 'TypeError', message: /'previous' must be a Float64Array or undefined \(got Float32Array\)/ });
+  tt.throws(() => k.weiszfeldStep([f32], f64(1), bad('1'), f64(8), undefined, undefined), { name: 'TypeError', message: /'divisor' must be a number/ });
+  tt.throws(() => k.weiszfeldStep(bad(f32), f64(1), 1, f64(8), undefined, undefined), { name: 'TypeError', message: /'points' must be an Array of Float32Array/ });
+  const both = new Float64Array(24);
+  tt.throws(() => k.weiszfeldStep([f32], f64(1), 1, both.subarray(0, 8), both.subarray(4, 12), undefined), { name: 'RangeError', message: /shares memory/ });
+  tt.throws(() => k.weiszfeldStep([f32], f64(1), 1, both.subarray(0, 8), undefined, both.subarray(7, 8)), { name: 'RangeError', message: /shares memory/ });
+  tt.doesNotThrow(() => k.weiszfeldStep([f32, f32], f64(2), 1, f64(8), f64(8), f64(2)), 'points may be the same array');
   tt.throws(() => k.selectKth(new Float64Array(0), 0), { name: 'RangeError', message: /empty/ });
   tt.throws(() => k.selectKth(new Float64Array(3), 3), { name: 'RangeError', message: /'k' must be an integer in \[0, 3\)/ });
   tt.throws(() => k.selectKth(new Float64Array(3), 1.5), { name: 'RangeError' });
@@ -797,19 +915,34 @@ t.test('native rejects bad arguments with TypeError/RangeError, never crashes', 
   tt.throws(() => k.topKIndices(new Float64Array(3), 1, bad(new Int32Array(1))), { name: 'TypeError', message: /'out' must be a Uint32Array/ });
   tt.throws(() => k.allFinite(bad(new Float64Array(2))), { name: 'TypeError', message: /allFinite: argument 'values' must be a Float32Array/ });
   const scores = new Float64Array(8);
-  tt.throws(() => k.augmentScore([f32, f32], [f32], 0.1, scores), { name: 'RangeError', message: /memory has 2 entries, gradients has 1/ });
-  tt.throws(() => k.augmentScore([new Float32Array(7)], [f32], 0.1, scores), { name: 'RangeError', message: /memory\[0\] has 7 elements, needs at least 8/ });
-  tt.throws(() => k.augmentScore([f32], [new Float32Array(7)], 0.1, scores), { name: 'RangeError', message: /gradients\[0\] has 7 elements/ });
-  tt.throws(() => k.augmentScore([f32], [bad(new Float64Array(8))], 0.1, scores), { name: 'TypeError', message: /gradients\[0\] must be a Float32Array \(got Float64Array\)/ });
-  tt.throws(() => k.augmentScore([f32], [f32], bad('0.1'), scores), { name: 'TypeError', message: /'lr' must be a number/ });
-  tt.throws(() => k.augmentScore([f32], [f32], 0.1, bad(f32)), { name: 'TypeError', message: /'scores' must be a Float64Array/ });
-  tt.throws(() => k.extractColumns([f32], Uint32Array.from([2, 8]), 1, [f32]), { name: 'RangeError', message: /index 8 is out of range for a row of 8 elements/ });
-  tt.throws(() => k.extractColumns([f32, new Float32Array(3)], Uint32Array.from([3]), 1, [f32, f32]), { name: 'RangeError', message: /index 3 is out of range for a row of 3/ });
-  tt.throws(() => k.extractColumns([f32], Uint32Array.from([1, 2]), 1, [new Float32Array(1)]), { name: 'RangeError', message: /out\[0\] has 1 elements, needs at least 2/ });
-  tt.throws(() => k.extractColumns([f32], Uint32Array.from([1]), 1, [f32, f32]), { name: 'RangeError', message: /rows has 1 entries, out has 2/ });
-  tt.throws(() => k.extractColumns([f32], bad(Int32Array.from([1])), 1, [f32]), { name: 'TypeError', message: /'indices' must be a Uint32Array/ });
-  tt.throws(() => k.extractColumns(bad(f32), Uint32Array.from([1]), 1, [f32]), { name: 'TypeError', message: /'rows' must be an Array of Float32Array/ });
-  tt.throws(() => k.extractColumns([f32], Uint32Array.from([1]), bad(null), [f32]), { name: 'TypeError', message: /'divisor' must be a number \(got null\)/ });
+  tt.throws(() => k.augmentedScores([f32, f32], [f32], 0.1, scores), { name: 'RangeError', message: /augmentedScores: memory has 2 entries, gradients has 1/ });
+  tt.throws(() => k.augmentedScores([new Float32Array(7)], [f32], 0.1, scores), { name: 'RangeError', message: /memory\[0\] has 7 elements, needs at least 8/ });
+  tt.throws(() => k.augmentedScores([f32], [new Float32Array(7)], 0.1, scores), { name: 'RangeError', message: /gradients\[0\] has 7 elements/ });
+  tt.throws(() => k.augmentedScores([f32], [bad(new Float64Array(8))], 0.1, scores), { name: 'TypeError', message: /gradients\[0\] must be a Float32Array \(got Float64Array\)/ });
+  tt.throws(() => k.augmentedScores([f32], [f32], bad('0.1'), scores), { name: 'TypeError', message: /'lr' must be a number/ });
+  tt.throws(() => k.augmentedScores([f32], [f32], 0.1, bad(f32)), { name: 'TypeError', message: /'scores' must be a Float64Array/ });
+  const shared = new ArrayBuffer(256);
+  tt.throws(() => k.augmentedScores([new Float32Array(shared, 0, 8)], [f32], 0.1, new Float64Array(shared, 16, 8)), { name: 'RangeError', message: /scores shares memory with a row/ });
+  tt.equal(k.augmentedScores([f32, f32], [f32, f32], 0.1, scores), true, 'rows may share memory with each other (read only)');
+  const u = (...xs: number[]) => Uint32Array.from(xs);
+  const rows = (count: number, len = 8) => Array.from({ length: count }, () => new Float32Array(len));
+  tt.throws(() => k.augmentAndExtract(rows(1), rows(1), 0.1, u(2, 8), 1, rows(1)), { name: 'RangeError', message: /index 8 is out of range for a row of 8 elements/ });
+  tt.throws(() => k.augmentAndExtract([f32, new Float32Array(3)], rows(2), 0.1, u(3), 1, rows(2)), { name: 'RangeError', message: /index 3 is out of range for a row of 3/ });
+  tt.throws(() => k.augmentAndExtract(rows(1), rows(1), 0.1, u(3, 1), 1, rows(1)), { name: 'RangeError', message: /strictly ascending \(indices\[1\] = 1 after 3\)/ });
+  tt.throws(() => k.augmentAndExtract(rows(1), rows(1), 0.1, u(2, 2), 1, rows(1)), { name: 'RangeError', message: /strictly ascending/ });
+  tt.throws(() => k.augmentAndExtract(rows(1), rows(1), 0.1, u(1, 2), 1, [new Float32Array(1)]), { name: 'RangeError', message: /out\[0\] has 1 elements, needs at least 2/ });
+  tt.throws(() => k.augmentAndExtract(rows(1), rows(2), 0.1, u(1), 1, rows(1)), { name: 'RangeError', message: /memory has 1 entries, gradients has 2/ });
+  tt.throws(() => k.augmentAndExtract(rows(1), rows(1), 0.1, u(1), 1, rows(2)), { name: 'RangeError', message: /memory has 1 entries, out has 2/ });
+  tt.throws(() => k.augmentAndExtract(rows(1), [new Float32Array(7)], 0.1, u(1), 1, rows(1)), { name: 'RangeError', message: /gradients\[0\] has 7 elements, memory\[0\] has 8/ });
+  tt.throws(() => k.augmentAndExtract(rows(1), rows(1), 0.1, bad(Int32Array.from([1])), 1, rows(1)), { name: 'TypeError', message: /'indices' must be a Uint32Array/ });
+  tt.throws(() => k.augmentAndExtract(bad(f32), rows(1), 0.1, u(1), 1, rows(1)), { name: 'TypeError', message: /'memory' must be an Array of Float32Array/ });
+  tt.throws(() => k.augmentAndExtract(rows(1), rows(1), bad(undefined), u(1), 1, rows(1)), { name: 'TypeError', message: /'lr' must be a number \(got undefined\)/ });
+  tt.throws(() => k.augmentAndExtract(rows(1), rows(1), 0.1, u(1), bad(null), rows(1)), { name: 'TypeError', message: /'divisor' must be a number \(got null\)/ });
+  const mine = rows(2);
+  tt.throws(() => k.augmentAndExtract(mine, rows(2), 0.1, u(1), 1, [mine[0], new Float32Array(8)]), { name: 'RangeError', message: /shares memory/ });
+  tt.throws(() => k.augmentAndExtract([mine[0], mine[0]], rows(2), 0.1, u(1), 1, rows(2)), { name: 'RangeError', message: /shares memory/ });
+  tt.throws(() => k.augmentAndExtract([new Float32Array(shared, 0, 8)], [new Float32Array(shared, 28, 8)], 0.1, u(1), 1, rows(1)), { name: 'RangeError', message: /shares memory/ });
+  tt.doesNotThrow(() => k.augmentAndExtract(mine, [f32, f32], 0.1, u(1), 1, rows(2)), 'gradients may share memory with each other');
   tt.throws(() => k.firstNonFinite(bad(new Float64Array(2))), { name: 'TypeError', message: /firstNonFinite: argument 'src' must be a Float32Array \(got Float64Array\)/ });
   tt.throws(() => k.momentumSignPack(new Float32Array(3), f32, 0.9, new Uint32Array(1), undefined, 0), { name: 'RangeError', message: /momentumSignPack: grad has 3 elements, needs at least 8/ });
   tt.throws(() => k.momentumSignPack(f32, new Float32Array(33), 0.9, new Uint32Array(1), undefined, 0), { name: 'RangeError', message: /grad has 8 elements, needs at least 33/ });

@@ -227,3 +227,48 @@ t.test('step(rows, lr, out): filled in full, returned, bitwise equal to fresh up
   t.throws(() => reused.step(randomRows(n, d, 99, 1), 0.1, new Float32Array(d - 1)), { code: 'EINVAL', message: /Bgmd\.step.*length 64.*length 63/ });
   t.ok(bitwiseEqual(reused.memoryRow(0), before), 'a rejected out leaves the memory untouched');
 });
+
+t.test('a NaN/Inf row found by the scoring pass is excluded exactly like a row of the wrong length', async (t) => {
+  // The per-worker path has no screen before the scoring pass: a NaN anywhere in a row (here the
+  // last coordinate, after the memory holds residuals from earlier rounds) must leave that worker's
+  // memory bitwise as it was and give the round an invalid row of the wrong length would give.
+  const n = 6;
+  const d = 5000;
+  for (const invalid of ['exclude', 'zero'] as const) {
+    const screened = new Bgmd({ workers: n, length: d, beta: 0.1, invalid });
+    const reference = new Bgmd({ workers: n, length: d, beta: 0.1, invalid });
+    for (let round = 0; round < 4; round++) {
+      const rows = randomRows(n, d, 700 + round, 1);
+      const bad = [...rows];
+      const refRows = [...rows];
+      if (round >= 2) {
+        const poisoned = rows[3].slice();
+        poisoned[d - 1] = round === 2 ? Number.NaN : -Infinity;
+        bad[3] = poisoned;
+        refRows[3] = new Float32Array(d - 1);
+      }
+      const before = screened.memoryRow(3).slice();
+      const a = screened.step(bad, 0.3);
+      const b = reference.step(refRows, 0.3);
+      t.same(a.report.invalidRows, round >= 2 ? [3] : [], `${invalid} round ${round}: reported`);
+      t.ok(bitwiseEqual(a.update, b.update) && a.selected.join() === b.selected.join(), `${invalid} round ${round}: same update and selection`);
+      for (let i = 0; i < n; i++) t.ok(bitwiseEqual(screened.memoryRow(i), reference.memoryRow(i)), `${invalid} round ${round}: memory row ${i}`);
+      // Under 'zero' the row takes part as g = 0: its residual on I moves into the block, as before.
+      if (round >= 2 && invalid === 'exclude') t.ok(bitwiseEqual(screened.memoryRow(3), before), `round ${round}: the NaN row's memory is untouched`);
+    }
+  }
+  const all = new Bgmd({ workers: 3, length: 10, beta: 0.5 });
+  const nan = Float32Array.from({ length: 10 }, (_, j) => (j === 9 ? Number.NaN : 1));
+  t.throws(() => all.step([nan, nan, new Float32Array(3)], 0.1), { code: 'ENUMERIC' });
+  t.ok([0, 1, 2].every((i) => all.memoryRow(i).every((v) => v === 0)), 'ENUMERIC leaves every memory row untouched');
+});
+
+t.test('finite rows whose augmented values overflow float32 stay valid (not a NaN/Inf row)', async (t) => {
+  const d = 20;
+  const b = new Bgmd({ workers: 3, length: d, beta: 0.25 });
+  const rows = randomRows(3, d, 5, 1);
+  rows[1][4] = 3.4e38;
+  const r = b.step(rows, 2);
+  t.same(r.report.invalidRows, [], 'no invalid row');
+  t.ok(r.selected.includes(4), 'the overflowing column scores +Inf and is selected');
+});

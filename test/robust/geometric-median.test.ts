@@ -1,6 +1,7 @@
 import t from 'tap';
 import { coordinateMedian } from '../../lib/robust/coordinate-median.js';
-import { geometricMedian, WeiszfeldScratch } from '../../lib/robust/geometric-median.js';
+import { kernels } from '../../lib/kernels/index.js';
+import { geometricMedian, weiszfeldVardi, WeiszfeldScratch, type WeiszfeldOptions } from '../../lib/robust/geometric-median.js';
 import { bitwiseEqual, gmObjective, maxAbsDiff, randomRows, rowsOf } from './random-rows.js';
 
 const tight = { eps: 1e-9, maxIter: 2000 };
@@ -186,4 +187,83 @@ t.test('out and scratch: filled in place, returned, bitwise equal to the fresh r
   t.ok(bitwiseEqual(out, fresh.value), 'reused (longer) scratch equals the fresh result bit for bit');
   t.same(again.report, fresh.report);
   t.throws(() => geometricMedian(rows, { out: new Float32Array(32) }), { code: 'EINVAL', message: /geometricMedian.*length 32.*length 33/ });
+});
+
+/**
+ * The solver loop as it was before kernels.weiszfeldStep (two passes per iteration: sqDistances,
+ * weightedSum, then JS loops for the division and the move), kept here as the reference the
+ * one-pass loop must reproduce bit for bit.
+ */
+function twoPassReference(points: readonly Float32Array[], d: number, options: Required<WeiszfeldOptions>) {
+  const n = points.length;
+  let y = new Float64Array(d);
+  let next = new Float64Array(d);
+  const weights = new Float64Array(n).fill(1 / n);
+  const sq = new Float64Array(n);
+  kernels.weightedSum(points, weights, y);
+  let iterations = 0;
+  let lastMove = Number.POSITIVE_INFINITY;
+  while (iterations < options.maxIter) {
+    iterations++;
+    kernels.sqDistances(points, y, sq);
+    let coincide = 0;
+    let weightSum = 0;
+    for (let i = 0; i < n; i++) {
+      if (sq[i] === 0) {
+        coincide++;
+        weights[i] = 0;
+      } else {
+        weights[i] = 1 / Math.sqrt(sq[i]);
+        weightSum += weights[i];
+      }
+    }
+    if (weightSum === 0) return { value: y, iterations, converged: true, lastMove: 0 };
+    kernels.weightedSum(points, weights, next);
+    for (let j = 0; j < d; j++) next[j] /= weightSum;
+    if (coincide > 0) {
+      let acc = 0;
+      for (let j = 0; j < d; j++) acc += (next[j] - y[j]) ** 2;
+      const r = Math.sqrt(acc) * weightSum;
+      const keep = r === 0 ? 1 : Math.min(1, coincide / r);
+      for (let j = 0; j < d; j++) next[j] = (1 - keep) * next[j] + keep * y[j];
+    }
+    let moveSq = 0;
+    for (let j = 0; j < d; j++) {
+      const diff = next[j] - y[j];
+      moveSq += diff * diff;
+    }
+    lastMove = Math.sqrt(moveSq);
+    [y, next] = [next, y];
+    let norm = 0;
+    for (let j = 0; j < d; j++) norm += y[j] * y[j];
+    const limit = options.tolerance === 'absolute' ? options.eps : options.eps * Math.sqrt(norm);
+    if (lastMove < limit || lastMove === 0) return { value: y, iterations, converged: true, lastMove };
+  }
+  return { value: y, iterations, converged: false, lastMove };
+}
+
+t.test(`one pass per iteration: iterates bitwise those of the two-pass loop (${kernels.name} kernels)`, async (t) => {
+  const sets: { name: string; rows: Float32Array[]; options: Required<WeiszfeldOptions> }[] = [];
+  const base = { eps: 1e-5, maxIter: 100, tolerance: 'absolute' as const };
+  for (const [n, d, seed] of [[16, 9000, 1], [5, 20000, 2], [7, 17, 3], [3, 8192, 4], [1, 50, 5]] as const) {
+    const rows = randomRows(n, d, 900 + seed, 2, 0.5);
+    sets.push({ name: `random n=${n} d=${d}`, rows, options: base });
+    sets.push({ name: `random n=${n} d=${d} relative 1e-7`, rows, options: { eps: 1e-7, maxIter: 100, tolerance: 'relative' } });
+    sets.push({ name: `random n=${n} d=${d} maxIter 2`, rows, options: { ...base, maxIter: 2 } });
+  }
+  // Vardi-Zhang steps: the mean is a data point, an iterate converges onto a vertex, duplicates.
+  sets.push({ name: 'mean on a data point', rows: rowsOf([[0, 0], [2, 0], [-1, 1], [-1, -1]]), options: { ...base, eps: 1e-9, maxIter: 2000 } });
+  sets.push({ name: 'leaves the data point', rows: rowsOf([[0, 0], [1, 0], [1, 0], [1, 0], [-3, 0]]), options: { ...base, eps: 1e-9, maxIter: 2000 } });
+  sets.push({ name: 'obtuse vertex', rows: rowsOf([[0, 0], [10, 0], [-10, 0.5]]), options: { ...base, eps: 1e-9, maxIter: 2000 } });
+  sets.push({ name: 'all equal', rows: rowsOf([[1.5, 2], [1.5, 2], [1.5, 2]]), options: base });
+  const dup = randomRows(6, 3000, 77, 1);
+  sets.push({ name: 'majority of duplicates, d = 3000', rows: [dup[0], dup[0], dup[0], dup[0], dup[1], dup[2]], options: { ...base, maxIter: 500 } });
+  for (const { name, rows, options } of sets) {
+    const d = rows[0].length;
+    const want = twoPassReference(rows, d, options);
+    const got = weiszfeldVardi(rows, d, options);
+    const same = got.iterations === want.iterations && got.converged === want.converged && Object.is(got.lastMove, want.lastMove) &&
+      got.value.every((v, j) => Object.is(v, want.value[j]));
+    t.ok(same, `${name}: ${got.iterations} iterations (reference ${want.iterations}), move ${got.lastMove} (reference ${want.lastMove})`);
+  }
 });

@@ -1,0 +1,92 @@
+/**
+ * Where the time of one aggregation round goes, pass by pass, on the rows of bench/robust-speed.ts
+ * (n = 16: 12 honest rows, 4 Gaussian sigma 10): the kernel calls Bgmd.step makes with per-worker
+ * memory (augmentedScores, topKIndices, augmentAndExtract, the GM on the block, the update written
+ * back) and one full-GM iteration (kernels.weiszfeldStep over all d) next to the full GM itself.
+ * Each call is timed alone, in sequence, after one untimed warm-up round that touches every buffer;
+ * the sum of the BGMD phases is a round of Bgmd.step minus its small JS bookkeeping. The figures
+ * explain a robust-speed run; they do not replace it (they are not interleaved with other methods).
+ * Usage: node dist/bench/robust-phases.js [--d 10000000] [--beta 0.1] [--reps 3]
+ */
+import { kernels } from '../lib/kernels/index.js';
+import { Prng } from '../lib/prng.js';
+import { geometricMedian, WeiszfeldScratch } from '../lib/robust/geometric-median.js';
+
+function arg(name: string, fallback: number): number {
+  const i = process.argv.indexOf(`--${name}`);
+  return i >= 0 && i + 1 < process.argv.length ? Number(process.argv[i + 1]) : fallback;
+}
+
+const n = 16;
+const byzantine = 4;
+const d = arg('d', 10_000_000);
+const beta = arg('beta', 0.1);
+const reps = arg('reps', 3);
+const k = Math.min(d, Math.max(1, Math.ceil(beta * d - 1e-9)));
+
+/** The rows of bench/robust-speed.ts, round 0. */
+function makeRows(): Float32Array[] {
+  const prng = new Prng(1000);
+  const signal = new Float32Array(d);
+  for (let j = 0; j < d; j++) signal[j] = Math.exp(1.5 * prng.normal()) * (prng.next() < 0.5 ? -1 : 1) * 0.1;
+  return Array.from({ length: n }, (_, i) => {
+    const row = new Float32Array(d);
+    if (i < byzantine) for (let j = 0; j < d; j++) row[j] = 10 * prng.normal();
+    else for (let j = 0; j < d; j++) row[j] = signal[j] + 0.5 * prng.normal();
+    return row;
+  });
+}
+
+const rows = makeRows();
+const memory = Array.from({ length: n }, () => new Float32Array(d));
+const scores = new Float64Array(d);
+const selected = new Uint32Array(k);
+const blocks = Array.from({ length: n }, () => new Float32Array(k));
+const blockScratch = new WeiszfeldScratch();
+const blockValue = new Float32Array(k);
+const update = new Float32Array(d);
+const fullScratch = new WeiszfeldScratch();
+const fullOut = new Float32Array(d);
+const y = new Float64Array(d);
+const next = new Float64Array(d);
+const weights = new Float64Array(n).fill(1 / n);
+const distances = new Float64Array(n);
+const lr = Math.fround(0.1);
+
+const phases = ['augmentedScores', 'topKIndices', 'augmentAndExtract', 'GM on the block', 'update (fill + scatter)', 'BGMD sum', 'full GM: one weiszfeldStep', 'full GM'] as const;
+const times = new Map<string, number[]>(phases.map((p) => [p, []]));
+const iterations: number[] = [];
+
+function timed<T>(phase: (typeof phases)[number], fn: () => T, record: boolean): T {
+  const t0 = performance.now();
+  const r = fn();
+  if (record) times.get(phase)?.push(performance.now() - t0);
+  return r;
+}
+
+for (let rep = 0; rep <= reps; rep++) {
+  const record = rep > 0; // round 0 is the warm-up
+  const t0 = performance.now();
+  timed('augmentedScores', () => kernels.augmentedScores(memory, rows, lr, scores), record);
+  timed('topKIndices', () => kernels.topKIndices(scores, k, selected), record);
+  timed('augmentAndExtract', () => kernels.augmentAndExtract(memory, rows, lr, selected, lr, blocks), record);
+  const gm = timed('GM on the block', () => geometricMedian(blocks, { out: blockValue, scratch: blockScratch, invalid: 'exclude', length: k }), record);
+  timed('update (fill + scatter)', () => {
+    update.fill(0);
+    for (let t = 0; t < k; t++) update[selected[t]] = lr * gm.value[t];
+  }, record);
+  if (record) times.get('BGMD sum')?.push(performance.now() - t0);
+  iterations.push(gm.report.iterations);
+  timed('full GM: one weiszfeldStep', () => kernels.weiszfeldStep(rows, weights, 1, y, next, distances), record);
+  timed('full GM', () => geometricMedian(rows, { out: fullOut, scratch: fullScratch }), record);
+}
+
+const median = (v: number[]) => [...v].sort((a, b) => a - b)[(v.length - 1) >> 1];
+console.log(`# robust-phases: n = ${n}, d = ${d}, beta ${beta} (k = ${k}), kernels = ${kernels.name}, node ${process.version}; one warm-up round, then ${reps}; medians`);
+console.log(`# block GM iterations: ${iterations.slice(1).join(', ')}`);
+console.log('| phase | ms (median) | all runs |');
+console.log('|---|---|---|');
+for (const p of phases) {
+  const v = times.get(p) ?? [];
+  console.log(`| ${p} | ${median(v).toFixed(1)} | ${v.map((x) => x.toFixed(1)).join(', ')} |`);
+}
