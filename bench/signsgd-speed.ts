@@ -4,6 +4,8 @@
  * Variants, interleaved rep by rep so all see the same machine load:
  *   allreduce-f32     comm.allReduce(grad, op 'avg', in place on the gradient buffer, as a training
  *                     loop owns its fresh gradient), then the SGD step x += (-lr)·g (kernels.axpy);
+ *   allreduce-f32-registered  the same on a buffer of comm.allocBuffer (same-host peers read it in
+ *                     place), as DistributedOptimizer's fusion buffer is: zcoll's fastest float32 path;
  *   signum-allgather  Signum.signs (finiteness check + momentum fused with the pack) -> signVote
  *                     'allgather' -> Signum.apply (kernels.signApply); the vote is given a
  *                     SignVoteScratch made once per variant, as a training loop keeps one;
@@ -49,7 +51,8 @@ import type { SignVoteMode } from '../lib/compress/wire-bytes.js';
 import { Prng } from '../lib/prng.js';
 import { freePort } from '../lib/cluster/free-port.js';
 
-const VARIANTS = ['allreduce-f32', 'signum-allgather', 'signum-server', 'signum-reduce'] as const;
+const VARIANTS = ['allreduce-f32', 'allreduce-f32-registered', 'signum-allgather', 'signum-server', 'signum-reduce'] as const;
+const isF32 = (v: Variant): boolean => v.startsWith('allreduce-f32');
 type Variant = (typeof VARIANTS)[number];
 
 /** One rank's timings of one step. */
@@ -90,6 +93,8 @@ async function worker(): Promise<void> {
   // The f32 side's own gradient buffer, reduced in place every step (it drifts towards the ranks'
   // mean rep by rep, which changes nothing in the time of a float32 sum).
   const gradF32 = grad.slice();
+  const gradF32Registered = comm.allocBuffer('float32', d) as Float32Array;
+  gradF32Registered.set(grad);
   const params = new Float32Array(d);
   const signum = new Signum(d, { lr, beta: 0.9, rank: comm.rank });
   const packScratch = new Uint32Array(packedWords(d));
@@ -102,11 +107,12 @@ async function worker(): Promise<void> {
     const t0 = performance.now();
     let a: number;
     let b: number;
-    if (v === 'allreduce-f32') {
+    if (isF32(v)) {
+      const g = v === 'allreduce-f32' ? gradF32 : gradF32Registered;
       a = performance.now();
-      await comm.allReduce(gradF32, { op: 'avg', inPlace: true });
+      await comm.allReduce(g, { op: 'avg', inPlace: true });
       b = performance.now();
-      kernels.axpy(params, -lr, gradF32);
+      kernels.axpy(params, -lr, g);
     } else {
       const signs = signum.signs(grad);
       a = performance.now();
@@ -119,7 +125,7 @@ async function worker(): Promise<void> {
     const commMs = b - a;
     const payloadSent = comm.outbox.counters.payloadBytes - sent0;
     let packMs = 0;
-    if (v !== 'allreduce-f32') {
+    if (!isF32(v)) {
       const p = performance.now();
       kernels.signPack(signum.momentum, packScratch);
       packMs = performance.now() - p;
@@ -218,6 +224,7 @@ async function launch(): Promise<void> {
     };
   };
   const base = figures('allreduce-f32');
+  const baseRegistered = figures('allreduce-f32-registered');
   const ms = (x: number): string => x.toFixed(0);
   const ratio = (f32: number[], mine: number[]): string =>
     `${(median(f32) / median(mine)).toFixed(1)}x / ${(Math.min(...f32) / Math.min(...mine)).toFixed(1)}x`;
@@ -225,8 +232,8 @@ async function launch(): Promise<void> {
     `# ${started.toISOString()}: d = ${d} (${((4 * d) / 1e6).toFixed(0)} MB of float32), ${ranks} ranks on 127.0.0.1 ` +
       `(transport ${process.env.ZCOLL_TRANSPORT || 'default'}), ${reps} reps after a warm-up, kernels ${kernelName}, node ${process.version}`,
     `# load average (1, 5, 15 min): ${loadBefore} before, ${loadAfter} after; 1-min load ${during} during the run; ${((Date.now() - started.getTime()) / 1000).toFixed(0)} s`,
-    '| variant | step ms median / best | comm ms median / best | exchange ms median / best | local ms median | comm, per-rank call, ms median / best | MB sent per rank per step | MB received per rank per step | page faults per rank per step (median) | step speed-up vs f32 (median / best) | comm speed-up | exchange speed-up |',
-    '|---|---|---|---|---|---|---|---|---|---|---|---|',
+    '| variant | step ms median / best | comm ms median / best | exchange ms median / best | local ms median | comm, per-rank call, ms median / best | MB sent per rank per step | MB received per rank per step | page faults per rank per step (median) | step speed-up vs f32 (median / best) | comm speed-up | exchange speed-up | step speed-up vs f32-registered | comm speed-up | exchange speed-up |',
+    '|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|',
   ];
   for (const v of VARIANTS) {
     const f = figures(v);
@@ -234,7 +241,8 @@ async function launch(): Promise<void> {
       `| ${v} | ${ms(median(f.step))} / ${ms(Math.min(...f.step))} | ${ms(median(f.comm))} / ${ms(Math.min(...f.comm))} | ` +
         `${ms(median(f.exchange))} / ${ms(Math.min(...f.exchange))} | ${ms(median(f.local))} | ` +
         `${ms(median(f.rankComm))} / ${ms(Math.min(...f.rankComm))} | ${(f.sent / 1e6).toFixed(2)} | ` +
-        `${(f.received / 1e6).toFixed(2)} | ${median(f.faults).toFixed(0)} | ${ratio(base.step, f.step)} | ${ratio(base.comm, f.comm)} | ${ratio(base.exchange, f.exchange)} |`,
+        `${(f.received / 1e6).toFixed(2)} | ${median(f.faults).toFixed(0)} | ${ratio(base.step, f.step)} | ${ratio(base.comm, f.comm)} | ${ratio(base.exchange, f.exchange)} | ` +
+        `${ratio(baseRegistered.step, f.step)} | ${ratio(baseRegistered.comm, f.comm)} | ${ratio(baseRegistered.exchange, f.exchange)} |`,
     );
   }
   process.stdout.write(`${lines.join('\n')}\n`);
