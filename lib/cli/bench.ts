@@ -218,8 +218,16 @@ export async function sweep(comm: Communicator, o: BenchOptions): Promise<BenchR
       const label = `${o.collective} ${size} B`;
       baseMs = 0;
       const once = async (): Promise<number> => {
-        faults?.beginStep(step, baseMs);
         st.reset();
+        // Every rank starts the timed call together, as the peers' scripts do (fill, barrier, time):
+        // otherwise a rank still resetting or checking its last result counts as collective time on
+        // the others. The barrier is not measured: no fault seam, no trace events.
+        comm.setFaultSeam(undefined);
+        recorder?.pause();
+        await comm.barrier();
+        recorder?.resume();
+        if (faults !== undefined) comm.setFaultSeam(faults.seam);
+        faults?.beginStep(step, baseMs);
         const t0 = process.hrtime.bigint();
         await st.run();
         const us = Number(process.hrtime.bigint() - t0) / 1000;
