@@ -12,6 +12,8 @@ export {
   type BroadcastOptions,
   type ExchangeOptions,
   type CollectiveOptions,
+  type ReduceScatterOptions,
+  type TimeoutOptions,
   type Collectible,
   type P2POptions,
   type ReduceOp,

@@ -47,26 +47,50 @@ const PEER_LOST_GRACE_MS = 250;
 const MAX_SEQ_AHEAD = 64;
 const AUTO_MODEL: SimParams = { alphaS: 100e-6, betaSPerByte: 1 / 1e9, gammaSPerByte: 0.5e-9 };
 
+/**
+ * The option keys each call takes (the keys of its options interface). An unknown key, a typo such
+ * as { opp: 'max' }, fails with EINVAL instead of silently running the default.
+ */
+const OPTION_KEYS = {
+  allReduce: ['op', 'algorithm', 'timeoutMs', 'inPlace'],
+  reduceScatter: ['op', 'timeoutMs', 'inPlace'],
+  allGather: ['timeoutMs', 'out'],
+  broadcast: ['root', 'algorithm', 'timeoutMs', 'inPlace'],
+  gather: ['root', 'timeoutMs'],
+  exchangeDirect: ['root', 'into', 'timeoutMs'],
+  barrier: ['timeoutMs'],
+  send: ['tag', 'timeoutMs'],
+  recv: ['tag', 'timeoutMs'],
+} as const satisfies Record<string, readonly string[]>;
+
 /** A tensor or a typed array: what every collective accepts. */
 export type Collectible = Tensor | NumericArray;
 
-export interface CollectiveOptions {
+export interface TimeoutOptions {
   /** Deadline for this collective, in ms (default: the communicator's timeoutMs). */
   timeoutMs?: number;
+}
+
+export interface CollectiveOptions extends TimeoutOptions {
   /** Typed arrays only: write the result into the input array. */
   inPlace?: boolean;
 }
 
-export interface AllReduceOptions extends CollectiveOptions {
+export interface ReduceScatterOptions extends CollectiveOptions {
   op?: ReduceOp;
+}
+
+export interface AllReduceOptions extends ReduceScatterOptions {
   algorithm?: AllReduceAlgorithm;
 }
 
-export interface RootedOptions extends CollectiveOptions {
+/** gather and exchangeDirect: the result is not the input's shape, so there is no inPlace. */
+export interface RootedOptions extends TimeoutOptions {
   root?: number;
 }
 
-export interface BroadcastOptions extends RootedOptions {
+export interface BroadcastOptions extends CollectiveOptions {
+  root?: number;
   /**
    * Schedule (default: 'chain' for messages of 4 segments or more, else 'binomial'). 'flat': the root
    * sends to every rank itself, nothing is relayed (a trusted server's reply). Every rank must pass
@@ -75,7 +99,7 @@ export interface BroadcastOptions extends RootedOptions {
   algorithm?: BroadcastAlgorithm;
 }
 
-export interface AllGatherOptions<A extends NumericArray = NumericArray> extends CollectiveOptions {
+export interface AllGatherOptions<A extends NumericArray = NumericArray> extends TimeoutOptions {
   /** Typed arrays: write the result (count x world size) into this caller-owned array instead of a fresh one. */
   out?: A;
 }
@@ -503,6 +527,15 @@ export class Communicator implements OpHost {
     if (this.poison !== undefined) throw new ZcollError('ECLOSED', `the communicator is unusable after an earlier error (create a new one): ${this.poison.message}`, { rank: this.rank, op, details: { cause: this.poison.code } }, { cause: this.poison });
   }
 
+  /** Options must be an object with known keys only (OPTION_KEYS); `op` is the internal op name for the error context. */
+  private checkOptions(options: unknown, call: keyof typeof OPTION_KEYS, op: string): void {
+    check(typeof options === 'object' && options !== null && !Array.isArray(options), 'EINVAL', () => `argument 'options' passed to '${call}' must be an object, got ${describe(options)}`, { rank: this.rank, op });
+    const known: readonly string[] = OPTION_KEYS[call];
+    for (const key of Object.keys(options as object)) {
+      check(known.includes(key), 'EINVAL', () => `unknown option '${key}' passed to '${call}' (known: ${known.join(', ')})`, { rank: this.rank, op });
+    }
+  }
+
   private timeoutOf(o: { timeoutMs?: number } | undefined, op: string): number {
     const t = o?.timeoutMs ?? this.timeoutMs;
     check(Number.isFinite(t) && t > 0, 'EINVAL', () => `option 'timeoutMs' passed to '${op}' must be a positive number of ms, got ${String(t)}`, { rank: this.rank, op });
@@ -672,6 +705,7 @@ export class Communicator implements OpHost {
   allReduce(x: Collectible[], options?: AllReduceOptions): Promise<Collectible[]>;
   async allReduce(x: Collectible | Collectible[], options: AllReduceOptions = {}): Promise<Collectible | Collectible[]> {
     const opName = 'allreduce';
+    this.checkOptions(options, 'allReduce', opName);
     const redop = options.op ?? 'sum';
     check(REDUCE_OPS.includes(redop), 'EINVAL', () => `option 'op' passed to 'allReduce' must be one of ${REDUCE_OPS.join(', ')}, got ${String(redop)}`, { rank: this.rank, op: opName });
     const algorithm = options.algorithm ?? this.algorithm;
@@ -755,10 +789,11 @@ export class Communicator implements OpHost {
     return results;
   }
 
-  reduceScatter(x: Tensor, options?: AllReduceOptions): Promise<Tensor>;
-  reduceScatter<A extends NumericArray>(x: A, options?: AllReduceOptions): Promise<A>;
-  async reduceScatter(x: Collectible, options: AllReduceOptions = {}): Promise<Collectible> {
+  reduceScatter(x: Tensor, options?: ReduceScatterOptions): Promise<Tensor>;
+  reduceScatter<A extends NumericArray>(x: A, options?: ReduceScatterOptions): Promise<A>;
+  async reduceScatter(x: Collectible, options: ReduceScatterOptions = {}): Promise<Collectible> {
     const opName = 'reducescatter';
+    this.checkOptions(options, 'reduceScatter', opName);
     const redop = options.op ?? 'sum';
     check(REDUCE_OPS.includes(redop), 'EINVAL', () => `option 'op' passed to 'reduceScatter' must be one of ${REDUCE_OPS.join(', ')}, got ${String(redop)}`, { rank: this.rank, op: opName });
     const timeoutMs = this.timeoutOf(options, opName);
@@ -792,6 +827,7 @@ export class Communicator implements OpHost {
   allGather<A extends NumericArray>(x: A, options?: AllGatherOptions<A>): Promise<A>;
   async allGather(x: Collectible, options: AllGatherOptions = {}): Promise<Collectible> {
     const opName = 'allgather';
+    this.checkOptions(options, 'allGather', opName);
     const timeoutMs = this.timeoutOf(options, opName);
     this.assertUsable(opName);
     const { array, dtype, tensorShape } = await this.input(x, opName);
@@ -826,6 +862,7 @@ export class Communicator implements OpHost {
   broadcast(x: Collectible[], options?: BroadcastOptions): Promise<Collectible[]>;
   async broadcast(x: Collectible | Collectible[], options: BroadcastOptions = {}): Promise<Collectible | Collectible[]> {
     const opName = 'broadcast';
+    this.checkOptions(options, 'broadcast', opName);
     const root = this.checkRoot(options.root ?? 0, opName);
     const timeoutMs = this.timeoutOf(options, opName);
     const algorithm = options.algorithm;
@@ -863,6 +900,7 @@ export class Communicator implements OpHost {
   gather<A extends NumericArray>(x: A, options?: RootedOptions): Promise<A | null>;
   async gather(x: Collectible, options: RootedOptions = {}): Promise<Collectible | null> {
     const opName = 'gather';
+    this.checkOptions(options, 'gather', opName);
     const root = this.checkRoot(options.root ?? 0, opName);
     const timeoutMs = this.timeoutOf(options, opName);
     this.assertUsable(opName);
@@ -954,6 +992,7 @@ export class Communicator implements OpHost {
    * communicator is unusable by then, and so is what the peer would receive).
    */
   async exchangeDirect<A extends NumericArray>(x: A, options: ExchangeOptions<A> = {}): Promise<Array<A | ZcollError | null>> {
+    this.checkOptions(options, 'exchangeDirect', 'exchange');
     const opName = options.root === undefined ? 'exchange' : 'exchange-to';
     const root = options.root === undefined ? -1 : this.checkRoot(options.root, opName);
     const timeoutMs = this.timeoutOf(options, opName);
@@ -1082,8 +1121,9 @@ export class Communicator implements OpHost {
   }
 
   /** Dissemination barrier: ceil(log2 n) rounds, every rank sends and receives one empty message per round. */
-  barrier(options: CollectiveOptions = {}): Promise<void> {
+  barrier(options: TimeoutOptions = {}): Promise<void> {
     const opName = 'barrier';
+    this.checkOptions(options, 'barrier', opName);
     const timeoutMs = this.timeoutOf(options, opName);
     const n = this.size;
     const desc: OpDescriptor = { op: opName, dtype: '', count: 0, redop: '', root: -1 };
@@ -1124,6 +1164,7 @@ export class Communicator implements OpHost {
   /** Sends to `dst`; resolves once queued (ZeroMQ delivers in order; close() flushes). */
   async send(x: Collectible, dst: number, options: P2POptions = {}): Promise<void> {
     const opName = 'send';
+    this.checkOptions(options, 'send', opName);
     this.assertUsable(opName);
     check(Number.isInteger(dst) && dst >= 0 && dst < this.size && dst !== this.rank, 'EINVAL', () => `argument 'dst' passed to 'send' must be another rank in 0..${this.size - 1}, got ${String(dst)}`, { rank: this.rank, op: opName });
     const tag = options.tag ?? 0;
@@ -1158,6 +1199,7 @@ export class Communicator implements OpHost {
   recv(like: { dtype: DType; count: number }, src: number, options?: P2POptions): Promise<NumericArray>;
   async recv(like: Collectible | { dtype: DType; count: number }, src: number, options: P2POptions = {}): Promise<Collectible> {
     const opName = 'recv';
+    this.checkOptions(options, 'recv', opName);
     this.assertUsable(opName);
     check(Number.isInteger(src) && src >= 0 && src < this.size && src !== this.rank, 'EINVAL', () => `argument 'src' passed to 'recv' must be another rank in 0..${this.size - 1}, got ${String(src)}`, { rank: this.rank, op: opName });
     const tag = options.tag ?? 0;

@@ -114,6 +114,17 @@ t.test('collective arguments (a world of one)', async (t) => {
     ['send to itself', () => comm.send(x, 0), /argument 'dst' passed to 'send'/],
     ['send to a fractional rank', () => comm.send(x, 1.5), /argument 'dst'.*1.5/],
     ['recv from a rank outside', () => comm.recv(x, 5), /argument 'src' passed to 'recv'.*got 5/],
+    // A typo in an option name is an error, not a silent default ({ opp: 'max' } would run a sum).
+    ['misspelt option', () => comm.allReduce(x, { opp: 'max' } as never), /unknown option 'opp' passed to 'allReduce' \(known: op, algorithm, timeoutMs, inPlace\)/],
+    ['inPlace on gather', () => comm.gather(x, { inPlace: true } as never), /unknown option 'inPlace' passed to 'gather'/],
+    ['algorithm on reduceScatter', () => comm.reduceScatter(x, { algorithm: 'ring' } as never), /unknown option 'algorithm' passed to 'reduceScatter'/],
+    ['unknown option on allGather', () => comm.allGather(x, { root: 0 } as never), /unknown option 'root' passed to 'allGather'/],
+    ['unknown option on broadcast', () => comm.broadcast(x, { op: 'sum' } as never), /unknown option 'op' passed to 'broadcast'/],
+    ['unknown option on exchangeDirect', () => comm.exchangeDirect(x, { tag: 1 } as never), /unknown option 'tag' passed to 'exchangeDirect'/],
+    ['unknown option on barrier', async () => comm.barrier({ timeout: 5 } as never), /unknown option 'timeout' passed to 'barrier'/],
+    ['unknown option on send', () => comm.send(x, 0, { root: 1 } as never), /unknown option 'root' passed to 'send'/],
+    ['options of null', () => comm.allReduce(x, null as never), /argument 'options' passed to 'allReduce' must be an object, got null/],
+    ['options as an array', () => comm.broadcast(x, [] as never), /argument 'options' passed to 'broadcast' must be an object/],
   ];
   for (const [what, fn, names] of cases) await failsWith(t, what, fn, 'EINVAL', names);
   const after = await comm.allReduce(x, { op: 'max' });
