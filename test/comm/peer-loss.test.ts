@@ -2,7 +2,7 @@
 // every other rank fails with EPEERLOST naming it within 2x the timeout; SIGSTOP one and the others
 // fail with ETIMEDOUT naming it. No process hangs; the communicator is poisoned afterwards.
 import t from 'tap';
-import { freePort, runRanks } from '../helpers/ranks.js';
+import { quietPort, runRanks } from '../helpers/ranks.js';
 
 interface Res {
   kind: string;
@@ -53,7 +53,7 @@ for (const signal of ['SIGKILL', 'SIGSTOP'] as const) {
 }
 
 t.test('elastic-lite: the survivors of a lost rank shrink to a new communicator and go on', async (t) => {
-  const outs = await runRanks(4, { script: 'test/fixtures/collective-worker.js', args: ['elastic'], env: { ZCOLL_TEST_SHRINK_PORT: String(await freePort()) }, killAfterMs: 60_000 });
+  const outs = await runRanks(4, { script: 'test/fixtures/collective-worker.js', args: ['elastic'], env: { ZCOLL_TEST_SHRINK_PORT: String(await quietPort()) }, killAfterMs: 60_000 });
   t.equal(outs[3].signal, 'SIGKILL', 'rank 3 died');
   for (const o of outs.slice(0, 3)) {
     const r = o.results.find((x) => (x as Res).kind === 'elastic') as Record<string, unknown> | undefined;

@@ -5,8 +5,8 @@
 import { spawn, type ChildProcess } from 'node:child_process';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { freePort } from '../../lib/cluster/free-port.js';
-export { freePort };
+import { freePort, quietPort } from '../../lib/cluster/free-port.js';
+export { freePort, quietPort };
 
 export const DIST = join(dirname(fileURLToPath(import.meta.url)), '..', '..');
 export const REPO = join(DIST, '..');
@@ -45,7 +45,9 @@ process.on('exit', () => {
 });
 
 export async function runRanks(size: number, o: SpawnOptions): Promise<RankOutput[]> {
-  const port = o.port ?? (await freePort());
+  // Below the ephemeral range: rank 0 binds it only once its process is up, and on a busy machine
+  // a port the kernel just handed out is soon handed to another test's socket.
+  const port = o.port ?? (await quietPort());
   const ranks = o.ranks ?? Array.from({ length: size }, (_, r) => r);
   const runs = ranks.map(
     (rank) =>
