@@ -7,7 +7,7 @@ import { mkdtempSync, readFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import t, { type Test } from 'tap';
-import { freePort } from '../helpers/ranks.js';
+import { quietPort } from '../helpers/ranks.js';
 import { countWrong, referenceTables, sampleGradient, SAMPLES } from '../../lib/cli/bench-coded.js';
 import type { BenchRow } from '../../lib/cli/bench-table.js';
 import { createScheduler } from '../../lib/coding/sequential.js';
@@ -51,7 +51,7 @@ t.test('the #wrong check: exact sum passes, a perturbed element is counted', asy
 
 async function codedRun(t: Test, name: string, args: string[]): Promise<{ rows: BenchRow[]; stdout: string }> {
   const json = join(DIR, `${name}.json`);
-  const port = await freePort();
+  const port = await quietPort();
   const r = await run(['bench', 'coded', '--ranks', '4', '--port', String(port), '-b', '16K', '-e', '16K', '-w', '0', '-q', '--json', json, ...args]);
   t.equal(r.code, 0, `exit 0 (stderr: ${r.stderr.slice(-1500)})`);
   return { rows: r.code === 0 ? (JSON.parse(readFileSync(json, 'utf8')) as BenchRow[]) : [], stdout: r.stdout };

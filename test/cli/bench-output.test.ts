@@ -8,7 +8,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import t from 'tap';
-import { freePort } from '../helpers/ranks.js';
+import { quietPort } from '../helpers/ranks.js';
 import { runCli, type CliRun } from '../helpers/cli.js';
 
 const SCHEMA_FILE = fileURLToPath(new URL('../../bench/bench-results.schema.json', import.meta.url));
@@ -119,7 +119,7 @@ t.test('allreduce: JSON (valid), table, CSV, trace, plot and report agree', asyn
   const csv = join(DIR, 'ar.csv');
   const svg = join(DIR, 'ar.svg');
   const trace = join(DIR, 'ar-trace.json');
-  const port = await freePort();
+  const port = await quietPort();
   const r = await run(['bench', '--ranks', '3', '--port', String(port), '-b', '4K', '-e', '64K', '-f', '4', '-n', '3', '-w', '1', '-q', '--json', json, '--csv', csv, '--plot', svg, '--trace', trace]);
   t.equal(r.code, 0, r.stderr);
   const rows = JSON.parse(readFileSync(json, 'utf8')) as Row[];
@@ -169,7 +169,7 @@ t.test('fault runs: stragglers and Byzantine ranks fill the fault columns; the c
   const svg = join(DIR, 'robust.svg');
   const faults = join(DIR, 'plan.json');
   writeFileSync(faults, JSON.stringify({ stragglers: 'fixed:ranks=2,delay=5ms', byzantine: ['nan:ranks=1'] }));
-  const robust = await run(['bench', 'robust', '--aggregator', 'median', '--faults', faults, '--ranks', '4', '--port', String(await freePort()), '-b', '4K', '-e', '16K', '-f', '4', '-n', '3', '-w', '1', '-q', '--json', json, '--plot', svg]);
+  const robust = await run(['bench', 'robust', '--aggregator', 'median', '--faults', faults, '--ranks', '4', '--port', String(await quietPort()), '-b', '4K', '-e', '16K', '-f', '4', '-n', '3', '-w', '1', '-q', '--json', json, '--plot', svg]);
   t.equal(robust.code, 0, robust.stderr);
   const rows = JSON.parse(readFileSync(json, 'utf8')) as Row[];
   t.same(validate(rows, schema), []);
@@ -185,14 +185,14 @@ t.test('fault runs: stragglers and Byzantine ranks fill the fault columns; the c
   t.match(readFileSync(svg, 'utf8'), /Time per round/);
 
   const flipped = join(DIR, 'flip.json');
-  const ar = await run(['bench', '--byzantine', 'signflip:ranks=1', '--ranks', '3', '--port', String(await freePort()), '-b', '4K', '-e', '4K', '-n', '2', '-w', '0', '-q', '--json', flipped]);
+  const ar = await run(['bench', '--byzantine', 'signflip:ranks=1', '--ranks', '3', '--port', String(await quietPort()), '-b', '4K', '-e', '4K', '-n', '2', '-w', '0', '-q', '--json', flipped]);
   t.equal(ar.code, 0, 'Byzantine runs are expected to differ: exit 0');
   const flips = JSON.parse(readFileSync(flipped, 'utf8')) as Row[];
   t.ok(flips[0].wrong > 0 && rows[0].wrong <= 3 * 2 * 1024, `the check catches what a lying relay corrupts (${flips[0].wrong} of ${3 * 2 * 1024} elements)`);
 });
 
 t.test('a killed rank stops the run, naming it', async (t) => {
-  const r = await run(['bench', '--kill', 'rank=1,at=step2', '--ranks', '3', '--port', String(await freePort()), '-b', '4K', '-e', '4K', '-n', '3', '-w', '1', '-q']);
+  const r = await run(['bench', '--kill', 'rank=1,at=step2', '--ranks', '3', '--port', String(await quietPort()), '-b', '4K', '-e', '4K', '-n', '3', '-w', '1', '-q']);
   t.equal(r.code, 3);
   t.match(r.stderr, /rank 1 killed at step 2/);
   t.match(r.stderr, /rank 1 exited with code 3/);
@@ -208,7 +208,7 @@ t.test('every collective checks its results on every iteration', async (t) => {
     ['robust', ['--aggregator', 'krum']],
   ] as const) {
     const json = join(DIR, `${c}.json`);
-    const r = await run(['bench', c, ...extra, '--ranks', '3', '--port', String(await freePort()), '-b', '4K', '-e', '16K', '-f', '4', '-n', '2', '-w', '1', '-q', '--json', json]);
+    const r = await run(['bench', c, ...extra, '--ranks', '3', '--port', String(await quietPort()), '-b', '4K', '-e', '16K', '-f', '4', '-n', '2', '-w', '1', '-q', '--json', json]);
     t.equal(r.code, 0, `${c} ${extra.join(' ')}: ${r.stderr}`);
     const rows = JSON.parse(readFileSync(json, 'utf8')) as Row[];
     t.same(validate(rows, schema), [], `${c}: valid`);

@@ -3,7 +3,7 @@
 import { spawn } from 'node:child_process';
 import { join } from 'node:path';
 import t from 'tap';
-import { freePort, REPO } from '../helpers/ranks.js';
+import { quietPort, REPO } from '../helpers/ranks.js';
 import { runCli, type CliRun } from '../helpers/cli.js';
 
 const BIN = join(REPO, 'bin', 'zcoll.js');
@@ -13,7 +13,7 @@ function run(args: string[], env: NodeJS.ProcessEnv = {}): Promise<CliRun> {
 }
 
 t.test('each rank gets its environment; lines are prefixed with the rank', async (t) => {
-  const port = await freePort();
+  const port = await quietPort();
   const script = 'const e=process.env; console.log(["r="+e.ZCOLL_RANK,"w="+e.ZCOLL_WORLD_SIZE,"l="+e.ZCOLL_LOCAL_RANK,"p="+e.ZCOLL_MASTER_PORT].join(" "))';
   const r = await run(['launch', '-n', '3', '--port', String(port), '--', process.execPath, '-e', script]);
   t.equal(r.code, 0);
@@ -21,7 +21,7 @@ t.test('each rank gets its environment; lines are prefixed with the rank', async
 });
 
 t.test('a failing rank stops the others; the launcher exits non-zero naming it', async (t) => {
-  const port = await freePort();
+  const port = await quietPort();
   const script = 'if (process.env.ZCOLL_RANK === "1") { setTimeout(() => process.exit(3), 200); } else { setTimeout(() => {}, 60000); }';
   const r = await run(['launch', '-n', '3', '--port', String(port), '--', process.execPath, '-e', script]);
   t.equal(r.code, 3, 'exit code of the failed rank');
@@ -30,7 +30,7 @@ t.test('a failing rank stops the others; the launcher exits non-zero naming it',
 });
 
 t.test('a rank killed by SIGKILL mid-all-reduce: the launcher exits non-zero naming it', async (t) => {
-  const port = await freePort();
+  const port = await quietPort();
   const script = `
     import { init } from 'zcoll';
     const comm = await init({ timeoutMs: 5000 });
@@ -46,7 +46,7 @@ t.test('a rank killed by SIGKILL mid-all-reduce: the launcher exits non-zero nam
 });
 
 t.test('SIGTERM to the launcher reaches every rank; GPUs per host set CUDA_VISIBLE_DEVICES', async (t) => {
-  const port = await freePort();
+  const port = await quietPort();
   const dir = t.testdir({ 'gpus.json': JSON.stringify({ hosts: [{ name: 'gpuhost', address: '127.0.0.1', ranks: 2, gpus: 2 }] }) });
   const script = 'console.log("cuda=" + process.env.CUDA_VISIBLE_DEVICES + " host=" + process.env.ZCOLL_HOST); process.on("SIGTERM", () => { console.log("got SIGTERM"); process.exit(0); }); setInterval(() => {}, 1000);';
   const child = spawn(process.execPath, [BIN, 'launch', '--config', join(dir, 'gpus.json'), '--port', String(port), '--', process.execPath, '-e', script], { stdio: ['ignore', 'pipe', 'pipe'] });
@@ -65,7 +65,7 @@ t.test('SIGTERM to the launcher reaches every rank; GPUs per host set CUDA_VISIB
 });
 
 t.test('a real training-style script: init, all-reduce a tensor, close', async (t) => {
-  const port = await freePort();
+  const port = await quietPort();
   const script = `
     import * as tf from '@tensorflow/tfjs';
     import { init } from 'zcoll';
@@ -95,7 +95,7 @@ t.test('bench argument errors are clear and start no rank', async (t) => {
 });
 
 t.test('zcoll bench: a small sweep on 2 ranks, every result checked, JSON rows', async (t) => {
-  const port = await freePort();
+  const port = await quietPort();
   const dir = t.testdir({});
   const json = join(dir, 'rows.json');
   const r = await run(['bench', '--ranks', '2', '--port', String(port), '-b', '1K', '-e', '256K', '-f', '4', '-n', '3', '-w', '1', '--json', json]);

@@ -6,7 +6,7 @@ import { join } from 'node:path';
 import t from 'tap';
 import * as zmq from 'zeromq';
 import { Packr } from 'msgpackr';
-import { freePort, runRanks } from '../helpers/ranks.js';
+import { quietPort, runRanks } from '../helpers/ranks.js';
 import { ZCOLL_VERSION } from '../../lib/version.js';
 
 interface Res {
@@ -55,7 +55,7 @@ t.test('a rank with another config is refused on every rank', async (t) => {
 });
 
 t.test('a peer running another zcoll version is refused on every rank', async (t) => {
-  const port = await freePort();
+  const port = await quietPort();
   const ranks = runRanks(3, { script: 'test/fixtures/collective-worker.js', args: ['init'], ranks: [0, 1], env: fast, port });
   const packr = new Packr({ useRecords: false });
   const dealer = new zmq.Dealer({ linger: 0, receiveTimeout: 15000 });
@@ -77,7 +77,7 @@ t.test('a peer that built another MULTITREE schedule is refused on every rank', 
   const raw = { hosts: [{ name: 'localhost', address: '127.0.0.1', ranks: 3 }], topology: { kind: 'switch' } };
   const cfg = join(dir, 'topo.json');
   writeFileSync(cfg, JSON.stringify(raw));
-  const port = await freePort();
+  const port = await quietPort();
   const ranks = runRanks(3, { script: 'test/fixtures/collective-worker.js', args: ['init'], ranks: [0, 1], env: { ...fast, ZCOLL_CONFIG: cfg }, port });
   const parsed = parseConfig(raw, cfg);
   const packr = new Packr({ useRecords: false });

@@ -20,7 +20,7 @@ import { alie } from '../../lib/faults/attacks/alie.js';
 import { ByzantineSet } from '../../lib/faults/attacks/byzantine-set.js';
 import { Prng } from '../../lib/prng.js';
 import { flattenGradients } from '../../lib/train/gradient-layout.js';
-import { freePort } from '../helpers/ranks.js';
+import { quietPort } from '../helpers/ranks.js';
 
 const layoutOfSizes = (sizes: number[]): GradientLayout => {
   const offsets: number[] = [];
@@ -113,7 +113,7 @@ t.test('1 rank: DistributedOptimizer steps equal tfjs SGD; option errors', async
   process.env.ZCOLL_RANK = '0';
   process.env.ZCOLL_WORLD_SIZE = '1';
   process.env.ZCOLL_MASTER_ADDR = '127.0.0.1';
-  process.env.ZCOLL_MASTER_PORT = String(await freePort());
+  process.env.ZCOLL_MASTER_PORT = String(await quietPort());
   const comm = await init();
   t.teardown(() => comm.close());
   const x = tf.tensor2d([[1, 2], [3, -1], [0.5, 0.5]]);
