@@ -9,7 +9,7 @@
  * Usage: node dist/bench/robust-phases.js [--d 10000000] [--beta 0.1] [--reps 3]
  */
 import { kernels } from '../lib/kernels/index.js';
-import { Prng } from '../lib/prng.js';
+import { makeRows, ROWS } from './robust-rows.js';
 import { geometricMedian, WeiszfeldScratch } from '../lib/robust/geometric-median.js';
 
 function arg(name: string, fallback: number): number {
@@ -17,27 +17,14 @@ function arg(name: string, fallback: number): number {
   return i >= 0 && i + 1 < process.argv.length ? Number(process.argv[i + 1]) : fallback;
 }
 
-const n = 16;
-const byzantine = 4;
+const n = ROWS;
 const d = arg('d', 10_000_000);
 const beta = arg('beta', 0.1);
 const reps = arg('reps', 3);
 const k = Math.min(d, Math.max(1, Math.ceil(beta * d - 1e-9)));
 
-/** The rows of bench/robust-speed.ts, round 0. */
-function makeRows(): Float32Array[] {
-  const prng = new Prng(1000);
-  const signal = new Float32Array(d);
-  for (let j = 0; j < d; j++) signal[j] = Math.exp(1.5 * prng.normal()) * (prng.next() < 0.5 ? -1 : 1) * 0.1;
-  return Array.from({ length: n }, (_, i) => {
-    const row = new Float32Array(d);
-    if (i < byzantine) for (let j = 0; j < d; j++) row[j] = 10 * prng.normal();
-    else for (let j = 0; j < d; j++) row[j] = signal[j] + 0.5 * prng.normal();
-    return row;
-  });
-}
 
-const rows = makeRows();
+const rows = makeRows(d, 0);
 const memory = Array.from({ length: n }, () => new Float32Array(d));
 const scores = new Float64Array(d);
 const selected = new Uint32Array(k);

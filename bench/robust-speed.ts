@@ -3,9 +3,8 @@
  * against BGMD (score, O(d) top-k selection, GM on k = beta d coordinates, per-worker memory) at
  * beta 0.1 and 0.05, for n = 16 rows and d = 1M and 10M, in one run with the same rows (methods interleaved round by round, after one untimed
  * warm-up round each, so a busy machine slows all of them alike; wall and CPU time reported).
- * Rows: 12 honest rows = a shared signal with per-coordinate scales (log-normal, so a few
- * coordinates carry most of the norm, as in real gradients) plus N(0, 0.5^2) noise, and 4 Gaussian
- * Byzantine rows N(0, 10^2): the GM has real work to do. GM defaults: eps 1e-5, maxIter 100.
+ * Rows: robust-rows.ts (12 honest rows around a shared log-normal-scaled signal, 4 Gaussian
+ * Byzantine rows N(0, 10^2)), one set per round. GM defaults: eps 1e-5, maxIter 100.
  * Two figures per method: steady state (the caller's `out` buffer and, for GM, a WeiszfeldScratch
  * reused every round, as a training loop runs it; BGMD reuses its inner GM's buffers itself) and
  * fresh allocation (a new result, and for GM new float64 iterates, per call; first touch of new
@@ -13,7 +12,7 @@
  * Usage: node dist/bench/robust-speed.js [--d 1000000,10000000] [--reps 3]
  */
 import { kernels } from '../lib/kernels/index.js';
-import { Prng } from '../lib/prng.js';
+import { BYZANTINE_ROWS, makeRows, ROWS } from './robust-rows.js';
 import { Bgmd } from '../lib/robust/bgmd.js';
 import { geometricMedian, WeiszfeldScratch } from '../lib/robust/geometric-median.js';
 
@@ -22,22 +21,10 @@ function arg(name: string, fallback: string): string {
   return i >= 0 && i + 1 < process.argv.length ? process.argv[i + 1] : fallback;
 }
 
-const n = 16;
-const byzantine = 4;
+const n = ROWS;
 const sizes = arg('d', '1000000,10000000').split(',').map(Number);
 const reps = Number(arg('reps', '3'));
 
-function makeRows(d: number, round: number): Float32Array[] {
-  const prng = new Prng(1000 + round);
-  const signal = new Float32Array(d);
-  for (let j = 0; j < d; j++) signal[j] = Math.exp(1.5 * prng.normal()) * (prng.next() < 0.5 ? -1 : 1) * 0.1;
-  return Array.from({ length: n }, (_, i) => {
-    const row = new Float32Array(d);
-    if (i < byzantine) for (let j = 0; j < d; j++) row[j] = 10 * prng.normal();
-    else for (let j = 0; j < d; j++) row[j] = signal[j] + 0.5 * prng.normal();
-    return row;
-  });
-}
 
 function median(values: number[]): number {
   const s = [...values].sort((a, b) => a - b);
@@ -61,7 +48,7 @@ function timed<T>(fn: () => T, into: Timing, iterations: (r: T) => number): void
   into.iterations.push(iterations(r));
 }
 
-console.log(`# robust-speed: n = ${n} rows (${byzantine} Gaussian sigma 10), kernels = ${kernels.name}, node ${process.version}`);
+console.log(`# robust-speed: n = ${n} rows (${BYZANTINE_ROWS} Gaussian sigma 10), kernels = ${kernels.name}, node ${process.version}`);
 console.log(`# one untimed warm-up round per method and mode, then ${reps} timed rounds, all interleaved round by round; medians`);
 console.log('# steady = reused out buffer (+ GM scratch); fresh = new buffers per call. Speed-up = full GM / BGMD in the same mode.');
 console.log('| d | aggregator | steady wall ms | steady CPU ms | fresh wall ms | fresh CPU ms | GM iterations | speed-up steady (wall / CPU) | speed-up fresh (wall / CPU) |');
