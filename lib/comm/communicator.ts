@@ -1072,14 +1072,16 @@ export class Communicator implements OpHost {
         );
         // ZeroMQ sends read their payload after send() resolved, so they get a private copy of x (the
         // caller may change x once this op settles). When every segment is copied into shared memory
-        // before its send resolves, x itself is sent and the op settles only after those sends: one
-        // copy of x less, and no fresh buffer of its size (a page fault per 4 KiB).
-        const direct = dests.every((p) => Array.from({ length: nseg }, (_, sg) => segLen(sg) * elemBytes).every((b) => b > 0 && this.outbox.copiesBeforeResolving(p, b)));
+        // before its send resolves, or x is a registered buffer (its references are waited for), x
+        // itself is sent and the op settles only after those sends: one copy of x less, and no fresh
+        // buffer of its size (a page fault per 4 KiB).
+        const segmentOf = (b: Uint8Array, sg: number): Uint8Array => b.subarray(sg * segmentElems * elemBytes, (sg * segmentElems + segLen(sg)) * elemBytes);
+        const direct = dests.every((p) => Array.from({ length: nseg }, (_, sg) => segLen(sg) > 0 && this.outbox.copiesBeforeResolving(p, segmentOf(xBytes, sg))).every(Boolean));
         const bytes = direct ? xBytes : Buffer.from(xBytes);
         for (const p of dests) {
           for (let sg = 0; sg < nseg; sg++) {
             const n = segLen(sg);
-            const sent = ctx.send(p, this.rank, sg, n > 0 ? bytes.subarray(sg * segmentElems * elemBytes, (sg * segmentElems + n) * elemBytes) : undefined, n);
+            const sent = ctx.send(p, this.rank, sg, n > 0 ? segmentOf(bytes, sg) : undefined, n);
             if (!direct) {
               sent.catch(() => undefined);
               continue;

@@ -215,13 +215,9 @@ export const jsKernels: Kernels = {
     if (acc !== out) out.set(acc);
   },
   weiszfeldStep(points: readonly Float32Array[], weights: Float64Array, divisor: number, out: Float64Array, previous: Float64Array | undefined, distances: Float64Array | undefined): number {
+    // The reference is the two passes it fuses natively: weightedSum, divide, move, sqDistances.
     const d = out.length;
-    out.fill(0);
-    for (let i = 0; i < points.length; i++) {
-      const p = points[i];
-      const w = weights[i];
-      for (let j = 0; j < d; j++) out[j] += w * p[j];
-    }
+    jsKernels.weightedSum(points, weights, out);
     for (let j = 0; j < d; j++) out[j] /= divisor;
     let move = 0;
     if (previous !== undefined) {
@@ -230,17 +226,7 @@ export const jsKernels: Kernels = {
         move += diff * diff;
       }
     }
-    if (distances !== undefined) {
-      for (let i = 0; i < points.length; i++) {
-        const p = points[i];
-        let acc = 0;
-        for (let j = 0; j < d; j++) {
-          const diff = p[j] - out[j];
-          acc += diff * diff;
-        }
-        distances[i] = acc;
-      }
-    }
+    if (distances !== undefined) jsKernels.sqDistances(points, out, distances);
     return move;
   },
   selectKth(values: FloatArray, k: number): number {

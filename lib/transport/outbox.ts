@@ -78,7 +78,7 @@ export class Outbox {
       if (this.viaShm(peer, out.header, out.payload)) {
         const payload = out.payload!;
         // A registered buffer is shared as it is; anything else is copied into a slot.
-        const inPlace = this.arenas?.holds(peer, payload) === true;
+        const inPlace = this.shmRoute(peer, payload) === 'arena';
         const placed = inPlace ? await this.arenas!.share(peer, payload) : await this.putInSlot(peer, payload);
         if (placed === undefined) throw new Error('the shared-memory region was closed');
         const { name, ref } = placed;
@@ -100,13 +100,15 @@ export class Outbox {
   }
 
   /**
-   * Whether a collective payload of `byteLength` bytes to `peer`, sent now, is copied into shared
-   * memory (a slot, or a mailbox) before its send() resolves, rather than handed to ZeroMQ, which
-   * reads it later from the caller's memory. Only then may a caller send from memory it will change
-   * once the send resolved, without a private copy. Not with a fault seam: it may keep the payload.
+   * Whether a collective payload to `peer`, sent now, leaves the caller's memory alone once the
+   * collective settles: it is copied into a slot before its send() resolves, or it lies in a
+   * registered buffer, whose references every collective waits for before it settles. A payload
+   * handed to ZeroMQ instead is read later, from the caller's memory. Only in the first two cases
+   * may a caller send from memory it will change afterwards without a private copy. Not with a
+   * fault seam: it may keep the payload.
    */
-  copiesBeforeResolving(peer: number, byteLength: number): boolean {
-    return this.seam === undefined && this.shm !== undefined && this.shm.hasLane(peer) && byteLength >= SHM_MIN_BYTES && byteLength <= this.shm.slotBytes;
+  copiesBeforeResolving(peer: number, payload: Uint8Array): boolean {
+    return this.seam === undefined && this.shmRoute(peer, payload) !== undefined;
   }
 
   private async putInSlot(peer: number, payload: Uint8Array): Promise<{ name: string; ref: SlotRef } | undefined> {
@@ -115,13 +117,18 @@ export class Outbox {
   }
 
   /**
-   * Collective payloads only: a p2p message may be read after its sender closed and unlinked the
-   * region. Slots take payloads of SHM_MIN_BYTES up to a slot; registered buffers any size.
+   * How a payload reaches same-host `peer` through shared memory: referenced in its registered buffer
+   * (any size), copied into a slot (SHM_MIN_BYTES up to a slot), or not at all (undefined: ZeroMQ).
    */
+  private shmRoute(peer: number, payload: Uint8Array): 'arena' | 'slot' | undefined {
+    if (this.shm === undefined || !this.shm.hasLane(peer)) return undefined;
+    if (this.arenas?.holds(peer, payload) === true) return 'arena';
+    return payload.byteLength >= SHM_MIN_BYTES && payload.byteLength <= this.shm.slotBytes ? 'slot' : undefined;
+  }
+
+  /** Collective payloads only: a p2p message may be read after its sender closed and unlinked the region. */
   private viaShm(peer: number, header: Header, payload: Uint8Array | undefined): boolean {
-    if (header.k !== 'data' || payload === undefined || this.shm === undefined || !this.shm.hasLane(peer)) return false;
-    if (this.arenas?.holds(peer, payload) === true) return true;
-    return payload.byteLength >= SHM_MIN_BYTES && payload.byteLength <= this.shm.slotBytes;
+    return header.k === 'data' && payload !== undefined && this.shmRoute(peer, payload) !== undefined;
   }
 
   /** Puts an encoded frame into the peer's mailbox if it polls (shm-mailbox.ts); false: use the link. */

@@ -19,14 +19,12 @@
  * its length becomes 0) by `free` or when the communicator closes.
  */
 import { shmMap, shmUnlink, shmUnmap } from '../kernels/native.js';
-import { allocArray, viewArray, BYTES_PER_ELEMENT, type DType, type NumericArray } from '../dtype.js';
+import { viewArray, BYTES_PER_ELEMENT, type DType, type NumericArray } from '../dtype.js';
 import { ZcollError } from '../errors.js';
-import { REGION_HEADER_BYTES, regionName, writeRegionHeader, type SlotRef } from './shm-region.js';
+import { REGION_HEADER_BYTES, regionName, releaseWait, writeRegionHeader, type SlotRef } from './shm-region.js';
 
 /** References one peer may hold at once from one buffer (a 64 MiB buffer in 4 MiB segments sends 16). */
 export const TICKETS_PER_PEER = 256;
-/** How long `share` and `returned` yield to the event loop before sleeping 1 ms at a time. */
-const TICKET_WAIT_SPIN_MS = 1;
 
 export function arenaName(epoch: number, rank: number, index: number): string {
   return `${regionName(epoch, rank)}-${index}`;
@@ -81,7 +79,7 @@ export class SharedArenas {
     const arena: Arena = { name, buffer, dataStart, tickets: new Int32Array(buffer, REGION_HEADER_BYTES, lanes * TICKETS_PER_PEER), next: new Int32Array(lanes) };
     this.byBuffer.set(buffer, arena);
     this.live.add(arena);
-    return count === 0 ? allocArray(dtype, 0) : viewArray(dtype, buffer, dataStart, count);
+    return viewArray(dtype, buffer, dataStart, count);
   }
 
   /** Unmaps and removes a registered buffer (it becomes detached); false if `a` is not one. */
@@ -113,7 +111,7 @@ export class SharedArenas {
     const since = performance.now();
     while (arena.tickets[ticket] !== 0) {
       if (!this.live.has(arena)) return undefined;
-      await new Promise<void>((resolve) => (performance.now() - since < TICKET_WAIT_SPIN_MS ? setImmediate(resolve) : setTimeout(resolve, 1)));
+      await releaseWait(since);
     }
     if (!this.live.has(arena)) return undefined;
     arena.tickets[ticket] = 1;
@@ -141,7 +139,7 @@ export class SharedArenas {
       if (Date.now() >= deadline) {
         throw new ZcollError('ETIMEDOUT', `${op}: rank${holders.length > 1 ? 's' : ''} ${holders.join(', ')} did not release this rank's shared buffer before the deadline`, { rank: this.rank, op, peer: holders[0] });
       }
-      await new Promise<void>((resolve) => (performance.now() - since < TICKET_WAIT_SPIN_MS ? setImmediate(resolve) : setTimeout(resolve, 1)));
+      await releaseWait(since);
     }
   }
 

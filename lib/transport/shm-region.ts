@@ -35,13 +35,22 @@ export const SLOT_BYTES_PER_PEER = 16 << 20;
 export function slotsPerPeer(slotBytes: number): number {
   return Math.max(2, Math.min(8, Math.floor(SLOT_BYTES_PER_PEER / slotBytes)));
 }
-/** How long a sender waiting for a free slot yields to the event loop before it sleeps 1 ms at a time. */
-const SLOT_WAIT_SPIN_MS = 1;
+/** How long a sender waiting on a peer's release (a slot, a ticket) yields to the event loop before it sleeps 1 ms at a time. */
+const RELEASE_WAIT_SPIN_MS = 1;
+
+/**
+ * One turn of waiting for a peer to write a release word: the peer frees it as it consumes (at once
+ * when it busy-polls), so yield to the event loop for RELEASE_WAIT_SPIN_MS after `since`, then back
+ * off to 1 ms sleeps.
+ */
+export function releaseWait(since: number): Promise<void> {
+  return new Promise<void>((resolve) => (performance.now() - since < RELEASE_WAIT_SPIN_MS ? setImmediate(resolve) : setTimeout(resolve, 1)));
+}
 const MAGIC = 0x7a636f32; // 'zco2'
 const HEADER_BYTES = 32;
 /** Bytes of the header every zcoll region starts with (this file's slots and shm-arena.ts's buffers). */
 export const REGION_HEADER_BYTES = HEADER_BYTES;
-/** Regions of registered buffers (shm-arena.ts) a receiver keeps mapped per peer, least recently used first out. */
+/** Regions of registered buffers (shm-arena.ts) a receiver keeps mapped, all peers together, least recently used first out. */
 const MAX_MAPPED_ARENAS = 32;
 /** Payloads below this go inside the ZeroMQ message: the slot bookkeeping would cost more than it saves. */
 export const SHM_MIN_BYTES = 32 * 1024;
@@ -74,7 +83,6 @@ function alive(pid: number): boolean {
     return (e as { code?: string }).code === 'EPERM';
   }
 }
-
 
 /** Writes the region header that readHeader and crash recovery read (the owner is this process). */
 export function writeRegionHeader(buffer: ArrayBuffer, size: number, dataStart: number, mailboxStart: number): void {
@@ -188,9 +196,7 @@ export class OutRegion {
     let slot = this.freeSlot(first);
     while (slot < 0) {
       if (this.closed) return undefined;
-      // The receiver frees slots as it consumes them (at once when it busy-polls): yield for up to
-      // SLOT_WAIT_SPIN_MS, then back off to 1 ms sleeps.
-      await new Promise<void>((resolve) => (performance.now() - since < SLOT_WAIT_SPIN_MS ? setImmediate(resolve) : setTimeout(resolve, 1)));
+      await releaseWait(since);
       slot = this.freeSlot(first);
     }
     if (this.closed) return undefined;

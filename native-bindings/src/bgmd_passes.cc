@@ -97,14 +97,8 @@ __attribute__((target("avx2"))) void ScoreFourRowsAvx2(const float* const* m, co
     acc = _mm256_add_pd(acc, AugmentedSquare4(lr, g3 + c, m3 + c));
     _mm256_storeu_pd(s + c, acc);
   }
-  for (; c < cols; c++) {
-    double acc = kFirst ? 0.0 : s[c];
-    acc += AugmentedSquare(lr_value, g0[c], m0[c]);
-    acc += AugmentedSquare(lr_value, g1[c], m1[c]);
-    acc += AugmentedSquare(lr_value, g2[c], m2[c]);
-    acc += AugmentedSquare(lr_value, g3[c], m3[c]);
-    s[c] = acc;
-  }
+  // The tail (fewer than 4 columns): the scalar sweep, same operations.
+  ScoreFourRows<kFirst>(m, g, j0 + c, lr_value, s + c, cols - c);
 }
 #endif
 
