@@ -1,16 +1,18 @@
 /**
  * Where the time of one aggregation round goes, pass by pass, on the rows of bench/robust-speed.ts
  * (n = 16: 12 honest rows, 4 Gaussian sigma 10): the kernel calls Bgmd.step makes with per-worker
- * memory (augmentedScores, topKIndices, augmentAndExtract, the GM on the block, the update written
- * back) and one full-GM iteration (kernels.weiszfeldStep over all d) next to the full GM itself.
- * Each call is timed alone, in sequence, after one untimed warm-up round that touches every buffer;
- * the sum of the BGMD phases is a round of Bgmd.step minus its small JS bookkeeping. The figures
- * explain a robust-speed run; they do not replace it (they are not interleaved with other methods).
+ * memory (augmentedScores collecting candidates, topKIndices over the candidates, augmentAndExtract,
+ * the GM on the block, the update written back), a whole Bgmd.step, and one full-GM iteration
+ * (kernels.weiszfeldStep over all d) next to the full GM itself. Each call is timed alone, in
+ * sequence, after one untimed warm-up round that touches every buffer. The scoring pass's threshold
+ * here is the score at rank 1.2 k from an untimed pass without candidates (Bgmd estimates it from a
+ * sample of 4096 coordinates). The figures explain a robust-speed run; they do not replace it.
  * Usage: node dist/bench/robust-phases.js [--d 10000000] [--beta 0.1] [--reps 3]
  */
 import { kernels } from '../lib/kernels/index.js';
 import { makeRows, ROWS } from './robust-rows.js';
 import { geometricMedian, WeiszfeldScratch } from '../lib/robust/geometric-median.js';
+import { Bgmd } from '../lib/robust/bgmd.js';
 
 function arg(name: string, fallback: number): number {
   const i = process.argv.indexOf(`--${name}`);
@@ -28,6 +30,12 @@ const rows = makeRows(d, 0);
 const memory = Array.from({ length: n }, () => new Float32Array(d));
 const scores = new Float64Array(d);
 const selected = new Uint32Array(k);
+const capacity = 2 * k + 1024;
+const candidates = { threshold: 0, index: new Uint32Array(capacity), score: new Float64Array(capacity) };
+const positions = new Uint32Array(k);
+const bgmd = new Bgmd({ workers: n, length: d, beta });
+const stepOut = new Float32Array(d);
+let candidateCount = 0;
 const blocks = Array.from({ length: n }, () => new Float32Array(k));
 const blockScratch = new WeiszfeldScratch();
 const blockValue = new Float32Array(k);
@@ -40,7 +48,7 @@ const weights = new Float64Array(n).fill(1 / n);
 const distances = new Float64Array(n);
 const lr = Math.fround(0.1);
 
-const phases = ['augmentedScores', 'topKIndices', 'augmentAndExtract', 'GM on the block', 'update (fill + scatter)', 'BGMD sum', 'full GM: one weiszfeldStep', 'full GM'] as const;
+const phases = ['augmentedScores (candidates)', 'topKIndices of the candidates', 'augmentAndExtract', 'GM on the block', 'update (fill + scatter)', 'BGMD sum', 'Bgmd.step (whole round)', 'full GM: one weiszfeldStep', 'full GM'] as const;
 const times = new Map<string, number[]>(phases.map((p) => [p, []]));
 const iterations: number[] = [];
 
@@ -53,9 +61,17 @@ function timed<T>(phase: (typeof phases)[number], fn: () => T, record: boolean):
 
 for (let rep = 0; rep <= reps; rep++) {
   const record = rep > 0; // round 0 is the warm-up
+  // Untimed: this round's threshold, the score at rank 1.2 k.
+  kernels.augmentedScores(memory, rows, lr, scores, undefined);
+  candidates.threshold = Float64Array.from(scores).sort()[Math.max(0, d - Math.ceil(1.2 * k))];
   const t0 = performance.now();
-  timed('augmentedScores', () => kernels.augmentedScores(memory, rows, lr, scores), record);
-  timed('topKIndices', () => kernels.topKIndices(scores, k, selected), record);
+  const count = timed('augmentedScores (candidates)', () => kernels.augmentedScores(memory, rows, lr, undefined, candidates), record);
+  if (count < k) throw new Error(`robust-phases: ${count} candidates for k = ${k}`);
+  candidateCount = count;
+  timed('topKIndices of the candidates', () => {
+    kernels.topKIndices(candidates.score.subarray(0, count), k, positions);
+    for (let t = 0; t < k; t++) selected[t] = candidates.index[positions[t]];
+  }, record);
   timed('augmentAndExtract', () => kernels.augmentAndExtract(memory, rows, lr, selected, lr, blocks), record);
   const gm = timed('GM on the block', () => geometricMedian(blocks, { out: blockValue, scratch: blockScratch, invalid: 'exclude', length: k }), record);
   timed('update (fill + scatter)', () => {
@@ -64,13 +80,14 @@ for (let rep = 0; rep <= reps; rep++) {
   }, record);
   if (record) times.get('BGMD sum')?.push(performance.now() - t0);
   iterations.push(gm.report.iterations);
+  timed('Bgmd.step (whole round)', () => bgmd.step(rows, lr, stepOut), record);
   timed('full GM: one weiszfeldStep', () => kernels.weiszfeldStep(rows, weights, 1, y, next, distances), record);
   timed('full GM', () => geometricMedian(rows, { out: fullOut, scratch: fullScratch }), record);
 }
 
 const median = (v: number[]) => [...v].sort((a, b) => a - b)[(v.length - 1) >> 1];
 console.log(`# robust-phases: n = ${n}, d = ${d}, beta ${beta} (k = ${k}), kernels = ${kernels.name}, node ${process.version}; one warm-up round, then ${reps}; medians`);
-console.log(`# block GM iterations: ${iterations.slice(1).join(', ')}`);
+console.log(`# block GM iterations: ${iterations.slice(1).join(', ')}; candidates of the last pass: ${candidateCount}`);
 console.log('| phase | ms (median) | all runs |');
 console.log('|---|---|---|');
 for (const p of phases) {

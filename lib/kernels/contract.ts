@@ -9,6 +9,13 @@ import type { NumericArray } from '../dtype.js';
 export type ElementwiseOp = 'sum' | 'min' | 'max';
 export type FloatArray = Float32Array | Float64Array;
 
+/** Where augmentedScores collects the coordinates whose score is >= threshold (capacity = index.length, score.length >= it). */
+export interface ScoreCandidates {
+  readonly threshold: number;
+  readonly index: Uint32Array;
+  readonly score: Float64Array;
+}
+
 export interface Kernels {
   readonly name: 'js' | 'native';
   /** dst[i] = op(dst[i], src[i]) for i < dst.length. Same type, src.length >= dst.length. NaN propagates through min/max. */
@@ -86,17 +93,28 @@ export interface Kernels {
   /** True iff no value is NaN or +-Inf. */
   allFinite(values: Float32Array): boolean;
   /**
-   * BGMD's scores of the memory-augmented rows, reading only. d = scores.length; memory.length ===
-   * gradients.length rows of length >= d. For each j < d and p = 0..P-1 in that order, with
-   * a = fround(lr * gradients[p][j] + memory[p][j]) (in double, one rounding): scores[j] = sum over p
-   * of a * a, accumulated in float64 from 0. Returns true iff every score is finite; a NaN or +-Inf
-   * gradient value always makes it false (so do a non-finite memory value and an a that overflows
-   * float32). Native: RangeError when scores shares memory with a row.
+   * BGMD's scores of the memory-augmented rows, reading only. memory.length === gradients.length
+   * rows, all of one length d (without rows d = scores.length, or 0 without scores). For each j < d, rows
+   * p = 0..n-1 in order, in float32 (lr is used as fround(lr)):
+   *   a = fround(fround(lr * gradients[p][j]) + memory[p][j]);  s_j = fround(s_j + fround(a * a))  (s_j from 0)
+   * scores (when given, length d) receives s. Every j with s_j >= fround(threshold) or s_j NaN is a
+   * candidate: in ascending j, candidate c gets candidates.index[c] = j and candidates.score[c] = s_j
+   * (capacity = index.length; candidates past it are not written). Returns -2 when some s_j is NaN
+   * or +-Inf (a NaN/Inf gradient always does that; so do a non-finite memory value and an a or s
+   * that overflows float32), else -1 when there were more candidates than the capacity, else their
+   * number (0 without candidates). Native: RangeError when a length does not hold or scores or a
+   * candidate array shares memory with another argument.
    */
-  augmentedScores(memory: readonly Float32Array[], gradients: readonly Float32Array[], lr: number, scores: Float64Array): boolean;
+  augmentedScores(
+    memory: readonly Float32Array[],
+    gradients: readonly Float32Array[],
+    lr: number,
+    scores: Float64Array | undefined,
+    candidates: ScoreCandidates | undefined,
+  ): number;
   /**
    * Writes the augmented rows into the memory, then moves the columns `indices` out. For each row p
-   * (ascending): memory[p][j] = fround(lr * gradients[p][j] + memory[p][j]) for every j <
+   * (ascending): memory[p][j] = fround(fround(lr * gradients[p][j]) + memory[p][j]) for every j <
    * memory[p].length, then for each t ascending out[p][t] = fround(memory[p][indices[t]] / divisor)
    * and memory[p][indices[t]] = 0. memory, gradients and out have the same count;
    * gradients[p].length >= memory[p].length; out[p].length >= indices.length; indices strictly

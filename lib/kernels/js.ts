@@ -3,7 +3,7 @@
  * native addon did not build. Loops are monomorphic per typed-array type so V8 keeps them fast.
  */
 import type { NumericArray } from '../dtype.js';
-import type { ElementwiseOp, FloatArray, Kernels } from './contract.js';
+import type { ElementwiseOp, FloatArray, Kernels, ScoreCandidates } from './contract.js';
 
 function sumInto(dst: NumericArray, src: NumericArray): void {
   const n = dst.length;
@@ -257,27 +257,46 @@ export const jsKernels: Kernels = {
     for (let j = 0; j < values.length; j++) acc += values[j] * 0;
     return acc === 0;
   },
-  augmentedScores(memory: readonly Float32Array[], gradients: readonly Float32Array[], lr: number, scores: Float64Array): boolean {
-    const d = scores.length;
+  augmentedScores(memory: readonly Float32Array[], gradients: readonly Float32Array[], lr: number, scores: Float64Array | undefined, candidates: ScoreCandidates | undefined): number {
     const rows = memory.length;
-    // Blocked over coordinates so the score block stays in L1 while every row adds to it; the
-    // order of each coordinate's sum (p ascending) does not depend on the block size.
+    const d = rows > 0 ? memory[0].length : (scores?.length ?? 0);
+    const lr32 = Math.fround(lr);
+    const threshold = Math.fround(candidates?.threshold ?? Number.POSITIVE_INFINITY);
+    const capacity = candidates?.index.length ?? 0;
+    const s = new Float32Array(Math.min(d, AUGMENT_BLOCK));
+    let nonfinite = 0;
+    let count = 0;
+    let overflow = false;
+    // Blocked as native is; a coordinate's sum runs over the rows in order whatever the block.
     for (let j0 = 0; j0 < d; j0 += AUGMENT_BLOCK) {
       const j1 = Math.min(d, j0 + AUGMENT_BLOCK);
-      scores.fill(0, j0, j1);
+      s.fill(0);
       for (let p = 0; p < rows; p++) {
         const m = memory[p];
         const g = gradients[p];
         for (let j = j0; j < j1; j++) {
-          const a = Math.fround(lr * g[j] + m[j]);
-          scores[j] += a * a;
+          const a = Math.fround(Math.fround(lr32 * g[j]) + m[j]);
+          s[j - j0] = Math.fround(s[j - j0] + Math.fround(a * a));
         }
       }
+      // s * 0 is NaN exactly for NaN and +-Inf, and NaN sticks in the sum.
+      for (let j = j0; j < j1; j++) nonfinite += s[j - j0] * 0;
+      scores?.set(s.subarray(0, j1 - j0), j0);
+      if (candidates === undefined || capacity === 0 || overflow) continue;
+      let hits = 0;
+      for (let j = j0; j < j1; j++) if (!(s[j - j0] < threshold)) hits++;
+      if (count + hits > capacity) {
+        overflow = true;
+        continue;
+      }
+      for (let j = j0; j < j1; j++) {
+        if (s[j - j0] < threshold) continue;
+        candidates.index[count] = j;
+        candidates.score[count++] = s[j - j0];
+      }
     }
-    // s * 0 is NaN exactly for NaN and +-Inf, and NaN sticks in the sum.
-    let acc = 0;
-    for (let j = 0; j < d; j++) acc += scores[j] * 0;
-    return acc === 0;
+    if (nonfinite !== 0) return -2;
+    return overflow ? -1 : count;
   },
   augmentAndExtract(memory: readonly Float32Array[], gradients: readonly Float32Array[], lr: number, indices: Uint32Array, divisor: number, out: readonly Float32Array[]): void {
     const k = indices.length;
@@ -285,7 +304,8 @@ export const jsKernels: Kernels = {
       const m = memory[p];
       const g = gradients[p];
       const dst = out[p];
-      for (let j = 0; j < m.length; j++) m[j] = lr * g[j] + m[j];
+      const lr32 = Math.fround(lr);
+      for (let j = 0; j < m.length; j++) m[j] = Math.fround(lr32 * g[j]) + m[j];
       for (let t = 0; t < k; t++) {
         const j = indices[t];
         dst[t] = m[j] / divisor;
@@ -295,8 +315,8 @@ export const jsKernels: Kernels = {
   },
 };
 
-/** Coordinates per block of augmentedScores (16 KB of float32 per row, 32 KB of float64 scores). */
-const AUGMENT_BLOCK = 4096;
+/** Coordinates per block of augmentedScores: native-bindings/src/bgmd_passes.cc's kScoreBlock. */
+const AUGMENT_BLOCK = 16384;
 
 /** x above y in the order of topKIndices: numbers ascending, every NaN above them, NaNs equal. */
 function orderedAbove(x: number, y: number): boolean {

@@ -14,7 +14,10 @@ import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { ZcollError } from '../errors.js';
 import type { NumericArray } from '../dtype.js';
-import type { ElementwiseOp, FloatArray, Kernels } from './contract.js';
+import type { ElementwiseOp, FloatArray, Kernels, ScoreCandidates } from './contract.js';
+
+const NONE_U32 = new Uint32Array(0);
+const NONE_F64 = new Float64Array(0);
 
 /** The functions the .node file exports (see native-bindings/src/addon.cc and shm.cc). */
 interface NativeAddon {
@@ -33,7 +36,7 @@ interface NativeAddon {
   selectKth(values: FloatArray, k: number): number;
   topKIndices(values: Float64Array, k: number, out: Uint32Array): void;
   allFinite(values: Float32Array): boolean;
-  augmentedScores(memory: readonly Float32Array[], gradients: readonly Float32Array[], lr: number, scores: Float64Array): boolean;
+  augmentedScores(memory: readonly Float32Array[], gradients: readonly Float32Array[], lr: number, scores: Float64Array, threshold: number, candIndex: Uint32Array, candScore: Float64Array): number;
   augmentAndExtract(memory: readonly Float32Array[], gradients: readonly Float32Array[], lr: number, indices: Uint32Array, divisor: number, out: readonly Float32Array[]): void;
   simdLevel(): string;
   shmMap(name: string, bytes: number, create: boolean): ArrayBuffer;
@@ -190,8 +193,9 @@ function wrapKernels(native: NativeAddon): Kernels {
     allFinite(values: Float32Array): boolean {
       return native.allFinite(values);
     },
-    augmentedScores(memory: readonly Float32Array[], gradients: readonly Float32Array[], lr: number, scores: Float64Array): boolean {
-      return native.augmentedScores(memory, gradients, lr, scores);
+    augmentedScores(memory: readonly Float32Array[], gradients: readonly Float32Array[], lr: number, scores: Float64Array | undefined, candidates: ScoreCandidates | undefined): number {
+      // The addon takes empty arrays for "none".
+      return native.augmentedScores(memory, gradients, lr, scores ?? NONE_F64, candidates?.threshold ?? Number.POSITIVE_INFINITY, candidates?.index ?? NONE_U32, candidates?.score ?? NONE_F64);
     },
     augmentAndExtract(memory: readonly Float32Array[], gradients: readonly Float32Array[], lr: number, indices: Uint32Array, divisor: number, out: readonly Float32Array[]): void {
       native.augmentAndExtract(memory, gradients, lr, indices, divisor, out);

@@ -2,7 +2,7 @@
  * BGMD, Block Coordinate Geometric Median Descent (Acharya, Hashemi, Jain, Sanghavi, Dhillon, Topcu,
  * AISTATS 2022), as the authors' result-producing code runs it [robust.md 2.2-2.3]. One round, with
  * n workers' gradients g_i, step size lr and block fraction beta:
- *   1. augment: a_i = lr * g_i + memory_i                    (the step size is folded in)
+ *   1. augment: a_i = lr * g_i + memory_i                    (the step size is folded in; float32)
  *   2. score each coordinate j by ||a_{.j}||_2 over the workers; select I = the k = ceil(beta d)
  *      best (top-k in O(d), kernels.topKIndices; or sampled with probability proportional to the
  *      squared norm, Alg. 2 of the paper, seeded, by Efraimidis-Spirakis keys, also O(d))
@@ -20,12 +20,16 @@
  * its breakdown point on the selected block.
  * Cost per round: O(n d) for augmentation and scores, O(d) selection, O(n k) per GM iteration,
  * instead of O(n d) per iteration for the full GM. With per-worker memory the O(n d) part is two
- * streaming kernels (lib/kernels) around kernels.topKIndices: augmentedScores reads g and the
- * memory and writes only the d scores (it is also the NaN/Inf screen: nothing is written before a
- * bad row is known), then augmentAndExtract reads them again, writes the memory and moves I out.
- * 20 bytes moved per value, all sequential; the former screen + in-place augment + scattered
- * extraction moved 16 bytes per value plus most cache lines of the memory a second time, and its
- * augment loop was bound by arithmetic rather than memory (bench/results/robust.md 4.2).
+ * streaming kernels (lib/kernels): augmentedScores reads g and the memory, and instead of writing d
+ * scores for a top-k over all of them it collects the coordinates whose score clears a threshold
+ * estimated from 4096 sampled coordinates (~1.2 k of them; the top k of those are the top k of all d
+ * whenever there are at least k, checked, else the round scores again and selects from all d). It
+ * is also the NaN/Inf screen: nothing is written before a bad row is known. augmentAndExtract then
+ * writes the memory and moves I out. All float32 (a = fround(fround(lr g) + m), scores summed in
+ * float32 over the workers in order), as the reference code's torch tensors are.
+ * Measured (bench/results/robust.md 4.3): a one-pass design (augment in place, or into a second
+ * n x d buffer, with the candidates read back per chunk) was no faster on the benchmark VM: a spare
+ * buffer costs more traffic than the second read saves, and in place needs a NaN screen first.
  * Scratch (memory row views, score and block buffers, the inner GM's iterates and block result) is
  * allocated once per instance; pass `out` to `step` to have the update written into a caller-owned
  * buffer too, so a steady-state round allocates no O(d) memory (at d = 10M a fresh 40 MB update
@@ -39,6 +43,13 @@ import { Prng } from '../prng.js';
 import { aggregate, isAggregatorName, type AggregationReport, type AggregatorName, type AggregatorOptionsByName, type InvalidRowPolicy } from './aggregator.js';
 import { WeiszfeldScratch } from './geometric-median.js';
 import { checkInvalidPolicy, isFiniteRow } from './row-screen.js';
+import type { ScoreCandidates } from '../kernels/contract.js';
+
+/** Below this length every round selects from all d scores (the sample would cover much of d). */
+const CANDIDATE_MIN_LENGTH = 1 << 16;
+/** The threshold's sample: SAMPLE_RUNS runs of SAMPLE_RUN consecutive coordinates (one cache line of each row) spread over d. */
+const SAMPLE_RUNS = 256;
+const SAMPLE_RUN = 16;
 
 export type BgmdMemory = 'perWorker' | 'averaged' | 'none';
 export type BgmdSelection = 'topk' | 'sample';
@@ -73,6 +84,11 @@ export interface BgmdReport {
   readonly inner: AggregationReport;
   /** Rounds so far in which the inner iterative aggregator hit its cap (it then used its last iterate). */
   readonly notConvergedRounds: number;
+  /**
+   * Per-worker top-k: how many candidates the scoring pass collected when I was chosen among them;
+   * undefined when I was chosen from all d scores (small d, sampling, or the threshold estimate missed).
+   */
+  readonly candidates?: number;
 }
 
 export interface BgmdStep {
@@ -101,6 +117,8 @@ export class Bgmd<N extends AggregatorName = 'geometricMedian'> {
   /** perWorker: the n views of `memory`, one per worker. */
   private readonly memoryRows: readonly Float32Array[];
   private readonly scores: Float64Array;
+  /** perWorker top-k: the candidates of the scoring pass and the top-k positions among them (grown on demand). */
+  private candidates: { index: Uint32Array; score: Float64Array; positions: Uint32Array } | undefined;
   /** 'sample' only: the sampling keys. */
   private readonly keys: Float64Array | undefined;
   /** n rows of length k: the selected block handed to the inner aggregator, reused every round. */
@@ -215,14 +233,26 @@ export class Bgmd<N extends AggregatorName = 'geometricMedian'> {
     const gradientsOf = (workers: readonly number[]): Float32Array[] => workers.map((i) => validRow(i) ?? this.zeros());
     const memoryOf = (workers: readonly number[]): Float32Array[] => workers.map((i) => this.memoryRows[i]);
 
-    // 1-2. Augment and score.
+    // 1-2. Augment and score (3. with per-worker memory, select I too).
     const scores = this.scores;
     const lr32 = Math.fround(lr);
+    let selected: Uint32Array | undefined;
+    let candidateCount: number | undefined;
     if (this.memoryMode === 'perWorker') {
-      if (!kernels.augmentedScores(memoryOf(participants), gradientsOf(participants), lr32, scores)) {
-        // Rare path: some augmented value is not finite. A NaN/Inf gradient always causes that; so
-        // can a non-finite memory value or a float32 overflow of finite values, which leave every
-        // row valid (the scores then stand as computed). Find the invalid rows, score again without them.
+      // The first pass reads only, so it is also the NaN/Inf screen: nothing is written before a bad
+      // row is known. It collects the candidates of the top-k when the threshold estimate allows.
+      let scored = false;
+      const score = (candidates: ScoreCandidates | undefined): number => {
+        scored = candidates === undefined;
+        return kernels.augmentedScores(memoryOf(participants), gradientsOf(participants), lr32, scored ? scores : undefined, candidates);
+      };
+      const candidatesNow = (): ScoreCandidates | undefined => (this.selection === 'topk' && this.k < d ? this.candidatesFor(memoryOf(participants), gradientsOf(participants), lr32) : undefined);
+      let candidates = candidatesNow();
+      let result = score(candidates);
+      if (result === -2) {
+        // Rare path: some score is not finite. A NaN/Inf gradient always causes that; so can a
+        // non-finite memory value or a float32 overflow of finite values, which leave every row
+        // valid (the scores then stand as computed). Find the invalid rows, score again without them.
         let found = false;
         for (const i of participants) {
           if (!invalid.has(i) && !isFiniteRow(rows[i])) {
@@ -233,8 +263,21 @@ export class Bgmd<N extends AggregatorName = 'geometricMedian'> {
         if (found) {
           this.checkSomeValid(invalid, op);
           participants = this.participantsOf(invalid);
-          kernels.augmentedScores(memoryOf(participants), gradientsOf(participants), lr32, scores);
+          candidates = candidatesNow();
+          result = score(candidates);
         }
+      }
+      const c = this.candidates;
+      if (candidates !== undefined && c !== undefined && result >= this.k) {
+        // The top k of the candidates: every score above the threshold is among them, so these
+        // are the top k of all d (ties to the lowest j, as topKIndices over all d would pick).
+        kernels.topKIndices(c.score.subarray(0, result), this.k, c.positions);
+        selected = new Uint32Array(this.k);
+        for (let t = 0; t < this.k; t++) selected[t] = c.index[c.positions[t]];
+        candidateCount = result;
+      } else if (!scored) {
+        // Too few or too many candidates (the estimate missed), or non-finite scores: all d scores.
+        score(undefined);
       }
     } else {
       // averaged: a_i = lr g_i + m (same m for every row); none: m = 0.
@@ -254,7 +297,7 @@ export class Bgmd<N extends AggregatorName = 'geometricMedian'> {
     }
 
     // 3. Select I.
-    const selected = this.select(scores);
+    selected ??= this.select(scores);
     const k = selected.length;
 
     // Gather the block rows (divided by lr), and take I out of the memory.
@@ -296,8 +339,55 @@ export class Bgmd<N extends AggregatorName = 'geometricMedian'> {
     return {
       update,
       selected,
-      report: { round: this.rounds, selectedCount: k, invalidRows: [...invalid].sort((a, b) => a - b), inner: innerReport, notConvergedRounds: this.notConverged },
+      report: {
+        round: this.rounds,
+        selectedCount: k,
+        invalidRows: [...invalid].sort((a, b) => a - b),
+        inner: innerReport,
+        notConvergedRounds: this.notConverged,
+        ...(candidateCount !== undefined ? { candidates: candidateCount } : {}),
+      },
     };
+  }
+
+  /**
+   * The candidates of one scoring pass: the threshold is the score at rank k S / d among S sampled
+   * coordinates, lowered by four standard deviations and 8 ranks, so that the candidates almost
+   * always number >= k (if not, the round selects from all d scores: slower, same I) and about
+   * 1.1-1.3 k, against d scores for a selection over all. Undefined (no candidates) when d is small
+   * or the estimate covers much of d. Scores are computed as kernels.augmentedScores does.
+   */
+  private candidatesFor(memory: readonly Float32Array[], gradients: readonly Float32Array[], lr32: number): ScoreCandidates | undefined {
+    const d = this.length;
+    const k = this.k;
+    if (d < CANDIDATE_MIN_LENGTH) return undefined;
+    const size = SAMPLE_RUNS * SAMPLE_RUN;
+    const sampled = new Float32Array(size);
+    let c = 0;
+    for (let r = 0; r < SAMPLE_RUNS; r++) {
+      const start = Math.min(d - SAMPLE_RUN, Math.floor((r * d) / SAMPLE_RUNS));
+      for (let j = start; j < start + SAMPLE_RUN; j++) {
+        let s = 0;
+        for (let p = 0; p < memory.length; p++) {
+          const a = Math.fround(Math.fround(lr32 * gradients[p][j]) + memory[p][j]);
+          s = Math.fround(s + Math.fround(a * a));
+        }
+        // NaN sorts as the largest (it is always a candidate).
+        sampled[c++] = s !== s ? Number.POSITIVE_INFINITY : s;
+      }
+    }
+    const expected = (size * k) / d;
+    const rank = Math.ceil(expected + 4 * Math.sqrt(expected) + 8);
+    if (rank >= size / 2) return undefined;
+    sampled.sort();
+    const threshold = sampled[size - rank];
+    const capacity = Math.min(d, Math.ceil((1.5 * rank * d) / size) + 1024);
+    let buffers = this.candidates;
+    if (buffers === undefined || buffers.index.length < capacity) {
+      buffers = { index: new Uint32Array(capacity), score: new Float64Array(capacity), positions: new Uint32Array(k) };
+      this.candidates = buffers;
+    }
+    return { threshold, index: buffers.index, score: buffers.score };
   }
 
   /** Workers whose rows enter the round: the valid ones, plus the invalid ones (as g = 0) under the 'zero' policy. */

@@ -523,29 +523,51 @@ Napi::Value AllFiniteFn(const Napi::CallbackInfo& info) {
   return Napi::Boolean::New(info.Env(), AllFiniteF32(static_cast<const float*>(values.data), values.length));
 }
 
+// augmentedScores(memory[], gradients[], lr, scores, threshold, candIndex, candScore): scores
+// empty = not written, candIndex empty = no candidates (its length is the capacity).
 Napi::Value AugmentedScoresFn(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
   const char* fn = "augmentedScores";
-  ArrayView scores;
-  double lr;
-  if (!ArgView(info, 3, fn, "scores", AcceptFloat64, "a Float64Array", &scores) || !ArgNumber(info, 2, fn, "lr", &lr)) {
-    return env.Undefined();
-  }
-  const size_t d = scores.length;
+  ArrayView scores, cand_index, cand_score;
+  double lr, threshold;
   std::vector<const float*> memory, gradients;
-  if (!ArgViewList(info, 0, fn, "memory", napi_float32_array, d, &memory) ||
-      !ArgViewList(info, 1, fn, "gradients", napi_float32_array, d, &gradients)) {
+  std::vector<size_t> memory_lengths, gradient_lengths;
+  if (!ArgViewList(info, 0, fn, "memory", napi_float32_array, 0, &memory, nullptr, &memory_lengths) ||
+      !ArgViewList(info, 1, fn, "gradients", napi_float32_array, 0, &gradients, nullptr, &gradient_lengths) ||
+      !ArgNumber(info, 2, fn, "lr", &lr) || !ArgView(info, 3, fn, "scores", AcceptFloat64, "a Float64Array", &scores) ||
+      !ArgNumber(info, 4, fn, "threshold", &threshold) ||
+      !ArgView(info, 5, fn, "candIndex", AcceptUint32, "a Uint32Array", &cand_index) ||
+      !ArgView(info, 6, fn, "candScore", AcceptFloat64, "a Float64Array", &cand_score)) {
     return env.Undefined();
   }
   if (!SameCount(env, fn, "memory", memory.size(), "gradients", gradients.size())) return env.Undefined();
-  std::vector<Span> spans{SpanOf(scores.data, d * sizeof(double), true)};
+  const size_t d = memory.empty() ? scores.length : memory_lengths[0];
+  for (size_t p = 0; p < memory.size(); p++) {
+    if (memory_lengths[p] != d || gradient_lengths[p] != d) {
+      const bool m_bad = memory_lengths[p] != d;
+      return ThrowRange(env, std::string(fn) + ": " + (m_bad ? "memory[" : "gradients[") + std::to_string(p) + "] has " +
+                                 std::to_string(m_bad ? memory_lengths[p] : gradient_lengths[p]) + " elements, memory[0] has " +
+                                 std::to_string(d) + "; every row must have the same length");
+    }
+  }
+  if (d >= (size_t{1} << 32)) return ThrowRange(env, std::string(fn) + ": rows of " + std::to_string(d) + " elements, at most 2^32 - 1 allowed");
+  if (scores.length != 0 && scores.length != d) {
+    return ThrowRange(env, std::string(fn) + ": scores has " + std::to_string(scores.length) + " elements, the rows have " + std::to_string(d) + " (or 0 for none)");
+  }
+  if (cand_score.length < cand_index.length) {
+    return ThrowRange(env, std::string(fn) + ": candScore has " + std::to_string(cand_score.length) + " elements, candIndex (the capacity) " + std::to_string(cand_index.length));
+  }
+  std::vector<Span> spans{SpanOf(scores.data, scores.length * sizeof(double), true), SpanOf(cand_index.data, cand_index.length * 4, true),
+                          SpanOf(cand_score.data, cand_score.length * sizeof(double), true)};
   for (size_t p = 0; p < memory.size(); p++) {
     spans.push_back(SpanOf(memory[p], d * sizeof(float), false));
     spans.push_back(SpanOf(gradients[p], d * sizeof(float), false));
   }
-  if (WrittenOverlap(&spans)) return ThrowRange(env, "augmentedScores: scores shares memory with a row");
-  const bool finite = AugmentedScores(memory.data(), gradients.data(), memory.size(), lr, static_cast<double*>(scores.data), d);
-  return Napi::Boolean::New(env, finite);
+  if (WrittenOverlap(&spans)) return ThrowRange(env, "augmentedScores: scores or a candidate array shares memory with another argument");
+  AugmentedScoresArgs args{memory.data(), gradients.data(), memory.size(), d, static_cast<float>(lr),
+                           scores.length != 0 ? static_cast<double*>(scores.data) : nullptr, static_cast<float>(threshold),
+                           cand_index.length, static_cast<uint32_t*>(cand_index.data), static_cast<double*>(cand_score.data)};
+  return Napi::Number::New(env, static_cast<double>(AugmentedScores(args)));
 }
 
 Napi::Value AugmentAndExtractFn(const Napi::CallbackInfo& info) {
@@ -597,7 +619,7 @@ Napi::Value AugmentAndExtractFn(const Napi::CallbackInfo& info) {
     spans.push_back(SpanOf(gradients[p], lengths[p] * sizeof(float), false));
   }
   if (WrittenOverlap(&spans)) return ThrowRange(env, std::string(fn) + ": a memory or out row shares memory with another argument");
-  AugmentAndExtract(memory.data(), lengths.data(), gradients.data(), memory.size(), lr, idx, k, divisor, out.data());
+  AugmentAndExtract(memory.data(), lengths.data(), gradients.data(), memory.size(), static_cast<float>(lr), idx, k, divisor, out.data());
   return env.Undefined();
 }
 

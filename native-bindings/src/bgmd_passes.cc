@@ -1,24 +1,26 @@
 // The passes of one BGMD round (lib/robust/bgmd.ts; Acharya et al., AISTATS 2022) that touch all
 // n x d values, so that they run at memory speed instead of being JavaScript loops:
-//  - AugmentedScores: scores[j] = sum_p a_p[j]^2 with a_p[j] = float(lr * g_p[j] + m_p[j]), reading
-//    only (8 bytes per value). Nothing is written to the memory, so a row found non-finite here
-//    leaves its memory as it was, and the caller's NaN/Inf screen of the gradients needs no pass of
-//    its own: a non-finite gradient makes its a, hence its score, non-finite, and the return value
-//    says so (the caller then finds the rows, a rare path).
+//  - AugmentedScores: s_j = float32 sum over p of fround(a_p[j]^2), a_p[j] = fround(fround(lr g_p[j]) +
+//    m_p[j]), reading only (8 bytes per value). Nothing is written to the memory, so a row found
+//    non-finite here leaves its memory as it was, and the caller's NaN/Inf screen of the gradients
+//    needs no pass of its own: a non-finite gradient makes its a, hence its score, non-finite.
+//    It writes the scores (widened to double) when asked, and collects the candidates of the
+//    selection: every j with s_j >= threshold (or NaN), its index and score, in ascending j. With a
+//    threshold at most the k-th largest score, the top k of the candidates are the top k of all d,
+//    so the selection reads ~1.3 k scores instead of d (the caller checks the count).
 //  - AugmentAndExtract: after the selection, one streaming pass per row writes a_p into the memory
 //    and moves the selected columns out (out_p[t] = float(a_p[idx[t]] / divisor), then 0 in the
-//    memory). 12 bytes per value, sequential, instead of a second, scattered pass over the cache
-//    lines holding the selection.
-//    Recomputing a costs arithmetic, not memory traffic: the former in-place augment pass plus the
-//    separate screen and the scattered extraction moved 16 bytes per value and more.
-// Evaluation order and rounding are those of lib/kernels/js.ts: float32 values widened to double,
-// the arithmetic in double, one rounding to float32 where JS applies Math.fround or stores into a
-// Float32Array; scores accumulate in double over p = 0..np-1 for each j, starting from 0. No FMA
-// (-ffp-contract=off), so the results are the JS ones bit for bit. addon.cc rejects arrays that
-// share memory where one of them is written, which is what makes __restrict below true.
+//    memory). 12 bytes per value, sequential.
+// Float32 arithmetic, as the reference code's torch tensors use, and as JS computes it with
+// Math.fround after each operation (exact: double carries more than 2 x 24 + 2 bits, so one float
+// + or * through double rounds the same). No FMA (-ffp-contract=off), so the results are the JS
+// ones bit for bit. addon.cc rejects arrays that share memory where one of them is written, which
+// is what makes __restrict below true.
 #include "kernels.h"
 
-#if defined(__x86_64__) && (defined(__GNUC__) || defined(__clang__))
+#include <vector>
+
+#if defined(__x86_64__) && (defined(__GNUC__) || defined(__clang__)) && !defined(ZCOLL_NO_AVX2)
 #include <immintrin.h>
 #define ZCOLL_BGMD_AVX2 1
 #else
@@ -28,24 +30,22 @@
 namespace zcoll {
 namespace {
 
-// 4096 doubles (32 KiB) of scores per block: the four rows of a sweep stream 16 KiB each through
-// it. Blocks of 2048 were measurably slower (row switches every 8 KiB defeat the prefetchers).
-constexpr size_t kScoreBlock = 4096;
+// 16384 coordinates (64 KiB of float32 per row) per block: each row's part is a long sequential
+// run, so the prefetchers keep up when a sweep moves to the next rows (in a bandwidth probe on the
+// benchmark VM, 4096-coordinate blocks ran 12 % slower at n = 16, d = 10M), and the block's
+// scores (64 KiB) stay in L2 while every row adds to them.
+constexpr size_t kScoreBlock = 16384;
 // Coordinates per chunk of AugmentAndExtract: the chunk's memory is still in L1 when the selected
 // columns inside it are moved out.
 constexpr size_t kExtractChunk = 2048;
 
-inline __attribute__((always_inline)) double AugmentedSquare(double lr, float g, float m) {
-  const float a = static_cast<float>(lr * static_cast<double>(g) + static_cast<double>(m));
-  const double w = static_cast<double>(a);
-  return w * w;
-}
+inline __attribute__((always_inline)) float Augmented(float lr, float g, float m) { return lr * g + m; }
 
-// Adds four rows to a block of scores (or starts it from 0 when kFirst): one load and one store of
-// each score per four rows, the four squares still added one by one in ascending p.
+// Adds four rows to a block of scores (or starts it when kFirst), the squares added one by one in
+// ascending p: the scalar form, also the tail of the AVX2 loop.
 template <bool kFirst>
 inline __attribute__((always_inline)) void ScoreFourRows(const float* const* m, const float* const* g, size_t j0,
-                                                         double lr, double* __restrict s, size_t cols) {
+                                                         float lr, float* __restrict s, size_t cols) {
   const float* __restrict m0 = m[0] + j0;
   const float* __restrict m1 = m[1] + j0;
   const float* __restrict m2 = m[2] + j0;
@@ -55,31 +55,29 @@ inline __attribute__((always_inline)) void ScoreFourRows(const float* const* m, 
   const float* __restrict g2 = g[2] + j0;
   const float* __restrict g3 = g[3] + j0;
   for (size_t c = 0; c < cols; c++) {
-    double acc = kFirst ? 0.0 : s[c];
-    acc += AugmentedSquare(lr, g0[c], m0[c]);
-    acc += AugmentedSquare(lr, g1[c], m1[c]);
-    acc += AugmentedSquare(lr, g2[c], m2[c]);
-    acc += AugmentedSquare(lr, g3[c], m3[c]);
+    const float a0 = Augmented(lr, g0[c], m0[c]);
+    const float a1 = Augmented(lr, g1[c], m1[c]);
+    const float a2 = Augmented(lr, g2[c], m2[c]);
+    const float a3 = Augmented(lr, g3[c], m3[c]);
+    float acc = kFirst ? a0 * a0 : s[c] + a0 * a0;
+    acc += a1 * a1;
+    acc += a2 * a2;
+    acc += a3 * a3;
     s[c] = acc;
   }
 }
 
 #if ZCOLL_BGMD_AVX2
-// ScoreFourRows in AVX2 intrinsics, the same operations in the same order (widen g and m, lr * g,
-// + m, round to float, widen, square, add to the score). Written out because the compiler's AVX2
-// clone loads every float vector twice (a widening 128-bit load for the low half, a 256-bit load
-// and an extract for the high half); this pass is bound by that arithmetic as much as by memory,
-// and the explicit loop measured ~10 % faster at d = 10M (70 vs 80 ms for 16 rows).
-__attribute__((target("avx2"))) inline __m256d AugmentedSquare4(__m256d lr, const float* g, const float* m) {
-  const __m256d x = _mm256_add_pd(_mm256_mul_pd(lr, _mm256_cvtps_pd(_mm_loadu_ps(g))), _mm256_cvtps_pd(_mm_loadu_ps(m)));
-  const __m256d w = _mm256_cvtps_pd(_mm256_cvtpd_ps(x));
-  return _mm256_mul_pd(w, w);
+__attribute__((target("avx2"))) inline __m256 Square8(__m256 lr, const float* g, const float* m) {
+  const __m256 a = _mm256_add_ps(_mm256_mul_ps(lr, _mm256_loadu_ps(g)), _mm256_loadu_ps(m));
+  return _mm256_mul_ps(a, a);
 }
 
+// ScoreFourRows eight coordinates at a time, the same operations in the same order.
 template <bool kFirst>
 __attribute__((target("avx2"))) void ScoreFourRowsAvx2(const float* const* m, const float* const* g, size_t j0,
-                                                        double lr_value, double* s, size_t cols) {
-  const __m256d lr = _mm256_set1_pd(lr_value);
+                                                        float lr_value, float* s, size_t cols) {
+  const __m256 lr = _mm256_set1_ps(lr_value);
   const float* m0 = m[0] + j0;
   const float* m1 = m[1] + j0;
   const float* m2 = m[2] + j0;
@@ -89,23 +87,64 @@ __attribute__((target("avx2"))) void ScoreFourRowsAvx2(const float* const* m, co
   const float* g2 = g[2] + j0;
   const float* g3 = g[3] + j0;
   size_t c = 0;
-  for (; c + 4 <= cols; c += 4) {
-    __m256d acc = kFirst ? _mm256_setzero_pd() : _mm256_loadu_pd(s + c);
-    acc = _mm256_add_pd(acc, AugmentedSquare4(lr, g0 + c, m0 + c));
-    acc = _mm256_add_pd(acc, AugmentedSquare4(lr, g1 + c, m1 + c));
-    acc = _mm256_add_pd(acc, AugmentedSquare4(lr, g2 + c, m2 + c));
-    acc = _mm256_add_pd(acc, AugmentedSquare4(lr, g3 + c, m3 + c));
-    _mm256_storeu_pd(s + c, acc);
+  for (; c + 8 <= cols; c += 8) {
+    __m256 acc = Square8(lr, g0 + c, m0 + c);
+    if (!kFirst) acc = _mm256_add_ps(_mm256_loadu_ps(s + c), acc);
+    acc = _mm256_add_ps(acc, Square8(lr, g1 + c, m1 + c));
+    acc = _mm256_add_ps(acc, Square8(lr, g2 + c, m2 + c));
+    acc = _mm256_add_ps(acc, Square8(lr, g3 + c, m3 + c));
+    _mm256_storeu_ps(s + c, acc);
   }
-  // The tail (fewer than 4 columns): the scalar sweep, same operations.
   ScoreFourRows<kFirst>(m, g, j0 + c, lr_value, s + c, cols - c);
+}
+
+// Positions c < cols with s[c] >= threshold or s[c] NaN, ascending, eight lanes at a time.
+__attribute__((target("avx2"))) size_t CollectAvx2(const float* s, size_t cols, float threshold, uint32_t* found) {
+  const __m256 t = _mm256_set1_ps(threshold);
+  size_t count = 0;
+  size_t c = 0;
+  for (; c + 8 <= cols; c += 8) {
+    // NLT_UQ: not (s < t), true for s >= t and for NaN.
+    unsigned bits = static_cast<unsigned>(_mm256_movemask_ps(_mm256_cmp_ps(_mm256_loadu_ps(s + c), t, _CMP_NLT_UQ)));
+    while (bits != 0) {
+      found[count++] = static_cast<uint32_t>(c + static_cast<size_t>(__builtin_ctz(bits)));
+      bits &= bits - 1;
+    }
+  }
+  for (; c < cols; c++) {
+    if (!(s[c] < threshold)) found[count++] = static_cast<uint32_t>(c);
+  }
+  return count;
 }
 #endif
 
+// Whether some s[c] is NaN or +-Inf: s * 0 is NaN exactly for those, and NaN sticks in a sum. Eight
+// independent sums, so the loop is not one chain of dependent adds (whether a NaN appears does not
+// depend on the order).
+inline bool AnyNonFinite(const float* s, size_t cols) {
+  float acc[8] = {0, 0, 0, 0, 0, 0, 0, 0};
+  size_t c = 0;
+  for (; c + 8 <= cols; c += 8) {
+    for (size_t l = 0; l < 8; l++) acc[l] += s[c + l] * 0.0f;
+  }
+  for (; c < cols; c++) acc[0] += s[c] * 0.0f;
+  float total = 0.0f;
+  for (float v : acc) total += v;
+  return total != 0.0f;
+}
+
+size_t CollectScalar(const float* s, size_t cols, float threshold, uint32_t* found) {
+  size_t count = 0;
+  for (size_t c = 0; c < cols; c++) {
+    if (!(s[c] < threshold)) found[count++] = static_cast<uint32_t>(c);
+  }
+  return count;
+}
+
 // One sweep of four rows over a block: the AVX2 loop when the CPU has it, else the compiler's.
 template <bool kFirst>
-inline __attribute__((always_inline)) void ScoreFour(const float* const* m, const float* const* g, size_t j0, double lr,
-                                                     double* s, size_t cols, bool avx2) {
+inline __attribute__((always_inline)) void ScoreFour(const float* const* m, const float* const* g, size_t j0, float lr,
+                                                     float* s, size_t cols, bool avx2) {
 #if ZCOLL_BGMD_AVX2
   if (avx2) {
     ScoreFourRowsAvx2<kFirst>(m, g, j0, lr, s, cols);
@@ -116,22 +155,33 @@ inline __attribute__((always_inline)) void ScoreFour(const float* const* m, cons
 }
 
 template <bool kFirst>
-inline __attribute__((always_inline)) void ScoreOneRow(const float* m, const float* g, size_t j0, double lr,
-                                                       double* __restrict s, size_t cols) {
+inline __attribute__((always_inline)) void ScoreOneRow(const float* m, const float* g, size_t j0, float lr,
+                                                       float* __restrict s, size_t cols) {
   const float* __restrict mr = m + j0;
   const float* __restrict gr = g + j0;
-  for (size_t c = 0; c < cols; c++) s[c] = (kFirst ? 0.0 : s[c]) + AugmentedSquare(lr, gr[c], mr[c]);
+  for (size_t c = 0; c < cols; c++) {
+    const float a = Augmented(lr, gr[c], mr[c]);
+    s[c] = kFirst ? a * a : s[c] + a * a;
+  }
 }
 
 }  // namespace
 
-ZCOLL_CLONES bool AugmentedScores(const float* const* memory, const float* const* gradients, size_t np, double lr,
-                                  double* scores, size_t d) {
-  const bool avx2 = CpuHasAvx2();
-  int nonfinite = 0;
+ZCOLL_CLONES int64_t AugmentedScores(const AugmentedScoresArgs& args) {
+  const bool avx2 = CpuHasAvx2() && ZCOLL_BGMD_AVX2;
+  const size_t np = args.rows;
+  const size_t d = args.length;
+  const float lr = args.lr;
+  const float* const* memory = args.memory;
+  const float* const* gradients = args.gradients;
+  std::vector<float> block(kScoreBlock);
+  std::vector<uint32_t> found(args.capacity > 0 ? kScoreBlock : 0);
+  float* s = block.data();
+  bool nonfinite = false;
+  size_t count = 0;
+  bool overflow = false;
   for (size_t j0 = 0; j0 < d; j0 += kScoreBlock) {
     const size_t cols = d - j0 < kScoreBlock ? d - j0 : kScoreBlock;
-    double* __restrict s = scores + j0;
     size_t p = 0;
     if (np >= 4) {
       ScoreFour<true>(memory, gradients, j0, lr, s, cols, avx2);
@@ -140,17 +190,35 @@ ZCOLL_CLONES bool AugmentedScores(const float* const* memory, const float* const
       ScoreOneRow<true>(memory[0], gradients[0], j0, lr, s, cols);
       p = 1;
     } else {
-      for (size_t c = 0; c < cols; c++) s[c] = 0;
+      for (size_t c = 0; c < cols; c++) s[c] = 0.0f;
     }
     for (; p < np; p++) ScoreOneRow<false>(memory[p], gradients[p], j0, lr, s, cols);
-    // The block is in L1: x - x is NaN exactly for NaN and +-Inf (no early exit, an OR reduction).
-    for (size_t c = 0; c < cols; c++) nonfinite |= (s[c] - s[c] == 0.0) ? 0 : 1;
+    if (AnyNonFinite(s, cols)) nonfinite = true;
+    if (args.scores != nullptr) {
+      for (size_t c = 0; c < cols; c++) args.scores[j0 + c] = static_cast<double>(s[c]);
+    }
+    if (args.capacity == 0 || overflow) continue;
+#if ZCOLL_BGMD_AVX2
+    const size_t hits = avx2 ? CollectAvx2(s, cols, args.threshold, found.data()) : CollectScalar(s, cols, args.threshold, found.data());
+#else
+    const size_t hits = CollectScalar(s, cols, args.threshold, found.data());
+#endif
+    if (count + hits > args.capacity) {
+      overflow = true;
+      continue;
+    }
+    for (size_t h = 0; h < hits; h++) {
+      args.cand_index[count + h] = static_cast<uint32_t>(j0 + found[h]);
+      args.cand_score[count + h] = static_cast<double>(s[found[h]]);
+    }
+    count += hits;
   }
-  return nonfinite == 0;
+  if (nonfinite) return -2;
+  return overflow ? -1 : static_cast<int64_t>(count);
 }
 
 ZCOLL_CLONES void AugmentAndExtract(float* const* memory, const size_t* lengths, const float* const* gradients,
-                                    size_t np, double lr, const uint32_t* indices, size_t k, double divisor,
+                                    size_t np, float lr, const uint32_t* indices, size_t k, double divisor,
                                     float* const* out) {
   for (size_t p = 0; p < np; p++) {
     float* __restrict m = memory[p];
@@ -160,7 +228,7 @@ ZCOLL_CLONES void AugmentAndExtract(float* const* memory, const size_t* lengths,
     size_t t = 0;
     for (size_t j0 = 0; j0 < d; j0 += kExtractChunk) {
       const size_t j1 = d - j0 < kExtractChunk ? d : j0 + kExtractChunk;
-      for (size_t j = j0; j < j1; j++) m[j] = static_cast<float>(lr * static_cast<double>(g[j]) + static_cast<double>(m[j]));
+      for (size_t j = j0; j < j1; j++) m[j] = Augmented(lr, g[j], m[j]);
       // Indices are ascending: the ones inside this chunk come next. Gather first, divide after in
       // a loop the compiler vectorises (out holds the float a exactly, so the quotient is the same).
       const size_t t0 = t;

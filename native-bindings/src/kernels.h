@@ -74,12 +74,25 @@ double SelectKthF64(double* values, size_t n, size_t k);
 // top_k.cc: the indices of the k largest values, ascending (ties to the lowest indices); false when out of memory.
 bool TopKIndices(const double* values, size_t n, size_t k, uint32_t* out);
 
-// bgmd_passes.cc: BGMD's passes over all n x d values (score the augmented rows reading only; then
-// write the augmented rows and move the selected columns out). Arrays that are written must not
-// share memory with any other argument (addon.cc checks).
-bool AugmentedScores(const float* const* memory, const float* const* gradients, size_t np, double lr, double* scores,
-                     size_t d);
-void AugmentAndExtract(float* const* memory, const size_t* lengths, const float* const* gradients, size_t np, double lr,
+// bgmd_passes.cc: BGMD's passes over all n x d values (score the augmented rows reading only, and
+// collect the selection's candidates; then write the augmented rows and move the selected columns
+// out). Arrays that are written must not share memory with any other argument (addon.cc checks).
+struct AugmentedScoresArgs {
+  const float* const* memory;
+  const float* const* gradients;
+  size_t rows;
+  size_t length;
+  float lr;
+  double* scores;  // length doubles, or nullptr
+  float threshold;
+  size_t capacity;  // candidates at most; 0: none collected
+  uint32_t* cand_index;
+  double* cand_score;
+};
+// Returns -2 when some score is NaN or +-Inf, else -1 when there were more than capacity
+// candidates, else their number (0 without candidates). Scores and candidates are written either way.
+int64_t AugmentedScores(const AugmentedScoresArgs& args);
+void AugmentAndExtract(float* const* memory, const size_t* lengths, const float* const* gradients, size_t np, float lr,
                        const uint32_t* indices, size_t k, double divisor, float* const* out);
 
 // Which instruction set the vectorised loops run with on this CPU ("avx2", "sse2" or "generic").

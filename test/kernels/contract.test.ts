@@ -722,24 +722,23 @@ for (const n of [0, 1, 7, 8, 9, 31, 1000, 4099]) {
   }
 }
 
-/** Float32 rows of length d (sometimes longer), each alone in a guarded buffer, as plain values. */
-function rowsOfLength(np: number, d: number, scale: number): number[][] {
-  return Array.from({ length: np }, () => floatValues(d + (rng() < 0.3 ? 2 : 0), false).map((x) => (Number.isFinite(x) ? x * scale : 0)));
-}
-
-// augmentedScores: d crosses the native 4096 and JS 4096 coordinate blocks, the row count crosses
-// the native sweeps of four rows; lr that is and is not a float32. Reads only: memory and gradients
-// (guards included) must come back unchanged. Special kinds: a NaN or +-Inf gradient anywhere (the
-// return value must be false: it is BGMD's NaN screen), an Inf in the memory, an augmented value that
-// overflows float32, and one gradient array passed for several rows (read-only sharing is allowed).
+// augmentedScores: d crosses the native and JS 16384-coordinate blocks, the row count crosses the
+// native sweeps of four rows (and the eight-lane AVX2 groups); lr that is and is not a float32.
+// Reads only: memory and gradients (guards included) must come back unchanged. Candidates: none, a
+// few (high threshold), many, and past the capacity (-1: the candidate arrays are then not compared,
+// which ones were written before the overflow depends on the blocking); with and without the full
+// scores. Special kinds: a NaN or +-Inf gradient anywhere (the result must be -2: it is BGMD's NaN
+// screen), an Inf in the memory, an augmented value that overflows float32, and one gradient array
+// passed for several rows (read-only sharing is allowed). The reference is a plain loop over j, then rows.
 const SCORE_KINDS = ['finite', 'nanGrad', 'infGrad', 'infMemory', 'overflow', 'sharedGrad'] as const;
 for (const np of [0, 1, 2, 3, 4, 5, 8, 16, 17]) {
-  for (const d of [0, 1, 7, 2047, 2049, 4095, 4097, 9000]) {
+  for (const d of [0, 1, 7, 9, 16383, 16385, 40001]) {
     for (const lr of [0.25, Math.fround(0.1), 0.1, 3]) {
       for (const kind of SCORE_KINDS) {
-        if (kind !== 'finite' && (d === 0 || np === 0 || lr !== 0.1 || ![1, 5, 16].includes(np) || ![7, 4097, 9000].includes(d))) continue;
-        const mem = rowsOfLength(np, d, 1);
-        const grad = rowsOfLength(np, d, 0.01);
+        if (kind !== 'finite' && (d === 0 || np === 0 || lr !== 0.1 || ![1, 5, 16].includes(np) || ![7, 16385].includes(d))) continue;
+        if (np >= 8 && d > 16385 && lr !== 0.25) continue;
+        const mem = Array.from({ length: np }, () => floatValues(d, false).map((x) => (Number.isFinite(x) ? x : 0)));
+        const grad = Array.from({ length: np }, () => floatValues(d, false).map((x) => (Number.isFinite(x) ? x * 0.01 : 0)));
         const row = Math.floor(rng() * np);
         const at = Math.floor(rng() * d);
         if (kind === 'nanGrad') grad[row][at] = Number.NaN;
@@ -747,37 +746,62 @@ for (const np of [0, 1, 2, 3, 4, 5, 8, 16, 17]) {
         if (kind === 'infMemory') mem[row][at] = -Infinity;
         if (kind === 'overflow') {
           mem[row][at] = 3.4e38;
-          grad[row][at] = 3e38;
+          grad[row][at] = 3e38 / lr;
         }
-        const place = (rows: number[][]) => rows.map((r, p) => placed(Float32Array, r, p % 3));
-        const views = (rows: { view: Float32Array }[]) => rows.map((x) => (kind === 'sharedGrad' ? rows[0].view : x.view));
+        const cands = (['none', 'few', 'many', 'overflow'] as const)[Math.floor(rng() * 4)];
+        const withScores = cands === 'none' || rng() < 0.5;
+        const threshold = cands === 'few' ? 4e6 : cands === 'many' ? 100 : 0;
+        const capacity = cands === 'none' ? 0 : cands === 'overflow' ? Math.max(0, Math.floor(d / 3) - 1) : d + 2;
+        // The reference: plain loops, float32 as Math.fround. Without rows, d is the scores' length (0 without scores).
+        const lr32 = Math.fround(lr);
+        const refScores = new Float64Array(np === 0 && !withScores ? 0 : d);
+        for (let j = 0; j < refScores.length; j++) {
+          let sum = 0;
+          for (let p = 0; p < np; p++) {
+            const g = Math.fround((kind === 'sharedGrad' ? grad[0] : grad[p])[j]);
+            const a = Math.fround(Math.fround(lr32 * g) + Math.fround(mem[p][j]));
+            sum = Math.fround(sum + Math.fround(a * a));
+          }
+          refScores[j] = sum;
+        }
+        const finite = refScores.every(Number.isFinite);
+        const hits: number[] = [];
+        for (let j = 0; j < refScores.length; j++) if (!(refScores[j] < Math.fround(threshold))) hits.push(j);
+        const overflow = capacity > 0 && hits.length > capacity;
+        const expected = !finite ? -2 : capacity === 0 ? 0 : overflow ? -1 : hits.length;
         cases.push({
           kernel: 'augmentedScores',
-          name: `n=${np} d=${d} lr=${lr} ${kind}`,
+          name: `n=${np} d=${d} lr=${lr} ${kind} candidates=${cands} (${hits.length} hits, capacity ${capacity}) scores=${withScores}`,
           run: (impl) => {
-            const m = place(mem);
-            const g = place(grad);
+            const m = mem.map((r, p) => placed(Float32Array, r, p % 3));
+            const g = grad.map((r, p) => placed(Float32Array, r, (p + 1) % 3));
             const scores = placed(Float64Array, new Array<number>(d).fill(7), 1);
-            const finite = impl.augmentedScores(m.map((x) => x.view), views(g), lr, scores.view);
-            return { arrays: [scores.whole, ...m.map((x) => x.whole), ...g.map((x) => x.whole)], result: finite ? 1 : 0 };
+            const index = placed(Uint32Array, new Array<number>(capacity).fill(3), 1);
+            const score = placed(Float64Array, new Array<number>(capacity).fill(3), 2);
+            const gViews = g.map((x) => (kind === 'sharedGrad' ? g[0].view : x.view));
+            const result = impl.augmentedScores(m.map((x) => x.view), gViews, lr, withScores ? scores.view : undefined, cands === 'none' ? undefined : { threshold, index: index.view, score: score.view });
+            const candidateArrays = overflow || cands === 'none' ? [] : [index.whole, score.whole];
+            return { arrays: [scores.whole, ...m.map((x) => x.whole), ...g.map((x) => x.whole), ...candidateArrays], result };
           },
           check: (o) => {
-            const m = mem.map((r) => Float32Array.from(r));
-            const g = grad.map((r) => Float32Array.from(kind === 'sharedGrad' ? grad[0] : r));
-            const scores: number[] = [];
-            for (let j = 0; j < d; j++) {
-              let sum = 0;
-              for (let p = 0; p < np; p++) {
-                const a = Math.fround(lr * g[p][j] + m[p][j]);
-                sum += a * a;
-              }
-              scores.push(sum);
-            }
-            const finite = scores.every(Number.isFinite);
             if (kind !== 'finite' && kind !== 'sharedGrad' && finite) return 'the special value did not reach the scores';
+            const index = new Array<number>(capacity).fill(3);
+            const score = new Array<number>(capacity).fill(3);
+            if (capacity > 0 && !overflow) {
+              hits.forEach((j, c) => {
+                index[c] = j;
+                score[c] = refScores[j];
+              });
+            }
+            const candidateArrays = overflow || cands === 'none' ? [] : [placed(Uint32Array, index, 1).whole, placed(Float64Array, score, 2).whole];
             return compareOutcomes(o, {
-              arrays: [placed(Float64Array, scores, 1).whole, ...place(mem).map((x) => x.whole), ...place(grad).map((x) => x.whole)],
-              result: finite ? 1 : 0,
+              arrays: [
+                placed(Float64Array, withScores ? Array.from(refScores) : new Array<number>(d).fill(7), 1).whole,
+                ...mem.map((r, p) => placed(Float32Array, r, p % 3).whole),
+                ...grad.map((r, p) => placed(Float32Array, r, (p + 1) % 3).whole),
+                ...candidateArrays,
+              ],
+              result: expected,
             });
           },
         });
@@ -815,7 +839,7 @@ for (const np of [0, 1, 3, 16]) {
             const m = mem.map((x) => Float32Array.from(x));
             m.forEach((row, p) => {
               const g = Float32Array.from(grad[p]);
-              for (let j = 0; j < row.length; j++) row[j] = lr * g[j] + row[j];
+              for (let j = 0; j < row.length; j++) row[j] = Math.fround(Math.fround(lr) * g[j]) + row[j];
             });
             const out = m.map((row) =>
               Array.from(indices, (j) => {
@@ -915,15 +939,19 @@ t.test('native rejects bad arguments with TypeError/RangeError, never crashes', 
   tt.throws(() => k.topKIndices(new Float64Array(3), 1, bad(new Int32Array(1))), { name: 'TypeError', message: /'out' must be a Uint32Array/ });
   tt.throws(() => k.allFinite(bad(new Float64Array(2))), { name: 'TypeError', message: /allFinite: argument 'values' must be a Float32Array/ });
   const scores = new Float64Array(8);
-  tt.throws(() => k.augmentedScores([f32, f32], [f32], 0.1, scores), { name: 'RangeError', message: /augmentedScores: memory has 2 entries, gradients has 1/ });
-  tt.throws(() => k.augmentedScores([new Float32Array(7)], [f32], 0.1, scores), { name: 'RangeError', message: /memory\[0\] has 7 elements, needs at least 8/ });
-  tt.throws(() => k.augmentedScores([f32], [new Float32Array(7)], 0.1, scores), { name: 'RangeError', message: /gradients\[0\] has 7 elements/ });
-  tt.throws(() => k.augmentedScores([f32], [bad(new Float64Array(8))], 0.1, scores), { name: 'TypeError', message: /gradients\[0\] must be a Float32Array \(got Float64Array\)/ });
-  tt.throws(() => k.augmentedScores([f32], [f32], bad('0.1'), scores), { name: 'TypeError', message: /'lr' must be a number/ });
-  tt.throws(() => k.augmentedScores([f32], [f32], 0.1, bad(f32)), { name: 'TypeError', message: /'scores' must be a Float64Array/ });
+  const cand = (capacity: number, scoreLength = capacity) => ({ threshold: 0, index: new Uint32Array(capacity), score: new Float64Array(scoreLength) });
+  tt.throws(() => k.augmentedScores([f32, f32], [f32], 0.1, scores, undefined), { name: 'RangeError', message: /augmentedScores: memory has 2 entries, gradients has 1/ });
+  tt.throws(() => k.augmentedScores([f32, new Float32Array(7)], [f32, f32], 0.1, scores, undefined), { name: 'RangeError', message: /memory\[1\] has 7 elements, memory\[0\] has 8; every row must have the same length/ });
+  tt.throws(() => k.augmentedScores([f32], [new Float32Array(7)], 0.1, scores, undefined), { name: 'RangeError', message: /gradients\[0\] has 7 elements/ });
+  tt.throws(() => k.augmentedScores([f32], [bad(new Float64Array(8))], 0.1, scores, undefined), { name: 'TypeError', message: /gradients\[0\] must be a Float32Array \(got Float64Array\)/ });
+  tt.throws(() => k.augmentedScores([f32], [f32], bad('0.1'), scores, undefined), { name: 'TypeError', message: /'lr' must be a number/ });
+  tt.throws(() => k.augmentedScores([f32], [f32], 0.1, bad(f32), undefined), { name: 'TypeError', message: /'scores' must be a Float64Array/ });
+  tt.throws(() => k.augmentedScores([f32], [f32], 0.1, new Float64Array(7), undefined), { name: 'RangeError', message: /scores has 7 elements, the rows have 8/ });
+  tt.throws(() => k.augmentedScores([f32], [f32], 0.1, undefined, cand(4, 3)), { name: 'RangeError', message: /candScore has 3 elements, candIndex \(the capacity\) 4/ });
   const shared = new ArrayBuffer(256);
-  tt.throws(() => k.augmentedScores([new Float32Array(shared, 0, 8)], [f32], 0.1, new Float64Array(shared, 16, 8)), { name: 'RangeError', message: /scores shares memory with a row/ });
-  tt.equal(k.augmentedScores([f32, f32], [f32, f32], 0.1, scores), true, 'rows may share memory with each other (read only)');
+  tt.throws(() => k.augmentedScores([new Float32Array(shared, 0, 8)], [f32], 0.1, new Float64Array(shared, 16, 8), undefined), { name: 'RangeError', message: /shares memory with another argument/ });
+  tt.throws(() => k.augmentedScores([f32], [f32], 0.1, undefined, { threshold: 0, index: new Uint32Array(shared, 0, 4), score: new Float64Array(shared, 8, 4) }), { name: 'RangeError', message: /shares memory/ });
+  tt.equal(k.augmentedScores([f32, f32], [f32, f32], 0.1, scores, undefined), 0, 'rows may share memory with each other (read only)');
   const u = (...xs: number[]) => Uint32Array.from(xs);
   const rows = (count: number, len = 8) => Array.from({ length: count }, () => new Float32Array(len));
   tt.throws(() => k.augmentAndExtract(rows(1), rows(1), 0.1, u(2, 8), 1, rows(1)), { name: 'RangeError', message: /index 8 is out of range for a row of 8 elements/ });

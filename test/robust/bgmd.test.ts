@@ -66,6 +66,61 @@ t.test('error-feedback conservation: sum of updates + mean memory = lr * sum of 
   t.ok(maxAbsDiff(update, total) > 0.1, 'without memory the unselected mass is lost');
 });
 
+/** Scores as the contract defines them (float32: a = fround(fround(lr g) + m), s = float sum of fround(a^2)). */
+function referenceScores(memory: readonly Float32Array[], g: readonly Float32Array[], lr: number): number[] {
+  const lr32 = Math.fround(lr);
+  return Array.from({ length: g[0].length }, (_, j) => {
+    let s = 0;
+    for (let i = 0; i < g.length; i++) {
+      const a = Math.fround(Math.fround(lr32 * g[i][j]) + memory[i][j]);
+      s = Math.fround(s + Math.fround(a * a));
+    }
+    return s;
+  });
+}
+
+/** The top k of scores by brute force: sort by score descending, then index ascending; returned ascending. */
+function referenceTopK(scores: readonly number[], k: number): number[] {
+  const order = scores.map((_, j) => j).sort((a, b) => scores[b] - scores[a] || a - b);
+  return order.slice(0, k).sort((a, b) => a - b);
+}
+
+t.test('selection among sampled-threshold candidates (d >= 65536) is the exact top k, also when the estimate misses', async (t) => {
+  // Bgmd picks a threshold from 256 runs of 16 sampled coordinates and selects among the scores
+  // above it. Three layouts: random (candidates used), the sampled runs hold the only large values
+  // and there are fewer of them than k (too few candidates: all d scores), and the sampled runs
+  // hold the only small values (nearly every coordinate a candidate: past the capacity, all d).
+  const n = 5;
+  const d = 70_000;
+  const lr = 0.5;
+  const sampled = new Set<number>();
+  for (let r = 0; r < 256; r++) {
+    const start = Math.min(d - 16, Math.floor((r * d) / 256));
+    for (let j = start; j < start + 16; j++) sampled.add(j);
+  }
+  for (const [layout, beta, path] of [['random', 0.05, 'candidates'], ['sampled large', 0.1, 'all'], ['sampled small', 0.05, 'all']] as const) {
+    const bgmd = new Bgmd({ workers: n, length: d, beta, inner: 'mean' });
+    for (let step = 0; step < 3; step++) {
+      const g = randomRows(n, d, 900 + step, 1);
+      if (layout !== 'random') {
+        for (const row of g) for (let j = 0; j < d; j++) row[j] *= sampled.has(j) === (layout === 'sampled large') ? 100 : 0.01;
+      }
+      const before = Array.from({ length: n }, (_, i) => bgmd.memoryRow(i).slice());
+      const scores = referenceScores(before, g, lr);
+      const { selected, report } = bgmd.step(g, lr);
+      t.same([...selected], referenceTopK(scores, bgmd.k), `${layout} step ${step}: I is the top k of all d scores`);
+      if (path === 'candidates') t.ok(report.candidates !== undefined && report.candidates >= bgmd.k && report.candidates < 2 * bgmd.k, `${layout} step ${step}: chosen among ${report.candidates} candidates`);
+      else t.equal(report.candidates, undefined, `${layout} step ${step}: the estimate missed, chosen from all d scores`);
+      const inI = new Set(selected);
+      for (let i = 0; i < n; i++) {
+        const row = bgmd.memoryRow(i);
+        const lr32 = Math.fround(lr);
+        t.ok(row.every((v, j) => (inI.has(j) ? v === 0 : Object.is(v, Math.fround(Math.fround(lr32 * g[i][j]) + before[i][j])))), `${layout} step ${step}: memory row ${i} = augmented row with I zeroed`);
+      }
+    }
+  }
+});
+
 t.test('selection: |I| = k, top-k by column norm, update zero outside I, memory zero on I', async (t) => {
   const n = 7;
   const d = 1000;
@@ -75,12 +130,7 @@ t.test('selection: |I| = k, top-k by column norm, update zero outside I, memory 
     const lr = 0.5;
     const before = Array.from({ length: n }, (_, i) => bgmd.memoryRow(i).slice());
     const g = randomRows(n, d, 300 + step);
-    // Reference scores in float64 from the augmented rows.
-    const scores = Array.from({ length: d }, (_, j) => {
-      let s = 0;
-      for (let i = 0; i < n; i++) s += Math.fround(Math.fround(lr) * g[i][j] + before[i][j]) ** 2;
-      return s;
-    });
+    const scores = referenceScores(before, g, lr);
     const { update, selected, report } = bgmd.step(g, lr);
     t.equal(selected.length, 50);
     t.equal(report.selectedCount, 50);
@@ -232,9 +282,9 @@ t.test('a NaN/Inf row found by the scoring pass is excluded exactly like a row o
   // The per-worker path has no screen before the scoring pass: a NaN anywhere in a row (here the
   // last coordinate, after the memory holds residuals from earlier rounds) must leave that worker's
   // memory bitwise as it was and give the round an invalid row of the wrong length would give.
+  // d = 70000 takes the sampled-candidate selection, d = 5000 the selection from all d scores.
   const n = 6;
-  const d = 5000;
-  for (const invalid of ['exclude', 'zero'] as const) {
+  for (const [d, invalid] of [[5000, 'exclude'], [5000, 'zero'], [70_000, 'exclude'], [70_000, 'zero']] as const) {
     const screened = new Bgmd({ workers: n, length: d, beta: 0.1, invalid });
     const reference = new Bgmd({ workers: n, length: d, beta: 0.1, invalid });
     for (let round = 0; round < 4; round++) {
@@ -250,11 +300,11 @@ t.test('a NaN/Inf row found by the scoring pass is excluded exactly like a row o
       const before = screened.memoryRow(3).slice();
       const a = screened.step(bad, 0.3);
       const b = reference.step(refRows, 0.3);
-      t.same(a.report.invalidRows, round >= 2 ? [3] : [], `${invalid} round ${round}: reported`);
-      t.ok(bitwiseEqual(a.update, b.update) && a.selected.join() === b.selected.join(), `${invalid} round ${round}: same update and selection`);
-      for (let i = 0; i < n; i++) t.ok(bitwiseEqual(screened.memoryRow(i), reference.memoryRow(i)), `${invalid} round ${round}: memory row ${i}`);
+      t.same(a.report.invalidRows, round >= 2 ? [3] : [], `d=${d} ${invalid} round ${round}: reported`);
+      t.ok(bitwiseEqual(a.update, b.update) && a.selected.join() === b.selected.join(), `d=${d} ${invalid} round ${round}: same update and selection`);
+      for (let i = 0; i < n; i++) t.ok(bitwiseEqual(screened.memoryRow(i), reference.memoryRow(i)), `d=${d} ${invalid} round ${round}: memory row ${i}`);
       // Under 'zero' the row takes part as g = 0: its residual on I moves into the block, as before.
-      if (round >= 2 && invalid === 'exclude') t.ok(bitwiseEqual(screened.memoryRow(3), before), `round ${round}: the NaN row's memory is untouched`);
+      if (round >= 2 && invalid === 'exclude') t.ok(bitwiseEqual(screened.memoryRow(3), before), `d=${d} round ${round}: the NaN row's memory is untouched`);
     }
   }
   const all = new Bgmd({ workers: 3, length: 10, beta: 0.5 });
