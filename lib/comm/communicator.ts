@@ -24,6 +24,7 @@ import { Outbox, type FaultSeam } from '../transport/outbox.js';
 import { InRegions, OutRegion, regionName, removeStaleRegions, shmSupported, shmUnavailableReason } from '../transport/shm-region.js';
 import type { TransportChoice } from '../cluster/config.js';
 import { decodeMessage, PROTOCOL_VERSION, type Header } from '../transport/wire.js';
+import { releaseFrame } from '../transport/frame-release.js';
 import type { ZmqEndpoint } from '../transport/zmq-endpoint.js';
 import { isTensor, makeTensor, readTensor, tensorDType, type Tensor } from '../tensor/bridge.js';
 import { OpContext, type OpDescriptor, type OpHost } from './op-context.js';
@@ -664,13 +665,15 @@ export class Communicator implements OpHost {
           return sent;
         },
         fail: (e) => ctx.fail(e, true),
+        consumed: releaseFrame,
       },
     );
     ctx.attach((src, h, payload, volatile) => {
       if (!this.traceSink) return exec.onFrame(src, h.x, h.s, payload, h.c, volatile);
       const t0 = performance.now();
+      const bytes = payload?.byteLength ?? 0; // read first: a consumed ZeroMQ frame is released (empty) after
       const taken = exec.onFrame(src, h.x, h.s, payload, h.c, volatile);
-      this.trace({ name: h.x < -1 ? 'ack' : 'recv', cat: 'recv', ph: 'X', ts: t0 * 1000, dur: (performance.now() - t0) * 1000, args: { peer: src, transfer: h.x, segment: h.s, bytes: payload?.byteLength ?? 0 } });
+      this.trace({ name: h.x < -1 ? 'ack' : 'recv', cat: 'recv', ph: 'X', ts: t0 * 1000, dur: (performance.now() - t0) * 1000, args: { peer: src, transfer: h.x, segment: h.s, bytes } });
       return taken;
     }, exec.waitingOn);
     void exec.done.then(() => ctx.complete());

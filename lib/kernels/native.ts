@@ -41,12 +41,13 @@ interface NativeAddon {
   simdLevel(): string;
   shmMap(name: string, bytes: number, create: boolean): ArrayBuffer;
   shmUnmap(buffer: ArrayBuffer): void;
+  detachBuffer(buffer: ArrayBuffer): boolean;
   shmUnlink(name: string): boolean;
 }
 
 const ADDON_FUNCTIONS: readonly (keyof NativeAddon)[] = [
   'reduceInto', 'scale', 'divide', 'signPack', 'firstNonFinite', 'momentumSignPack', 'signApply', 'axpy', 'voteCount', 'sqDistances', 'weightedSum', 'weiszfeldStep', 'selectKth',
-  'topKIndices', 'allFinite', 'augmentedScores', 'augmentAndExtract', 'simdLevel', 'shmMap', 'shmUnmap', 'shmUnlink',
+  'topKIndices', 'allFinite', 'augmentedScores', 'augmentAndExtract', 'detachBuffer', 'simdLevel', 'shmMap', 'shmUnmap', 'shmUnlink',
 ];
 
 export interface NativeLoadStatus {
@@ -241,6 +242,14 @@ export function shmMap(name: string, bytes: number, create: boolean): ArrayBuffe
 /** Unmaps now; the ArrayBuffer is detached (byteLength 0) so it can no longer reach the pages. */
 export function shmUnmap(buffer: ArrayBuffer): void {
   requireAddon('shmUnmap').shmUnmap(buffer);
+}
+
+/**
+ * Detaches `buffer` (byteLength 0 afterwards) so that its backing store is released now instead of
+ * at a later garbage collection; false without the addon or when it was already detached.
+ */
+export function detachBuffer(buffer: ArrayBuffer): boolean {
+  return addon !== undefined && addon.detachBuffer(buffer);
 }
 
 /** Removes the name (live mappings stay valid). Returns false when it did not exist. */

@@ -34,6 +34,8 @@ export interface ExecChannel {
   send(peer: number, transfer: number, segment: number, payload: Uint8Array | undefined, count: number): Promise<void>;
   /** Fails the collective (protocol violations found while executing). */
   fail(err: ZcollError): void;
+  /** Optional: the bytes of a received payload have been reduced or copied and are not read again. */
+  consumed?(payload: Buffer): void;
 }
 
 export interface Execution {
@@ -239,6 +241,7 @@ export function execute(p: ExecuteParams, ch: ExecChannel): Execution {
       const x = s.transfers[order[next[seg]]];
       next[seg]++;
       if (sp.length > 0) kernels.reduceInto(buffer.subarray(sp.offset, sp.offset + sp.length), typedView(payload, sp.length), op);
+      if (payload !== undefined) ch.consumed?.(payload);
       markLanded(x, seg);
     }
   };
@@ -275,6 +278,7 @@ export function execute(p: ExecuteParams, ch: ExecChannel): Execution {
       if (volatile && payload !== undefined && stash.has(key)) stash.set(key, copyOf(payload));
     } else {
       if (sp.length > 0) buffer.subarray(sp.offset, sp.offset + sp.length).set(typedView(payload, sp.length));
+      if (payload !== undefined) ch.consumed?.(payload);
       markLanded(t, segment);
     }
     maybeDone();

@@ -15,6 +15,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import * as zmq from 'zeromq';
 import { ZcollError } from '../errors.js';
+import { markReceived } from './frame-release.js';
 import { acquireZap, watchHandshakes, type CurveContext, type CurveStats } from './curve.js';
 import type { Link, LinkKind } from './link.js';
 
@@ -144,6 +145,7 @@ export class ZmqEndpoint {
         // Closing the socket rejects the pending receive; anything else cannot be recovered here either.
         return;
       }
+      markReceived(frames);
       if (this.handler !== undefined) this.handler(frames);
       else if (this.early.length < 10_000) this.early.push(frames);
     }

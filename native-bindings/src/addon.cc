@@ -623,6 +623,21 @@ Napi::Value AugmentAndExtractFn(const Napi::CallbackInfo& info) {
   return env.Undefined();
 }
 
+// detachBuffer(ab): detaches an ArrayBuffer, so its backing store is released now rather than at
+// the next garbage collection; true if it was detached by this call. lib/transport/frame-release.ts
+// uses it on ZeroMQ receive buffers once their bytes are consumed.
+Napi::Value DetachBufferFn(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  bool is_ab = false;
+  if (info.Length() < 1 || napi_is_arraybuffer(env, info[0], &is_ab) != napi_ok || !is_ab) {
+    return ThrowType(env, std::string("detachBuffer: argument 'buffer' must be an ArrayBuffer (got ") +
+                              (info.Length() < 1 ? "undefined" : Describe(env, info[0])) + ")");
+  }
+  bool detached = false;
+  if (napi_is_detached_arraybuffer(env, info[0], &detached) != napi_ok || detached) return Napi::Boolean::New(env, false);
+  return Napi::Boolean::New(env, napi_detach_arraybuffer(env, info[0]) == napi_ok);
+}
+
 Napi::Value SimdLevelFn(const Napi::CallbackInfo& info) {
   std::string level = zcoll::SimdLevel();
   if (!ZCOLL_HAVE_CLONES && level == "avx2") level = "avx2 (signPack only)";
@@ -647,6 +662,7 @@ Napi::Object Init(Napi::Env env, Napi::Object exports) {
   exports.Set("allFinite", Napi::Function::New(env, AllFiniteFn, "allFinite"));
   exports.Set("augmentedScores", Napi::Function::New(env, AugmentedScoresFn, "augmentedScores"));
   exports.Set("augmentAndExtract", Napi::Function::New(env, AugmentAndExtractFn, "augmentAndExtract"));
+  exports.Set("detachBuffer", Napi::Function::New(env, DetachBufferFn, "detachBuffer"));
   exports.Set("simdLevel", Napi::Function::New(env, SimdLevelFn, "simdLevel"));
   InitShm(env, exports);
   return exports;
