@@ -114,7 +114,7 @@ export interface Kernels {
   ): number;
   /**
    * Writes the augmented rows into the memory, then moves the columns `indices` out. For each row p
-   * (ascending): memory[p][j] = fround(fround(lr * gradients[p][j]) + memory[p][j]) for every j <
+   * (ascending): memory[p][j] = fround(fround(lr * gradients[p][j]) + memory[p][j]) (lr used as fround(lr)) for every j <
    * memory[p].length, then for each t ascending out[p][t] = fround(memory[p][indices[t]] / divisor)
    * and memory[p][indices[t]] = 0. memory, gradients and out have the same count;
    * gradients[p].length >= memory[p].length; out[p].length >= indices.length; indices strictly

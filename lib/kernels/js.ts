@@ -300,11 +300,11 @@ export const jsKernels: Kernels = {
   },
   augmentAndExtract(memory: readonly Float32Array[], gradients: readonly Float32Array[], lr: number, indices: Uint32Array, divisor: number, out: readonly Float32Array[]): void {
     const k = indices.length;
+    const lr32 = Math.fround(lr);
     for (let p = 0; p < memory.length; p++) {
       const m = memory[p];
       const g = gradients[p];
       const dst = out[p];
-      const lr32 = Math.fround(lr);
       for (let j = 0; j < m.length; j++) m[j] = Math.fround(lr32 * g[j]) + m[j];
       for (let t = 0; t < k; t++) {
         const j = indices[t];

@@ -116,7 +116,8 @@ export class Bgmd<N extends AggregatorName = 'geometricMedian'> {
   private readonly memory: Float32Array;
   /** perWorker: the n views of `memory`, one per worker. */
   private readonly memoryRows: readonly Float32Array[];
-  private readonly scores: Float64Array;
+  /** All d scores (float64 for topKIndices and the sampling keys); made on first use, which the per-worker top-k rarely needs. */
+  private allScores: Float64Array | undefined;
   /** perWorker top-k: the candidates of the scoring pass and the top-k positions among them (grown on demand). */
   private candidates: { index: Uint32Array; score: Float64Array; positions: Uint32Array } | undefined;
   /** 'sample' only: the sampling keys. */
@@ -163,7 +164,6 @@ export class Bgmd<N extends AggregatorName = 'geometricMedian'> {
     this.memory = new Float32Array(memory === 'perWorker' ? workers * length : memory === 'averaged' ? length : 0);
     this.memoryRows = memory === 'perWorker' ? Array.from({ length: workers }, (_, i) => this.memory.subarray(i * length, (i + 1) * length)) : [];
     this.augmentedSum = memory === 'averaged' ? new Float64Array(length) : undefined;
-    this.scores = new Float64Array(length);
     this.keys = selection === 'sample' ? new Float64Array(length) : undefined;
     const k = this.k;
     this.blockRows = Array.from({ length: workers }, () => new Float32Array(k));
@@ -234,7 +234,6 @@ export class Bgmd<N extends AggregatorName = 'geometricMedian'> {
     const memoryOf = (workers: readonly number[]): Float32Array[] => workers.map((i) => this.memoryRows[i]);
 
     // 1-2. Augment and score (3. with per-worker memory, select I too).
-    const scores = this.scores;
     const lr32 = Math.fround(lr);
     let selected: Uint32Array | undefined;
     let candidateCount: number | undefined;
@@ -244,7 +243,7 @@ export class Bgmd<N extends AggregatorName = 'geometricMedian'> {
       let scored = false;
       const score = (candidates: ScoreCandidates | undefined): number => {
         scored = candidates === undefined;
-        return kernels.augmentedScores(memoryOf(participants), gradientsOf(participants), lr32, scored ? scores : undefined, candidates);
+        return kernels.augmentedScores(memoryOf(participants), gradientsOf(participants), lr32, scored ? this.scoreBuffer() : undefined, candidates);
       };
       const candidatesNow = (): ScoreCandidates | undefined => (this.selection === 'topk' && this.k < d ? this.candidatesFor(memoryOf(participants), gradientsOf(participants), lr32) : undefined);
       let candidates = candidatesNow();
@@ -281,6 +280,7 @@ export class Bgmd<N extends AggregatorName = 'geometricMedian'> {
       }
     } else {
       // averaged: a_i = lr g_i + m (same m for every row); none: m = 0.
+      const scores = this.scoreBuffer();
       scores.fill(0);
       const m = this.memory;
       const shared = this.memoryMode === 'averaged';
@@ -297,7 +297,7 @@ export class Bgmd<N extends AggregatorName = 'geometricMedian'> {
     }
 
     // 3. Select I.
-    selected ??= this.select(scores);
+    selected ??= this.select(this.scoreBuffer());
     const k = selected.length;
 
     // Gather the block rows (divided by lr), and take I out of the memory.
@@ -388,6 +388,11 @@ export class Bgmd<N extends AggregatorName = 'geometricMedian'> {
       this.candidates = buffers;
     }
     return { threshold, index: buffers.index, score: buffers.score };
+  }
+
+  private scoreBuffer(): Float64Array {
+    this.allScores ??= new Float64Array(this.length);
+    return this.allScores;
   }
 
   /** Workers whose rows enter the round: the valid ones, plus the invalid ones (as g = 0) under the 'zero' policy. */
