@@ -20,6 +20,18 @@ const HERE = dirname(fileURLToPath(import.meta.url));
 const REPO = resolve(HERE, '..', '..');
 const PEERS = process.env.ZCOLL_PEERS_DIR ?? resolve(REPO, '..', 'shared', 'peers');
 
+const USAGE = 'usage: node dist/bench/peers.js [--ranks 2,4] [--sizes 4K,64K,1M,16M,64M] [--out bench/results/peers.md] [--transports shm,shm-registered,zmq]';
+const FLAGS = new Set(['--ranks', '--sizes', '--out', '--transports']);
+// Every flag takes a value; anything else (--help included) prints the usage and runs nothing, so a
+// typo never starts a many-minute sitting that overwrites bench/results/peers.md.
+const argv = process.argv.slice(2);
+for (let i = 0; i < argv.length; i += 2) {
+  if (!FLAGS.has(argv[i]) || argv[i + 1] === undefined) {
+    console.error(argv[i] === '--help' ? USAGE : `peers: unknown or incomplete option ${JSON.stringify(argv[i])}\n${USAGE}`);
+    process.exit(argv[i] === '--help' ? 0 : 2);
+  }
+}
+
 function arg(name: string, dflt: string): string {
   const i = process.argv.indexOf(name);
   return i >= 0 && process.argv[i + 1] !== undefined ? process.argv[i + 1] : dflt;
