@@ -93,21 +93,24 @@ constexpr size_t kStepColumns = 8192;
 // they consume, so the next block's reads from memory overlap this block's arithmetic.
 constexpr size_t kLineFloats = 16;
 
-// Squared distances of four points (already offset to the block) to the block `o` of the new point,
-// each one chain over j carried across blocks in dist[0..4). With kMove, the move's chain
-// sum (o - prev)^2 rides in the same loop, so its add latency hides behind the distances' work.
-template <bool kMove>
-inline __attribute__((always_inline)) void DistanceGroup(const float* p0, const float* p1, const float* p2,
-                                                         const float* p3, const double* o, const double* prev,
-                                                         size_t cols, size_t ahead, double* dist, double* move) {
-  double a0 = dist[0], a1 = dist[1], a2 = dist[2], a3 = dist[3];
+// Squared distances of kRows points (rows[r] + j0 is the block) to the block `o` of the new point,
+// each one chain over j carried across blocks in dist[0..kRows). With kMove, the move's chain sum
+// (o - prev)^2 rides in the same loop, so its add latency hides behind the distances' work. kRows is
+// 4 for the sweeps and 1 for the remaining rows; the constant-size arrays unroll into registers.
+template <size_t kRows, bool kMove>
+inline __attribute__((always_inline)) void DistanceRows(const float* const* rows, size_t j0, const double* o,
+                                                        const double* prev, size_t cols, size_t ahead, double* dist,
+                                                        double* move) {
+  const float* p[kRows];
+  double a[kRows];
+  for (size_t r = 0; r < kRows; r++) {
+    p[r] = rows[r] + j0;
+    a[r] = dist[r];
+  }
   double mv = kMove ? *move : 0;
   for (size_t c0 = 0; c0 < cols; c0 += kLineFloats) {
     if (c0 < ahead) {
-      __builtin_prefetch(p0 + kStepColumns + c0);
-      __builtin_prefetch(p1 + kStepColumns + c0);
-      __builtin_prefetch(p2 + kStepColumns + c0);
-      __builtin_prefetch(p3 + kStepColumns + c0);
+      for (size_t r = 0; r < kRows; r++) __builtin_prefetch(p[r] + kStepColumns + c0);
     }
     const size_t c1 = cols - c0 < kLineFloats ? cols : c0 + kLineFloats;
     for (size_t c = c0; c < c1; c++) {
@@ -116,43 +119,27 @@ inline __attribute__((always_inline)) void DistanceGroup(const float* p0, const 
         const double diff = y - prev[c];
         mv += diff * diff;
       }
-      const double d0 = static_cast<double>(p0[c]) - y;
-      const double d1 = static_cast<double>(p1[c]) - y;
-      const double d2 = static_cast<double>(p2[c]) - y;
-      const double d3 = static_cast<double>(p3[c]) - y;
-      a0 += d0 * d0;
-      a1 += d1 * d1;
-      a2 += d2 * d2;
-      a3 += d3 * d3;
+      for (size_t r = 0; r < kRows; r++) {
+        const double e = static_cast<double>(p[r][c]) - y;
+        a[r] += e * e;
+      }
     }
   }
-  dist[0] = a0;
-  dist[1] = a1;
-  dist[2] = a2;
-  dist[3] = a3;
+  for (size_t r = 0; r < kRows; r++) dist[r] = a[r];
   if (kMove) *move = mv;
 }
 
-template <bool kMove>
-inline __attribute__((always_inline)) void DistanceOne(const float* p, const double* o, const double* prev, size_t cols,
-                                                       size_t ahead, double* dist, double* move) {
-  double a = *dist;
-  double mv = kMove ? *move : 0;
-  for (size_t c0 = 0; c0 < cols; c0 += kLineFloats) {
-    if (c0 < ahead) __builtin_prefetch(p + kStepColumns + c0);
-    const size_t c1 = cols - c0 < kLineFloats ? cols : c0 + kLineFloats;
-    for (size_t c = c0; c < c1; c++) {
-      const double y = o[c];
-      if (kMove) {
-        const double diff = y - prev[c];
-        mv += diff * diff;
-      }
-      const double e = static_cast<double>(p[c]) - y;
-      a += e * e;
-    }
+// One call of DistanceRows for rows i .. i + kRows - 1; the first call of a block carries the move.
+template <size_t kRows>
+inline __attribute__((always_inline)) void DistancesOf(const float* const* points, size_t i, size_t j0, const double* o,
+                                                       const double* prev, size_t cols, size_t ahead, double* distances,
+                                                       double* move, bool* moved) {
+  if (!*moved) {
+    DistanceRows<kRows, true>(points + i, j0, o, prev, cols, ahead, distances + i, move);
+    *moved = true;
+  } else {
+    DistanceRows<kRows, false>(points + i, j0, o, prev, cols, ahead, distances + i, move);
   }
-  *dist = a;
-  if (kMove) *move = mv;
 }
 
 }  // namespace
@@ -209,26 +196,8 @@ ZCOLL_CLONES double WeiszfeldStep(const float* const* points, size_t np, const d
     const size_t ahead = d - j0 > kStepColumns ? (d - j0 - kStepColumns < kStepColumns ? d - j0 - kStepColumns : kStepColumns) : 0;
     size_t i = 0;
     bool moved = prev == nullptr;  // the move's chain rides in the first loop over this block
-    for (; i + 4 <= np; i += 4) {
-      const float* p0 = points[i] + j0;
-      const float* p1 = points[i + 1] + j0;
-      const float* p2 = points[i + 2] + j0;
-      const float* p3 = points[i + 3] + j0;
-      if (!moved) {
-        DistanceGroup<true>(p0, p1, p2, p3, o, prev, cols, ahead, distances + i, &move);
-        moved = true;
-      } else {
-        DistanceGroup<false>(p0, p1, p2, p3, o, prev, cols, ahead, distances + i, &move);
-      }
-    }
-    for (; i < np; i++) {
-      if (!moved) {
-        DistanceOne<true>(points[i] + j0, o, prev, cols, ahead, distances + i, &move);
-        moved = true;
-      } else {
-        DistanceOne<false>(points[i] + j0, o, prev, cols, ahead, distances + i, &move);
-      }
-    }
+    for (; i + 4 <= np; i += 4) DistancesOf<4>(points, i, j0, o, prev, cols, ahead, distances, &move, &moved);
+    for (; i < np; i++) DistancesOf<1>(points, i, j0, o, prev, cols, ahead, distances, &move, &moved);
   }
   return move;
 }
