@@ -7,6 +7,9 @@
  * sequence, after one untimed warm-up round that touches every buffer. The scoring pass's threshold
  * here is the score at rank 1.2 k from an untimed pass without candidates (Bgmd estimates it from a
  * sample of 4096 coordinates). The figures explain a robust-speed run; they do not replace it.
+ * With the memory at the workers (memory 'workers'), the aggregator's round is columnScores (scores of
+ * the augmented rows, the candidates' columns copied out), the same top-k, gatherColumns from those
+ * columns, the same GM and update: timed the same way on the same rows (taken as the augmented ones).
  * Usage: node dist/bench/robust-phases.js [--d 10000000] [--beta 0.1] [--reps 3]
  */
 import { kernels } from '../lib/kernels/index.js';
@@ -32,6 +35,8 @@ const scores = new Float64Array(d);
 const selected = new Uint32Array(k);
 const capacity = 2 * k + 1024;
 const candidates = { threshold: 0, index: new Uint32Array(capacity), score: new Float64Array(capacity) };
+const columns = { ...candidates, index: new Uint32Array(capacity), score: new Float64Array(capacity), values: Array.from({ length: n }, () => new Float32Array(capacity)) };
+const workersBgmd = new Bgmd({ workers: n, length: d, beta, memory: 'workers' });
 const positions = new Uint32Array(k);
 const bgmd = new Bgmd({ workers: n, length: d, beta });
 const stepOut = new Float32Array(d);
@@ -48,7 +53,8 @@ const weights = new Float64Array(n).fill(1 / n);
 const distances = new Float64Array(n);
 const lr = Math.fround(0.1);
 
-const phases = ['augmentedScores (candidates)', 'topKIndices of the candidates', 'augmentAndExtract', 'GM on the block', 'update (fill + scatter)', 'BGMD sum', 'Bgmd.step (whole round)', 'full GM: one weiszfeldStep', 'full GM'] as const;
+const phases = ['augmentedScores (candidates)', 'topKIndices of the candidates', 'augmentAndExtract', 'GM on the block', 'update (fill + scatter)', 'BGMD sum', 'Bgmd.step (whole round)', 'full GM: one weiszfeldStep', 'full GM',
+  'workers: columnScores (candidates + columns)', 'workers: topKIndices of the candidates', 'workers: gatherColumns', 'workers: GM on the block', 'workers: update', 'workers: sum', 'workers: Bgmd.step (whole round)'] as const;
 const times = new Map<string, number[]>(phases.map((p) => [p, []]));
 const iterations: number[] = [];
 
@@ -83,6 +89,24 @@ for (let rep = 0; rep <= reps; rep++) {
   timed('Bgmd.step (whole round)', () => bgmd.step(rows, lr, stepOut), record);
   timed('full GM: one weiszfeldStep', () => kernels.weiszfeldStep(rows, weights, 1, y, next, distances), record);
   timed('full GM', () => geometricMedian(rows, { out: fullOut, scratch: fullScratch }), record);
+  // Memory at the workers: the rows stand for the augmented rows a_i.
+  kernels.columnScores(rows, scores, undefined);
+  columns.threshold = Float64Array.from(scores).sort()[Math.max(0, d - Math.ceil(1.2 * k))];
+  const w0 = performance.now();
+  const found = timed('workers: columnScores (candidates + columns)', () => kernels.columnScores(rows, undefined, columns), record);
+  if (found < k) throw new Error(`robust-phases: ${found} candidates for k = ${k}`);
+  timed('workers: topKIndices of the candidates', () => {
+    kernels.topKIndices(columns.score.subarray(0, found), k, positions);
+    for (let t = 0; t < k; t++) selected[t] = columns.index[positions[t]];
+  }, record);
+  timed('workers: gatherColumns', () => kernels.gatherColumns(columns.values, positions, lr, blocks), record);
+  const wgm = timed('workers: GM on the block', () => geometricMedian(blocks, { out: blockValue, scratch: blockScratch, invalid: 'exclude', length: k }), record);
+  timed('workers: update', () => {
+    update.fill(0);
+    for (let t = 0; t < k; t++) update[selected[t]] = lr * wgm.value[t];
+  }, record);
+  if (record) times.get('workers: sum')?.push(performance.now() - w0);
+  timed('workers: Bgmd.step (whole round)', () => workersBgmd.step(rows, lr, stepOut), record);
 }
 
 const median = (v: number[]) => [...v].sort((a, b) => a - b)[(v.length - 1) >> 1];

@@ -9,11 +9,17 @@
  * reused every round, as a training loop runs it; BGMD reuses its inner GM's buffers itself) and
  * fresh allocation (a new result, and for GM new float64 iterates, per call; first touch of new
  * pages is expensive on the benchmark VM). The speed-up column compares like with like.
+ * BGMD with the memory at the workers (memory 'workers', lib/robust/bgmd-residual.ts; the same
+ * rounds bit for bit): the aggregator's step over the augmented rows, timed like the others
+ * (steady only), and in a second table each worker's own part (augment, then commit I), whose
+ * workers run in parallel on their own machines; that table also gives the whole round's work as if
+ * one machine ran all 16 workers' parts one after the other.
  * Usage: node dist/bench/robust-speed.js [--d 1000000,10000000] [--reps 3]
  */
 import { kernels } from '../lib/kernels/index.js';
 import { BYZANTINE_ROWS, makeRows, ROWS } from './robust-rows.js';
 import { Bgmd } from '../lib/robust/bgmd.js';
+import { BgmdResidual } from '../lib/robust/bgmd-residual.js';
 import { geometricMedian, WeiszfeldScratch } from '../lib/robust/geometric-median.js';
 
 function arg(name: string, fallback: string): string {
@@ -54,6 +60,7 @@ console.log('# steady = reused out buffer (+ GM scratch); fresh = new buffers pe
 console.log('| d | aggregator | steady wall ms | steady CPU ms | fresh wall ms | fresh CPU ms | GM iterations | speed-up steady (wall / CPU) | speed-up fresh (wall / CPU) |');
 console.log('|---|---|---|---|---|---|---|---|---|');
 const newTiming = (): Timing => ({ wall: [], cpu: [], iterations: [] });
+const workerLines: string[] = [];
 for (const d of sizes) {
   const rounds = Array.from({ length: reps }, (_, r) => makeRows(d, r));
   const betas = [0.1, 0.05];
@@ -67,17 +74,47 @@ for (const d of sizes) {
   const gmF = newTiming();
   const bS = betas.map(newTiming);
   const bF = betas.map(newTiming);
+  // Memory at the workers: one aggregator and 16 residuals per beta (steady mode only).
+  const atWorkers = betas.map((beta) => ({
+    aggregator: new Bgmd({ workers: n, length: d, beta, memory: 'workers' }),
+    residuals: Array.from({ length: n }, () => new BgmdResidual({ length: d })),
+    out: new Float32Array(d),
+    step: newTiming(),
+    /** Per round: each worker's augment + commit, ms. */
+    workers: [] as number[][],
+  }));
+  const roundAtWorkers = (w: (typeof atWorkers)[number], rows: Float32Array[], timing: boolean): void => {
+    const own = new Array<number>(n).fill(0);
+    const a = w.residuals.map((r, i) => {
+      const t0 = performance.now();
+      const row = r.augment(rows[i], 0.1);
+      own[i] += performance.now() - t0;
+      return row;
+    });
+    let step: ReturnType<Bgmd['step']> | undefined;
+    if (timing) timed(() => (step = w.aggregator.step(a, 0.1, w.out)), w.step, (r) => r.report.inner.iterations);
+    else step = w.aggregator.step(a, 0.1, w.out);
+    const done = step as ReturnType<Bgmd['step']>;
+    w.residuals.forEach((r, i) => {
+      const t0 = performance.now();
+      r.commit(done.selected, !done.report.invalidRows.includes(i));
+      own[i] += performance.now() - t0;
+    });
+    if (timing) w.workers.push(own);
+  };
   const gmSteady = (rows: Float32Array[]) => geometricMedian(rows, { out: gmOut, scratch: gmScratch });
   // Warm-up: JIT, the first touch of each BGMD's n x d memory and of the reused buffers, untimed.
   gmSteady(rounds[0]);
   geometricMedian(rounds[0]);
   steadyB.forEach((b, i) => b.step(rounds[0], 0.1, bOut[i]));
   for (const b of freshB) b.step(rounds[0], 0.1);
+  for (const w of atWorkers) roundAtWorkers(w, rounds[0], false);
   for (const rows of rounds) {
     timed(() => gmSteady(rows), gmS, (r) => r.report.iterations);
     timed(() => geometricMedian(rows), gmF, (r) => r.report.iterations);
     steadyB.forEach((b, i) => timed(() => b.step(rows, 0.1, bOut[i]), bS[i], (r) => r.report.inner.iterations));
     freshB.forEach((b, i) => timed(() => b.step(rows, 0.1), bF[i], (r) => r.report.inner.iterations));
+    for (const w of atWorkers) roundAtWorkers(w, rows, true);
   }
   const gs = { w: median(gmS.wall), c: median(gmS.cpu) };
   const gf = { w: median(gmF.wall), c: median(gmF.cpu) };
@@ -91,4 +128,27 @@ for (const d of sizes) {
         `${(gs.w / s.w).toFixed(1)} / ${(gs.c / s.c).toFixed(1)} | ${(gf.w / f.w).toFixed(1)} / ${(gf.c / f.c).toFixed(1)} |`,
     );
   });
+  atWorkers.forEach((w) => {
+    const b = w.aggregator;
+    const s = { w: median(w.step.wall), c: median(w.step.cpu) };
+    console.log(
+      `| ${d.toExponential(0)} | BGMD beta ${b.beta}, memory at the workers: the aggregator | ${f0(s.w)} | ${f0(s.c)} | - | - | ${w.step.iterations.join(', ')} | ` +
+        `${(gs.w / s.w).toFixed(1)} / ${(gs.c / s.c).toFixed(1)} | - |`,
+    );
+    // Per worker: the median over rounds of each worker's time, then the median and the largest over workers.
+    const perWorker = Array.from({ length: n }, (_, i) => median(w.workers.map((round) => round[i])));
+    const serial = median(w.workers.map((round) => round.reduce((x, y) => x + y, 0)));
+    const slowest = Math.max(...perWorker);
+    const one = (x: number) => x.toFixed(1);
+    workerLines.push(
+      `| ${d.toExponential(0)} | ${b.beta} | ${one(median(perWorker))} | ${one(slowest)} | ${f0(s.w + slowest)} | ${(gs.w / (s.w + slowest)).toFixed(1)} | ` +
+        `${f0(s.w + serial)} | ${(gs.w / (s.w + serial)).toFixed(1)} |`,
+    );
+  });
 }
+console.log('');
+console.log("# memory at the workers: each worker's own part per round (BgmdResidual.augment, then commit I; medians over the timed rounds)");
+console.log('# parallel = aggregator + the slowest worker (workers on their own machines); one machine = aggregator + all 16 workers one after the other');
+console.log('| d | beta | worker ms (median) | worker ms (slowest) | parallel ms | full GM / parallel | one machine ms | full GM / one machine |');
+console.log('|---|---|---|---|---|---|---|---|');
+for (const line of workerLines) console.log(line);

@@ -52,6 +52,7 @@ export { Signum } from './compress/signum.js';
 // Byzantine-robust aggregation.
 export { aggregate, isAggregatorName, type AggregatorName, type Aggregation } from './robust/aggregator.js';
 export { Bgmd } from './robust/bgmd.js';
+export { BgmdResidual, type BgmdResidualOptions } from './robust/bgmd-residual.js';
 
 // Gradient coding for stragglers.
 export { createGradientCode, GradientCode } from './coding/gradient-code.js';

@@ -16,6 +16,11 @@ export interface ScoreCandidates {
   readonly score: Float64Array;
 }
 
+/** ScoreCandidates plus, for columnScores, where each candidate's column goes: values[p][c] = rows[p][index[c]] (one array per row, length >= the capacity). */
+export interface ColumnCandidates extends ScoreCandidates {
+  readonly values?: readonly Float32Array[];
+}
+
 export interface Kernels {
   readonly name: 'js' | 'native';
   /** dst[i] = op(dst[i], src[i]) for i < dst.length. Same type, src.length >= dst.length. NaN propagates through min/max. */
@@ -112,6 +117,27 @@ export interface Kernels {
     scores: Float64Array | undefined,
     candidates: ScoreCandidates | undefined,
   ): number;
+  /**
+   * augmentedScores over rows that are already augmented (BGMD with the memory at the workers):
+   * a = rows[p][j], s_j = fround(s_j + fround(a * a)) over p in order; the same scores, candidates
+   * and return values. With candidates.values, candidate c's column is copied out as well:
+   * values[p][c] = rows[p][index[c]] (the candidates of a block are copied while its rows are in
+   * cache). Native: RangeError when a length does not hold or a written array shares memory.
+   */
+  columnScores(rows: readonly Float32Array[], scores: Float64Array | undefined, candidates: ColumnCandidates | undefined): number;
+  /**
+   * One worker's augmented row (BgmdResidual): out[j] = fround(fround(lr * gradient[j]) + memory[j])
+   * (lr used as fround(lr)) for every j; returns true iff every gradient[j] is finite. The three
+   * have one length. Native: RangeError when they do not, or when out shares memory with another.
+   */
+  augmentRow(memory: Float32Array, gradient: Float32Array, lr: number, out: Float32Array): boolean;
+  /**
+   * out[p][t] = fround(rows[p][indices[t]] / divisor) for every row p and t < indices.length: the
+   * selected block of augmented rows, divided as augmentAndExtract divides it. indices strictly
+   * ascending, each below every row's length; rows and out have the same count, out[p].length >=
+   * indices.length. Native: RangeError when that does not hold or an out row shares memory.
+   */
+  gatherColumns(rows: readonly Float32Array[], indices: Uint32Array, divisor: number, out: readonly Float32Array[]): void;
   /**
    * Writes the augmented rows into the memory, then moves the columns `indices` out. For each row p
    * (ascending): memory[p][j] = fround(fround(lr * gradients[p][j]) + memory[p][j]) (lr used as fround(lr)) for every j <

@@ -3,7 +3,7 @@
  * native addon did not build. Loops are monomorphic per typed-array type so V8 keeps them fast.
  */
 import type { NumericArray } from '../dtype.js';
-import type { ElementwiseOp, FloatArray, Kernels, ScoreCandidates } from './contract.js';
+import type { ColumnCandidates, ElementwiseOp, FloatArray, Kernels, ScoreCandidates } from './contract.js';
 
 function sumInto(dst: NumericArray, src: NumericArray): void {
   const n = dst.length;
@@ -258,45 +258,26 @@ export const jsKernels: Kernels = {
     return acc === 0;
   },
   augmentedScores(memory: readonly Float32Array[], gradients: readonly Float32Array[], lr: number, scores: Float64Array | undefined, candidates: ScoreCandidates | undefined): number {
-    const rows = memory.length;
-    const d = rows > 0 ? memory[0].length : (scores?.length ?? 0);
     const lr32 = Math.fround(lr);
-    const threshold = Math.fround(candidates?.threshold ?? Number.POSITIVE_INFINITY);
-    const capacity = candidates?.index.length ?? 0;
-    const s = new Float32Array(Math.min(d, AUGMENT_BLOCK));
-    let nonfinite = 0;
-    let count = 0;
-    let overflow = false;
-    // Blocked as native is; a coordinate's sum runs over the rows in order whatever the block.
-    for (let j0 = 0; j0 < d; j0 += AUGMENT_BLOCK) {
-      const j1 = Math.min(d, j0 + AUGMENT_BLOCK);
-      s.fill(0);
-      for (let p = 0; p < rows; p++) {
-        const m = memory[p];
-        const g = gradients[p];
-        for (let j = j0; j < j1; j++) {
-          const a = Math.fround(Math.fround(lr32 * g[j]) + m[j]);
-          s[j - j0] = Math.fround(s[j - j0] + Math.fround(a * a));
-        }
-      }
-      // s * 0 is NaN exactly for NaN and +-Inf, and NaN sticks in the sum.
-      for (let j = j0; j < j1; j++) nonfinite += s[j - j0] * 0;
-      scores?.set(s.subarray(0, j1 - j0), j0);
-      if (candidates === undefined || capacity === 0 || overflow) continue;
-      let hits = 0;
-      for (let j = j0; j < j1; j++) if (!(s[j - j0] < threshold)) hits++;
-      if (count + hits > capacity) {
-        overflow = true;
-        continue;
-      }
-      for (let j = j0; j < j1; j++) {
-        if (s[j - j0] < threshold) continue;
-        candidates.index[count] = j;
-        candidates.score[count++] = s[j - j0];
-      }
+    return scoreColumns(gradients, (p, j) => Math.fround(Math.fround(lr32 * gradients[p][j]) + memory[p][j]), scores, candidates);
+  },
+  columnScores(rows: readonly Float32Array[], scores: Float64Array | undefined, candidates: ColumnCandidates | undefined): number {
+    return scoreColumns(rows, (p, j) => rows[p][j], scores, candidates);
+  },
+  augmentRow(memory: Float32Array, gradient: Float32Array, lr: number, out: Float32Array): boolean {
+    const lr32 = Math.fround(lr);
+    let acc = 0;
+    for (let j = 0; j < out.length; j++) {
+      out[j] = Math.fround(lr32 * gradient[j]) + memory[j];
+      acc += gradient[j] * 0;
     }
-    if (nonfinite !== 0) return -2;
-    return overflow ? -1 : count;
+    return acc === 0;
+  },
+  gatherColumns(rows: readonly Float32Array[], indices: Uint32Array, divisor: number, out: readonly Float32Array[]): void {
+    rows.forEach((row, p) => {
+      const dst = out[p];
+      for (let t = 0; t < indices.length; t++) dst[t] = row[indices[t]] / divisor;
+    });
   },
   augmentAndExtract(memory: readonly Float32Array[], gradients: readonly Float32Array[], lr: number, indices: Uint32Array, divisor: number, out: readonly Float32Array[]): void {
     const k = indices.length;
@@ -317,6 +298,50 @@ export const jsKernels: Kernels = {
 
 /** Coordinates per block of augmentedScores: native-bindings/src/bgmd_passes.cc's kScoreBlock. */
 const AUGMENT_BLOCK = 16384;
+
+/**
+ * augmentedScores and columnScores: `value(p, j)` is a_p[j]. Blocked as native is; a coordinate's
+ * sum runs over the rows in order whatever the block.
+ */
+function scoreColumns(rows: readonly Float32Array[], value: (p: number, j: number) => number, scores: Float64Array | undefined, candidates: ColumnCandidates | undefined): number {
+  const n = rows.length;
+  const d = n > 0 ? rows[0].length : (scores?.length ?? 0);
+  const threshold = Math.fround(candidates?.threshold ?? Number.POSITIVE_INFINITY);
+  const capacity = candidates?.index.length ?? 0;
+  const s = new Float32Array(Math.min(d, AUGMENT_BLOCK));
+  let nonfinite = 0;
+  let count = 0;
+  let overflow = false;
+  for (let j0 = 0; j0 < d; j0 += AUGMENT_BLOCK) {
+    const j1 = Math.min(d, j0 + AUGMENT_BLOCK);
+    s.fill(0);
+    for (let p = 0; p < n; p++) {
+      for (let j = j0; j < j1; j++) {
+        const a = value(p, j);
+        s[j - j0] = Math.fround(s[j - j0] + Math.fround(a * a));
+      }
+    }
+    // s * 0 is NaN exactly for NaN and +-Inf, and NaN sticks in the sum.
+    for (let j = j0; j < j1; j++) nonfinite += s[j - j0] * 0;
+    scores?.set(s.subarray(0, j1 - j0), j0);
+    if (candidates === undefined || capacity === 0 || overflow) continue;
+    let hits = 0;
+    for (let j = j0; j < j1; j++) if (!(s[j - j0] < threshold)) hits++;
+    if (count + hits > capacity) {
+      overflow = true;
+      continue;
+    }
+    for (let j = j0; j < j1; j++) {
+      if (s[j - j0] < threshold) continue;
+      candidates.index[count] = j;
+      candidates.score[count] = s[j - j0];
+      if (candidates.values !== undefined) for (let p = 0; p < n; p++) candidates.values[p][count] = rows[p][j];
+      count++;
+    }
+  }
+  if (nonfinite !== 0) return -2;
+  return overflow ? -1 : count;
+}
 
 /** x above y in the order of topKIndices: numbers ascending, every NaN above them, NaNs equal. */
 function orderedAbove(x: number, y: number): boolean {

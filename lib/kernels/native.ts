@@ -14,7 +14,7 @@ import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { ZcollError } from '../errors.js';
 import type { NumericArray } from '../dtype.js';
-import type { ElementwiseOp, FloatArray, Kernels, ScoreCandidates } from './contract.js';
+import type { ColumnCandidates, ElementwiseOp, FloatArray, Kernels, ScoreCandidates } from './contract.js';
 
 const NONE_U32 = new Uint32Array(0);
 const NONE_F64 = new Float64Array(0);
@@ -37,6 +37,9 @@ interface NativeAddon {
   topKIndices(values: Float64Array, k: number, out: Uint32Array): void;
   allFinite(values: Float32Array): boolean;
   augmentedScores(memory: readonly Float32Array[], gradients: readonly Float32Array[], lr: number, scores: Float64Array, threshold: number, candIndex: Uint32Array, candScore: Float64Array): number;
+  columnScores(rows: readonly Float32Array[], scores: Float64Array, threshold: number, candIndex: Uint32Array, candScore: Float64Array, candValues: readonly Float32Array[]): number;
+  augmentRow(memory: Float32Array, gradient: Float32Array, lr: number, out: Float32Array): boolean;
+  gatherColumns(rows: readonly Float32Array[], indices: Uint32Array, divisor: number, out: readonly Float32Array[]): void;
   augmentAndExtract(memory: readonly Float32Array[], gradients: readonly Float32Array[], lr: number, indices: Uint32Array, divisor: number, out: readonly Float32Array[]): void;
   simdLevel(): string;
   shmMap(name: string, bytes: number, create: boolean): ArrayBuffer;
@@ -47,7 +50,7 @@ interface NativeAddon {
 
 const ADDON_FUNCTIONS: readonly (keyof NativeAddon)[] = [
   'reduceInto', 'scale', 'divide', 'signPack', 'firstNonFinite', 'momentumSignPack', 'signApply', 'axpy', 'voteCount', 'sqDistances', 'weightedSum', 'weiszfeldStep', 'selectKth',
-  'topKIndices', 'allFinite', 'augmentedScores', 'augmentAndExtract', 'detachBuffer', 'simdLevel', 'shmMap', 'shmUnmap', 'shmUnlink',
+  'topKIndices', 'allFinite', 'augmentedScores', 'columnScores', 'gatherColumns', 'augmentRow', 'augmentAndExtract', 'detachBuffer', 'simdLevel', 'shmMap', 'shmUnmap', 'shmUnlink',
 ];
 
 export interface NativeLoadStatus {
@@ -197,6 +200,15 @@ function wrapKernels(native: NativeAddon): Kernels {
     augmentedScores(memory: readonly Float32Array[], gradients: readonly Float32Array[], lr: number, scores: Float64Array | undefined, candidates: ScoreCandidates | undefined): number {
       // The addon takes empty arrays for "none".
       return native.augmentedScores(memory, gradients, lr, scores ?? NONE_F64, candidates?.threshold ?? Number.POSITIVE_INFINITY, candidates?.index ?? NONE_U32, candidates?.score ?? NONE_F64);
+    },
+    columnScores(rows: readonly Float32Array[], scores: Float64Array | undefined, candidates: ColumnCandidates | undefined): number {
+      return native.columnScores(rows, scores ?? NONE_F64, candidates?.threshold ?? Number.POSITIVE_INFINITY, candidates?.index ?? NONE_U32, candidates?.score ?? NONE_F64, candidates?.values ?? []);
+    },
+    augmentRow(memory: Float32Array, gradient: Float32Array, lr: number, out: Float32Array): boolean {
+      return native.augmentRow(memory, gradient, lr, out);
+    },
+    gatherColumns(rows: readonly Float32Array[], indices: Uint32Array, divisor: number, out: readonly Float32Array[]): void {
+      native.gatherColumns(rows, indices, divisor, out);
     },
     augmentAndExtract(memory: readonly Float32Array[], gradients: readonly Float32Array[], lr: number, indices: Uint32Array, divisor: number, out: readonly Float32Array[]): void {
       native.augmentAndExtract(memory, gradients, lr, indices, divisor, out);

@@ -14,6 +14,14 @@
  * 'averaged' is the paper's Alg. 1 (memory = mean of the residual rows, added to every row). It is
  * NOT robust: averaging copies the Byzantine rows' residual into every row, and the GM can no longer
  * separate it (mean-like collapse under Gaussian and scaled-flip attacks, robust.md 2.8).
+ * 'workers' keeps the same per-worker residuals at the workers (bgmd-residual.ts): each worker sends
+ * a_i = lr g_i + memory_i and clears I in its own memory after the round, so `step` gets the a_i,
+ * holds no memory and reads each row once (kernels.columnScores: the scores, the NaN/Inf screen and
+ * the candidates' columns, from which the block is gathered). Bitwise the rounds of 'perWorker'
+ * (test/robust/bgmd-residual.test.ts), with one difference at the edge: an a_i that overflowed
+ * float32 is an invalid row here, while 'perWorker' screens only g_i. Under 'zero' an invalid a_i
+ * becomes 0 (the aggregator has no memory_i to fall back on; an honest worker whose own gradient
+ * is NaN/Inf sends memory_i alone, which is what 'zero' does with 'perWorker').
  * 'none' drops the residual (ablation).
  * Documented behaviour: the scores are computed on the rows as received, so Byzantine rows can
  * steer which coordinates are selected (robust.md 4.2 item 12); they cannot steer the GM beyond
@@ -43,7 +51,7 @@ import { Prng } from '../prng.js';
 import { aggregate, isAggregatorName, type AggregationReport, type AggregatorName, type AggregatorOptionsByName, type InvalidRowPolicy } from './aggregator.js';
 import { WeiszfeldScratch } from './geometric-median.js';
 import { checkInvalidPolicy, isFiniteRow } from './row-screen.js';
-import type { ScoreCandidates } from '../kernels/contract.js';
+import type { ColumnCandidates } from '../kernels/contract.js';
 
 /** Below this length every round selects from all d scores (the sample would cover much of d). */
 const CANDIDATE_MIN_LENGTH = 1 << 16;
@@ -51,7 +59,7 @@ const CANDIDATE_MIN_LENGTH = 1 << 16;
 const SAMPLE_RUNS = 256;
 const SAMPLE_RUN = 16;
 
-export type BgmdMemory = 'perWorker' | 'averaged' | 'none';
+export type BgmdMemory = 'perWorker' | 'workers' | 'averaged' | 'none';
 export type BgmdSelection = 'topk' | 'sample';
 
 export interface BgmdOptions<N extends AggregatorName = AggregatorName> {
@@ -61,7 +69,11 @@ export interface BgmdOptions<N extends AggregatorName = AggregatorName> {
   length: number;
   /** Block fraction, 0 < beta <= 1; k = ceil(beta d). Default 0.1. */
   beta?: number;
-  /** Default 'perWorker'. 'averaged' is the paper's Alg. 1 and is not robust (see the file header). */
+  /**
+   * Default 'perWorker'. 'workers': each worker keeps its own residual (BgmdResidual) and `step` gets
+   * the augmented rows lr g_i + memory_i. 'averaged' is the paper's Alg. 1 and is not robust (see the
+   * file header).
+   */
   memory?: BgmdMemory;
   /** Default 'topk' (the reference code); 'sample' draws I with probability proportional to the squared norm. */
   selection?: BgmdSelection;
@@ -118,8 +130,11 @@ export class Bgmd<N extends AggregatorName = 'geometricMedian'> {
   private readonly memoryRows: readonly Float32Array[];
   /** All d scores (float64 for topKIndices and the sampling keys); made on first use, which the per-worker top-k rarely needs. */
   private allScores: Float64Array | undefined;
-  /** perWorker top-k: the candidates of the scoring pass and the top-k positions among them (grown on demand). */
-  private candidates: { index: Uint32Array; score: Float64Array; positions: Uint32Array } | undefined;
+  /**
+   * perWorker and workers top-k: the candidates of the scoring pass and the top-k positions among
+   * them (grown on demand); workers also their columns, one array per worker.
+   */
+  private candidates: { index: Uint32Array; score: Float64Array; positions: Uint32Array; values: Float32Array[] } | undefined;
   /** 'sample' only: the sampling keys. */
   private readonly keys: Float64Array | undefined;
   /** n rows of length k: the selected block handed to the inner aggregator, reused every round. */
@@ -143,8 +158,8 @@ export class Bgmd<N extends AggregatorName = 'geometricMedian'> {
     if (!Number.isInteger(length) || length < 1) throw new ZcollError('EINVAL', `option 'length' of ${op} must be an integer >= 1, got ${String(length)}`, { op });
     if (!(typeof beta === 'number' && beta > 0 && beta <= 1)) throw new ZcollError('EINVAL', `option 'beta' of ${op} must be in (0, 1], got ${String(beta)}`, { op });
     const memory = options.memory ?? 'perWorker';
-    if (memory !== 'perWorker' && memory !== 'averaged' && memory !== 'none') {
-      throw new ZcollError('EINVAL', `option 'memory' of ${op} must be 'perWorker', 'averaged' or 'none', got ${String(memory)}`, { op });
+    if (memory !== 'perWorker' && memory !== 'workers' && memory !== 'averaged' && memory !== 'none') {
+      throw new ZcollError('EINVAL', `option 'memory' of ${op} must be 'perWorker', 'workers', 'averaged' or 'none', got ${String(memory)}`, { op });
     }
     const selection = options.selection ?? 'topk';
     if (selection !== 'topk' && selection !== 'sample') throw new ZcollError('EINVAL', `option 'selection' of ${op} must be 'topk' or 'sample', got ${String(selection)}`, { op });
@@ -179,8 +194,9 @@ export class Bgmd<N extends AggregatorName = 'geometricMedian'> {
     return this.memoryRows[worker];
   }
 
-  /** The mean over workers of the memory (float64): the part of past steps not yet applied. */
+  /** The mean over workers of the memory (float64): the part of past steps not yet applied. Not with memory 'workers' (each BgmdResidual holds its own). */
   meanMemory(): Float64Array {
+    if (this.memoryMode === 'workers') throw new ZcollError('EINVAL', `Bgmd.meanMemory: with memory 'workers' each worker's BgmdResidual holds its memory`, { op: 'Bgmd' });
     const d = this.length;
     const out = new Float64Array(d);
     if (this.memoryMode === 'averaged') {
@@ -218,14 +234,15 @@ export class Bgmd<N extends AggregatorName = 'geometricMedian'> {
       throw new ZcollError('EINVAL', `${op}: out must be a Float32Array of length ${d}, got ${out instanceof Float32Array ? `length ${out.length}` : typeof out}`, { op });
     }
     const n = this.workers;
-    // Rows of the wrong shape are out at once. NaN/Inf: with per-worker memory the scoring pass
-    // finds them (it reads g anyway and writes nothing, so no memory is touched before the verdict);
-    // the other memory modes screen first, as their JS loops read g twice anyway.
+    // Rows of the wrong shape are out at once. NaN/Inf: with per-worker memory (here or at the
+    // workers) the scoring pass finds them (it reads the rows anyway and writes nothing, so no
+    // memory is touched before the verdict); the other memory modes screen first, as their JS loops
+    // read g twice anyway. With memory 'workers' the rows are a_i, and 'zero' makes an invalid a_i 0.
     const invalid = new Set<number>();
     for (let i = 0; i < n; i++) {
       const r: unknown = rows[i];
       if (!(r instanceof Float32Array && r.length === d)) invalid.add(i);
-      else if (this.memoryMode !== 'perWorker' && !isFiniteRow(r)) invalid.add(i);
+      else if (this.memoryMode !== 'perWorker' && this.memoryMode !== 'workers' && !isFiniteRow(r)) invalid.add(i);
     }
     this.checkSomeValid(invalid, op);
     let participants = this.participantsOf(invalid);
@@ -237,15 +254,26 @@ export class Bgmd<N extends AggregatorName = 'geometricMedian'> {
     const lr32 = Math.fround(lr);
     let selected: Uint32Array | undefined;
     let candidateCount: number | undefined;
-    if (this.memoryMode === 'perWorker') {
+    // memory 'workers': the rows are augmented already (a_i = rows[i]).
+    const direct = this.memoryMode === 'workers';
+    // workers: whether the block rows were filled from the candidates' columns.
+    let gathered = false;
+    if (this.memoryMode === 'perWorker' || direct) {
       // The first pass reads only, so it is also the NaN/Inf screen: nothing is written before a bad
       // row is known. It collects the candidates of the top-k when the threshold estimate allows.
       let scored = false;
-      const score = (candidates: ScoreCandidates | undefined): number => {
+      const score = (candidates: ColumnCandidates | undefined): number => {
         scored = candidates === undefined;
-        return kernels.augmentedScores(memoryOf(participants), gradientsOf(participants), lr32, scored ? this.scoreBuffer() : undefined, candidates);
+        const into = scored ? this.scoreBuffer() : undefined;
+        return direct ? kernels.columnScores(gradientsOf(participants), into, candidates) : kernels.augmentedScores(memoryOf(participants), gradientsOf(participants), lr32, into, candidates);
       };
-      const candidatesNow = (): ScoreCandidates | undefined => (this.selection === 'topk' && this.k < d ? this.candidatesFor(memoryOf(participants), gradientsOf(participants), lr32) : undefined);
+      const candidatesNow = (): ColumnCandidates | undefined => {
+        if (this.selection !== 'topk' || this.k >= d) return undefined;
+        const g = gradientsOf(participants);
+        if (direct) return this.candidatesFor((p, j) => g[p][j], g.length);
+        const m = memoryOf(participants);
+        return this.candidatesFor((p, j) => Math.fround(Math.fround(lr32 * g[p][j]) + m[p][j]), g.length);
+      };
       let candidates = candidatesNow();
       let result = score(candidates);
       if (result === -2) {
@@ -274,6 +302,11 @@ export class Bgmd<N extends AggregatorName = 'geometricMedian'> {
         selected = new Uint32Array(this.k);
         for (let t = 0; t < this.k; t++) selected[t] = c.index[c.positions[t]];
         candidateCount = result;
+        if (direct) {
+          // The block from the candidates' columns (~1.2 k values per row, copied by the pass).
+          kernels.gatherColumns(c.values.slice(0, participants.length), c.positions, lr32, this.blockRows.slice(0, participants.length));
+          gathered = true;
+        }
       } else if (!scored) {
         // Too few or too many candidates (the estimate missed), or non-finite scores: all d scores.
         score(undefined);
@@ -304,6 +337,9 @@ export class Bgmd<N extends AggregatorName = 'geometricMedian'> {
     const blocks = this.blockRows.slice(0, participants.length);
     if (this.memoryMode === 'perWorker') {
       kernels.augmentAndExtract(memoryOf(participants), gradientsOf(participants), lr32, selected, lr32, blocks);
+    } else if (direct) {
+      // Selected from all d scores: gather the block from the rows (each worker clears I itself).
+      if (!gathered) kernels.gatherColumns(gradientsOf(participants), selected, lr32, blocks);
     } else {
       const shared = this.memoryMode === 'averaged';
       participants.forEach((i, p) => {
@@ -357,7 +393,7 @@ export class Bgmd<N extends AggregatorName = 'geometricMedian'> {
    * 1.1-1.3 k, against d scores for a selection over all. Undefined (no candidates) when d is small
    * or the estimate covers much of d. Scores are computed as kernels.augmentedScores does.
    */
-  private candidatesFor(memory: readonly Float32Array[], gradients: readonly Float32Array[], lr32: number): ScoreCandidates | undefined {
+  private candidatesFor(augmented: (p: number, j: number) => number, rows: number): ColumnCandidates | undefined {
     const d = this.length;
     const k = this.k;
     if (d < CANDIDATE_MIN_LENGTH) return undefined;
@@ -368,8 +404,8 @@ export class Bgmd<N extends AggregatorName = 'geometricMedian'> {
       const start = Math.min(d - SAMPLE_RUN, Math.floor((r * d) / SAMPLE_RUNS));
       for (let j = start; j < start + SAMPLE_RUN; j++) {
         let s = 0;
-        for (let p = 0; p < memory.length; p++) {
-          const a = Math.fround(Math.fround(lr32 * gradients[p][j]) + memory[p][j]);
+        for (let p = 0; p < rows; p++) {
+          const a = augmented(p, j);
           s = Math.fround(s + Math.fround(a * a));
         }
         // NaN sorts as the largest (it is always a candidate).
@@ -384,10 +420,11 @@ export class Bgmd<N extends AggregatorName = 'geometricMedian'> {
     const capacity = Math.min(d, Math.ceil((1.5 * rank * d) / size) + 1024);
     let buffers = this.candidates;
     if (buffers === undefined || buffers.index.length < capacity) {
-      buffers = { index: new Uint32Array(capacity), score: new Float64Array(capacity), positions: new Uint32Array(k) };
+      const values = this.memoryMode === 'workers' ? Array.from({ length: this.workers }, () => new Float32Array(capacity)) : [];
+      buffers = { index: new Uint32Array(capacity), score: new Float64Array(capacity), positions: new Uint32Array(k), values };
       this.candidates = buffers;
     }
-    return { threshold, index: buffers.index, score: buffers.score };
+    return { threshold, index: buffers.index, score: buffers.score, ...(this.memoryMode === 'workers' ? { values: buffers.values.slice(0, rows) } : {}) };
   }
 
   private scoreBuffer(): Float64Array {
@@ -436,3 +473,4 @@ export class Bgmd<N extends AggregatorName = 'geometricMedian'> {
     return selected;
   }
 }
+

@@ -26,6 +26,13 @@
  *    in the tree or chain); reply 'direct' removes the relays at the cost of the root's egress.
  *    A failure of the root's aggregation (say, no valid row) is sent in the reply's status slot, so
  *    every rank throws the same ZcollError instead of waiting for a reply that never comes.
+ * BGMD's per-worker memory lives where the aggregation runs (aggregatorOptions.memory 'perWorker',
+ * the default: an n x d buffer on the root, or on every rank in 'allgather'), or with memory
+ * 'workers' on each rank itself (bgmd-residual.ts): every rank sends a_i = lr g_i + memory_i, the
+ * aggregation holds no memory, and each rank keeps a_i with I zeroed after the round (or its old
+ * memory when its row was not used, or when the round failed). Every rank then needs I: in
+ * 'allgather' it selects I itself; in 'server' the reply carries [verdicts | status | update on I
+ * | I] (2k values instead of d). The results are bitwise those of 'perWorker'.
  * Cost beyond the wire: the aggregator's own (aggregator.ts, bgmd.ts) plus one copy of d values.
  * Follows the server and decentralised settings of BGMD (Acharya et al., AISTATS 2022) and the
  * trust rule of architecture.md; bitwise agreement rests on aggregator.ts's determinism.
@@ -34,6 +41,7 @@ import { ERROR_CODES, ZcollError, isZcollError, type ErrorCode } from '../errors
 import type { Communicator } from '../comm/communicator.js';
 import { aggregate, isAggregatorName, type AggregationReport, type AggregatorName, type AggregatorOptionsByName, type InvalidRowPolicy } from './aggregator.js';
 import { Bgmd, type BgmdOptions, type BgmdReport } from './bgmd.js';
+import { BgmdResidual } from './bgmd-residual.js';
 import { checkInvalidPolicy, isFiniteRow } from './row-screen.js';
 
 export type RobustMode = 'server' | 'allgather';
@@ -90,6 +98,7 @@ export interface RobustRound {
 const REPLY_TAG = 0x52_4f_42; // 'ROB'
 const VERDICT_CODE: Readonly<Record<RankVerdict, number>> = { ok: 0, mismatch: 1, nonFinite: 2 };
 const VERDICT_OF: readonly RankVerdict[] = ['ok', 'mismatch', 'nonFinite'];
+const NO_SELECTION = new Uint32Array(0);
 
 export class RobustAllReduce<N extends RobustAggregatorName = RobustAggregatorName> {
   readonly mode: RobustMode;
@@ -102,6 +111,10 @@ export class RobustAllReduce<N extends RobustAggregatorName = RobustAggregatorNa
   private readonly timeoutMs: number | undefined;
   /** BGMD state, only where the aggregation runs. */
   private readonly bgmd: Bgmd<AggregatorName> | undefined;
+  /** BGMD with memory 'workers': this rank's own residual (every rank has one). */
+  private readonly residual: BgmdResidual | undefined;
+  /** BGMD with memory 'workers': k = |I|, which the server's reply carries (every rank needs I). */
+  private readonly sparseK: number | undefined;
   private rounds = 0;
 
   constructor(
@@ -136,6 +149,11 @@ export class RobustAllReduce<N extends RobustAggregatorName = RobustAggregatorNa
       // the aggregating ranks keep a Bgmd and its n x d memory.
       const bgmd = new Bgmd<AggregatorName>({ ...bgmdOptions, workers: comm.size, length: this.aggregatesHere ? length : 1, invalid: this.invalid });
       if (this.aggregatesHere) this.bgmd = bgmd;
+      if (bgmd.memoryMode === 'workers') {
+        // Each rank keeps its own residual and sends lr g + memory; the aggregator holds none.
+        this.residual = new BgmdResidual({ length, invalid: this.invalid });
+        this.sparseK = Math.min(length, Math.max(1, Math.ceil(bgmd.beta * length - 1e-9)));
+      }
     }
   }
 
@@ -144,9 +162,13 @@ export class RobustAllReduce<N extends RobustAggregatorName = RobustAggregatorNa
     return this.mode === 'allgather' || this.comm.rank === this.root;
   }
 
-  /** BGMD with per-worker memory, where the aggregation runs: rank r's residual (a view; do not modify). */
+  /**
+   * BGMD with per-worker memory, where the aggregation runs: rank r's residual (a view; do not
+   * modify). With memory 'workers', each rank has its own only.
+   */
   memoryRow(rank: number): Float32Array {
-    if (this.bgmd === undefined) {
+    if (this.residual !== undefined && rank === this.comm.rank) return this.residual.row;
+    if (this.bgmd === undefined || this.residual !== undefined) {
       throw new ZcollError('EINVAL', `RobustAllReduce.memoryRow: no BGMD memory on rank ${this.comm.rank} (aggregator '${this.aggregator}', mode '${this.mode}')`, { rank: this.comm.rank, op: 'RobustAllReduce' });
     }
     return this.bgmd.memoryRow(rank);
@@ -165,31 +187,59 @@ export class RobustAllReduce<N extends RobustAggregatorName = RobustAggregatorNa
     if (vector.length !== this.length) throw new ZcollError('EINVAL', `${op}: the vector has length ${vector.length}, this RobustAllReduce expects ${this.length}`, ctx);
     if (!(typeof lr === 'number' && Number.isFinite(lr) && lr > 0)) throw new ZcollError('EINVAL', `${op}: lr must be a finite number > 0, got ${String(lr)}`, ctx);
     this.rounds++;
+    const residual = this.residual;
+    // Memory at the workers: this rank sends a = lr g + memory; its memory changes only on commit.
+    const sent = residual !== undefined ? residual.augment(vector, lr) : vector;
+    try {
+      const round = await this.exchangeAndAggregate(sent, lr);
+      if (residual !== undefined) residual.commit(round.selected ?? NO_SELECTION, round.report.verdicts[this.comm.rank] === 'ok');
+      return { update: round.update, report: round.report };
+    } catch (e) {
+      residual?.abort();
+      throw e;
+    }
+  }
+
+  private async exchangeAndAggregate(vector: Float32Array, lr: number): Promise<RobustRound & { selected?: Uint32Array }> {
+    const op = 'RobustAllReduce.step';
+    const ctx = { rank: this.comm.rank, op };
     const timeout = this.timeoutMs !== undefined ? { timeoutMs: this.timeoutMs } : {};
     if (this.mode === 'allgather') {
       const entries = await this.comm.exchangeDirect(vector, timeout);
-      const { update, verdicts, aggregation } = this.aggregateEntries(entries, lr);
-      return { update, report: this.report(verdicts, aggregation) };
+      const { update, verdicts, aggregation, selected } = this.aggregateEntries(entries, lr);
+      return { update, report: this.report(verdicts, aggregation), ...(selected !== undefined ? { selected } : {}) };
     }
     const n = this.comm.size;
     const d = this.length;
+    const k = this.sparseK;
     const entries = await this.comm.exchangeDirect(vector, { ...timeout, root: this.root });
-    // The reply: [update (d) | verdict per rank (n) | status (1): 0 ok, else 1 + index in ERROR_CODES].
-    const reply = new Float32Array(d + n + 1);
+    // The reply, dense: [update (d) | verdict per rank (n) | status (1): 0 ok, else 1 + index in
+    // ERROR_CODES]. BGMD with memory at the workers, where every rank needs I: [verdicts (n) |
+    // status (1) | update on I (k) | I (k, uint32 bits)], which is also 2k values instead of d.
+    const replyBytes = new ArrayBuffer(4 * (k !== undefined ? n + 1 + 2 * k : d + n + 1));
+    const reply = new Float32Array(replyBytes);
+    const verdictAt = k !== undefined ? 0 : d;
+    const statusAt = verdictAt + n;
     let failure: ZcollError | undefined;
     let aggregation: AggregationReport | BgmdReport | undefined;
     if (this.comm.rank === this.root) {
       try {
         const done = this.aggregateEntries(entries, lr);
-        reply.set(done.update, 0);
-        for (let r = 0; r < n; r++) reply[d + r] = VERDICT_CODE[done.verdicts[r]];
+        if (k !== undefined) {
+          const selected = done.selected as Uint32Array;
+          for (let t = 0; t < k; t++) reply[n + 1 + t] = done.update[selected[t]];
+          new Uint32Array(replyBytes, 4 * (n + 1 + k), k).set(selected);
+        } else {
+          reply.set(done.update, 0);
+        }
+        for (let r = 0; r < n; r++) reply[verdictAt + r] = VERDICT_CODE[done.verdicts[r]];
         aggregation = done.aggregation;
       } catch (e) {
         // Whatever failed, the other ranks must hear of it, or they would wait for the reply until their deadline.
         failure = isZcollError(e) ? e : new ZcollError('EINTERNAL', `${op}: the aggregation failed: ${(e as Error).message}`, ctx, { cause: e });
         const code = failure.code;
-        for (let r = 0; r < n; r++) reply[d + r] = VERDICT_CODE[verdictOf(entries[r], d)];
-        reply[d + n] = 1 + ERROR_CODES.indexOf(code);
+        for (let r = 0; r < n; r++) reply[verdictAt + r] = VERDICT_CODE[verdictOf(entries[r], d)];
+        reply[statusAt] = 1 + ERROR_CODES.indexOf(code);
       }
     }
     if (this.reply === 'broadcast') {
@@ -203,13 +253,23 @@ export class RobustAllReduce<N extends RobustAggregatorName = RobustAggregatorNa
     }
     if (failure !== undefined) throw failure;
     const verdicts: RankVerdict[] = [];
-    for (let r = 0; r < n; r++) verdicts.push(VERDICT_OF[reply[d + r]] ?? 'mismatch');
-    const status = reply[d + n];
+    for (let r = 0; r < n; r++) verdicts.push(VERDICT_OF[reply[verdictAt + r]] ?? 'mismatch');
+    const status = reply[statusAt];
     if (status !== 0) {
       const code: ErrorCode = ERROR_CODES[status - 1] ?? 'EINTERNAL';
       throw new ZcollError(code, `${op}: the aggregation failed on the root (rank ${this.root}) with ${code}`, { ...ctx, peer: this.root, details: { verdicts } });
     }
-    return { update: reply.slice(0, d), report: this.report(verdicts, aggregation) };
+    if (k === undefined) return { update: reply.slice(0, d), report: this.report(verdicts, aggregation) };
+    // Rebuilt from I and its values: bitwise the root's update (exactly 0 outside I).
+    const selected = new Uint32Array(replyBytes, 4 * (n + 1 + k), k).slice();
+    for (let t = 0; t < k; t++) {
+      if (selected[t] >= d || (t > 0 && selected[t] <= selected[t - 1])) {
+        throw new ZcollError('EPROTO', `${op}: the reply of the root (rank ${this.root}) holds I[${t}] = ${selected[t]}, not ascending below ${d}`, { ...ctx, peer: this.root });
+      }
+    }
+    const update = new Float32Array(d);
+    for (let t = 0; t < k; t++) update[selected[t]] = reply[n + 1 + t];
+    return { update, report: this.report(verdicts, aggregation), selected };
   }
 
   private report(verdicts: RankVerdict[], aggregation: AggregationReport | BgmdReport | undefined): RobustRoundReport {
@@ -230,7 +290,7 @@ export class RobustAllReduce<N extends RobustAggregatorName = RobustAggregatorNa
   private aggregateEntries(
     entries: ReadonlyArray<Float32Array | ZcollError | null>,
     lr: number,
-  ): { update: Float32Array; verdicts: RankVerdict[]; aggregation: AggregationReport | BgmdReport } {
+  ): { update: Float32Array; verdicts: RankVerdict[]; aggregation: AggregationReport | BgmdReport; selected?: Uint32Array } {
     const d = this.length;
     const mismatched = entries.map((e) => !(e instanceof Float32Array) || e.length !== d);
     const rows = entries.map((e, r) => (mismatched[r] ? new Float32Array(0) : (e as Float32Array)));
@@ -239,7 +299,7 @@ export class RobustAllReduce<N extends RobustAggregatorName = RobustAggregatorNa
       entries.map((_, r) => (mismatched[r] ? 'mismatch' : invalidRows.includes(r) ? 'nonFinite' : 'ok'));
     if (this.bgmd !== undefined) {
       const s = this.bgmd.step(rows, lr);
-      return { update: s.update, verdicts: verdictsFrom(s.report.invalidRows), aggregation: s.report };
+      return { update: s.update, verdicts: verdictsFrom(s.report.invalidRows), aggregation: s.report, selected: s.selected };
     }
     const name = this.aggregator as AggregatorName;
     const options = { ...((this.aggregatorOptions ?? {}) as object), invalid: this.invalid, length: d } as AggregatorOptionsByName[AggregatorName];

@@ -523,30 +523,43 @@ Napi::Value AllFiniteFn(const Napi::CallbackInfo& info) {
   return Napi::Boolean::New(info.Env(), AllFiniteF32(static_cast<const float*>(values.data), values.length));
 }
 
-// augmentedScores(memory[], gradients[], lr, scores, threshold, candIndex, candScore): scores
-// empty = not written, candIndex empty = no candidates (its length is the capacity).
-Napi::Value AugmentedScoresFn(const Napi::CallbackInfo& info) {
+// augmentedScores(memory[], gradients[], lr, scores, threshold, candIndex, candScore) and
+// columnScores(rows[], scores, threshold, candIndex, candScore, candValues[]): scores empty = not
+// written, candIndex empty = no candidates (its length is the capacity), candValues empty = columns
+// not copied (else one Float32Array of at least the capacity per row).
+Napi::Value ScoresFn(const Napi::CallbackInfo& info, bool with_memory) {
   Napi::Env env = info.Env();
-  const char* fn = "augmentedScores";
+  const char* fn = with_memory ? "augmentedScores" : "columnScores";
+  const size_t at = with_memory ? 3 : 1;  // index of 'scores'
   ArrayView scores, cand_index, cand_score;
-  double lr, threshold;
+  double lr = 1, threshold;
   std::vector<const float*> memory, gradients;
+  std::vector<float*> values;
   std::vector<size_t> memory_lengths, gradient_lengths;
-  if (!ArgViewList(info, 0, fn, "memory", napi_float32_array, 0, &memory, nullptr, &memory_lengths) ||
-      !ArgViewList(info, 1, fn, "gradients", napi_float32_array, 0, &gradients, nullptr, &gradient_lengths) ||
-      !ArgNumber(info, 2, fn, "lr", &lr) || !ArgView(info, 3, fn, "scores", AcceptFloat64, "a Float64Array", &scores) ||
-      !ArgNumber(info, 4, fn, "threshold", &threshold) ||
-      !ArgView(info, 5, fn, "candIndex", AcceptUint32, "a Uint32Array", &cand_index) ||
-      !ArgView(info, 6, fn, "candScore", AcceptFloat64, "a Float64Array", &cand_score)) {
+  if ((with_memory && !ArgViewList(info, 0, fn, "memory", napi_float32_array, 0, &memory, nullptr, &memory_lengths)) ||
+      !ArgViewList(info, with_memory ? 1 : 0, fn, with_memory ? "gradients" : "rows", napi_float32_array, 0, &gradients, nullptr, &gradient_lengths) ||
+      (with_memory && !ArgNumber(info, 2, fn, "lr", &lr)) ||
+      !ArgView(info, at, fn, "scores", AcceptFloat64, "a Float64Array", &scores) ||
+      !ArgNumber(info, at + 1, fn, "threshold", &threshold) ||
+      !ArgView(info, at + 2, fn, "candIndex", AcceptUint32, "a Uint32Array", &cand_index) ||
+      !ArgView(info, at + 3, fn, "candScore", AcceptFloat64, "a Float64Array", &cand_score)) {
     return env.Undefined();
   }
-  if (!SameCount(env, fn, "memory", memory.size(), "gradients", gradients.size())) return env.Undefined();
-  const size_t d = memory.empty() ? scores.length : memory_lengths[0];
-  for (size_t p = 0; p < memory.size(); p++) {
+  if (!with_memory) {
+    if (!ArgViewList(info, at + 4, fn, "candValues", napi_float32_array, cand_index.length, &values)) return env.Undefined();
+    if (!values.empty() && !SameCount(env, fn, "rows", gradients.size(), "candValues", values.size())) return env.Undefined();
+    memory_lengths = gradient_lengths;
+  } else if (!SameCount(env, fn, "memory", memory.size(), "gradients", gradients.size())) {
+    return env.Undefined();
+  }
+  const size_t d = gradients.empty() ? scores.length : memory_lengths[0];
+  for (size_t p = 0; p < gradients.size(); p++) {
     if (memory_lengths[p] != d || gradient_lengths[p] != d) {
       const bool m_bad = memory_lengths[p] != d;
-      return ThrowRange(env, std::string(fn) + ": " + (m_bad ? "memory[" : "gradients[") + std::to_string(p) + "] has " +
-                                 std::to_string(m_bad ? memory_lengths[p] : gradient_lengths[p]) + " elements, memory[0] has " +
+      const char* name = with_memory ? (m_bad ? "memory[" : "gradients[") : "rows[";
+      const char* first = with_memory ? "memory[0]" : "rows[0]";
+      return ThrowRange(env, std::string(fn) + ": " + name + std::to_string(p) + "] has " +
+                                 std::to_string(m_bad ? memory_lengths[p] : gradient_lengths[p]) + " elements, " + first + " has " +
                                  std::to_string(d) + "; every row must have the same length");
     }
   }
@@ -559,15 +572,86 @@ Napi::Value AugmentedScoresFn(const Napi::CallbackInfo& info) {
   }
   std::vector<Span> spans{SpanOf(scores.data, scores.length * sizeof(double), true), SpanOf(cand_index.data, cand_index.length * 4, true),
                           SpanOf(cand_score.data, cand_score.length * sizeof(double), true)};
-  for (size_t p = 0; p < memory.size(); p++) {
-    spans.push_back(SpanOf(memory[p], d * sizeof(float), false));
+  for (float* v : values) spans.push_back(SpanOf(v, cand_index.length * sizeof(float), true));
+  for (size_t p = 0; p < gradients.size(); p++) {
+    if (with_memory) spans.push_back(SpanOf(memory[p], d * sizeof(float), false));
     spans.push_back(SpanOf(gradients[p], d * sizeof(float), false));
   }
-  if (WrittenOverlap(&spans)) return ThrowRange(env, "augmentedScores: scores or a candidate array shares memory with another argument");
-  AugmentedScoresArgs args{memory.data(), gradients.data(), memory.size(), d, static_cast<float>(lr),
+  if (WrittenOverlap(&spans)) return ThrowRange(env, std::string(fn) + ": scores or a candidate array shares memory with another argument");
+  AugmentedScoresArgs args{with_memory ? memory.data() : nullptr, gradients.data(), gradients.size(), d, static_cast<float>(lr),
                            scores.length != 0 ? static_cast<double*>(scores.data) : nullptr, static_cast<float>(threshold),
-                           cand_index.length, static_cast<uint32_t*>(cand_index.data), static_cast<double*>(cand_score.data)};
-  return Napi::Number::New(env, static_cast<double>(AugmentedScores(args)));
+                           cand_index.length, static_cast<uint32_t*>(cand_index.data), static_cast<double*>(cand_score.data),
+                           values.empty() ? nullptr : values.data()};
+  return Napi::Number::New(env, static_cast<double>(with_memory ? AugmentedScores(args) : ColumnScores(args)));
+}
+
+Napi::Value AugmentedScoresFn(const Napi::CallbackInfo& info) { return ScoresFn(info, true); }
+Napi::Value ColumnScoresFn(const Napi::CallbackInfo& info) { return ScoresFn(info, false); }
+
+// Whether idx[0..k) is strictly ascending with every index below `length`; throws RangeError if not.
+bool AscendingInside(Napi::Env env, const char* fn, const uint32_t* idx, size_t k, size_t length) {
+  for (size_t t = 1; t < k; t++) {
+    if (idx[t] <= idx[t - 1]) {
+      ThrowRange(env, std::string(fn) + ": indices must be strictly ascending (indices[" + std::to_string(t) + "] = " +
+                          std::to_string(idx[t]) + " after " + std::to_string(idx[t - 1]) + ")");
+      return false;
+    }
+  }
+  if (k > 0 && idx[k - 1] >= length) {
+    ThrowRange(env, std::string(fn) + ": index " + std::to_string(idx[k - 1]) + " is out of range for a row of " + std::to_string(length) + " elements");
+    return false;
+  }
+  return true;
+}
+
+// augmentRow(memory, gradient, lr, out): out = fround(fround(lr g) + memory); true iff g is all finite.
+Napi::Value AugmentRowFn(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  const char* fn = "augmentRow";
+  ArrayView memory, gradient, out;
+  double lr;
+  if (!ArgView(info, 0, fn, "memory", AcceptFloat32, "a Float32Array", &memory) ||
+      !ArgView(info, 1, fn, "gradient", AcceptFloat32, "a Float32Array", &gradient) || !ArgNumber(info, 2, fn, "lr", &lr) ||
+      !ArgView(info, 3, fn, "out", AcceptFloat32, "a Float32Array", &out)) {
+    return env.Undefined();
+  }
+  if (gradient.length != memory.length || out.length != memory.length) {
+    return ThrowRange(env, std::string(fn) + ": memory, gradient and out have " + std::to_string(memory.length) + ", " +
+                               std::to_string(gradient.length) + " and " + std::to_string(out.length) + " elements; they must be equal");
+  }
+  std::vector<Span> spans{SpanOf(out.data, out.length * sizeof(float), true), SpanOf(memory.data, memory.length * sizeof(float), false),
+                          SpanOf(gradient.data, gradient.length * sizeof(float), false)};
+  if (WrittenOverlap(&spans)) return ThrowRange(env, std::string(fn) + ": out shares memory with another argument");
+  return Napi::Boolean::New(env, AugmentRow(static_cast<const float*>(memory.data), static_cast<const float*>(gradient.data), memory.length,
+                                            static_cast<float>(lr), static_cast<float*>(out.data)));
+}
+
+// gatherColumns(rows[], indices, divisor, out[]): out[p][t] = float(rows[p][indices[t]] / divisor).
+Napi::Value GatherColumnsFn(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  const char* fn = "gatherColumns";
+  ArrayView indices;
+  double divisor;
+  if (!ArgView(info, 1, fn, "indices", AcceptUint32, "a Uint32Array", &indices) || !ArgNumber(info, 2, fn, "divisor", &divisor)) return env.Undefined();
+  const size_t k = indices.length;
+  std::vector<const float*> rows;
+  std::vector<float*> out;
+  std::vector<size_t> lengths;
+  size_t shortest = ~size_t{0};
+  if (!ArgViewList(info, 0, fn, "rows", napi_float32_array, 0, &rows, &shortest, &lengths) || !ArgViewList(info, 3, fn, "out", napi_float32_array, k, &out)) {
+    return env.Undefined();
+  }
+  if (!SameCount(env, fn, "rows", rows.size(), "out", out.size())) return env.Undefined();
+  const uint32_t* idx = static_cast<const uint32_t*>(indices.data);
+  if (!AscendingInside(env, fn, idx, k, rows.empty() ? ~size_t{0} : shortest)) return env.Undefined();
+  std::vector<Span> spans{SpanOf(idx, k * sizeof(uint32_t), false)};
+  for (size_t p = 0; p < rows.size(); p++) {
+    spans.push_back(SpanOf(out[p], k * sizeof(float), true));
+    spans.push_back(SpanOf(rows[p], lengths[p] * sizeof(float), false));
+  }
+  if (WrittenOverlap(&spans)) return ThrowRange(env, std::string(fn) + ": an out row shares memory with another argument");
+  GatherColumns(rows.data(), rows.size(), idx, k, divisor, out.data());
+  return env.Undefined();
 }
 
 Napi::Value AugmentAndExtractFn(const Napi::CallbackInfo& info) {
@@ -602,16 +686,7 @@ Napi::Value AugmentAndExtractFn(const Napi::CallbackInfo& info) {
   }
   // The streaming pass meets the indices in order, so they must be strictly ascending and inside every row.
   const uint32_t* idx = static_cast<const uint32_t*>(indices.data);
-  for (size_t t = 1; t < k; t++) {
-    if (idx[t] <= idx[t - 1]) {
-      return ThrowRange(env, std::string(fn) + ": indices must be strictly ascending (indices[" + std::to_string(t) + "] = " +
-                                 std::to_string(idx[t]) + " after " + std::to_string(idx[t - 1]) + ")");
-    }
-  }
-  if (!memory.empty() && k > 0 && idx[k - 1] >= shortest) {
-    return ThrowRange(env, std::string(fn) + ": index " + std::to_string(idx[k - 1]) + " is out of range for a row of " +
-                               std::to_string(shortest) + " elements");
-  }
+  if (!AscendingInside(env, fn, idx, k, memory.empty() ? ~size_t{0} : shortest)) return env.Undefined();
   std::vector<Span> spans{SpanOf(idx, k * sizeof(uint32_t), false)};
   for (size_t p = 0; p < memory.size(); p++) {
     spans.push_back(SpanOf(memory[p], lengths[p] * sizeof(float), true));
@@ -661,6 +736,9 @@ Napi::Object Init(Napi::Env env, Napi::Object exports) {
   exports.Set("topKIndices", Napi::Function::New(env, TopKIndicesFn, "topKIndices"));
   exports.Set("allFinite", Napi::Function::New(env, AllFiniteFn, "allFinite"));
   exports.Set("augmentedScores", Napi::Function::New(env, AugmentedScoresFn, "augmentedScores"));
+  exports.Set("columnScores", Napi::Function::New(env, ColumnScoresFn, "columnScores"));
+  exports.Set("gatherColumns", Napi::Function::New(env, GatherColumnsFn, "gatherColumns"));
+  exports.Set("augmentRow", Napi::Function::New(env, AugmentRowFn, "augmentRow"));
   exports.Set("augmentAndExtract", Napi::Function::New(env, AugmentAndExtractFn, "augmentAndExtract"));
   exports.Set("detachBuffer", Napi::Function::New(env, DetachBufferFn, "detachBuffer"));
   exports.Set("simdLevel", Napi::Function::New(env, SimdLevelFn, "simdLevel"));

@@ -8,6 +8,12 @@
 //    selection: every j with s_j >= threshold (or NaN), its index and score, in ascending j. With a
 //    threshold at most the k-th largest score, the top k of the candidates are the top k of all d,
 //    so the selection reads ~1.3 k scores instead of d (the caller checks the count).
+//  - ColumnScores: the same pass over rows that are already augmented (a_p = rows[p], the memory
+//    kept by each worker, lib/robust/bgmd-residual.ts): 4 bytes read per value, and the candidates'
+//    columns copied out too, so the aggregator gathers its block from them.
+//  - AugmentRow: one worker's a = fround(fround(lr g) + m) into a buffer of its own, with the NaN/Inf
+//    check of g (BgmdResidual.augment).
+//  - GatherColumns: the selected columns of such rows (or of the candidates' columns), divided.
 //  - AugmentAndExtract: after the selection, one streaming pass per row writes a_p into the memory
 //    and moves the selected columns out (out_p[t] = float(a_p[idx[t]] / divisor), then 0 in the
 //    memory). 12 bytes per value, sequential.
@@ -39,11 +45,13 @@ constexpr size_t kScoreBlock = 16384;
 // columns inside it are moved out.
 constexpr size_t kExtractChunk = 2048;
 
-inline __attribute__((always_inline)) float Augmented(float lr, float g, float m) { return lr * g + m; }
+// kMem false: the rows are already augmented (the memory lives at the workers, ColumnScores), a = g.
+template <bool kMem>
+inline __attribute__((always_inline)) float Augmented(float lr, float g, float m) { return kMem ? lr * g + m : g; }
 
 // Adds four rows to a block of scores (or starts it when kFirst), the squares added one by one in
 // ascending p: the scalar form, also the tail of the AVX2 loop.
-template <bool kFirst>
+template <bool kFirst, bool kMem>
 inline __attribute__((always_inline)) void ScoreFourRows(const float* const* m, const float* const* g, size_t j0,
                                                          float lr, float* __restrict s, size_t cols) {
   const float* __restrict m0 = m[0] + j0;
@@ -55,10 +63,10 @@ inline __attribute__((always_inline)) void ScoreFourRows(const float* const* m, 
   const float* __restrict g2 = g[2] + j0;
   const float* __restrict g3 = g[3] + j0;
   for (size_t c = 0; c < cols; c++) {
-    const float a0 = Augmented(lr, g0[c], m0[c]);
-    const float a1 = Augmented(lr, g1[c], m1[c]);
-    const float a2 = Augmented(lr, g2[c], m2[c]);
-    const float a3 = Augmented(lr, g3[c], m3[c]);
+    const float a0 = Augmented<kMem>(lr, g0[c], m0[c]);
+    const float a1 = Augmented<kMem>(lr, g1[c], m1[c]);
+    const float a2 = Augmented<kMem>(lr, g2[c], m2[c]);
+    const float a3 = Augmented<kMem>(lr, g3[c], m3[c]);
     float acc = kFirst ? a0 * a0 : s[c] + a0 * a0;
     acc += a1 * a1;
     acc += a2 * a2;
@@ -68,13 +76,14 @@ inline __attribute__((always_inline)) void ScoreFourRows(const float* const* m, 
 }
 
 #if ZCOLL_BGMD_AVX2
+template <bool kMem>
 __attribute__((target("avx2"))) inline __m256 Square8(__m256 lr, const float* g, const float* m) {
-  const __m256 a = _mm256_add_ps(_mm256_mul_ps(lr, _mm256_loadu_ps(g)), _mm256_loadu_ps(m));
+  const __m256 a = kMem ? _mm256_add_ps(_mm256_mul_ps(lr, _mm256_loadu_ps(g)), _mm256_loadu_ps(m)) : _mm256_loadu_ps(g);
   return _mm256_mul_ps(a, a);
 }
 
 // ScoreFourRows eight coordinates at a time, the same operations in the same order.
-template <bool kFirst>
+template <bool kFirst, bool kMem>
 __attribute__((target("avx2"))) void ScoreFourRowsAvx2(const float* const* m, const float* const* g, size_t j0,
                                                         float lr_value, float* s, size_t cols) {
   const __m256 lr = _mm256_set1_ps(lr_value);
@@ -88,14 +97,14 @@ __attribute__((target("avx2"))) void ScoreFourRowsAvx2(const float* const* m, co
   const float* g3 = g[3] + j0;
   size_t c = 0;
   for (; c + 8 <= cols; c += 8) {
-    __m256 acc = Square8(lr, g0 + c, m0 + c);
+    __m256 acc = Square8<kMem>(lr, g0 + c, m0 + c);
     if (!kFirst) acc = _mm256_add_ps(_mm256_loadu_ps(s + c), acc);
-    acc = _mm256_add_ps(acc, Square8(lr, g1 + c, m1 + c));
-    acc = _mm256_add_ps(acc, Square8(lr, g2 + c, m2 + c));
-    acc = _mm256_add_ps(acc, Square8(lr, g3 + c, m3 + c));
+    acc = _mm256_add_ps(acc, Square8<kMem>(lr, g1 + c, m1 + c));
+    acc = _mm256_add_ps(acc, Square8<kMem>(lr, g2 + c, m2 + c));
+    acc = _mm256_add_ps(acc, Square8<kMem>(lr, g3 + c, m3 + c));
     _mm256_storeu_ps(s + c, acc);
   }
-  ScoreFourRows<kFirst>(m, g, j0 + c, lr_value, s + c, cols - c);
+  ScoreFourRows<kFirst, kMem>(m, g, j0 + c, lr_value, s + c, cols - c);
 }
 
 // Positions c < cols with s[c] >= threshold or s[c] NaN, ascending, eight lanes at a time.
@@ -142,38 +151,42 @@ size_t CollectScalar(const float* s, size_t cols, float threshold, uint32_t* fou
 }
 
 // One sweep of four rows over a block: the AVX2 loop when the CPU has it, else the compiler's.
-template <bool kFirst>
+template <bool kFirst, bool kMem>
 inline __attribute__((always_inline)) void ScoreFour(const float* const* m, const float* const* g, size_t j0, float lr,
                                                      float* s, size_t cols, bool avx2) {
 #if ZCOLL_BGMD_AVX2
   if (avx2) {
-    ScoreFourRowsAvx2<kFirst>(m, g, j0, lr, s, cols);
+    ScoreFourRowsAvx2<kFirst, kMem>(m, g, j0, lr, s, cols);
     return;
   }
 #endif
-  ScoreFourRows<kFirst>(m, g, j0, lr, s, cols);
+  ScoreFourRows<kFirst, kMem>(m, g, j0, lr, s, cols);
 }
 
-template <bool kFirst>
+template <bool kFirst, bool kMem>
 inline __attribute__((always_inline)) void ScoreOneRow(const float* m, const float* g, size_t j0, float lr,
                                                        float* __restrict s, size_t cols) {
   const float* __restrict mr = m + j0;
   const float* __restrict gr = g + j0;
   for (size_t c = 0; c < cols; c++) {
-    const float a = Augmented(lr, gr[c], mr[c]);
+    const float a = Augmented<kMem>(lr, gr[c], mr[c]);
     s[c] = kFirst ? a * a : s[c] + a * a;
   }
 }
 
 }  // namespace
 
-ZCOLL_CLONES int64_t AugmentedScores(const AugmentedScoresArgs& args) {
+namespace {
+
+// AugmentedScores (kMem) and ColumnScores (!kMem: memory is not read, a = gradients[p][j]).
+template <bool kMem>
+inline __attribute__((always_inline)) int64_t ScoreColumns(const AugmentedScoresArgs& args) {
   const bool avx2 = CpuHasAvx2() && ZCOLL_BGMD_AVX2;
   const size_t np = args.rows;
   const size_t d = args.length;
   const float lr = args.lr;
-  const float* const* memory = args.memory;
   const float* const* gradients = args.gradients;
+  const float* const* memory = kMem ? args.memory : gradients;
   std::vector<float> block(kScoreBlock);
   std::vector<uint32_t> found(args.capacity > 0 ? kScoreBlock : 0);
   float* s = block.data();
@@ -184,15 +197,15 @@ ZCOLL_CLONES int64_t AugmentedScores(const AugmentedScoresArgs& args) {
     const size_t cols = d - j0 < kScoreBlock ? d - j0 : kScoreBlock;
     size_t p = 0;
     if (np >= 4) {
-      ScoreFour<true>(memory, gradients, j0, lr, s, cols, avx2);
-      for (p = 4; p + 4 <= np; p += 4) ScoreFour<false>(memory + p, gradients + p, j0, lr, s, cols, avx2);
+      ScoreFour<true, kMem>(memory, gradients, j0, lr, s, cols, avx2);
+      for (p = 4; p + 4 <= np; p += 4) ScoreFour<false, kMem>(memory + p, gradients + p, j0, lr, s, cols, avx2);
     } else if (np >= 1) {
-      ScoreOneRow<true>(memory[0], gradients[0], j0, lr, s, cols);
+      ScoreOneRow<true, kMem>(memory[0], gradients[0], j0, lr, s, cols);
       p = 1;
     } else {
       for (size_t c = 0; c < cols; c++) s[c] = 0.0f;
     }
-    for (; p < np; p++) ScoreOneRow<false>(memory[p], gradients[p], j0, lr, s, cols);
+    for (; p < np; p++) ScoreOneRow<false, kMem>(memory[p], gradients[p], j0, lr, s, cols);
     if (AnyNonFinite(s, cols)) nonfinite = true;
     if (args.scores != nullptr) {
       for (size_t c = 0; c < cols; c++) args.scores[j0 + c] = static_cast<double>(s[c]);
@@ -211,10 +224,105 @@ ZCOLL_CLONES int64_t AugmentedScores(const AugmentedScoresArgs& args) {
       args.cand_index[count + h] = static_cast<uint32_t>(j0 + found[h]);
       args.cand_score[count + h] = static_cast<double>(s[found[h]]);
     }
+    // The candidates' columns, while the block's rows are still in L2 (16 rows x 64 KiB): the
+    // selected block is then gathered from ~1.2 k columns instead of from all of d.
+    if (!kMem && args.cand_values != nullptr) {
+      for (size_t q = 0; q < np; q++) {
+        const float* __restrict row = gradients[q] + j0;
+        float* __restrict dst = args.cand_values[q] + count;
+        for (size_t h = 0; h < hits; h++) dst[h] = row[found[h]];
+      }
+    }
     count += hits;
   }
   if (nonfinite) return -2;
   return overflow ? -1 : static_cast<int64_t>(count);
+}
+
+}  // namespace
+
+ZCOLL_CLONES int64_t AugmentedScores(const AugmentedScoresArgs& args) { return ScoreColumns<true>(args); }
+
+ZCOLL_CLONES int64_t ColumnScores(const AugmentedScoresArgs& args) { return ScoreColumns<false>(args); }
+
+// dst[t] = float(double(dst[t]) / divisor) for t < k. When the divisor is a float32 (BGMD's lr is),
+// a float32 division gives the same bits at twice the lanes: for float operands, rounding the double
+// quotient to float is the correctly rounded float quotient (53 >= 2 x 24 + 2 bits, as for JS's
+// Math.fround after a double operation).
+inline __attribute__((always_inline)) void DivideInPlace(float* __restrict dst, size_t k, double divisor) {
+  const float f = static_cast<float>(divisor);
+  if (static_cast<double>(f) == divisor) {
+    for (size_t t = 0; t < k; t++) dst[t] = dst[t] / f;
+  } else {
+    for (size_t t = 0; t < k; t++) dst[t] = static_cast<float>(static_cast<double>(dst[t]) / divisor);
+  }
+}
+
+ZCOLL_CLONES void GatherColumns(const float* const* rows, size_t np, const uint32_t* indices, size_t k, double divisor,
+                                float* const* out) {
+  for (size_t p = 0; p < np; p++) {
+    const float* __restrict row = rows[p];
+    float* __restrict dst = out[p];
+    // Gather, then divide in a loop the compiler vectorises (as AugmentAndExtract does).
+    for (size_t t = 0; t < k; t++) dst[t] = row[indices[t]];
+    DivideInPlace(dst, k, divisor);
+  }
+}
+
+#if ZCOLL_BGMD_AVX2
+// AugmentRow with non-temporal stores: out is written once and read next round, after the whole row
+// (tens of MB) went through the cache, so storing around it saves the read-for-ownership of every line.
+__attribute__((target("avx2"))) bool AugmentRowStream(const float* m, const float* g, size_t d, float lr_value, float* a) {
+  const __m256 lr = _mm256_set1_ps(lr_value);
+  const __m256 zero = _mm256_setzero_ps();
+  __m256 acc = zero;
+  size_t j = 0;
+  for (; j < d && (reinterpret_cast<uintptr_t>(a + j) & 31) != 0; j++) {
+    a[j] = Augmented<true>(lr_value, g[j], m[j]);
+    acc = _mm256_add_ps(acc, _mm256_set1_ps(g[j] * 0.0f));
+  }
+  for (; j + 8 <= d; j += 8) {
+    const __m256 gv = _mm256_loadu_ps(g + j);
+    _mm256_stream_ps(a + j, _mm256_add_ps(_mm256_mul_ps(lr, gv), _mm256_loadu_ps(m + j)));
+    acc = _mm256_add_ps(acc, _mm256_mul_ps(gv, zero));
+  }
+  for (; j < d; j++) {
+    a[j] = Augmented<true>(lr_value, g[j], m[j]);
+    acc = _mm256_add_ps(acc, _mm256_set1_ps(g[j] * 0.0f));
+  }
+  _mm_sfence();
+  float lanes[8];
+  _mm256_storeu_ps(lanes, acc);
+  float total = 0.0f;
+  for (float v : lanes) total += v;
+  return total == 0.0f;
+}
+#endif
+
+ZCOLL_CLONES bool AugmentRow(const float* memory, const float* gradient, size_t d, float lr, float* out) {
+#if ZCOLL_BGMD_AVX2
+  // Rows past the last-level cache only; a short row's a is read back while still cached.
+  if (d * sizeof(float) >= (size_t{8} << 20) && CpuHasAvx2()) return AugmentRowStream(memory, gradient, d, lr, out);
+#endif
+  const float* __restrict m = memory;
+  const float* __restrict g = gradient;
+  float* __restrict a = out;
+  // g * 0 is NaN exactly for NaN and +-Inf; eight independent sums (see AnyNonFinite).
+  float acc[8] = {0, 0, 0, 0, 0, 0, 0, 0};
+  size_t j = 0;
+  for (; j + 8 <= d; j += 8) {
+    for (size_t l = 0; l < 8; l++) {
+      a[j + l] = Augmented<true>(lr, g[j + l], m[j + l]);
+      acc[l] += g[j + l] * 0.0f;
+    }
+  }
+  for (; j < d; j++) {
+    a[j] = Augmented<true>(lr, g[j], m[j]);
+    acc[0] += g[j] * 0.0f;
+  }
+  float total = 0.0f;
+  for (float v : acc) total += v;
+  return total == 0.0f;
 }
 
 ZCOLL_CLONES void AugmentAndExtract(float* const* memory, const size_t* lengths, const float* const* gradients,
@@ -228,7 +336,7 @@ ZCOLL_CLONES void AugmentAndExtract(float* const* memory, const size_t* lengths,
     size_t t = 0;
     for (size_t j0 = 0; j0 < d; j0 += kExtractChunk) {
       const size_t j1 = d - j0 < kExtractChunk ? d : j0 + kExtractChunk;
-      for (size_t j = j0; j < j1; j++) m[j] = Augmented(lr, g[j], m[j]);
+      for (size_t j = j0; j < j1; j++) m[j] = Augmented<true>(lr, g[j], m[j]);
       // Indices are ascending: the ones inside this chunk come next. Gather first, divide after in
       // a loop the compiler vectorises (out holds the float a exactly, so the quotient is the same).
       const size_t t0 = t;
@@ -237,7 +345,7 @@ ZCOLL_CLONES void AugmentAndExtract(float* const* memory, const size_t* lengths,
         dst[t] = m[j];
         m[j] = 0;
       }
-      for (size_t u = t0; u < t; u++) dst[u] = static_cast<float>(static_cast<double>(dst[u]) / divisor);
+      DivideInPlace(dst + t0, t - t0, divisor);
     }
   }
 }

@@ -88,10 +88,18 @@ struct AugmentedScoresArgs {
   size_t capacity;  // candidates at most; 0: none collected
   uint32_t* cand_index;
   double* cand_score;
+  float* const* cand_values;  // ColumnScores only: rows arrays of capacity floats, or nullptr
 };
 // Returns -2 when some score is NaN or +-Inf, else -1 when there were more than capacity
 // candidates, else their number (0 without candidates). Scores and candidates are written either way.
 int64_t AugmentedScores(const AugmentedScoresArgs& args);
+// AugmentedScores with a = gradients[p][j] (memory unused): rows augmented by their workers. With
+// cand_values, candidate c's column goes to cand_values[p][c] for every row p.
+int64_t ColumnScores(const AugmentedScoresArgs& args);
+// out[j] = fround(fround(lr g[j]) + memory[j]) for j < d; true iff every g[j] is finite.
+bool AugmentRow(const float* memory, const float* gradient, size_t d, float lr, float* out);
+// out[p][t] = float(double(rows[p][indices[t]]) / divisor) for p < np, t < k (indices ascending).
+void GatherColumns(const float* const* rows, size_t np, const uint32_t* indices, size_t k, double divisor, float* const* out);
 void AugmentAndExtract(float* const* memory, const size_t* lengths, const float* const* gradients, size_t np, float lr,
                        const uint32_t* indices, size_t k, double divisor, float* const* out);
 

@@ -810,6 +810,152 @@ for (const np of [0, 1, 2, 3, 4, 5, 8, 16, 17]) {
   }
 }
 
+// columnScores: augmentedScores over rows already augmented (a = rows[p][j]), with the candidates'
+// columns copied out when asked. Same shapes as above; special kinds: a NaN or +-Inf value (-2), a
+// value whose square overflows float32 (-2), one array passed for several rows. The reference is a
+// plain loop over j, then rows; the columns are read back from the reference's hits.
+for (const np of [0, 1, 3, 4, 5, 16, 17]) {
+  for (const d of [0, 7, 16385, 40001]) {
+    for (const kind of ['finite', 'nan', 'inf', 'overflow', 'shared'] as const) {
+      if (kind !== 'finite' && (d === 0 || np === 0 || ![1, 5, 16].includes(np) || ![7, 16385].includes(d))) continue;
+      const src = Array.from({ length: np }, () => floatValues(d, false).map((x) => (Number.isFinite(x) ? x : 0)));
+      const row = Math.floor(rng() * np);
+      const at = Math.floor(rng() * d);
+      if (kind === 'nan') src[row][at] = Number.NaN;
+      if (kind === 'inf') src[row][at] = rng() < 0.5 ? Infinity : -Infinity;
+      if (kind === 'overflow') src[row][at] = -2e19;
+      const input = kind === 'shared' ? src.map(() => src[0]) : src;
+      const cands = (['none', 'few', 'many', 'overflow'] as const)[Math.floor(rng() * 4)];
+      const withValues = cands !== 'none' && rng() < 0.7;
+      const withScores = cands === 'none' || rng() < 0.5;
+      const threshold = cands === 'few' ? 4e8 : cands === 'many' ? 100 : 0;
+      const capacity = cands === 'none' ? 0 : cands === 'overflow' ? Math.max(0, Math.floor(d / 3) - 1) : d + 2;
+      const refScores = new Float64Array(np === 0 && !withScores ? 0 : d);
+      for (let j = 0; j < refScores.length; j++) {
+        let sum = 0;
+        for (let p = 0; p < np; p++) {
+          const a = Math.fround(input[p][j]);
+          sum = Math.fround(sum + Math.fround(a * a));
+        }
+        refScores[j] = sum;
+      }
+      const finite = refScores.every(Number.isFinite);
+      const hits: number[] = [];
+      for (let j = 0; j < refScores.length; j++) if (!(refScores[j] < Math.fround(threshold))) hits.push(j);
+      const overflow = capacity > 0 && hits.length > capacity;
+      const expected = !finite ? -2 : capacity === 0 ? 0 : overflow ? -1 : hits.length;
+      cases.push({
+        kernel: 'columnScores',
+        name: `n=${np} d=${d} ${kind} candidates=${cands} (${hits.length} hits, capacity ${capacity}) values=${withValues} scores=${withScores}`,
+        run: (impl) => {
+          const r = src.map((x, p) => placed(Float32Array, x, p % 3));
+          const views = r.map((x) => (kind === 'shared' ? r[0].view : x.view));
+          const scores = placed(Float64Array, new Array<number>(d).fill(7), 1);
+          const index = placed(Uint32Array, new Array<number>(capacity).fill(3), 1);
+          const score = placed(Float64Array, new Array<number>(capacity).fill(3), 2);
+          const values = src.map((_, p) => placed(Float32Array, new Array<number>(capacity).fill(9), p % 2));
+          const candidates = cands === 'none' ? undefined : { threshold, index: index.view, score: score.view, ...(withValues ? { values: values.map((v) => v.view) } : {}) };
+          const result = impl.columnScores(views, withScores ? scores.view : undefined, candidates);
+          const candidateArrays = overflow || cands === 'none' || !finite ? [] : [index.whole, score.whole, ...(withValues ? values.map((v) => v.whole) : [])];
+          return { arrays: [scores.whole, ...r.map((x) => x.whole), ...candidateArrays], result };
+        },
+        check: (o) => {
+          if (kind !== 'finite' && kind !== 'shared' && finite) return 'the special value did not reach the scores';
+          const index = new Array<number>(capacity).fill(3);
+          const score = new Array<number>(capacity).fill(3);
+          const values = src.map(() => new Array<number>(capacity).fill(9));
+          if (capacity > 0 && !overflow) {
+            hits.forEach((j, c) => {
+              index[c] = j;
+              score[c] = refScores[j];
+              values.forEach((v, p) => (v[c] = input[p][j]));
+            });
+          }
+          const candidateArrays =
+            overflow || cands === 'none' || !finite
+              ? []
+              : [placed(Uint32Array, index, 1).whole, placed(Float64Array, score, 2).whole, ...(withValues ? values.map((v, p) => placed(Float32Array, v, p % 2).whole) : [])];
+          return compareOutcomes(o, {
+            arrays: [placed(Float64Array, withScores ? Array.from(refScores) : new Array<number>(d).fill(7), 1).whole, ...src.map((x, p) => placed(Float32Array, x, p % 3).whole), ...candidateArrays],
+            result: expected,
+          });
+        },
+      });
+    }
+  }
+}
+
+// augmentRow: lengths across the eight-lane groups, and one past 8 MiB (native then stores around
+// the cache, from the first 32-byte aligned element of out); a NaN or +-Inf gradient (false), an Inf
+// in the memory (still true: only g is checked), lr that is and is not a float32.
+for (const d of [0, 1, 7, 8, 9, 1000, 4099, (1 << 21) + 13]) {
+  for (const kind of ['finite', 'nanGrad', 'infGrad', 'infMemory'] as const) {
+    if (kind !== 'finite' && d === 0) continue;
+    for (const lr of [0.25, 0.1]) {
+      if (d > 4099 && (lr !== 0.1 || kind === 'infMemory')) continue;
+      const mem = floatValues(d, false).map((x) => (Number.isFinite(x) ? x : 0));
+      const grad = floatValues(d, false).map((x) => (Number.isFinite(x) ? x * 0.01 : 0));
+      const at = Math.floor(rng() * d);
+      if (kind === 'nanGrad') grad[at] = Number.NaN;
+      if (kind === 'infGrad') grad[at] = -Infinity;
+      if (kind === 'infMemory') mem[at] = Infinity;
+      const outAt = d > 4099 ? 3 : 0; // an unaligned head before the aligned stores
+      cases.push({
+        kernel: 'augmentRow',
+        name: `d=${d} ${kind} lr=${lr}`,
+        run: (impl) => {
+          const m = placed(Float32Array, mem, 1);
+          const g = placed(Float32Array, grad, 2);
+          const out = placed(Float32Array, new Array<number>(d).fill(5), outAt);
+          const result = impl.augmentRow(m.view, g.view, lr, out.view) ? 1 : 0;
+          return { arrays: [m.whole, g.whole, out.whole], result };
+        },
+        check: (o) => {
+          const lr32 = Math.fround(lr);
+          const want = Array.from(mem, (m, j) => Math.fround(Math.fround(lr32 * Math.fround(grad[j])) + Math.fround(m)));
+          return compareOutcomes(o, {
+            arrays: [placed(Float32Array, mem, 1).whole, placed(Float32Array, grad, 2).whole, placed(Float32Array, want, outAt).whole],
+            result: grad.every((x) => Number.isFinite(Math.fround(x))) ? 1 : 0,
+          });
+        },
+      });
+    }
+  }
+}
+
+// gatherColumns: rows of their own lengths (indices below the shortest), indices none, all, random
+// ascending subsets; divisors that are and are not float32. The reference divides in double and rounds once.
+for (const np of [0, 1, 3, 16]) {
+  for (const d of [1, 9, 1000, 5000]) {
+    for (const kind of ['subset', 'all', 'none']) {
+      const lengths = Array.from({ length: np }, (_, p) => d + (p % 2) * 3);
+      const indices = Uint32Array.from(Array.from({ length: d }, (_, j) => j).filter(() => (kind === 'all' ? true : kind === 'none' ? false : rng() < 0.3)));
+      const k = indices.length;
+      const src = lengths.map((len) => floatValues(len, false));
+      for (const divisor of [0.5, Math.fround(0.1), 3]) {
+        cases.push({
+          kernel: 'gatherColumns',
+          name: `n=${np} d=${d} ${kind} k=${k} / ${divisor}`,
+          run: (impl) => {
+            const r = src.map((x, p) => placed(Float32Array, x, p % 2));
+            const out = src.map((_, p) => placed(Float32Array, new Array<number>(k).fill(5), (p + 1) % 3));
+            impl.gatherColumns(r.map((x) => x.view), indices, divisor, out.map((x) => x.view));
+            return { arrays: [...r.map((x) => x.whole), ...out.map((x) => x.whole)], result: undefined };
+          },
+          check: (o) =>
+            compareOutcomes(o, {
+              arrays: [
+                ...src.map((x, p) => placed(Float32Array, x, p % 2).whole),
+                ...src.map((x, p) => placed(Float32Array, Array.from(indices, (j) => Math.fround(x[j]) / divisor), (p + 1) % 3).whole),
+              ],
+              result: undefined,
+            }),
+        });
+      }
+    }
+  }
+}
+
 // augmentAndExtract: rows of their own lengths (the augment covers each memory row in full),
 // gradients as long or longer; indices none, all, random ascending subsets, and ones sitting on the
 // native 2048-coordinate chunk edges; divisors that are and are not float32.
@@ -865,7 +1011,7 @@ for (const np of [0, 1, 3, 16]) {
 
 const KERNEL_NAMES = [
   'reduceInto', 'scale', 'divide', 'signPack', 'firstNonFinite', 'momentumSignPack', 'signApply', 'axpy',
-  'voteCount', 'sqDistances', 'weightedSum', 'weiszfeldStep', 'selectKth', 'topKIndices', 'allFinite', 'augmentedScores', 'augmentAndExtract',
+  'voteCount', 'sqDistances', 'weightedSum', 'weiszfeldStep', 'selectKth', 'topKIndices', 'allFinite', 'augmentedScores', 'columnScores', 'gatherColumns', 'augmentRow', 'augmentAndExtract',
 ];
 const nativeSkip = nativeKernels === undefined ? `native addon not built: ${nativeLoad.reason}` : false;
 
@@ -952,7 +1098,21 @@ t.test('native rejects bad arguments with TypeError/RangeError, never crashes', 
   tt.throws(() => k.augmentedScores([new Float32Array(shared, 0, 8)], [f32], 0.1, new Float64Array(shared, 16, 8), undefined), { name: 'RangeError', message: /shares memory with another argument/ });
   tt.throws(() => k.augmentedScores([f32], [f32], 0.1, undefined, { threshold: 0, index: new Uint32Array(shared, 0, 4), score: new Float64Array(shared, 8, 4) }), { name: 'RangeError', message: /shares memory/ });
   tt.equal(k.augmentedScores([f32, f32], [f32, f32], 0.1, scores, undefined), 0, 'rows may share memory with each other (read only)');
+  tt.throws(() => k.columnScores([f32, new Float32Array(7)], scores, undefined), { name: 'RangeError', message: /columnScores: rows\[1\] has 7 elements, rows\[0\] has 8/ });
+  tt.throws(() => k.columnScores([f32], new Float64Array(7), undefined), { name: 'RangeError', message: /columnScores: scores has 7 elements, the rows have 8/ });
+  tt.throws(() => k.columnScores([f32, f32], undefined, { ...cand(4), values: [new Float32Array(4)] }), { name: 'RangeError', message: /columnScores: rows has 2 entries, candValues has 1/ });
+  tt.throws(() => k.columnScores([f32], undefined, { ...cand(4), values: [new Float32Array(3)] }), { name: 'RangeError', message: /candValues\[0\] has 3 elements, needs at least 4/ });
+  tt.throws(() => k.columnScores([f32], undefined, { ...cand(4), values: [bad(new Float64Array(4))] }), { name: 'TypeError', message: /candValues\[0\] must be a Float32Array/ });
+  tt.throws(() => k.columnScores([new Float32Array(shared, 0, 8)], undefined, { ...cand(4), values: [new Float32Array(shared, 16, 4)] }), { name: 'RangeError', message: /columnScores: scores or a candidate array shares memory/ });
   const u = (...xs: number[]) => Uint32Array.from(xs);
+  tt.throws(() => k.augmentRow(f32, new Float32Array(7), 0.1, new Float32Array(8)), { name: 'RangeError', message: /augmentRow: memory, gradient and out have 8, 7 and 8 elements/ });
+  tt.throws(() => k.augmentRow(f32, new Float32Array(8), 0.1, f32), { name: 'RangeError', message: /augmentRow: out shares memory/ });
+  tt.throws(() => k.augmentRow(f32, bad(new Float64Array(8)), 0.1, new Float32Array(8)), { name: 'TypeError', message: /augmentRow: argument 'gradient' must be a Float32Array/ });
+  tt.throws(() => k.gatherColumns([f32], u(1, 1), 1, [f32]), { name: 'RangeError', message: /gatherColumns: indices must be strictly ascending/ });
+  tt.throws(() => k.gatherColumns([f32, new Float32Array(3)], u(3), 1, [f32, f32]), { name: 'RangeError', message: /gatherColumns: index 3 is out of range for a row of 3/ });
+  tt.throws(() => k.gatherColumns([f32], u(1), 1, [f32, f32]), { name: 'RangeError', message: /gatherColumns: rows has 1 entries, out has 2/ });
+  tt.throws(() => k.gatherColumns([f32], u(1, 2), 1, [new Float32Array(1)]), { name: 'RangeError', message: /out\[0\] has 1 elements, needs at least 2/ });
+  tt.throws(() => k.gatherColumns([f32], u(1), 1, [f32]), { name: 'RangeError', message: /gatherColumns: an out row shares memory/ });
   const rows = (count: number, len = 8) => Array.from({ length: count }, () => new Float32Array(len));
   tt.throws(() => k.augmentAndExtract(rows(1), rows(1), 0.1, u(2, 8), 1, rows(1)), { name: 'RangeError', message: /index 8 is out of range for a row of 8 elements/ });
   tt.throws(() => k.augmentAndExtract([f32, new Float32Array(3)], rows(2), 0.1, u(3), 1, rows(2)), { name: 'RangeError', message: /index 3 is out of range for a row of 3/ });

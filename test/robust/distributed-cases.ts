@@ -20,7 +20,7 @@ export const BGMD_LR = 0.5;
 export interface DistributedCase {
   mode: RobustMode;
   aggregator: RobustAggregatorName;
-  options?: Record<string, number>;
+  options?: Record<string, number | string>;
   invalid?: InvalidRowPolicy;
   reply?: RobustReply;
   rounds: number;
@@ -56,6 +56,8 @@ export const CASES: readonly DistributedCase[] = [
   ...both({ aggregator: 'coordinateMedian', rounds: 1 }),
   ...both({ aggregator: 'multiKrum', options: { f: 1 }, rounds: 1 }),
   ...both({ aggregator: 'bgmd', options: { beta: 0.1 }, rounds: BGMD_ROUNDS }),
+  // Memory at the workers: every rank keeps its own residual and sends lr g + memory.
+  ...both({ aggregator: 'bgmd', options: { beta: 0.1, memory: 'workers' }, rounds: BGMD_ROUNDS }),
   { mode: 'server', aggregator: 'geometricMedian', reply: 'direct', rounds: 1 },
   { mode: 'allgather', aggregator: 'mean', invalid: 'zero', rounds: 1, only: 'byzantine' },
   { mode: 'server', aggregator: 'bgmd', options: { beta: 0.1 }, invalid: 'zero', rounds: BGMD_ROUNDS, only: 'byzantine' },
@@ -83,10 +85,13 @@ export function contributedVector(scenario: Scenario, c: number, round: number, 
   return v;
 }
 
-/** The row an aggregator receives from `rank` (the reference side of the seams below). */
-export function receivedRow(scenario: Scenario, c: number, round: number, rank: number): Float32Array {
+/**
+ * The row an aggregator receives from `rank` (the reference side of the seams below), when the rank
+ * sends `sent` (default: the vector it contributes; BGMD with memory at the workers sends lr g + memory).
+ */
+export function receivedRow(scenario: Scenario, c: number, round: number, rank: number, sent?: Float32Array): Float32Array {
   const role = roleOf(scenario, rank);
-  const v = contributedVector(scenario, c, round, rank);
+  const v = sent ?? contributedVector(scenario, c, round, rank);
   if (role === 'wrongLength') return new Float32Array(v.length + 3);
   if (role === 'scaledFlip') return v.map((x) => Math.fround(-FLIP_SCALE * x));
   return v;
@@ -126,6 +131,8 @@ export interface RoundResult {
   aggregatedHere?: boolean;
   /** BGMD, where the aggregation ran: hash of every rank's memory row, in rank order. */
   memoryHash?: string;
+  /** BGMD with memory at the workers: hash of this rank's own memory row. */
+  ownMemoryHash?: string;
 }
 
 /** Hash of rows in order (BGMD's per-worker memory). */

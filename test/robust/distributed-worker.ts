@@ -33,10 +33,12 @@ async function run(comm: Communicator, scenario: Scenario): Promise<void> {
       try {
         const { update, report } = await robust.step(vector, BGMD_LR);
         const last = round === k.rounds - 1;
+        const atWorkers = k.options?.memory === 'workers';
         const memoryHash =
-          k.aggregator === 'bgmd' && report.aggregatedHere && last
+          k.aggregator === 'bgmd' && report.aggregatedHere && last && !atWorkers
             ? hashOfRows(Array.from({ length: comm.size }, (_, r) => robust.memoryRow(r)))
             : undefined;
+        const ownMemoryHash = atWorkers && last ? hashOf(robust.memoryRow(comm.rank)) : undefined;
         out({
           case: c,
           round,
@@ -46,6 +48,7 @@ async function run(comm: Communicator, scenario: Scenario): Promise<void> {
           invalidRanks: [...report.invalidRanks],
           aggregatedHere: report.aggregatedHere,
           ...(memoryHash !== undefined ? { memoryHash } : {}),
+          ...(ownMemoryHash !== undefined ? { ownMemoryHash } : {}),
         });
       } catch (e) {
         if (!isZcollError(e)) throw e;

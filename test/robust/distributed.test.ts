@@ -10,10 +10,12 @@ import t from 'tap';
 import { runRanks } from '../helpers/ranks.js';
 import { aggregate, type AggregatorName, type AggregatorOptionsByName } from '../../lib/robust/aggregator.js';
 import { Bgmd } from '../../lib/robust/bgmd.js';
+import { BgmdResidual } from '../../lib/robust/bgmd-residual.js';
 import { isZcollError } from '../../lib/errors.js';
 import {
   BGMD_LR,
   CASES,
+  contributedVector,
   LENGTH,
   SIZES,
   hashOf,
@@ -29,6 +31,8 @@ interface Reference {
   hash?: string;
   error?: string;
   memoryHash?: string;
+  /** BGMD with memory at the workers: each rank's own memory after the last round. */
+  ownMemoryHashes?: string[];
   value?: Float32Array;
   selectedRows?: readonly number[];
 }
@@ -39,6 +43,31 @@ function references(scenario: Scenario, c: number): Reference[] {
   const n = SIZES[scenario];
   const rowsOf = (round: number): Float32Array[] => Array.from({ length: n }, (_, r) => receivedRow(scenario, c, round, r));
   const invalid = k.invalid ?? 'exclude';
+  if (k.aggregator === 'bgmd' && k.options?.memory === 'workers') {
+    // Each rank's residual augments its own vector; the aggregator receives what the seams make of a.
+    const beta = Number(k.options.beta);
+    const bgmd = new Bgmd({ beta, memory: 'workers', workers: n, length: LENGTH, invalid });
+    const residuals = Array.from({ length: n }, () => new BgmdResidual({ length: LENGTH, invalid }));
+    // The honest world must also be bitwise the run with the memory on the aggregator.
+    const central = scenario === 'honest' ? new Bgmd({ beta, workers: n, length: LENGTH, invalid }) : undefined;
+    // 'allgather': every rank commits the I of its own aggregation, whose own row is its a as sent
+    // (a rank's seam changes only what the others receive), so a Byzantine rank's view is its own.
+    const views = k.mode === 'allgather' ? Array.from({ length: n }, () => new Bgmd({ beta, memory: 'workers', workers: n, length: LENGTH, invalid })) : undefined;
+    const refs: Reference[] = [];
+    for (let round = 0; round < k.rounds; round++) {
+      const sent = residuals.map((r, rank) => r.augment(contributedVector(scenario, c, round, rank), BGMD_LR));
+      const received = sent.map((a, rank) => receivedRow(scenario, c, round, rank, a));
+      const s = bgmd.step(received, BGMD_LR);
+      // Every view first: a commit reuses the buffer its rank sent.
+      const seen = residuals.map((_, rank) => views?.[rank].step(received.map((row, p) => (p === rank ? sent[rank] : row)), BGMD_LR) ?? s);
+      residuals.forEach((r, rank) => r.commit(seen[rank].selected, !seen[rank].report.invalidRows.includes(rank)));
+      const viaCentral = central?.step(rowsOf(round), BGMD_LR);
+      if (viaCentral !== undefined && hashOf(viaCentral.update) !== hashOf(s.update)) throw new Error(`case ${c} round ${round}: memory 'workers' differs from 'perWorker'`);
+      refs.push({ hash: hashOf(s.update), value: s.update });
+    }
+    refs[refs.length - 1].ownMemoryHashes = residuals.map((r) => hashOf(r.row));
+    return refs;
+  }
   if (k.aggregator === 'bgmd') {
     const bgmd = new Bgmd({ ...(k.options ?? {}), workers: n, length: LENGTH, invalid });
     const refs: Reference[] = [];
@@ -98,6 +127,9 @@ for (const scenario of ['honest', 'byzantine'] as const) {
           t.same(got.invalidRanks, expectedInvalid, `${label} round ${round}: rank ${o.rank} invalid ranks`);
           const aggregates = k.mode === 'allgather' || o.rank === 0;
           t.equal(got.aggregatedHere, aggregates, `${label}: rank ${o.rank} aggregatedHere`);
+          if (ref.ownMemoryHashes !== undefined) {
+            t.equal(got.ownMemoryHash, ref.ownMemoryHashes[o.rank], `${label}: rank ${o.rank}'s own memory after ${k.rounds} rounds equals the local simulation`);
+          }
           if (ref.memoryHash !== undefined && aggregates) {
             t.equal(got.memoryHash, ref.memoryHash, `${label}: rank ${o.rank}'s per-worker memory after ${k.rounds} rounds equals the local simulation`);
           }

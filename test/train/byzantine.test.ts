@@ -2,7 +2,8 @@
 // lib/faults/attacks from its own gradient before it is sent): 'robust' (BGMD over a direct,
 // never relayed exchange) still reaches the accuracy bar of accuracy.test.ts (0.70); 'allreduce'
 // (the mean) does not, although without the attack it does (control, same setup). Same data,
-// model and steps as accuracy.test.ts; the three runs share one world.
+// model and steps as accuracy.test.ts; the runs share one world. 'robust:workers' (BGMD's memory
+// kept by each rank) must end with the weights of 'robust' bit for bit.
 import t from 'tap';
 import { runRanks } from '../helpers/ranks.js';
 
@@ -17,7 +18,7 @@ interface Row {
 }
 
 t.test(`1 of 4 ranks Byzantine (${ATTACK}): robust reaches ${BAR}, allreduce does not`, async (t) => {
-  const runs = [`robust@${ATTACK}`, 'allreduce', `allreduce@${ATTACK}`];
+  const runs = [`robust@${ATTACK}`, 'allreduce', `allreduce@${ATTACK}`, `robust:workers@${ATTACK}`];
   const outs = await runRanks(4, { script: 'test/train/train-worker.js', args: ['accuracy', '3', '1200', ...runs] });
   for (const o of outs) t.equal(o.code, 0, `rank ${o.rank} exits 0${o.code === 0 ? '' : `: ${o.stderr.slice(-2000)}`}`);
   const acc: number[] = [];
@@ -31,4 +32,9 @@ t.test(`1 of 4 ranks Byzantine (${ATTACK}): robust reaches ${BAR}, allreduce doe
   t.ok(acc[0] >= BAR, `robust under attack: ${acc[0]} >= ${BAR}`);
   t.ok(acc[1] >= BAR, `allreduce without attack: ${acc[1]} >= ${BAR}`);
   t.ok(!(acc[2] >= BAR), `allreduce under attack: ${acc[2]} < ${BAR}`);
+  // BGMD with each rank keeping its own residual trains bit for bit as with the n x d memory on every rank.
+  for (const o of outs) {
+    const [central, workers] = [0, 3].map((i) => (o.results[i] as Row | undefined)?.weightsHash);
+    t.equal(workers, central, `rank ${o.rank}: memory 'workers' ends with the weights of memory 'perWorker'`);
+  }
 });

@@ -181,9 +181,12 @@ async function accuracy(comm: Communicator, args: string[]): Promise<void> {
   // Several runs in one world (one process start-up for all): each 'strategy' or 'strategy@byzantine'.
   const [epochs, trainCount, ...runs] = args;
   for (const run of runs) {
-    const [strategy, byzantine] = run.split('@');
+    // 'robust:workers': strategy 'robust' with BGMD's memory at the workers.
+    const [name, byzantine] = run.split('@');
+    const [strategy, variant] = name.split(':');
     const result = await trainMnist(comm, tf, {
       strategy: strategy as StrategyName,
+      ...(variant === 'workers' ? { robust: { bgmd: { memory: 'workers' as const } } } : {}),
       epochs: Number(epochs),
       train: Number(trainCount),
       test: 500,
@@ -193,7 +196,7 @@ async function accuracy(comm: Communicator, args: string[]): Promise<void> {
       ...(byzantine !== undefined && byzantine !== '' ? { byzantine } : {}),
       log: () => undefined,
     });
-    out({ kind: 'accuracy', strategy, byzantine: byzantine ?? '', accuracy: result.accuracy, epochs: result.epochs, weightsHash: result.weightsHash });
+    out({ kind: 'accuracy', strategy: name, byzantine: byzantine ?? '', accuracy: result.accuracy, epochs: result.epochs, weightsHash: result.weightsHash });
   }
 }
 

@@ -7,10 +7,13 @@
  * inner tf.Optimizer applies the learning rate; any aggregator of lib/robust's registry (mean,
  * coordinateMedian, trimmedMean, krum, multiKrum, geometricMedian, centeredClipping) by name.
  * Cost per step: (n-1)·4d bytes received per rank, plus the aggregator (BGMD: O(n d) + GM on k
- * coordinates).
+ * coordinates). BGMD with bgmd.memory 'workers': each rank keeps only its own residual (d floats
+ * instead of n x d) and sends lr g + memory; the updates are bitwise those of 'perWorker', and the
+ * aggregation reads each row once instead of three passes over g and the n x d memory.
  */
 import { ZcollError } from '../../errors.js';
 import { Bgmd, type BgmdOptions, type BgmdReport } from '../../robust/bgmd.js';
+import { BgmdResidual } from '../../robust/bgmd-residual.js';
 import { aggregate, isAggregatorName, AGGREGATOR_NAMES, type AggregationReport, type AggregatorName, type AggregatorOptionsByName } from '../../robust/aggregator.js';
 import { directAllGather } from '../direct-all-gather.js';
 import type { Strategy, StrategyOutcome, StrategyStep } from './strategy.js';
@@ -30,6 +33,8 @@ export class RobustStrategy implements Strategy {
   readonly aggregator: 'bgmd' | AggregatorName;
   private readonly options: RobustStrategyOptions;
   private bgmd: Bgmd<AggregatorName> | undefined;
+  /** BGMD with memory 'workers': this rank's own residual. */
+  private residual: BgmdResidual | undefined;
   /** The aggregator's report of the last step (which rows were invalid, convergence). */
   lastReport: BgmdReport | AggregationReport | undefined;
 
@@ -44,14 +49,34 @@ export class RobustStrategy implements Strategy {
 
   async exchange(s: StrategyStep): Promise<StrategyOutcome> {
     // A malformed row (wrong length) becomes an empty row: the aggregators count it invalid, as Byzantine.
-    const rows = (await directAllGather(s.comm, s.grad, s.timeoutMs)).map((r) => r ?? new Float32Array(0));
+    const gather = async (own: Float32Array): Promise<Float32Array[]> => (await directAllGather(s.comm, own, s.timeoutMs)).map((r) => r ?? new Float32Array(0));
     if (this.aggregator === 'bgmd') {
       const d = s.layout.total;
-      if (this.bgmd === undefined || this.bgmd.length !== d) this.bgmd = new Bgmd({ ...(this.options.bgmd ?? {}), workers: s.comm.size, length: d });
-      const step = this.bgmd.step(rows, 1);
+      if (this.bgmd === undefined || this.bgmd.length !== d) {
+        const options = this.options.bgmd ?? {};
+        this.bgmd = new Bgmd({ ...options, workers: s.comm.size, length: d });
+        this.residual = this.bgmd.memoryMode === 'workers' ? new BgmdResidual({ length: d, ...(options.invalid !== undefined ? { invalid: options.invalid } : {}) }) : undefined;
+      }
+      const residual = this.residual;
+      let rows: Float32Array[];
+      try {
+        rows = await gather(residual !== undefined ? residual.augment(s.grad, 1) : s.grad);
+      } catch (e) {
+        residual?.abort();
+        throw e;
+      }
+      let step: ReturnType<Bgmd<AggregatorName>['step']>;
+      try {
+        step = this.bgmd.step(rows, 1);
+      } catch (e) {
+        residual?.abort();
+        throw e;
+      }
+      residual?.commit(step.selected, !step.report.invalidRows.includes(s.comm.rank));
       this.lastReport = step.report;
       return { kind: 'gradient', gradient: step.update.slice() };
     }
+    const rows = await gather(s.grad);
     const result = aggregate(this.aggregator, rows, { ...(this.options.aggregatorOptions ?? {}), length: s.layout.total });
     this.lastReport = result.report;
     return { kind: 'gradient', gradient: result.value };
