@@ -65,6 +65,18 @@ function timed<T>(phase: (typeof phases)[number], fn: () => T, record: boolean):
   return r;
 }
 
+/** I: the top k of the first `count` candidates (positions, then coordinates), as Bgmd.step selects. */
+function selectAmong(c: { index: Uint32Array; score: Float64Array }, count: number): void {
+  kernels.topKIndices(c.score.subarray(0, count), k, positions);
+  for (let t = 0; t < k; t++) selected[t] = c.index[positions[t]];
+}
+
+/** The update as Bgmd.step writes it: lr times the block's GM on I, 0 elsewhere. */
+function writeUpdate(value: Float32Array): void {
+  update.fill(0);
+  for (let t = 0; t < k; t++) update[selected[t]] = lr * value[t];
+}
+
 for (let rep = 0; rep <= reps; rep++) {
   const record = rep > 0; // round 0 is the warm-up
   // Untimed: this round's threshold, the score at rank 1.2 k.
@@ -74,16 +86,10 @@ for (let rep = 0; rep <= reps; rep++) {
   const count = timed('augmentedScores (candidates)', () => kernels.augmentedScores(memory, rows, lr, undefined, candidates), record);
   if (count < k) throw new Error(`robust-phases: ${count} candidates for k = ${k}`);
   candidateCount = count;
-  timed('topKIndices of the candidates', () => {
-    kernels.topKIndices(candidates.score.subarray(0, count), k, positions);
-    for (let t = 0; t < k; t++) selected[t] = candidates.index[positions[t]];
-  }, record);
+  timed('topKIndices of the candidates', () => selectAmong(candidates, count), record);
   timed('augmentAndExtract', () => kernels.augmentAndExtract(memory, rows, lr, selected, lr, blocks), record);
   const gm = timed('GM on the block', () => geometricMedian(blocks, { out: blockValue, scratch: blockScratch, invalid: 'exclude', length: k }), record);
-  timed('update (fill + scatter)', () => {
-    update.fill(0);
-    for (let t = 0; t < k; t++) update[selected[t]] = lr * gm.value[t];
-  }, record);
+  timed('update (fill + scatter)', () => writeUpdate(gm.value), record);
   if (record) times.get('BGMD sum')?.push(performance.now() - t0);
   iterations.push(gm.report.iterations);
   timed('Bgmd.step (whole round)', () => bgmd.step(rows, lr, stepOut), record);
@@ -95,16 +101,10 @@ for (let rep = 0; rep <= reps; rep++) {
   const w0 = performance.now();
   const found = timed('workers: columnScores (candidates + columns)', () => kernels.columnScores(rows, undefined, columns), record);
   if (found < k) throw new Error(`robust-phases: ${found} candidates for k = ${k}`);
-  timed('workers: topKIndices of the candidates', () => {
-    kernels.topKIndices(columns.score.subarray(0, found), k, positions);
-    for (let t = 0; t < k; t++) selected[t] = columns.index[positions[t]];
-  }, record);
+  timed('workers: topKIndices of the candidates', () => selectAmong(columns, found), record);
   timed('workers: gatherColumns', () => kernels.gatherColumns(columns.values, positions, lr, blocks), record);
   const wgm = timed('workers: GM on the block', () => geometricMedian(blocks, { out: blockValue, scratch: blockScratch, invalid: 'exclude', length: k }), record);
-  timed('workers: update', () => {
-    update.fill(0);
-    for (let t = 0; t < k; t++) update[selected[t]] = lr * wgm.value[t];
-  }, record);
+  timed('workers: update', () => writeUpdate(wgm.value), record);
   if (record) times.get('workers: sum')?.push(performance.now() - w0);
   timed('workers: Bgmd.step (whole round)', () => workersBgmd.step(rows, lr, stepOut), record);
 }

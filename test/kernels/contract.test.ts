@@ -722,6 +722,29 @@ for (const n of [0, 1, 7, 8, 9, 31, 1000, 4099]) {
   }
 }
 
+/**
+ * The independent reference of augmentedScores and columnScores: s_j summed in float32 over the rows
+ * in order from `augmented(p, j)`, the candidates (s_j >= fround(threshold) or NaN) and the expected
+ * return value (-2 non-finite, -1 past the capacity, else the candidate count, 0 without candidates).
+ */
+function scoreReference(n: number, length: number, augmented: (p: number, j: number) => number, threshold: number, capacity: number) {
+  const refScores = new Float64Array(length);
+  for (let j = 0; j < length; j++) {
+    let sum = 0;
+    for (let p = 0; p < n; p++) {
+      const a = augmented(p, j);
+      sum = Math.fround(sum + Math.fround(a * a));
+    }
+    refScores[j] = sum;
+  }
+  const finite = refScores.every(Number.isFinite);
+  const hits: number[] = [];
+  for (let j = 0; j < length; j++) if (!(refScores[j] < Math.fround(threshold))) hits.push(j);
+  const overflow = capacity > 0 && hits.length > capacity;
+  const expected = !finite ? -2 : capacity === 0 ? 0 : overflow ? -1 : hits.length;
+  return { refScores, finite, hits, overflow, expected };
+}
+
 // augmentedScores: d crosses the native and JS 16384-coordinate blocks, the row count crosses the
 // native sweeps of four rows (and the eight-lane AVX2 groups); lr that is and is not a float32.
 // Reads only: memory and gradients (guards included) must come back unchanged. Candidates: none, a
@@ -754,21 +777,8 @@ for (const np of [0, 1, 2, 3, 4, 5, 8, 16, 17]) {
         const capacity = cands === 'none' ? 0 : cands === 'overflow' ? Math.max(0, Math.floor(d / 3) - 1) : d + 2;
         // The reference: plain loops, float32 as Math.fround. Without rows, d is the scores' length (0 without scores).
         const lr32 = Math.fround(lr);
-        const refScores = new Float64Array(np === 0 && !withScores ? 0 : d);
-        for (let j = 0; j < refScores.length; j++) {
-          let sum = 0;
-          for (let p = 0; p < np; p++) {
-            const g = Math.fround((kind === 'sharedGrad' ? grad[0] : grad[p])[j]);
-            const a = Math.fround(Math.fround(lr32 * g) + Math.fround(mem[p][j]));
-            sum = Math.fround(sum + Math.fround(a * a));
-          }
-          refScores[j] = sum;
-        }
-        const finite = refScores.every(Number.isFinite);
-        const hits: number[] = [];
-        for (let j = 0; j < refScores.length; j++) if (!(refScores[j] < Math.fround(threshold))) hits.push(j);
-        const overflow = capacity > 0 && hits.length > capacity;
-        const expected = !finite ? -2 : capacity === 0 ? 0 : overflow ? -1 : hits.length;
+        const augmented = (p: number, j: number): number => Math.fround(Math.fround(lr32 * Math.fround((kind === 'sharedGrad' ? grad[0] : grad[p])[j])) + Math.fround(mem[p][j]));
+        const { refScores, finite, hits, overflow, expected } = scoreReference(np, np === 0 && !withScores ? 0 : d, augmented, threshold, capacity);
         cases.push({
           kernel: 'augmentedScores',
           name: `n=${np} d=${d} lr=${lr} ${kind} candidates=${cands} (${hits.length} hits, capacity ${capacity}) scores=${withScores}`,
@@ -830,20 +840,7 @@ for (const np of [0, 1, 3, 4, 5, 16, 17]) {
       const withScores = cands === 'none' || rng() < 0.5;
       const threshold = cands === 'few' ? 4e8 : cands === 'many' ? 100 : 0;
       const capacity = cands === 'none' ? 0 : cands === 'overflow' ? Math.max(0, Math.floor(d / 3) - 1) : d + 2;
-      const refScores = new Float64Array(np === 0 && !withScores ? 0 : d);
-      for (let j = 0; j < refScores.length; j++) {
-        let sum = 0;
-        for (let p = 0; p < np; p++) {
-          const a = Math.fround(input[p][j]);
-          sum = Math.fround(sum + Math.fround(a * a));
-        }
-        refScores[j] = sum;
-      }
-      const finite = refScores.every(Number.isFinite);
-      const hits: number[] = [];
-      for (let j = 0; j < refScores.length; j++) if (!(refScores[j] < Math.fround(threshold))) hits.push(j);
-      const overflow = capacity > 0 && hits.length > capacity;
-      const expected = !finite ? -2 : capacity === 0 ? 0 : overflow ? -1 : hits.length;
+      const { refScores, finite, hits, overflow, expected } = scoreReference(np, np === 0 && !withScores ? 0 : d, (p, j) => Math.fround(input[p][j]), threshold, capacity);
       cases.push({
         kernel: 'columnScores',
         name: `n=${np} d=${d} ${kind} candidates=${cands} (${hits.length} hits, capacity ${capacity}) values=${withValues} scores=${withScores}`,
