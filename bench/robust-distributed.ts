@@ -1,7 +1,8 @@
 /**
  * Time per round of robust aggregation on the Communicator (lib/robust/distributed.ts): n = 4 real
  * rank processes on this host, d = 1M float32, aggregators mean, geometric median (full GM) and
- * BGMD (beta 0.1, per-worker memory), in 'allgather' and 'server' mode, next to the plain ring
+ * BGMD (beta 0.1, per-worker memory on the aggregating ranks, and kept by each rank: memory
+ * 'workers'), in 'allgather' and 'server' mode, next to the plain ring
  * all-reduce (op 'avg', relayed: not Byzantine-robust) as the floor. A round = one
  * RobustAllReduce.step: the direct exchange, the aggregation (on every rank, or on the root) and,
  * in server mode, the broadcast of the update. Every rank makes a fresh seeded vector (shared signal
@@ -32,7 +33,7 @@ const reps = Number(arg('reps', '5'));
 
 interface Row {
   mode: RobustMode | 'ring allReduce';
-  aggregator: RobustAggregatorName | 'avg' | 'exchange only';
+  aggregator: RobustAggregatorName | 'bgmd-workers' | 'avg' | 'exchange only';
   ms: number[];
   /** Payload bytes per round, all ranks together (from the mode's formula in distributed.ts). */
   wireBytes: number;
@@ -80,15 +81,20 @@ async function rank(): Promise<void> {
     rows.push({ mode, aggregator: 'exchange only', ms, wireBytes: (mode === 'allgather' ? n : 1) * (n - 1) * 4 * d });
   }
   for (const mode of ['allgather', 'server'] as const) {
-    for (const aggregator of ['mean', 'geometricMedian', 'bgmd'] as const) {
-      const robust = new RobustAllReduce(comm, { mode, aggregator, length: d, ...(aggregator === 'bgmd' ? { aggregatorOptions: { beta: 0.1 } } : {}) });
+    for (const aggregator of ['mean', 'geometricMedian', 'bgmd', 'bgmd-workers'] as const) {
+      const atWorkers = aggregator === 'bgmd-workers';
+      const robust = atWorkers
+        ? new RobustAllReduce(comm, { mode, aggregator: 'bgmd', length: d, aggregatorOptions: { beta: 0.1, memory: 'workers' } })
+        : new RobustAllReduce(comm, { mode, aggregator, length: d, ...(aggregator === 'bgmd' ? { aggregatorOptions: { beta: 0.1 } } : {}) });
       const ms: number[] = [];
       for (let r = 0; r <= reps; r++) {
         const v = vectorOf(comm.rank, round++);
         const t = await timed(comm, () => robust.step(v, 0.1));
         if (r > 0) ms.push(t);
       }
-      const wireBytes = mode === 'allgather' ? n * (n - 1) * 4 * d : 2 * (n - 1) * 4 * d + (n - 1) * 4 * (n + 1);
+      // Server replies: [update | verdicts | status], or with the memory at the workers [verdicts | status | update on I | I].
+      const reply = atWorkers ? 4 * (n + 1 + 2 * Math.ceil(0.1 * d)) : 4 * (d + n + 1);
+      const wireBytes = mode === 'allgather' ? n * (n - 1) * 4 * d : (n - 1) * 4 * d + (n - 1) * reply;
       rows.push({ mode, aggregator, ms, wireBytes });
     }
   }
@@ -130,7 +136,14 @@ async function launch(): Promise<void> {
   console.log('| mode | aggregator | ms per round (median) | min..max | payload MB per round (all ranks) |');
   console.log('|---|---|---|---|---|');
   for (const row of rows) {
-    const name = row.aggregator === 'bgmd' ? 'BGMD beta 0.1 (per-worker memory)' : row.aggregator === 'geometricMedian' ? 'GM (full)' : row.aggregator;
+    const name =
+      row.aggregator === 'bgmd'
+        ? 'BGMD beta 0.1 (per-worker memory)'
+        : row.aggregator === 'bgmd-workers'
+          ? 'BGMD beta 0.1 (memory at the workers)'
+          : row.aggregator === 'geometricMedian'
+            ? 'GM (full)'
+            : row.aggregator;
     console.log(`| ${row.mode} | ${name} | ${median(row.ms).toFixed(0)} | ${Math.min(...row.ms).toFixed(0)}..${Math.max(...row.ms).toFixed(0)} | ${(row.wireBytes / 1e6).toFixed(1)} |`);
   }
 }
