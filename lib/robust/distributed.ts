@@ -167,8 +167,11 @@ export class RobustAllReduce<N extends RobustAggregatorName = RobustAggregatorNa
    * modify). With memory 'workers', each rank has its own only.
    */
   memoryRow(rank: number): Float32Array {
-    if (this.residual !== undefined && rank === this.comm.rank) return this.residual.row;
-    if (this.bgmd === undefined || this.residual !== undefined) {
+    if (this.residual !== undefined) {
+      if (rank === this.comm.rank) return this.residual.row;
+      throw new ZcollError('EINVAL', `RobustAllReduce.memoryRow: with BGMD memory 'workers' rank ${this.comm.rank} holds only its own memory, not rank ${String(rank)}'s`, { rank: this.comm.rank, op: 'RobustAllReduce' });
+    }
+    if (this.bgmd === undefined) {
       throw new ZcollError('EINVAL', `RobustAllReduce.memoryRow: no BGMD memory on rank ${this.comm.rank} (aggregator '${this.aggregator}', mode '${this.mode}')`, { rank: this.comm.rank, op: 'RobustAllReduce' });
     }
     return this.bgmd.memoryRow(rank);
