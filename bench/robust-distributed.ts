@@ -20,6 +20,7 @@ import type { Communicator } from '../lib/comm/communicator.js';
 import { kernels } from '../lib/kernels/index.js';
 import { Prng } from '../lib/prng.js';
 import { RobustAllReduce, type RobustAggregatorName, type RobustMode } from '../lib/robust/distributed.js';
+import { blockSize } from '../lib/robust/bgmd.js';
 import { freePort } from '../lib/cluster/free-port.js';
 
 function arg(name: string, fallback: string): string {
@@ -93,7 +94,7 @@ async function rank(): Promise<void> {
         if (r > 0) ms.push(t);
       }
       // Server replies: [update | verdicts | status], or with the memory at the workers [verdicts | status | update on I | I].
-      const reply = atWorkers ? 4 * (n + 1 + 2 * Math.ceil(0.1 * d)) : 4 * (d + n + 1);
+      const reply = atWorkers ? 4 * (n + 1 + 2 * blockSize(0.1, d)) : 4 * (d + n + 1);
       const wireBytes = mode === 'allgather' ? n * (n - 1) * 4 * d : (n - 1) * 4 * d + (n - 1) * reply;
       rows.push({ mode, aggregator, ms, wireBytes });
     }

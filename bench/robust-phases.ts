@@ -15,7 +15,7 @@
 import { kernels } from '../lib/kernels/index.js';
 import { makeRows, ROWS } from './robust-rows.js';
 import { geometricMedian, WeiszfeldScratch } from '../lib/robust/geometric-median.js';
-import { Bgmd } from '../lib/robust/bgmd.js';
+import { Bgmd, blockSize } from '../lib/robust/bgmd.js';
 
 function arg(name: string, fallback: number): number {
   const i = process.argv.indexOf(`--${name}`);
@@ -26,7 +26,7 @@ const n = ROWS;
 const d = arg('d', 10_000_000);
 const beta = arg('beta', 0.1);
 const reps = arg('reps', 3);
-const k = Math.min(d, Math.max(1, Math.ceil(beta * d - 1e-9)));
+const k = blockSize(beta, d);
 
 
 const rows = makeRows(d, 0);

@@ -60,6 +60,11 @@ const SAMPLE_RUNS = 256;
 const SAMPLE_RUN = 16;
 
 export type BgmdMemory = 'perWorker' | 'workers' | 'averaged' | 'none';
+
+/** k = |I| = ceil(beta d), at least 1 and at most d (the 1e-9 keeps beta d = 100000.00000001 at 100000). */
+export function blockSize(beta: number, length: number): number {
+  return Math.min(length, Math.max(1, Math.ceil(beta * length - 1e-9)));
+}
 export type BgmdSelection = 'topk' | 'sample';
 
 export interface BgmdOptions<N extends AggregatorName = AggregatorName> {
@@ -171,7 +176,7 @@ export class Bgmd<N extends AggregatorName = 'geometricMedian'> {
     this.workers = workers;
     this.length = length;
     this.beta = beta;
-    this.k = Math.min(length, Math.max(1, Math.ceil(beta * length - 1e-9)));
+    this.k = blockSize(beta, length);
     this.memoryMode = memory;
     this.selection = selection;
     this.inner = inner;

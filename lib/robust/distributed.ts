@@ -40,7 +40,7 @@
 import { ERROR_CODES, ZcollError, isZcollError, type ErrorCode } from '../errors.js';
 import type { Communicator } from '../comm/communicator.js';
 import { aggregate, isAggregatorName, type AggregationReport, type AggregatorName, type AggregatorOptionsByName, type InvalidRowPolicy } from './aggregator.js';
-import { Bgmd, type BgmdOptions, type BgmdReport } from './bgmd.js';
+import { Bgmd, blockSize, type BgmdOptions, type BgmdReport } from './bgmd.js';
 import { BgmdResidual } from './bgmd-residual.js';
 import { checkInvalidPolicy, isFiniteRow } from './row-screen.js';
 
@@ -152,7 +152,7 @@ export class RobustAllReduce<N extends RobustAggregatorName = RobustAggregatorNa
       if (bgmd.memoryMode === 'workers') {
         // Each rank keeps its own residual and sends lr g + memory; the aggregator holds none.
         this.residual = new BgmdResidual({ length, invalid: this.invalid });
-        this.sparseK = Math.min(length, Math.max(1, Math.ceil(bgmd.beta * length - 1e-9)));
+        this.sparseK = blockSize(bgmd.beta, length);
       }
     }
   }
