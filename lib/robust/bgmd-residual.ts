@@ -33,7 +33,6 @@ export interface BgmdResidualOptions {
   invalid?: InvalidRowPolicy;
 }
 
-
 export class BgmdResidual {
   readonly length: number;
   private readonly invalid: InvalidRowPolicy;
@@ -42,7 +41,7 @@ export class BgmdResidual {
   /** a_i of the round in flight; swapped with `memory` when the row was used. */
   private augmented: Float32Array;
   private pending = false;
-  /** Whether this worker's last gradient was NaN/Inf (reported by `augment`). */
+  /** Whether this worker's last gradient was finite (set by `augment`). */
   private lastFinite = true;
 
   constructor(options: BgmdResidualOptions) {
