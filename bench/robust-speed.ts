@@ -43,8 +43,8 @@ interface Timing {
   iterations: number[];
 }
 
-/** Wall and CPU (user + system) milliseconds of one call. */
-function timed<T>(fn: () => T, into: Timing, iterations: (r: T) => number): void {
+/** Wall and CPU (user + system) milliseconds of one call, recorded in `into`; returns the call's result. */
+function timed<T>(fn: () => T, into: Timing, iterations: (r: T) => number): T {
   const c0 = process.cpuUsage();
   const t0 = performance.now();
   const r = fn();
@@ -52,6 +52,7 @@ function timed<T>(fn: () => T, into: Timing, iterations: (r: T) => number): void
   const c = process.cpuUsage(c0);
   into.cpu.push((c.user + c.system) / 1000);
   into.iterations.push(iterations(r));
+  return r;
 }
 
 console.log(`# robust-speed: n = ${n} rows (${BYZANTINE_ROWS} Gaussian sigma 10), kernels = ${kernels.name}, node ${process.version}`);
@@ -91,10 +92,7 @@ for (const d of sizes) {
       own[i] += performance.now() - t0;
       return row;
     });
-    let step: ReturnType<Bgmd['step']> | undefined;
-    if (timing) timed(() => (step = w.aggregator.step(a, 0.1, w.out)), w.step, (r) => r.report.inner.iterations);
-    else step = w.aggregator.step(a, 0.1, w.out);
-    const done = step as ReturnType<Bgmd['step']>;
+    const done = timed(() => w.aggregator.step(a, 0.1, w.out), timing ? w.step : newTiming(), (r) => r.report.inner.iterations);
     w.residuals.forEach((r, i) => {
       const t0 = performance.now();
       r.commit(done.selected, !done.report.invalidRows.includes(i));

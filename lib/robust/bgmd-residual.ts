@@ -87,11 +87,8 @@ export class BgmdResidual {
     const op = 'BgmdResidual.commit';
     if (!this.pending) throw new ZcollError('EINVAL', `${op}: no round in flight (call augment first)`, { op });
     if (!(selected instanceof Uint32Array)) throw new ZcollError('EINVAL', `${op}: selected must be a Uint32Array, got ${typeof selected}`, { op });
-    for (let t = 0; t < selected.length; t++) {
-      if (selected[t] >= this.length || (t > 0 && selected[t] <= selected[t - 1])) {
-        throw new ZcollError('EINVAL', `${op}: selected must be ascending indices below ${this.length}; selected[${t}] = ${selected[t]}`, { op });
-      }
-    }
+    const t = firstOutOfOrder(selected, this.length);
+    if (t >= 0) throw new ZcollError('EINVAL', `${op}: selected must be ascending indices below ${this.length}; selected[${t}] = ${selected[t]}`, { op });
     this.pending = false;
     if (!used) return;
     const a = this.augmented;
@@ -116,3 +113,10 @@ export class BgmdResidual {
   }
 }
 
+/** The first t where I is not strictly ascending below `length` (I[t] >= length or I[t] <= I[t - 1]), or -1. */
+export function firstOutOfOrder(selected: Uint32Array, length: number): number {
+  for (let t = 0; t < selected.length; t++) {
+    if (selected[t] >= length || (t > 0 && selected[t] <= selected[t - 1])) return t;
+  }
+  return -1;
+}

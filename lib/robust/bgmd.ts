@@ -261,8 +261,9 @@ export class Bgmd<N extends AggregatorName = 'geometricMedian'> {
     let candidateCount: number | undefined;
     // memory 'workers': the rows are augmented already (a_i = rows[i]).
     const direct = this.memoryMode === 'workers';
-    // workers: whether the block rows were filled from the candidates' columns.
-    let gathered = false;
+    // workers: where the block comes from, columns[p][at[t]]: the candidates' columns when I was
+    // chosen among them (~1.2 k values per row, copied by the scoring pass), else the rows at I.
+    let blockFrom: { columns: readonly Float32Array[]; at: Uint32Array } | undefined;
     if (this.memoryMode === 'perWorker' || direct) {
       // The first pass reads only, so it is also the NaN/Inf screen: nothing is written before a bad
       // row is known. It collects the candidates of the top-k when the threshold estimate allows.
@@ -307,11 +308,7 @@ export class Bgmd<N extends AggregatorName = 'geometricMedian'> {
         selected = new Uint32Array(this.k);
         for (let t = 0; t < this.k; t++) selected[t] = c.index[c.positions[t]];
         candidateCount = result;
-        if (direct) {
-          // The block from the candidates' columns (~1.2 k values per row, copied by the pass).
-          kernels.gatherColumns(c.values.slice(0, participants.length), c.positions, lr32, this.blockRows.slice(0, participants.length));
-          gathered = true;
-        }
+        if (direct) blockFrom = { columns: c.values.slice(0, participants.length), at: c.positions };
       } else if (!scored) {
         // Too few or too many candidates (the estimate missed), or non-finite scores: all d scores.
         score(undefined);
@@ -343,8 +340,9 @@ export class Bgmd<N extends AggregatorName = 'geometricMedian'> {
     if (this.memoryMode === 'perWorker') {
       kernels.augmentAndExtract(memoryOf(participants), gradientsOf(participants), lr32, selected, lr32, blocks);
     } else if (direct) {
-      // Selected from all d scores: gather the block from the rows (each worker clears I itself).
-      if (!gathered) kernels.gatherColumns(gradientsOf(participants), selected, lr32, blocks);
+      // Each worker clears I in its own memory.
+      blockFrom ??= { columns: gradientsOf(participants), at: selected };
+      kernels.gatherColumns(blockFrom.columns, blockFrom.at, lr32, blocks);
     } else {
       const shared = this.memoryMode === 'averaged';
       participants.forEach((i, p) => {

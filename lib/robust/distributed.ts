@@ -33,7 +33,9 @@
  * memory when its row was not used, or when the round failed). Every rank then needs I: in
  * 'allgather' it selects I itself; in 'server' the reply carries [verdicts | status | update on I
  * | I] (2k values instead of d). The results are bitwise those of 'perWorker'.
- * Cost beyond the wire: the aggregator's own (aggregator.ts, bgmd.ts) plus one copy of d values.
+ * Cost beyond the wire: the aggregator's own (aggregator.ts, bgmd.ts) plus one copy of d values (the
+ * update out of the server's reply). The aggregating ranks keep one d-length receive buffer per peer
+ * between rounds (exchangeDirect's `into`).
  * Follows the server and decentralised settings of BGMD (Acharya et al., AISTATS 2022) and the
  * trust rule of architecture.md; bitwise agreement rests on aggregator.ts's determinism.
  */
@@ -41,7 +43,7 @@ import { ERROR_CODES, ZcollError, isZcollError, type ErrorCode } from '../errors
 import type { Communicator } from '../comm/communicator.js';
 import { aggregate, isAggregatorName, type AggregationReport, type AggregatorName, type AggregatorOptionsByName, type InvalidRowPolicy } from './aggregator.js';
 import { Bgmd, blockSize, type BgmdOptions, type BgmdReport } from './bgmd.js';
-import { BgmdResidual } from './bgmd-residual.js';
+import { BgmdResidual, firstOutOfOrder } from './bgmd-residual.js';
 import { checkInvalidPolicy, isFiniteRow } from './row-screen.js';
 
 export type RobustMode = 'server' | 'allgather';
@@ -115,6 +117,12 @@ export class RobustAllReduce<N extends RobustAggregatorName = RobustAggregatorNa
   private readonly residual: BgmdResidual | undefined;
   /** BGMD with memory 'workers': k = |I|, which the server's reply carries (every rank needs I). */
   private readonly sparseK: number | undefined;
+  /**
+   * exchangeDirect's `into`: where the peers' vectors land on the ranks that aggregate, reused every
+   * round (a fresh d-length array per peer costs a page fault per 4 KiB on first touch, and the rows
+   * are only read during the round); no slot for this rank, whose own vector is used as it is.
+   */
+  private into: (Float32Array | undefined)[] | undefined;
   private rounds = 0;
 
   constructor(
@@ -207,15 +215,17 @@ export class RobustAllReduce<N extends RobustAggregatorName = RobustAggregatorNa
     const op = 'RobustAllReduce.step';
     const ctx = { rank: this.comm.rank, op };
     const timeout = this.timeoutMs !== undefined ? { timeoutMs: this.timeoutMs } : {};
+    this.into ??= Array.from({ length: this.comm.size }, (_, r) => (this.aggregatesHere && r !== this.comm.rank ? new Float32Array(this.length) : undefined));
+    const into = this.into;
     if (this.mode === 'allgather') {
-      const entries = await this.comm.exchangeDirect(vector, timeout);
+      const entries = await this.comm.exchangeDirect(vector, { ...timeout, into });
       const { update, verdicts, aggregation, selected } = this.aggregateEntries(entries, lr);
       return { update, report: this.report(verdicts, aggregation), ...(selected !== undefined ? { selected } : {}) };
     }
     const n = this.comm.size;
     const d = this.length;
     const k = this.sparseK;
-    const entries = await this.comm.exchangeDirect(vector, { ...timeout, root: this.root });
+    const entries = await this.comm.exchangeDirect(vector, { ...timeout, root: this.root, into });
     // The reply, dense: [update (d) | verdict per rank (n) | status (1): 0 ok, else 1 + index in
     // ERROR_CODES]. BGMD with memory at the workers, where every rank needs I: [verdicts (n) |
     // status (1) | update on I (k) | I (k, uint32 bits)], which is also 2k values instead of d.
@@ -265,11 +275,8 @@ export class RobustAllReduce<N extends RobustAggregatorName = RobustAggregatorNa
     if (k === undefined) return { update: reply.slice(0, d), report: this.report(verdicts, aggregation) };
     // Rebuilt from I and its values: bitwise the root's update (exactly 0 outside I).
     const selected = new Uint32Array(replyBytes, 4 * (n + 1 + k), k).slice();
-    for (let t = 0; t < k; t++) {
-      if (selected[t] >= d || (t > 0 && selected[t] <= selected[t - 1])) {
-        throw new ZcollError('EPROTO', `${op}: the reply of the root (rank ${this.root}) holds I[${t}] = ${selected[t]}, not ascending below ${d}`, { ...ctx, peer: this.root });
-      }
-    }
+    const bad = firstOutOfOrder(selected, d);
+    if (bad >= 0) throw new ZcollError('EPROTO', `${op}: the reply of the root (rank ${this.root}) holds I[${bad}] = ${selected[bad]}, not ascending below ${d}`, { ...ctx, peer: this.root });
     const update = new Float32Array(d);
     for (let t = 0; t < k; t++) update[selected[t]] = reply[n + 1 + t];
     return { update, report: this.report(verdicts, aggregation), selected };

@@ -9,8 +9,12 @@
 import type { Communicator } from '../comm/communicator.js';
 import type { NumericArray } from '../dtype.js';
 
-/** Row r is rank r's vector, or undefined when rank r sent something malformed; this rank's row is `mine`. */
-export async function directAllGather<A extends NumericArray>(comm: Communicator, mine: A, timeoutMs?: number): Promise<(A | undefined)[]> {
-  const entries = await comm.exchangeDirect(mine, timeoutMs !== undefined ? { timeoutMs } : {});
+/**
+ * Row r is rank r's vector, or undefined when rank r sent something malformed; this rank's row is
+ * `mine`. `into` (optional, one slot per rank): caller-owned arrays the peers' vectors land in, reused
+ * across steps (exchangeDirect's `into`).
+ */
+export async function directAllGather<A extends NumericArray>(comm: Communicator, mine: A, timeoutMs?: number, into?: ReadonlyArray<A | undefined>): Promise<(A | undefined)[]> {
+  const entries = await comm.exchangeDirect(mine, { ...(timeoutMs !== undefined ? { timeoutMs } : {}), ...(into !== undefined ? { into } : {}) });
   return entries.map((e, r) => (r === comm.rank ? mine : e !== null && !(e instanceof Error) ? e : undefined));
 }

@@ -35,6 +35,8 @@ export class RobustStrategy implements Strategy {
   private bgmd: Bgmd<AggregatorName> | undefined;
   /** BGMD with memory 'workers': this rank's own residual. */
   private residual: BgmdResidual | undefined;
+  /** Where the peers' gradients land, reused every step (the rows are only read during the step). */
+  private into: (Float32Array | undefined)[] | undefined;
   /** The aggregator's report of the last step (which rows were invalid, convergence). */
   lastReport: BgmdReport | AggregationReport | undefined;
 
@@ -49,35 +51,33 @@ export class RobustStrategy implements Strategy {
 
   async exchange(s: StrategyStep): Promise<StrategyOutcome> {
     // A malformed row (wrong length) becomes an empty row: the aggregators count it invalid, as Byzantine.
-    const gather = async (own: Float32Array): Promise<Float32Array[]> => (await directAllGather(s.comm, own, s.timeoutMs)).map((r) => r ?? new Float32Array(0));
+    const d = s.layout.total;
+    if (this.into === undefined || this.into.length !== s.comm.size || this.into.some((a) => a !== undefined && a.length !== d)) {
+      this.into = Array.from({ length: s.comm.size }, (_, r) => (r === s.comm.rank ? undefined : new Float32Array(d)));
+    }
+    const into = this.into;
+    const gather = async (own: Float32Array): Promise<Float32Array[]> => (await directAllGather(s.comm, own, s.timeoutMs, into)).map((r) => r ?? new Float32Array(0));
     if (this.aggregator === 'bgmd') {
-      const d = s.layout.total;
       if (this.bgmd === undefined || this.bgmd.length !== d) {
         const options = this.options.bgmd ?? {};
         this.bgmd = new Bgmd({ ...options, workers: s.comm.size, length: d });
         this.residual = this.bgmd.memoryMode === 'workers' ? new BgmdResidual({ length: d, ...(options.invalid !== undefined ? { invalid: options.invalid } : {}) }) : undefined;
       }
       const residual = this.residual;
-      let rows: Float32Array[];
-      try {
-        rows = await gather(residual !== undefined ? residual.augment(s.grad, 1) : s.grad);
-      } catch (e) {
-        residual?.abort();
-        throw e;
-      }
       let step: ReturnType<Bgmd<AggregatorName>['step']>;
       try {
-        step = this.bgmd.step(rows, 1);
+        step = this.bgmd.step(await gather(residual !== undefined ? residual.augment(s.grad, 1) : s.grad), 1);
       } catch (e) {
+        // The exchange or the aggregation failed: this rank's memory stays as before the step.
         residual?.abort();
         throw e;
       }
       residual?.commit(step.selected, !step.report.invalidRows.includes(s.comm.rank));
       this.lastReport = step.report;
-      return { kind: 'gradient', gradient: step.update.slice() };
+      return { kind: 'gradient', gradient: step.update }; // a fresh array every step
     }
     const rows = await gather(s.grad);
-    const result = aggregate(this.aggregator, rows, { ...(this.options.aggregatorOptions ?? {}), length: s.layout.total });
+    const result = aggregate(this.aggregator, rows, { ...(this.options.aggregatorOptions ?? {}), length: d });
     this.lastReport = result.report;
     return { kind: 'gradient', gradient: result.value };
   }
