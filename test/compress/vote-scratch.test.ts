@@ -2,9 +2,9 @@
 // and over TCP: in every mode the vote returned is the scratch's own array and equals the local
 // majorityVote of all ranks' signs round after round ('keep' ties from a copy of the last vote); a
 // scratch for another d or world size, and the scratch's own vote as 'previous', are refused with
-// EINVAL; through shared memory a steady-state 'allgather' or 'server' vote with a scratch
-// page-faults less than a quarter of one message's pages (fresh buffers fault up to several
-// messages' worth: reported).
+// EINVAL; through shared memory a steady-state 'allgather' or 'server' vote with a scratch (the
+// median of five rounds) page-faults less than a quarter of one message's pages (fresh buffers
+// fault up to several messages' worth: reported).
 import t from 'tap';
 import { runRanks } from '../helpers/ranks.js';
 import { shmSupported } from '../../lib/transport/shm-region.js';
@@ -32,7 +32,7 @@ for (const transport of TRANSPORTS) {
         }
         t.same(rows.find((x) => x.scenario === 'scratch-refusals')?.refusals, ['EINVAL', 'EINVAL', 'EINVAL'], `rank ${r}: wrong d, wrong size and previous = the scratch's vote are refused`);
         for (const f of rows.filter((x) => x.scenario === 'scratch-faults') as Array<{ mode: string; pagesPerMessage: number; withScratch: number; fresh: number; sharedMemory: boolean }>) {
-          const note = `rank ${r} ${f.mode} over ${transport}: ${f.withScratch} faults per vote with a scratch, ${f.fresh} without (a message is ${f.pagesPerMessage} pages)`;
+          const note = `rank ${r} ${f.mode} over ${transport}: ${f.withScratch} faults in the median vote with a scratch, ${f.fresh} without (a message is ${f.pagesPerMessage} pages)`;
           // Without a scratch the count depends on whether the allocator reuses freed memory, and over
           // sockets ZeroMQ allocates the received messages itself; 'reduce' runs ring collectives whose
           // segments may still take a cold slot. Those are reported; the direct modes are asserted.
