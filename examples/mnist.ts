@@ -24,7 +24,7 @@ import { pathToFileURL } from 'node:url';
 import { parseArgs } from 'node:util';
 import type * as tfTypes from '@tensorflow/tfjs';
 import { init, type Communicator } from '../lib/index.js';
-import { DistributedOptimizer, broadcastVariables, parseByzantineSpec, byzantineContribution, STRATEGY_NAMES, type StrategyName, type DistributedOptimizerOptions, type RobustStrategyOptions } from '../lib/train/index.js';
+import { DistributedOptimizer, broadcastVariables, parseByzantineSpec, formatByzantineSpec, byzantineContribution, STRATEGY_NAMES, type StrategyName, type DistributedOptimizerOptions, type RobustStrategyOptions } from '../lib/train/index.js';
 import { flattenGradients, layoutOf } from '../lib/train/gradient-layout.js';
 import { Prng } from '../lib/prng.js';
 import { CLASSES, PIXELS, loadDigits, type DigitSet } from './data/mnist-digits.js';
@@ -172,7 +172,7 @@ export async function trainMnist(comm: Communicator, tf: Tfjs, o: MnistOptions):
   if (o.robust !== undefined) options.robust = o.robust;
   if (contribution !== undefined) options.contribution = contribution;
   const opt = new DistributedOptimizer(comm, options);
-  if (comm.rank === 0) log(`strategy=${o.strategy} ranks=${n} train=${train.count} batch=${o.batch}x${n} steps/epoch=${stepsPerEpoch} lr=${lr}${spec !== undefined ? ` byzantine=${spec.attack}:ranks=${spec.ranks.join(',')}` : ''}`);
+  if (comm.rank === 0) log(`strategy=${o.strategy} ranks=${n} train=${train.count} batch=${o.batch}x${n} steps/epoch=${stepsPerEpoch} lr=${lr}${spec !== undefined ? ` byzantine=${formatByzantineSpec(spec)}` : ''}`);
   const epochs: EpochReport[] = [];
   let totalMs = 0;
   for (epoch = 0; epoch < o.epochs; epoch++) {

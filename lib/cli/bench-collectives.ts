@@ -7,7 +7,7 @@
  */
 import type { AllReduceAlgorithm, Communicator, ReduceOp } from '../comm/communicator.js';
 import { allocArray, BYTES_PER_ELEMENT, type DType, type NumericArray } from '../dtype.js';
-import type { HonestView, PayloadCodec } from '../faults/plan.js';
+import type { HonestView, PayloadCodec } from '../faults/rank-faults.js';
 import { chunkSpan } from '../schedule/partition.js';
 import type { BenchCollective } from './bench-table.js';
 

@@ -12,7 +12,8 @@
  */
 import type { Communicator } from '../comm/communicator.js';
 import { ZcollError } from '../errors.js';
-import type { FaultPlan, HonestView } from '../faults/plan.js';
+import type { FaultPlan } from '../faults/plan.js';
+import type { HonestView } from '../faults/rank-faults.js';
 import { Prng } from '../prng.js';
 import { aggregate, type AggregatorName, type Aggregation } from '../robust/aggregator.js';
 import { Bgmd } from '../robust/bgmd.js';

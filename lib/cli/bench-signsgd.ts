@@ -19,7 +19,7 @@ import { majorityVote } from '../compress/majority-vote.js';
 import { packSigns, packedWords, unpackSigns } from '../compress/sign.js';
 import { signCounts, voteFromCounts } from '../compress/vote-counts.js';
 import { SIGN_VOTE_MODES, type SignVoteMode } from '../compress/wire-bytes.js';
-import { privateCopy, type PayloadCodec } from '../faults/plan.js';
+import { privateCopy, type PayloadCodec } from '../faults/rank-faults.js';
 import type { BenchCase, BenchStep } from './bench-collectives.js';
 import { Prng } from '../prng.js';
 

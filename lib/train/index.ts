@@ -14,7 +14,9 @@ export { scaleLearningRate, warmupLearningRate, type LearningRateRule, type Warm
 export { resolveVariables, type VariableSource, type ModelLike, type LayerVariableLike } from './variables.js';
 export { DEFAULT_FUSION_THRESHOLD_BYTES, fusionBuckets, layoutOf, type GradientLayout, type FusionBucket } from './gradient-layout.js';
 export { directAllGather } from './direct-all-gather.js';
-export { parseByzantineSpec, byzantineContribution, BYZANTINE_ATTACKS, type ByzantineSpec, type ByzantineContext, type ByzantineAttackName } from './byzantine.js';
+export { byzantineContribution, type ByzantineContext } from './byzantine.js';
+export { parseByzantineSpec, formatByzantineSpec, BYZANTINE_SPEC_GRAMMAR, type ByzantineSpec } from '../faults/byzantine-spec.js';
+export { BYZANTINE_ATTACKS, ATTACK_REGISTRY, createAttack, type ByzantineAttackName, type AttackEntry, type AttackField } from '../faults/attacks/registry.js';
 export type { Strategy, StrategyStep, StrategyOutcome } from './strategies/strategy.js';
 export { AllReduceStrategy, type AllReduceStrategyOptions } from './strategies/allreduce.js';
 export { SignumStrategy, type SignumStrategyOptions } from './strategies/signum.js';

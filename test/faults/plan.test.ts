@@ -1,5 +1,5 @@
 // Fault plans as data: the short specs and the JSON file parse into one plan, bad specs fail naming
-// the field, and the seam of a rank delays, replaces and crashes exactly as the plan says.
+// the field, and the seam of a rank (rank-faults.ts) delays, replaces and crashes exactly as the plan says.
 import { mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -7,7 +7,9 @@ import t from 'tap';
 import type { Test } from 'tap';
 import { isZcollError } from '../../lib/errors.js';
 import { createStragglerModel } from '../../lib/faults/stragglers.js';
-import { buildFaultPlan, parseByzantineSpec, parseFaultPlan, parseKillSpec, planIsEmpty, RankFaults, type FaultPlan } from '../../lib/faults/plan.js';
+import { parseByzantineSpec } from '../../lib/faults/byzantine-spec.js';
+import { buildFaultPlan, parseFaultPlan, parseKillSpec, planIsEmpty, type FaultPlan } from '../../lib/faults/plan.js';
+import { RankFaults } from '../../lib/faults/rank-faults.js';
 import type { OutgoingMessage } from '../../lib/transport/outbox.js';
 import type { Header } from '../../lib/transport/wire.js';
 
@@ -37,10 +39,10 @@ function einval(t: Test, fn: () => unknown, field: RegExp, what: string): void {
 }
 
 t.test('short specs parse; bad ones name the field', async (t) => {
-  t.same(parseByzantineSpec('alie:ranks=2,tau=1.5'), { attack: 'alie', ranks: [2], tau: 1.5 });
-  t.same(parseByzantineSpec('signflip:ranks=1,3'), { attack: 'signflip', ranks: [1, 3] });
-  t.same(parseByzantineSpec('gaussian:ranks=0,sigma=10,mu=1'), { attack: 'gaussian', ranks: [0], sigma: 10, mu: 1 });
-  t.same(parseByzantineSpec('nan:ranks=3,fraction=0.5'), { attack: 'nan', ranks: [3], fraction: 0.5 });
+  t.same(parseByzantineSpec('alie:ranks=2,tau=1.5'), { attack: 'alie', ranks: [2], options: { tau: 1.5 } });
+  t.same(parseByzantineSpec('signflip:ranks=1+3'), { attack: 'signflip', ranks: [1, 3], options: {} });
+  t.same(parseByzantineSpec('gaussian:ranks=0,sigma=10,mu=1'), { attack: 'gaussian', ranks: [0], options: { sigma: 10, mu: 1 } });
+  t.same(parseByzantineSpec('nan:ranks=3,fraction=0.5'), { attack: 'nan', ranks: [3], options: { fraction: 0.5 } });
   t.same(parseKillSpec('rank=2,at=step5'), { rank: 2, at: 5 });
   t.same(parseKillSpec('kill:rank=0,at=7'), { rank: 0, at: 7 });
   einval(t, () => parseByzantineSpec('alie:ranks=2,tau=abc'), /field 'tau'/, 'non-numeric tau');
@@ -48,7 +50,8 @@ t.test('short specs parse; bad ones name the field', async (t) => {
   einval(t, () => parseByzantineSpec('alie:ranks=2,sigma=1'), /unknown field 'sigma'/, 'field of another attack');
   einval(t, () => parseByzantineSpec('boom:ranks=1'), /unknown attack 'boom'/, 'unknown attack');
   einval(t, () => parseByzantineSpec('gaussian:ranks=1,sigma=-1'), /field 'sigma'/, 'negative sigma');
-  einval(t, () => parseByzantineSpec('signflip:ranks=1,1'), /lists a rank twice/, 'duplicate rank');
+  einval(t, () => parseByzantineSpec('signflip:ranks=1+1'), /lists a rank twice/, 'duplicate rank');
+  einval(t, () => parseByzantineSpec('signflip:ranks=1,3'), /write 'signflip:ranks=1\+3'/, "the older ',' between ranks");
   einval(t, () => parseKillSpec('rank=2'), /field 'at'/, 'kill without at');
   einval(t, () => parseKillSpec('rank=x,at=step1'), /field 'rank'/, 'kill with a bad rank');
   einval(t, () => parseKillSpec('rank=1,at=soon'), /field 'at'/, 'kill with a bad step');
@@ -61,11 +64,11 @@ t.test('the JSON file and the short flags make one plan; a flag replaces its kin
   writeFileSync(file, JSON.stringify({ stragglers: 'fixed:ranks=1,3,delay=50ms', byzantine: [{ attack: 'alie', ranks: [2], tau: 1.5 }, 'nan:ranks=0'], kill: { rank: 2, at: 5 }, seed: 9 }));
   const p = buildFaultPlan({ file });
   t.equal(p.stragglers?.kind, 'fixed');
-  t.same(p.byzantine, [{ attack: 'alie', ranks: [2], tau: 1.5 }, { attack: 'nan', ranks: [0] }]);
+  t.same(p.byzantine, [{ attack: 'alie', ranks: [2], options: { tau: 1.5 } }, { attack: 'nan', ranks: [0], options: {} }]);
   t.same(p.kill, { rank: 2, at: 5 });
   t.equal(p.seed, 9);
   const q = buildFaultPlan({ file, byzantine: ['signflip:ranks=1'], kill: 'rank=0,at=step1' });
-  t.same(q.byzantine, [{ attack: 'signflip', ranks: [1] }]);
+  t.same(q.byzantine, [{ attack: 'signflip', ranks: [1], options: {} }]);
   t.same(q.kill, { rank: 0, at: 1 });
   t.equal(q.stragglers?.kind, 'fixed', 'the file\'s stragglers stay');
   t.ok(planIsEmpty(buildFaultPlan({})));
@@ -73,7 +76,7 @@ t.test('the JSON file and the short flags make one plan; a flag replaces its kin
   einval(t, () => parseFaultPlan({ crash: 1 }, 'f.json'), /unknown field 'crash'/, 'unknown top-level field');
   writeFileSync(file, '{ not json');
   einval(t, () => buildFaultPlan({ file }), /not JSON/, 'a file that is not JSON');
-  einval(t, () => new RankFaults({ byzantine: [{ attack: 'nan', ranks: [4] }], seed: 1 }, 0, 4), /rank 4/, 'a rank outside the world');
+  einval(t, () => new RankFaults({ byzantine: [{ attack: 'nan', ranks: [4], options: {} }], seed: 1 }, 0, 4), /rank 4/, 'a rank outside the world');
 });
 
 t.test('stragglers: every message of a late step waits the modelled delay, once per step', async (t) => {

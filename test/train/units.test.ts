@@ -60,7 +60,8 @@ t.test('fusionBuckets: greedy packing on variable boundaries, never above the th
 
 t.test('parseByzantineSpec', async (t) => {
   t.same(parseByzantineSpec('alie:ranks=2', 4), { attack: 'alie', ranks: [2], options: {} });
-  t.same(parseByzantineSpec('scaledFlip:ranks=3,1:scale=7', 4), { attack: 'scaledflip', ranks: [1, 3], options: { scale: 7 } });
+  t.same(parseByzantineSpec('scaledFlip:ranks=3+1,scale=7', 4), { attack: 'scaledflip', ranks: [1, 3], options: { scale: 7 } });
+  t.throws(() => parseByzantineSpec('scaledFlip:ranks=3,1:scale=7', 4), { code: 'EINVAL', message: /write 'scaledFlip:ranks=3\+1,scale=7'/ }, 'the older training spelling is refused, showing the new one');
   t.same(parseByzantineSpec('scaled-flip:ranks=1').attack, 'scaledflip');
   for (const bad of ['', 'nope:ranks=1', 'alie', 'alie:ranks=9', 'alie:ranks=x', 'alie:ranks=1:tau', 'alie:ranks=1:tau=abc']) {
     t.throws(() => parseByzantineSpec(bad, 4), { code: 'EINVAL' }, `'${bad}' is refused`);
@@ -75,10 +76,10 @@ t.test('byzantineContribution: applies the attack to this rank only', async (t) 
   t.same(Array.from(await hook({ own, step: 0, rank: 1 })), [-5, 10, -2.5], 'scaled flip: -5 x own');
   t.same(Array.from(own), [1, -2, 0.5], 'own gradient not modified');
   const honest = [Float32Array.from([1, 2, 3]), Float32Array.from([3, 2, 1]), Float32Array.from([2, 2, 2])];
-  const alieHook = byzantineContribution(parseByzantineSpec('alie:ranks=2:tau=1.5', 4), { rank: 2, size: 4, honestGradients: async () => honest })!;
+  const alieHook = byzantineContribution(parseByzantineSpec('alie:ranks=2,tau=1.5', 4), { rank: 2, size: 4, honestGradients: async () => honest })!;
   const expect = alie({ tau: 1.5 })({ own, honest, prng: new ByzantineSet({ workers: 4, members: [2] }).noise(0, 2) });
   t.same(Array.from(await alieHook({ own, step: 0, rank: 2 })), Array.from(expect), 'alie sees the honest gradients it is given');
-  t.throws(() => byzantineContribution(parseByzantineSpec('zero:ranks=0,1'), { rank: 0, size: 2 }), { code: 'EINVAL' }, 'every rank Byzantine is refused');
+  t.throws(() => byzantineContribution(parseByzantineSpec('zero:ranks=0+1'), { rank: 0, size: 2 }), { code: 'EINVAL' }, 'every rank Byzantine is refused');
 });
 
 t.test('learning-rate scaling', async (t) => {
