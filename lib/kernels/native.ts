@@ -8,6 +8,7 @@
  * Loading never throws: without the addon `nativeKernels` is undefined and `nativeLoad.reason`
  * says why (index.ts decides whether to fall back or fail).
  */
+import { constants as bufferConstants } from 'node:buffer';
 import { existsSync, readFileSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import { dirname, join, resolve } from 'node:path';
@@ -240,15 +241,41 @@ export function shmAvailable(): boolean {
 }
 
 /**
+ * Largest mapping shmMap returns: Node.js wraps external memory in an ArrayBuffer through a Buffer,
+ * whose limit this is (4 GiB on Node 20). Larger sizes are a ZcollError('EINVAL'), and nothing is
+ * left in /dev/shm.
+ */
+export const SHM_MAX_BYTES: number = bufferConstants.MAX_LENGTH;
+
+function shmTooLarge(name: string, bytes: number, create: boolean, why: string, cause?: unknown): ZcollError {
+  return new ZcollError('EINVAL', `cannot map ${bytes} bytes of shared memory '${name}'${create ? ' (create)' : ''}: ${why}`, {
+    op: 'shmMap',
+    details: { name, bytes, limit: SHM_MAX_BYTES },
+  }, cause === undefined ? undefined : { cause });
+}
+
+/**
  * Maps the POSIX shared-memory object `name` (created and sized to `bytes` when `create`, else it
  * must exist with at least `bytes`) and returns an ArrayBuffer whose memory is the mapping: writes
  * are seen by every process mapping the same name. Unmapped when the ArrayBuffer is collected or by
- * shmUnmap. Errors from the system carry `code` ('ENOENT', 'EACCES', ...). Never transfer the
+ * shmUnmap. Errors from the system carry `code` ('ENOENT', 'EACCES', ...); a size over
+ * SHM_MAX_BYTES is a ZcollError('EINVAL') and leaves no name behind. Never transfer the
  * ArrayBuffer (postMessage/structuredClone transfer lists): the mapping belongs to this object, so
  * its finalizer would unmap memory the transferred copy still uses; map the name again instead.
  */
 export function shmMap(name: string, bytes: number, create: boolean): ArrayBuffer {
-  return requireAddon('shmMap').shmMap(posixShmName(name), bytes, create);
+  const native = requireAddon('shmMap');
+  const posix = posixShmName(name);
+  // Refused here, before the addon creates (and has to remove again) a sparse object of that size.
+  if (typeof bytes === 'number' && bytes > SHM_MAX_BYTES) {
+    throw shmTooLarge(posix, bytes, create, `more than the ${SHM_MAX_BYTES} bytes Node.js ${process.version} lets an ArrayBuffer wrap (buffer.constants.MAX_LENGTH)`);
+  }
+  try {
+    return native.shmMap(posix, bytes, create);
+  } catch (e) {
+    if ((e as { code?: unknown }).code === 'EFBIG') throw shmTooLarge(posix, bytes, create, (e as Error).message, e);
+    throw e;
+  }
 }
 
 /** Unmaps now; the ArrayBuffer is detached (byteLength 0) so it can no longer reach the pages. */

@@ -22,6 +22,7 @@ import { shmMap, shmUnlink, shmUnmap } from '../kernels/native.js';
 import { viewArray, BYTES_PER_ELEMENT, type DType, type NumericArray } from '../dtype.js';
 import { ZcollError } from '../errors.js';
 import { REGION_HEADER_BYTES, regionName, releaseWait, writeRegionHeader, type SlotRef } from './shm-region.js';
+import { checkRegionBytes } from './shm-limits.js';
 
 /** References one peer may hold at once from one buffer (a 64 MiB buffer in 4 MiB segments sends 16). */
 export const TICKETS_PER_PEER = 256;
@@ -73,6 +74,7 @@ export class SharedArenas {
     const lanes = Math.max(1, this.lane.size);
     const dataStart = Math.ceil((REGION_HEADER_BYTES + lanes * TICKETS_PER_PEER * 4) / 64) * 64;
     const size = dataStart + Math.max(1, count) * BYTES_PER_ELEMENT[dtype];
+    checkRegionBytes(size, 'EINVAL', () => `allocBuffer(${dtype}, ${count}) in shared memory`, { rank: this.rank, op: 'allocBuffer' });
     const name = arenaName(this.epoch, this.rank, this.nextIndex++);
     const buffer = shmMap(name, size, true);
     writeRegionHeader(buffer, size, dataStart, size);

@@ -10,6 +10,9 @@
 // transferred copy still points to. Share the name instead and map it again in the other thread.
 // Cost: two or three syscalls per map; pages are faulted in on first touch.
 // Failures are JS errors carrying `code` (the errno name, e.g. 'ENOENT'), `errno` and `syscall`.
+// A mapping Node.js will not wrap in an ArrayBuffer (more than buffer.constants.MAX_LENGTH bytes:
+// 4 GiB on Node 20) is a RangeError with code 'EFBIG'. Every failure leaves nothing behind: the
+// mapping is unmapped exactly once and a name this call created is unlinked.
 #include "shm.h"
 
 #include <cerrno>
@@ -33,10 +36,17 @@ namespace zcoll {
 namespace {
 
 #if ZCOLL_HAVE_SHM
+// Written under registry_mutex. A failed napi_create_external_arraybuffer may already have run the
+// finalizer (Node 20 calls it synchronously when the length is over Buffer's kMaxLength), or may
+// run it later, or never: whoever comes second frees the record, and `unmapped` makes the munmap
+// happen once. Before these flags both sides unmapped and deleted it: "double free detected".
 struct Mapping {
   void* address;
   size_t bytes;
   bool unmapped;
+  // shmMap still holds the record: the finalizer must leave it to shmMap.
+  bool creating;
+  bool finalized;
 };
 
 // Live mappings by address, so shmUnmap can find the mapping behind an ArrayBuffer. Guarded by a
@@ -74,15 +84,27 @@ Napi::Value ThrowErrno(const Napi::Env& env, const std::string& what, const char
 }
 
 void FinalizeMapping(Napi::Env /*env*/, void* /*data*/, Mapping* mapping) {
+  bool release;
   {
     std::lock_guard<std::mutex> lock(registry_mutex);
     if (!mapping->unmapped) {
       auto it = registry.find(mapping->address);
       if (it != registry.end() && it->second == mapping) registry.erase(it);
       munmap(mapping->address, mapping->bytes);
+      mapping->unmapped = true;
     }
+    mapping->finalized = true;
+    release = !mapping->creating;
   }
-  delete mapping;
+  if (release) delete mapping;
+}
+
+// Reads and clears the pending JS exception's message (Node's own reason for refusing a buffer).
+std::string TakePendingMessage(const Napi::Env& env) {
+  if (!env.IsExceptionPending()) return "";
+  Napi::Error pending = env.GetAndClearPendingException();
+  Napi::Value message = pending.Value().Get("message");
+  return !message.IsEmpty() && message.IsString() ? message.As<Napi::String>().Utf8Value() : "";
 }
 
 // A POSIX shm name: "/" then 1..250 characters, none of them "/".
@@ -123,12 +145,29 @@ Napi::Value ShmMap(const Napi::CallbackInfo& info) {
   const bool create = info[2].As<Napi::Boolean>().Value();
   const std::string what = "shmMap('" + name + "', " + std::to_string(bytes) + (create ? ", create)" : ")");
 
-  const int fd = shm_open(name.c_str(), create ? (O_RDWR | O_CREAT) : O_RDWR, 0600);
+  // O_EXCL first, to know whether this call created the name: only then may a failure unlink it.
+  bool created = false;
+  int fd = -1;
+  if (create) {
+    fd = shm_open(name.c_str(), O_RDWR | O_CREAT | O_EXCL, 0600);
+    if (fd >= 0) {
+      created = true;
+    } else if (errno == EEXIST) {
+      fd = shm_open(name.c_str(), O_RDWR, 0600);
+    }
+  } else {
+    fd = shm_open(name.c_str(), O_RDWR, 0600);
+  }
   if (fd < 0) return ThrowErrno(env, what, "shm_open", errno);
+  // A failure past shm_open must not leave a name (possibly a huge sparse one) in /dev/shm.
+  auto discard = [&]() {
+    if (created) shm_unlink(name.c_str());
+  };
   if (create) {
     if (ftruncate(fd, static_cast<off_t>(bytes)) != 0) {
       const int err = errno;
       close(fd);
+      discard();
       return ThrowErrno(env, what, "ftruncate", err);
     }
   } else {
@@ -150,32 +189,47 @@ Napi::Value ShmMap(const Napi::CallbackInfo& info) {
   void* address = mmap(nullptr, bytes, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
   const int map_errno = errno;
   close(fd);  // the mapping keeps the object alive
-  if (address == MAP_FAILED) return ThrowErrno(env, what, "mmap", map_errno);
-
-  Mapping* mapping = new Mapping{address, bytes, false};
-  {
-    std::lock_guard<std::mutex> lock(registry_mutex);
-    registry[address] = mapping;
+  if (address == MAP_FAILED) {
+    discard();
+    return ThrowErrno(env, what, "mmap", map_errno);
   }
+
+  Mapping* mapping = new Mapping{address, bytes, false, true, false};
   napi_value buffer;
-  napi_status status = napi_create_external_arraybuffer(
+  const napi_status status = napi_create_external_arraybuffer(
       env, address, bytes,
       [](napi_env e, void* data, void* hint) { FinalizeMapping(Napi::Env(e), data, static_cast<Mapping*>(hint)); },
       mapping, &buffer);
-  if (status != napi_ok) {
-    {
-      std::lock_guard<std::mutex> lock(registry_mutex);
-      registry.erase(address);
+  bool release = false;
+  {
+    std::lock_guard<std::mutex> lock(registry_mutex);
+    mapping->creating = false;
+    if (status == napi_ok) {
+      registry[address] = mapping;
+    } else {
+      if (!mapping->unmapped) {
+        munmap(address, bytes);
+        mapping->unmapped = true;
+      }
+      // Not finalized yet: the finalizer may still come and then frees the record (if it never
+      // comes, the record leaks: 32 bytes, never the mapping).
+      release = mapping->finalized;
     }
-    munmap(address, bytes);
-    delete mapping;
-    if (!env.IsExceptionPending()) {
-      Napi::Error::New(env, "zcoll native " + what + ": this Node.js does not allow external ArrayBuffers")
-          .ThrowAsJavaScriptException();
-    }
-    return env.Undefined();
   }
-  return Napi::Value(env, buffer);
+  if (status == napi_ok) return Napi::Value(env, buffer);
+  if (release) delete mapping;
+  discard();
+  const std::string reason = TakePendingMessage(env);
+  Napi::Error error =
+      status == napi_no_external_buffers_allowed
+          ? Napi::Error::New(env, "zcoll native " + what + ": this Node.js does not allow external ArrayBuffers")
+          : static_cast<Napi::Error>(Napi::RangeError::New(
+                env, "zcoll native " + what + ": Node.js refused an ArrayBuffer of " + std::to_string(bytes) +
+                         " bytes" + (reason.empty() ? std::string(" (napi status ") + std::to_string(status) + ")"
+                                                    : ": " + reason)));
+  error.Set("code", Napi::String::New(env, status == napi_no_external_buffers_allowed ? "ENOTSUP" : "EFBIG"));
+  error.ThrowAsJavaScriptException();
+  return env.Undefined();
 }
 
 Napi::Value ShmUnmap(const Napi::CallbackInfo& info) {
