@@ -23,7 +23,12 @@ export interface ColumnCandidates extends ScoreCandidates {
 
 export interface Kernels {
   readonly name: 'js' | 'native';
-  /** dst[i] = op(dst[i], src[i]) for i < dst.length. Same type, src.length >= dst.length. NaN propagates through min/max. */
+  /**
+   * dst[i] = op(dst[i], src[i]) for i < dst.length. Same type, src.length >= dst.length. NaN
+   * propagates through min/max (a NaN in src replaces dst, a NaN in dst stays: which NaN payload
+   * survives is not part of the contract). min(-0, +0) = -0 and max(-0, +0) = +0 in either order
+   * (IEEE 754-2019 minimum/maximum), so every rank of an all-reduce gets the same bits.
+   */
   reduceInto(dst: NumericArray, src: NumericArray, op: ElementwiseOp): void;
   /** dst[i] = dst[i] * factor. */
   scale(dst: FloatArray, factor: number): void;

@@ -14,6 +14,10 @@ function sumInto(dst: NumericArray, src: NumericArray): void {
   }
 }
 
+// min and max treat -0 as below +0 (IEEE 754-2019 minimum/maximum), whatever the argument order:
+// an all-reduce combines the ranks' values in a different order on each rank (ring, trees), so
+// "a tie keeps dst" would leave -0 on some ranks and +0 on others. 1 / y < 0 tells -0 from +0; for
+// int32 there is no -0, and replacing 0 by 0 changes nothing.
 function minInto(dst: NumericArray, src: NumericArray): void {
   const n = dst.length;
   for (let i = 0; i < n; i++) {
@@ -21,6 +25,7 @@ function minInto(dst: NumericArray, src: NumericArray): void {
     const y = src[i];
     // y !== y: NaN from src wins; a NaN already in dst stays because y < NaN is false.
     if (y < x || y !== y) dst[i] = y;
+    else if (y === 0 && x === 0 && 1 / y < 0) dst[i] = y;
   }
 }
 
@@ -30,6 +35,7 @@ function maxInto(dst: NumericArray, src: NumericArray): void {
     const x = dst[i];
     const y = src[i];
     if (y > x || y !== y) dst[i] = y;
+    else if (y === 0 && x === 0 && 1 / y > 0) dst[i] = y;
   }
 }
 

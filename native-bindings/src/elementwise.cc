@@ -3,7 +3,9 @@
 // Semantics follow lib/kernels/js.ts exactly:
 //  - float32 sums: V8 adds in double and rounds to float32; for +, *, / of float32 operands that
 //    equals the float32 operation, and for float32 x double we convert, operate in double, round.
-//  - min/max: a NaN in src replaces dst, a NaN in dst stays (y < NaN is false); -0/+0 keep dst.
+//  - min/max: a NaN in src replaces dst, a NaN in dst stays (y < NaN is false); min(-0, +0) = -0
+//    and max(-0, +0) = +0 in either order (IEEE 754-2019 minimum/maximum), so that ranks that
+//    combine the same values in another order still agree bit for bit.
 //  - int32 sum wraps modulo 2^32 like (a + b) | 0.
 //  - int32 divide is Math.trunc(x / divisor) stored into an Int32Array: ToInt32 of the truncated
 //    double quotient (so division by 0 stores 0 and out-of-range quotients wrap).
@@ -26,7 +28,8 @@ inline __attribute__((always_inline)) void MinFloatLoop(T* dst, const T* src, si
   for (size_t i = 0; i < n; i++) {
     const T x = dst[i];
     const T y = src[i];
-    dst[i] = (y < x || y != y) ? y : x;
+    // On a tie (x == y: equal numbers, or -0 and +0) take y only when it is -0.
+    dst[i] = (y < x || y != y || (x == y && std::signbit(y))) ? y : x;
   }
 }
 
@@ -35,7 +38,8 @@ inline __attribute__((always_inline)) void MaxFloatLoop(T* dst, const T* src, si
   for (size_t i = 0; i < n; i++) {
     const T x = dst[i];
     const T y = src[i];
-    dst[i] = (y > x || y != y) ? y : x;
+    // On a tie take y only when it is +0 (or any equal number: the same bits).
+    dst[i] = (y > x || y != y || (x == y && !std::signbit(y))) ? y : x;
   }
 }
 

@@ -146,11 +146,19 @@ function referenceReduce(ctor: Ctor, op: ElementwiseOp, x: number, y: number): n
     if (ctor === Int32Array) return Number(BigInt.asIntN(32, BigInt(x) + BigInt(y)));
     return store(ctor, x + y);
   }
-  // NaN in src replaces dst; NaN in dst stays; a tie (including +0/-0) keeps dst.
+  // NaN in src replaces dst; NaN in dst stays; -0 is below +0 (IEEE 754-2019 minimum/maximum).
   if (Number.isNaN(x)) return x;
   if (Number.isNaN(y)) return y;
+  if (x === 0 && y === 0) return signedZeroReference(op, x, y);
   if (op === 'min') return y < x ? y : x;
   return y > x ? y : x;
+}
+
+/** min of two zeros is -0 if either is, max is +0 if either is: an independent spelling. */
+function signedZeroReference(op: 'min' | 'max', x: number, y: number): number {
+  const negative = [x, y].filter((z) => Object.is(z, -0)).length;
+  if (op === 'min') return negative > 0 ? -0 : 0;
+  return negative === 2 ? -0 : 0;
 }
 
 // reduceInto: every dtype x op x size x misalignment; src sometimes longer than dst.
@@ -201,6 +209,46 @@ for (const { name, ctor, offsets } of DTYPES) {
   });
 }
 
+// min/max of -0 and +0: the same bits whatever the order of the arguments (every rank of an
+// all-reduce combines the values in another order), NaN still as before: a NaN in src replaces
+// dst and a NaN in dst stays. Every ordered pair of {-0, +0, NaN, -1, 1}, as dst and as src.
+for (const { name, ctor } of DTYPES.filter((d) => d.ctor !== Int32Array)) {
+  const specials = [-0, 0, Number.NaN, -1, 1];
+  const dstValues = specials.flatMap((x) => specials.map(() => x));
+  const srcValues = specials.flatMap(() => specials);
+  // Object.is, because indexOf would find -0 for +0.
+  const slot = (v: number): number => specials.findIndex((z) => Object.is(z, v));
+  for (const op of ['min', 'max'] as const) {
+    cases.push({
+      kernel: 'reduceInto',
+      name: `${name} ${op} of signed zeros and NaN, both orders`,
+      run: (k) => {
+        const dst = placed(ctor, dstValues, 1);
+        k.reduceInto(dst.view, ctor.from(srcValues), op);
+        return { arrays: [dst.whole], result: undefined };
+      },
+      check: (o) => {
+        const got = o.arrays[0] as FloatArray;
+        for (let i = 0; i < dstValues.length; i++) {
+          const x = dstValues[i];
+          const y = srcValues[i];
+          const value = got[i + 1];
+          const want = Number.isNaN(x) || Number.isNaN(y) ? Number.NaN : x === 0 && y === 0 ? signedZeroReference(op, x, y) : op === 'min' ? Math.min(x, y) : Math.max(x, y);
+          if (!Object.is(value, want)) return `${op}(${Object.is(x, -0) ? '-0' : x}, ${Object.is(y, -0) ? '-0' : y}) = ${Object.is(value, -0) ? '-0' : value}, expected ${Object.is(want, -0) ? '-0' : want}`;
+        }
+        // The bit patterns too: dst op src and src op dst store the same bits at every signed-zero pair.
+        const bits = ctor === Float32Array ? new Uint32Array(got.buffer) : new BigUint64Array(got.buffer);
+        for (let i = 0; i < dstValues.length; i++) {
+          const j = slot(srcValues[i]) * specials.length + slot(dstValues[i]);
+          if (dstValues[i] === 0 && srcValues[i] === 0 && bits[i + 1] !== bits[j + 1]) return `${op}: the bits of pair ${i} and its swap ${j} differ`;
+        }
+        return undefined;
+      },
+    });
+  }
+}
+
+// scale and divide.
 // scale and divide.
 for (const { name, ctor, offsets } of DTYPES) {
   for (const n of [0, 1, 7, 33, 1000, 4099]) {
