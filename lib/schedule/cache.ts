@@ -1,18 +1,33 @@
 /**
- * Schedules built once per process and reused: keyed by (topology hash, algorithm, rule), since
- * building MULTITREE is O(T * N * frontier) (about a second at 1024 ranks) and every collective
- * call needs its schedule. Also the one place that maps an algorithm name to its builder:
- *   'ring'      ring along topology.ringOrder (placed-ring.ts)
- *   'multitree' MULTITREE over the topology (multitree.ts), rule 'artifact' unless told
- *   'tree'      binomial reduce + broadcast (tree.ts)
- *   'recursive-doubling'  pairwise exchanges of the whole buffer, lg n steps (recursive-doubling.ts)
- * The cache holds at most `MAX_ENTRIES` schedules, dropping the least recently used.
+ * The one schedule cache of the process: every schedule a collective runs is built once and reused,
+ * since building MULTITREE is O(T * N * frontier) (about a second at 1024 ranks) and every collective
+ * call needs its schedule. Also the one place that maps a (collective, algorithm) to its builder:
+ *   all-reduce  'ring'      ring along topology.ringOrder (placed-ring.ts)
+ *               'multitree' MULTITREE over the topology (multitree.ts), rule 'artifact' unless told
+ *               'tree'      binomial reduce + broadcast (tree.ts)
+ *               'recursive-doubling'  pairwise exchanges of the whole buffer, lg n steps (recursive-doubling.ts)
+ *   reduce-scatter, all-gather  ring in rank order (ring.ts: rank r owns chunk r, which the
+ *               communicator's reduceScatter/allGather rely on)
+ *   broadcast   'binomial' | 'chain' | 'flat' from `root` (broadcast.ts)
+ *   gather      flat fan-in to `root` (gather.ts)
+ *   barrier     dissemination (barrier.ts)
+ * Keys: what the builder reads and every rank agrees on. Builders that read the topology (placed
+ * ring, MULTITREE) are keyed by its hash, so equal models share an entry; those that read only the
+ * number of ranks by `n=<nranks>`, so topologies of the same size share them too.
+ * Bounded: at most MAX_ENTRIES schedules and MAX_TRANSFERS transfers in all, dropping the least
+ * recently used (always keeping the newest). Counting transfers, not entries, means the O(n)
+ * schedules keyed by root (a broadcast or gather from every rank) do not push out one MULTITREE of
+ * n^2 transfers that took a second to build.
  */
 import { ZcollError } from '../errors.js';
 import { topologyHash, type Topology } from '../cluster/topology.js';
+import { buildBarrier } from './barrier.js';
+import { BROADCAST_ALGORITHMS, buildBroadcast, type BroadcastAlgorithm } from './broadcast.js';
+import { buildGather } from './gather.js';
 import { buildMultitree, type MultitreeRule } from './multitree.js';
 import { buildPlacedRing } from './placed-ring.js';
 import { buildRecursiveDoubling } from './recursive-doubling.js';
+import { buildRing } from './ring.js';
 import { buildTree } from './tree.js';
 import type { Schedule } from './types.js';
 
@@ -40,11 +55,26 @@ export interface ScheduleRequest {
   readonly rule?: MultitreeRule;
 }
 
-const MAX_ENTRIES = 32;
+/** Which schedule: the collective and what its builder takes besides the topology. */
+export type ScheduleSpec =
+  | { readonly collective: 'allreduce'; readonly algorithm: ScheduleAlgorithm; readonly rule?: MultitreeRule }
+  | { readonly collective: 'reducescatter' | 'allgather' }
+  | { readonly collective: 'broadcast'; readonly algorithm: BroadcastAlgorithm; readonly root: number }
+  | { readonly collective: 'gather'; readonly root: number }
+  | { readonly collective: 'barrier' };
+
+const MAX_ENTRIES = 256;
+/**
+ * A MULTITREE on a 32x32 torus is 2.1M transfers (about 400 MB of objects, 5 s to build): room for
+ * four of them, with the O(n lg n) barrier and O(n) rooted schedules of the same job beside them.
+ */
+const MAX_TRANSFERS = 1 << 23;
 const entries = new Map<string, Schedule>();
+let heldTransfers = 0;
 const topologyHashes = new WeakMap<Topology, string>();
 
-function hashOf(t: Topology): string {
+/** topologyHash, computed once per Topology object (it hashes every link). */
+export function cachedTopologyHash(t: Topology): string {
   let h = topologyHashes.get(t);
   if (h === undefined) {
     h = topologyHash(t);
@@ -57,40 +87,113 @@ export function isScheduleAlgorithm(name: string): name is ScheduleAlgorithm {
   return (SCHEDULE_ALGORITHMS as readonly string[]).includes(name);
 }
 
-/** Builds (uncached) the all-reduce schedule of `algorithm` for the topology. */
-export function buildSchedule(t: Topology, algorithm: ScheduleAlgorithm, request: ScheduleRequest = {}): Schedule {
-  switch (algorithm) {
-    case 'ring':
-      return buildPlacedRing(t);
-    case 'multitree':
-      return buildMultitree(t, { rule: request.rule ?? 'artifact' });
-    case 'tree':
-      return buildTree(t.nranks);
-    case 'recursive-doubling':
-      return buildRecursiveDoubling(t.nranks);
+function specOf(algorithm: ScheduleAlgorithm | ScheduleSpec, request: ScheduleRequest): ScheduleSpec {
+  if (typeof algorithm !== 'string') return algorithm;
+  return { collective: 'allreduce', algorithm, ...(request.rule !== undefined ? { rule: request.rule } : {}) };
+}
+
+function checkRoot(t: Topology, root: number, what: string): void {
+  if (!(Number.isInteger(root) && root >= 0 && root < t.nranks)) throw new ZcollError('EINVAL', `${what}: root must be a rank in 0..${t.nranks - 1}, got ${String(root)}`);
+}
+
+function checkSpec(t: Topology, spec: ScheduleSpec): void {
+  switch (spec.collective) {
+    case 'allreduce':
+      if (!isScheduleAlgorithm(spec.algorithm)) throw new ZcollError('EINVAL', `unknown schedule algorithm ${JSON.stringify(spec.algorithm)} (known: ${SCHEDULE_ALGORITHMS.join(', ')})`);
+      return;
+    case 'broadcast':
+      if (!BROADCAST_ALGORITHMS.includes(spec.algorithm)) throw new ZcollError('EINVAL', `unknown broadcast algorithm ${JSON.stringify(spec.algorithm)} (known: ${BROADCAST_ALGORITHMS.join(', ')})`);
+      checkRoot(t, spec.root, `broadcast ${spec.algorithm}`);
+      return;
+    case 'gather':
+      checkRoot(t, spec.root, 'gather');
+      return;
+    case 'reducescatter':
+    case 'allgather':
+    case 'barrier':
+      return;
     default:
-      throw new ZcollError('EINVAL', `unknown schedule algorithm ${JSON.stringify(algorithm)} (known: ${SCHEDULE_ALGORITHMS.join(', ')})`);
+      throw new ZcollError('EINVAL', `unknown collective ${JSON.stringify((spec as { collective: unknown }).collective)}`);
   }
 }
 
-/** The cache key: what every rank must agree on for the schedule to be the same. */
-export function scheduleCacheKey(t: Topology, algorithm: ScheduleAlgorithm, request: ScheduleRequest = {}): string {
-  const rule = algorithm === 'multitree' ? (request.rule ?? 'artifact') : '-';
-  return `${hashOf(t)}|${algorithm}|${rule}`;
+/** Builds (uncached) the all-reduce schedule of `algorithm`, or the schedule `spec` names, for the topology. */
+export function buildSchedule(t: Topology, algorithm: ScheduleAlgorithm | ScheduleSpec, request: ScheduleRequest = {}): Schedule {
+  const spec = specOf(algorithm, request);
+  checkSpec(t, spec);
+  switch (spec.collective) {
+    case 'allreduce':
+      switch (spec.algorithm) {
+        case 'ring':
+          return buildPlacedRing(t);
+        case 'multitree':
+          return buildMultitree(t, { rule: spec.rule ?? 'artifact' });
+        case 'tree':
+          return buildTree(t.nranks);
+        case 'recursive-doubling':
+          return buildRecursiveDoubling(t.nranks);
+      }
+      break;
+    case 'reducescatter':
+    case 'allgather':
+      return buildRing(t.nranks, spec.collective);
+    case 'broadcast':
+      return buildBroadcast(t.nranks, spec.root, spec.algorithm);
+    case 'gather':
+      return buildGather(t.nranks, spec.root);
+    case 'barrier':
+      return buildBarrier(t.nranks);
+  }
+  throw new ZcollError('EINVAL', `no builder for ${JSON.stringify(spec)}`);
 }
 
-/** The schedule for (topology, algorithm, rule), built on first use. Do not mutate the result. */
-export function cachedSchedule(t: Topology, algorithm: ScheduleAlgorithm, request: ScheduleRequest = {}): Schedule {
-  const key = scheduleCacheKey(t, algorithm, request);
+/** The cache key: what every rank must agree on for the schedule to be the same. */
+export function scheduleCacheKey(t: Topology, algorithm: ScheduleAlgorithm | ScheduleSpec, request: ScheduleRequest = {}): string {
+  const spec = specOf(algorithm, request);
+  const ranks = `n=${t.nranks}`;
+  switch (spec.collective) {
+    case 'allreduce': {
+      const readsTopology = spec.algorithm === 'ring' || spec.algorithm === 'multitree';
+      const rule = spec.algorithm === 'multitree' ? (spec.rule ?? 'artifact') : '-';
+      return `${readsTopology ? cachedTopologyHash(t) : ranks}|allreduce|${spec.algorithm}|${rule}`;
+    }
+    case 'reducescatter':
+    case 'allgather':
+      return `${ranks}|${spec.collective}|ring`;
+    case 'broadcast':
+      return `${ranks}|broadcast|${spec.algorithm}|root=${spec.root}`;
+    case 'gather':
+      return `${ranks}|gather|flat|root=${spec.root}`;
+    case 'barrier':
+      return `${ranks}|barrier|dissemination`;
+  }
+  throw new ZcollError('EINVAL', `unknown collective ${JSON.stringify((spec as { collective: unknown }).collective)}`);
+}
+
+/**
+ * The schedule for (topology, algorithm, rule) of an all-reduce, or for any collective by `spec`,
+ * built on first use. Do not mutate the result (the executor also caches its per-rank plans by it).
+ */
+export function cachedSchedule(t: Topology, algorithm: ScheduleAlgorithm, request?: ScheduleRequest): Schedule;
+export function cachedSchedule(t: Topology, spec: ScheduleSpec): Schedule;
+export function cachedSchedule(t: Topology, algorithm: ScheduleAlgorithm | ScheduleSpec, request: ScheduleRequest = {}): Schedule {
+  const spec = specOf(algorithm, request);
+  checkSpec(t, spec);
+  const key = scheduleCacheKey(t, spec);
   const hit = entries.get(key);
   if (hit !== undefined) {
     entries.delete(key);
     entries.set(key, hit); // most recently used goes last
     return hit;
   }
-  const built = buildSchedule(t, algorithm, request);
+  const built = buildSchedule(t, spec);
   entries.set(key, built);
-  while (entries.size > MAX_ENTRIES) entries.delete(entries.keys().next().value as string);
+  heldTransfers += built.transfers.length;
+  while (entries.size > 1 && (entries.size > MAX_ENTRIES || heldTransfers > MAX_TRANSFERS)) {
+    const oldest = entries.keys().next().value as string;
+    heldTransfers -= entries.get(oldest)!.transfers.length;
+    entries.delete(oldest);
+  }
   return built;
 }
 
@@ -100,4 +203,5 @@ export function scheduleCacheSize(): number {
 
 export function clearScheduleCache(): void {
   entries.clear();
+  heldTransfers = 0;
 }

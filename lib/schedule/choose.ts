@@ -6,11 +6,20 @@
  * topologies and to ring on one-port switched ones (same bandwidth term as MULTITREE there, and
  * simpler). Ties (within 1e-9 relative) go to the earlier candidate. Cost: one simulation per
  * candidate, O(transfers); schedules come from the cache.
+ *
+ * autoAlgorithm is the communicator's algorithm 'auto': the rule below (two candidate sets split at
+ * SMALL_MESSAGE_BYTES, AUTO_MODEL) with the choice computed once per (topology, model), not
+ * re-simulated per call. Why that is exact, not an approximation per size class: a schedule's
+ * simulated time is affine in the size (simulate.ts, costLine), so each candidate is one line
+ * fixedS + perByteS * bytes, built once from one profile, and the choice at any size is the lowest
+ * line, O(candidates) per call. Memoising the choice per power-of-two size class instead would be
+ * wrong wherever two lines cross inside a class (choose.test.ts finds such classes); the lines have
+ * no such class and agree with chooseAlgorithm at every size the test sweeps.
  */
 import { ZcollError } from '../errors.js';
 import type { Topology } from '../cluster/topology.js';
-import { cachedSchedule, isScheduleAlgorithm, type ScheduleAlgorithm, type ScheduleRequest } from './cache.js';
-import { simulate, type SimParams } from './simulate.js';
+import { cachedSchedule, cachedTopologyHash, isScheduleAlgorithm, type ScheduleAlgorithm, type ScheduleRequest } from './cache.js';
+import { costLine, simulate, type CostLine, type SimParams } from './simulate.js';
 
 /**
  * Default model: 20 us per step (ZeroMQ over TCP between Node processes), 10 Gbit/s links,
@@ -43,4 +52,67 @@ export function chooseAlgorithm(
   let best = costs[0];
   for (const c of costs) if (c.timeS < best.timeS * (1 - 1e-9)) best = c;
   return { algorithm: best.algorithm, costs };
+}
+
+/**
+ * The cost model 'auto' uses on this transport: per-message latency of ZeroMQ between Node processes
+ * (~100 us: a wake-up on another core), ~1 GB/s per direction, the reduction kernel's ~2 GB/s.
+ */
+export const AUTO_MODEL: SimParams = { alphaS: 100e-6, betaSPerByte: 1 / 1e9, gammaSPerByte: 0.5e-9 };
+
+/**
+ * Up to 64 KiB the cost is messages, not bytes: the ring sends 2(n-1) of them per rank where the
+ * binomial tree sends 2 (measured at 2 ranks, 4 KiB: ring 292 us, tree 155 us), which the per-step
+ * alpha-beta model does not see; recursive doubling needs lg n exchanges where the tree needs 2 lg n
+ * hops. Above, the model picks among the bandwidth schedules (recursive doubling moves the whole
+ * buffer lg n times and copies it for every exchange).
+ */
+export const SMALL_MESSAGE_BYTES = 64 * 1024;
+export const SMALL_MESSAGE_ALGORITHMS: readonly ScheduleAlgorithm[] = ['recursive-doubling', 'tree', 'multitree'];
+export const LARGE_MESSAGE_ALGORITHMS: readonly ScheduleAlgorithm[] = ['ring', 'multitree', 'tree'];
+
+/** The candidates 'auto' compares at `bytes`. */
+export function autoCandidates(bytes: number): readonly ScheduleAlgorithm[] {
+  return bytes <= SMALL_MESSAGE_BYTES ? SMALL_MESSAGE_ALGORITHMS : LARGE_MESSAGE_ALGORITHMS;
+}
+
+interface AlgorithmLine extends CostLine {
+  readonly algorithm: ScheduleAlgorithm;
+}
+
+/** (topology hash, model, candidates) -> one cost line per candidate, in candidate order. */
+const lines = new Map<string, readonly AlgorithmLine[]>();
+/** Topologies and models per process are few; the bound only stops a caller that varies the model per call. */
+const MAX_LINE_SETS = 64;
+
+function linesFor(t: Topology, candidates: readonly ScheduleAlgorithm[], model: SimParams): readonly AlgorithmLine[] {
+  const key = `${cachedTopologyHash(t)}|${model.alphaS}|${model.betaSPerByte}|${model.gammaSPerByte ?? 0}|${candidates.join(',')}`;
+  let set = lines.get(key);
+  if (set === undefined) {
+    set = candidates.map((algorithm) => ({ algorithm, ...costLine(cachedSchedule(t, algorithm), t, model) }));
+    if (lines.size >= MAX_LINE_SETS) lines.clear();
+    lines.set(key, set);
+  }
+  return set;
+}
+
+/**
+ * algorithm 'auto' of the communicator: the candidate with the lowest simulated time at `bytes`
+ * (chooseAlgorithm's answer, ties to the earlier candidate alike), without simulating per call.
+ * Every rank computes the same answer from the same (topology, bytes, model).
+ */
+export function autoAlgorithm(t: Topology, bytes: number, model: SimParams = AUTO_MODEL): ScheduleAlgorithm {
+  if (!(bytes >= 0 && Number.isFinite(bytes))) throw new ZcollError('EINVAL', `autoAlgorithm: bytes must be a finite number >= 0, got ${bytes}`);
+  const candidates = autoCandidates(bytes);
+  if (t.nranks === 1) return candidates[0];
+  let best: AlgorithmLine | undefined;
+  let bestS = Infinity;
+  for (const line of linesFor(t, candidates, model)) {
+    const timeS = line.fixedS + line.perByteS * bytes;
+    if (best === undefined || timeS < bestS * (1 - 1e-9)) {
+      best = line;
+      bestS = timeS;
+    }
+  }
+  return best!.algorithm;
 }

@@ -20,6 +20,9 @@
  *  - reductions into one (rank, chunk) are applied in transfer-id order whatever the arrival order,
  *    so results are bitwise reproducible from run to run. Whatever a landing releases is sent
  *    (or snapshotted) before the next reduction in that order is applied.
+ * A chunk of zero elements (every chunk of a barrier, the empty chunks of a small buffer) is still
+ * one empty segment per transfer (partition.ts, segmentCount), sent, received and counted, so the
+ * transfers that depend on it are released and its receiver completes only after it landed.
  */
 import type { Kernels, ElementwiseOp } from '../kernels/contract.js';
 import { BYTES_PER_ELEMENT, dtypeOf, viewArray, type NumericArray } from '../dtype.js';
@@ -166,7 +169,7 @@ export function execute(p: ExecuteParams, ch: ExecChannel): Execution {
   const receives = receivingRanks(s);
   // Small unconfirmed transfers go out from a private copy instead (cheaper than a round trip);
   // both sides know the chunk sizes, so they agree on which transfers are acknowledged.
-  // A sender that receives nothing in this collective (a broadcast root) always hears back: it
+  // A sender that receives nothing in this collective (a broadcast root, a gather's senders) always hears back: it
   // learns of a mismatched peer from the abort that replaces the acknowledgement, and of delivery.
   // A snapshot send goes from its own copy anyway, so it needs no acknowledgement for the buffer's sake.
   const acked = (t: Transfer): boolean => !receives.has(t.src) || (t.snapshot !== true && spans[t.chunk].length * elemBytes >= ACK_MIN_BYTES);

@@ -38,11 +38,14 @@ export interface SimResult {
   readonly perStep?: number[];
 }
 
-/** nccl-tests bus bandwidth factor of a collective over n ranks. */
+/**
+ * nccl-tests bus bandwidth factor of a collective over n ranks ((n-1)/n for gather as for
+ * all-gather: the root's link carries n-1 of the n chunks; a barrier moves no bytes).
+ */
 export function busbwFactor(collective: Schedule['collective'], n: number): number {
   if (n <= 1) return 1;
   if (collective === 'allreduce') return (2 * (n - 1)) / n;
-  if (collective === 'broadcast') return 1;
+  if (collective === 'broadcast' || collective === 'barrier') return 1;
   return (n - 1) / n;
 }
 
@@ -153,6 +156,31 @@ export function simulate(s: Schedule, topo: Topology, bytes: number, params: Sim
   checkInputs(s, topo, params);
   if (!(bytes >= 0 && Number.isFinite(bytes))) throw new ZcollError('EINVAL', `simulate: bytes must be a finite number >= 0, got ${bytes}`);
   return costAt(s, profile(s, topo, params.betaSPerByte), bytes, params);
+}
+
+/**
+ * The simulated time is affine in the size: every busy step costs alpha + chunkBytes * (wire +
+ * gamma * reduces) with chunkBytes = bytes / nchunks, so timeS(bytes) = fixedS + perByteS * bytes
+ * (up to rounding). One profile gives the line; comparing lines then chooses among schedules at any
+ * size in O(candidates) (choose.ts).
+ */
+export interface CostLine {
+  readonly fixedS: number;
+  readonly perByteS: number;
+}
+
+export function costLine(s: Schedule, topo: Topology, params: SimParams): CostLine {
+  checkInputs(s, topo, params);
+  const p = profile(s, topo, params.betaSPerByte);
+  const gamma = params.gammaSPerByte ?? 0;
+  let fixedS = 0;
+  let perChunkByte = 0;
+  for (let step = 0; step < s.steps; step++) {
+    if (p.busy[step] !== 1) continue;
+    fixedS += params.alphaS;
+    perChunkByte += p.wire[step] + gamma * p.reduces[step];
+  }
+  return { fixedS, perByteS: s.nchunks > 0 ? perChunkByte / s.nchunks : 0 };
 }
 
 /** simulate() for many sizes at once: the schedule is routed and loaded once. */

@@ -16,9 +16,12 @@
  * A `snapshot` transfer carries a private copy of the chunk taken when it is released, so a 'reduce'
  * into that chunk may land while it is in flight (both partners of a recursive-doubling exchange
  * send at once); verify.ts states when that is safe.
+ * A 'barrier' schedule moves no data: its one chunk has zero elements, every transfer is still one
+ * (empty) message, and what it must achieve is knowledge (every rank hears, transitively, from every
+ * rank before it completes), which verify.ts checks instead of data.
  */
 
-export type CollectiveKind = 'allreduce' | 'reducescatter' | 'allgather' | 'broadcast';
+export type CollectiveKind = 'allreduce' | 'reducescatter' | 'allgather' | 'broadcast' | 'gather' | 'barrier';
 export type TransferKind = 'reduce' | 'copy';
 
 export interface Transfer {
@@ -55,8 +58,9 @@ export interface Schedule {
   readonly transfers: readonly Transfer[];
   /**
    * Where each chunk starts. 'all' (all-reduce, reduce-scatter): every rank holds its own
-   * contribution to every chunk. For all-gather, chunk c starts only at rank `origin[c]`; for
-   * broadcast, every chunk starts at `root`.
+   * contribution to every chunk. For all-gather and gather, chunk c starts only at rank
+   * `origin[c]`; for broadcast, every chunk starts at `root`. Gather must end with every chunk at
+   * `root` only.
    */
   readonly origin?: readonly number[];
   readonly root?: number;

@@ -9,7 +9,12 @@
  *    order (only 'reduce' writes may land in any order: they commute);
  *  - correctness: tracking for every (rank, chunk) how many times each rank's contribution is in it,
  *    no contribution is ever counted twice, and at the end every rank holds what the collective
- *    promises (all-reduce: every chunk reduced over all ranks exactly once, and so on).
+ *    promises (all-reduce: every chunk reduced over all ranks exactly once, and so on);
+ *  - barrier: no data, so no races or counts; instead knowledge. A transfer carries what its sender
+ *    has heard from when it is sent, which the dependency-driven executor guarantees only through
+ *    deps: carried(t) = {t.src} + the union of carried(d) over t's deps (not everything the sender
+ *    received at earlier steps, which may still be in flight). Every rank must end having heard
+ *    from every rank: itself plus what its incoming transfers carried. Hearing twice is fine.
  * Link and port capacity per step depend on a topology and live in verify-links.ts.
  */
 import type { Schedule, Transfer } from './types.js';
@@ -55,6 +60,7 @@ export function verifySchedule(s: Schedule): VerifyResult {
     }
   }
   if (errors.length > 0) return { ok: false, errors };
+  if (s.collective === 'barrier') return verifyKnowledge(s);
 
   // Race freedom. hb(a, b): a has landed before b is sent (a is in the transitive deps of b).
   // Deps point to strictly earlier steps, so the search prunes below a's step.
@@ -116,7 +122,7 @@ export function verifySchedule(s: Schedule): VerifyResult {
     for (let c = 0; c < nc; c++) {
       let origin = -1;
       if (initAll) origin = r;
-      else if (s.collective === 'allgather' && s.origin?.[c] === r) origin = r;
+      else if ((s.collective === 'allgather' || s.collective === 'gather') && s.origin?.[c] === r) origin = r;
       else if (s.collective === 'broadcast' && s.root === r) origin = r;
       if (origin >= 0) {
         held[r * nc + c] = 1;
@@ -124,9 +130,10 @@ export function verifySchedule(s: Schedule): VerifyResult {
       }
     }
   }
-  if (s.collective === 'allgather' && (s.origin === undefined || s.origin.length !== nc)) fail('all-gather schedule without an origin per chunk');
-  if (s.collective === 'broadcast' && !(s.root !== undefined && s.root >= 0 && s.root < n)) fail('broadcast schedule without a valid root');
+  if ((s.collective === 'allgather' || s.collective === 'gather') && (s.origin === undefined || s.origin.length !== nc)) fail(`${s.collective} schedule without an origin per chunk`);
+  if ((s.collective === 'broadcast' || s.collective === 'gather') && !(s.root !== undefined && Number.isInteger(s.root) && s.root >= 0 && s.root < n)) fail(`${s.collective} schedule without a valid root`);
   if (s.collective === 'reducescatter' && (s.owner === undefined || s.owner.length !== nc)) fail('reduce-scatter schedule without an owner per chunk');
+  if (errors.length > 0) return { ok: false, errors }; // the final checks below read origin, owner and root
   const order = [...ts].sort((a, b) => a.step - b.step || a.id - b.id);
   for (let i = 0; i < order.length && errors.length === 0; ) {
     const step = order[i].step;
@@ -168,7 +175,41 @@ export function verifySchedule(s: Schedule): VerifyResult {
     if (s.collective === 'allreduce') for (let r = 0; r < n; r++) expectAt(r, c, () => 1, 'reduced over all ranks');
     else if (s.collective === 'reducescatter') expectAt(s.owner![c], c, () => 1, 'reduced over all ranks');
     else if (s.collective === 'allgather') for (let r = 0; r < n; r++) expectAt(r, c, (q) => (q === s.origin![c] ? 1 : 0), `rank ${s.origin![c]}'s data`);
+    // Gather: only the root must end with everything; the others' pages are never read.
+    else if (s.collective === 'gather') expectAt(s.root!, c, (q) => (q === s.origin![c] ? 1 : 0), `rank ${s.origin![c]}'s data (gather root)`);
     else for (let r = 0; r < n; r++) expectAt(r, c, (q) => (q === s.root ? 1 : 0), `the root's data`);
+  }
+  return { ok: errors.length === 0, errors };
+}
+
+/**
+ * The barrier's property (see the header): every rank ends having heard from every rank, where a
+ * transfer carries what its sender had heard from as of its deps. Called after the structure
+ * checks, so deps point to earlier steps and a pass in step order sees every dep first.
+ * O(transfers * (deps + n/32)).
+ */
+function verifyKnowledge(s: Schedule): VerifyResult {
+  const n = s.nranks;
+  const words = Math.ceil(n / 32);
+  const carried = new Uint32Array(s.transfers.length * words);
+  const heard = new Uint32Array(n * words);
+  for (let r = 0; r < n; r++) heard[r * words + (r >>> 5)] |= 1 << (r & 31);
+  const order = [...s.transfers].sort((a, b) => a.step - b.step || a.id - b.id);
+  for (const t of order) {
+    const at = t.id * words;
+    carried[at + (t.src >>> 5)] |= 1 << (t.src & 31);
+    for (const d of t.deps) for (let w = 0; w < words; w++) carried[at + w] |= carried[d * words + w];
+    for (let w = 0; w < words; w++) heard[t.dst * words + w] |= carried[at + w];
+  }
+  const errors: string[] = [];
+  for (let r = 0; r < n && errors.length < MAX_ERRORS; r++) {
+    const missing: number[] = [];
+    for (let q = 0; q < n; q++) if ((heard[r * words + (q >>> 5)] & (1 << (q & 31))) === 0) missing.push(q);
+    if (missing.length > 0) {
+      errors.push(
+        `barrier: rank ${r} completes without having heard (directly or through its senders' deps) from rank${missing.length > 1 ? 's' : ''} ${missing.slice(0, 8).join(', ')}${missing.length > 8 ? ', ...' : ''}: it may leave before they enter`,
+      );
+    }
   }
   return { ok: errors.length === 0, errors };
 }

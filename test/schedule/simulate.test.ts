@@ -5,7 +5,9 @@ import { buildTopology } from '../../lib/cluster/topology.js';
 import { buildMultitreeTrees, multitreeSchedule } from '../../lib/schedule/multitree.js';
 import { buildPlacedRing, relabelRanks } from '../../lib/schedule/placed-ring.js';
 import { buildRing } from '../../lib/schedule/ring.js';
-import { busbwFactor, simulate } from '../../lib/schedule/simulate.js';
+import { busbwFactor, costLine, simulate } from '../../lib/schedule/simulate.js';
+import { buildBarrier } from '../../lib/schedule/barrier.js';
+import { buildGather } from '../../lib/schedule/gather.js';
 import { buildTree } from '../../lib/schedule/tree.js';
 import type { Schedule } from '../../lib/schedule/types.js';
 
@@ -92,4 +94,34 @@ t.test('edge cases and inputs', async (t) => {
   t.equal(busbwFactor('allreduce', 8), 1.75);
   t.equal(busbwFactor('allgather', 8), 0.875);
   t.equal(busbwFactor('broadcast', 8), 1);
+});
+
+t.test('gather: the root port carries n-1 chunks in one step; barrier: ceil(lg n) alphas', async (t) => {
+  for (const n of [1, 2, 3, 4, 5, 8, 16, 33]) {
+    const sw = buildTopology({ kind: 'switch' }, n);
+    const D = n * 2 ** 20;
+    const gather = simulate(buildGather(n, n - 1), sw, D, { alphaS: alpha, betaSPerByte: beta });
+    t.equal(gather.timeS, n === 1 ? 0 : alpha + (n - 1) * (D / n) * beta, `gather n=${n}: alpha + (n-1) D/n beta`);
+    const rounds = n === 1 ? 0 : Math.ceil(Math.log2(n));
+    t.equal(simulate(buildBarrier(n), sw, 0, { alphaS: alpha, betaSPerByte: beta }).timeS, rounds * alpha, `barrier n=${n}: ${rounds} alphas`);
+  }
+  // The fan-in costs the same whatever the topology's ports: the root has one port here, four on a torus
+  // where its four links each carry a share (routes spread the senders), bounded below by (n-1)/4 chunks.
+  const torus = buildTopology({ kind: 'torus', dims: [4, 4] }, 16);
+  const D = 16 * 2 ** 20;
+  const onTorus = simulate(buildGather(16, 0), torus, D, { alphaS: alpha, betaSPerByte: beta }).timeS;
+  t.ok(onTorus >= alpha + (15 / 4) * (D / 16) * beta && onTorus <= alpha + 15 * (D / 16) * beta, `torus gather ${onTorus}`);
+  t.equal(simulate(buildBarrier(16), torus, 0, { alphaS: alpha, betaSPerByte: beta }).timeS, 4 * alpha, 'torus barrier: 4 alphas');
+});
+
+t.test('costLine: the simulated time is affine in the size', async (t) => {
+  const params = { alphaS: alpha, betaSPerByte: beta, gammaSPerByte: 2 ** -31 };
+  for (const topo of [buildTopology({ kind: 'switch' }, 8), buildTopology({ kind: 'torus', dims: [4, 4] }, 16)]) {
+    for (const s of [buildRing(topo.nranks), buildTree(topo.nranks), buildGather(topo.nranks, 0), buildBarrier(topo.nranks)]) {
+      const line = costLine(s, topo, params);
+      for (const bytes of [0, 1, 4096, 2 ** 26]) {
+        t.equal(line.fixedS + line.perByteS * bytes, simulate(s, topo, bytes, params).timeS, `${s.algorithm} on ${topo.kind} at ${bytes} B`);
+      }
+    }
+  }
 });
