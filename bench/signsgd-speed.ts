@@ -142,12 +142,12 @@ async function worker(): Promise<void> {
   }
   for (const v of VARIANTS) {
     const perPeer = new Array<number>(comm.size).fill(0);
-    comm.outbox.seam = (msg) => {
+    comm.setFaultSeam((msg) => {
       perPeer[msg.peer] += msg.payload?.byteLength ?? 0;
       return msg;
-    };
+    });
     await step(v);
-    comm.outbox.seam = undefined;
+    comm.setFaultSeam(undefined);
     process.stdout.write(`BYTES ${JSON.stringify({ variant: v, perPeer })}\n`);
   }
   if (comm.rank === 0) process.stdout.write(`KERNELS ${kernels.name}${kernels.name === 'native' ? ` (${nativeLoad.simd ?? '?'})` : ''}\n`);

@@ -13,7 +13,11 @@ import { isZcollError, ZcollError } from '../errors.js';
 import { loadCurveContext, type CurveContext, type CurveStats } from '../transport/curve.js';
 import type { Link } from '../transport/link.js';
 import { ZmqEndpoint } from '../transport/zmq-endpoint.js';
-import { ALLREDUCE_ALGORITHMS, Communicator } from './communicator.js';
+import { checkHelloProof, helloProof, LinkKeys } from '../transport/link-auth.js';
+import { jobSocketDir, removeStaleSocketDirs } from '../cluster/runtime-dir.js';
+import { watchLauncher } from '../cluster/launcher-watch.js';
+import { Communicator } from './communicator.js';
+import { ALLREDUCE_ALGORITHMS } from './options.js';
 import { POLL_MODES, type PollMode } from './busy-poll.js';
 import { buildTopology, hasLinkAddresses, linkAddress } from '../cluster/topology.js';
 import { cachedSchedule } from '../schedule/cache.js';
@@ -21,6 +25,7 @@ import { scheduleHash } from '../schedule/hash.js';
 import { rememberOrigin } from './shrink.js';
 import { shmSupported } from '../transport/shm-region.js';
 import { rendezvous, type RendezvousParams } from './rendezvous.js';
+import { join } from 'node:path';
 
 export interface InitOptions {
   /** A config file path or an already-parsed config (default: ZCOLL_CONFIG, ./cluster.config.json, the embedded default). */
@@ -83,6 +88,10 @@ function multitreeHash(spec: unknown, world: number): string {
   return scheduleHash(cachedSchedule(buildTopology(spec, world), 'multitree'));
 }
 
+function isLoopback(addr: string): boolean {
+  return addr === 'localhost' || addr === '::1' || /^127\.\d+\.\d+\.\d+$/.test(addr);
+}
+
 export async function init(options: InitOptions = {}): Promise<Communicator> {
   checkOptions(options);
   const env = options.env ?? process.env;
@@ -112,20 +121,40 @@ export async function init(options: InitOptions = {}): Promise<Communicator> {
   // Loaded whenever ranks talk: the rendezvous is tcp even when the ranks' links are ipc.
   const curve = multi ? loadCurveContext(config, id.hostName, env) : undefined;
   const multiHomed = hasLinkAddresses(config.topology);
-  const hostAddress = multi && transport !== 'ipc' ? await bindAddressFor(id, config, env) : '127.0.0.1';
+  // Every rank reaches a loopback master from this host, so every peer is local: no tcp listener at
+  // all (another user of the host could connect to one), unless tcp is asked for by name.
+  const allLocal = isLoopback(id.masterAddr);
+  const tcpInbox = multi && transport !== 'ipc' && (transport === 'tcp' || !allLocal);
+  const hostAddress = tcpInbox ? (allLocal ? '127.0.0.1' : await bindAddressFor(id, config, env)) : '127.0.0.1';
   const mayShareMemory = (transport === 'auto' || transport === 'shm') && shmSupported();
-  const endpoint = await ZmqEndpoint.open({
-    rank: id.rank,
-    ipc: multi && transport !== 'tcp',
-    // With links on wires of their own (topology link addresses), listen on every interface.
-    ...(multi && transport !== 'ipc' ? { tcpAddress: multiHomed ? '0.0.0.0' : hostAddress } : {}),
-    // Known before the rendezvous only as an upper bound: a larger frame is refused by libzmq.
-    maxMessageBytes: (chosenSegmentBytes ?? (mayShareMemory ? SHARED_MEMORY_SEGMENT_BYTES : SOCKET_SEGMENT_BYTES)) + 65536,
-    sendTimeoutMs: timeoutMs,
-    // Collectives finish only once their bytes are delivered; linger flushes p2p sends, aborts and byes.
-    lingerMs: Math.min(timeoutMs, 1000),
-    ...(curve !== undefined ? { curve } : {}),
-  });
+  // ipc sockets live in a directory only this user may enter (cluster/runtime-dir.ts); leftovers of
+  // ranks that were killed are removed first.
+  let socketDir: ReturnType<typeof jobSocketDir> | undefined;
+  if (multi && transport !== 'tcp') {
+    removeStaleSocketDirs();
+    socketDir = jobSocketDir();
+  }
+  let endpoint: ZmqEndpoint;
+  try {
+    endpoint = await ZmqEndpoint.open({
+      rank: id.rank,
+      ipc: socketDir === undefined ? false : join(socketDir.path, `r${id.rank}.sock`),
+      // With links on wires of their own (topology link addresses), listen on every interface.
+      ...(tcpInbox ? { tcpAddress: multiHomed ? '0.0.0.0' : hostAddress } : {}),
+      // Known before the rendezvous only as an upper bound: a larger frame is refused by libzmq.
+      maxMessageBytes: (chosenSegmentBytes ?? (mayShareMemory ? SHARED_MEMORY_SEGMENT_BYTES : SOCKET_SEGMENT_BYTES)) + 65536,
+      sendTimeoutMs: timeoutMs,
+      // Collectives finish only once their bytes are delivered; linger flushes p2p sends, aborts and byes.
+      lingerMs: Math.min(timeoutMs, 1000),
+      ...(curve !== undefined ? { curve } : {}),
+    });
+  } catch (e) {
+    socketDir?.remove();
+    throw e;
+  }
+  const dir = socketDir;
+  if (dir !== undefined) endpoint.onClosed = () => dir.remove();
+  const keys = new LinkKeys();
   // A failed CURVE handshake with a peer during init fails init with EAUTH naming it, at once,
   // instead of a timeout of the first barrier.
   let authFailed: (e: ZcollError) => void = () => undefined;
@@ -136,7 +165,8 @@ export async function init(options: InitOptions = {}): Promise<Communicator> {
   try {
     // `curve` reaches the rendezvous sockets through rendezvousCurveOptions(p, role) (transport/curve.ts).
     const params: RendezvousParams & { readonly curve?: CurveContext } = {
-      self: { rank: id.rank, hostKey: id.hostKey, hostName: id.hostName, ...endpoint.bound, ...(endpoint.bound.tcp !== undefined && multiHomed ? { tcp: endpoint.bound.tcp.replace('0.0.0.0', hostAddress) } : {}) },
+      self: { rank: id.rank, hostKey: id.hostKey, hostName: id.hostName, linkKey: keys.publicKey, ...endpoint.bound, ...(endpoint.bound.tcp !== undefined && multiHomed ? { tcp: endpoint.bound.tcp.replace('0.0.0.0', hostAddress) } : {}) },
+      ...(id.jobId !== undefined ? { job: id.jobId } : {}),
       world: id.worldSize,
       // The effective transport too: ranks that would pick different segment sizes must not meet.
       configHash: configHash({ ...config, segmentBytes: chosenSegmentBytes, transport }),
@@ -147,6 +177,14 @@ export async function init(options: InitOptions = {}): Promise<Communicator> {
       ...(curve !== undefined ? { curve } : {}),
     };
     const rdv = await rendezvous(params);
+    // Who sent a frame is the connection it came on: each link opens with a hello that only its
+    // sender can make (transport/link-auth.ts), and the inbox binds the connection to that rank.
+    const job = id.jobId ?? '';
+    const pairKeys = rdv.peers.map((peer) => (peer.rank === id.rank || peer.linkKey === undefined ? undefined : keys.pairKey(peer.linkKey, job, rdv.epoch)));
+    for (const peer of rdv.peers) {
+      if (peer.rank !== id.rank && pairKeys[peer.rank] === undefined) throw new ZcollError('EPROTO', `rank ${peer.rank} (host ${peer.hostName}) published no valid link key at the rendezvous`, { rank: id.rank, op: 'init', peer: peer.rank });
+    }
+    endpoint.checkHello = (h) => h.epoch === rdv.epoch && h.src < id.worldSize && pairKeys[h.src] !== undefined && checkHelloProof(pairKeys[h.src]!, rdv.epoch, h.src, id.rank, h.proof);
     const links = new Map<number, Link>();
     for (const peer of rdv.peers) {
       if (peer.rank === id.rank) continue;
@@ -158,7 +196,8 @@ export async function init(options: InitOptions = {}): Promise<Communicator> {
         throw new ZcollError('ECONFIG', `no way to reach rank ${peer.rank} on host ${peer.hostName}: transport '${transport}' ${sameHost ? '' : 'cannot cross hosts'}`, { rank: id.rank, peer: peer.rank });
       }
       const serverKey = curve !== undefined && endpointUrl.startsWith('tcp://') ? curve.serverKeyFor(peer) : undefined;
-      links.set(peer.rank, endpoint.connect(peer.rank, endpointUrl, serverKey));
+      const hello = { epoch: rdv.epoch, src: id.rank, proof: helloProof(pairKeys[peer.rank]!, rdv.epoch, id.rank, peer.rank) };
+      links.set(peer.rank, endpoint.connect(peer.rank, endpointUrl, hello, serverKey));
     }
     const local = rdv.peers.filter((p) => p.hostKey === id.hostKey).map((p) => p.rank);
     // Every rank derives the same choice: from the peers' hosts, the (compared) transport and the build.
@@ -176,7 +215,7 @@ export async function init(options: InitOptions = {}): Promise<Communicator> {
       timeoutMs,
       segmentBytes,
       algorithm: config.algorithm,
-      transport,
+      sharedMemory: transport === 'shm' ? 'shm' : transport === 'auto' ? 'auto' : 'off',
       poll,
       ...(config.topology !== undefined ? { topology: config.topology } : {}),
     });
@@ -186,8 +225,16 @@ export async function init(options: InitOptions = {}): Promise<Communicator> {
     endpoint.onPeerLost = (peer) => lostTo.peerLost(peer);
     await Promise.race([comm.barrier(), authFailure]);
     endpoint.onPeerError = (peer, err) => comm?.linkFailed(peer, err);
-    return comm;
+    const launched = comm;
+    // A rank of `zcoll launch` exits with its launcher, even when the launcher was SIGKILLed.
+    watchLauncher(env, () => {
+      process.stderr.write(`zcoll: rank ${id.rank}: the launcher (pid ${env.ZCOLL_LAUNCHER_PID}) is gone; exiting\n`);
+      launched.abandon();
+      process.exit(1);
+    });
+    return launched;
   } catch (e) {
+    comm?.abandon();
     endpoint.close();
     if (isZcollError(e, 'EAUTH') && e.rank === undefined) throw new ZcollError('EAUTH', e.message, { rank: id.rank, op: 'init', ...(e.peer !== undefined ? { peer: e.peer } : {}) }, { cause: e });
     throw e;

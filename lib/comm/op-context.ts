@@ -6,7 +6,7 @@
  */
 import type { DType } from '../dtype.js';
 import { ZcollError } from '../errors.js';
-import type { Header } from '../transport/wire.js';
+import { PROTOCOL_VERSION, type Header } from '../transport/wire.js';
 
 export interface OpDescriptor {
   readonly op: string;
@@ -44,6 +44,8 @@ export interface OpHost {
   silentPeers(seq: number): number[];
   /** Peers that said they are stuck in collective `seq`. */
   stuckPeers(seq: number): number[];
+  /** Whether `peer` closed its communicator on purpose (said goodbye). */
+  saidBye(peer: number): boolean;
   /** Called once when the op fails: poisons the communicator and tells the peers. */
   opFailed(op: OpContext, err: ZcollError, tellPeers: boolean): void;
 }
@@ -116,7 +118,7 @@ export class OpContext {
 
   send(peer: number, x: number, s: number, payload: Uint8Array | undefined, count: number, kind: 'data' = 'data'): Promise<void> {
     const d = this.desc;
-    const header: Header = { v: 1, k: kind, src: this.host.rank, ep: this.host.epoch, seq: this.seq, op: d.op, x, s, dt: d.dtype, n: d.count, c: count, ro: d.redop, root: d.root, tag: 0 };
+    const header: Header = { v: PROTOCOL_VERSION, k: kind, src: this.host.rank, ep: this.host.epoch, seq: this.seq, op: d.op, x, s, dt: d.dtype, n: d.count, c: count, ro: d.redop, root: d.root, tag: 0 };
     if (d.algorithm !== undefined) header.al = d.algorithm;
     return this.host.sendRaw(peer, header, payload).catch((e: unknown) => {
       const err = e instanceof ZcollError ? e : new ZcollError('ETIMEDOUT', `could not queue a message to rank ${peer}: ${(e as Error).message}`, this.ctx(peer), { cause: e });
@@ -170,7 +172,8 @@ export class OpContext {
     const waiting = this.host.stuckPeers(this.seq);
     const others = waiting.length > 0 ? `; rank${waiting.length > 1 ? 's' : ''} ${waiting.join(', ')} waited too` : '';
     if (silent.length > 0) {
-      const who = silent.map((r) => `rank ${r}`).join(' or ');
+      // A peer that closed its communicator is not stopped: it called close() while this rank still ran collectives.
+      const who = silent.map((r) => (this.host.saidBye(r) ? `rank ${r} (it closed its communicator: its program called close() before this collective)` : `rank ${r}`)).join(' or ');
       this.fail(new ZcollError('ETIMEDOUT', `no message from ${who} within ${this.timeoutMs} ms${what}${others}`, { ...this.ctx(silent[0]), details: { silent, waiting } }), true);
       return;
     }

@@ -40,13 +40,13 @@ export interface OutboxCounters {
 }
 
 export class Outbox {
-  seam: FaultSeam | undefined;
+  private seam: FaultSeam | undefined;
   /** This rank's shared-memory region, for payloads to same-host peers (undefined: sockets only). */
-  shm: OutRegion | undefined;
+  readonly shm: OutRegion | undefined;
   /** Small collective frames to same-host peers that busy-poll go through their mailbox (shm-mailbox.ts). */
-  mailbox: ShmMailbox | undefined;
+  private readonly mailbox: ShmMailbox | undefined;
   /** Registered buffers (shm-arena.ts): payloads inside one go to same-host peers as references, uncopied. */
-  arenas: SharedArenas | undefined;
+  readonly arenas: SharedArenas | undefined;
   readonly counters: OutboxCounters = { messages: 0, headerBytes: 0, payloadBytes: 0, shmBytes: 0, sharedBytes: 0 };
   /**
    * Per-peer chains that keep order when a message must wait (the seam delays it, or its shared-memory
@@ -55,7 +55,19 @@ export class Outbox {
    */
   private readonly tails = new Map<number, { promise: Promise<unknown>; pending: number }>();
 
-  constructor(private readonly links: ReadonlyMap<number, Link>) {}
+  constructor(
+    private readonly links: ReadonlyMap<number, Link>,
+    shared?: { readonly region: OutRegion; readonly mailbox: ShmMailbox; readonly arenas: SharedArenas },
+  ) {
+    this.shm = shared?.region;
+    this.mailbox = shared?.mailbox;
+    this.arenas = shared?.arenas;
+  }
+
+  /** Installs (or removes) the fault seam: fault injection, faults/. */
+  setFaultSeam(seam: FaultSeam | undefined): void {
+    this.seam = seam;
+  }
 
   send(peer: number, header: Header, payload?: Uint8Array): Promise<void> {
     const link = this.links.get(peer);

@@ -22,6 +22,7 @@
 import { readdirSync } from 'node:fs';
 import { nativeLoad, shmAvailable, shmMap, shmUnlink, shmUnmap } from '../kernels/native.js';
 import { debug } from '../debug.js';
+import { checkRegionBytes, maxSegmentBytesFor } from './shm-limits.js';
 import { REGION_NAME } from './wire.js';
 import { LANE_PEER_WORD, laneControlOffset, MAILBOX_LANE_WORDS, mailboxBytes } from './shm-mailbox-layout.js';
 
@@ -161,6 +162,16 @@ export class OutRegion {
     this.mailboxStart = Math.ceil((this.dataStart + nslots * slotBytes) / 64) * 64;
     this.size = this.mailboxStart + mailboxBytes(peers.length);
     this.name = regionName(epoch, rank);
+    checkRegionBytes(this.size, 'ECONFIG', () => {
+      const most = maxSegmentBytesFor(peers.length, this.size - nslots * slotBytes);
+      const fix = most >= 64 ? `segmentBytes of at most ${most}` : 'fewer ranks on this host';
+      return `segmentBytes ${slotBytes} with ${peers.length} same-host peer(s) (${this.slots} slots each; use ${fix}, or transport 'ipc' for no shared memory)`;
+    }, { rank, op: 'init' });
+    checkRegionBytes(this.size, 'ECONFIG', () => {
+      const most = maxSegmentBytesFor(peers.length, this.size - nslots * slotBytes);
+      const fix = most >= 64 ? `segmentBytes of at most ${most}` : 'fewer ranks on this host';
+      return `segmentBytes ${slotBytes} with ${peers.length} same-host peer(s) (${this.slots} slots each; use ${fix}, or transport 'ipc' for no shared memory)`;
+    }, { rank, op: 'init' });
     this.buffer = shmMap(this.name, this.size, true);
     // Each mailbox lane names the peer it is for, so a reader finds its own lane without knowing
     // the order this rank listed its peers in. Counters start at 0 (a reused name keeps old bytes).
@@ -230,7 +241,7 @@ export function regionName(epoch: number, rank: number): string {
 
 /** The regions of same-host peers. */
 export class InRegions {
-  private readonly maps = new Map<string, { buffer: ArrayBuffer; states: Int32Array; mailboxStart: number }>();
+  private readonly maps = new Map<string, { buffer: ArrayBuffer; states: Int32Array; dataStart: number; mailboxStart: number }>();
 
   /** Registered-buffer regions mapped, oldest use first (a peer may allocate and free many). */
   private readonly arenas: string[] = [];
@@ -245,7 +256,7 @@ export class InRegions {
     if (h === undefined) return false;
     try {
       const buffer = shmMap(name, h.size, false);
-      this.maps.set(name, { buffer, states: new Int32Array(buffer, HEADER_BYTES, (h.dataStart - HEADER_BYTES) >>> 2), mailboxStart: h.mailboxStart });
+      this.maps.set(name, { buffer, states: new Int32Array(buffer, HEADER_BYTES, (h.dataStart - HEADER_BYTES) >>> 2), dataStart: h.dataStart, mailboxStart: h.mailboxStart });
       if (h.mailboxStart === h.size) {
         // A registered buffer: unmap the least recently used beyond the bound, so freed buffers
         // of a peer do not stay mapped (and their memory held) here forever.
@@ -272,11 +283,19 @@ export class InRegions {
     }
   }
 
-  /** A view of the payload in a peer's region (valid until release), or undefined if it cannot be mapped. */
-  view(name: string, ref: SlotRef, byteLength: number): Buffer | undefined {
-    if (!this.attach(name)) return undefined;
+  /**
+   * A view of the payload in a peer's region (valid until release), or why it cannot be had: the
+   * region cannot be mapped, the reference does not lie in its data area (the region's own header
+   * says where that is, not the reference), or its state word says the sender is not lending it
+   * (a stale or forged reference: what it names may be in use for another message).
+   */
+  view(name: string, ref: SlotRef, byteLength: number): Buffer | string {
+    if (!this.attach(name)) return 'its region cannot be mapped';
     const m = this.maps.get(name)!;
-    if (ref.offset < ref.dataStart || ref.offset + byteLength > m.buffer.byteLength || ref.state >= m.states.length) return undefined;
+    const dataEnd = m.mailboxStart;
+    if (ref.size !== m.buffer.byteLength || ref.dataStart !== m.dataStart || ref.offset < m.dataStart || ref.offset + byteLength > dataEnd) return 'the reference does not lie in the region\'s data area';
+    if (!(ref.state >= 0 && ref.state < m.states.length)) return 'the reference names no state word of the region';
+    if (Atomics.load(m.states, ref.state) === 0) return 'the slot it names is not lent (a stale or forged reference)';
     return Buffer.from(m.buffer, ref.offset, byteLength);
   }
 

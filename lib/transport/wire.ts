@@ -18,6 +18,8 @@ export const REGION_NAME = /^zcoll-\d+-\d+(-\d+)?$/;
 export const PROTOCOL_VERSION = 1;
 /** Upper bound on one frame's payload; a header claiming more is refused before anything is allocated. */
 export const MAX_PAYLOAD_BYTES = 1 << 30;
+/** Longest error message an abort may carry (a peer's abort is buffered until its collective starts). */
+const MAX_MESSAGE_CHARS = 4096;
 
 export type FrameKind =
   | 'data' // a segment of a collective
@@ -67,6 +69,8 @@ export interface Header {
   /** For 'abort': the error code and message of the rank that failed. */
   code?: string;
   msg?: string;
+  /** For 'abort': the rank the failure is about (died, stopped, disagreed), when not the sender itself. */
+  cu?: number;
 }
 
 const packr = new Packr({ useRecords: false, moreTypes: false, bundleStrings: false });
@@ -105,7 +109,8 @@ export function decodeMessage(frames: readonly Buffer[], nranks: number): Decode
   if (!isInt(h.root, -1, nranks - 1) || !isInt(h.tag, -0x80000000, 0x7fffffff)) return { ok: false, reason: 'bad root or tag' };
   if (h.dt !== '' && !isDType(h.dt)) return { ok: false, reason: `unknown dtype ${String(h.dt)}` };
   if (h.al !== undefined && (typeof h.al !== 'string' || h.al.length > 32)) return { ok: false, reason: 'bad algorithm name' };
-  if (h.k === 'abort' && (typeof h.code !== 'string' || typeof h.msg !== 'string')) return { ok: false, reason: 'abort without code and message' };
+  if (h.k === 'abort' && (typeof h.code !== 'string' || typeof h.msg !== 'string' || h.code.length > 16 || h.msg.length > MAX_MESSAGE_CHARS)) return { ok: false, reason: 'abort without code and message, or with a message over 4 KiB' };
+  if (h.cu !== undefined && !isInt(h.cu, 0, nranks - 1)) return { ok: false, reason: 'abort naming a rank outside this world' };
   const header = h as unknown as Header;
   const payload = frames.length === 2 ? frames[1] : undefined;
   const expectBytes = header.dt === '' ? 0 : header.c * BYTES_PER_ELEMENT[header.dt];
@@ -120,4 +125,35 @@ export function decodeMessage(frames: readonly Buffer[], nranks: number): Decode
   const gotBytes = payload?.byteLength ?? 0;
   if (expectBytes !== gotBytes) return { ok: false, reason: `payload of ${gotBytes} bytes, header says ${header.c} x ${header.dt || 'none'} = ${expectBytes}` };
   return { ok: true, header, payload };
+}
+
+/**
+ * The first message on every link: the sender's rank and its proof (transport/link-auth.ts) that it
+ * holds the key it shares with the receiver. A fixed 44-byte frame, not msgpack ('ZH', version 1):
+ * a header decoder reads its first byte as a number, never as a map, so the two cannot be confused.
+ */
+export const HELLO_BYTES = 44;
+const HELLO_MAGIC = 0x5a480100;
+
+export interface LinkHello {
+  readonly epoch: number;
+  readonly src: number;
+  readonly proof: Buffer;
+}
+
+export function encodeHello(h: LinkHello): Buffer {
+  const b = Buffer.alloc(HELLO_BYTES);
+  b.writeUInt32BE(HELLO_MAGIC, 0);
+  b.writeUInt32BE(h.epoch, 4);
+  b.writeUInt32BE(h.src, 8);
+  h.proof.copy(b, 12, 0, 32);
+  return b;
+}
+
+/** The hello in a one-frame message, or undefined when it is not one. */
+export function decodeHello(frames: readonly Buffer[]): LinkHello | undefined {
+  if (frames.length !== 1 || frames[0].byteLength !== HELLO_BYTES) return undefined;
+  const b = frames[0];
+  if (b.readUInt32BE(0) !== HELLO_MAGIC) return undefined;
+  return { epoch: b.readUInt32BE(4), src: b.readUInt32BE(8), proof: Buffer.from(b.subarray(12, 44)) };
 }

@@ -1,13 +1,17 @@
 /**
- * One rank's ZeroMQ presence: a PULL inbox bound on ipc:// (peers on this host) and tcp:// (peers on
- * other hosts), and one PUSH socket per peer. PUSH/PULL because every message is one-way and
- * matched by its header; one PUSH socket per peer because ZeroMQ keeps per-socket-pair order, which
- * is the ordering the collectives rely on (messages from one peer arrive in the order sent).
- * zeromq.js allows one send in flight per socket, so each link keeps a promise chain.
+ * One rank's ZeroMQ presence: a ROUTER inbox bound on ipc:// (peers on this host) and, when some
+ * peer is on another host, tcp://; and one DEALER link per peer. ROUTER because it tells which
+ * connection each message came on: the first message of every link is a hello (link-auth.ts) that
+ * binds the connection to the rank that proved its key, and every later message of that connection
+ * is that rank's. The header's own `src` is only compared with it (the inbox drops a frame that
+ * claims another sender). One link per peer because ZeroMQ keeps per-connection order, which is the
+ * ordering the collectives rely on. zeromq.js allows one send in flight per socket, so each link
+ * keeps a promise chain.
  * With CURVE (security.curve in the config) the tcp inbox is a separate CURVE server socket behind
  * the ZAP allowlist (transport/curve.ts) and every tcp link a CURVE client of its peer's host key;
- * the ipc inbox stays plaintext (same host). A link whose handshake fails is marked failed with
- * EAUTH naming the peer: its later sends reject with it, and onPeerError reports it at once.
+ * the ipc inbox stays plaintext, in a directory only this user can enter. A link whose handshake
+ * fails is marked failed with EAUTH naming the peer: its later sends reject with it, and
+ * onPeerError reports it at once.
  */
 import { randomBytes } from 'node:crypto';
 import { unlinkSync } from 'node:fs';
@@ -18,13 +22,14 @@ import { ZcollError } from '../errors.js';
 import { markReceived } from './frame-release.js';
 import { acquireZap, watchHandshakes, type CurveContext, type CurveStats } from './curve.js';
 import type { Link, LinkKind } from './link.js';
+import { decodeHello, encodeHello, type LinkHello } from './wire.js';
 
 export interface EndpointOptions {
   rank: number;
   /** Address to bind tcp:// on (an interface of this host); undefined: no tcp inbox. */
   tcpAddress?: string;
-  /** Bind an ipc:// inbox as well. */
-  ipc: boolean;
+  /** Bind an ipc:// inbox as well, at this path (in a directory only this user may enter), or in the temp dir when true. */
+  ipc: boolean | string;
   /** Largest message ZeroMQ accepts; bigger ones drop the connection before being allocated. */
   maxMessageBytes: number;
   /** How long a send may wait for queue space or for the peer to connect. */
@@ -40,6 +45,20 @@ export interface BoundEndpoints {
   tcp?: string;
 }
 
+/** Decides whether a hello proves its sender (link-auth.ts); set by init() once the keys are known. */
+export type HelloCheck = (hello: LinkHello) => boolean;
+
+/** What the inbox refused before any header was read: connections that never proved a rank. */
+export interface ConnectionStats {
+  /** Messages on a connection that has not (or not validly) said hello. */
+  unauthenticated: number;
+  /** Hellos whose proof did not check, or for a rank already bound to another connection. */
+  badHellos: number;
+}
+
+/** Messages kept per unknown connection until its hello may still come (a peer's early frames). */
+const MAX_EARLY_MESSAGES = 10_000;
+
 class ZmqLink implements Link {
   private tail: Promise<void> = Promise.resolve();
   /** Set when the security handshake with the peer failed: every later send rejects with it. */
@@ -47,7 +66,7 @@ class ZmqLink implements Link {
   constructor(
     readonly peer: number,
     readonly kind: LinkKind,
-    private readonly sock: zmq.Push,
+    private readonly sock: zmq.Dealer,
   ) {}
 
   send(frames: ReadonlyArray<Uint8Array>): Promise<void> {
@@ -64,27 +83,40 @@ class ZmqLink implements Link {
 
 export class ZmqEndpoint {
   /** The ipc:// inbox (plaintext), and the tcp:// one: the same socket unless CURVE is on. */
-  private readonly pull: zmq.Pull;
-  private readonly securePull: zmq.Pull | undefined;
+  private readonly inbox: zmq.Router;
+  private readonly secureInbox: zmq.Router | undefined;
   private readonly links = new Map<number, ZmqLink>();
   private ipcPath: string | undefined;
   private closed = false;
   private releaseZap: (() => void) | undefined;
   readonly bound: BoundEndpoints = {};
-  private handler: ((frames: Buffer[]) => void) | undefined;
+  readonly connectionStats: ConnectionStats = { unauthenticated: 0, badHellos: 0 };
+  private handler: ((src: number, frames: Buffer[]) => void) | undefined;
+  private helloCheck: HelloCheck | undefined;
+  /** Connection (ROUTER routing id, per inbox socket) -> the rank its hello proved. */
+  private readonly senders = new Map<string, number>();
+  private readonly boundRanks = new Set<number>();
   /**
-   * Messages that arrive before anyone listens (a fast peer's first collective can land while this
-   * rank is still between rendezvous and building its communicator) wait here instead of being lost.
+   * Messages that arrive before their hello can be checked (a fast peer's hello and first frames can
+   * land while this rank is still between rendezvous and building its communicator) wait here.
    */
-  private early: Buffer[][] = [];
+  private early: Array<{ conn: string; frames: Buffer[] }> = [];
 
-  /** Called with every message received, in arrival order (and at once with those that came before). */
-  set onMessage(handler: (frames: Buffer[]) => void) {
+  /**
+   * Called with every authenticated message in arrival order, with the rank its connection proved
+   * (and at once with those that came before).
+   */
+  set onMessage(handler: (src: number, frames: Buffer[]) => void) {
     this.handler = handler;
-    const early = this.early;
-    this.early = [];
-    for (const frames of early) handler(frames);
+    this.replayEarly();
   }
+
+  /** How hellos are checked; messages wait until it is set. */
+  set checkHello(check: HelloCheck) {
+    this.helloCheck = check;
+    this.replayEarly();
+  }
+
   /** Called once per peer whose link failed for good (today: its CURVE handshake, EAUTH). */
   onPeerError: (peer: number, err: ZcollError) => void = () => undefined;
   /**
@@ -92,16 +124,19 @@ export class ZmqEndpoint {
    * heartbeats went unanswered): ZeroMQ would silently reconnect, so the communicator decides.
    */
   onPeerLost: (peer: number) => void = () => undefined;
+  /** Called once after close() released the sockets (init removes the socket directory). */
+  onClosed: () => void = () => undefined;
 
   private constructor(private readonly opts: EndpointOptions) {
     // maxMessageSize: libzmq reads a frame's length before its body and drops the connection of a
-    // peer announcing more, so a forged length never becomes an allocation.
-    const inbox = { linger: 0, maxMessageSize: opts.maxMessageBytes, receiveHighWaterMark: 0 };
-    this.pull = new zmq.Pull(inbox);
+    // peer announcing more, so a forged length never becomes an allocation. handover off: a second
+    // connection naming a routing id already in use is refused, never handed the first one's place.
+    const inbox = { linger: 0, maxMessageSize: opts.maxMessageBytes, receiveHighWaterMark: 0, handover: false };
+    this.inbox = new zmq.Router(inbox);
     if (opts.curve !== undefined && opts.tcpAddress !== undefined) {
       const curve = opts.curve;
-      this.securePull = new zmq.Pull({ ...inbox, ...curve.serverOptions() });
-      watchHandshakes(this.securePull, (kind, address, message) => curve.noteHandshakeFailure(`rank ${opts.rank}'s inbox ${address}`, kind, message));
+      this.secureInbox = new zmq.Router({ ...inbox, ...curve.serverOptions() });
+      watchHandshakes(this.secureInbox, (kind, address, message) => curve.noteHandshakeFailure(`rank ${opts.rank}'s inbox ${address}`, kind, message));
     }
   }
 
@@ -110,14 +145,14 @@ export class ZmqEndpoint {
     try {
       // The ZAP handler must be up before the CURVE socket binds: without one libzmq admits any key.
       if (opts.curve !== undefined) ep.releaseZap = await acquireZap(opts.curve);
-      if (opts.ipc) {
+      if (opts.ipc !== false) {
         // Short path: ipc paths are limited to ~107 bytes.
-        ep.ipcPath = join(tmpdir(), `zcoll-${process.pid}-${opts.rank}-${randomBytes(4).toString('hex')}.sock`);
-        await ep.pull.bind(`ipc://${ep.ipcPath}`);
+        ep.ipcPath = typeof opts.ipc === 'string' ? opts.ipc : join(tmpdir(), `zcoll-${process.pid}-${opts.rank}-${randomBytes(4).toString('hex')}.sock`);
+        await ep.inbox.bind(`ipc://${ep.ipcPath}`);
         ep.bound.ipc = `ipc://${ep.ipcPath}`;
       }
       if (opts.tcpAddress !== undefined) {
-        const tcpInbox = ep.securePull ?? ep.pull;
+        const tcpInbox = ep.secureInbox ?? ep.inbox;
         await tcpInbox.bind(`tcp://${opts.tcpAddress}:*`);
         ep.bound.tcp = tcpInbox.lastEndpoint ?? undefined;
       }
@@ -126,8 +161,8 @@ export class ZmqEndpoint {
       if (e instanceof ZcollError) throw e;
       throw new ZcollError('ECONFIG', `cannot bind the inbox (ipc ${String(ep.ipcPath)}, tcp ${String(opts.tcpAddress)}): ${(e as Error).message}`, { rank: opts.rank }, { cause: e });
     }
-    void ep.receiveLoop(ep.pull);
-    if (ep.securePull !== undefined) void ep.receiveLoop(ep.securePull);
+    void ep.receiveLoop(ep.inbox, 'i');
+    if (ep.secureInbox !== undefined) void ep.receiveLoop(ep.secureInbox, 's');
     return ep;
   }
 
@@ -136,32 +171,61 @@ export class ZmqEndpoint {
     return this.opts.curve?.stats;
   }
 
-  private async receiveLoop(pull: zmq.Pull): Promise<void> {
+  private async receiveLoop(sock: zmq.Router, socketTag: string): Promise<void> {
     while (!this.closed) {
       let frames: Buffer[];
       try {
-        frames = await pull.receive();
+        frames = await sock.receive();
       } catch {
         // Closing the socket rejects the pending receive; anything else cannot be recovered here either.
         return;
       }
       markReceived(frames);
-      if (this.handler !== undefined) this.handler(frames);
-      else if (this.early.length < 10_000) this.early.push(frames);
+      // Routing ids are per inbox socket: the same bytes on the plaintext and the CURVE inbox are two connections.
+      this.route(socketTag + frames[0].toString('latin1'), frames.slice(1));
     }
   }
 
+  private route(conn: string, frames: Buffer[]): void {
+    const src = this.senders.get(conn);
+    if (src !== undefined && this.handler !== undefined) return this.handler(src, frames);
+    if (this.handler === undefined || this.helloCheck === undefined) {
+      if (this.early.length < MAX_EARLY_MESSAGES) this.early.push({ conn, frames });
+      else this.connectionStats.unauthenticated++;
+      return;
+    }
+    const hello = decodeHello(frames);
+    if (hello === undefined) {
+      this.connectionStats.unauthenticated++;
+      return;
+    }
+    // One connection per rank: a second hello for a bound rank is a replay or a second process.
+    if (src !== undefined || this.boundRanks.has(hello.src) || hello.src === this.opts.rank || !this.helloCheck(hello)) {
+      this.connectionStats.badHellos++;
+      return;
+    }
+    this.senders.set(conn, hello.src);
+    this.boundRanks.add(hello.src);
+  }
+
+  private replayEarly(): void {
+    if (this.handler === undefined || this.helloCheck === undefined) return;
+    const early = this.early;
+    this.early = [];
+    for (const m of early) this.route(m.conn, m.frames);
+  }
+
   /**
-   * Opens the link to `peer`. A tcp:// link with CURVE on needs `serverKey`, the public key the
-   * peer's inbox must prove it holds (its host's key).
+   * Opens the link to `peer` and queues `hello` as its first message. A tcp:// link with CURVE on
+   * needs `serverKey`, the public key the peer's inbox must prove it holds (its host's key).
    */
-  connect(peer: number, endpoint: string, serverKey?: string): Link {
+  connect(peer: number, endpoint: string, hello: LinkHello, serverKey?: string): Link {
     const existing = this.links.get(peer);
     if (existing) return existing;
     const kind: LinkKind = endpoint.startsWith('ipc://') ? 'ipc' : 'tcp';
     const curve = kind === 'tcp' ? this.opts.curve : undefined;
     if (curve !== undefined && serverKey === undefined) throw new ZcollError('EINTERNAL', `CURVE is on but no server key was given for rank ${peer} at ${endpoint}`, { rank: this.opts.rank, peer });
-    const sock = new zmq.Push({
+    const sock = new zmq.Dealer({
       linger: this.opts.lingerMs,
       sendTimeout: this.opts.sendTimeoutMs,
       sendHighWaterMark: 0,
@@ -186,6 +250,8 @@ export class ZmqEndpoint {
     }
     sock.connect(endpoint);
     this.links.set(peer, link);
+    // Queued before anything else, so it is the first message the peer's inbox sees on this connection.
+    link.send([encodeHello(hello)]).catch(() => undefined);
     return link;
   }
 
@@ -194,8 +260,8 @@ export class ZmqEndpoint {
     this.closed = true;
     for (const link of this.links.values()) link.close();
     this.links.clear();
-    if (!this.pull.closed) this.pull.close();
-    if (this.securePull !== undefined && !this.securePull.closed) this.securePull.close();
+    if (!this.inbox.closed) this.inbox.close();
+    if (this.secureInbox !== undefined && !this.secureInbox.closed) this.secureInbox.close();
     this.releaseZap?.();
     this.releaseZap = undefined;
     if (this.ipcPath !== undefined) {
@@ -205,5 +271,6 @@ export class ZmqEndpoint {
         // libzmq may already have removed it.
       }
     }
+    this.onClosed();
   }
 }

@@ -11,6 +11,7 @@ import { parseConfig, type ClusterConfig } from '../../lib/cluster/config.js';
 import { isZcollError, ZcollError } from '../../lib/errors.js';
 import { acquireZap, loadCurveContext, publicKeyOf, rendezvousCurveOptions, type CurveContext } from '../../lib/transport/curve.js';
 import { isCurveKey, z85Decode, z85Encode } from '../../lib/transport/z85.js';
+import type { LinkHello } from '../../lib/transport/wire.js';
 import { ZmqEndpoint } from '../../lib/transport/zmq-endpoint.js';
 import { generateKeys, keysCommand } from '../../lib/cli/keys.js';
 
@@ -148,12 +149,22 @@ async function securedServer(): Promise<Pair> {
   const clientCtx = loadCurveContext(cfg, 'b', { ZC_SECRET: b.secretKey })!;
   const server = await ZmqEndpoint.open({ rank: 0, ipc: false, tcpAddress: '127.0.0.1', maxMessageBytes: 1 << 20, sendTimeoutMs: 2000, lingerMs: 0, curve: serverCtx });
   const got: Buffer[][] = [];
-  server.onMessage = (f) => got.push(f);
+  acceptHellos(server, got);
   return { server, serverCtx, clientCtx, keys: { a, b }, got };
 }
 
-async function attack(endpoint: string, opts: ConstructorParameters<typeof zmq.Push>[0]): Promise<string[]> {
-  const sock = new zmq.Push({ linger: 0, ...opts });
+/** These tests are about CURVE, not the link hello: any hello is accepted, and the messages after it are kept. */
+function acceptHellos(server: ZmqEndpoint, got: Buffer[][]): void {
+  server.checkHello = () => true;
+  server.onMessage = (_src, f) => got.push(f);
+}
+
+function hello(src: number): LinkHello {
+  return { epoch: 1, src, proof: Buffer.alloc(32) };
+}
+
+async function attack(endpoint: string, opts: ConstructorParameters<typeof zmq.Dealer>[0]): Promise<string[]> {
+  const sock = new zmq.Dealer({ linger: 0, ...opts });
   const seen: string[] = [];
   for (const e of ['handshake', 'handshake:error:auth', 'handshake:error:protocol', 'handshake:error:other'] as const) sock.events.on(e, () => seen.push(e));
   sock.connect(endpoint);
@@ -167,7 +178,7 @@ t.test('listed client admitted; unlisted key, wrong server key and plaintext ref
   const p = await securedServer();
   const tcp = p.server.bound.tcp!;
   const ok = await ZmqEndpoint.open({ rank: 1, ipc: false, maxMessageBytes: 1 << 20, sendTimeoutMs: 2000, lingerMs: 0, curve: p.clientCtx });
-  const link = ok.connect(0, tcp, p.serverCtx.publicKey);
+  const link = ok.connect(0, tcp, hello(1), p.serverCtx.publicKey);
   await link.send([Buffer.from('hello')]);
   t.ok(await waitFor(() => p.got.length === 1, 3000), 'a listed client gets through');
   t.equal(p.got[0][0].toString(), 'hello');
@@ -197,7 +208,7 @@ t.test('a link to a server that does not hold the expected key fails with EAUTH 
   const errors: ZcollError[] = [];
   client.onPeerError = (_peer, e) => errors.push(e);
   // Expects host b's key at rank 0's inbox, which proves host a's.
-  const link = client.connect(0, p.server.bound.tcp!, p.keys.b.publicKey);
+  const link = client.connect(0, p.server.bound.tcp!, hello(3), p.keys.b.publicKey);
   await link.send([Buffer.from('x')]).catch(() => undefined);
   t.ok(await waitFor(() => errors.length > 0, 3000), 'reported at once');
   t.equal(errors[0].code, 'EAUTH');
@@ -265,10 +276,10 @@ t.test('traffic is not readable on the wire (a loopback relay records the bytes)
     const p = await securedServer();
     const server = secured ? p.server : await ZmqEndpoint.open({ rank: 0, ipc: false, tcpAddress: '127.0.0.1', maxMessageBytes: 1 << 20, sendTimeoutMs: 2000, lingerMs: 0 });
     const got: Buffer[][] = [];
-    server.onMessage = (f) => got.push(f);
+    acceptHellos(server, got);
     const relay = await relayTo(server.bound.tcp!);
     const client = await ZmqEndpoint.open({ rank: 1, ipc: false, maxMessageBytes: 1 << 20, sendTimeoutMs: 2000, lingerMs: 0, ...(secured ? { curve: p.clientCtx } : {}) });
-    const link = client.connect(0, relay.url, secured ? p.serverCtx.publicKey : undefined);
+    const link = client.connect(0, relay.url, hello(1), secured ? p.serverCtx.publicKey : undefined);
     await link.send([Buffer.from(`header ${MARKER}`), payload]);
     t.ok(await waitFor(() => got.length === 1, 3000), `${secured ? 'CURVE' : 'plaintext'}: delivered through the relay`);
     t.ok(got[0]?.[1]?.equals(payload), 'intact at the receiver');
@@ -290,7 +301,7 @@ t.test('the ZAP handler is shared, per-domain, and closes with its last user', a
   const crossClient = await ZmqEndpoint.open({ rank: 1, ipc: false, maxMessageBytes: 1 << 20, sendTimeoutMs: 2000, lingerMs: 0, curve: q.clientCtx });
   const errs: ZcollError[] = [];
   crossClient.onPeerError = (_p, e) => errs.push(e);
-  crossClient.connect(0, p.server.bound.tcp!, p.serverCtx.publicKey);
+  crossClient.connect(0, p.server.bound.tcp!, hello(1), p.serverCtx.publicKey);
   t.ok(await waitFor(() => errs.length === 1, 3000), 'a key listed by another communicator is refused here');
   t.equal(errs[0]?.code, 'EAUTH');
   crossClient.close();

@@ -21,7 +21,7 @@ t.test('a region is written by its owner, read and released by a peer, removed o
   const peer = new InRegions();
   t.teardown(() => peer.close());
   const view = peer.view(regionName(epoch, 0), ref!, 4);
-  t.same(Array.from(view ?? []), [1, 2, 3, 4], 'the peer reads the bytes in place');
+  t.same(typeof view === 'string' ? view : Array.from(view), [1, 2, 3, 4], 'the peer reads the bytes in place');
   peer.release(regionName(epoch, 0), ref!);
   // All slots can be reused once released: a put never waits forever.
   for (let i = 0; i < 20; i++) {
@@ -46,7 +46,7 @@ t.test('a payload takes the lowest free slot of its lane', { skip }, async (t) =
   for (let i = 0; i < 3 * SLOTS_PER_PEER; i++) {
     const ref = (await out.put(1, Uint8Array.of(i)))!;
     offsets.add(ref.offset);
-    t.equal(peer.view(name, ref, 1)![0], i, `message ${i} reads back`);
+    t.equal((peer.view(name, ref, 1) as Buffer)[0], i, `message ${i} reads back`);
     peer.release(name, ref);
   }
   t.equal(offsets.size, 1, 'one slot serves a lane that carries one message at a time');

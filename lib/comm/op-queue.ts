@@ -1,0 +1,429 @@
+/**
+ * The op engine: one collective at a time, in call order. A collective gets its sequence number
+ * synchronously, at the call, whatever its input (a tensor's values are read later, in its turn), so
+ * two calls made without awaiting run in the order they were made on every rank.
+ * It also owns what happens between ops: frames of collectives not started yet (a window of
+ * MAX_SEQ_AHEAD sequence numbers and a byte cap), aborts and stuck notices of peers (the same window),
+ * peers that said goodbye or were lost, and the poison that makes every later call fail once the
+ * group is out of step. It is the OpHost of every OpContext, and it sends through any FrameSender:
+ * the real Outbox, or a loopback in the in-process tests.
+ */
+import { BYTES_PER_ELEMENT } from '../dtype.js';
+import { debug } from '../debug.js';
+import { ERROR_CODES, ZcollError, type ErrorCode } from '../errors.js';
+import type { FrameSink } from '../transport/inbox.js';
+import { PROTOCOL_VERSION, type Header } from '../transport/wire.js';
+import { spinWhilePending, SPIN_BUDGET_MS, SPIN_MAX_BYTES } from './busy-poll.js';
+import { OpContext, type OpDescriptor, type OpHost } from './op-context.js';
+import type { TraceEvent } from './options.js';
+
+/** A peer can be ahead by a few collectives, not by thousands: farther means a forged or foreign frame. */
+export const MAX_SEQ_AHEAD = 64;
+/** Frames buffered for collectives this rank has not reached yet are capped, so a flood cannot exhaust memory. */
+const MAX_PENDING_BYTES = 1 << 30;
+/** Spare buffers kept for early shared-memory payloads, at most this many bytes. */
+const EARLY_COPY_POOL_BYTES = 64 << 20;
+/** After a connection drops: frames the peer sent before dying are still being delivered, and a clean close says 'bye' first. */
+const PEER_LOST_GRACE_MS = 250;
+
+export interface FrameSender {
+  send(peer: number, header: Header, payload?: Uint8Array): Promise<void>;
+}
+
+/** What the engine needs around it: the mailboxes to poll, registered buffers to wait for, tracing. */
+export interface EngineHooks {
+  /** Maps the same-host peers' regions (first collective after init's barrier). */
+  attachShared?(): void;
+  /** Busy-polling: open the mailboxes, drain them, close them (drains once more). */
+  startPolling?(): void;
+  drain?(): void;
+  stopPolling?(): void;
+  /** When the last frame arrived (performance.now()). */
+  lastFrameAt?(): number;
+  /** Resolves once every registered-buffer reference this rank sent was released. */
+  returned?(deadline: number, op: string): Promise<void>;
+  /** Point-to-point frames go elsewhere (p2p.ts): true when taken, else why not. */
+  p2p?(src: number, h: Header, payload: Buffer | undefined, volatile: boolean): true | string;
+  /** A peer is gone (lost or failed link): point-to-point waiters fail too. */
+  peerGone?(peer: number, err: ZcollError): void;
+  trace?: (e: Omit<TraceEvent, 'pid' | 'tid'>) => void;
+}
+
+export interface EngineParams {
+  readonly rank: number;
+  readonly size: number;
+  readonly epoch: number;
+  readonly outbox: FrameSender;
+  /** Busy-poll ops (busy-poll.ts) this size or smaller, or every op when all ranks share this host. */
+  readonly spin: boolean;
+  readonly allLocal: boolean;
+  readonly hooks: EngineHooks;
+}
+
+interface EarlyFrame {
+  src: number;
+  header: Header;
+  payload: Buffer | undefined;
+  /** The payload is a copy from `earlyCopies`, recycled after delivery. */
+  pooled: boolean;
+}
+
+export class OpQueue implements OpHost {
+  readonly rank: number;
+  readonly size: number;
+  readonly epoch: number;
+  abortsReceived = 0;
+  private nextSeq = 0;
+  private startedSeq = -1;
+  private active: OpContext | undefined;
+  private tail: Promise<unknown> = Promise.resolve();
+  /** Collectives called and not yet settled (queued or running). */
+  private inFlightCount = 0;
+  private readonly early = new Map<number, EarlyFrame[]>();
+  private earlyBytes = 0;
+  /**
+   * Buffers for copies of shared-memory payloads that arrive before their collective starts, by
+   * size: a slot must be handed back at once, so the bytes are copied, and a reused buffer costs no
+   * page faults where a fresh one of several MB costs one per 4 KiB.
+   */
+  private readonly earlyCopies = new Map<number, Buffer[]>();
+  private earlyCopyBytes = 0;
+  private readonly pendingAborts = new Map<number, ZcollError>();
+  /** Per collective: the peers that said their deadline for it expired. */
+  private readonly stuckFrom = new Map<number, Set<number>>();
+  /** Peers that closed their communicator on purpose: their disconnect is not a failure. */
+  private readonly byes = new Set<number>();
+  private readonly lost = new Set<number>();
+  private poisonErr: ZcollError | undefined;
+  private closedFlag = false;
+  /** Called once when the engine is poisoned (the communicator then lets go of its sockets). */
+  onPoisoned: (err: ZcollError) => void = () => undefined;
+
+  constructor(private readonly p: EngineParams) {
+    this.rank = p.rank;
+    this.size = p.size;
+    this.epoch = p.epoch;
+  }
+
+  get inFlight(): number {
+    return this.inFlightCount;
+  }
+
+  get poisoned(): ZcollError | undefined {
+    return this.poisonErr;
+  }
+
+  /** The peers known lost (their connection dropped without a goodbye). */
+  get lostPeers(): ReadonlySet<number> {
+    return this.lost;
+  }
+
+  /** A settled promise once every queued op has settled. */
+  drained(): Promise<unknown> {
+    return this.tail;
+  }
+
+  close(): void {
+    this.closedFlag = true;
+  }
+
+  get closed(): boolean {
+    return this.closedFlag;
+  }
+
+  /** Throws ECLOSED when the communicator is closed or poisoned. */
+  assertUsable(op: string): void {
+    if (this.closedFlag) throw new ZcollError('ECLOSED', 'the communicator is closed', { rank: this.rank, op });
+    const p = this.poisonErr;
+    if (p !== undefined) throw new ZcollError('ECLOSED', `the communicator is unusable after an earlier error (create a new one): ${p.message}`, { rank: this.rank, op, ...(p.peer !== undefined ? { peer: p.peer } : {}), details: { cause: p.code } }, { cause: p });
+  }
+
+  private poison(err: ZcollError): void {
+    if (this.poisonErr !== undefined) return;
+    this.poisonErr = err;
+    this.onPoisoned(err);
+  }
+
+  /**
+   * Queues one collective: its sequence number is taken now. `prepare` runs in its turn (it reads
+   * the input) and returns the protocol to attach to the op; `finish` makes the result once the op
+   * completed.
+   */
+  run<R>(desc: OpDescriptor, timeoutMs: number, prepare: () => Promise<(ctx: OpContext) => void> | ((ctx: OpContext) => void), finish: () => R | Promise<R>): Promise<R> {
+    this.assertUsable(desc.op);
+    const seq = this.nextSeq++;
+    const spin = this.spins(desc);
+    const run = async (): Promise<R> => {
+      this.assertUsable(desc.op);
+      if (seq > 0) this.p.hooks.attachShared?.(); // seq 0 is init's own barrier: peers' regions may not exist before it
+      // As early as possible: peers that send their first frames now find the mailbox open.
+      if (spin) this.p.hooks.startPolling?.();
+      const start = await prepare();
+      const startedAt = Date.now();
+      const ctx = new OpContext(this, seq, desc, timeoutMs);
+      this.active = ctx;
+      this.traceOp(ctx);
+      this.startedSeq = seq;
+      this.forgetBefore(seq);
+      const aborted = this.pendingAborts.get(seq);
+      this.pendingAborts.delete(seq);
+      if (aborted !== undefined) ctx.fail(aborted, false);
+      else {
+        start(ctx);
+        this.replayEarly(ctx);
+        this.pollWhile(ctx, spin);
+      }
+      try {
+        await ctx.done;
+        // Peers read registered buffers in place: the caller gets its buffer back only once every
+        // reference this op sent was consumed (normally already true: the schedule's own acks).
+        await this.p.hooks.returned?.(startedAt + timeoutMs, desc.op).catch((e: ZcollError) => {
+          this.poison(e);
+          throw e;
+        });
+      } finally {
+        this.active = undefined;
+      }
+      return await finish();
+    };
+    this.inFlightCount++;
+    const p = this.tail.then(run, run);
+    this.tail = p.catch(() => undefined).finally(() => void this.inFlightCount--);
+    return p;
+  }
+
+  private traceOp(ctx: OpContext): void {
+    const trace = this.p.hooks.trace;
+    if (trace === undefined) return;
+    const d = ctx.desc;
+    trace({ name: d.op, cat: 'collective', ph: 'B', ts: performance.now() * 1000, args: { seq: ctx.seq, dtype: d.dtype, count: d.count, redop: d.redop, root: d.root } });
+    const end = (): void => trace({ name: d.op, cat: 'collective', ph: 'E', ts: performance.now() * 1000 });
+    ctx.done.then(end, end);
+  }
+
+  private replayEarly(ctx: OpContext): void {
+    const early = this.early.get(ctx.seq);
+    this.early.delete(ctx.seq);
+    for (const f of early ?? []) {
+      this.earlyBytes -= f.payload?.byteLength ?? 0;
+      // A pooled copy is delivered as volatile (a handler that keeps it copies it, as from a slot) and reused.
+      if (!ctx.deliver(f.src, f.header, f.payload, f.pooled)) this.p.hooks.trace?.({ name: 'drop', cat: 'recv', ph: 'X', ts: performance.now() * 1000, args: { src: f.src } });
+      if (f.pooled) this.recycle(f.payload!);
+    }
+  }
+
+  /** Notices kept per sequence number are only useful near the current op. */
+  private forgetBefore(seq: number): void {
+    for (const s of this.stuckFrom.keys()) if (s < seq - 8) this.stuckFrom.delete(s);
+  }
+
+  /** Whether an op busy-polls: small ones, and any size when every rank is on this host. */
+  private spins(desc: OpDescriptor): boolean {
+    if (!this.p.spin) return false;
+    if (this.p.allLocal) return true;
+    return desc.count * (desc.dtype === '' ? 0 : BYTES_PER_ELEMENT[desc.dtype]) <= SPIN_MAX_BYTES;
+  }
+
+  /**
+   * How this rank waits for the op's frames. An op that spins busy-polls with the mailboxes open and
+   * drained on every turn; they stay open after it, since the next collective usually follows soon
+   * and peers may then reach it through them. An op that does not spin, or a spin that runs out of
+   * budget, closes them and drains once more, then waits on ZeroMQ asleep.
+   */
+  private pollWhile(ctx: OpContext, spin: boolean): void {
+    const h = this.p.hooks;
+    if (!spin) return h.stopPolling?.();
+    if (ctx.settled) return;
+    h.drain?.();
+    if (ctx.settled) return;
+    spinWhilePending(ctx.done, SPIN_BUDGET_MS, {
+      ...(h.lastFrameAt !== undefined ? { lastProgress: h.lastFrameAt } : {}),
+      ...(h.drain !== undefined ? { onTurn: h.drain } : {}),
+      onStop: (settled) => {
+        if (!settled) h.stopPolling?.();
+      },
+    });
+  }
+
+  // ---------------------------------------------------------------- frames in
+
+  /** The inbox's sink: every authenticated frame of this communicator. */
+  readonly frame: FrameSink = (src, h, payload, volatile) => {
+    switch (h.k) {
+      case 'data':
+        return this.onData(src, h, payload, volatile);
+      case 'abort':
+        return this.onAbort(src, h);
+      case 'stuck':
+        return this.onStuck(src, h);
+      case 'bye':
+        this.byes.add(src);
+        return true;
+      case 'p2p':
+        return this.p.hooks.p2p?.(src, h, payload, volatile) ?? 'point-to-point frame with no receiver';
+      default:
+        return `'${h.k}' frame is not for the op engine`;
+    }
+  };
+
+  /**
+   * Where a frame for collective `seq` stands: 'late' (finished long ago), 'recent' (one of the last
+   * few this rank ran), 'ahead' (called by a peer, not started here yet, within MAX_SEQ_AHEAD), or
+   * 'far' (beyond: forged, foreign or runaway). Every kind of buffered frame is kept only for 'ahead'.
+   */
+  private place(seq: number): 'late' | 'recent' | 'ahead' | 'far' {
+    if (seq <= this.startedSeq) return seq >= this.startedSeq - 8 ? 'recent' : 'late';
+    return seq <= Math.max(this.startedSeq, this.nextSeq - 1) + MAX_SEQ_AHEAD ? 'ahead' : 'far';
+  }
+
+  private onData(src: number, h: Header, payload: Buffer | undefined, volatile: boolean): true | string {
+    const a = this.active;
+    if (a !== undefined && h.seq === a.seq && !a.settled) {
+      return a.deliver(src, h, payload, volatile) ? true : `unexpected frame for ${h.op} #${h.seq} from rank ${src} (transfer ${h.x}, segment ${h.s})`;
+    }
+    const at = this.place(h.seq);
+    if (at === 'late' || at === 'recent') return `late frame for ${h.op} #${h.seq} from rank ${src}`;
+    if (at === 'far') return `frame for ${h.op} #${h.seq} from rank ${src}, more than ${MAX_SEQ_AHEAD} collectives ahead of this rank`;
+    const bytes = payload?.byteLength ?? 0;
+    if (this.earlyBytes + bytes > MAX_PENDING_BYTES) return `more than ${MAX_PENDING_BYTES} bytes buffered for collectives not started yet`;
+    this.earlyBytes += bytes;
+    const list = this.early.get(h.seq) ?? this.early.set(h.seq, []).get(h.seq)!;
+    list.push(volatile && payload !== undefined ? { src, header: h, payload: this.earlyCopy(payload), pooled: true } : { src, header: h, payload, pooled: false });
+    return true;
+  }
+
+  /** A copy of `payload` in a reused buffer of its size (or a fresh one). */
+  private earlyCopy(payload: Buffer): Buffer {
+    const spare = this.earlyCopies.get(payload.byteLength)?.pop();
+    if (spare !== undefined) this.earlyCopyBytes -= spare.byteLength;
+    const copy = spare ?? Buffer.allocUnsafeSlow(payload.byteLength);
+    copy.set(payload);
+    return copy;
+  }
+
+  private recycle(copy: Buffer): void {
+    if (this.earlyCopyBytes + copy.byteLength > EARLY_COPY_POOL_BYTES) return;
+    const list = this.earlyCopies.get(copy.byteLength) ?? this.earlyCopies.set(copy.byteLength, []).get(copy.byteLength)!;
+    list.push(copy);
+    this.earlyCopyBytes += copy.byteLength;
+  }
+
+  /**
+   * A peer failed collective `seq`. The error names the culprit the peer named (the rank that died,
+   * stopped or disagreed), not the messenger: survivors then agree on whom to shrink away.
+   */
+  private onAbort(src: number, h: Header): true | string {
+    const a = this.active;
+    const current = a !== undefined && h.seq === a.seq && !a.settled;
+    const at = this.place(h.seq);
+    if (!current && (at === 'late' || at === 'far')) return `abort for #${h.seq} from rank ${src}, outside this rank's window of collectives`;
+    if (!current && at === 'ahead' && this.pendingAborts.has(h.seq)) return true; // the first one is enough
+    this.abortsReceived++;
+    const code: ErrorCode = (ERROR_CODES as readonly string[]).includes(h.code ?? '') ? (h.code as ErrorCode) : 'EPEERLOST';
+    const culprit = h.cu ?? src;
+    const mine = current ? a.desc.op : h.op;
+    const err = new ZcollError(code, `rank ${src} failed ${h.op} #${h.seq}: ${h.msg ?? ''}`, { rank: this.rank, op: mine, seq: h.seq, peer: culprit, details: { reportedBy: src } });
+    if (current) a.fail(err, false);
+    else if (at === 'ahead') this.pendingAborts.set(h.seq, err);
+    else this.poison(err); // a peer failed a collective this rank finished: the group is out of step.
+    return true;
+  }
+
+  private onStuck(src: number, h: Header): true | string {
+    const at = this.place(h.seq);
+    if (at === 'late' || at === 'far') return `stuck notice for #${h.seq} from rank ${src}, outside this rank's window`;
+    const set = this.stuckFrom.get(h.seq) ?? this.stuckFrom.set(h.seq, new Set()).get(h.seq)!;
+    set.add(src);
+    // Alive and in the same collective: say so at once, so the peer does not count this rank as silent.
+    const a = this.active;
+    if (a !== undefined && a.seq === h.seq) a.announceStuck();
+    return true;
+  }
+
+  // ---------------------------------------------------------------- failures
+
+  /**
+   * The connection to `peer` dropped. After a short grace, the collective in flight fails with
+   * EPEERLOST naming it, and the engine is poisoned: the group has lost a member.
+   */
+  peerLost(peer: number): void {
+    if (this.closedFlag || this.lost.has(peer)) return;
+    this.lost.add(peer);
+    setTimeout(() => {
+      if (this.closedFlag || this.byes.has(peer)) return;
+      const a = this.active;
+      const err = new ZcollError('EPEERLOST', `the connection to rank ${peer} was lost (its process died, or its host is unreachable)`, {
+        rank: this.rank,
+        peer,
+        ...(a !== undefined ? { op: a.desc.op, seq: a.seq } : {}),
+      });
+      this.p.hooks.peerGone?.(peer, err);
+      if (a !== undefined && !a.settled) a.fail(err, true);
+      else this.poison(err);
+    }, PEER_LOST_GRACE_MS).unref();
+  }
+
+  /** A link failed for good (a CURVE handshake refused): the collective in flight fails with it. */
+  linkFailed(peer: number, err: ZcollError): void {
+    if (this.closedFlag) return;
+    debug('info', () => `rank ${this.rank}: link to rank ${peer} failed: ${err.message}`);
+    this.p.hooks.peerGone?.(peer, err);
+    const a = this.active;
+    if (a !== undefined && !a.settled) a.fail(err, true);
+    else this.poison(err);
+  }
+
+  // ---------------------------------------------------------------- OpHost
+
+  sendRaw(peer: number, header: Header, payload: Uint8Array | undefined): Promise<void> {
+    return this.p.outbox.send(peer, header, payload);
+  }
+
+  private tellAll(header: (peer: number) => Header): void {
+    for (let p = 0; p < this.size; p++) if (p !== this.rank && !this.lost.has(p)) this.p.outbox.send(p, header(p)).catch(() => undefined);
+  }
+
+  announceStuck(op: OpContext): void {
+    this.tellAll(() => controlHeader('stuck', this.rank, this.epoch, op.seq, op.desc.op));
+  }
+
+  silentPeers(seq: number): number[] {
+    const said = this.stuckFrom.get(seq);
+    const out: number[] = [];
+    for (let p = 0; p < this.size; p++) if (p !== this.rank && !(said?.has(p) ?? false)) out.push(p);
+    return out;
+  }
+
+  stuckPeers(seq: number): number[] {
+    return [...(this.stuckFrom.get(seq) ?? [])].sort((a, b) => a - b);
+  }
+
+  saidBye(peer: number): boolean {
+    return this.byes.has(peer);
+  }
+
+  opFailed(op: OpContext, err: ZcollError, tellPeers: boolean): void {
+    this.poison(err);
+    debug('info', () => `rank ${this.rank}: ${err.message}`);
+    if (!tellPeers) return;
+    this.tellAll(() => ({ ...controlHeader('abort', this.rank, this.epoch, op.seq, op.desc.op), code: err.code, msg: err.message.slice(0, MAX_ABORT_MESSAGE), ...(err.peer !== undefined && err.peer !== this.rank ? { cu: err.peer } : {}) }));
+  }
+
+  /** Says goodbye to every peer not known lost (their disconnect then is not a failure). */
+  sayBye(): Promise<unknown> {
+    const byes: Promise<void>[] = [];
+    for (let p = 0; p < this.size; p++) {
+      if (p === this.rank || this.lost.has(p)) continue;
+      byes.push(this.p.outbox.send(p, controlHeader('bye', this.rank, this.epoch, 0, 'close')).catch(() => undefined));
+    }
+    return Promise.all(byes);
+  }
+}
+
+/** Longest error message an abort carries: enough to say what went wrong, too short to flood with. */
+export const MAX_ABORT_MESSAGE = 1024;
+
+/** A header without payload: abort, stuck, bye, doorbell. */
+export function controlHeader(kind: Header['k'], src: number, epoch: number, seq: number, op: string): Header {
+  return { v: PROTOCOL_VERSION, k: kind, src, ep: epoch, seq, op, x: -1, s: 0, dt: '', n: 0, c: 0, ro: '', root: -1, tag: 0 };
+}

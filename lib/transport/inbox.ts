@@ -1,0 +1,120 @@
+/**
+ * The receive side of a rank, mirror of the Outbox: every frame this rank receives comes in here,
+ * from its ZeroMQ inbox or from a same-host peer's mailbox lane, and leaves as (sender, header,
+ * payload) for the op engine. This is the trust boundary:
+ *  - the sender is the one the transport established (the connection's hello, zmq-endpoint.ts; the
+ *    mailbox lane over shared memory), never the header's `src`: a frame whose header names another
+ *    sender is dropped and counted as forged;
+ *  - the header is validated (wire.ts decodeMessage) and must belong to this communicator (epoch);
+ *  - a shared-memory reference is validated (its region is the sender's own, its range lies in the
+ *    region's data area, the slot is lent right now) before anything is done with it, and handed
+ *    back to the sender only when the engine took the frame: a refused reference changes nothing.
+ * Drops never throw: they are counted in the stats with their reason.
+ */
+import { BYTES_PER_ELEMENT } from '../dtype.js';
+import { debug } from '../debug.js';
+import type { SharedMemory } from './shared-memory.js';
+import { decodeMessage, type Header } from './wire.js';
+
+/**
+ * Takes one frame from `src`; `volatile`: the payload is a view of shared memory valid only during
+ * the call (a handler that keeps it copies it). Returns true when the frame was taken, else why it
+ * was refused (the inbox counts the drop).
+ */
+export type FrameSink = (src: number, header: Header, payload: Buffer | undefined, volatile: boolean) => true | string;
+
+export interface DropStats {
+  droppedFrames: number;
+  lastDropReason: string;
+  forgedFrames: number;
+}
+
+export class Inbox {
+  /** When the last frame arrived (performance.now()): a busy-poll goes on while frames keep coming. */
+  lastFrameAt = 0;
+  private readonly onMail = (peer: number, head: Buffer, payload: Buffer | undefined): void => this.fromMailbox(peer, head, payload);
+
+  constructor(
+    private readonly rank: number,
+    private readonly size: number,
+    private readonly epoch: number,
+    private readonly shared: SharedMemory | undefined,
+    private readonly stats: DropStats,
+    private readonly sink: FrameSink,
+  ) {}
+
+  /** Drains every same-host peer's mailbox lane now (busy-polling turns, and a doorbell). */
+  drainMail(): void {
+    this.shared?.mailbox.drain(this.onMail);
+  }
+
+  /** Stops polling the mailboxes, then drains once more (nothing published meanwhile is left). */
+  stopPolling(): void {
+    this.shared?.mailbox.stopPolling(this.onMail);
+  }
+
+  drop(reason: string, forged = false): void {
+    this.stats.droppedFrames++;
+    if (forged) this.stats.forgedFrames++;
+    this.stats.lastDropReason = reason;
+    debug('info', () => `rank ${this.rank}: dropped a frame: ${reason}`);
+  }
+
+  /** A message from the ZeroMQ inbox; `src` is the rank its connection proved. */
+  fromSocket(src: number, frames: Buffer[]): void {
+    this.lastFrameAt = performance.now();
+    const h = this.decode(src, frames, 'connection');
+    if (h === undefined) return;
+    if (h.header.k === 'mail') return this.drainMail();
+    this.resolve(src, h.header, h.payload);
+  }
+
+  /** A message from `peer`'s mailbox lane: only collective frames travel there; the payload is valid during the call. */
+  private fromMailbox(peer: number, head: Buffer, payload: Buffer | undefined): void {
+    this.lastFrameAt = performance.now();
+    const h = this.decode(peer, payload === undefined ? [head] : [head, payload], 'mailbox lane');
+    if (h === undefined) return;
+    if (h.header.k !== 'data') return this.drop(`mailbox lane of rank ${peer} carries a '${h.header.k}' frame, which never travels there`);
+    if (h.payload !== undefined) {
+      const taken = this.sink(peer, h.header, h.payload, true);
+      if (taken !== true) this.drop(taken);
+      return;
+    }
+    this.resolve(peer, h.header, undefined);
+  }
+
+  private decode(src: number, frames: Buffer[], via: string): { header: Header; payload: Buffer | undefined } | undefined {
+    const r = decodeMessage(frames, this.size);
+    if (!r.ok) {
+      this.drop(`${via} of rank ${src}: ${r.reason}`);
+      return undefined;
+    }
+    const h = r.header;
+    if (h.src !== src) {
+      this.drop(`a frame on the ${via} of rank ${src} claims to come from rank ${h.src}`, true);
+      return undefined;
+    }
+    if (h.ep !== this.epoch) {
+      this.drop(`frame of rank ${src} for another communicator (epoch ${h.ep}, this one ${this.epoch})`);
+      return undefined;
+    }
+    return { header: h, payload: r.payload };
+  }
+
+  /** A frame whose payload may be a shared-memory reference: validated, delivered, and only then handed back. */
+  private resolve(src: number, h: Header, payload: Buffer | undefined): void {
+    if (h.sn === undefined) {
+      const taken = this.sink(src, h, payload, false);
+      if (taken !== true) this.drop(taken);
+      return;
+    }
+    if (this.shared === undefined) return this.drop(`rank ${src} sent a shared-memory reference, but this rank shares no memory with it`);
+    const ref = { size: h.sz!, offset: h.so!, state: h.si!, dataStart: h.sd! };
+    const bytes = h.dt === '' ? 0 : h.c * BYTES_PER_ELEMENT[h.dt];
+    const view = this.shared.resolve(src, h.sn, ref, bytes);
+    if (typeof view === 'string') return this.drop(`shared-memory reference of rank ${src} refused: ${view}`);
+    const taken = this.sink(src, h, view, true);
+    if (taken === true) this.shared.release(h.sn, ref);
+    else this.drop(taken);
+  }
+}

@@ -1,0 +1,95 @@
+/**
+ * Shared memory between the ranks of one host, as one transport object: this rank's region (slots
+ * it lends to its peers and its mailbox lanes), the peers' regions it reads, the mailboxes, and
+ * registered buffers (allocBuffer). Opened together at connect, closed together; which peers use it
+ * is decided once, here (NCCL's canConnect), not per message.
+ */
+import { allocArray, type DType, type NumericArray } from '../dtype.js';
+import { debug } from '../debug.js';
+import { ZcollError } from '../errors.js';
+import { isRegionOf, SharedArenas } from './shm-arena.js';
+import { ShmMailbox } from './shm-mailbox.js';
+import { InRegions, OutRegion, regionName, removeStaleRegions, shmSupported, shmUnavailableReason, type SlotRef } from './shm-region.js';
+
+export type SharedMemoryChoice = 'auto' | 'shm' | 'off';
+
+export class SharedMemory {
+  readonly region: OutRegion;
+  readonly peers: InRegions = new InRegions();
+  readonly mailbox: ShmMailbox;
+  readonly arenas: SharedArenas;
+  private attached = false;
+
+  private constructor(
+    private readonly epoch: number,
+    private readonly rank: number,
+    private readonly localPeers: readonly number[],
+    segmentBytes: number,
+  ) {
+    removeStaleRegions();
+    this.region = new OutRegion(epoch, rank, localPeers, segmentBytes);
+    this.mailbox = new ShmMailbox(rank, this.region, this.peers, (p) => regionName(epoch, p), localPeers);
+    this.arenas = new SharedArenas(epoch, rank, localPeers);
+  }
+
+  /**
+   * Shared memory with `localPeers`, or undefined when there are none or it is off or unavailable
+   * ('shm' demands it: ECONFIG then).
+   */
+  static open(choice: SharedMemoryChoice, epoch: number, rank: number, localPeers: readonly number[], segmentBytes: number): SharedMemory | undefined {
+    if (choice === 'off' || localPeers.length === 0) return undefined;
+    if (!shmSupported()) {
+      if (choice === 'shm') throw new ZcollError('ECONFIG', `transport 'shm' was asked for but shared memory is unavailable: ${shmUnavailableReason()}`, { rank });
+      return undefined;
+    }
+    return new SharedMemory(epoch, rank, localPeers, segmentBytes);
+  }
+
+  /**
+   * Maps the peers' regions. Called at the first collective after init's barrier (every peer made
+   * its region before entering that barrier); mapping early means a peer may unlink its region when
+   * it closes without losing a payload this rank has not read yet.
+   */
+  attachPeers(): void {
+    if (this.attached) return;
+    this.attached = true;
+    for (const p of this.localPeers) this.peers.attach(regionName(this.epoch, p));
+  }
+
+  /**
+   * The payload a reference of `src` names, or why it is refused. Validated before anything is done
+   * with it: the region must be one of `src`'s own (the sender the transport established, not the
+   * header), the range inside its data area, and the slot lent right now.
+   */
+  resolve(src: number, name: string, ref: SlotRef, byteLength: number): Buffer | string {
+    if (!isRegionOf(name, this.epoch, src)) return `rank ${src} names shared-memory region ${name}, not one of its own`;
+    return this.peers.view(name, ref, byteLength);
+  }
+
+  /** Hands a slot or a registered-buffer reference back to its sender (only after resolve() accepted it). */
+  release(name: string, ref: SlotRef): void {
+    this.peers.release(name, ref);
+  }
+
+  /** allocBuffer: a registered buffer, or an ordinary array when /dev/shm cannot hold one. */
+  allocate(dtype: DType, count: number): NumericArray {
+    try {
+      return this.arenas.allocate(dtype, count);
+    } catch (e) {
+      if (e instanceof ZcollError && e.code === 'ECLOSED') throw e;
+      debug('info', () => `rank ${this.rank}: allocBuffer(${dtype}, ${count}) in shared memory failed (${(e as Error).message}); using ordinary memory`);
+      return allocArray(dtype, count);
+    }
+  }
+
+  free(a: NumericArray): boolean {
+    return this.arenas.free(a);
+  }
+
+  close(): void {
+    this.mailbox.close();
+    this.region.close();
+    this.arenas.close();
+    this.peers.close();
+  }
+}
