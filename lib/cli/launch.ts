@@ -2,8 +2,13 @@
  * `zcoll launch`: starts this host's ranks with the environment init() reads, prefixes their output
  * with the rank, forwards SIGINT/SIGTERM, and when one rank fails, stops the others and exits
  * non-zero naming it (what torchrun and mpirun do).
+ *
+ * Each rank also gets the job's id (ZCOLL_JOB_ID: only ranks of this job are seated at the
+ * rendezvous) and the launcher's pid (ZCOLL_LAUNCHER_PID: a rank exits when its launcher is gone,
+ * even after a SIGKILL that gave the launcher no chance to stop it).
  */
 import { spawn, type ChildProcess } from 'node:child_process';
+import { randomBytes } from 'node:crypto';
 import { createInterface } from 'node:readline';
 import { resolve } from 'node:path';
 import { hostSlot, loadConfig, totalRanks } from '../cluster/config.js';
@@ -60,11 +65,24 @@ function ignoreClosedPipes(): void {
   }
 }
 
+/**
+ * The job id for this launch: ZCOLL_JOB_ID when the launcher's environment has one (a world over
+ * several hosts, one launcher each, must share it: set the same on every host); else a fresh random
+ * 128-bit one when this launcher starts the whole world; else none (a partial world without a
+ * shared id: every rank then has none, as with mpirun). Passed in the environment only: command
+ * lines are world-readable, a process's environment is not.
+ */
+export function jobIdFor(plan: LaunchPlan, env: NodeJS.ProcessEnv): string | undefined {
+  if (env.ZCOLL_JOB_ID) return env.ZCOLL_JOB_ID;
+  return plan.firstRank === 0 && plan.localRanks === plan.world ? randomBytes(16).toString('hex') : undefined;
+}
+
 export async function launch(o: LaunchOptions): Promise<number> {
   ignoreClosedPipes();
   const log = o.log ?? ((line: string) => void process.stderr.write(`${line}\n`));
   if (o.command.length === 0) throw new ZcollError('EINVAL', 'nothing to launch: give the command after --, e.g. zcoll launch -n 2 -- node train.js');
   const plan = planLaunch(o);
+  const jobId = jobIdFor(plan, o.env ?? process.env);
   const children: ChildProcess[] = [];
   let failure: { rank: number; code: number | null; signal: NodeJS.Signals | null } | undefined;
   let stopping = false;
@@ -94,7 +112,10 @@ export async function launch(o: LaunchOptions): Promise<number> {
       ZCOLL_MASTER_PORT: String(plan.masterPort),
       ZCOLL_HOST: plan.hostName,
       ZCOLL_CONFIG: resolve(plan.configPath),
+      ZCOLL_LAUNCHER_PID: String(process.pid),
     };
+    if (jobId !== undefined) env.ZCOLL_JOB_ID = jobId;
+    else delete env.ZCOLL_JOB_ID;
     if (plan.gpus > 0) env.CUDA_VISIBLE_DEVICES = String(local % plan.gpus);
     const child = spawn(o.command[0], o.command.slice(1), { env, stdio: ['ignore', 'pipe', 'pipe'] });
     children.push(child);

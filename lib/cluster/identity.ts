@@ -4,10 +4,14 @@
  * LOCAL_RANK, MASTER_ADDR, MASTER_PORT), OpenMPI's (OMPI_COMM_WORLD_*), SLURM's (SLURM_PROCID,
  * SLURM_NTASKS, SLURM_LOCALID). With none of them the process is a world of one (as Horovod does
  * when a script is run without a launcher). The master address falls back to the config's first host.
+ * The job id (ZCOLL_JOB_ID from `zcoll launch`, else torchrun's TORCHELASTIC_RUN_ID) lets the
+ * rendezvous admit only processes of this job.
  */
 import { createSocket } from 'node:dgram';
+import { lookup } from 'node:dns/promises';
 import { readlinkSync } from 'node:fs';
-import { hostname } from 'node:os';
+import { isIP } from 'node:net';
+import { hostname, networkInterfaces } from 'node:os';
 import { ZcollError } from '../errors.js';
 import type { ClusterConfig } from './config.js';
 
@@ -19,7 +23,15 @@ export interface Identity {
   /** From the launcher when it says; otherwise derived at rendezvous from the host keys. */
   readonly localRank: number | undefined;
   readonly masterAddr: string;
+  /** Where masterAddr came from (a variable or a config key), for error messages. */
+  readonly masterAddrFrom?: string;
   readonly masterPort: number;
+  /**
+   * A secret shared by the ranks of one job and nobody else (the environment of a process is readable
+   * only by its user; command lines are not): the rendezvous seats only hellos with the same job, so a
+   * leftover rank of an earlier start, or another user's process, never takes a seat.
+   */
+  readonly jobId?: string;
   /** Ranks with the same host key share a machine (ipc:// and shared memory between them). */
   readonly hostKey: string;
   /** Host name for messages and reports. */
@@ -68,34 +80,93 @@ export function resolveIdentity(config: ClusterConfig, env: NodeJS.ProcessEnv = 
     pick('slurm', 'SLURM_PROCID', 'SLURM_NTASKS', 'SLURM_LOCALID')
   );
   const masterAddr = env.ZCOLL_MASTER_ADDR || env.MASTER_ADDR || config.hosts[0].address;
+  const masterAddrFrom = env.ZCOLL_MASTER_ADDR ? 'ZCOLL_MASTER_ADDR' : env.MASTER_ADDR ? 'MASTER_ADDR' : `${config.source}: "hosts[0].address"`;
+  const jobId = env.ZCOLL_JOB_ID || env.TORCHELASTIC_RUN_ID || undefined;
   const masterPort = intVar(env, 'ZCOLL_MASTER_PORT', 1) ?? intVar(env, 'MASTER_PORT', 1) ?? config.port;
   if (masterPort > 65535) throw new ZcollError('ECONFIG', `master port ${masterPort} is not a TCP port`);
   const hostName = env.ZCOLL_HOST || hostname();
   const hostKey = env.ZCOLL_HOST ? `host:${env.ZCOLL_HOST}` : `${hostname()}#${netnsId()}`;
-  return { rank, worldSize: world, localRank: local, masterAddr, masterPort, hostKey, hostName, source };
+  return { rank, worldSize: world, localRank: local, masterAddr, masterAddrFrom, masterPort, hostKey, hostName, source, ...(jobId !== undefined ? { jobId } : {}) };
 }
 
 const LOOPBACK = /^(127\.|::1$|localhost$)/;
 
+export interface ResolvedAddress {
+  readonly address: string;
+  readonly family: 4 | 6;
+}
+
+/**
+ * All addresses of a host name (an IP literal is its own), IPv4 first. A name that does not resolve
+ * is ECONFIG at once, naming the name and where it came from (`from`: a variable or a config key):
+ * handed to ZeroMQ it would only retry forever and surface as a vague timeout. Names under the
+ * reserved .invalid TLD fail without a lookup (RFC 6761: never resolvable, and no query leaves the host).
+ */
+export async function resolveHost(name: string, from: string): Promise<ResolvedAddress[]> {
+  const literal = isIP(name);
+  if (literal !== 0) return [{ address: name, family: literal as 4 | 6 }];
+  const fail = (why: string, cause?: unknown): ZcollError =>
+    new ZcollError('ECONFIG', `the host name ${JSON.stringify(name)} (from ${from}) ${why}`, { details: { name, from } }, cause !== undefined ? { cause } : undefined);
+  if (name === '' || /(^|\.)invalid\.?$/i.test(name)) throw fail('does not resolve (reserved .invalid name)');
+  let found: { address: string; family: number }[];
+  try {
+    found = await lookup(name, { all: true });
+  } catch (e) {
+    throw fail(`does not resolve: ${(e as NodeJS.ErrnoException).code ?? (e as Error).message}`, e);
+  }
+  const out = found.filter((a) => a.family === 4 || a.family === 6).map((a) => ({ address: a.address, family: a.family as 4 | 6 }));
+  if (out.length === 0) throw fail('resolves to no IPv4 or IPv6 address');
+  return out.sort((a, b) => a.family - b.family);
+}
+
+function isLoopback(a: ResolvedAddress): boolean {
+  return a.family === 4 ? a.address.startsWith('127.') : a.address === '::1';
+}
+
+/**
+ * The addresses of `name` that this host can bind: its interfaces' or loopback. A name is never bound
+ * as 0.0.0.0 (that listens on every network, the rendezvous included); a name none of whose addresses
+ * is here is ECONFIG: this process is not on the host the name designates.
+ */
+export async function localAddressesOf(name: string, from: string): Promise<ResolvedAddress[]> {
+  const all = await resolveHost(name, from);
+  const mine = new Set<string>();
+  for (const list of Object.values(networkInterfaces())) for (const i of list ?? []) mine.add(i.address);
+  const local = all.filter((a) => isLoopback(a) || mine.has(a.address));
+  if (local.length === 0) {
+    throw new ZcollError('ECONFIG', `the host name ${JSON.stringify(name)} (from ${from}) resolves to ${all.map((a) => a.address).join(', ')}, none of which is an interface of this host (${hostname()}): cannot bind it here`, { details: { name, from } });
+  }
+  return local;
+}
+
 /**
  * The address this rank binds tcp:// on and advertises: ZCOLL_BIND_ADDR, else the config address of
  * the host named by ZCOLL_HOST, else loopback when the master is local, else the local interface the
- * kernel would route to the master (a UDP "connect" picks it; no packet is sent).
+ * kernel would route to the master (a UDP "connect" picks it; no packet is sent). IP literals are
+ * taken as given; a host name is resolved to an address of this host (never 0.0.0.0), and one that
+ * does not resolve is ECONFIG naming it and its variable or config key.
  */
 export async function bindAddressFor(id: Identity, config: ClusterConfig, env: NodeJS.ProcessEnv = process.env): Promise<string> {
-  if (env.ZCOLL_BIND_ADDR) return env.ZCOLL_BIND_ADDR;
+  if (env.ZCOLL_BIND_ADDR) return isIP(env.ZCOLL_BIND_ADDR) !== 0 ? env.ZCOLL_BIND_ADDR : (await localAddressesOf(env.ZCOLL_BIND_ADDR, 'ZCOLL_BIND_ADDR'))[0].address;
   if (env.ZCOLL_HOST) {
-    const h = config.hosts.find((x) => x.name === env.ZCOLL_HOST);
-    if (h) return h.address === 'localhost' ? '127.0.0.1' : h.address;
+    const i = config.hosts.findIndex((x) => x.name === env.ZCOLL_HOST);
+    if (i >= 0) {
+      const address = config.hosts[i].address;
+      return isIP(address) !== 0 ? address : (await localAddressesOf(address, `${config.source}: "hosts[${i}].address"`))[0].address;
+    }
   }
   if (LOOPBACK.test(id.masterAddr)) return '127.0.0.1';
-  return await new Promise<string>((resolveAddr) => {
-    const sock = createSocket(id.masterAddr.includes(':') ? 'udp6' : 'udp4');
-    sock.on('error', () => {
+  const from = id.masterAddrFrom ?? 'the master address';
+  const master = (await resolveHost(id.masterAddr, from))[0];
+  if (isLoopback(master)) return master.family === 4 ? '127.0.0.1' : '::1';
+  return await new Promise<string>((resolveAddr, reject) => {
+    const sock = createSocket(master.family === 6 ? 'udp6' : 'udp4');
+    sock.on('error', (e) => {
       sock.close();
-      resolveAddr('0.0.0.0');
+      // Not 0.0.0.0: that would listen on every network for a rank that cannot even route to the master.
+      reject(new ZcollError('ECONFIG', `no route from this host to the master ${id.masterAddr} (${master.address}, from ${from}): ${e.message}; set ZCOLL_BIND_ADDR to the address to use`, { rank: id.rank, details: { name: id.masterAddr, from } }, { cause: e }));
     });
-    sock.connect(id.masterPort, id.masterAddr, () => {
+    sock.connect(id.masterPort, master.address, () => {
       const addr = sock.address().address;
       sock.close();
       resolveAddr(addr);

@@ -1,7 +1,9 @@
 // zcoll launch: environment per rank, output prefixed with the rank, and a failing rank stops the
 // others and makes the launcher exit non-zero naming it.
 import { spawn } from 'node:child_process';
+import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
 import t from 'tap';
 import { quietPort, REPO } from '../helpers/ranks.js';
 import { runCli, type CliRun } from '../helpers/cli.js';
@@ -62,6 +64,79 @@ t.test('SIGTERM to the launcher reaches every rank; GPUs per host set CUDA_VISIB
   t.match(stdout, /^\[1\] cuda=1 host=gpuhost$/m);
   t.equal((stdout.match(/got SIGTERM/g) ?? []).length, 2, 'both ranks got the signal');
   t.not(code, null, 'the launcher exited by itself');
+});
+
+/** A pid that no longer runs: no such process, or a zombie nobody reaped yet (it runs nothing). */
+function gone(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+  } catch (e) {
+    return (e as NodeJS.ErrnoException).code === 'ESRCH';
+  }
+  try {
+    return /^\d+ \(.*\) Z/.test(readFileSync(`/proc/${pid}/stat`, 'utf8'));
+  } catch {
+    return true;
+  }
+}
+
+t.test('SIGKILL of the launcher: its ranks exit by themselves (ZCOLL_LAUNCHER_PID, watchLauncher)', async (t) => {
+  const port = await quietPort();
+  const watch = fileURLToPath(new URL('../../lib/cluster/launcher-watch.js', import.meta.url));
+  // The rank the lead's init() will be: watch the launcher, exit 1 when it is gone; otherwise sleep.
+  const script = `
+    import { watchLauncher } from ${JSON.stringify(watch)};
+    watchLauncher(process.env, () => process.exit(1));
+    console.log('pid=' + process.pid + ' launcher=' + process.env.ZCOLL_LAUNCHER_PID + ' job=' + process.env.ZCOLL_JOB_ID);
+    setInterval(() => {}, 1000);`;
+  const launcher = spawn(process.execPath, [BIN, 'launch', '-n', '2', '--port', String(port), '--', process.execPath, '--input-type=module', '-e', script], { stdio: ['ignore', 'pipe', 'pipe'] });
+  const pids: number[] = [];
+  t.teardown(() => {
+    launcher.kill('SIGKILL');
+    for (const pid of pids) {
+      try {
+        process.kill(pid, 'SIGKILL');
+      } catch {
+        // already gone
+      }
+    }
+  });
+  let stdout = '';
+  let stderr = '';
+  launcher.stderr.on('data', (d: Buffer) => (stderr += d.toString()));
+  const started = await new Promise<boolean>((resolve) => {
+    const timer = setTimeout(() => resolve(false), 20_000);
+    launcher.stdout.on('data', (d: Buffer) => {
+      stdout += d.toString();
+      if ((stdout.match(/pid=/g) ?? []).length === 2) {
+        clearTimeout(timer);
+        resolve(true);
+      }
+    });
+    launcher.on('exit', () => resolve(false));
+  });
+  t.ok(started, `both ranks started: ${stdout} ${stderr.slice(-1000)}`);
+  if (!started) return;
+  for (const m of stdout.matchAll(/^\[\d\] pid=(\d+) launcher=(\S+) job=(\S+)$/gm)) {
+    pids.push(Number(m[1]));
+    t.equal(m[2], String(launcher.pid), 'each rank knows its launcher');
+    t.match(m[3], /^[0-9a-f]{32}$/, 'and a fresh 128-bit job id');
+  }
+  t.equal(pids.length, 2);
+  t.equal(new Set([...stdout.matchAll(/job=(\S+)/g)].map((m) => m[1])).size, 1, 'the same job id on both');
+  await new Promise((r) => setTimeout(r, 1200));
+  t.ok(pids.every((p) => !gone(p)), 'the ranks live while the launcher does');
+  launcher.kill('SIGKILL');
+  const t0 = Date.now();
+  while (!pids.every(gone) && Date.now() - t0 < 5000) await new Promise((r) => setTimeout(r, 100));
+  t.ok(pids.every(gone), `every rank exited after the launcher was killed (${Date.now() - t0} ms)`);
+});
+
+t.test('a job id in the launcher\'s environment is passed on (one job over several hosts shares it)', async (t) => {
+  const port = await quietPort();
+  const r = await run(['launch', '-n', '2', '--port', String(port), '--', process.execPath, '-e', 'console.log("job=" + process.env.ZCOLL_JOB_ID)'], { ZCOLL_JOB_ID: 'shared-by-every-host' });
+  t.equal(r.code, 0, r.stderr);
+  t.equal((r.stdout.match(/job=shared-by-every-host$/gm) ?? []).length, 2);
 });
 
 t.test('a real training-style script: init, all-reduce a tensor, close', async (t) => {

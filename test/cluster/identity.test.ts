@@ -1,7 +1,7 @@
 // Rank, world size, local rank and master from each launcher's environment, in zcoll's order.
 import t from 'tap';
 import { parseConfig } from '../../lib/cluster/config.js';
-import { resolveIdentity } from '../../lib/cluster/identity.js';
+import { bindAddressFor, localAddressesOf, resolveIdentity } from '../../lib/cluster/identity.js';
 
 const config = parseConfig({ hosts: [{ name: 'a', address: '198.18.0.1', ranks: 2 }], port: 29999 }, 'test.json');
 
@@ -40,4 +40,41 @@ t.test('config errors name the key and the file', async (t) => {
   t.throws(() => parseConfig({ hosts: [{ name: 'a', address: 'x', ranks: 0 }] }, 'c.json'), { code: 'ECONFIG', message: /"hosts\[0\]\.ranks"/ });
   t.throws(() => parseConfig({ hosts: [{ name: 'a', address: 'x', ranks: 1 }], prot: 1 }, 'c.json'), { code: 'ECONFIG', message: /"prot" is not a known key/ });
   t.throws(() => parseConfig({ hosts: [{ name: 'a', address: 'x', ranks: 1 }], transport: 'udp' }, 'c.json'), { code: 'ECONFIG', message: /"transport"/ });
+});
+
+t.test('job id: ZCOLL_JOB_ID, else torchrun\'s TORCHELASTIC_RUN_ID, else none', async (t) => {
+  t.equal(resolveIdentity(config, { ZCOLL_JOB_ID: 'a1', TORCHELASTIC_RUN_ID: 'tr' }).jobId, 'a1');
+  t.equal(resolveIdentity(config, { RANK: '0', WORLD_SIZE: '2', TORCHELASTIC_RUN_ID: 'tr' }).jobId, 'tr');
+  t.equal(resolveIdentity(config, {}).jobId, undefined);
+  t.notOk('jobId' in resolveIdentity(config, { ZCOLL_JOB_ID: '' }), 'an empty variable is no job id');
+});
+
+t.test('where the master address came from is kept for messages', async (t) => {
+  t.equal(resolveIdentity(config, { ZCOLL_MASTER_ADDR: 'h0', MASTER_ADDR: 'h1' }).masterAddrFrom, 'ZCOLL_MASTER_ADDR');
+  t.equal(resolveIdentity(config, { MASTER_ADDR: 'h1' }).masterAddrFrom, 'MASTER_ADDR');
+  t.equal(resolveIdentity(config, {}).masterAddrFrom, 'test.json: "hosts[0].address"');
+});
+
+t.test('bindAddressFor: a host name resolves to an address of this host; an unresolvable one is ECONFIG naming it and its source', async (t) => {
+  const two = { ZCOLL_RANK: '1', ZCOLL_WORLD_SIZE: '2' };
+  const local = parseConfig({ hosts: [{ name: 'me', address: 'localhost', ranks: 2 }], port: 29999 }, 'local.json');
+  // A name of this host, from each source: never 0.0.0.0.
+  t.equal(await bindAddressFor(resolveIdentity(local, two), local, { ZCOLL_BIND_ADDR: 'localhost' }), '127.0.0.1', 'ZCOLL_BIND_ADDR=localhost');
+  t.equal(await bindAddressFor(resolveIdentity(local, two), local, { ZCOLL_HOST: 'me' }), '127.0.0.1', 'config address localhost');
+  // RFC 6761: .invalid never resolves (and no query leaves the host for it).
+  await t.rejects(bindAddressFor(resolveIdentity(local, two), local, { ZCOLL_BIND_ADDR: 'nowhere.invalid' }), { code: 'ECONFIG', message: /"nowhere\.invalid" \(from ZCOLL_BIND_ADDR\) does not resolve/ });
+  const bad = parseConfig({ hosts: [{ name: 'me', address: 'me.invalid', ranks: 2 }], port: 29999 }, 'bad.json');
+  await t.rejects(bindAddressFor(resolveIdentity(bad, two), bad, { ZCOLL_HOST: 'me' }), { code: 'ECONFIG', message: /"me\.invalid" \(from bad\.json: "hosts\[0\]\.address"\) does not resolve/ });
+  const env = { ...two, ZCOLL_MASTER_ADDR: 'master.invalid' };
+  await t.rejects(bindAddressFor(resolveIdentity(config, env), config, env), { code: 'ECONFIG', message: /"master\.invalid" \(from ZCOLL_MASTER_ADDR\) does not resolve/ });
+  // IP literals are taken as given (the config's address of a host that is not this one stays its own business).
+  t.equal(await bindAddressFor(resolveIdentity(config, two), config, { ZCOLL_BIND_ADDR: '127.0.0.5' }), '127.0.0.5');
+});
+
+t.test('localAddressesOf: a name none of whose addresses is here is ECONFIG, not 0.0.0.0', async (t) => {
+  t.match(await localAddressesOf('localhost', 'X'), [{ address: /^(127\.|::1$)/ }]);
+  t.match(await localAddressesOf('127.0.0.1', 'X'), [{ address: '127.0.0.1', family: 4 }]);
+  // 198.18.0.0/15 is the benchmarking range (RFC 2544): a literal, no lookup; not an address of this host.
+  await t.rejects(localAddressesOf('198.18.255.254', 'MASTER_ADDR'), { code: 'ECONFIG', message: /198\.18\.255\.254.*\(from MASTER_ADDR\).*none of which is an interface of this host/ });
+  await t.rejects(localAddressesOf('x.invalid', 'MASTER_ADDR'), { code: 'ECONFIG', message: /"x\.invalid" \(from MASTER_ADDR\) does not resolve/ });
 });

@@ -1,13 +1,18 @@
 // Rendezvous refuses, on every rank and with a clear error, what must not join: a rank that never
-// comes (named), a duplicate rank, another config, another zcoll version.
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+// comes (named), a duplicate rank, another config, another zcoll version. A host name as master
+// address binds this host's address for it (never 0.0.0.0), one that does not resolve is ECONFIG at
+// once, and a joiner checks the table it gets. (Job identity: job-identity.test.ts.)
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { hostname, networkInterfaces, tmpdir } from 'node:os';
+import { setTimeout as sleep } from 'node:timers/promises';
 import { join } from 'node:path';
 import t from 'tap';
 import * as zmq from 'zeromq';
 import { Packr } from 'msgpackr';
 import { quietPort, runRanks } from '../helpers/ranks.js';
 import { ZCOLL_VERSION } from '../../lib/version.js';
+import { rendezvous, type PeerInfo } from '../../lib/comm/rendezvous.js';
+import { localAddressesOf } from '../../lib/cluster/identity.js';
 
 interface Res {
   kind: string;
@@ -91,5 +96,93 @@ t.test('a peer that built another MULTITREE schedule is refused on every rank', 
   for (const o of await ranks) {
     t.equal(first(o).code, 'EMISMATCH', `rank ${o.rank}: ${first(o).message}`);
     t.match(first(o).message ?? '', /rank 2 .*built another MULTITREE schedule/);
+  }
+});
+
+/** Addresses listening on a TCP port, from /proc/net/tcp{,6} (Linux): e.g. ['127.0.0.1']; undefined without /proc. */
+function listeningOn(port: number): string[] | undefined {
+  const out: string[] = [];
+  try {
+    for (const line of readFileSync('/proc/net/tcp', 'utf8').split('\n').slice(1)) {
+      const f = line.trim().split(/\s+/);
+      if (f.length < 4 || f[3] !== '0A') continue;
+      const [hex, p] = f[1].split(':');
+      if (parseInt(p, 16) !== port) continue;
+      out.push([3, 2, 1, 0].map((i) => parseInt(hex.slice(i * 2, i * 2 + 2), 16)).join('.'));
+    }
+  } catch {
+    return undefined;
+  }
+  try {
+    for (const line of readFileSync('/proc/net/tcp6', 'utf8').split('\n').slice(1)) {
+      const f = line.trim().split(/\s+/);
+      if (f.length >= 4 && f[3] === '0A' && parseInt(f[1].split(':')[1], 16) === port) out.push(/^0+$/.test(f[1].split(':')[0]) ? '::' : f[1].split(':')[0]);
+    }
+  } catch {
+    // no IPv6
+  }
+  return out;
+}
+
+const peer = (rank: number): PeerInfo => ({ rank, hostKey: `k${rank}`, hostName: `h${rank}` });
+
+t.test('a host name as master address: rank 0 binds what it resolves to here, never 0.0.0.0', async (t) => {
+  const names = ['localhost'];
+  // This host's own name, when it resolves to one of its addresses (it does on most machines).
+  if ((await localAddressesOf(hostname(), 'test').catch(() => [])).length > 0) names.push(hostname());
+  for (const name of names) {
+    const port = await quietPort();
+    const base = { world: 2, configHash: 'c', masterAddr: name, masterAddrFrom: 'ZCOLL_MASTER_ADDR', masterPort: port, timeoutMs: 10_000 };
+    const master = rendezvous({ ...base, self: peer(0) });
+    master.catch(() => undefined);
+    let seen: string[] | undefined = [];
+    for (let i = 0; i < 100 && seen !== undefined && seen.length === 0; i++) {
+      await sleep(50);
+      seen = listeningOn(port);
+    }
+    if (seen !== undefined) {
+      t.ok(seen.length > 0, `${name}: rank 0 listens`);
+      t.notOk(seen.includes('0.0.0.0') || seen.includes('::'), `${name}: not on every interface (listening on ${seen.join(', ')})`);
+      const here = new Set(['127.0.0.1', '::1', ...Object.values(networkInterfaces()).flatMap((l) => (l ?? []).map((i) => i.address))]);
+      t.ok(seen.every((a) => here.has(a) || a.startsWith('127.')), `${name}: on addresses of this host (${seen.join(', ')})`);
+    }
+    const [m, j] = await Promise.all([master, rendezvous({ ...base, self: peer(1) })]);
+    t.same(m.peers, [peer(0), peer(1)], `${name}: the world completes`);
+    t.same(j.peers, m.peers);
+  }
+});
+
+t.test('a master name that does not resolve is ECONFIG at once, naming it and where it came from, on rank 0 and the others', async (t) => {
+  const port = await quietPort();
+  const base = { world: 2, configHash: 'c', masterAddr: 'no-such-master.invalid', masterAddrFrom: 'MASTER_ADDR', masterPort: port, timeoutMs: 20_000 };
+  for (const rank of [0, 1]) {
+    const t0 = Date.now();
+    await t.rejects(rendezvous({ ...base, self: peer(rank) }), { code: 'ECONFIG', message: /"no-such-master\.invalid" \(from MASTER_ADDR\) does not resolve/ }, `rank ${rank}`);
+    t.ok(Date.now() - t0 < 5000, `rank ${rank}: at once, not after the timeout (${Date.now() - t0} ms)`);
+  }
+});
+
+t.test('a joiner refuses a table that is not sane, and one without its own entry as it sent it', async (t) => {
+  const packr = new Packr({ useRecords: false });
+  const cases: Array<[string, (peers: PeerInfo[]) => unknown[], RegExp]> = [
+    ['too short', (p) => p.slice(0, 1), /1 entries for a world of 2/],
+    ['out of order', (p) => [p[1], p[0]], /entry 0 is for rank 1/],
+    ['its entry changed', (p) => [p[0], { ...p[1], tcp: 'tcp://198.18.0.9:1' }], /its entry for this rank .* is not what this rank sent/],
+    ['its link key changed', (p) => [p[0], { ...p[1], linkKey: 'someone-else' }], /is not what this rank sent/],
+  ];
+  for (const [what, forge, why] of cases) {
+    // A fake master that answers the hello with a forged table (a port each: a closed socket frees its port only later).
+    const port = await quietPort();
+    const router = new zmq.Router({ linger: 0 });
+    t.teardown(() => router.close());
+    await router.bind(`tcp://127.0.0.1:${port}`);
+    const joined = rendezvous({ world: 2, configHash: 'c', masterAddr: '127.0.0.1', masterPort: port, timeoutMs: 10_000, self: { ...peer(1), linkKey: 'lk1' } });
+    joined.catch(() => undefined);
+    const [id, body] = await router.receive();
+    const hello = packr.unpack(body) as PeerInfo;
+    const own: PeerInfo = { rank: 1, hostKey: hello.hostKey, hostName: hello.hostName, ...(hello.linkKey !== undefined ? { linkKey: hello.linkKey } : {}) };
+    await router.send([id, packr.pack({ t: 'table', epoch: 7, peers: forge([peer(0), own]) })]);
+    await t.rejects(joined, { code: 'EPROTO', message: why }, what);
+    router.close();
   }
 });
