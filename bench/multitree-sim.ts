@@ -1,6 +1,6 @@
 /**
  * Reproduction of MULTITREE's communication speedup over ring (Huang et al., ISCA 2021) with the
- * step-synchronous alpha-beta simulator (lib/schedule/simulate.ts), allreduce.md §4.2:
+ * step-synchronous alpha-beta simulator (lib/schedule/simulate.ts; results: bench/results/multitree-sim.md):
  * 2D tori 4x4 .. 32x32 with 4 ports per node and 2-level fat trees with one port, 32 KB .. 256 MB.
  * Ring is the one-direction ring laid along the topology's ring order (a Hamiltonian cycle on the
  * tori, so it never contends); MULTITREE uses its own contention-free paths. Prints Markdown.

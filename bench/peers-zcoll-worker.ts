@@ -1,5 +1,5 @@
 /**
- * One zcoll rank of bench/peers: the peers' exact method (shared/peers/gloo_allreduce.py), so the
+ * One zcoll rank of bench/peers: the peers' exact method (gloo_allreduce.py in bench/peers.ts's peers directory), so the
  * figures compare: per size, every timed iteration fills the buffer with rank+1, barrier, t0,
  * all-reduce (in place), t1, check; time = median over iterations of the max over ranks;
  * iterations = 512 MiB of traffic per size clamped to [5, 200]; warmup = min(5, iters).

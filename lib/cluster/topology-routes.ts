@@ -82,7 +82,7 @@ export function routeSwitches(t: Topology, src: number, links: readonly number[]
 }
 
 /**
- * Lower bound on MULTITREE's construction steps T (allreduce.md §1.7):
+ * Lower bound on MULTITREE's construction steps T:
  *   max( max_v ceil((N-1) / recvCap[v]),  max_s ceil(ranks off s / in-link copies of s),
  *        max_root eccentricity(root) )
  * (every tree rooted off switch s must enter s over one of its in-links), where eccentricity counts tree edges: one edge reaches every rank on the parent's switch or on a

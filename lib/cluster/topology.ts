@@ -1,6 +1,6 @@
 /**
  * Network topology: the resource model MULTITREE builds on and the simulator costs against, as in
- * the authors' simulator (Huang et al., ISCA 2021; allreduce.md §1.2): end nodes (ranks) attached
+ * the authors' simulator (Huang et al., ISCA 2021): end nodes (ranks) attached
  * to switches, per-rank per-step send and receive budgets (ports), and directed switch-to-switch
  * links with a multiplicity (parallel links, each usable once per step) and an optional bandwidth.
  *

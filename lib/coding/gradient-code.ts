@@ -8,7 +8,7 @@
  * - CRC (cyclic repetition): worker i holds partitions i … i+s (mod n); B is built from a random
  *   s × n Gaussian H with H·1 = 0 so that every row of B lies in null(H) (dimension n − s, contains 1).
  *   Decoding is a float64 least-squares solve (least-squares.ts), checked ‖aᵀB − 1‖∞ < 1e−8 and
- *   cached per responder set (robust.md 3.2: coefficients reach 1e3–1e5 at n = 256).
+ *   cached per responder set (the coefficients reach 1e3–1e5 at n = 256).
  *
  * Cost: encoding (s+1) axpys of the gradient length per worker; CRC decoding O(n (n−s)²) flops once
  * per responder set, then one weighted sum of the n − s messages. Normalised load (s+1)/n, the lower
@@ -30,7 +30,8 @@ export interface GradientCodeOptions {
   kind?: 'auto' | 'frc' | 'crc';
   /** Seed of the CRC construction; every rank must use the same one to get the same B. */
   seed?: number;
-  /** Largest |a_i| accepted when decoding float32 messages (robust.md 3.2); default 1e4. */
+  /** Largest |a_i| accepted when decoding float32 messages (each message's float32 rounding
+   * is multiplied by |a_i|); default 1e4. */
   maxFloat32Coefficient?: number;
 }
 
@@ -40,7 +41,7 @@ export interface PartitionTerm {
   readonly coefficient: number;
 }
 
-/** Tolerance of the decoding check ‖aᵀ B_I − 1‖∞ (issue 7, robust.md 3.6). */
+/** Tolerance of the decoding check ‖aᵀ B_I − 1‖∞ (issue 7). */
 export const DECODE_RESIDUAL_LIMIT = 1e-8;
 const DEFAULT_CRC_SEED = 0x9c0de;
 const DECODE_CACHE_LIMIT = 4096;

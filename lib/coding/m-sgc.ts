@@ -1,6 +1,6 @@
 /**
  * M-SGC, multiplexed sequential gradient coding (Krishnan, Ebrahimi, Khisti, ICLR 2023; schedule as in
- * the authors' `multiplexed_sgc.py`, data split as in the precursor code, robust.md 3.5).
+ * the authors' `multiplexed_sgc.py`, data split as in the precursor code, erfanhss/SequentialGradientCoding).
  *
  * (B, W, λ) with 1 <= B < W, λ < n; delay T = W − 2 + B; every round each worker runs W − 1 + B
  * equal-sized mini-tasks, slot m of round r belonging to job r − m. Job t's data is cut into

@@ -1,7 +1,7 @@
 /**
  * Gradient coding at run time, on a Communicator: a master (rank 0 by default) drives a CodedScheduler
  * (GC, SR-SGC or M-SGC, sequential.ts) over real worker processes, with the authors' runtime rule
- * (Krishnan, Ebrahimi, Khisti, ICLR 2023, `perform_round`; robust.md 3.3 and 3.6):
+ * (Krishnan, Ebrahimi, Khisti, ICLR 2023, `perform_round`):
  *   each round the master sends every worker its tasks; it waits for the fastest worker (time f from
  *   the round's start), sets the deadline (1 + μ) f, and if the workers not done by then form a late
  *   set the scheme accepts, the round ends and their results are dropped; otherwise it waits for all
@@ -82,7 +82,7 @@ export interface CodedMasterOptions {
   timeoutMs?: number;
   /** Base tag (default CODED_TAG); the workers must use the same. */
   tag?: number;
-  /** Largest |coefficient| applied to float32 messages (robust.md 3.2; default 1e4). */
+  /** Largest |coefficient| applied to float32 messages (default 1e4, as GradientCode's maxFloat32Coefficient). */
   maxFloat32Coefficient?: number;
 }
 

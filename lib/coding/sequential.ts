@@ -2,7 +2,7 @@
  * Sequential gradient coding, the entry point: one factory for GC (T = 0), SR-SGC and M-SGC schedulers
  * (sr-sgc.ts, m-sgc.ts), the authors' runtime rule as a pure function, and their parameter
  * enumeration (Krishnan, Ebrahimi, Khisti, ICLR 2023; `perform_round` and `param_combinations` of
- * the authors' simulators, robust.md 3.3-3.6).
+ * the authors' simulators).
  *
  * Runtime rule, per round: wait for the fastest worker (time f); every worker not done by the deadline
  * (1 + μ) f is late; if the late set is acceptable to the scheme, the round ends at the deadline and the

@@ -2,7 +2,7 @@
  * Busy polling while a small collective is in flight. A Node process that waits on a socket sleeps
  * in epoll, and waking it is the whole cost of a small collective on the machines zcoll runs on:
  * virtual CPUs halt when idle, so a ZeroMQ round trip between two processes takes ~160 us on two
- * cores and ~70 us on one (shared/peers/README.md), while the bytes of a 4 KiB all-reduce take ~2 us.
+ * cores and ~70 us on one (measured on a 2-vCPU VM), while the bytes of a 4 KiB all-reduce take ~2 us.
  * OpenMPI busy-polls for the same reason (4 us at 4 KiB here, against gloo's sleeping 330-530 us).
  *
  * Here the event loop keeps turning through setImmediate while the op is pending, so libuv polls its

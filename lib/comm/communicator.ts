@@ -176,6 +176,11 @@ export class Communicator {
     return [...this.ops.lostPeers].sort((a, b) => a - b);
   }
 
+  /** What CURVE saw on this rank's sockets (admitted and refused clients, failed handshakes); undefined without CURVE. */
+  get security(): ZmqEndpoint['security'] {
+    return this.endpoint.security;
+  }
+
   /** Called by init(): the connection to `peer` dropped, or its link failed for good. */
   peerLost(peer: number): void {
     this.ops.peerLost(peer);

@@ -7,10 +7,11 @@
  * Every option and environment variable is checked here: EINVAL for options, ECONFIG for the
  * environment and the config, each naming what was wrong.
  */
-import { loadConfig, configHash, type ClusterConfig, type TransportChoice } from '../cluster/config.js';
+import { loadConfig, configHash, type TransportChoice } from '../cluster/config.js';
 import { bindAddressFor, resolveIdentity } from '../cluster/identity.js';
 import { isZcollError, ZcollError } from '../errors.js';
-import { loadCurveContext, type CurveContext, type CurveStats } from '../transport/curve.js';
+import { loadCurveContext } from '../cluster/curve-keys.js';
+import type { CurveContext, CurveStats } from '../transport/curve.js';
 import type { Link } from '../transport/link.js';
 import { ZmqEndpoint } from '../transport/zmq-endpoint.js';
 import { checkHelloProof, helloProof, LinkKeys } from '../transport/link-auth.js';
@@ -22,32 +23,13 @@ import { POLL_MODES, type PollMode } from './busy-poll.js';
 import { buildTopology, hasLinkAddresses, linkAddress } from '../cluster/topology.js';
 import { cachedSchedule } from '../schedule/cache.js';
 import { scheduleHash } from '../schedule/hash.js';
-import { rememberOrigin } from './shrink.js';
+import { rememberOrigin, type InitOptions } from './origin.js';
 import { shmSupported } from '../transport/shm-region.js';
 import { rendezvous, type RendezvousParams } from './rendezvous.js';
 import { join } from 'node:path';
 
-export interface InitOptions {
-  /** A config file path or an already-parsed config (default: ZCOLL_CONFIG, ./cluster.config.json, the embedded default). */
-  config?: string | ClusterConfig;
-  /** Default deadline of every collective, ms (default: ZCOLL_TIMEOUT_MS, then the config's timeoutMs, 60 s). */
-  timeoutMs?: number;
-  /**
-   * Segment size for pipelining, bytes (default: the config's, else 1 MiB, or 4 MiB when every rank
-   * is on one host with shared memory: fewer, larger slots keep the copy loops long and the
-   * per-segment messages few, 1.5-2x faster at 64 MiB there; ZeroMQ prefers ~1 MiB messages).
-   */
-  segmentBytes?: number;
-  /** 'auto' (ipc on one host, tcp across), or force 'tcp' / 'ipc'. */
-  transport?: TransportChoice;
-  /** Environment to read rank and master from (default process.env). */
-  env?: NodeJS.ProcessEnv;
-  /**
-   * Busy-poll small collectives instead of sleeping between messages: 'auto' (default: when this host
-   * runs no more ranks than cores), 'spin' or 'sleep'. Default: ZCOLL_POLL, then 'auto'.
-   */
-  poll?: PollMode;
-}
+/** The options of init(), defined in origin.ts (shrink() keeps them to call init() again) and exported here as before. */
+export type { InitOptions } from './origin.js';
 
 /** Default segments: ZeroMQ is fastest with ~1 MiB messages; shared-memory slots with larger ones. */
 const SOCKET_SEGMENT_BYTES = 1 << 20;
@@ -56,12 +38,9 @@ const SHARED_MEMORY_SEGMENT_BYTES = 4 << 20;
 const OPTION_KEYS: ReadonlySet<string> = new Set(['config', 'timeoutMs', 'segmentBytes', 'transport', 'env', 'poll']);
 const TRANSPORTS: readonly TransportChoice[] = ['auto', 'tcp', 'ipc', 'shm', 'zmq'];
 
-/** Endpoints of live communicators, for transportSecurity() (the Communicator keeps its endpoint private). */
-const endpoints = new WeakMap<Communicator, ZmqEndpoint>();
-
-/** What CURVE saw on this communicator's sockets (admitted and refused clients, failed handshakes); undefined without CURVE. */
+/** What CURVE saw on this communicator's sockets; the same as comm.security, kept for callers of the older name. */
 export function transportSecurity(comm: Communicator): Readonly<CurveStats> | undefined {
-  return endpoints.get(comm)?.security;
+  return comm.security;
 }
 
 function checkOptions(options: unknown): asserts options is InitOptions {
@@ -219,7 +198,6 @@ export async function init(options: InitOptions = {}): Promise<Communicator> {
       poll,
       ...(config.topology !== undefined ? { topology: config.topology } : {}),
     });
-    endpoints.set(comm, endpoint);
     rememberOrigin(comm, { options, env, peers: rdv.peers, masterPort: id.masterPort, generation: 0 });
     const lostTo = comm;
     endpoint.onPeerLost = (peer) => lostTo.peerLost(peer);

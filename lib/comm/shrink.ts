@@ -9,23 +9,8 @@
  */
 import { ZcollError } from '../errors.js';
 import type { Communicator } from './communicator.js';
-import type { InitOptions } from './init.js';
-import type { PeerInfo } from './rendezvous.js';
-
-export interface Origin {
-  readonly options: InitOptions;
-  readonly env: NodeJS.ProcessEnv;
-  readonly peers: readonly PeerInfo[];
-  readonly masterPort: number;
-  readonly generation: number;
-}
-
-const origins = new WeakMap<Communicator, Origin>();
-
-/** Recorded by init() for every communicator it builds. */
-export function rememberOrigin(comm: Communicator, origin: Origin): void {
-  origins.set(comm, origin);
-}
+import { init } from './init.js';
+import { originOf, rememberOrigin } from './origin.js';
 
 export interface ShrinkOptions {
   /** Deadline of the new rendezvous, ms (default: the old communicator's timeoutMs). */
@@ -35,7 +20,7 @@ export interface ShrinkOptions {
 }
 
 export async function shrink(comm: Communicator, lost: readonly number[], options: ShrinkOptions = {}): Promise<Communicator> {
-  const origin = origins.get(comm);
+  const origin = originOf(comm);
   if (origin === undefined) throw new ZcollError('EINVAL', 'shrink() needs a communicator made by init()', { rank: comm.rank, op: 'shrink' });
   const gone = new Set(lost);
   for (const r of gone) {
@@ -59,9 +44,8 @@ export async function shrink(comm: Communicator, lost: readonly number[], option
     ZCOLL_MASTER_ADDR: masterAddr,
     ZCOLL_MASTER_PORT: String(masterPort),
   };
-  const { init } = await import('./init.js');
   const next = await init({ ...origin.options, env, ...(options.timeoutMs !== undefined ? { timeoutMs: options.timeoutMs } : { timeoutMs: comm.timeoutMs }) });
-  const o = origins.get(next);
-  if (o !== undefined) origins.set(next, { ...o, generation, masterPort: origin.masterPort });
+  const o = originOf(next);
+  if (o !== undefined) rememberOrigin(next, { ...o, generation, masterPort: origin.masterPort });
   return next;
 }

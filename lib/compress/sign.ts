@@ -2,7 +2,7 @@
  * signSGD's 1-bit wire format (Bernstein, Zhao, Azizzadenesheli, Anandkumar, "signSGD with Majority
  * Vote is Communication Efficient and Fault Tolerant", ICLR 2019): coordinate i of a d-vector is
  * bit (i & 31) of word i >> 5 (contiguous, LSB first), and the bit is 1 iff x[i] < 0. So +0 and -0
- * both encode +1, as sign(0) -> +1 in the authors' ICLR'19 code [robust.md 1.2]; bits past d in the
+ * both encode +1, as sign(0) -> +1 in the authors' ICLR'19 code; bits past d in the
  * last word are 0. A message is ceil(d/32) 32-bit words (4·ceil(d/32) bytes, d/8 nominal); the
  * transport adds its header.
  * NaN and +-Inf have no sign worth voting with (the reference casts them silently): packing them

@@ -7,7 +7,7 @@
  *   x <- x - lr·(V + wd·x)               weight decay after the vote ('decoupled', the ICLR'19 code).
  * wdMode 'voted' is the ICML'18 form (Bernstein, Wang, Azizzadenesheli, Anandkumar; mxnet's Signum):
  * the decay enters the momentum before the sign, m <- beta·m + (1 - beta)·(g + wd·x), then
- * x <- x - lr·V. The two are different optimizers [robust.md 1.1]. beta = 0 gives signSGD (m = g).
+ * x <- x - lr·V. The two are different optimizers (Bernstein et al., ICML'18 and ICLR'19). beta = 0 gives signSGD (m = g).
  * sign(0) is +1 (the ICLR'19 wire rule); the ternary sign(0) = 0 of the ICML'18 runs is not 1 bit
  * and is not offered.
  * Arithmetic is double per element, stored to fp32, in index order: deterministic run to run and

@@ -1,7 +1,7 @@
 /**
  * Bytes on the wire of one majority-vote round of d signs among M ranks, per mode (payload only; the
  * transport adds a header per message). A packed message is W = ceil(d/32) words = 4W bytes (d/8
- * nominal). Modes [robust.md 1.3, issue 5]:
+ * nominal). Modes [issue 5]:
  *   'server'    every worker sends its bits to the server rank, which also votes (it counts itself,
  *               as the reference does), votes and sends the 1-bit result back: a worker sends d/8 up
  *               and receives d/8 down; the server receives and sends (M-1)·d/8. Trusts the server.

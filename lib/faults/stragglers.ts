@@ -8,7 +8,7 @@
  * - ge:        per-rank Gilbert-Elliott chain (good→bad with probability p, bad→good with q per round,
  *              started from its stationary law p/(p+q)); slow while bad. This is the two-state process
  *              of the SGC precursor code (erfanhss/SequentialGradientCoding: p = 0.2, q = 0.8, ×10) and of
- *              robust.md 4.3 E7 (p = 0.08, q = 0.7, ×3, ±10 % jitter).
+ *              the 'frequent' regime of bench/results/stragglers.md (p = 0.08, q = 0.7, ×3, ±10 % jitter).
  * - trace:     replayed per-round, per-rank added delays in ms (JSON rounds × ranks), cycled.
  * A multiplicative jitter, uniform in [1 − jitter, 1 + jitter], applies to every rank and round.
  *

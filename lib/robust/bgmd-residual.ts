@@ -1,6 +1,6 @@
 /**
- * One worker's BGMD residual, for `Bgmd` with memory 'workers' (robust.md 2.8 names both places a
- * per-worker memory can live: on the aggregator as an n x d buffer, or on each worker once I is sent
+ * One worker's BGMD residual, for `Bgmd` with memory 'workers' (a per-worker memory can live in two
+ * places: on the aggregator as an n x d buffer, or on each worker once I is sent
  * back). Each round the worker sends a_i = fround(fround(lr g_i) + memory_i) instead of g_i; the
  * aggregator scores and selects I from the a_i, aggregates the block and returns the update and I;
  * the worker keeps a_i with I set to 0 (or its old memory when its row was not used). The rounds are
@@ -19,7 +19,7 @@
  */
 import { ZcollError } from '../errors.js';
 import { kernels } from '../kernels/index.js';
-import type { InvalidRowPolicy } from './aggregator.js';
+import type { InvalidRowPolicy } from './aggregation.js';
 import { checkInvalidPolicy } from './row-screen.js';
 
 export interface BgmdResidualOptions {

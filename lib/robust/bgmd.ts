@@ -1,6 +1,6 @@
 /**
  * BGMD, Block Coordinate Geometric Median Descent (Acharya, Hashemi, Jain, Sanghavi, Dhillon, Topcu,
- * AISTATS 2022), as the authors' result-producing code runs it [robust.md 2.2-2.3]. One round, with
+ * AISTATS 2022), as the authors' result-producing code runs it. One round, with
  * n workers' gradients g_i, step size lr and block fraction beta:
  *   1. augment: a_i = lr * g_i + memory_i                    (the step size is folded in; float32)
  *   2. score each coordinate j by ||a_{.j}||_2 over the workers; select I = the k = ceil(beta d)
@@ -13,7 +13,7 @@
  * Memory variants: 'perWorker' (default; one n x d float32 buffer) keeps the robustness of GM;
  * 'averaged' is the paper's Alg. 1 (memory = mean of the residual rows, added to every row). It is
  * NOT robust: averaging copies the Byzantine rows' residual into every row, and the GM can no longer
- * separate it (mean-like collapse under Gaussian and scaled-flip attacks, robust.md 2.8).
+ * separate it (mean-like collapse under Gaussian and scaled-flip attacks).
  * 'workers' keeps the same per-worker residuals at the workers (bgmd-residual.ts): each worker sends
  * a_i = lr g_i + memory_i and clears I in its own memory after the round, so `step` gets the a_i,
  * holds no memory and reads each row once (kernels.columnScores: the scores, the NaN/Inf screen and
@@ -24,7 +24,7 @@
  * is NaN/Inf sends memory_i alone, which is what 'zero' does with 'perWorker').
  * 'none' drops the residual (ablation).
  * Documented behaviour: the scores are computed on the rows as received, so Byzantine rows can
- * steer which coordinates are selected (robust.md 4.2 item 12); they cannot steer the GM beyond
+ * steer which coordinates are selected (one row with large entries can move the selection); they cannot steer the GM beyond
  * its breakdown point on the selected block.
  * Cost per round: O(n d) for augmentation and scores, O(d) selection, O(n k) per GM iteration,
  * instead of O(n d) per iteration for the full GM. With per-worker memory the O(n d) part is two

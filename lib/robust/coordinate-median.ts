@@ -5,7 +5,7 @@
  * quickselect (kernels.selectKth) on one column at a time.
  */
 import { kernels } from '../kernels/index.js';
-import type { Aggregation, AggregatorOptions } from './aggregator.js';
+import type { Aggregation, AggregatorOptions } from './aggregation.js';
 import { screenRows } from './row-screen.js';
 
 export function coordinateMedian(rows: readonly Float32Array[], options?: AggregatorOptions): Aggregation {

@@ -1,8 +1,8 @@
 /**
  * Robust aggregation on the Communicator: every rank contributes its own vector (a gradient), the
  * aggregator of aggregator.ts (or BGMD, bgmd.ts) combines them, and every rank gets the result. The
- * vectors travel only through `comm.exchangeDirect`, never through relays (architecture.md, trust
- * boundaries), so a Byzantine rank can corrupt nothing but its own entry. A vector of the wrong
+ * vectors travel only through `comm.exchangeDirect`, never through relays (docs/architecture.md, trust
+ * boundary), so a Byzantine rank can corrupt nothing but its own entry. A vector of the wrong
  * length or dtype (the exchange's EMISMATCH entry) or holding NaN/Inf is treated as Byzantine:
  * dropped or replaced by zeros per the `invalid` option, counted in the report, never a crash.
  *
@@ -37,7 +37,7 @@
  * update out of the server's reply). The aggregating ranks keep one d-length receive buffer per peer
  * between rounds (exchangeDirect's `into`).
  * Follows the server and decentralised settings of BGMD (Acharya et al., AISTATS 2022) and the
- * trust rule of architecture.md; bitwise agreement rests on aggregator.ts's determinism.
+ * trust rule of docs/architecture.md; bitwise agreement rests on aggregator.ts's determinism.
  */
 import { ERROR_CODES, ZcollError, isZcollError, type ErrorCode } from '../errors.js';
 import type { Communicator } from '../comm/communicator.js';

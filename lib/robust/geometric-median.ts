@@ -1,6 +1,6 @@
 /**
  * Geometric median GM(x_1..x_n) = argmin_y sum_i ||y - x_i||_2 by Weiszfeld's iteration with the
- * Vardi-Zhang step (Vardi & Zhang, PNAS 2000), as the BGMD reference code runs it [robust.md 2.4]:
+ * Vardi-Zhang step (Vardi & Zhang, PNAS 2000), as the BGMD reference code runs it:
  * start at the coordinate mean; each step takes the distances D_i to the estimate y, forms the
  * Weiszfeld point T = sum(x_i / D_i) / sum(1 / D_i) over the rows with D_i != 0, and when eta rows
  * coincide with y moves to (1 - g) T + g y with g = min(1, eta / r), r = ||T - y|| sum(1 / D_i).
@@ -21,7 +21,7 @@
  */
 import { ZcollError } from '../errors.js';
 import { kernels } from '../kernels/index.js';
-import type { Aggregation, AggregatorOptions } from './aggregator.js';
+import type { Aggregation, AggregatorOptions } from './aggregation.js';
 import { screenRows } from './row-screen.js';
 
 export interface WeiszfeldOptions {

@@ -7,7 +7,7 @@
  */
 import { ZcollError } from '../errors.js';
 import { kernels } from '../kernels/index.js';
-import type { Aggregation, AggregatorOptions } from './aggregator.js';
+import type { Aggregation, AggregatorOptions } from './aggregation.js';
 import { screenRows } from './row-screen.js';
 
 export interface KrumOptions extends AggregatorOptions {

@@ -3,7 +3,7 @@
  * anywhere). Cost O(n d). Accumulated in float64 through kernels.weightedSum with weights 1/n.
  */
 import { kernels } from '../kernels/index.js';
-import type { Aggregation, AggregatorOptions } from './aggregator.js';
+import type { Aggregation, AggregatorOptions } from './aggregation.js';
 import { screenRows } from './row-screen.js';
 
 export function mean(rows: readonly Float32Array[], options?: AggregatorOptions): Aggregation {

@@ -6,7 +6,7 @@
  */
 import { ZcollError } from '../errors.js';
 import { kernels } from '../kernels/index.js';
-import type { AggregatorOptions, InvalidRowPolicy } from './aggregator.js';
+import type { AggregatorOptions, InvalidRowPolicy } from './aggregation.js';
 
 export interface ScreenedRows {
   /** Rows that enter the aggregation (valid rows, plus zero rows under 'zero'), in input order. */

@@ -3,10 +3,10 @@
  * drop the f largest and the f smallest of the n values and average the n - 2f others. f = 0 is the
  * mean. Cost O(n log n · d) (a sort of n values per coordinate; n is the worker count, small).
  * Default f = floor(0.3 · n): the proportion 0.3 cut from each end used by the BGMD reference code
- * (scipy trim_mean) [robust.md 2.5].
+ * (scipy trim_mean).
  */
 import { ZcollError } from '../errors.js';
-import type { Aggregation, AggregatorOptions } from './aggregator.js';
+import type { Aggregation, AggregatorOptions } from './aggregation.js';
 import { screenRows } from './row-screen.js';
 
 export interface TrimmedMeanOptions extends AggregatorOptions {

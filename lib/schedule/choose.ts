@@ -1,7 +1,7 @@
 /**
  * algorithm 'auto': pick the all-reduce schedule with the smallest simulated time for this
  * topology and message size, the way NCCL's tuner takes the minimum of latency + bytes/bandwidth
- * over (algorithm, protocol) (allreduce.md §3.1), with the step simulator (simulate.ts) as the
+ * over (algorithm, protocol) (NVIDIA/nccl src/graph/tuning.cc), with the step simulator (simulate.ts) as the
  * model. Small messages go to the binomial tree (2 lg n steps), large ones to MULTITREE on multi-port
  * topologies and to ring on one-port switched ones (same bandwidth term as MULTITREE there, and
  * simpler). Ties (within 1e-9 relative) go to the earlier candidate. Cost: one simulation per

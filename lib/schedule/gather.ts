@@ -3,7 +3,7 @@
  * the buffer of count*n elements is cut into n chunks, chunk c is rank c's contribution
  * (origin[c] = c), and every other rank sends its own chunk straight to the root, one 'copy' each,
  * all in one step. Nothing is relayed, so the root receives each rank's bytes from that rank or not
- * at all: the trust boundary robust aggregation needs (architecture.md), which a binomial gather
+ * at all: the trust boundary robust aggregation needs (docs/architecture.md), which a binomial gather
  * (lg n steps, relays forward their subtree's chunks) would give up.
  * Cost: 1 step; the root receives (n-1) chunks of D/n bytes (D = count*n elements):
  *   t = alpha + (n-1) * D/n * beta   (the root's incoming port or link is the bottleneck)

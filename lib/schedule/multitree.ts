@@ -1,7 +1,7 @@
 /**
  * MULTITREE all-reduce (Huang, Majumder, Kim, Muzahid, Yum, Kim, "Communication Algorithm-Architecture
  * Co-Design for Distributed Deep Learning", ISCA 2021), built exactly as the authors' simulator does
- * (allreduce.md §1.3-1.4, pseudo-code §1.8).
+ * (the tree construction and `generate_schedule` of their artifact's multitree_allreduce.py).
  *
  * One spanning tree per rank r, rooted at r, carrying chunk r (1/N of the buffer). The trees grow
  * top-down together, one construction step at a time. In a step every directed link may be used
@@ -365,7 +365,7 @@ export function buildMultitreeTrees(t: Topology, options: MultitreeOptions = {})
 }
 
 /**
- * The all-reduce schedule of a set of trees (allreduce.md §1.4). Transfer ids: reduce-scatter steps
+ * The all-reduce schedule of a set of trees (the artifact's `generate_schedule`). Transfer ids: reduce-scatter steps
  * 0..T-1 then all-gather steps T..2T-1; inside a step, edges in construction order.
  */
 export function multitreeSchedule(trees: MultitreeTrees): Schedule {

@@ -1,6 +1,5 @@
 /**
- * Step-synchronous alpha-beta simulator with per-link bandwidth and contention (allreduce.md §4.2,
- * "Simulator A"). Every step costs
+ * Step-synchronous alpha-beta simulator with per-link bandwidth and contention. Every step costs
  *   alpha + max( max over links l: load(l) / bw(l),  max over ranks v: port load(v) / portBw(v) )
  *         + gamma * (largest number of bytes reduced at one rank in the step)
  * and the schedule's time is the sum over its steps (lockstep: a step starts when the slowest

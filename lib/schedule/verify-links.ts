@@ -1,5 +1,5 @@
 /**
- * Topology checks of a schedule, independent of every builder (allreduce.md §4.1 #1-#4); the
+ * Topology checks of a schedule, independent of every builder; the
  * data-flow proof (every rank ends with every chunk reduced exactly once, no races) is verify.ts.
  *
  * verifyLinks(schedule, topology): every path starts at the sender's switch, ends at the receiver's

@@ -1,7 +1,7 @@
 /**
  * All-gather without relays, for robust aggregation and Byzantine-mode votes: every rank receives
  * every other rank's vector straight from it (the communicator's exchangeDirect), as the trust
- * boundary of architecture.md requires; a ring all-gather forwards other ranks' chunks, so one
+ * boundary of docs/architecture.md requires; a ring all-gather forwards other ranks' chunks, so one
  * Byzantine relay could rewrite them all. A rank that sent the wrong dtype or length does not
  * abort the step: its row is `undefined` (invalid) and the aggregator treats it as Byzantine.
  * Cost: each rank sends its d elements to each of the n-1 others and receives (n-1)·d, in one round.

@@ -4,7 +4,9 @@
  * through ZAP (RFC 27): libzmq asks whoever is bound at inproc://zeromq.zap.01 in the socket's
  * context. zeromq.js ships no ZAP handler, and without one a CURVE server admits ANY client key,
  * so this file runs one per context: a ROUTER that answers 200 only for the public keys listed in
- * the config's security.curve.publicKeys (one key per host), 400 otherwise.
+ * the allowlist (one public key per host), 400 otherwise. Where the keys come from (the config's
+ * security.curve, key files, environment variables) is cluster/curve-keys.ts's business: this file
+ * takes them as plain strings.
  * Cost: one X25519 handshake per connection (once), then ~1 crypto_box per message part.
  *
  * Trust: a host is its key pair. Ranks of one host share it (their secret key comes from the same
@@ -12,13 +14,10 @@
  * is only reachable by the same user).
  */
 import { createPrivateKey, createPublicKey, randomBytes } from 'node:crypto';
-import { readFileSync, statSync } from 'node:fs';
-import { dirname, isAbsolute, resolve } from 'node:path';
 import * as zmq from 'zeromq';
-import type { ClusterConfig } from '../cluster/config.js';
 import { debug } from '../debug.js';
 import { ZcollError } from '../errors.js';
-import { isCurveKey, z85Decode, z85Encode } from './z85.js';
+import { z85Decode, z85Encode } from './z85.js';
 
 /** Where libzmq sends ZAP requests (RFC 27): fixed by the protocol, one per context. */
 export const ZAP_ENDPOINT = 'inproc://zeromq.zap.01';
@@ -59,21 +58,39 @@ interface PeerLocation {
   readonly tcp?: string;
 }
 
-/** This process's CURVE identity and the cluster's allowlist, loaded from the config and the secret's file or variable. */
+/**
+ * What a CurveContext is built from: this host's key pair and every host's public key, already read
+ * and checked (cluster/curve-keys.ts does that from the config).
+ */
+export interface CurveKeys {
+  readonly publicKey: string;
+  readonly secretKey: string;
+  /** The host this key pair belongs to (the name publicKeys lists it under). */
+  readonly hostName: string;
+  /** Every host's public key by host name: the allowlist, and the key each peer's inbox must prove. */
+  readonly publicKeys: Readonly<Record<string, string>>;
+  /** Every host's name and address; the first host runs rank 0. */
+  readonly hosts: readonly { readonly name: string; readonly address: string }[];
+  /** Where the keys were configured (a config file path), named in errors. */
+  readonly source: string;
+}
+
+/** This process's CURVE identity and the cluster's allowlist. */
 export class CurveContext {
   readonly stats: CurveStats = { admitted: 0, refused: 0, handshakeFailures: 0, lastRefusal: '', lastHandshakeFailure: '' };
   /** ZAP domain of this context's server sockets: requests of other domains are not judged by its list. */
   readonly domain = `zcoll-${randomBytes(6).toString('hex')}`;
   readonly allowed: ReadonlySet<string>;
+  readonly publicKey: string;
+  readonly secretKey: string;
+  /** The host this key pair belongs to. */
+  readonly hostName: string;
 
-  constructor(
-    readonly publicKey: string,
-    readonly secretKey: string,
-    /** The host this key pair belongs to (by the config's publicKeys). */
-    readonly hostName: string,
-    private readonly config: ClusterConfig,
-  ) {
-    this.allowed = new Set(Object.values(config.security?.curve?.publicKeys ?? {}));
+  constructor(private readonly keys: CurveKeys) {
+    this.publicKey = keys.publicKey;
+    this.secretKey = keys.secretKey;
+    this.hostName = keys.hostName;
+    this.allowed = new Set(Object.values(keys.publicKeys));
   }
 
   /** Options of a socket that accepts connections (a rank's tcp inbox, the rendezvous ROUTER). */
@@ -91,25 +108,24 @@ export class CurveContext {
    * announced, else by the address of its tcp endpoint, else the only key there is.
    */
   serverKeyFor(peer: PeerLocation): string {
-    const keys = this.config.security?.curve?.publicKeys ?? {};
-    const byName = keys[peer.hostName];
+    const byName = this.keys.publicKeys[peer.hostName];
     if (byName !== undefined) return byName;
     const addr = peer.tcp === undefined ? undefined : /^tcp:\/\/\[?([^\]]+?)\]?:\d+$/.exec(peer.tcp)?.[1];
     const found = this.keyForAddress(addr);
     if (found !== undefined) return found;
-    throw new ZcollError('ECONFIG', `${this.config.source}: cannot tell which public key rank ${peer.rank} (host "${peer.hostName}", ${peer.tcp ?? 'no tcp endpoint'}) must hold: its host name is not in security.curve.publicKeys and its address matches no single host (set ZCOLL_HOST to its config host name)`, { peer: peer.rank, details: { file: this.config.source, key: 'security.curve.publicKeys' } });
+    throw new ZcollError('ECONFIG', `${this.keys.source}: cannot tell which public key rank ${peer.rank} (host "${peer.hostName}", ${peer.tcp ?? 'no tcp endpoint'}) must hold: its host name is not in security.curve.publicKeys and its address matches no single host (set ZCOLL_HOST to its config host name)`, { peer: peer.rank, details: { file: this.keys.source, key: 'security.curve.publicKeys' } });
   }
 
   /** The rendezvous master's key: the host at `masterAddr`, else the first host (rank 0 runs there). */
   masterKey(masterAddr: string): string {
-    return this.keyForAddress(masterAddr) ?? this.config.security!.curve!.publicKeys[this.config.hosts[0].name];
+    return this.keyForAddress(masterAddr) ?? this.keys.publicKeys[this.keys.hosts[0].name];
   }
 
   private keyForAddress(addr: string | undefined): string | undefined {
-    const keys = this.config.security?.curve?.publicKeys ?? {};
+    const keys = this.keys.publicKeys;
     const norm = (a: string): string => (a === 'localhost' || a === '::1' ? '127.0.0.1' : a);
     if (addr !== undefined) {
-      const at = new Set(this.config.hosts.filter((h) => norm(h.address) === norm(addr)).map((h) => keys[h.name]));
+      const at = new Set(this.keys.hosts.filter((h) => norm(h.address) === norm(addr)).map((h) => keys[h.name]));
       if (at.size === 1) return [...at][0];
     }
     const all = new Set(Object.values(keys));
@@ -122,55 +138,6 @@ export class CurveContext {
     this.stats.lastHandshakeFailure = `${kind} on ${where}: ${message}`;
     debug('info', () => `CURVE handshake failed on ${where} (${kind}): ${message}`);
   }
-}
-
-/**
- * Loads this host's key pair as the config says (secretKeyFile or secretKeyEnv), checks that its
- * public key is one of publicKeys, and returns the context; undefined when the config has no
- * security.curve. `hostName` fills '{host}' in secretKeyFile.
- */
-export function loadCurveContext(config: ClusterConfig, hostName: string, env: NodeJS.ProcessEnv = process.env): CurveContext | undefined {
-  const curve = config.security?.curve;
-  if (curve === undefined) return undefined;
-  const src = config.source;
-  let secret: string;
-  let from: string;
-  if (curve.secretKeyEnv !== undefined) {
-    const name = curve.secretKeyEnv;
-    from = `environment variable ${name} (security.curve.secretKeyEnv in ${src})`;
-    const v = env[name];
-    if (v === undefined || v.trim() === '') throw new ZcollError('ECONFIG', `${from} is not set: export this host's CURVE secret key in it (\`zcoll keys\` makes one)`, { details: { file: src, key: 'security.curve.secretKeyEnv', variable: name } });
-    secret = v.trim();
-  } else {
-    const pattern = curve.secretKeyFile!;
-    const base = isAbsolute(src) ? dirname(src) : process.cwd();
-    const path = resolve(base, pattern.split('{host}').join(hostName));
-    from = `secret key file ${path} (security.curve.secretKeyFile in ${src})`;
-    let mode: number;
-    try {
-      mode = statSync(path).mode;
-    } catch (e) {
-      throw new ZcollError('ECONFIG', `cannot read the ${from}: ${(e as Error).message}`, { details: { file: src, key: 'security.curve.secretKeyFile', path } });
-    }
-    // ssh's rule: a secret others can read is not a secret.
-    if ((mode & 0o077) !== 0) throw new ZcollError('ECONFIG', `the ${from} is readable by other users (mode ${(mode & 0o777).toString(8)}): run chmod 600 ${path}`, { details: { file: src, key: 'security.curve.secretKeyFile', path } });
-    const lines = readFileSync(path, 'utf8')
-      .split('\n')
-      .map((l) => l.trim())
-      .filter((l) => l !== '' && !l.startsWith('#'));
-    secret = lines[0] ?? '';
-  }
-  if (!isCurveKey(secret)) throw new ZcollError('ECONFIG', `the ${from} does not hold a Z85 CURVE secret key (40 characters; \`zcoll keys\` makes one)`, { details: { file: src, key: curve.secretKeyEnv !== undefined ? 'security.curve.secretKeyEnv' : 'security.curve.secretKeyFile' } });
-  const publicKey = publicKeyOf(secret);
-  const owner = Object.entries(curve.publicKeys).find(([, k]) => k === publicKey)?.[0];
-  if (owner === undefined) {
-    const expected = curve.publicKeys[hostName];
-    throw new ZcollError('ECONFIG', `the ${from} belongs to public key ${publicKey}, which security.curve.publicKeys in ${src} does not list${expected !== undefined ? ` (host "${hostName}" is listed with ${expected}: wrong secret key file?)` : ''}`, { details: { file: src, key: 'security.curve.publicKeys' } });
-  }
-  if (owner !== hostName && curve.publicKeys[hostName] !== undefined) {
-    throw new ZcollError('ECONFIG', `the ${from} holds host "${owner}"'s key, but this is host "${hostName}" (listed with ${curve.publicKeys[hostName]}): wrong secret key file?`, { details: { file: src, key: `security.curve.publicKeys.${hostName}` } });
-  }
-  return new CurveContext(publicKey, secret, owner, config);
 }
 
 // ---------------------------------------------------------------- ZAP handler (RFC 27)

@@ -75,7 +75,7 @@ t.test('exhaustive decoding, n <= 10, every straggler set of size <= s, FRC and 
             worstFloat64 = Math.max(worstFloat64, err);
             if (residual >= 1e-9 || err >= 1e-9) t.fail(`n=${n} s=${s} ${kind} stragglers=[${stragglers}]: residual ${residual}, error ${err}`);
             // float32 payloads: each message is rounded once (relative 2^-24), then combined in float64;
-            // the error is at most sum_i |a_i| * |f_i|_inf * 2^-24 (robust.md 3.2), plus float64 noise.
+            // the error is at most sum_i |a_i| * |f_i|_inf * 2^-24, plus float64 noise.
             const got32 = code.decode(responders, responders.map((i) => messages32[i]), new Float64Array(DIM));
             let bound = 0;
             for (const i of responders) bound += Math.abs(a[i]) * maxAbs(messages64[i]) * 2 ** -24;
@@ -98,7 +98,7 @@ t.test('exhaustive decoding, n <= 10, every straggler set of size <= s, FRC and 
 });
 
 t.test('float32 relative error stays within the measured bounds of robust.md 3.2', (t) => {
-  // Measured there: 9e-7 at (10, 4), 5e-6 at (20, 4), d = 1000; allow 10x for other draws.
+  // Measured with float64 coefficients: 9e-7 at (10, 4), 5e-6 at (20, 4), d = 1000; allow 10x for other draws.
   const rng = new Prng(5);
   const d = 1000;
   for (const [n, s, limit] of [

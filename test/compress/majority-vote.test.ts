@@ -1,5 +1,5 @@
 /**
- * The packed majority vote against the float reference [issue 5 item 2, robust.md 4.1 items 3-5, 7]:
+ * The packed majority vote against the float reference [issue 5 item 2]:
  * per coordinate, the sum of the M workers' +-1 (from the float vectors, sign(+-0) = +1), its sign,
  * and the tie rule, for M = 1..17 and d = 1, 31, 32, 33, random d and 1_000_007 (a few M), with
  * every tie rule and every kernel implementation. Also: worker order does not matter, M = 1 gives

@@ -1,5 +1,5 @@
 /**
- * The 1-bit wire format [robust.md 4.1 items 1-2]: unpack(pack(x)) = sign(x) with sign(+-0) = +1,
+ * The 1-bit wire format: unpack(pack(x)) = sign(x) with sign(+-0) = +1,
  * the message length, zero padding past d, and NaN/+-Inf refused with the rank and the FIRST bad
  * index. Every case runs with the kernels in use, the JS kernels and (when loaded) the native ones;
  * the reference is a per-element loop that never calls a kernel.

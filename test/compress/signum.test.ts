@@ -1,8 +1,8 @@
 /**
- * Signum against a float64 reference [issue 5 item 4, robust.md 4.1 item 6]: M workers with local
+ * Signum against a float64 reference [issue 5 item 4]: M workers with local
  * momenta, a majority vote, and the update, over several steps, for both weight-decay forms
  * ('decoupled' ICLR'19: x -= lr(V + wd x); 'voted' ICML'18: wd x inside the momentum and the sign).
- * beta = 0 equals signSGD exactly; the worked example of robust.md 4.1 item 6; runs are bitwise
+ * beta = 0 equals signSGD exactly; a worked example computed by hand; runs are bitwise
  * deterministic; a NaN gradient is refused with rank and index and leaves the momentum unchanged.
  */
 import t from 'tap';

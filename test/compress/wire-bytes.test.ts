@@ -1,5 +1,5 @@
 /**
- * Bytes-on-wire formulas of the three vote modes [issue 5 items 3 and 5, robust.md 4.1 E3]: exact
+ * Bytes-on-wire formulas of the three vote modes [issue 5 items 3 and 5]: exact
  * payload bytes stay within one word per message of the nominal d/8 formulas; the 'reduce' mode
  * and the float32 ring all-reduce are checked against the transfers of the real ring schedule
  * (lib/schedule/ring.ts), summed per rank, with chunks cut the same way; bytes sent = received.

@@ -8,7 +8,7 @@ import { createHash } from 'node:crypto';
 import type { OutgoingMessage } from '../../lib/transport/outbox.js';
 import { Prng } from '../../lib/prng.js';
 import type { RobustAggregatorName, RobustMode, RobustReply } from '../../lib/robust/distributed.js';
-import type { InvalidRowPolicy } from '../../lib/robust/aggregator.js';
+import type { InvalidRowPolicy } from '../../lib/robust/aggregation.js';
 
 /** The workers use 64 KiB segments (16384 float32): every exchange sends 3 segments per peer, the last one short. */
 export const LENGTH = 40_001;

@@ -1,5 +1,5 @@
 // Random topologies (seeded): the MULTITREE builder always terminates within its bound and every
-// schedule passes the three verifiers (allreduce.md §4.1 #8). Covers switch graphs with spines
+// schedule passes the three verifiers. Covers switch graphs with spines
 // (the depth-first search through rank-less switches) and parallel links.
 import t from 'tap';
 import type { Test } from 'tap';

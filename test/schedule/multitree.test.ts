@@ -1,4 +1,4 @@
-// MULTITREE builder: regression values of allreduce.md §1.4/§1.7, the schedule mapping of §1.4,
+// MULTITREE builder: regression values of the authors' artifact (tree edges, step counts), its schedule mapping,
 // and every schedule through the three independent verifiers (data flow, links/ports, tree shape).
 import t from 'tap';
 import type { Test } from 'tap';
@@ -129,7 +129,7 @@ t.test('schedule mapping: RS at T-1-t child->parent, AG at T+t parent->child, de
       t.same([...x.deps].sort((a, b) => a - b), want.sort((a, b) => a - b));
     }
   }
-  // Each rank sends and receives exactly N-1 chunks per phase (allreduce.md §4.1 #5).
+  // Each rank sends and receives exactly N-1 chunks per phase.
   for (let v = 0; v < n; v++) {
     for (const kind of ['reduce', 'copy'] as const) {
       t.equal(s.transfers.filter((x) => x.kind === kind && x.src === v).length, n - 1);

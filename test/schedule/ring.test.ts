@@ -1,4 +1,4 @@
-// The ring builder against the one verifier, and the ring's own invariants (allreduce.md 4.1 #14).
+// The ring builder against the one verifier, and the ring's own invariants.
 import t from 'tap';
 import { buildRing } from '../../lib/schedule/ring.js';
 import { verifySchedule } from '../../lib/schedule/verify.js';

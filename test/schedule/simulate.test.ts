@@ -1,4 +1,4 @@
-// Step-synchronous alpha-beta simulator against closed forms (allreduce.md §2.2, §4.2 #3). Values
+// Step-synchronous alpha-beta simulator against closed forms. Values
 // are powers of two so that every sum is exact and closed forms can be compared with t.equal.
 import t from 'tap';
 import { buildTopology } from '../../lib/cluster/topology.js';

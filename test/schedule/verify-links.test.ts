@@ -1,4 +1,4 @@
-// The topology checks catch what they claim to (mutation tests, allreduce.md §4.1 #9), and pass the
+// The topology checks catch what they claim to (mutation tests), and pass the
 // ring on topologies where a ring fits.
 import t from 'tap';
 import { buildTopology } from '../../lib/cluster/topology.js';

@@ -2,7 +2,7 @@
  * The explicit Byzantine set of a run: exactly `count` of the n workers, either fixed for the whole
  * run or resampled every round, chosen by a seeded PRNG (or given as a list), plus per-(round,
  * worker) noise streams. The BGMD reference tossed a coin per row (so often fewer rows than the
- * nominal fraction were corrupted) and re-seeded its noise identically every round [robust.md 2.6];
+ * nominal fraction were corrupted) and re-seeded its noise identically every round;
  * here the count is exact and the noise of each round is fresh but reproducible. Every query is a
  * pure function of (seed, round, worker), so any rank can recompute it without communication.
  */

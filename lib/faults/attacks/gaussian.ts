@@ -1,7 +1,7 @@
 /**
  * Gaussian attack. Default (ByzFL Gaussian): the worker sends a vector of i.i.d. N(mu, sigma^2)
  * values. With `additive: true` (the BGMD code's Additive attack): own + N(mu, sigma^2) per
- * coordinate. The experiments of robust.md use sigma = 10. Cost O(d) normal draws from the seeded
+ * coordinate. The robustness grid of bench/results/robust.md uses sigma = 10. Cost O(d) normal draws from the seeded
  * per-round PRNG.
  */
 import { ZcollError } from '../../errors.js';

@@ -1,6 +1,6 @@
 /**
  * Scaled flip, the BGMD code's "bit flip" (BitFlipAttack): the worker sends -scale * its own
- * gradient; scale 5 in every result dump of the paper (the slides say 100) [robust.md 2.6]. Cost O(d).
+ * gradient; scale 5 in every result dump of the paper (the slides say 100). Cost O(d).
  */
 import { checkFiniteNumber, type AttackInput, type GradientAttack } from './attack.js';
 

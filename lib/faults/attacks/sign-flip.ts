@@ -1,7 +1,8 @@
 /**
  * Sign flipping (ByzFL SignFlipping): every Byzantine worker sends -mean(honest). Cost O(h d) for h
- * honest rows. Note: plain negation does not break the mean below 50 % Byzantine (robust.md 4.1 E1);
- * use scaled-flip or Gaussian to show the mean's breakdown.
+ * honest rows. Note: plain negation does not break the mean below 50 % Byzantine (with b flippers
+ * the mean is (h - b)/n · mean(honest), still a descent direction while h > b); use scaled-flip or
+ * Gaussian to show the mean's breakdown.
  */
 import { honestMean, type AttackInput, type GradientAttack } from './attack.js';
 

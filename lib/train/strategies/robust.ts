@@ -1,6 +1,6 @@
 /**
  * 'robust': Byzantine-robust aggregation of the ranks' gradients. Every rank receives every other
- * rank's gradient directly (direct all-gather, no relays: architecture.md, trust boundaries) and
+ * rank's gradient directly (direct all-gather, no relays: docs/architecture.md, trust boundary) and
  * aggregates them itself with a deterministic rule, so all honest ranks apply the same update.
  * Default rule: BGMD, block coordinate geometric median descent (Acharya et al., AISTATS 2022;
  * lib/robust/bgmd.ts), run with step 1 so its per-worker memory is kept in gradient units and the

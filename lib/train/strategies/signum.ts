@@ -4,7 +4,7 @@
  * lib/compress: each rank keeps its momentum locally (Signum), sends sign(momentum) as 1 bit per
  * parameter, and every rank takes the majority vote of all ranks' bits and steps
  * x <- x - lr·(V + wd·x). The bits travel by direct all-gather (each rank's packet from that rank
- * itself, never relayed: robust.md 1.7, Byzantine mode), so a Byzantine rank can only flip its own
+ * itself, never relayed: the trust boundary of docs/architecture.md), so a Byzantine rank can only flip its own
  * vote; a malformed packet is left out of the vote. Signum is the optimizer: no inner tf.Optimizer is used.
  * Cost per step: d/8 bytes sent to each of the n-1 other ranks, O(n d / 32) word ops for the vote,
  * plus one read and one write of the parameters.
