@@ -1,0 +1,185 @@
+// The Inbox alone, the receive side's trust boundary, with a sink that records what reaches the
+// engine: the sender is the one the transport established (a header naming another is dropped and
+// counted as forged), frames of another communicator and garbage are dropped, and nothing throws.
+// With the native addon: shared-memory references are validated before use (the sender's own
+// region, inside its data area, a slot lent right now) and a refused one changes no state word;
+// a valid one is handed back (its state word cleared) only when the sink took the frame.
+import t from 'tap';
+import { Packr } from 'msgpackr';
+import { Inbox, type DropStats } from '../../lib/transport/inbox.js';
+import { SharedMemory } from '../../lib/transport/shared-memory.js';
+import { REGION_HEADER_BYTES, regionName, shmSupported, type SlotRef } from '../../lib/transport/shm-region.js';
+import { encodeHeader, PROTOCOL_VERSION, type Header } from '../../lib/transport/wire.js';
+
+const EPOCH = 42;
+const N = 3;
+
+interface Got {
+  src: number;
+  header: Header;
+  bytes: number[] | undefined;
+  volatile: boolean;
+}
+
+/** An inbox of rank `rank` whose sink records every frame and answers what `answer` says. */
+function inboxOf(rank: number, shared?: SharedMemory, answer: (h: Header) => true | string = () => true): { inbox: Inbox; stats: DropStats; got: Got[] } {
+  const stats: DropStats = { droppedFrames: 0, lastDropReason: '', forgedFrames: 0 };
+  const got: Got[] = [];
+  const inbox = new Inbox(rank, N, EPOCH, shared, stats, (src, header, payload, volatile) => {
+    got.push({ src, header, bytes: payload === undefined ? undefined : Array.from(payload), volatile });
+    return answer(header);
+  });
+  return { inbox, stats, got };
+}
+
+function header(src: number, extra: Partial<Header> = {}): Header {
+  return { v: PROTOCOL_VERSION, k: 'data', src, ep: EPOCH, seq: 0, op: 'allreduce', x: 0, s: 0, dt: 'int32', n: 2, c: 2, ro: 'sum', root: -1, tag: 0, ...extra };
+}
+
+const payload2 = (): Buffer => Buffer.from(Int32Array.of(5, 6).buffer);
+
+t.test('a frame whose header names another sender than its connection is dropped and counted as forged', async (t) => {
+  const { inbox, stats, got } = inboxOf(0);
+  inbox.fromSocket(1, [encodeHeader(header(2)), payload2()]);
+  t.same(got, [], 'nothing reaches the engine');
+  t.equal(stats.forgedFrames, 1, 'counted as forged');
+  t.equal(stats.droppedFrames, 1, 'and as dropped');
+  t.match(stats.lastDropReason, /claims to come from rank 2/, 'saying who it claimed to be');
+  inbox.fromSocket(1, [encodeHeader(header(1)), payload2()]);
+  t.same(got.map((g) => [g.src, g.bytes, g.volatile]), [[1, [5, 0, 0, 0, 6, 0, 0, 0], false]], 'the same frame with its true sender is delivered (not volatile)');
+  t.equal(stats.forgedFrames, 1, 'and not counted');
+});
+
+t.test('a frame of another communicator (epoch) is dropped', async (t) => {
+  const { inbox, stats, got } = inboxOf(0);
+  inbox.fromSocket(1, [encodeHeader(header(1, { ep: EPOCH + 1 })), payload2()]);
+  t.same(got, [], 'nothing reaches the engine');
+  t.equal(stats.droppedFrames, 1, 'dropped');
+  t.equal(stats.forgedFrames, 0, 'not as forged: it may be a stale communicator of the same peer');
+  t.match(stats.lastDropReason, /another communicator/);
+});
+
+t.test('garbage is dropped, counted, and never throws', async (t) => {
+  const { inbox, stats, got } = inboxOf(0);
+  const raw = new Packr({ useRecords: false });
+  const garbage: Array<{ what: string; frames: Buffer[] }> = [
+    { what: 'no frame', frames: [] },
+    { what: 'three frames', frames: [encodeHeader(header(1)), payload2(), payload2()] },
+    { what: 'not msgpack', frames: [Buffer.from([0xc1, 0xc1, 0xc1])] },
+    { what: 'empty header', frames: [Buffer.alloc(0)] },
+    { what: 'a msgpack array', frames: [raw.pack([1, 2, 3])] },
+    { what: 'a msgpack string', frames: [raw.pack('data')] },
+    { what: 'another protocol version', frames: [encodeHeader(header(1, { v: PROTOCOL_VERSION + 1 })), payload2()] },
+    { what: 'an unknown kind', frames: [encodeHeader({ ...header(1), k: 'evil' as Header['k'] }), payload2()] },
+    { what: 'a sender outside the world', frames: [encodeHeader(header(7)), payload2()] },
+    { what: 'a negative sequence number', frames: [encodeHeader(header(1, { seq: -1 })), payload2()] },
+    { what: 'a payload shorter than the header says', frames: [encodeHeader(header(1, { c: 3 })), payload2()] },
+    { what: 'a payload and no element type', frames: [encodeHeader(header(1, { dt: '' })), payload2()] },
+    { what: 'an element count over the cap', frames: [encodeHeader(header(1, { c: 2 ** 40 })), payload2()] },
+    { what: 'an unknown dtype', frames: [encodeHeader(header(1, { dt: 'bool' as Header['dt'] })), payload2()] },
+    { what: 'an abort without a message', frames: [encodeHeader(header(1, { k: 'abort', dt: '', c: 0 }))] },
+    { what: 'an abort naming a rank outside the world', frames: [encodeHeader(header(1, { k: 'abort', dt: '', c: 0, code: 'EMISMATCH', msg: 'x', cu: 9 }))] },
+    { what: 'a bad region name', frames: [encodeHeader(header(1, { sn: '../../etc/passwd', sz: 4096, so: 128, si: 0, sd: 64 }))] },
+    { what: 'a reference with a payload frame too', frames: [encodeHeader(header(1, { sn: regionName(EPOCH, 1), sz: 4096, so: 128, si: 0, sd: 64 })), payload2()] },
+    { what: 'a reference past its region', frames: [encodeHeader(header(1, { sn: regionName(EPOCH, 1), sz: 4096, so: 4095, si: 0, sd: 64 }))] },
+    { what: 'a hello where a message is expected', frames: [Buffer.alloc(44, 0x5a)] },
+  ];
+  for (const g of garbage) {
+    const before = stats.droppedFrames;
+    t.doesNotThrow(() => inbox.fromSocket(1, g.frames), `${g.what}: does not throw`);
+    t.equal(stats.droppedFrames, before + 1, `${g.what}: dropped and counted (${stats.lastDropReason})`);
+  }
+  // A well-formed reference, but this rank shares no memory with anyone.
+  t.doesNotThrow(() => inbox.fromSocket(1, [encodeHeader(header(1, { sn: regionName(EPOCH, 1), sz: 4096, so: 128, si: 0, sd: 64 }))]));
+  t.match(stats.lastDropReason, /shares no memory/, 'a reference without shared memory is dropped');
+  // A doorbell without mailboxes drains nothing.
+  t.doesNotThrow(() => inbox.fromSocket(1, [encodeHeader(header(1, { k: 'mail', dt: '', c: 0 }))]), 'a doorbell without shared memory is harmless');
+  t.same(got, [], 'none of it reached the engine');
+  t.equal(stats.forgedFrames, 0, 'none of it counted as forged');
+});
+
+t.test('a frame the sink refuses is counted with the sink\'s reason', async (t) => {
+  const { inbox, stats, got } = inboxOf(0, undefined, () => 'late frame for allreduce #0');
+  inbox.fromSocket(1, [encodeHeader(header(1)), payload2()]);
+  t.equal(got.length, 1, 'the sink saw it');
+  t.equal(stats.droppedFrames, 1, 'counted as dropped');
+  t.equal(stats.lastDropReason, 'late frame for allreduce #0', "with the sink's reason");
+});
+
+// ------------------------------------------------------------------ shared memory
+
+const skip = shmSupported() ? false : 'the native addon (shared memory) is not built';
+
+t.test('shared-memory references: validated before use, handed back only when taken', { skip }, async (t) => {
+  // Three ranks on this host, each with its region; rank 1's inbox is tested.
+  const epoch = 910_000_000 + (process.pid % 100_000);
+  const segmentBytes = 4096;
+  const shm = [0, 1, 2].map((r) => SharedMemory.open('shm', epoch, r, [0, 1, 2].filter((p) => p !== r), segmentBytes)!);
+  t.teardown(() => shm.forEach((s) => s.close()));
+  for (const s of shm) s.attachPeers();
+  let answer: true | string = true;
+  const stats: DropStats = { droppedFrames: 0, lastDropReason: '', forgedFrames: 0 };
+  const got: Got[] = [];
+  const inbox = new Inbox(1, N, epoch, shm[1], stats, (src, h, payload, volatile) => {
+    got.push({ src, header: h, bytes: payload === undefined ? undefined : Array.from(payload), volatile });
+    return answer;
+  });
+  const out0 = shm[0].region;
+  /** The state word of slot `ref.state` in rank 0's region, read from its own mapping. */
+  const stateOf = (ref: SlotRef): number => {
+    const buf = out0.mapped!;
+    return Atomics.load(new Int32Array(buf, REGION_HEADER_BYTES, (ref.dataStart - REGION_HEADER_BYTES) >>> 2), ref.state);
+  };
+  const refHeader = (src: number, name: string, ref: SlotRef, bytes: number): Header => ({ ...header(src, { ep: epoch, dt: 'int32', n: bytes / 4, c: bytes / 4 }), sn: name, sz: ref.size, so: ref.offset, si: ref.state, sd: ref.dataStart });
+  const send = (src: number, h: Header): void => inbox.fromSocket(src, [encodeHeader(h)]);
+  const name0 = regionName(epoch, 0);
+
+  const ref = (await out0.put(1, new Uint8Array(Int32Array.of(11, 22).buffer)))!;
+  t.ok(ref !== undefined, 'rank 0 lent a slot to rank 1');
+  t.equal(stateOf(ref), 1, 'its state word says lent');
+
+  const refusals: Array<{ what: string; src: number; h: Header; reason: RegExp }> = [
+    { what: "a reference naming another rank's region", src: 2, h: { ...refHeader(2, name0, ref, 8), src: 2 }, reason: /not one of its own/ },
+    { what: 'a reference before the data area (its own dataStart lied about)', src: 0, h: { ...refHeader(0, name0, ref, 8), so: 64, sd: 0 }, reason: /data area/ },
+    { what: 'a reference past the data area (into the mailboxes)', src: 0, h: { ...refHeader(0, name0, ref, 8), so: out0.mailboxStart }, reason: /data area/ },
+    { what: 'a reference with another region size', src: 0, h: { ...refHeader(0, name0, ref, 8), sz: ref.size + 4096 }, reason: /data area/ },
+    { what: 'a reference to a state word beyond the table', src: 0, h: { ...refHeader(0, name0, ref, 8), si: 1 << 20 }, reason: /no state word/ },
+  ];
+  for (const r of refusals) {
+    const before = stats.droppedFrames;
+    t.doesNotThrow(() => send(r.src, r.h), `${r.what}: does not throw`);
+    t.equal(stats.droppedFrames, before + 1, `${r.what}: dropped`);
+    t.match(stats.lastDropReason, r.reason, `${r.what}: ${stats.lastDropReason}`);
+    t.equal(stateOf(ref), 1, `${r.what}: the lent slot's state word is unchanged`);
+  }
+  t.same(got, [], 'no refused reference reached the engine');
+
+  // A slot rank 0 does not lend right now (state word 0): a stale or forged reference.
+  const free: SlotRef = { ...ref, state: ref.state + 1, offset: ref.offset + segmentBytes };
+  t.equal(stateOf(free), 0, 'the next slot is free');
+  send(0, refHeader(0, name0, free, 8));
+  t.match(stats.lastDropReason, /not lent/, 'a reference to a slot that is not lent is refused');
+  t.equal(stateOf(free), 0, 'its state word stays 0 (nothing was "released" into a slot in use)');
+  t.equal(stateOf(ref), 1, 'and the lent slot is untouched');
+
+  // The valid reference, refused by the engine: the slot stays lent (handing it back would tell the
+  // sender its bytes were consumed, and let it overwrite them).
+  answer = 'late frame for allreduce #0';
+  send(0, refHeader(0, name0, ref, 8));
+  t.same(got.map((g) => [g.src, g.bytes, g.volatile]), [[0, [11, 0, 0, 0, 22, 0, 0, 0], true]], 'the sink read the payload in place, as volatile');
+  t.equal(stateOf(ref), 1, 'refused by the sink: not handed back');
+  t.equal(stats.lastDropReason, 'late frame for allreduce #0', "counted with the sink's reason");
+
+  // Taken: handed back, so the sender can reuse the slot.
+  answer = true;
+  send(0, refHeader(0, name0, ref, 8));
+  t.equal(got.length, 2, 'delivered again');
+  t.equal(stateOf(ref), 0, 'taken by the sink: the slot is handed back (state word 0)');
+
+  // A reference replayed after its slot was handed back is stale now.
+  const before = got.length;
+  send(0, refHeader(0, name0, ref, 8));
+  t.equal(got.length, before, 'a replayed reference to a released slot does not reach the engine');
+  t.match(stats.lastDropReason, /not lent/);
+  t.equal(stats.forgedFrames, 0, 'none of these was a forged sender (the connection matched the header)');
+});
