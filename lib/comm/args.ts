@@ -2,7 +2,7 @@
  * Every argument check of the public calls, in the spirit of tfjs's convertToTensor(x, 'x', 'add'):
  * each error is EINVAL and names the argument, the call, this rank and what was passed.
  */
-import { DTYPES, dtypeOf, isNumericArray, type DType, type NumericArray } from '../dtype.js';
+import { allocArray, DTYPES, dtypeOf, isNumericArray, type DType, type NumericArray } from '../dtype.js';
 import { check, ZcollError } from '../errors.js';
 import { isTensor, tensorDType, type Tensor } from '../tensor/bridge.js';
 import { ALLREDUCE_ALGORITHMS, OPTION_KEYS, REDUCE_OPS, type AllReduceAlgorithm, type CallName, type ReduceOp } from './options.js';
@@ -101,6 +101,17 @@ export function checkShapeLike(site: CallSite, like: unknown, op: string): { dty
   check(l !== null && typeof l === 'object' && (DTYPES as readonly unknown[]).includes(l.dtype) && Number.isSafeInteger(l.count) && (l.count as number) >= 0, 'EINVAL', () => `argument 'like' passed to '${op}' must be a tensor, a typed array or { dtype, count } with dtype one of ${DTYPES.join(', ')}`, { rank: site.rank, op });
   checkCount(site, l!.count as number, 'like.count', op);
   return { dtype: l!.dtype as DType, count: l!.count as number };
+}
+
+/** recv's `like`: a typed array (filled), a tensor (a new one of its shape) or { dtype, count }. */
+export function recvTarget(site: CallSite, like: unknown, op: string): { target: NumericArray; dtype: DType; shape?: number[] } {
+  if (isNumericArray(like)) return { target: like, dtype: dtypeOf(like) };
+  if (isTensor(like)) {
+    const dtype = tensorDType(like, op);
+    return { target: allocArray(dtype, like.size), dtype, shape: like.shape.slice() };
+  }
+  const l = checkShapeLike(site, like, op);
+  return { target: allocArray(l.dtype, l.count), dtype: l.dtype };
 }
 
 /** A count of elements this process can hold in one typed array. */

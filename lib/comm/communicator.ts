@@ -17,39 +17,30 @@ import { allocArray, BYTES_PER_ELEMENT, DTYPES, type DType, type NumericArray } 
 import { check, ZcollError } from '../errors.js';
 import { kernels } from '../kernels/index.js';
 import { buildTopology, type Topology } from '../cluster/topology.js';
-import { BROADCAST_ALGORITHMS, buildBroadcast, type BroadcastAlgorithm } from '../schedule/broadcast.js';
-import { cachedSchedule, type ScheduleAlgorithm } from '../schedule/cache.js';
-import { chooseAlgorithm } from '../schedule/choose.js';
-import { buildRing } from '../schedule/ring.js';
-import type { Schedule } from '../schedule/types.js';
+import { BROADCAST_ALGORITHMS, type BroadcastAlgorithm } from '../schedule/broadcast.js';
+import { cachedSchedule, type ScheduleAlgorithm, type ScheduleSpec } from '../schedule/cache.js';
+import { autoAlgorithm } from '../schedule/choose.js';
 import { chunkSpan } from '../schedule/partition.js';
-import type { SimParams } from '../schedule/simulate.js';
-import { fuse, fusionGroups, gatheredShape, split } from '../tensor/fusion.js';
+import { gatheredShape } from '../tensor/fusion.js';
 import { makeTensor, readTensor, type Tensor } from '../tensor/bridge.js';
-import { Inbox } from '../transport/inbox.js';
 import type { Link } from '../transport/link.js';
-import { Outbox, type FaultSeam } from '../transport/outbox.js';
-import { SharedMemory, type SharedMemoryChoice } from '../transport/shared-memory.js';
+import type { FaultSeam, Outbox } from '../transport/outbox.js';
+import type { SharedMemoryChoice } from '../transport/shared-memory.js';
 import { checkAllocation } from '../transport/shm-limits.js';
-import type { ZmqEndpoint } from '../transport/zmq-endpoint.js';
+import { Transport } from '../transport/transport.js';
+import type { ConnectionStats, ZmqEndpoint } from '../transport/zmq-endpoint.js';
 import * as args from './args.js';
 import { spinEnabled, type PollMode } from './busy-poll.js';
 import type { OpContext, OpDescriptor } from './op-context.js';
 import { OpQueue } from './op-queue.js';
 import type { AllGatherOptions, AllReduceAlgorithm, AllReduceOptions, BroadcastOptions, Collectible, CommStats, ExchangeOptions, P2POptions, ReduceOp, ReduceScatterOptions, RootedOptions, TimeoutOptions, TraceEvent } from './options.js';
+import { eachInput, type Work } from './each-input.js';
 import { PointToPoint } from './p2p.js';
-import { barrierProtocol } from './protocols/barrier.js';
 import { exchangeProtocol } from './protocols/exchange.js';
-import { gatherProtocol } from './protocols/gather.js';
 import { runSchedule } from './protocols/schedule.js';
 
 export * from './options.js';
 
-/** 'auto''s cost model on this transport: ~100 us per message (a wake-up on another core), ~1 GB/s, a ~2 GB/s reduction. */
-const AUTO_MODEL: SimParams = { alphaS: 100e-6, betaSPerByte: 1 / 1e9, gammaSPerByte: 0.5e-9 };
-const SMALL_MESSAGE_BYTES = 64 * 1024;
-const SMALL_MESSAGE_ALGORITHMS: readonly ScheduleAlgorithm[] = ['recursive-doubling', 'tree', 'multitree'];
-const LARGE_MESSAGE_ALGORITHMS: readonly ScheduleAlgorithm[] = ['ring', 'multitree', 'tree'];
 /** After a failure, how long the sockets stay open for the aborts to reach the peers. */
 const POISONED_LINGER_MS = 1000;
 
@@ -73,8 +64,6 @@ export interface CommunicatorInit {
   readonly poll?: PollMode;
 }
 
-type Work = NumericArray | Promise<NumericArray>;
-
 export class Communicator {
   readonly rank: number;
   readonly size: number;
@@ -92,9 +81,7 @@ export class Communicator {
   /** Receives timeline events when set (zcoll bench --trace); undefined costs nothing. */
   traceSink: ((e: TraceEvent) => void) | undefined;
 
-  private readonly endpoint: ZmqEndpoint;
-  private readonly shared: SharedMemory | undefined;
-  private readonly inbox: Inbox;
+  private readonly transport: Transport;
   private readonly ops: OpQueue;
   private readonly p2p: PointToPoint;
   private readonly gone = new Map<number, ZcollError>();
@@ -107,34 +94,22 @@ export class Communicator {
     this.localSize = init.localSize;
     this.host = init.host;
     this.epoch = init.epoch;
-    this.endpoint = init.endpoint;
     this.timeoutMs = init.timeoutMs;
     this.segmentBytes = init.segmentBytes;
     this.algorithm = init.algorithm;
     this.topology = buildTopology(init.topology, init.size);
-    const localPeers = [...init.links.values()].filter((l) => l.kind === 'ipc').map((l) => l.peer);
-    this.shared = SharedMemory.open(init.sharedMemory, this.epoch, this.rank, localPeers, this.segmentBytes);
-    this.outbox = new Outbox(init.links, this.shared);
-    const shared = this.shared;
-    this.p2p = new PointToPoint({ rank: this.rank, epoch: this.epoch, segmentBytes: this.segmentBytes, outbox: this.outbox, assertUsable: (op) => this.ops.assertUsable(op), gone: (peer) => this.gone.get(peer) });
+    const site = { rank: this.rank, size: this.size, epoch: this.epoch };
+    this.transport = new Transport({ ...site, endpoint: init.endpoint, links: init.links, sharedMemory: init.sharedMemory, segmentBytes: this.segmentBytes, stats: this.stats, sink: (...f) => this.ops.frame(...f) });
+    this.outbox = this.transport.outbox;
+    this.p2p = new PointToPoint({ ...site, segmentBytes: this.segmentBytes, outbox: this.outbox, assertUsable: (op) => this.ops.assertUsable(op), gone: (peer) => this.gone.get(peer) });
+    const poll = this.transport.pollHooks();
     this.ops = new OpQueue({
-      rank: this.rank,
-      size: this.size,
-      epoch: this.epoch,
+      ...site,
       outbox: this.outbox,
-      spin: shared !== undefined && spinEnabled(init.poll ?? 'auto', this.localSize),
+      spin: poll !== undefined && spinEnabled(init.poll ?? 'auto', this.localSize),
       allLocal: this.localSize === this.size,
       hooks: {
-        ...(shared !== undefined
-          ? {
-              attachShared: () => shared.attachPeers(),
-              startPolling: () => shared.mailbox.startPolling(),
-              drain: () => this.inbox.drainMail(),
-              stopPolling: () => this.inbox.stopPolling(),
-              lastFrameAt: () => this.inbox.lastFrameAt,
-              returned: (deadline, op) => shared.arenas.returned(deadline, op),
-            }
-          : {}),
+        ...poll,
         p2p: (src, h, payload, volatile) => this.p2p.take(src, h, payload, volatile),
         peerGone: (peer, err) => {
           this.gone.set(peer, err);
@@ -147,8 +122,6 @@ export class Communicator {
       this.p2p.wakeAll();
       void this.ops.drained().then(() => setTimeout(() => this.release(), POISONED_LINGER_MS).unref());
     };
-    this.inbox = new Inbox(this.rank, this.size, this.epoch, this.shared, this.stats, this.ops.frame);
-    this.endpoint.onMessage = (src, frames) => this.inbox.fromSocket(src, frames);
   }
 
   /** Installs the fault seam of this rank's outbox (fault injection; see faults/). */
@@ -158,17 +131,22 @@ export class Communicator {
 
   /** This rank's bound inbox endpoints (diagnostics). */
   get endpoints(): { ipc?: string; tcp?: string } {
-    return { ...this.endpoint.bound };
+    return this.transport.bound;
+  }
+
+  /** Messages refused before any header was read: connections that never proved a rank, bad hellos. */
+  get connectionStats(): Readonly<ConnectionStats> {
+    return this.transport.connectionStats;
   }
 
   /** Messages this rank sent and received through same-host mailboxes (undefined without shared memory). */
   get mailboxStats(): Readonly<{ sent: number; received: number; doorbells: number }> | undefined {
-    return this.shared?.mailbox.counters;
+    return this.transport.mailboxStats;
   }
 
   /** Whether this rank sends payloads to same-host peers through shared memory. */
   get usesSharedMemory(): boolean {
-    return this.shared !== undefined;
+    return this.transport.usesSharedMemory;
   }
 
   /** The peers known lost. */
@@ -177,8 +155,8 @@ export class Communicator {
   }
 
   /** What CURVE saw on this rank's sockets (admitted and refused clients, failed handshakes); undefined without CURVE. */
-  get security(): ZmqEndpoint['security'] {
-    return this.endpoint.security;
+  get security(): Transport['security'] {
+    return this.transport.security;
   }
 
   /** Called by init(): the connection to `peer` dropped, or its link failed for good. */
@@ -202,14 +180,13 @@ export class Communicator {
     check((DTYPES as readonly string[]).includes(dtype), 'EINVAL', () => `argument 'dtype' passed to '${op}' must be one of ${DTYPES.join(', ')}, got ${String(dtype)}`, { rank: this.rank, op });
     args.checkCount(this, count, 'count', op);
     checkAllocation(dtype, count, op, this.rank);
-    if (this.shared === undefined || count === 0) return allocArray(dtype, count);
-    return this.shared.allocate(dtype, count);
+    return this.transport.allocate(dtype, count);
   }
 
   /** Releases a buffer of allocBuffer (it becomes detached); false for any other array. Refused while collectives are in flight. */
   freeBuffer(a: NumericArray): boolean {
     check(this.ops.inFlight === 0, 'EINVAL', () => `freeBuffer: ${this.ops.inFlight} collective(s) still in flight on this communicator; await them first`, { rank: this.rank, op: 'freeBuffer' });
-    return this.shared?.free(a) ?? false;
+    return this.transport.free(a);
   }
 
   // ---------------------------------------------------------------- collectives
@@ -224,14 +201,12 @@ export class Communicator {
     const algorithm = args.checkAlgorithm(this, options.algorithm ?? this.algorithm, op);
     const timeoutMs = args.timeoutOf(this, options, this.timeoutMs, op);
     this.ops.assertUsable(op);
-    return this.each(x, options.inPlace, 'allReduce', op, (dtype, count, work) => this.allReduceOf(dtype, count, work, redop, timeoutMs, algorithm));
+    return eachInput(this, x, options.inPlace, 'allReduce', op, (dtype, count, work) => this.allReduceOf(dtype, count, work, redop, timeoutMs, algorithm));
   }
 
   /** The schedule an all-reduce of `bytes` runs: the one asked for, or 'auto''s choice by simulated cost. */
   allReduceAlgorithm(bytes: number, algorithm: AllReduceAlgorithm = this.algorithm as AllReduceAlgorithm): ScheduleAlgorithm {
-    if (algorithm !== 'auto') return algorithm;
-    // Up to 64 KiB the cost is messages, not bytes; above, the model picks among the bandwidth schedules.
-    return chooseAlgorithm(this.topology, bytes, bytes <= SMALL_MESSAGE_BYTES ? SMALL_MESSAGE_ALGORITHMS : LARGE_MESSAGE_ALGORITHMS, AUTO_MODEL).algorithm;
+    return algorithm === 'auto' ? autoAlgorithm(this.topology, bytes) : algorithm;
   }
 
   private allReduceOf(dtype: DType, count: number, work: Work, redop: ReduceOp, timeoutMs: number, algorithm: AllReduceAlgorithm): Promise<NumericArray> {
@@ -243,7 +218,7 @@ export class Communicator {
       timeoutMs,
       async () => {
         buf = await work;
-        return this.scheduled(cachedSchedule(this.topology, chosen), buf, redop);
+        return this.scheduled({ collective: 'allreduce', algorithm: chosen }, buf, redop);
       },
       () => {
         if (redop === 'avg') kernels.divide(buf, this.size);
@@ -274,7 +249,7 @@ export class Communicator {
       timeoutMs,
       async () => {
         buf = await work;
-        return this.scheduled(this.cached('ring:reducescatter', () => buildRing(this.size, 'reducescatter')), buf, redop);
+        return this.scheduled({ collective: 'reducescatter' }, buf, redop);
       },
       () => {
         const span = chunkSpan(buf.length, this.size, this.rank);
@@ -311,7 +286,7 @@ export class Communicator {
       timeoutMs,
       async () => {
         buf.set(await mine, this.rank * count);
-        return this.scheduled(this.cached('ring:allgather', () => buildRing(this.size, 'allgather')), buf, 'sum');
+        return this.scheduled({ collective: 'allgather' }, buf, 'sum');
       },
       () => buf,
     );
@@ -329,7 +304,7 @@ export class Communicator {
     const algorithm = options.algorithm;
     check(algorithm === undefined || BROADCAST_ALGORITHMS.includes(algorithm), 'EINVAL', () => `option 'algorithm' passed to 'broadcast' must be one of ${BROADCAST_ALGORITHMS.join(', ')}, got ${JSON.stringify(algorithm)}`, { rank: this.rank, op });
     this.ops.assertUsable(op);
-    return this.each(x, options.inPlace, 'broadcast', op, (dtype, count, work) => this.broadcastOf(dtype, count, work, root, timeoutMs, algorithm));
+    return eachInput(this, x, options.inPlace, 'broadcast', op, (dtype, count, work) => this.broadcastOf(dtype, count, work, root, timeoutMs, algorithm));
   }
 
   private broadcastOf(dtype: DType, count: number, work: Work, root: number, timeoutMs: number, chosen: BroadcastAlgorithm | undefined): Promise<NumericArray> {
@@ -344,7 +319,7 @@ export class Communicator {
         buf = await work;
         // Every sender hears back from its receivers (the executor's acknowledgements): a root that
         // called another collective is caught, and it returns only once its bytes are delivered.
-        return this.scheduled(this.cached(`broadcast:${algorithm}:${root}`, () => buildBroadcast(this.size, root, algorithm)), buf, 'sum');
+        return this.scheduled({ collective: 'broadcast', algorithm, root }, buf, 'sum');
       },
       () => buf,
     );
@@ -361,9 +336,19 @@ export class Communicator {
     this.ops.assertUsable(op);
     const inp = args.input(this, x, op);
     const mine: Work = inp.kind === 'tensor' ? readTensor(inp.tensor) : inp.array.slice();
-    const result = this.rank === root ? allocArray(inp.dtype, inp.count * this.size) : undefined;
+    // Every rank runs the schedule on count x size elements; off the root only its own chunk is
+    // written, and the untouched pages of a fresh array are never faulted in.
+    const buf = allocArray(inp.dtype, inp.count * this.size);
     const desc: OpDescriptor = { op, dtype: inp.dtype, count: inp.count, redop: '', root };
-    const out = await this.ops.run(desc, timeoutMs, async () => gatherProtocol(this.rank, this.size, root, await mine, result, this.segmentBytes), () => result);
+    const out = await this.ops.run(
+      desc,
+      timeoutMs,
+      async () => {
+        buf.set(await mine, this.rank * inp.count);
+        return this.scheduled({ collective: 'gather', root }, buf, 'sum');
+      },
+      () => (this.rank === root ? buf : undefined),
+    );
     if (out === undefined) return null;
     return inp.kind === 'tensor' ? makeTensor(out, gatheredShape(inp.shape, this.size), inp.dtype as 'float32' | 'int32') : out;
   }
@@ -397,7 +382,7 @@ export class Communicator {
     const op = 'barrier';
     args.checkOptions(this, options, 'barrier', op);
     const timeoutMs = args.timeoutOf(this, options, this.timeoutMs, op);
-    return this.ops.run({ op, dtype: '', count: 0, redop: '', root: -1 }, timeoutMs, () => barrierProtocol(this.rank, this.size), () => undefined);
+    return this.ops.run({ op, dtype: '', count: 0, redop: '', root: -1 }, timeoutMs, () => this.scheduled({ collective: 'barrier' }, NOTHING, 'sum'), () => undefined);
   }
 
   // ---------------------------------------------------------------- point to point
@@ -423,22 +408,13 @@ export class Communicator {
   async recv(like: Collectible | { dtype: DType; count: number }, src: number, options: P2POptions = {}): Promise<Collectible> {
     const op = 'recv';
     args.checkOptions(this, options, 'recv', op);
-    this.ops.assertUsable(op);
     args.checkPeer(this, src, 'src', op);
+    if (!this.gone.has(src)) this.ops.assertUsable(op); // else: p2p.recv says the peer is lost (EPEERLOST)
     const tag = args.checkTag(this, options.tag ?? 0, op);
     const timeoutMs = args.timeoutOf(this, options, this.timeoutMs, op);
-    if (ArrayBuffer.isView(like)) {
-      const inp = args.input(this, like, op);
-      return this.p2p.recv((inp as { array: NumericArray }).array, src, tag, timeoutMs, op);
-    }
-    if (typeof (like as Tensor).dataSync === 'function') {
-      const inp = args.input(this, like, op);
-      if (inp.kind !== 'tensor') throw new ZcollError('EINTERNAL', 'a tensor-like argument was not classified as a tensor', { rank: this.rank, op });
-      const got = await this.p2p.recv(allocArray(inp.dtype, inp.count), src, tag, timeoutMs, op);
-      return makeTensor(got, inp.shape, inp.dtype as 'float32' | 'int32');
-    }
-    const shape = args.checkShapeLike(this, like, op);
-    return this.p2p.recv(allocArray(shape.dtype, shape.count), src, tag, timeoutMs, op);
+    const into = args.recvTarget(this, like, op);
+    const got = await this.p2p.recv(into.target, src, tag, timeoutMs, op);
+    return into.shape === undefined ? got : makeTensor(got, into.shape, into.dtype as 'float32' | 'int32');
   }
 
   // ---------------------------------------------------------------- closing
@@ -465,57 +441,18 @@ export class Communicator {
   private release(): void {
     if (this.released) return;
     this.released = true;
-    this.endpoint.close();
-    this.shared?.close();
+    this.transport.close();
   }
 
   // ---------------------------------------------------------------- helpers
 
-  /**
-   * Runs `one` on a single input or, for a list, on one fused buffer per dtype (queued at the call,
-   * in a fixed dtype order) and splits the results back. Tensors in, tensors out.
-   */
-  private each(x: Collectible | Collectible[], inPlaceOption: unknown, call: 'allReduce' | 'broadcast', op: string, one: (dtype: DType, count: number, work: Work) => Promise<NumericArray>): Promise<Collectible | Collectible[]> {
-    if (!Array.isArray(x)) {
-      const inp = args.input(this, x, op);
-      const inPlace = args.checkInPlace(this, inPlaceOption, inp, call, op);
-      if (inp.kind === 'tensor') return one(inp.dtype, inp.count, readTensor(inp.tensor)).then((out) => makeTensor(out, inp.shape, inp.dtype as 'float32' | 'int32'));
-      return one(inp.dtype, inp.count, inPlace ? inp.array : inp.array.slice());
-    }
-    const ins = args.inputs(this, x, op);
-    args.checkInPlace(this, inPlaceOption, ins, call, op);
-    const values = ins.map((inp) => (inp.kind === 'tensor' ? readTensor(inp.tensor) : inp.array));
-    const groups = fusionGroups(ins);
-    const runs = groups.map((g) => one(g.dtype, g.total, Promise.all(g.members.map((m) => values[m.index])).then((vs) => fuse(g, membersToList(g.members, vs)))));
-    return Promise.all(runs).then(async (outs) => {
-      const results = new Array<Collectible>(x.length);
-      for (let gi = 0; gi < groups.length; gi++) {
-        const parts = split(groups[gi], outs[gi]);
-        for (let k = 0; k < parts.length; k++) {
-          const inp = ins[groups[gi].members[k].index];
-          results[groups[gi].members[k].index] = inp.kind === 'tensor' ? await makeTensor(parts[k], inp.shape, inp.dtype as 'float32' | 'int32') : parts[k];
-        }
-      }
-      return results;
-    });
-  }
-
-  private scheduled(schedule: Schedule, buffer: NumericArray, redop: ReduceOp | 'sum'): (ctx: OpContext) => void {
+  /** The protocol of an op that runs a schedule (from the one cache, schedule/cache.ts) on `buffer`. */
+  private scheduled(spec: ScheduleSpec, buffer: NumericArray, redop: ReduceOp | 'sum'): (ctx: OpContext) => void {
+    const schedule = cachedSchedule(this.topology, spec);
     const trace = this.traceSink === undefined ? undefined : (e: Omit<TraceEvent, 'pid' | 'tid'>) => this.traceSink?.({ ...e, pid: this.rank, tid: 0 });
     return (ctx) => runSchedule(ctx, schedule, buffer, redop === 'avg' ? 'sum' : redop, this.segmentBytes, trace);
   }
-
-  private readonly schedules = new Map<string, Schedule>();
-  private cached(key: string, build: () => Schedule): Schedule {
-    let s = this.schedules.get(key);
-    if (s === undefined) this.schedules.set(key, (s = build()));
-    return s;
-  }
 }
 
-/** The values of a group's members, placed at their list indices for fuse(). */
-function membersToList(members: ReadonlyArray<{ index: number }>, values: NumericArray[]): NumericArray[] {
-  const list: NumericArray[] = [];
-  members.forEach((m, k) => (list[m.index] = values[k]));
-  return list;
-}
+/** The barrier's buffer: its one chunk has no elements, its messages no payload. */
+const NOTHING = new Float32Array(0);

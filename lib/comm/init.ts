@@ -67,6 +67,10 @@ function multitreeHash(spec: unknown, world: number): string {
   return scheduleHash(cachedSchedule(buildTopology(spec, world), 'multitree'));
 }
 
+/** Communicators of this process, for a launcher that is gone (weakly held: a dropped one is collected). */
+const live: Array<WeakRef<Communicator>> = [];
+let watching = false;
+
 function isLoopback(addr: string): boolean {
   return addr === 'localhost' || addr === '::1' || /^127\.\d+\.\d+\.\d+$/.test(addr);
 }
@@ -100,9 +104,10 @@ export async function init(options: InitOptions = {}): Promise<Communicator> {
   // Loaded whenever ranks talk: the rendezvous is tcp even when the ranks' links are ipc.
   const curve = multi ? loadCurveContext(config, id.hostName, env) : undefined;
   const multiHomed = hasLinkAddresses(config.topology);
-  // Every rank reaches a loopback master from this host, so every peer is local: no tcp listener at
-  // all (another user of the host could connect to one), unless tcp is asked for by name.
-  const allLocal = isLoopback(id.masterAddr);
+  // Every rank reaches a loopback master from this machine, so unless the config or ZCOLL_HOST
+  // describes several hosts (a cluster emulated on one machine), every peer is local: no tcp
+  // listener at all (another user of the host could connect to one), unless tcp is asked for.
+  const allLocal = isLoopback(id.masterAddr) && config.hosts.length <= 1 && (env.ZCOLL_HOST ?? '') === '';
   const tcpInbox = multi && transport !== 'ipc' && (transport === 'tcp' || !allLocal);
   const hostAddress = tcpInbox ? (allLocal ? '127.0.0.1' : await bindAddressFor(id, config, env)) : '127.0.0.1';
   const mayShareMemory = (transport === 'auto' || transport === 'shm') && shmSupported();
@@ -151,6 +156,7 @@ export async function init(options: InitOptions = {}): Promise<Communicator> {
       configHash: configHash({ ...config, segmentBytes: chosenSegmentBytes, transport }),
       ...(config.topology !== undefined ? { scheduleHash: multitreeHash(config.topology, id.worldSize) } : {}),
       masterAddr: id.masterAddr,
+      ...(id.masterAddrFrom !== undefined ? { masterAddrFrom: id.masterAddrFrom } : {}),
       masterPort: id.masterPort,
       timeoutMs,
       ...(curve !== undefined ? { curve } : {}),
@@ -204,12 +210,17 @@ export async function init(options: InitOptions = {}): Promise<Communicator> {
     await Promise.race([comm.barrier(), authFailure]);
     endpoint.onPeerError = (peer, err) => comm?.linkFailed(peer, err);
     const launched = comm;
-    // A rank of `zcoll launch` exits with its launcher, even when the launcher was SIGKILLed.
-    watchLauncher(env, () => {
-      process.stderr.write(`zcoll: rank ${id.rank}: the launcher (pid ${env.ZCOLL_LAUNCHER_PID}) is gone; exiting\n`);
-      launched.abandon();
-      process.exit(1);
-    });
+    // A rank of `zcoll launch` exits with its launcher, even when the launcher was SIGKILLed (once
+    // per process: a communicator made by shrink() is watched by the first one's watch).
+    live.push(new WeakRef(launched));
+    if (!watching) {
+      watching = true;
+      watchLauncher(env, () => {
+        process.stderr.write(`zcoll: rank ${id.rank}: the launcher (pid ${env.ZCOLL_LAUNCHER_PID}) is gone; exiting\n`);
+        for (const c of live) c.deref()?.abandon();
+        process.exit(1);
+      });
+    }
     return launched;
   } catch (e) {
     comm?.abandon();

@@ -6,7 +6,7 @@
  */
 import type { DType } from '../dtype.js';
 import { ZcollError } from '../errors.js';
-import { PROTOCOL_VERSION, type Header } from '../transport/wire.js';
+import { dataHeader, type Header } from '../transport/wire.js';
 
 export interface OpDescriptor {
   readonly op: string;
@@ -116,10 +116,8 @@ export class OpContext {
     return this.handler(src, h, payload, volatile);
   }
 
-  send(peer: number, x: number, s: number, payload: Uint8Array | undefined, count: number, kind: 'data' = 'data'): Promise<void> {
-    const d = this.desc;
-    const header: Header = { v: PROTOCOL_VERSION, k: kind, src: this.host.rank, ep: this.host.epoch, seq: this.seq, op: d.op, x, s, dt: d.dtype, n: d.count, c: count, ro: d.redop, root: d.root, tag: 0 };
-    if (d.algorithm !== undefined) header.al = d.algorithm;
+  send(peer: number, x: number, s: number, payload: Uint8Array | undefined, count: number): Promise<void> {
+    const header = dataHeader(this.host.rank, this.host.epoch, this.seq, this.desc, x, s, count);
     return this.host.sendRaw(peer, header, payload).catch((e: unknown) => {
       const err = e instanceof ZcollError ? e : new ZcollError('ETIMEDOUT', `could not queue a message to rank ${peer}: ${(e as Error).message}`, this.ctx(peer), { cause: e });
       this.fail(err, true);
@@ -167,7 +165,10 @@ export class OpContext {
       return;
     }
     const w = this.waiting?.();
-    const silent = this.host.silentPeers(this.seq);
+    // The culprit first: the peer this rank itself waits on, when it said nothing; peers that closed
+    // their communicator last (they are gone on purpose, not stopped).
+    const rankOf = (r: number): number => (r === w?.peer ? -1 : this.host.saidBye(r) ? 1 : 0);
+    const silent = this.host.silentPeers(this.seq).sort((a, b) => rankOf(a) - rankOf(b) || a - b);
     const what = w === undefined ? '' : ` (this rank waited for ${w.what} from rank ${w.peer})`;
     const waiting = this.host.stuckPeers(this.seq);
     const others = waiting.length > 0 ? `; rank${waiting.length > 1 ? 's' : ''} ${waiting.join(', ')} waited too` : '';

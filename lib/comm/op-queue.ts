@@ -12,17 +12,17 @@ import { BYTES_PER_ELEMENT } from '../dtype.js';
 import { debug } from '../debug.js';
 import { ERROR_CODES, ZcollError, type ErrorCode } from '../errors.js';
 import type { FrameSink } from '../transport/inbox.js';
-import { PROTOCOL_VERSION, type Header } from '../transport/wire.js';
+import { controlHeader, type Header } from '../transport/wire.js';
 import { spinWhilePending, SPIN_BUDGET_MS, SPIN_MAX_BYTES } from './busy-poll.js';
+import { EarlyFrames } from './early-frames.js';
 import { OpContext, type OpDescriptor, type OpHost } from './op-context.js';
 import type { TraceEvent } from './options.js';
 
+/** A stuck notice's transfer field: the sender waits in the collective, or it has finished it. */
+const WAITING = -1;
+const FINISHED = 1;
 /** A peer can be ahead by a few collectives, not by thousands: farther means a forged or foreign frame. */
 export const MAX_SEQ_AHEAD = 64;
-/** Frames buffered for collectives this rank has not reached yet are capped, so a flood cannot exhaust memory. */
-const MAX_PENDING_BYTES = 1 << 30;
-/** Spare buffers kept for early shared-memory payloads, at most this many bytes. */
-const EARLY_COPY_POOL_BYTES = 64 << 20;
 /** After a connection drops: frames the peer sent before dying are still being delivered, and a clean close says 'bye' first. */
 const PEER_LOST_GRACE_MS = 250;
 
@@ -60,14 +60,6 @@ export interface EngineParams {
   readonly hooks: EngineHooks;
 }
 
-interface EarlyFrame {
-  src: number;
-  header: Header;
-  payload: Buffer | undefined;
-  /** The payload is a copy from `earlyCopies`, recycled after delivery. */
-  pooled: boolean;
-}
-
 export class OpQueue implements OpHost {
   readonly rank: number;
   readonly size: number;
@@ -79,18 +71,11 @@ export class OpQueue implements OpHost {
   private tail: Promise<unknown> = Promise.resolve();
   /** Collectives called and not yet settled (queued or running). */
   private inFlightCount = 0;
-  private readonly early = new Map<number, EarlyFrame[]>();
-  private earlyBytes = 0;
-  /**
-   * Buffers for copies of shared-memory payloads that arrive before their collective starts, by
-   * size: a slot must be handed back at once, so the bytes are copied, and a reused buffer costs no
-   * page faults where a fresh one of several MB costs one per 4 KiB.
-   */
-  private readonly earlyCopies = new Map<number, Buffer[]>();
-  private earlyCopyBytes = 0;
+  private readonly early = new EarlyFrames();
   private readonly pendingAborts = new Map<number, ZcollError>();
-  /** Per collective: the peers that said their deadline for it expired. */
+  /** Per collective: the peers that said their deadline for it expired, and those that said they finished it. */
   private readonly stuckFrom = new Map<number, Set<number>>();
+  private readonly finishedFrom = new Map<number, Set<number>>();
   /** Peers that closed their communicator on purpose: their disconnect is not a failure. */
   private readonly byes = new Set<number>();
   private readonly lost = new Set<number>();
@@ -202,19 +187,13 @@ export class OpQueue implements OpHost {
   }
 
   private replayEarly(ctx: OpContext): void {
-    const early = this.early.get(ctx.seq);
-    this.early.delete(ctx.seq);
-    for (const f of early ?? []) {
-      this.earlyBytes -= f.payload?.byteLength ?? 0;
-      // A pooled copy is delivered as volatile (a handler that keeps it copies it, as from a slot) and reused.
-      if (!ctx.deliver(f.src, f.header, f.payload, f.pooled)) this.p.hooks.trace?.({ name: 'drop', cat: 'recv', ph: 'X', ts: performance.now() * 1000, args: { src: f.src } });
-      if (f.pooled) this.recycle(f.payload!);
-    }
+    // A pooled copy is delivered as volatile: a handler that keeps it copies it, as from a slot.
+    this.early.replay(ctx.seq, (f) => void ctx.deliver(f.src, f.header, f.payload, f.pooled));
   }
 
   /** Notices kept per sequence number are only useful near the current op. */
   private forgetBefore(seq: number): void {
-    for (const s of this.stuckFrom.keys()) if (s < seq - 8) this.stuckFrom.delete(s);
+    for (const table of [this.stuckFrom, this.finishedFrom]) for (const s of table.keys()) if (s < seq - 8) table.delete(s);
   }
 
   /** Whether an op busy-polls: small ones, and any size when every rank is on this host. */
@@ -284,28 +263,7 @@ export class OpQueue implements OpHost {
     const at = this.place(h.seq);
     if (at === 'late' || at === 'recent') return `late frame for ${h.op} #${h.seq} from rank ${src}`;
     if (at === 'far') return `frame for ${h.op} #${h.seq} from rank ${src}, more than ${MAX_SEQ_AHEAD} collectives ahead of this rank`;
-    const bytes = payload?.byteLength ?? 0;
-    if (this.earlyBytes + bytes > MAX_PENDING_BYTES) return `more than ${MAX_PENDING_BYTES} bytes buffered for collectives not started yet`;
-    this.earlyBytes += bytes;
-    const list = this.early.get(h.seq) ?? this.early.set(h.seq, []).get(h.seq)!;
-    list.push(volatile && payload !== undefined ? { src, header: h, payload: this.earlyCopy(payload), pooled: true } : { src, header: h, payload, pooled: false });
-    return true;
-  }
-
-  /** A copy of `payload` in a reused buffer of its size (or a fresh one). */
-  private earlyCopy(payload: Buffer): Buffer {
-    const spare = this.earlyCopies.get(payload.byteLength)?.pop();
-    if (spare !== undefined) this.earlyCopyBytes -= spare.byteLength;
-    const copy = spare ?? Buffer.allocUnsafeSlow(payload.byteLength);
-    copy.set(payload);
-    return copy;
-  }
-
-  private recycle(copy: Buffer): void {
-    if (this.earlyCopyBytes + copy.byteLength > EARLY_COPY_POOL_BYTES) return;
-    const list = this.earlyCopies.get(copy.byteLength) ?? this.earlyCopies.set(copy.byteLength, []).get(copy.byteLength)!;
-    list.push(copy);
-    this.earlyCopyBytes += copy.byteLength;
+    return this.early.keep(src, h, payload, volatile);
   }
 
   /**
@@ -329,14 +287,22 @@ export class OpQueue implements OpHost {
     return true;
   }
 
+  /**
+   * A peer's deadline for collective `seq` expired (x = WAITING), or a peer answers that it finished
+   * `seq` (x = FINISHED). Either way the peer is alive: a timeout names only the ranks that said
+   * nothing. A rank in the same op answers at once with its own notice, and a rank that already
+   * finished it answers FINISHED: otherwise a healthy rank one collective ahead would look silent
+   * and be named as the culprit.
+   */
   private onStuck(src: number, h: Header): true | string {
     const at = this.place(h.seq);
     if (at === 'late' || at === 'far') return `stuck notice for #${h.seq} from rank ${src}, outside this rank's window`;
-    const set = this.stuckFrom.get(h.seq) ?? this.stuckFrom.set(h.seq, new Set()).get(h.seq)!;
-    set.add(src);
-    // Alive and in the same collective: say so at once, so the peer does not count this rank as silent.
+    const table = h.x === FINISHED ? this.finishedFrom : this.stuckFrom;
+    (table.get(h.seq) ?? table.set(h.seq, new Set()).get(h.seq)!).add(src);
+    if (h.x === FINISHED) return true;
     const a = this.active;
-    if (a !== undefined && a.seq === h.seq) a.announceStuck();
+    if (a !== undefined && a.seq === h.seq && !a.settled) a.announceStuck();
+    else if (h.seq <= this.startedSeq && this.poisonErr === undefined) this.p.outbox.send(src, { ...controlHeader('stuck', this.rank, this.epoch, h.seq, h.op), x: FINISHED }).catch(() => undefined);
     return true;
   }
 
@@ -384,13 +350,14 @@ export class OpQueue implements OpHost {
   }
 
   announceStuck(op: OpContext): void {
-    this.tellAll(() => controlHeader('stuck', this.rank, this.epoch, op.seq, op.desc.op));
+    this.tellAll(() => ({ ...controlHeader('stuck', this.rank, this.epoch, op.seq, op.desc.op), x: WAITING }));
   }
 
   silentPeers(seq: number): number[] {
-    const said = this.stuckFrom.get(seq);
+    const waiting = this.stuckFrom.get(seq);
+    const finished = this.finishedFrom.get(seq);
     const out: number[] = [];
-    for (let p = 0; p < this.size; p++) if (p !== this.rank && !(said?.has(p) ?? false)) out.push(p);
+    for (let p = 0; p < this.size; p++) if (p !== this.rank && !(waiting?.has(p) ?? false) && !(finished?.has(p) ?? false)) out.push(p);
     return out;
   }
 
@@ -422,8 +389,3 @@ export class OpQueue implements OpHost {
 
 /** Longest error message an abort carries: enough to say what went wrong, too short to flood with. */
 export const MAX_ABORT_MESSAGE = 1024;
-
-/** A header without payload: abort, stuck, bye, doorbell. */
-export function controlHeader(kind: Header['k'], src: number, epoch: number, seq: number, op: string): Header {
-  return { v: PROTOCOL_VERSION, k: kind, src, ep: epoch, seq, op, x: -1, s: 0, dt: '', n: 0, c: 0, ro: '', root: -1, tag: 0 };
-}

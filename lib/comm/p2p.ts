@@ -8,7 +8,7 @@
  */
 import { BYTES_PER_ELEMENT, dtypeOf, type NumericArray } from '../dtype.js';
 import { ZcollError } from '../errors.js';
-import { PROTOCOL_VERSION, type Header } from '../transport/wire.js';
+import { p2pHeader, type Header } from '../transport/wire.js';
 import type { FrameSender } from './op-queue.js';
 import { segmentElemsOf } from './protocols/schedule.js';
 
@@ -67,7 +67,7 @@ export class PointToPoint {
     const sends: Promise<void>[] = [];
     for (let s = 0; s < nseg; s++) {
       const n = Math.max(0, Math.min(segmentElems, array.length - s * segmentElems));
-      const header: Header = { v: PROTOCOL_VERSION, k: 'p2p', src: this.host.rank, ep: this.host.epoch, seq, op: 'send', x: nseg, s, dt: dtype, n: array.length, c: n, ro: '', root: -1, tag };
+      const header = p2pHeader(this.host.rank, this.host.epoch, seq, tag, dtype, array.length, nseg, s, n);
       sends.push(this.host.outbox.send(dst, header, n > 0 ? bytes.subarray(s * segmentElems * elemBytes, (s * segmentElems + n) * elemBytes) : undefined));
     }
     try {
@@ -101,16 +101,17 @@ export class PointToPoint {
   private async next(src: number, tag: number, deadline: number, timeoutMs: number, op: string): Promise<Message> {
     const key = `${src}:${tag}`;
     for (;;) {
-      this.host.assertUsable(op);
       const q = this.queues.get(key);
       if (q !== undefined && q.length > 0) {
         const m = q.shift()!;
         this.queuedBytes -= m.payload?.byteLength ?? 0;
         return m;
       }
-      // What was sent before the peer went is delivered above; nothing more will come.
+      // What was sent before the peer went is delivered above; nothing more will come. Said before
+      // ECLOSED: the peer's loss is what poisoned the communicator, and it is what the caller needs.
       const gone = this.host.gone(src);
       if (gone !== undefined) throw new ZcollError(gone.code, `no message from rank ${src} on tag ${tag}: ${gone.message}`, { rank: this.host.rank, op, peer: src }, { cause: gone });
+      this.host.assertUsable(op);
       const left = deadline - Date.now();
       if (left <= 0) throw new ZcollError('ETIMEDOUT', `no message from rank ${src} on tag ${tag} within ${timeoutMs} ms`, { rank: this.host.rank, op, peer: src });
       await new Promise<void>((resolve) => {

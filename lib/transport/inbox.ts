@@ -13,6 +13,7 @@
  */
 import { BYTES_PER_ELEMENT } from '../dtype.js';
 import { debug } from '../debug.js';
+import { releaseFrame } from './frame-release.js';
 import type { SharedMemory } from './shared-memory.js';
 import { decodeMessage, type Header } from './wire.js';
 
@@ -60,13 +61,21 @@ export class Inbox {
     debug('info', () => `rank ${this.rank}: dropped a frame: ${reason}`);
   }
 
-  /** A message from the ZeroMQ inbox; `src` is the rank its connection proved. */
+  /**
+   * A message from the ZeroMQ inbox; `src` is the rank its connection proved. The header frame is
+   * decoded into values and freed at once, and so is the whole message when it is dropped: a flood of
+   * refused frames then costs no memory until the next garbage collection (frame-release.ts).
+   */
   fromSocket(src: number, frames: Buffer[]): void {
     this.lastFrameAt = performance.now();
+    const dropped = this.stats.droppedFrames;
     const h = this.decode(src, frames, 'connection');
-    if (h === undefined) return;
-    if (h.header.k === 'mail') return this.drainMail();
-    this.resolve(src, h.header, h.payload);
+    if (h !== undefined) {
+      if (h.header.k === 'mail') this.drainMail();
+      else this.resolve(src, h.header, h.payload);
+    }
+    releaseFrame(frames[0]);
+    if (this.stats.droppedFrames !== dropped) for (let i = 1; i < frames.length; i++) releaseFrame(frames[i]);
   }
 
   /** A message from `peer`'s mailbox lane: only collective frames travel there; the payload is valid during the call. */

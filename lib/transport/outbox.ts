@@ -4,7 +4,7 @@
  * stragglers, replaced payloads for Byzantine ranks, crashes), so every collective and every
  * aggregator sees the same faults, and where bytes on the wire are counted.
  */
-import { encodeHeader, type Header } from './wire.js';
+import { controlHeader, encodeHeader, type Header } from './wire.js';
 import type { Link } from './link.js';
 import { SHM_MIN_BYTES, type OutRegion, type SlotRef } from './shm-region.js';
 import type { SharedArenas } from './shm-arena.js';
@@ -13,7 +13,7 @@ import { MAILBOX_MAX_PAYLOAD } from './shm-mailbox-layout.js';
 
 /** The header-only frame that tells a peer to drain its mailbox from this rank. */
 function doorbell(h: Header): Header {
-  return { v: h.v, k: 'mail', src: h.src, ep: h.ep, seq: h.seq, op: h.op, x: -1, s: 0, dt: '', n: 0, c: 0, ro: '', root: -1, tag: 0 };
+  return controlHeader('mail', h.src, h.ep, h.seq, h.op);
 }
 
 export interface OutgoingMessage {
@@ -109,6 +109,16 @@ export class Outbox {
       () => void chain.pending--,
     );
     return next;
+  }
+
+  /**
+   * Raw frames on the link to `peer`, bypassing headers, routes and the fault seam: for tools and
+   * tests that speak the wire format themselves (a fuzzer, a Byzantine rank's forgeries).
+   */
+  sendFrames(peer: number, frames: ReadonlyArray<Uint8Array>): Promise<void> {
+    const link = this.links.get(peer);
+    if (link === undefined) return Promise.reject(new Error(`no link to rank ${peer}`));
+    return link.send(frames);
   }
 
   /**

@@ -73,6 +73,36 @@ export interface Header {
   cu?: number;
 }
 
+/**
+ * The headers of this protocol, each built here and only here (so a field has one meaning):
+ * a collective's data frame, a point-to-point frame, and the payload-less control frames.
+ */
+export interface OpFields {
+  readonly op: string;
+  readonly dtype: DType | '';
+  readonly count: number;
+  readonly redop: string;
+  readonly root: number;
+  readonly algorithm?: string;
+}
+
+/** Segment `segment` of transfer `transfer` of collective `seq`, carrying `elements` elements. */
+export function dataHeader(src: number, epoch: number, seq: number, d: OpFields, transfer: number, segment: number, elements: number): Header {
+  const h: Header = { v: PROTOCOL_VERSION, k: 'data', src, ep: epoch, seq, op: d.op, x: transfer, s: segment, dt: d.dtype, n: d.count, c: elements, ro: d.redop, root: d.root, tag: 0 };
+  if (d.algorithm !== undefined) h.al = d.algorithm;
+  return h;
+}
+
+/** Segment `segment` of `segments` of point-to-point message `seq` to one peer on `tag`. */
+export function p2pHeader(src: number, epoch: number, seq: number, tag: number, dtype: DType, total: number, segments: number, segment: number, elements: number): Header {
+  return { v: PROTOCOL_VERSION, k: 'p2p', src, ep: epoch, seq, op: 'send', x: segments, s: segment, dt: dtype, n: total, c: elements, ro: '', root: -1, tag };
+}
+
+/** A frame without payload: abort, stuck, bye, doorbell. */
+export function controlHeader(kind: FrameKind, src: number, epoch: number, seq: number, op: string): Header {
+  return { v: PROTOCOL_VERSION, k: kind, src, ep: epoch, seq, op, x: -1, s: 0, dt: '', n: 0, c: 0, ro: '', root: -1, tag: 0 };
+}
+
 const packr = new Packr({ useRecords: false, moreTypes: false, bundleStrings: false });
 
 export function encodeHeader(h: Header): Buffer {

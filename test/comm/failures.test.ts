@@ -1,6 +1,9 @@
 // What goes wrong between ranks fails loudly and names who: a silent peer (timeout), a peer that
 // called something else (mismatch), garbage on a rank's port (dropped, next collective fine).
 import t from 'tap';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { runRanks } from '../helpers/ranks.js';
 
 interface Res {
@@ -46,13 +49,17 @@ for (const variant of ['count', 'dtype', 'op', 'broadcast']) {
   });
 }
 
-t.test('garbage frames on a rank port are dropped and counted; the next collective is right', async (t) => {
-  const outs = await runRanks(3, { script: 'test/fixtures/collective-worker.js', args: ['garbage'] });
+t.test('garbage frames from a peer are dropped and counted, a stranger\'s connection delivers nothing; the next collective is right', async (t) => {
+  const dir = mkdtempSync(join(tmpdir(), 'zcoll-garbage-'));
+  t.teardown(() => rmSync(dir, { recursive: true, force: true }));
+  const outs = await runRanks(3, { script: 'test/fixtures/collective-worker.js', args: ['garbage'], env: { GARBAGE_DIR: dir } });
   for (const o of outs) {
     t.equal(o.code, 0, `rank ${o.rank} exits 0 ${o.stderr.slice(-1000)}`);
     t.equal((o.results[0] as Res).wrong, 0, `rank ${o.rank}: all-reduce after the garbage is right`);
   }
-  const r0 = outs[0].results[0] as Res;
-  t.equal(r0.sent, 200);
-  t.equal(r0.dropped, 200, 'every garbage message was dropped, none delivered');
+  const r0 = outs[0].results[0] as Res & { unauthenticated?: number };
+  t.equal((outs[1].results[0] as Res).sent, 200);
+  t.equal(r0.dropped, 200, 'every garbage message of the peer was dropped, none delivered');
+  t.equal((outs[2].results[0] as Res & { strangers?: number }).strangers, 50);
+  t.equal(r0.unauthenticated, 50, 'every message on the stranger\'s connection was refused before decoding');
 });

@@ -45,6 +45,7 @@ export function exchangeProtocol<A extends NumericArray>(p: ExchangeParams<A>): 
   const xBytes = new Uint8Array(x.buffer, x.byteOffset, x.byteLength);
   return (ctx) => {
     const left = new Map<number, number>();
+    const landed = new Map<number, Uint8Array>();
     if (receiving) for (let k = 1; k < size; k++) left.set((rank + k) % size, nseg);
     let acked = root === -1 || rank === root;
     // Sends still reading x, per peer (shared-memory copies not made yet; see below).
@@ -76,7 +77,11 @@ export function exchangeProtocol<A extends NumericArray>(p: ExchangeParams<A>): 
           entries[src] = into?.[src] ?? (allocArray(dtype, count) as A);
         }
         const mine = entries[src] as A;
-        if (!(h.s >= 0 && h.s < nseg) || h.c !== segLen(h.s)) return false;
+        // A segment lands once: a repeat must not count toward the sender's total (its real last
+        // segment would then be refused and left as zeros).
+        const got = landed.get(src) ?? landed.set(src, new Uint8Array(nseg)).get(src)!;
+        if (!(h.s >= 0 && h.s < nseg) || h.c !== segLen(h.s) || got[h.s] === 1) return false;
+        got[h.s] = 1;
         if (payload !== undefined && h.c > 0) new Uint8Array(mine.buffer, mine.byteOffset + h.s * segmentElems * elemBytes, h.c * elemBytes).set(payload);
         const l = left.get(src)! - 1;
         if (l === 0) settle(src);

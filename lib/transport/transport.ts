@@ -1,0 +1,101 @@
+/**
+ * A rank's transport, both halves and both media: the Outbox every frame leaves through, the Inbox
+ * every frame comes in through, the ZeroMQ endpoint under them, and shared memory with the ranks of
+ * this host when there is any. The op engine sees only what it needs: a sender, a sink it gives the
+ * inbox, and the busy-poll hooks of the mailboxes.
+ */
+import { allocArray, type DType, type NumericArray } from '../dtype.js';
+import { Inbox, type DropStats, type FrameSink } from './inbox.js';
+import type { Link } from './link.js';
+import { Outbox } from './outbox.js';
+import { SharedMemory, type SharedMemoryChoice } from './shared-memory.js';
+import type { ZmqEndpoint } from './zmq-endpoint.js';
+
+export interface TransportParams {
+  readonly rank: number;
+  readonly size: number;
+  readonly epoch: number;
+  readonly endpoint: ZmqEndpoint;
+  readonly links: ReadonlyMap<number, Link>;
+  readonly sharedMemory: SharedMemoryChoice;
+  readonly segmentBytes: number;
+  readonly stats: DropStats;
+  /** Where authenticated frames go (the op engine). */
+  readonly sink: FrameSink;
+}
+
+/** What a waiting op does with the same-host mailboxes (busy-poll.ts); absent without shared memory. */
+export interface PollHooks {
+  attachShared(): void;
+  startPolling(): void;
+  drain(): void;
+  stopPolling(): void;
+  lastFrameAt(): number;
+  /** Resolves once every registered-buffer reference this rank sent was released (rejects at `deadline`). */
+  returned(deadline: number, op: string): Promise<void>;
+}
+
+export class Transport {
+  readonly outbox: Outbox;
+  readonly inbox: Inbox;
+  private readonly shared: SharedMemory | undefined;
+  private closed = false;
+
+  constructor(private readonly p: TransportParams) {
+    // Same-host peers are the ones reached over ipc: decided once, at connect.
+    const localPeers = [...p.links.values()].filter((l) => l.kind === 'ipc').map((l) => l.peer);
+    this.shared = SharedMemory.open(p.sharedMemory, p.epoch, p.rank, localPeers, p.segmentBytes);
+    this.outbox = new Outbox(p.links, this.shared);
+    this.inbox = new Inbox(p.rank, p.size, p.epoch, this.shared, p.stats, p.sink);
+    p.endpoint.onMessage = (src, frames) => this.inbox.fromSocket(src, frames);
+  }
+
+  get usesSharedMemory(): boolean {
+    return this.shared !== undefined;
+  }
+
+  get bound(): { ipc?: string; tcp?: string } {
+    return { ...this.p.endpoint.bound };
+  }
+
+  get mailboxStats(): Readonly<{ sent: number; received: number; doorbells: number }> | undefined {
+    return this.shared?.mailbox.counters;
+  }
+
+  get connectionStats(): ZmqEndpoint['connectionStats'] {
+    return this.p.endpoint.connectionStats;
+  }
+
+  get security(): ZmqEndpoint['security'] {
+    return this.p.endpoint.security;
+  }
+
+  pollHooks(): PollHooks | undefined {
+    const shared = this.shared;
+    if (shared === undefined) return undefined;
+    return {
+      attachShared: () => shared.attachPeers(),
+      startPolling: () => shared.mailbox.startPolling(),
+      drain: () => this.inbox.drainMail(),
+      stopPolling: () => this.inbox.stopPolling(),
+      lastFrameAt: () => this.inbox.lastFrameAt,
+      returned: (deadline, op) => shared.arenas.returned(deadline, op),
+    };
+  }
+
+  /** A registered buffer when this rank shares memory with a peer, else an ordinary array. */
+  allocate(dtype: DType, count: number): NumericArray {
+    return this.shared === undefined || count === 0 ? allocArray(dtype, count) : this.shared.allocate(dtype, count);
+  }
+
+  free(a: NumericArray): boolean {
+    return this.shared?.free(a) ?? false;
+  }
+
+  close(): void {
+    if (this.closed) return;
+    this.closed = true;
+    this.p.endpoint.close();
+    this.shared?.close();
+  }
+}
