@@ -167,7 +167,7 @@ export class OpContext {
     const w = this.waiting?.();
     // The culprit first: the peer this rank itself waits on, when it said nothing; peers that closed
     // their communicator last (they are gone on purpose, not stopped).
-    const rankOf = (r: number): number => (r === w?.peer ? -1 : this.host.saidBye(r) ? 1 : 0);
+    const rankOf = (r: number): number => (this.host.saidBye(r) ? 1 : r === w?.peer ? -1 : 0);
     const silent = this.host.silentPeers(this.seq).sort((a, b) => rankOf(a) - rankOf(b) || a - b);
     const what = w === undefined ? '' : ` (this rank waited for ${w.what} from rank ${w.peer})`;
     const waiting = this.host.stuckPeers(this.seq);

@@ -283,7 +283,13 @@ export class OpQueue implements OpHost {
     const err = new ZcollError(code, `rank ${src} failed ${h.op} #${h.seq}: ${h.msg ?? ''}`, { rank: this.rank, op: mine, seq: h.seq, peer: culprit, details: { reportedBy: src } });
     if (current) a.fail(err, false);
     else if (at === 'ahead') this.pendingAborts.set(h.seq, err);
-    else this.poison(err); // a peer failed a collective this rank finished: the group is out of step.
+    else {
+      // A peer failed a collective this rank finished: the group is out of step, and the op this
+      // rank runs now cannot complete either (that peer will never reach it). Fail it at once with
+      // the peer's culprit, instead of letting it time out and blame whoever it waits on.
+      this.poison(err);
+      if (a !== undefined && !a.settled) a.fail(new ZcollError(code, `rank ${src} failed ${h.op} #${h.seq}, which this rank finished, so this collective cannot complete: ${h.msg ?? ''}`, { rank: this.rank, op: a.desc.op, seq: a.seq, peer: culprit, details: { reportedBy: src } }), false);
+    }
     return true;
   }
 

@@ -7,8 +7,8 @@
  *    sender is dropped and counted as forged;
  *  - the header is validated (wire.ts decodeMessage) and must belong to this communicator (epoch);
  *  - a shared-memory reference is validated (its region is the sender's own, its range lies in the
- *    region's data area, the slot is lent right now) before anything is done with it, and handed
- *    back to the sender only when the engine took the frame: a refused reference changes nothing.
+ *    region's data area, the slot is lent right now) before anything is done with it: an invalid one
+ *    changes nothing; a valid one goes back to its sender once the engine is done with it.
  * Drops never throw: they are counted in the stats with their reason.
  */
 import { BYTES_PER_ELEMENT } from '../dtype.js';
@@ -122,8 +122,11 @@ export class Inbox {
     const bytes = h.dt === '' ? 0 : h.c * BYTES_PER_ELEMENT[h.dt];
     const view = this.shared.resolve(src, h.sn, ref, bytes);
     if (typeof view === 'string') return this.drop(`shared-memory reference of rank ${src} refused: ${view}`);
+    // A valid reference names a slot its sender lent, in its own region: once the engine is done with
+    // it, taken or refused (a late or surplus segment of a peer that misbehaves), it goes back to its
+    // sender, or that sender's lane would fill up and block it. Only the sender's own memory is touched.
     const taken = this.sink(src, h, view, true);
-    if (taken === true) this.shared.release(h.sn, ref);
-    else this.drop(taken);
+    this.shared.release(h.sn, ref);
+    if (taken !== true) this.drop(taken);
   }
 }

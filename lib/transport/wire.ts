@@ -20,6 +20,8 @@ export const PROTOCOL_VERSION = 1;
 export const MAX_PAYLOAD_BYTES = 1 << 30;
 /** Longest error message an abort may carry (a peer's abort is buffered until its collective starts). */
 const MAX_MESSAGE_CHARS = 4096;
+/** Largest header frame: room for every field and an abort's longest message. */
+const MAX_HEADER_BYTES = 16 * 1024;
 
 export type FrameKind =
   | 'data' // a segment of a collective
@@ -121,6 +123,9 @@ const isInt = (x: unknown, lo: number, hi: number): x is number => typeof x === 
  */
 export function decodeMessage(frames: readonly Buffer[], nranks: number): DecodeResult {
   if (frames.length < 1 || frames.length > 2) return { ok: false, reason: `expected 1 or 2 frames, got ${frames.length}` };
+  // Refused before unpacking: a header is a few hundred bytes (an abort's message at most 4 KiB), and
+  // unpacking a huge one would allocate its strings for nothing.
+  if (frames[0].byteLength > MAX_HEADER_BYTES) return { ok: false, reason: `header of ${frames[0].byteLength} bytes, more than ${MAX_HEADER_BYTES}` };
   let raw: unknown;
   try {
     raw = packr.unpack(frames[0]);

@@ -92,12 +92,18 @@ class VictimControl {
 
 // Where in its all-reduce the victim is caught varies from run to run; a stopped rank can leave
 // survivors one collective apart (one finished it, another waits in it), which only some runs hit,
-// so SIGSTOP runs three times per victim, signalled at different moments.
-const RUNS: Array<{ signal: 'SIGKILL' | 'SIGSTOP'; victim: number; delayMs: number }> = [
-  { signal: 'SIGKILL', victim: 1, delayMs: 1500 },
-  { signal: 'SIGKILL', victim: 3, delayMs: 1500 },
-  ...[1, 3].flatMap((victim) => [1200, 1500, 1800].map((delayMs) => ({ signal: 'SIGSTOP' as const, victim, delayMs }))),
-];
+// so SIGSTOP runs at several moments. ZCOLL_ELASTIC=full runs three moments per victim and signal;
+// the default keeps the suite's time (rank 0, the master, is a victim in the example runs below).
+const FULL = process.env.ZCOLL_ELASTIC === 'full';
+const RUNS: Array<{ signal: 'SIGKILL' | 'SIGSTOP'; victim: number; delayMs: number }> = FULL
+  ? (['SIGKILL', 'SIGSTOP'] as const).flatMap((signal) => [1, 3].flatMap((victim) => [1200, 1500, 1800].map((delayMs) => ({ signal, victim, delayMs }))))
+  : [
+      { signal: 'SIGKILL', victim: 1, delayMs: 1500 },
+      { signal: 'SIGKILL', victim: 3, delayMs: 1200 },
+      { signal: 'SIGSTOP', victim: 1, delayMs: 1500 },
+      { signal: 'SIGSTOP', victim: 3, delayMs: 1200 },
+      { signal: 'SIGSTOP', victim: 3, delayMs: 1800 },
+    ];
 for (const { signal, victim, delayMs } of RUNS) {
   t.test(`${signal} on rank ${victim} of ${SIZE} (${delayMs} ms in): every survivor names rank ${victim} and shrinks it away`, async (t) => {
     const control = new VictimControl(t, victim, signal, 50_000);
@@ -157,7 +163,7 @@ async function portPair(): Promise<number> {
 // No compute between steps: the victim is signalled mid-all-reduce, not between steps.
 const STEPS = 1000;
 for (const signal of ['SIGKILL', 'SIGSTOP'] as const) {
-  for (const victim of [0, 2]) {
+  for (const victim of FULL ? [0, 2] : signal === 'SIGKILL' ? [2] : [0]) {
     t.test(`examples/elastic.ts recovers after ${signal} of rank ${victim} of ${SIZE}`, async (t) => {
       const control = new VictimControl(t, victim, signal, 70_000);
       const outs = await runRanks(SIZE, {
