@@ -359,11 +359,16 @@ export class OpQueue implements OpHost {
     this.tellAll(() => ({ ...controlHeader('stuck', this.rank, this.epoch, op.seq, op.desc.op), x: WAITING }));
   }
 
+  /**
+   * Peers that said nothing about collective `seq` or a recent one. A peer stuck in an earlier
+   * collective (it is behind, waiting on someone else) said so when its own deadline expired: it is
+   * alive, and its own timeout will name whom it waits on.
+   */
   silentPeers(seq: number): number[] {
-    const waiting = this.stuckFrom.get(seq);
-    const finished = this.finishedFrom.get(seq);
+    const alive = new Set<number>();
+    for (const table of [this.stuckFrom, this.finishedFrom]) for (const [s, peers] of table) if (s >= seq - 8 && s <= seq) for (const p of peers) alive.add(p);
     const out: number[] = [];
-    for (let p = 0; p < this.size; p++) if (p !== this.rank && !(waiting?.has(p) ?? false) && !(finished?.has(p) ?? false)) out.push(p);
+    for (let p = 0; p < this.size; p++) if (p !== this.rank && !alive.has(p)) out.push(p);
     return out;
   }
 
