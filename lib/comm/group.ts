@@ -106,6 +106,8 @@ export class RankGroup {
       this.p2p.wakeAll();
       void this.ops.drained().then(() => setTimeout(() => this.release(), POISONED_LINGER_MS).unref());
     };
+    // Last: frames that came early are delivered at once, and the engine must exist for them.
+    this.transport.start();
   }
 
   /** Installs the fault seam of this rank's outbox (fault injection; see faults/). */

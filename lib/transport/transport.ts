@@ -47,7 +47,15 @@ export class Transport {
     this.shared = SharedMemory.open(p.sharedMemory, p.epoch, p.rank, localPeers, p.segmentBytes);
     this.outbox = new Outbox(p.links, this.shared);
     this.inbox = new Inbox(p.rank, p.size, p.epoch, this.shared, p.stats, p.sink);
-    p.endpoint.onMessage = (src, frames) => this.inbox.fromSocket(src, frames);
+  }
+
+  /**
+   * Starts delivering frames to the sink, those that arrived before first (a fast peer's hello and
+   * first collective can come while this rank is still being built): called once whatever the sink
+   * feeds is ready.
+   */
+  start(): void {
+    this.p.endpoint.onMessage = (src, frames) => this.inbox.fromSocket(src, frames);
   }
 
   get usesSharedMemory(): boolean {
