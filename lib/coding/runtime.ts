@@ -378,7 +378,7 @@ function decodeJob(job: number, scheduler: CodedScheduler, messages: Map<string,
     }
     const c = term.coefficient;
     if (dtype === 'float32' && Math.abs(c) > maxF32) {
-      throw new ZcollError('ENUMERIC', `job ${job}: decoding coefficient ${c.toExponential(2)} exceeds ${maxF32} for float32 messages (robust.md 3.2); use float64 messages or a code with smaller coefficients (FRC)`, { rank, op: 'coded-master', details: { job, worker: term.worker } });
+      throw new ZcollError('ENUMERIC', `job ${job}: decoding coefficient ${c.toExponential(2)} exceeds ${maxF32} for float32 messages (the decoder's coefficients must fit a float32 with room to spare); use float64 messages or a code with smaller coefficients (FRC)`, { rank, op: 'coded-master', details: { job, worker: term.worker } });
     }
     for (let i = 0; i < dimension; i++) out[i] += c * msg[RESULT_HEADER + i];
   }

@@ -97,7 +97,7 @@ t.test('exhaustive decoding, n <= 10, every straggler set of size <= s, FRC and 
   t.end();
 });
 
-t.test('float32 relative error stays within the measured bounds of robust.md 3.2', (t) => {
+t.test('float32 relative error stays within the measured bounds for float32 messages', (t) => {
   // Measured with float64 coefficients: 9e-7 at (10, 4), 5e-6 at (20, 4), d = 1000; allow 10x for other draws.
   const rng = new Prng(5);
   const d = 1000;

@@ -16,7 +16,7 @@ import { Prng } from '../../lib/prng.js';
 
 const DIM = 6;
 
-t.test('normalised loads against hand-computed values (robust.md 3.7 parameter sets)', (t) => {
+t.test('normalised loads against hand-computed values (the parameter sets of Krishnan et al., ICLR 2023)', (t) => {
   // M-SGC (B=1, W=2, lambda=27), n=256: 28*2 / (256 * (1 + 28)) = 56/7424 = 0.0075431...
   t.ok(Math.abs(mSgcLoad(256, 1, 2, 27) - 0.007543) < 5e-7, `M-SGC load ${mSgcLoad(256, 1, 2, 27)}`);
   // SR-SGC (B=2, W=3, lambda=23): s = ceil(46 / 4) = 12, load 13/256 = 0.05078125

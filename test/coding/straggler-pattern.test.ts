@@ -4,7 +4,7 @@ import { Prng } from '../../lib/prng.js';
 
 const model = { B: 1, W: 2, lambda: 1 };
 
-t.test('the (B, W, lambda) cases of robust.md 4.3 item 7 (W = 2, B = 1, lambda = 1)', (t) => {
+t.test('the (B, W, lambda) straggler-pattern cases of Krishnan et al. (W = 2, B = 1, lambda = 1)', (t) => {
   t.notOk(conformsPattern([[0], [0]], model), 'one worker straggling in two consecutive rounds is rejected');
   t.notOk(conformsPattern([[0], [1]], model), 'two different workers in consecutive rounds: 2 distinct > lambda');
   t.ok(conformsPattern([[0], [], [0], [], [0]], model), 'one worker every other round is accepted');

@@ -118,7 +118,7 @@ t.test('packed vote = float reference at d = 1_000_007 (M = 4, 7)', async (t) =>
   }
 });
 
-t.test('the examples of robust.md 4.1 items 3 and 4', async (t) => {
+t.test('majority-vote examples worked by hand: ties and an even number of voters', async (t) => {
   const column = (signs: number[]): Uint32Array[] => signs.map((s) => packSigns(new Float32Array([s])));
   const voteOf = (signs: number[]): number => unpackSigns(majorityVote(column(signs), 1), 1)[0];
   t.equal(voteOf([1, 1, 1, -1, -1]), 1);

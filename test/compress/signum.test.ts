@@ -117,7 +117,7 @@ t.test('beta = 0 is signSGD', async (t) => {
   }
 });
 
-t.test('the worked example of robust.md 4.1 item 6', async (t) => {
+t.test('a worked Signum example: momentum, signs, weight decay and step by hand', async (t) => {
   const lr = 0.01;
   const wd = 0.5;
   const opt = new Signum(3, { lr, beta: 0.9, weightDecay: wd });
