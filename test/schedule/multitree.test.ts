@@ -37,7 +37,7 @@ t.test('2D torus with 4 ports: T = 5, 17, 64 for 4x4, 8x8, 16x16 (both rules)', 
   }
 });
 
-t.test('4x4 torus: tree 0 edges and link use per step as MULTITREE's construction gives them (Huang et al., ISCA 2021)', async (t) => {
+t.test('4x4 torus: tree 0 edges and link use per step as the MULTITREE construction gives them (Huang et al., ISCA 2021)', async (t) => {
   const topo = buildTopology({ kind: 'torus', dims: [4, 4] }, 16);
   const trees = buildMultitreeTrees(topo);
   const groups = new Map<string, number[]>();
