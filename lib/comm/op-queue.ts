@@ -143,7 +143,11 @@ export class OpQueue implements OpHost {
       if (seq > 0) this.p.hooks.attachShared?.(); // seq 0 is init's own barrier: peers' regions may not exist before it
       // As early as possible: peers that send their first frames now find the mailbox open.
       if (spin) this.p.hooks.startPolling?.();
-      const start = await prepare();
+      // An input that cannot be read (a tensor whose download failed) fails the op on every rank
+      // in its turn: skipping it would leave this rank one sequence number behind its peers.
+      const start = await Promise.resolve()
+        .then(prepare)
+        .catch((e: unknown) => (ctx: OpContext) => ctx.fail(e instanceof ZcollError ? e : new ZcollError('EINVAL', `${desc.op}: the input could not be read: ${(e as Error).message}`, ctx.ctx(), { cause: e }), true));
       const startedAt = Date.now();
       const ctx = new OpContext(this, seq, desc, timeoutMs);
       this.active = ctx;

@@ -19,7 +19,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import * as zmq from 'zeromq';
 import { ZcollError } from '../errors.js';
-import { markReceived } from './frame-release.js';
+import { markReceived, releaseFrame } from './frame-release.js';
 import { acquireZap, watchHandshakes, type CurveContext, type CurveStats } from './curve.js';
 import type { Link, LinkKind } from './link.js';
 import { decodeHello, encodeHello, type LinkHello } from './wire.js';
@@ -191,12 +191,17 @@ export class ZmqEndpoint {
     if (src !== undefined && this.handler !== undefined) return this.handler(src, frames);
     if (this.handler === undefined || this.helloCheck === undefined) {
       if (this.early.length < MAX_EARLY_MESSAGES) this.early.push({ conn, frames });
-      else this.connectionStats.unauthenticated++;
+      else {
+        this.connectionStats.unauthenticated++;
+        for (const f of frames) releaseFrame(f);
+      }
       return;
     }
     const hello = decodeHello(frames);
     if (hello === undefined) {
+      // Refused unread: freed at once, so a stranger's flood costs no memory until the next GC.
       this.connectionStats.unauthenticated++;
+      for (const f of frames) releaseFrame(f);
       return;
     }
     // One connection per rank: a second hello for a bound rank is a replay or a second process.
