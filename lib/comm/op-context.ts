@@ -4,19 +4,11 @@
  * descriptor before anything else, so a rank that called another op, another size or another dtype
  * fails the collective with EMISMATCH (naming both sides) instead of reducing garbage or hanging.
  */
-import type { DType } from '../dtype.js';
 import { ZcollError } from '../errors.js';
-import { dataHeader, type Header } from '../transport/wire.js';
+import { dataHeader, type Header, type OpFields } from '../transport/wire.js';
 
-export interface OpDescriptor {
-  readonly op: string;
-  readonly dtype: DType | '';
-  /** Element count every rank must pass (per rank for all-gather and gather). */
-  readonly count: number;
-  readonly redop: string;
-  readonly root: number;
-  /** The schedule's builder, when ranks could pick different ones ('auto' must agree everywhere). */
-  readonly algorithm?: string;
+/** What every rank must agree on for one collective: the wire's op fields, and whether it is tolerant. */
+export interface OpDescriptor extends OpFields {
   /**
    * Byzantine-tolerant ops (direct exchanges for robust aggregation): only the op and root must
    * agree; a peer's dtype or count is checked per peer by the op, which marks that peer's

@@ -82,9 +82,11 @@ export interface Header {
 export interface OpFields {
   readonly op: string;
   readonly dtype: DType | '';
+  /** Element count every rank must pass (per rank for all-gather and gather). */
   readonly count: number;
   readonly redop: string;
   readonly root: number;
+  /** The schedule's builder, when ranks could pick different ones ('auto' must agree everywhere). */
   readonly algorithm?: string;
 }
 

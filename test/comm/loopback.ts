@@ -15,7 +15,7 @@
 import type { FrameSender } from '../../lib/comm/op-queue.js';
 import type { FrameSink } from '../../lib/transport/inbox.js';
 import type { Header } from '../../lib/transport/wire.js';
-import { prng } from '../schedule/in-memory-net.js';
+import { prng } from '../helpers/prng.js';
 
 export type Ordering = 'inorder' | 'fifo' | 'shuffle';
 

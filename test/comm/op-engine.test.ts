@@ -20,7 +20,7 @@ import { cachedSchedule, SCHEDULE_ALGORITHMS, type ScheduleAlgorithm, type Sched
 import { chunkSpan } from '../../lib/schedule/partition.js';
 import { controlHeader, PROTOCOL_VERSION, type Header } from '../../lib/transport/wire.js';
 import { Loopback, type LoopbackOptions, type LoopFrame } from './loopback.js';
-import { prng } from '../schedule/in-memory-net.js';
+import { prng } from '../helpers/prng.js';
 
 type Redop = 'sum' | 'max';
 type Protocol = (ctx: OpContext) => void;

@@ -10,6 +10,8 @@ import type { Schedule } from '../../lib/schedule/types.js';
 import type { Kernels, ElementwiseOp } from '../../lib/kernels/contract.js';
 import type { NumericArray } from '../../lib/dtype.js';
 import type { ZcollError } from '../../lib/errors.js';
+import { prng } from '../helpers/prng.js';
+export { prng };
 
 export interface Frame {
   readonly src: number;
@@ -21,17 +23,6 @@ export interface Frame {
   readonly count: number;
 }
 
-/** Seeded PRNG (mulberry32): every shuffle is reproducible from its seed. */
-export function prng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let x = a;
-    x = Math.imul(x ^ (x >>> 15), x | 1);
-    x ^= x + Math.imul(x ^ (x >>> 7), x | 61);
-    return ((x ^ (x >>> 14)) >>> 0) / 4294967296;
-  };
-}
 
 export interface NetOptions {
   readonly schedule: Schedule;
