@@ -4,9 +4,10 @@
  * controls only its own row) and aggregates the n rows itself with the chosen rule of lib/robust
  * (deterministic, so all ranks agree). The timed step is exchange + aggregation.
  * Rows are seeded pseudo-gradients ((i%7)+1 plus N(0, 0.1^2) noise per rank), regenerated on every
- * rank: the check compares the result bitwise with the rule applied to the fault-free rows (with
- * Byzantine ranks in the plan, it counts non-finite outputs instead: the rule must stay finite), and
- * the fault columns show how many rows the rule excluded (invalid rows, or rows Krum did not select).
+ * rank: the check compares the result bitwise with the rule applied to the fault-free rows (bgmd,
+ * stateful: by a reference instance that has replayed every round the live one ran, warm-up
+ * included; with Byzantine ranks in the plan, it counts non-finite outputs instead: the rule must
+ * stay finite), and the fault columns show how many rows the rule excluded (invalid rows, or rows Krum did not select).
  * algbw = S / time with S = d * 4 bytes; busbw uses the all-reduce factor 2(n-1)/n so the figure
  * compares with the all-reduce it replaces (the direct exchange moves (n-1) S per rank).
  */
@@ -79,10 +80,17 @@ export function robustCase(comm: Communicator, o: RobustCaseOptions): BenchCase 
         const a = aggregate(rule as AggregatorName, input, ruleOptions);
         return { value: a.value, excluded: excludedOf(a) };
       };
-      // bgmd keeps per-worker memory: the reference runs its own instance on the fault-free rows.
+      // bgmd keeps per-worker memory, so each round's result depends on every round before it: the
+      // reference runs its own instance on the fault-free rows and must replay the SAME rounds as
+      // the live one, warm-up rounds included (run() is called for warm-up iterations, check() is
+      // not). check() therefore catches the reference up to the live round count before comparing;
+      // stepping the reference only in check() left it one round behind per warm-up iteration, and
+      // with the memory shifted the selected blocks differ (2k wrong values per rank and round).
       const makeBgmd = (): Bgmd<AggregatorName> | undefined => (rule === 'bgmd' ? new Bgmd<AggregatorName>({ workers: n, length: d, seed: o.seed }) : undefined);
       const live = makeBgmd();
       const reference = makeBgmd();
+      let liveRounds = 0;
+      let referenceRounds = 0;
       let refValue: Float32Array | undefined = rule === 'bgmd' ? undefined : run1(rows, undefined).value;
       let last: { value: Float32Array; excluded: number } = { value: new Float32Array(0), excluded: 0 };
       const honestView: HonestView = (msg) => {
@@ -95,6 +103,7 @@ export function robustCase(comm: Communicator, o: RobustCaseOptions): BenchCase 
           const entries = await comm.exchangeDirect(mine);
           const got = entries.map((e) => (e instanceof Float32Array ? e : new Float32Array(0)));
           last = run1(got, live);
+          liveRounds++;
         },
         check: () => {
           if (byzantineRanks.size > 0) {
@@ -102,7 +111,10 @@ export function robustCase(comm: Communicator, o: RobustCaseOptions): BenchCase 
             for (let i = 0; i < last.value.length; i++) if (!Number.isFinite(last.value[i])) bad++;
             return bad + (last.value.length === d ? 0 : d);
           }
-          if (reference !== undefined) refValue = run1(rows, reference).value;
+          if (reference !== undefined) {
+            // Untimed: replay the rounds the reference has not seen (the warm-up ones, or any run unchecked).
+            for (; referenceRounds < liveRounds; referenceRounds++) refValue = run1(rows, reference).value;
+          }
           const ref = refValue!;
           if (last.value.length !== ref.length) return d;
           let wrong = 0;
