@@ -3,7 +3,7 @@
 // always-late worker complete with #wrong 0 and counters that follow from the straggler plan; the
 // uncoded 'none' (float64) never drops a worker; a bad scheme or parameter is a clear EINVAL that comes
 // before any rank starts (one line on stderr, nothing on stdout).
-import { mkdtempSync, readFileSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import t, { type Test } from 'tap';
@@ -14,6 +14,7 @@ import { createScheduler } from '../../lib/coding/sequential.js';
 import { runCli, type CliRun } from '../helpers/cli.js';
 
 const DIR = mkdtempSync(join(tmpdir(), 'zcoll-bench-coded-'));
+t.teardown(() => rmSync(DIR, { recursive: true, force: true }));
 
 function run(args: string[]): Promise<CliRun> {
   return runCli(args, { env: { ZCOLL_TIMEOUT_MS: '20000' }, killAfterMs: 30_000 });

@@ -3,7 +3,7 @@
 // documents), the table, CSV and JSON agree, the Chrome trace is well formed for every rank, the plot
 // is an SVG drawn by vega, `zcoll report` reprints the table; fault runs fill the fault columns with
 // what the plan did, the check catches corrupted results, and a killed rank stops the run.
-import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, readFileSync, writeFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -15,6 +15,7 @@ const SCHEMA_FILE = fileURLToPath(new URL('../../bench/bench-results.schema.json
 // tsc copies no JSON into dist/: the schema is read from the source tree, next to dist/.
 const SCHEMA_PATHS = [SCHEMA_FILE, join(fileURLToPath(new URL('../../../', import.meta.url)), 'bench', 'bench-results.schema.json')];
 const DIR = mkdtempSync(join(tmpdir(), 'zcoll-bench-out-'));
+t.teardown(() => rmSync(DIR, { recursive: true, force: true }));
 
 function run(args: string[]): Promise<CliRun> {
   return runCli(args, { env: { ZCOLL_TIMEOUT_MS: '20000' }, killAfterMs: 60_000 });

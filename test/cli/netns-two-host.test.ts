@@ -7,7 +7,7 @@
 // Skipped, with the reason, when not root or `ip` / `mpirun` are missing.
 import { spawn, spawnSync } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
-import { mkdtempSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, writeFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -76,6 +76,7 @@ t.test('two hosts in two network namespaces: zcoll bench --host on each', { skip
   t.notMatch(routes, /default/, 'no route out of the namespace');
 
   const dir = mkdtempSync(join(tmpdir(), 'zcoll-netns-'));
+  t.teardown(() => rmSync(dir, { recursive: true, force: true }));
   const config = join(dir, 'cluster.config.json');
   writeFileSync(
     config,

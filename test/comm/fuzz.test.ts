@@ -3,7 +3,7 @@
 // right, and a frame claiming a huge payload (through ZeroMQ, or a raw ZMTP frame header announcing
 // 1 TiB) is refused by libzmq's maxMessageSize before anything is allocated: the connection is cut.
 import t from 'tap';
-import { existsSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdtempSync, readFileSync, writeFileSync, rmSync } from 'node:fs';
 import { connect as tcpConnect } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -73,6 +73,7 @@ async function rawFrame(endpoint: string, size: bigint, waitMs: number): Promise
 
 t.test('fuzzed frames on the tcp inboxes of running ranks', async (t) => {
   const dir = mkdtempSync(join(tmpdir(), 'zcoll-fuzz-'));
+  t.teardown(() => rmSync(dir, { recursive: true, force: true }));
   const run = runRanks(RANKS, {
     script: 'test/fixtures/reliability-worker.js',
     args: ['serve', '16384'],

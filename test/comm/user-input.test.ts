@@ -2,7 +2,7 @@
 // environment), and the message names what was wrong (the argument, the option, the config key and
 // file, the variable) so a user can act on it. A rejected call does not poison the communicator.
 import t, { type Test as Tap } from 'tap';
-import { mkdtempSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, writeFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { init, isZcollError, loadConfig, parseConfig, type Communicator } from '../../lib/index.js';
@@ -46,6 +46,7 @@ t.test('init options and environment', async (t) => {
 
 t.test('config file: every key is validated, each error names the key and the file', async (t) => {
   const dir = mkdtempSync(join(tmpdir(), 'zcoll-config-'));
+  t.teardown(() => rmSync(dir, { recursive: true, force: true }));
   const file = join(dir, 'cluster.config.json');
   const h = { name: 'n0', address: '10.0.0.1', ranks: 2 };
   const cases: [unknown, string][] = [

@@ -1,6 +1,6 @@
 // Fault plans as data: the short specs and the JSON file parse into one plan, bad specs fail naming
 // the field, and the seam of a rank (rank-faults.ts) delays, replaces and crashes exactly as the plan says.
-import { mkdtempSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, writeFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import t from 'tap';
@@ -60,6 +60,7 @@ t.test('short specs parse; bad ones name the field', async (t) => {
 
 t.test('the JSON file and the short flags make one plan; a flag replaces its kind', async (t) => {
   const dir = mkdtempSync(join(tmpdir(), 'zcoll-plan-'));
+  t.teardown(() => rmSync(dir, { recursive: true, force: true }));
   const file = join(dir, 'faults.json');
   writeFileSync(file, JSON.stringify({ stragglers: 'fixed:ranks=1,3,delay=50ms', byzantine: [{ attack: 'alie', ranks: [2], tau: 1.5 }, 'nan:ranks=0'], kill: { rank: 2, at: 5 }, seed: 9 }));
   const p = buildFaultPlan({ file });

@@ -5,7 +5,7 @@
 // client holding a listed key is the control: its garbage frames do reach the rank (and are dropped
 // there), so the "never reached" count is able to see a frame that got through.
 import t from 'tap';
-import { existsSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdtempSync, readFileSync, writeFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import * as zmq from 'zeromq';
@@ -43,6 +43,7 @@ async function attack(endpoint: string, opts: ConstructorParameters<typeof zmq.D
 
 t.test('CURVE cluster: attackers refused while collectives run and stay right', async (t) => {
   const dir = mkdtempSync(join(tmpdir(), 'zcoll-curve-'));
+  t.teardown(() => rmSync(dir, { recursive: true, force: true }));
   const a = generateKeys();
   const b = generateKeys();
   const config = {

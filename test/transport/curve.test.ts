@@ -2,7 +2,7 @@
 // a link to a server holding another key fails with EAUTH naming the peer, plaintext clients are
 // refused, the bytes on the wire carry no plaintext, and the config never holds a secret.
 import t, { type Test as Tap } from 'tap';
-import { chmodSync, mkdtempSync, readFileSync, statSync } from 'node:fs';
+import { chmodSync, mkdtempSync, readFileSync, statSync, rmSync } from 'node:fs';
 import { createServer, connect as tcpConnect, type Socket } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -104,6 +104,7 @@ t.test('the secret comes from the named variable or a private file, and must mat
   t.equal(loadCurveContext(parseConfig({ hosts: [{ name: 'a', address: 'x', ranks: 1 }] }, 'f'), 'a', {}), undefined, 'no security: no CURVE');
 
   const dir = mkdtempSync(join(tmpdir(), 'zcoll-keys-'));
+  t.teardown(() => rmSync(dir, { recursive: true, force: true }));
   const missingCfg = configWith({ a: a.publicKey, b: b.publicKey }, { secretKeyFile: 'keys/{host}.key' }, join(dir, 'cluster.config.json'));
   throwsWhere(t, () => loadCurveContext(missingCfg, 'a', {}), (e: unknown) => isZcollError(e, 'ECONFIG') && e.message.includes(join(dir, 'keys', 'a.key')), 'missing file named');
   t.equal(keysCommand(['--hosts', 'a,b', '--out', join(dir, 'keys')], { write: () => undefined }), 0);
@@ -122,7 +123,9 @@ t.test('zcoll keys: prints a pair, writes private files, refuses to overwrite', 
   const pub = /public-key (\S+)/.exec(text)?.[1] ?? '';
   const sec = /secret-key (\S+)/.exec(text)?.[1] ?? '';
   t.equal(publicKeyOf(sec), pub, 'the printed pair belongs together');
-  const dir = join(mkdtempSync(join(tmpdir(), 'zcoll-keys-')), 'k');
+  const keysParent = mkdtempSync(join(tmpdir(), 'zcoll-keys-'));
+  t.teardown(() => rmSync(keysParent, { recursive: true, force: true }));
+  const dir = join(keysParent, 'k');
   text = '';
   keysCommand(['--hosts', 'n0,n1', '--out', dir], { write: (s) => (text += s) });
   const block = JSON.parse(text.slice(text.indexOf('{'))) as { security: { curve: Record<string, unknown> } };
