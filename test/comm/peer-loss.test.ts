@@ -57,7 +57,7 @@ t.test('elastic-lite: the survivors of a lost rank shrink to a new communicator 
   t.equal(outs[3].signal, 'SIGKILL', 'rank 3 died');
   for (const o of outs.slice(0, 3)) {
     const r = o.results.find((x) => (x as Res).kind === 'elastic') as Record<string, unknown> | undefined;
-    t.ok(r !== undefined, `rank ${o.rank} went on: ${o.stderr.slice(-500)}`);
+    t.ok(r !== undefined, `rank ${o.rank} went on: ${JSON.stringify(o.results).slice(-400)} ${o.stderr.slice(-500)}`);
     if (r === undefined) continue;
     t.equal(r.first, 10, 'the first all-reduce had 4 ranks');
     t.match(r.lostError as string, /^EPEERLOST: .*rank 3/, 'the loss was detected and named');
