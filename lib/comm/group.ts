@@ -92,6 +92,7 @@ export class RankGroup {
       outbox: this.outbox,
       spin: poll !== undefined && spinEnabled(init.poll ?? 'auto', this.localSize),
       allLocal: this.localSize === this.size,
+      stats: this.stats,
       hooks: {
         ...poll,
         p2p: (src, h, payload, volatile) => this.p2p.take(src, h, payload, volatile),

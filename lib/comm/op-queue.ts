@@ -12,6 +12,7 @@ import { BYTES_PER_ELEMENT } from '../dtype.js';
 import { debug } from '../debug.js';
 import { ERROR_CODES, ZcollError, type ErrorCode } from '../errors.js';
 import type { FrameSink } from '../transport/inbox.js';
+import type { PollHooks } from '../transport/transport.js';
 import { controlHeader, type Header } from '../transport/wire.js';
 import { spinWhilePending, SPIN_BUDGET_MS, SPIN_MAX_BYTES } from './busy-poll.js';
 import { EarlyFrames } from './early-frames.js';
@@ -30,18 +31,8 @@ export interface FrameSender {
   send(peer: number, header: Header, payload?: Uint8Array): Promise<void>;
 }
 
-/** What the engine needs around it: the mailboxes to poll, registered buffers to wait for, tracing. */
-export interface EngineHooks {
-  /** Maps the same-host peers' regions (first collective after init's barrier). */
-  attachShared?(): void;
-  /** Busy-polling: open the mailboxes, drain them, close them (drains once more). */
-  startPolling?(): void;
-  drain?(): void;
-  stopPolling?(): void;
-  /** When the last frame arrived (performance.now()). */
-  lastFrameAt?(): number;
-  /** Resolves once every registered-buffer reference this rank sent was released. */
-  returned?(deadline: number, op: string): Promise<void>;
+/** What the engine needs around it: the transport's busy-poll hooks (none without shared memory), point-to-point, tracing. */
+export interface EngineHooks extends Partial<PollHooks> {
   /** Point-to-point frames go elsewhere (p2p.ts): true when taken, else why not. */
   p2p?(src: number, h: Header, payload: Buffer | undefined, volatile: boolean): true | string;
   /** A peer is gone (lost or failed link): point-to-point waiters fail too. */
@@ -58,13 +49,14 @@ export interface EngineParams {
   readonly spin: boolean;
   readonly allLocal: boolean;
   readonly hooks: EngineHooks;
+  /** Where aborts received are counted (the communicator's stats). */
+  readonly stats: { abortsReceived: number };
 }
 
 export class OpQueue implements OpHost {
   readonly rank: number;
   readonly size: number;
   readonly epoch: number;
-  abortsReceived = 0;
   private nextSeq = 0;
   private startedSeq = -1;
   private active: OpContext | undefined;
@@ -280,7 +272,7 @@ export class OpQueue implements OpHost {
     const at = this.place(h.seq);
     if (!current && (at === 'late' || at === 'far')) return `abort for #${h.seq} from rank ${src}, outside this rank's window of collectives`;
     if (!current && at === 'ahead' && this.pendingAborts.has(h.seq)) return true; // the first one is enough
-    this.abortsReceived++;
+    this.p.stats.abortsReceived++;
     const code: ErrorCode = (ERROR_CODES as readonly string[]).includes(h.code ?? '') ? (h.code as ErrorCode) : 'EPEERLOST';
     const culprit = h.cu ?? src;
     const mine = current ? a.desc.op : h.op;
