@@ -23,7 +23,7 @@ import { chunkSpan } from '../schedule/partition.js';
 import { gatheredShape } from '../tensor/fusion.js';
 import { makeTensor, readTensor, type Tensor } from '../tensor/bridge.js';
 import * as args from './args.js';
-import { eachInput, type Work } from './each-input.js';
+import { eachInput, readNow, type Work } from './each-input.js';
 import { RankGroup } from './group.js';
 import type { OpContext, OpDescriptor } from './op-context.js';
 import type { AllGatherOptions, AllReduceAlgorithm, AllReduceOptions, BroadcastOptions, Collectible, ExchangeOptions, P2POptions, ReduceOp, ReduceScatterOptions, RootedOptions, TimeoutOptions, TraceEvent } from './options.js';
@@ -86,7 +86,7 @@ export class Communicator extends RankGroup {
       const shape = inp.shape;
       check(shape.length > 0 && shape[0] % this.size === 0, 'EINVAL', () => `tensor passed to 'reduceScatter' must have a first dimension divisible by the world size ${this.size}, got shape [${shape.join(', ')}]`, { rank: this.rank, op });
     }
-    const work: Work = inp.kind === 'tensor' ? readTensor(inp.tensor) : inPlace ? inp.array : inp.array.slice();
+    const work: Work = inp.kind === 'tensor' ? readNow(inp.tensor) : inPlace ? inp.array : inp.array.slice();
     const desc: OpDescriptor = { op, dtype: inp.dtype, count: inp.count, redop, root: -1 };
     let buf!: NumericArray;
     const out = await this.ops.run(
@@ -123,14 +123,15 @@ export class Communicator extends RankGroup {
       check(out instanceof like.constructor && out.length === count * this.size, 'EINVAL', () => `option 'out' passed to 'allGather' must be a ${like.constructor.name} of ${count * this.size} elements (${count} x ${this.size} ranks), got ${ArrayBuffer.isView(out) ? `a ${out.constructor.name} of ${(out as NumericArray).length}` : args.describe(out)}`, { rank: this.rank, op });
       check(!args.overlaps(out, like), 'EINVAL', () => `option 'out' passed to 'allGather' must not share memory with x`, { rank: this.rank, op });
     }
-    const mine: Work = inp.kind === 'tensor' ? readTensor(inp.tensor) : inp.array.slice();
     const buf = out ?? allocArray(dtype, count * this.size);
+    // Read at the call: an array straight into its place in the result (no private copy first).
+    const mine = placeInput(inp, buf, this.rank * count);
     const desc: OpDescriptor = { op, dtype, count, redop: '', root: -1 };
     const result = await this.ops.run(
       desc,
       timeoutMs,
       async () => {
-        buf.set(await mine, this.rank * count);
+        await mine;
         return this.scheduled({ collective: 'allgather' }, buf, 'sum');
       },
       () => buf,
@@ -180,16 +181,16 @@ export class Communicator extends RankGroup {
     const timeoutMs = args.timeoutOf(this, options, this.timeoutMs, op);
     this.ops.assertUsable(op);
     const inp = args.input(this, x, op);
-    const mine: Work = inp.kind === 'tensor' ? readTensor(inp.tensor) : inp.array.slice();
     // Every rank runs the schedule on count x size elements; off the root only its own chunk is
     // written, and the untouched pages of a fresh array are never faulted in.
     const buf = allocArray(inp.dtype, inp.count * this.size);
+    const mine = placeInput(inp, buf, this.rank * inp.count);
     const desc: OpDescriptor = { op, dtype: inp.dtype, count: inp.count, redop: '', root };
     const out = await this.ops.run(
       desc,
       timeoutMs,
       async () => {
-        buf.set(await mine, this.rank * inp.count);
+        await mine;
         return this.scheduled({ collective: 'gather', root }, buf, 'sum');
       },
       () => (this.rank === root ? buf : undefined),
@@ -274,3 +275,14 @@ export class Communicator extends RankGroup {
 
 /** The barrier's buffer: its one chunk has no elements, its messages no payload. */
 const NOTHING = new Float32Array(0);
+
+/** Writes the input into `buf` at `offset`: a typed array now, a tensor once its download (started now) lands. */
+function placeInput(inp: args.Input, buf: NumericArray, offset: number): Promise<void> | undefined {
+  if (inp.kind === 'array') {
+    buf.set(inp.array, offset);
+    return undefined;
+  }
+  const placed = readNow(inp.tensor).then((values) => buf.set(values, offset));
+  placed.catch(() => undefined);
+  return placed;
+}

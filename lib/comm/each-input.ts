@@ -12,16 +12,27 @@ import type { CallName, Collectible } from './options.js';
 /** A collective's working buffer: ready now, or once a tensor's values are read. */
 export type Work = NumericArray | Promise<NumericArray>;
 
+/**
+ * A tensor's values, with the download started now (the collective reads its input at the call). It
+ * is awaited only in the collective's turn: a failure meanwhile must not count as unhandled (Node
+ * would end the process), it fails that collective when awaited.
+ */
+export function readNow(t: Parameters<typeof readTensor>[0]): Promise<NumericArray> {
+  const values = readTensor(t);
+  values.catch(() => undefined);
+  return values;
+}
+
 export function eachInput(site: args.CallSite, x: Collectible | Collectible[], inPlaceOption: unknown, call: CallName, op: string, one: (dtype: DType, count: number, work: Work) => Promise<NumericArray>): Promise<Collectible | Collectible[]> {
   if (!Array.isArray(x)) {
     const inp = args.input(site, x, op);
     const inPlace = args.checkInPlace(site, inPlaceOption, inp, call, op);
-    if (inp.kind === 'tensor') return one(inp.dtype, inp.count, readTensor(inp.tensor)).then((out) => makeTensor(out, inp.shape, inp.dtype as 'float32' | 'int32'));
+    if (inp.kind === 'tensor') return one(inp.dtype, inp.count, readNow(inp.tensor)).then((out) => makeTensor(out, inp.shape, inp.dtype as 'float32' | 'int32'));
     return one(inp.dtype, inp.count, inPlace ? inp.array : inp.array.slice());
   }
   const ins = args.inputs(site, x, op);
   args.checkInPlace(site, inPlaceOption, ins, call, op);
-  const values = ins.map((inp) => (inp.kind === 'tensor' ? readTensor(inp.tensor) : inp.array));
+  const values = ins.map((inp) => (inp.kind === 'tensor' ? readNow(inp.tensor) : inp.array));
   const groups = fusionGroups(ins);
   const runs = groups.map((g) =>
     one(

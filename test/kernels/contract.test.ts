@@ -13,23 +13,12 @@ import type { NumericArray } from '../../lib/dtype.js';
 import type { ElementwiseOp, FloatArray, Kernels } from '../../lib/kernels/contract.js';
 import { jsKernels } from '../../lib/kernels/js.js';
 import { nativeKernels, nativeLoad } from '../../lib/kernels/native.js';
+import { prng } from '../helpers/prng.js';
 
 type Ctor = Float32ArrayConstructor | Float64ArrayConstructor | Int32ArrayConstructor;
 /** What `placed` can lay out: the numeric dtypes and the packed sign words. */
 type PlacedCtor = Ctor | Uint32ArrayConstructor;
 type Typed = NumericArray | Uint32Array;
-
-/** mulberry32: small, seeded, good enough for test data. */
-function prng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let x = a;
-    x = Math.imul(x ^ (x >>> 15), x | 1);
-    x ^= x + Math.imul(x ^ (x >>> 7), x | 61);
-    return ((x ^ (x >>> 14)) >>> 0) / 4294967296;
-  };
-}
 
 const GUARD = -12345;
 const GUARD_ELEMENTS = 3;
