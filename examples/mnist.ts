@@ -24,7 +24,7 @@ import { pathToFileURL } from 'node:url';
 import { parseArgs } from 'node:util';
 import type * as tfTypes from '@tensorflow/tfjs';
 import { init, type Communicator } from '../lib/index.js';
-import { DistributedOptimizer, broadcastVariables, parseByzantineSpec, formatByzantineSpec, byzantineContribution, STRATEGY_NAMES, type StrategyName, type DistributedOptimizerOptions, type RobustStrategyOptions } from '../lib/train/index.js';
+import { DistributedOptimizer, broadcastVariables, warmupLearningRate, parseByzantineSpec, formatByzantineSpec, byzantineContribution, STRATEGY_NAMES, type StrategyName, type DistributedOptimizerOptions, type RobustStrategyOptions } from '../lib/train/index.js';
 import { flattenGradients, layoutOf } from '../lib/train/gradient-layout.js';
 import { Prng } from '../lib/prng.js';
 import { CLASSES, PIXELS, loadDigits, type DigitSet } from './data/mnist-digits.js';
@@ -39,8 +39,10 @@ export interface MnistOptions {
   test: number;
   /** Per-rank batch. */
   batch: number;
-  /** Learning rate (default per strategy). */
+  /** Single-rank learning rate (default per strategy, DEFAULT_LR); scaled by n for SCALED strategies. */
   lr?: number;
+  /** Epochs of linear warm-up from lr to lr x n (default 1; 0: the scaled rate from the first step). */
+  warmupEpochs?: number;
   hidden: number;
   seed: number;
   byzantine?: string;
@@ -66,8 +68,17 @@ export interface MnistResult {
   weightsHash: string;
 }
 
-/** Learning rates that work for this model per strategy (global batch 4 x 32, a few epochs). */
-export const DEFAULT_LR: Readonly<Record<StrategyName, number>> = { allreduce: 0.5, robust: 0.5, coded: 0.5, signum: 0.002 };
+/**
+ * Single-rank learning rates for this model with a per-rank batch of 32 (--lr overrides). With n
+ * ranks the gradient applied is the AVERAGE over the global batch of n x 32 ('allreduce' op 'avg',
+ * 'robust' and 'coded' aggregate to a mean as well), so by the linear scaling rule (Goyal et al.
+ * 2017) the rate is lr x n, reached by a linear warm-up from lr over the first --warmup epochs.
+ * Signum steps by lr x sign(vote), whose size does not depend on n: its rate is not scaled.
+ */
+export const DEFAULT_LR: Readonly<Record<StrategyName, number>> = { allreduce: 0.1, robust: 0.1, coded: 0.1, signum: 0.002 };
+
+/** Strategies whose step grows with the averaged batch, so whose rate is scaled with the ranks. */
+export const SCALED: Readonly<Record<StrategyName, boolean>> = { allreduce: true, robust: true, coded: true, signum: false };
 
 /** Picks the fastest tfjs that loads: tfjs-node-gpu, tfjs-node, then the pure-JS CPU build. */
 export async function loadTfjs(): Promise<{ tf: Tfjs; pkg: string }> {
@@ -83,18 +94,21 @@ export async function loadTfjs(): Promise<{ tf: Tfjs; pkg: string }> {
   throw new Error('no tfjs package could be loaded: npm install @tensorflow/tfjs');
 }
 
-/** Rank r's shard: digits r, r + n, r + 2n, ... of the training set. */
-export function shardOf(count: number, rank: number, size: number): number[] {
+/**
+ * Rank r's digits in epoch e, in visiting order (PyTorch's DistributedSampler with set_epoch): the
+ * whole training set is shuffled by a seed made of (seed, epoch), the same on every rank, and rank
+ * r takes positions r, r + n, r + 2n, ... of that permutation. The shards are disjoint and cover the
+ * set each epoch, and each rank sees different digits from epoch to epoch (a fixed shard shuffled
+ * locally would give each replica's gradient the same bias every epoch). `count` is cut to a
+ * multiple of n so that every rank has the same number of steps.
+ */
+export function epochShard(count: number, seed: number, epoch: number, rank: number, size: number): number[] {
+  const order = Array.from({ length: count }, (_, i) => i);
+  new Prng((seed * 1_000_003 + epoch * 7919) >>> 0).shuffle(order);
+  const per = Math.floor(count / size);
   const out: number[] = [];
-  for (let i = rank; i < count; i += size) out.push(i);
+  for (let k = 0; k < per; k++) out.push(order[k * size + rank]);
   return out;
-}
-
-/** The order rank r visits its shard in epoch e: a shuffle seeded by (seed, epoch, rank), so any rank can recompute it. */
-export function epochOrder(shard: readonly number[], seed: number, epoch: number, rank: number): number[] {
-  const order = shard.slice();
-  new Prng((seed * 1_000_003 + epoch * 7919 + rank * 104_729) >>> 0).shuffle(order);
-  return order;
 }
 
 export function batchTensors(tf: Tfjs, set: DigitSet, indices: readonly number[]): { xs: tfTypes.Tensor2D; ys: tfTypes.Tensor2D } {
@@ -132,16 +146,30 @@ export async function trainMnist(comm: Communicator, tf: Tfjs, o: MnistOptions):
   const log = o.log ?? ((line: string) => void process.stdout.write(`${line}\n`));
   const n = comm.size;
   const { train, test } = loadDigits(o.train, o.test, o.seed);
-  const shards = Array.from({ length: n }, (_, r) => shardOf(train.count, r, n));
-  const stepsPerEpoch = Math.floor(Math.min(...shards.map((s) => s.length)) / o.batch);
+  const stepsPerEpoch = Math.floor(Math.floor(train.count / n) / o.batch);
   if (stepsPerEpoch < 1) throw new Error(`--train ${o.train} gives fewer than one batch of ${o.batch} per rank`);
   // Different initial weights per rank, so the broadcast is what makes the replicas equal.
   const model = buildMlp(tf, o.hidden, o.seed * 100 + comm.rank);
   await broadcastVariables(comm, model, 0);
-  const lr = o.lr ?? DEFAULT_LR[o.strategy];
+  const baseLr = o.lr ?? DEFAULT_LR[o.strategy];
+  const scaled = SCALED[o.strategy] && n > 1;
+  const warmupSteps = scaled ? Math.round((o.warmupEpochs ?? 1) * stepsPerEpoch) : 0;
+  const lrAt = (step: number): number => (scaled ? warmupLearningRate(step, baseLr, n, { warmupSteps }) : baseLr);
+  const lr = lrAt(0);
   const spec = o.byzantine !== undefined && o.byzantine !== '' ? parseByzantineSpec(o.byzantine, n) : undefined;
   let epoch = 0;
-  const batchOf = (rank: number, e: number, step: number): number[] => epochOrder(shards[rank], o.seed, e, rank).slice(step * o.batch, (step + 1) * o.batch);
+  // Every rank can recompute any rank's batch (the omniscient attacker and 'coded' do).
+  const orders = new Map<string, number[]>();
+  const batchOf = (rank: number, e: number, step: number): number[] => {
+    const key = `${e}/${rank}`;
+    let order = orders.get(key);
+    if (order === undefined) {
+      if (orders.size > 4 * n) orders.clear();
+      order = epochShard(train.count, o.seed, e, rank, n);
+      orders.set(key, order);
+    }
+    return order.slice(step * o.batch, (step + 1) * o.batch);
+  };
   const layout = layoutOf(model.trainableWeights.map((w) => w.read() as tfTypes.Variable));
   const variables = model.trainableWeights.map((w) => w.read() as tfTypes.Variable);
   let step = 0;
@@ -172,13 +200,14 @@ export async function trainMnist(comm: Communicator, tf: Tfjs, o: MnistOptions):
   if (o.robust !== undefined) options.robust = o.robust;
   if (contribution !== undefined) options.contribution = contribution;
   const opt = new DistributedOptimizer(comm, options);
-  if (comm.rank === 0) log(`strategy=${o.strategy} ranks=${n} train=${train.count} batch=${o.batch}x${n} steps/epoch=${stepsPerEpoch} lr=${lr}${spec !== undefined ? ` byzantine=${formatByzantineSpec(spec)}` : ''}`);
+  if (comm.rank === 0) log(`strategy=${o.strategy} ranks=${n} train=${train.count} batch=${o.batch}x${n} steps/epoch=${stepsPerEpoch} lr=${baseLr}${scaled ? `x${n} (warm-up ${warmupSteps} steps)` : ''}${spec !== undefined ? ` byzantine=${formatByzantineSpec(spec)}` : ''}`);
   const epochs: EpochReport[] = [];
   let totalMs = 0;
   for (epoch = 0; epoch < o.epochs; epoch++) {
     let lossSum = 0;
     const t0 = performance.now();
     for (step = 0; step < stepsPerEpoch; step++) {
+      opt.learningRate = lrAt(epoch * stepsPerEpoch + step);
       let cost: tfTypes.Scalar | null;
       if (o.strategy === 'coded') {
         // Gradient coding splits the global batch of the step into n partitions (partition j = rank j's batch).
@@ -216,6 +245,7 @@ async function main(): Promise<void> {
       test: { type: 'string', default: '1000' },
       batch: { type: 'string', default: '32' },
       lr: { type: 'string' },
+      'warmup-epochs': { type: 'string' },
       hidden: { type: 'string', default: '64' },
       seed: { type: 'string', default: '1' },
       byzantine: { type: 'string' },
@@ -241,6 +271,7 @@ async function main(): Promise<void> {
       hidden: int('hidden', values.hidden),
       seed: int('seed', values.seed),
       ...(values.lr !== undefined ? { lr: Number(values.lr) } : {}),
+      ...(values['warmup-epochs'] !== undefined ? { warmupEpochs: Number(values['warmup-epochs']) } : {}),
       ...(values.byzantine !== undefined ? { byzantine: values.byzantine } : {}),
     });
     if (comm.rank === 0) {

@@ -21,6 +21,7 @@ import type { Communicator } from '../comm/communicator.js';
 import { ZcollError } from '../errors.js';
 import { flattenGradients, gradientTensors, layoutOf, type GradientLayout } from './gradient-layout.js';
 import { loadTf, type NamedTensorMap, type Optimizer, type Scalar, type Tf, type TfTensor, type Variable } from './tfjs.js';
+import { optimizerLearningRate, setOptimizerLearningRate } from './learning-rate.js';
 import { resolveVariables, type VariableSource } from './variables.js';
 import { AllReduceStrategy, type AllReduceStrategyOptions } from './strategies/allreduce.js';
 import { CodedStrategy, type CodedStrategyOptions } from './strategies/coded.js';
@@ -101,6 +102,23 @@ export class DistributedOptimizer {
     this.variableSource = options.variables;
     this.contribution = options.contribution;
     this.timeoutMs = options.timeoutMs;
+  }
+
+  /**
+   * The learning rate applied at the next step: the inner tf.Optimizer's, or Signum's (its own
+   * optimizer). Settable between steps (warm-up, schedules); NaN when the inner optimizer has no
+   * readable rate.
+   */
+  get learningRate(): number {
+    if (this.strategy.lr !== undefined) return this.strategy.lr;
+    return this.inner !== undefined ? (optimizerLearningRate(this.inner) ?? Number.NaN) : Number.NaN;
+  }
+
+  set learningRate(lr: number) {
+    if (!(typeof lr === 'number' && lr > 0 && Number.isFinite(lr))) throw new ZcollError('EINVAL', `learningRate must be a finite number > 0, got ${String(lr)}`, { rank: this.comm.rank, op: 'DistributedOptimizer' });
+    if (this.strategy.lr !== undefined) this.strategy.lr = lr;
+    else if (this.inner !== undefined) setOptimizerLearningRate(this.inner, lr, this.comm.rank);
+    else throw new ZcollError('EINVAL', `strategy '${this.strategy.name}' has no learning rate to set`, { rank: this.comm.rank, op: 'DistributedOptimizer' });
   }
 
   private variables(tf: Tf, varList: VariableSource | undefined): readonly Variable[] {

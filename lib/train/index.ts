@@ -10,7 +10,7 @@ export {
   type ContributionHook,
 } from './distributed-optimizer.js';
 export { broadcastVariables } from './broadcast-variables.js';
-export { scaleLearningRate, warmupLearningRate, type LearningRateRule, type WarmupOptions } from './learning-rate.js';
+export { scaleLearningRate, warmupLearningRate, setOptimizerLearningRate, optimizerLearningRate, type LearningRateRule, type WarmupOptions } from './learning-rate.js';
 export { resolveVariables, type VariableSource, type ModelLike, type LayerVariableLike } from './variables.js';
 export { DEFAULT_FUSION_THRESHOLD_BYTES, fusionBuckets, layoutOf, type GradientLayout, type FusionBucket } from './gradient-layout.js';
 export { directAllGather } from './direct-all-gather.js';

@@ -39,3 +39,23 @@ export function warmupLearningRate(step: number, baseLr: number, workers: number
   if (step >= w) return target;
   return baseLr + ((target - baseLr) * step) / w;
 }
+
+/**
+ * Sets the learning rate of a tf.Optimizer between steps. SGD (and Momentum, its subclass) keep the
+ * rate in a kept scalar tensor that only setLearningRate refreshes; the others (Adam, Adagrad,
+ * Adadelta, Adamax, RMSProp) read their `learningRate` field at every applyGradients.
+ */
+export function setOptimizerLearningRate(optimizer: object, lr: number, rank?: number): void {
+  const ctx = { op: 'setLearningRate', ...(rank !== undefined ? { rank } : {}) };
+  if (!(typeof lr === 'number' && lr > 0 && Number.isFinite(lr))) throw new ZcollError('EINVAL', `setLearningRate: the learning rate must be a finite number > 0, got ${String(lr)}`, ctx);
+  const o = optimizer as { setLearningRate?: (x: number) => void; learningRate?: unknown };
+  if (typeof o.setLearningRate === 'function') o.setLearningRate(lr);
+  else if (typeof o.learningRate === 'number') o.learningRate = lr;
+  else throw new ZcollError('EINVAL', `setLearningRate: this optimizer has neither setLearningRate nor a numeric learningRate field`, ctx);
+}
+
+/** The learning rate of a tf.Optimizer (its `learningRate` field), or undefined when it has none. */
+export function optimizerLearningRate(optimizer: object): number | undefined {
+  const lr = (optimizer as { learningRate?: unknown }).learningRate;
+  return typeof lr === 'number' ? lr : undefined;
+}

@@ -15,7 +15,7 @@ import { DistributedOptimizer, broadcastVariables, type DistributedOptimizerOpti
 import type { AllReduceStrategy } from '../../lib/train/strategies/allreduce.js';
 import type { CodedStrategy } from '../../lib/train/strategies/coded.js';
 import { CLASSES, PIXELS, loadDigits } from '../../examples/data/mnist-digits.js';
-import { batchTensors, buildMlp, epochOrder, lossOf, shardOf, trainMnist } from '../../examples/mnist.js';
+import { batchTensors, buildMlp, epochShard, lossOf, trainMnist } from '../../examples/mnist.js';
 
 const out = (x: unknown): void => void process.stdout.write(`RESULT ${JSON.stringify(x)}\n`);
 
@@ -45,8 +45,8 @@ async function equivalence(comm: Communicator, args: string[]): Promise<void> {
   const lr = 0.5;
   const seed = 3;
   const { train } = loadDigits(n * batch * steps, 0, seed);
-  const shards = Array.from({ length: n }, (_, r) => shardOf(train.count, r, n));
-  const batchOf = (r: number, step: number): number[] => epochOrder(shards[r], seed, 0, r).slice(step * batch, (step + 1) * batch);
+  const shards = Array.from({ length: n }, (_, r) => epochShard(train.count, seed, 0, r, n));
+  const batchOf = (r: number, step: number): number[] => shards[r].slice(step * batch, (step + 1) * batch);
 
   const model = buildMlp(tf, hidden, 50 + comm.rank);
   const before = weightsOf(modelVars(model));

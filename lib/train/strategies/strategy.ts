@@ -31,6 +31,8 @@ export interface Strategy {
   readonly name: string;
   /** False for strategies that apply their own update (no inner tf.Optimizer needed). */
   readonly needsOptimizer: boolean;
+  /** Strategies that apply their own update (needsOptimizer false): their learning rate, settable between steps. */
+  lr?: number;
   /**
    * Coded strategies only: the partitions of the global batch this rank computes gradients of, and
    * how it combines them into its message. Absent: one gradient, on this rank's own shard.
