@@ -3,6 +3,13 @@
  * models, random tie-breaks, test data. xoshiro128** (Blackman & Vigna): 32-bit state words, so it is
  * exact in JavaScript integer arithmetic, fast, and identical on every rank and every run.
  */
+import { ZcollError } from './errors.js';
+
+export interface PrngState {
+  readonly words: readonly number[];
+  readonly spareNormal: number | null;
+}
+
 export class Prng {
   private s0: number;
   private s1: number;
@@ -69,6 +76,22 @@ export class Prng {
         return u * m;
       }
     }
+  }
+
+  /** The generator's state (four 32-bit words and the spare normal, null when none): plain data for checkpoints. */
+  getState(): PrngState {
+    return { words: [this.s0, this.s1, this.s2, this.s3], spareNormal: this.spareNormal ?? null };
+  }
+
+  /** Continues from a state of getState: the numbers that follow are those the saved generator would have drawn. */
+  setState(state: PrngState): void {
+    const w = state?.words;
+    if (!Array.isArray(w) || w.length !== 4 || !w.every((x) => Number.isInteger(x) && x >= 0 && x <= 0xffffffff) || w.every((x) => x === 0)) {
+      throw new ZcollError('EINVAL', `Prng.setState: 'words' must be four 32-bit unsigned integers, not all 0`, { op: 'Prng.setState' });
+    }
+    if (state.spareNormal !== null && typeof state.spareNormal !== 'number') throw new ZcollError('EINVAL', `Prng.setState: 'spareNormal' must be a number or null`, { op: 'Prng.setState' });
+    [this.s0, this.s1, this.s2, this.s3] = w;
+    this.spareNormal = state.spareNormal ?? undefined;
   }
 
   /** Fisher-Yates shuffle in place. */

@@ -111,6 +111,14 @@ export class BgmdResidual {
   reset(): void {
     this.memory.fill(0);
   }
+
+  /** Restores memory_i saved from `row` (a checkpoint); not while a round is in flight. */
+  setRow(memory: Float32Array): void {
+    const op = 'BgmdResidual.setRow';
+    if (this.pending) throw new ZcollError('EINVAL', `${op}: a round is in flight`, { op });
+    if (!(memory instanceof Float32Array && memory.length === this.length)) throw new ZcollError('EINVAL', `${op}: memory must be a Float32Array of length ${this.length}`, { op });
+    this.memory.set(memory);
+  }
 }
 
 /** The first t where I is not strictly ascending below `length` (I[t] >= length or I[t] <= I[t - 1]), or -1. */

@@ -47,7 +47,7 @@
  */
 import { ZcollError } from '../errors.js';
 import { kernels } from '../kernels/index.js';
-import { Prng } from '../prng.js';
+import { Prng, type PrngState } from '../prng.js';
 import { aggregate, isAggregatorName, type AggregationReport, type AggregatorName, type AggregatorOptionsByName, type InvalidRowPolicy } from './aggregator.js';
 import { WeiszfeldScratch } from './geometric-median.js';
 import { checkInvalidPolicy, isFiniteRow } from './row-screen.js';
@@ -117,6 +117,17 @@ export interface BgmdStep {
   /** I, ascending coordinate indices, length k. */
   readonly selected: Uint32Array;
   readonly report: BgmdReport;
+}
+
+/** Bgmd.getState / setState: the state that carries over between rounds. */
+export interface BgmdState {
+  readonly workers: number;
+  readonly length: number;
+  readonly memoryMode: BgmdMemory;
+  readonly memory: Float32Array;
+  readonly rounds: number;
+  readonly notConvergedRounds: number;
+  readonly prng: PrngState;
 }
 
 export class Bgmd<N extends AggregatorName = 'geometricMedian'> {
@@ -219,6 +230,28 @@ export class Bgmd<N extends AggregatorName = 'geometricMedian'> {
   /** Clears the memory (for example after the model was reloaded). */
   reset(): void {
     this.memory.fill(0);
+  }
+
+  /**
+   * What carries over from round to round, for checkpoints: the memory (n x d, d or none), the round
+   * counters and the sampling PRNG. The memory is a copy. A Bgmd made with the same options and
+   * given it by `setState` continues bit for bit as this one would.
+   */
+  getState(): BgmdState {
+    return { workers: this.workers, length: this.length, memoryMode: this.memoryMode, memory: this.memory.slice(), rounds: this.rounds, notConvergedRounds: this.notConverged, prng: this.prng.getState() };
+  }
+
+  setState(state: BgmdState): void {
+    const op = 'Bgmd.setState';
+    if (state?.workers !== this.workers || state.length !== this.length || state.memoryMode !== this.memoryMode) {
+      throw new ZcollError('EINVAL', `${op}: the state is of a Bgmd with workers ${String(state?.workers)}, length ${String(state?.length)}, memory '${String(state?.memoryMode)}'; this one has ${this.workers}, ${this.length}, '${this.memoryMode}'`, { op });
+    }
+    if (!(state.memory instanceof Float32Array) || state.memory.length !== this.memory.length) throw new ZcollError('EINVAL', `${op}: memory must be a Float32Array of ${this.memory.length} elements`, { op });
+    if (!Number.isInteger(state.rounds) || state.rounds < 0 || !Number.isInteger(state.notConvergedRounds) || state.notConvergedRounds < 0) throw new ZcollError('EINVAL', `${op}: rounds and notConvergedRounds must be integers >= 0`, { op });
+    this.prng.setState(state.prng);
+    this.memory.set(state.memory);
+    this.rounds = state.rounds;
+    this.notConverged = state.notConvergedRounds;
   }
 
   /**

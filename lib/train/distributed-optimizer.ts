@@ -21,6 +21,7 @@ import type { Communicator } from '../comm/communicator.js';
 import { ZcollError } from '../errors.js';
 import { flattenGradients, gradientTensors, layoutOf, type GradientLayout } from './gradient-layout.js';
 import { loadTf, type NamedTensorMap, type Optimizer, type Scalar, type Tf, type TfTensor, type Variable } from './tfjs.js';
+import { loadOptimizerState, optimizerState, type OptimizerState } from './optimizer-state.js';
 import { optimizerLearningRate, setOptimizerLearningRate } from './learning-rate.js';
 import { resolveVariables, type VariableSource } from './variables.js';
 import { AllReduceStrategy, type AllReduceStrategyOptions } from './strategies/allreduce.js';
@@ -119,6 +120,20 @@ export class DistributedOptimizer {
     if (this.strategy.lr !== undefined) this.strategy.lr = lr;
     else if (this.inner !== undefined) setOptimizerLearningRate(this.inner, lr, this.comm.rank);
     else throw new ZcollError('EINVAL', `strategy '${this.strategy.name}' has no learning rate to set`, { rank: this.comm.rank, op: 'DistributedOptimizer' });
+  }
+
+  /**
+   * This optimizer's state for a checkpoint (optimizer-state.ts): plain JSON-safe data. Call it
+   * between steps. The model's weights are not in it (saveCheckpoint adds them).
+   */
+  async state(): Promise<OptimizerState> {
+    return await optimizerState(this, this.variables(await loadTf(), undefined));
+  }
+
+  /** Restores a state of `state()` saved by this rank, into an optimizer made with the same options; between steps. */
+  async load(state: OptimizerState): Promise<void> {
+    if (this.busy) throw new ZcollError('EINVAL', 'DistributedOptimizer.load: a step is running; load between steps', { rank: this.comm.rank, op: 'DistributedOptimizer.load' });
+    await loadOptimizerState(this, this.variables(await loadTf(), undefined), state);
   }
 
   private variables(tf: Tf, varList: VariableSource | undefined): readonly Variable[] {

@@ -10,6 +10,8 @@ export {
   type ContributionHook,
 } from './distributed-optimizer.js';
 export { broadcastVariables } from './broadcast-variables.js';
+export { saveCheckpoint, loadCheckpoint, OPTIMIZER_STATE_FORMAT, type OptimizerState, type CheckpointFile, type InnerWeight } from './optimizer-state.js';
+export { encodeArray, decodeArray, type EncodedArray, type EncodedDtype } from './state-codec.js';
 export { scaleLearningRate, warmupLearningRate, setOptimizerLearningRate, optimizerLearningRate, type LearningRateRule, type WarmupOptions } from './learning-rate.js';
 export { resolveVariables, type VariableSource, type ModelLike, type LayerVariableLike } from './variables.js';
 export { DEFAULT_FUSION_THRESHOLD_BYTES, fusionBuckets, layoutOf, type GradientLayout, type FusionBucket } from './gradient-layout.js';
@@ -17,7 +19,7 @@ export { directAllGather } from './direct-all-gather.js';
 export { byzantineContribution, type ByzantineContext } from './byzantine.js';
 export { parseByzantineSpec, formatByzantineSpec, BYZANTINE_SPEC_GRAMMAR, type ByzantineSpec } from '../faults/byzantine-spec.js';
 export { BYZANTINE_ATTACKS, ATTACK_REGISTRY, createAttack, type ByzantineAttackName, type AttackEntry, type AttackField } from '../faults/attacks/registry.js';
-export type { Strategy, StrategyStep, StrategyOutcome } from './strategies/strategy.js';
+export type { Strategy, StrategyStep, StrategyOutcome, StrategyState, StrategyLoadContext } from './strategies/strategy.js';
 export { AllReduceStrategy, type AllReduceStrategyOptions } from './strategies/allreduce.js';
 export { SignumStrategy, type SignumStrategyOptions } from './strategies/signum.js';
 export { RobustStrategy, type RobustStrategyOptions } from './strategies/robust.js';

@@ -14,7 +14,8 @@
  */
 import { ZcollError } from '../../errors.js';
 import { GradientCode, type GradientCodeOptions } from '../../coding/gradient-code.js';
-import type { Strategy, StrategyOutcome, StrategyStep } from './strategy.js';
+import { decodeArray, encodeArray } from '../state-codec.js';
+import type { Strategy, StrategyLoadContext, StrategyOutcome, StrategyState, StrategyStep } from './strategy.js';
 
 export interface CodedStrategyOptions {
   /** Stragglers tolerated s, 0 <= s < n. */
@@ -59,6 +60,26 @@ export class CodedStrategy implements Strategy {
     const first = partials.values().next().value;
     const out = new Float32Array(first === undefined ? 0 : first.length);
     return code.encode(rank, list, out) as Float32Array;
+  }
+
+  /**
+   * The code is a function of (n, s, options), remade identically in a fresh process, and which
+   * ranks are ignored is a function of the step (the optimizer's iterations, saved with it): the
+   * state records (n, s) and the code's encoding matrix, so that resuming under another code fails
+   * instead of decoding wrong sums.
+   */
+  saveState(): StrategyState {
+    return { stragglers: this.stragglers, ...(this.code !== undefined ? { ranks: this.code.n, matrix: encodeArray(this.code.matrix) } : {}) };
+  }
+
+  loadState(state: StrategyState, ctx: StrategyLoadContext): void {
+    const c = { rank: ctx.rank, op: 'DistributedOptimizer.load' };
+    if (state.stragglers !== this.stragglers) throw new ZcollError('EINVAL', `${c.op}: the state is of a code for ${String(state.stragglers)} stragglers, this strategy tolerates ${this.stragglers}`, c);
+    if (state.ranks === undefined) return;
+    if (state.ranks !== ctx.size) throw new ZcollError('EINVAL', `${c.op}: the state is of a code for ${String(state.ranks)} ranks, this world has ${ctx.size}`, c);
+    const saved = decodeArray(state.matrix, 'float64', 'code matrix', c, ctx.size * ctx.size);
+    const mine = this.codeFor(ctx.size).matrix;
+    if (mine.some((x, i) => !Object.is(x, saved[i]))) throw new ZcollError('EINVAL', `${c.op}: the saved code matrix differs from the one these options make (code construction or CRC seed changed)`, c);
   }
 
   async exchange(s: StrategyStep): Promise<StrategyOutcome> {

@@ -16,7 +16,9 @@ import { Bgmd, type BgmdOptions, type BgmdReport } from '../../robust/bgmd.js';
 import { BgmdResidual } from '../../robust/bgmd-residual.js';
 import { aggregate, isAggregatorName, AGGREGATOR_NAMES, type AggregationReport, type AggregatorName, type AggregatorOptionsByName } from '../../robust/aggregator.js';
 import { directAllGather } from '../direct-all-gather.js';
-import type { Strategy, StrategyOutcome, StrategyStep } from './strategy.js';
+import type { PrngState } from '../../prng.js';
+import { decodeArray, encodeArray } from '../state-codec.js';
+import type { Strategy, StrategyLoadContext, StrategyOutcome, StrategyState, StrategyStep } from './strategy.js';
 
 export interface RobustStrategyOptions {
   /** 'bgmd' (default) or an aggregator of lib/robust's registry. */
@@ -47,6 +49,38 @@ export class RobustStrategy implements Strategy {
     }
     this.aggregator = name;
     this.options = options;
+  }
+
+  /** BGMD: its memory (n x d with 'perWorker'), counters and PRNG, and this rank's residual with 'workers'. Other aggregators keep nothing. */
+  saveState(): StrategyState {
+    if (this.bgmd === undefined) return { aggregator: this.aggregator };
+    const b = this.bgmd.getState();
+    return {
+      aggregator: this.aggregator,
+      bgmd: { workers: b.workers, length: b.length, memoryMode: b.memoryMode, memory: encodeArray(b.memory), rounds: b.rounds, notConvergedRounds: b.notConvergedRounds, prng: b.prng },
+      ...(this.residual !== undefined ? { residual: encodeArray(this.residual.row) } : {}),
+    };
+  }
+
+  loadState(state: StrategyState, ctx: StrategyLoadContext): void {
+    const c = { rank: ctx.rank, op: 'DistributedOptimizer.load' };
+    if (state.aggregator !== this.aggregator) throw new ZcollError('EINVAL', `${c.op}: the state is of aggregator '${String(state.aggregator)}', this strategy runs '${this.aggregator}'`, c);
+    this.bgmd = undefined;
+    this.residual = undefined;
+    if (state.bgmd === undefined) return;
+    const saved = state.bgmd as { workers?: unknown; length?: unknown; memoryMode?: unknown; memory?: unknown; rounds?: unknown; notConvergedRounds?: unknown; prng?: unknown };
+    if (saved.workers !== ctx.size || saved.length !== ctx.length) throw new ZcollError('EINVAL', `${c.op}: the BGMD state is of ${String(saved.workers)} ranks and ${String(saved.length)} parameters, this run has ${ctx.size} and ${ctx.length}`, c);
+    const options = this.options.bgmd ?? {};
+    const bgmd = new Bgmd({ ...options, workers: ctx.size, length: ctx.length });
+    const memory = decodeArray(saved.memory, 'float32', 'BGMD memory', c);
+    bgmd.setState({ workers: ctx.size, length: ctx.length, memoryMode: saved.memoryMode as Bgmd['memoryMode'], memory, rounds: saved.rounds as number, notConvergedRounds: saved.notConvergedRounds as number, prng: saved.prng as PrngState });
+    let residual: BgmdResidual | undefined;
+    if (bgmd.memoryMode === 'workers') {
+      residual = new BgmdResidual({ length: ctx.length, ...(options.invalid !== undefined ? { invalid: options.invalid } : {}) });
+      residual.setRow(decodeArray(state.residual, 'float32', 'BGMD residual', c, ctx.length));
+    }
+    this.bgmd = bgmd;
+    this.residual = residual;
   }
 
   async exchange(s: StrategyStep): Promise<StrategyOutcome> {

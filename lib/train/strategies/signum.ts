@@ -13,7 +13,9 @@ import { Signum, type SignumOptions } from '../../compress/signum.js';
 import { majorityVote, type TieRule } from '../../compress/majority-vote.js';
 import { directAllGather } from '../direct-all-gather.js';
 import { assignVariables, flattenVariables } from '../gradient-layout.js';
-import type { Strategy, StrategyOutcome, StrategyStep } from './strategy.js';
+import { ZcollError } from '../../errors.js';
+import { decodeArray, encodeArray } from '../state-codec.js';
+import type { Strategy, StrategyLoadContext, StrategyOutcome, StrategyState, StrategyStep } from './strategy.js';
 
 export interface SignumStrategyOptions extends Omit<SignumOptions, 'rank' | 'kernels'> {
   /** Tie rule for an even number of ranks (default 'plus', the reference's). */
@@ -46,6 +48,29 @@ export class SignumStrategy implements Strategy {
     if (this.signum !== undefined) this.signum.lr = value;
     else new Signum(0, { ...this.options, lr: value });
     this.options.lr = value;
+  }
+
+  /** Momentum, the last vote (tie rule 'keep' reads it) and the learning rate. */
+  saveState(): StrategyState {
+    return {
+      lr: this.lr,
+      ...(this.signum !== undefined ? { momentum: encodeArray(this.signum.momentum) } : {}),
+      ...(this.previousVote !== undefined ? { previousVote: encodeArray(this.previousVote) } : {}),
+    };
+  }
+
+  loadState(state: StrategyState, ctx: StrategyLoadContext): void {
+    const c = { rank: ctx.rank, op: 'DistributedOptimizer.load' };
+    if (typeof state.lr !== 'number') throw new ZcollError('EINVAL', `${c.op}: signum state has no learning rate`, c);
+    const momentum = state.momentum !== undefined ? decodeArray(state.momentum, 'float32', 'signum momentum', c, ctx.length) : undefined;
+    const vote = state.previousVote !== undefined ? decodeArray(state.previousVote, 'uint32', 'signum previous vote', c, Math.ceil(ctx.length / 32)) : undefined;
+    this.lr = state.lr;
+    this.signum = undefined;
+    if (momentum !== undefined) {
+      this.signum = new Signum(ctx.length, { ...this.options, rank: ctx.rank });
+      this.signum.momentum.set(momentum);
+    }
+    this.previousVote = vote;
   }
 
   async exchange(s: StrategyStep): Promise<StrategyOutcome> {

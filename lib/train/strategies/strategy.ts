@@ -40,4 +40,23 @@ export interface Strategy {
   partitionsOf?(rank: number, size: number): number[];
   encode?(rank: number, size: number, partials: ReadonlyMap<number, Float32Array>): Float32Array;
   exchange(step: StrategyStep): Promise<StrategyOutcome>;
+  /**
+   * Checkpoints: what the strategy carries from step to step (Signum's momentum, BGMD's memory) as
+   * plain JSON-safe data, and its restoration in a fresh strategy made with the same options.
+   * Absent: the strategy keeps nothing between steps.
+   */
+  saveState?(): StrategyState;
+  loadState?(state: StrategyState, ctx: StrategyLoadContext): void;
+}
+
+/** A strategy's checkpoint: JSON-safe data (typed arrays as EncodedArray, state-codec.ts). */
+export interface StrategyState {
+  readonly [key: string]: unknown;
+}
+
+export interface StrategyLoadContext {
+  readonly rank: number;
+  readonly size: number;
+  /** Parameters d of the variables trained. */
+  readonly length: number;
 }
