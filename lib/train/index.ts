@@ -10,6 +10,7 @@ export {
   type ContributionHook,
 } from './distributed-optimizer.js';
 export { broadcastVariables } from './broadcast-variables.js';
+export { distributedFit, type DistributedFit, type DistributedFitOptions, type DistributedFitCallbacks } from './fit.js';
 export { saveCheckpoint, loadCheckpoint, OPTIMIZER_STATE_FORMAT, type OptimizerState, type CheckpointFile, type InnerWeight } from './optimizer-state.js';
 export { encodeArray, decodeArray, type EncodedArray, type EncodedDtype } from './state-codec.js';
 export { scaleLearningRate, warmupLearningRate, setOptimizerLearningRate, optimizerLearningRate, type LearningRateRule, type WarmupOptions } from './learning-rate.js';
