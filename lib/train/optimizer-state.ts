@@ -16,10 +16,19 @@ import { join } from 'node:path';
 import { ZcollError } from '../errors.js';
 import { assignVariables, flattenVariables, layoutOf } from './gradient-layout.js';
 import { decodeArray, encodeArray, type EncodedArray } from './state-codec.js';
-import type { StrategyState } from './strategies/strategy.js';
-import { loadTf, type Variable } from './tfjs.js';
+import type { Strategy, StrategyState } from './strategies/strategy.js';
+import { loadTf, type Optimizer, type Variable } from './tfjs.js';
 import { resolveVariables, type VariableSource } from './variables.js';
-import type { DistributedOptimizer } from './distributed-optimizer.js';
+
+/** What a checkpoint reads and writes of a DistributedOptimizer (structural: no import cycle). */
+export interface CheckpointTarget {
+  readonly comm: { readonly rank: number; readonly size: number };
+  readonly strategy: Strategy;
+  readonly inner: Optimizer | undefined;
+  iterations: number;
+  state(): Promise<OptimizerState>;
+  load(state: OptimizerState): Promise<void>;
+}
 
 export const OPTIMIZER_STATE_FORMAT = 'zcoll.optimizer-state/1';
 
@@ -49,7 +58,7 @@ export interface CheckpointFile {
   readonly variables: { readonly names: readonly string[]; readonly data: EncodedArray } | null;
 }
 
-export async function optimizerState(opt: DistributedOptimizer, vars: readonly Variable[]): Promise<OptimizerState> {
+export async function optimizerState(opt: CheckpointTarget, vars: readonly Variable[]): Promise<OptimizerState> {
   let inner: InnerWeight[] | null = null;
   if (opt.inner !== undefined) {
     inner = [];
@@ -73,7 +82,7 @@ export async function optimizerState(opt: DistributedOptimizer, vars: readonly V
   };
 }
 
-export async function loadOptimizerState(opt: DistributedOptimizer, vars: readonly Variable[], state: OptimizerState): Promise<void> {
+export async function loadOptimizerState(opt: CheckpointTarget, vars: readonly Variable[], state: OptimizerState): Promise<void> {
   const rank = opt.comm.rank;
   const ctx = { rank, op: 'DistributedOptimizer.load' };
   const s = state as Partial<OptimizerState> | null;
@@ -117,7 +126,7 @@ const fileOf = (dir: string, rank: number): string => join(dir, `rank-${rank}.js
  * the variables. Written to a temporary file first and renamed, so a crash mid-write leaves the
  * previous checkpoint whole. Every rank calls it with the same dir (a shared or a per-host path).
  */
-export async function saveCheckpoint(dir: string, opt: DistributedOptimizer, options: { variables?: VariableSource } = {}): Promise<string> {
+export async function saveCheckpoint(dir: string, opt: CheckpointTarget, options: { variables?: VariableSource } = {}): Promise<string> {
   const rank = opt.comm.rank;
   const state = await opt.state();
   let variables: CheckpointFile['variables'] = null;
@@ -135,7 +144,7 @@ export async function saveCheckpoint(dir: string, opt: DistributedOptimizer, opt
 }
 
 /** Reads this rank's checkpoint of saveCheckpoint into `opt` and, when given, the variables (same names, same order). */
-export async function loadCheckpoint(dir: string, opt: DistributedOptimizer, options: { variables?: VariableSource } = {}): Promise<void> {
+export async function loadCheckpoint(dir: string, opt: CheckpointTarget, options: { variables?: VariableSource } = {}): Promise<void> {
   const rank = opt.comm.rank;
   const ctx = { rank, op: 'loadCheckpoint' };
   const path = fileOf(dir, rank);
