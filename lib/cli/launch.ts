@@ -4,15 +4,23 @@
  * non-zero naming it (what torchrun and mpirun do).
  *
  * Each rank also gets the job's id (ZCOLL_JOB_ID: only ranks of this job are seated at the
- * rendezvous) and the launcher's pid (ZCOLL_LAUNCHER_PID: a rank exits when its launcher is gone,
- * even after a SIGKILL that gave the launcher no chance to stop it).
+ * rendezvous), the launcher's pid (ZCOLL_LAUNCHER_PID: a rank exits when its launcher is gone,
+ * even after a SIGKILL that gave the launcher no chance to stop it) and its GPU (launch-gpus.ts).
+ * A one-host world (-n) takes a free rendezvous port unless one is given (--port,
+ * ZCOLL_MASTER_PORT), so two jobs on a host do not collide on the config's 29500. Once every rank
+ * is gone, the launcher removes what ranks that could not clean up (SIGKILL) left: their
+ * shared-memory regions and ipc socket directories.
  */
 import { spawn, type ChildProcess } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { createInterface } from 'node:readline';
 import { resolve } from 'node:path';
 import { hostSlot, loadConfig, totalRanks } from '../cluster/config.js';
+import { quietPort } from '../cluster/free-port.js';
+import { removeStaleSocketDirs } from '../cluster/runtime-dir.js';
 import { ZcollError } from '../errors.js';
+import { removeStaleRegions, shmSupported } from '../transport/shm-region.js';
+import { planGpus } from './launch-gpus.js';
 
 export interface LaunchOptions {
   /** Number of local ranks (a one-host world of that size). */
@@ -37,6 +45,8 @@ export interface LaunchPlan {
   readonly hostName: string;
   readonly masterAddr: string;
   readonly masterPort: number;
+  /** True when the port was given (--port, ZCOLL_MASTER_PORT) or the world spans hosts (the config's). */
+  readonly portGiven: boolean;
   readonly configPath: string;
 }
 
@@ -45,17 +55,19 @@ export function planLaunch(o: Omit<LaunchOptions, 'command'>): LaunchPlan {
   const config = loadConfig(o.config, env);
   const configPath = config.source;
   const masterAddr = env.ZCOLL_MASTER_ADDR ?? config.hosts[0].address;
-  const masterPort = o.port ?? (env.ZCOLL_MASTER_PORT !== undefined ? Number(env.ZCOLL_MASTER_PORT) : config.port);
+  const given = o.port ?? (env.ZCOLL_MASTER_PORT !== undefined && env.ZCOLL_MASTER_PORT !== '' ? Number(env.ZCOLL_MASTER_PORT) : undefined);
+  const masterPort = given ?? config.port;
   if (o.nprocs !== undefined) {
     if (!Number.isInteger(o.nprocs) || o.nprocs < 1) throw new ZcollError('EINVAL', `-n must be a positive integer, got ${String(o.nprocs)}`);
     if (o.host !== undefined) throw new ZcollError('EINVAL', '-n and --host are exclusive: -n starts a one-host world, --host starts one host of the config');
     const h = config.hosts[0];
-    return { world: o.nprocs, firstRank: 0, localRanks: o.nprocs, gpus: h.gpus, hostName: h.name, masterAddr, masterPort, configPath };
+    return { world: o.nprocs, firstRank: 0, localRanks: o.nprocs, gpus: h.gpus, hostName: h.name, masterAddr, masterPort, portGiven: given !== undefined, configPath };
   }
   const name = o.host ?? (config.hosts.length === 1 ? config.hosts[0].name : undefined);
   if (name === undefined) throw new ZcollError('EINVAL', `${configPath} lists ${config.hosts.length} hosts: say which one this is with --host (one of ${config.hosts.map((h) => h.name).join(', ')})`);
   const { host, firstRank } = hostSlot(config, name);
-  return { world: totalRanks(config), firstRank, localRanks: host.ranks, gpus: host.gpus, hostName: host.name, masterAddr, masterPort, configPath };
+  // Hosts of a world over several machines must agree on the port: the config's stays.
+  return { world: totalRanks(config), firstRank, localRanks: host.ranks, gpus: host.gpus, hostName: host.name, masterAddr, masterPort, portGiven: given !== undefined || config.hosts.length > 1, configPath };
 }
 
 /** `zcoll bench | head` closes stdout early: stop writing, do not crash (the ranks finish or get SIGPIPE'd). */
@@ -77,12 +89,31 @@ export function jobIdFor(plan: LaunchPlan, env: NodeJS.ProcessEnv): string | und
   return plan.firstRank === 0 && plan.localRanks === plan.world ? randomBytes(16).toString('hex') : undefined;
 }
 
+/**
+ * After the ranks are gone: what a rank killed before it could clean up (SIGKILL, OOM kill) left in
+ * /dev/shm and the runtime directory. Only leftovers of dead owners are removed (pid + start time),
+ * so other jobs running on the host keep theirs.
+ */
+function removeLeftovers(log: (line: string) => void): void {
+  try {
+    const sockets = removeStaleSocketDirs();
+    const regions = shmSupported() ? removeStaleRegions() : 0;
+    if (sockets + regions > 0) log(`zcoll launch: removed ${regions} shared-memory region(s) and ${sockets} socket director${sockets === 1 ? 'y' : 'ies'} left by ranks that could not clean up`);
+  } catch (e) {
+    log(`zcoll launch: could not remove the ranks' leftovers: ${(e as Error).message}`);
+  }
+}
+
 export async function launch(o: LaunchOptions): Promise<number> {
   ignoreClosedPipes();
   const log = o.log ?? ((line: string) => void process.stderr.write(`${line}\n`));
   if (o.command.length === 0) throw new ZcollError('EINVAL', 'nothing to launch: give the command after --, e.g. zcoll launch -n 2 -- node train.js');
-  const plan = planLaunch(o);
+  const planned = planLaunch(o);
+  // A world all on this host: nobody else needs to know the port, so take a free one.
+  const plan = planned.portGiven || planned.localRanks !== planned.world ? planned : { ...planned, masterPort: await quietPort(planned.masterAddr).catch(() => planned.masterPort) };
   const jobId = jobIdFor(plan, o.env ?? process.env);
+  const gpus = planGpus(plan.localRanks, plan.gpus, o.env ?? process.env);
+  if (gpus.warning !== undefined) log(gpus.warning);
   const children: ChildProcess[] = [];
   let failure: { rank: number; code: number | null; signal: NodeJS.Signals | null } | undefined;
   let stopping = false;
@@ -116,7 +147,7 @@ export async function launch(o: LaunchOptions): Promise<number> {
     };
     if (jobId !== undefined) env.ZCOLL_JOB_ID = jobId;
     else delete env.ZCOLL_JOB_ID;
-    if (plan.gpus > 0) env.CUDA_VISIBLE_DEVICES = String(local % plan.gpus);
+    if (gpus.devices.length > 0) env.CUDA_VISIBLE_DEVICES = gpus.devices[local];
     const child = spawn(o.command[0], o.command.slice(1), { env, stdio: ['ignore', 'pipe', 'pipe'] });
     children.push(child);
     const prefix = `[${rank}] `;
@@ -147,6 +178,7 @@ export async function launch(o: LaunchOptions): Promise<number> {
   }
   await Promise.all(exits);
   clearTimeout(killTimer);
+  removeLeftovers(log);
   process.off('SIGINT', sigint);
   process.off('SIGTERM', sigterm);
   if (failure !== undefined) {

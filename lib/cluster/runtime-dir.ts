@@ -1,14 +1,18 @@
 /**
  * Where this user's ipc:// sockets live: `${tmpdir}/zcoll-<uid>`, a directory of mode 0700 owned by
  * this user, so another local user can neither connect to a rank's socket nor see it, and with one
- * subdirectory per process (`p<pid>-<random>`) that goes away with the process, or, after a crash,
- * with the next start (removeStaleSocketDirs): socket files no longer pile up in /tmp.
+ * subdirectory per process (`p<pid>-t<start time>-<random>`) that goes away with the process (on
+ * every exit path exit-cleanup.ts sees), or, after a SIGKILL, with the next start
+ * (removeStaleSocketDirs, which knows a dead owner by pid and start time: process-owner.ts): socket
+ * files no longer pile up in /tmp.
  */
 import { randomBytes } from 'node:crypto';
 import { lstatSync, mkdirSync, readdirSync, rmSync, unlinkSync, type Stats } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { ZcollError } from '../errors.js';
+import { onProcessExit } from './exit-cleanup.js';
+import { ownerAlive, ownStartTime } from './process-owner.js';
 
 function uid(): number {
   // No uids on Windows: one runtime directory per tmpdir (which is per user there).
@@ -48,15 +52,16 @@ export interface SocketDir {
 }
 
 /**
- * A fresh directory (0700) of userRuntimeDir() for this process's ipc sockets, `p<pid>-<random>`:
- * the pid tells removeStaleSocketDirs whose it is. Removed by remove() or at process exit, whichever
- * comes first (a SIGKILL skips both: the next removeStaleSocketDirs() then does it).
+ * A fresh directory (0700) of userRuntimeDir() for this process's ipc sockets,
+ * `p<pid>-t<start time>-<random>`: pid and start time tell removeStaleSocketDirs whose it is.
+ * Removed by remove() or when the process ends (exit, uncaught error, SIGINT/SIGTERM/SIGHUP),
+ * whichever comes first (a SIGKILL skips both: the next removeStaleSocketDirs() then does it).
  */
 export function jobSocketDir(): SocketDir {
   const parent = userRuntimeDir();
   let path = '';
   for (let attempt = 0; ; attempt++) {
-    path = join(parent, `p${process.pid}-${randomBytes(6).toString('hex')}`);
+    path = join(parent, `p${process.pid}-t${ownStartTime()}-${randomBytes(6).toString('hex')}`);
     try {
       mkdirSync(path, { mode: 0o700 });
       break;
@@ -65,35 +70,27 @@ export function jobSocketDir(): SocketDir {
     }
   }
   let removed = false;
+  let unregister = (): void => undefined;
   const remove = (): void => {
     if (removed) return;
     removed = true;
-    process.off('exit', remove);
+    unregister();
     rmSync(path, { recursive: true, force: true });
   };
-  process.on('exit', remove);
+  unregister = onProcessExit(remove);
   return { path, remove };
 }
 
-/** False once `pid` no longer exists; EPERM (exists, another user's) and anything else count as alive. */
-function pidAlive(pid: number): boolean {
-  if (pid === process.pid) return true;
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch (e) {
-    return (e as NodeJS.ErrnoException).code !== 'ESRCH';
-  }
-}
-
-const SOCKET_DIR = /^p(\d+)-[0-9a-f]+$/;
+/** Socket directories: `p<pid>-t<start time>-<hex>`, or `p<pid>-<hex>` from before start times were recorded. */
+const SOCKET_DIR = /^p(\d+)(?:-t(\d+))?-[0-9a-f]+$/;
 /** The ipc socket names before the runtime directory: `${tmpdir}/zcoll-<pid>-<rank>-<hex>.sock`. */
 const LEGACY_SOCKET = /^zcoll-(\d+)-\d+-[0-9a-f]+\.sock$/;
 
 /**
  * Removes what processes that are gone left behind: the socket directories of dead pids in
- * userRuntimeDir(), and this user's legacy socket files in tmpdir() whose pid is dead. Live
- * processes' directories and files are never touched. Returns how many were removed.
+ * userRuntimeDir() (a dead owner: no such pid, or the pid now held by a process that started at
+ * another time), and this user's legacy socket files in tmpdir() whose pid is dead. Live processes'
+ * directories and files are never touched, nor another user's (their runtime directory is theirs). Returns how many were removed.
  */
 export function removeStaleSocketDirs(): number {
   const me = uid();
@@ -101,7 +98,7 @@ export function removeStaleSocketDirs(): number {
   let removed = 0;
   for (const name of readdirSync(dir)) {
     const m = SOCKET_DIR.exec(name);
-    if (m === null || pidAlive(Number(m[1]))) continue;
+    if (m === null || ownerAlive(Number(m[1]), Number(m[2] ?? 0))) continue;
     rmSync(join(dir, name), { recursive: true, force: true });
     removed++;
   }
@@ -113,7 +110,7 @@ export function removeStaleSocketDirs(): number {
   }
   for (const name of legacy) {
     const m = LEGACY_SOCKET.exec(name);
-    if (m === null || pidAlive(Number(m[1]))) continue;
+    if (m === null || ownerAlive(Number(m[1]), 0)) continue;
     const path = join(tmpdir(), name);
     try {
       // Only this user's sockets: never a file someone else named like one.

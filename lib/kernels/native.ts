@@ -47,6 +47,8 @@ interface NativeAddon {
   shmUnmap(buffer: ArrayBuffer): void;
   detachBuffer(buffer: ArrayBuffer): boolean;
   shmUnlink(name: string): boolean;
+  /** Absent from addons built before src/shm_reserve.cc: not in ADDON_FUNCTIONS, so they still load. */
+  shmReserve?(name: string, bytes: number): boolean;
 }
 
 const ADDON_FUNCTIONS: readonly (keyof NativeAddon)[] = [
@@ -289,6 +291,17 @@ export function shmUnmap(buffer: ArrayBuffer): void {
  */
 export function detachBuffer(buffer: ArrayBuffer): boolean {
   return addon !== undefined && addon.detachBuffer(buffer);
+}
+
+/**
+ * Allocates the first `bytes` of the existing object `name` now (posix_fallocate), so that a full
+ * /dev/shm is an error here (code 'ENOSPC') rather than a SIGBUS at the first touch of a page.
+ * Returns false when nothing was reserved: no such call on this platform (macOS), or an addon built
+ * before it existed (rebuild it: `npm rebuild zcoll`).
+ */
+export function shmReserve(name: string, bytes: number): boolean {
+  const native = requireAddon('shmReserve');
+  return native.shmReserve === undefined ? false : native.shmReserve(posixShmName(name), bytes);
 }
 
 /** Removes the name (live mappings stay valid). Returns false when it did not exist. */

@@ -1,17 +1,32 @@
 /**
  * Shared memory between the ranks of one host, as one transport object: this rank's region (slots
  * it lends to its peers and its mailbox lanes), the peers' regions it reads, the mailboxes, and
- * registered buffers (allocBuffer). Opened together at connect, closed together; which peers use it
- * is decided once, here (NCCL's canConnect), not per message.
+ * registered buffers (allocBuffer). Opened together at connect, closed together (also when the
+ * process ends: exit-cleanup.ts); which peers use it is decided once, here (NCCL's canConnect), not
+ * per message.
+ *
+ * A /dev/shm too small for this rank's region (Docker's default 64 MB) is not fatal under 'auto':
+ * the rank warns once and uses ZeroMQ, and its peers, finding no region of it at their first
+ * collective (attachPeers), stop sending it shared-memory references, so every pair agrees on its
+ * transport without a message about it. Under 'shm' it is an ECONFIG error.
  */
 import { allocArray, type DType, type NumericArray } from '../dtype.js';
 import { debug } from '../debug.js';
 import { ZcollError } from '../errors.js';
+import { onProcessExit } from '../cluster/exit-cleanup.js';
 import { isRegionOf, SharedArenas } from './shm-arena.js';
 import { ShmMailbox } from './shm-mailbox.js';
-import { InRegions, OutRegion, regionName, removeStaleRegions, shmSupported, shmUnavailableReason, type SlotRef } from './shm-region.js';
+import { InRegions, isNoSharedMemorySpace, OutRegion, regionName, removeStaleRegions, shmSupported, shmUnavailableReason, type SlotRef } from './shm-region.js';
 
 export type SharedMemoryChoice = 'auto' | 'shm' | 'off';
+
+/** One warning per process for a /dev/shm without room (each later allocBuffer would repeat it). */
+const warned = new Set<string>();
+function warnOnce(kind: string, line: string): void {
+  if (warned.has(kind)) return;
+  warned.add(kind);
+  process.stderr.write(`${line}\n`);
+}
 
 export class SharedMemory {
   readonly region: OutRegion;
@@ -19,8 +34,10 @@ export class SharedMemory {
   readonly mailbox: ShmMailbox;
   readonly arenas: SharedArenas;
   private attached = false;
+  private readonly unregister: () => void;
 
   private constructor(
+    private readonly choice: SharedMemoryChoice,
     private readonly epoch: number,
     private readonly rank: number,
     private readonly localPeers: readonly number[],
@@ -30,6 +47,8 @@ export class SharedMemory {
     this.region = new OutRegion(epoch, rank, localPeers, segmentBytes);
     this.mailbox = new ShmMailbox(rank, this.region, this.peers, (p) => regionName(epoch, p), localPeers);
     this.arenas = new SharedArenas(epoch, rank, localPeers);
+    // Ctrl-C, SIGTERM or an uncaught error must not leave the regions in /dev/shm until the next job.
+    this.unregister = onProcessExit(() => this.close());
   }
 
   /**
@@ -42,7 +61,13 @@ export class SharedMemory {
       if (choice === 'shm') throw new ZcollError('ECONFIG', `transport 'shm' was asked for but shared memory is unavailable: ${shmUnavailableReason()}`, { rank });
       return undefined;
     }
-    return new SharedMemory(epoch, rank, localPeers, segmentBytes);
+    try {
+      return new SharedMemory(choice, epoch, rank, localPeers, segmentBytes);
+    } catch (e) {
+      if (!isNoSharedMemorySpace(e) || choice === 'shm') throw e;
+      warnOnce('region', `zcoll: rank ${rank}: shared memory unavailable, using ZeroMQ for this host's peers: ${e.message.replace(/^ECONFIG: \[[^\]]*\] /, '')}`);
+      return undefined;
+    }
   }
 
   /**
@@ -53,7 +78,12 @@ export class SharedMemory {
   attachPeers(): void {
     if (this.attached) return;
     this.attached = true;
-    for (const p of this.localPeers) this.peers.attach(regionName(this.epoch, p));
+    for (const p of this.localPeers) {
+      if (this.peers.attach(regionName(this.epoch, p))) continue;
+      // No region: the peer fell back to ZeroMQ (its /dev/shm had no room) and would drop references.
+      this.region.dropLane(p);
+      debug('info', () => `rank ${this.rank}: rank ${p} has no shared-memory region; using ZeroMQ towards it`);
+    }
   }
 
   /**
@@ -71,12 +101,21 @@ export class SharedMemory {
     this.peers.release(name, ref);
   }
 
-  /** allocBuffer: a registered buffer, or an ordinary array when /dev/shm cannot hold one. */
+  /**
+   * allocBuffer: a registered buffer, or an ordinary array when no peer takes shared memory or
+   * /dev/shm cannot hold one (warned once; an ECONFIG error when transport 'shm' was demanded).
+   */
   allocate(dtype: DType, count: number): NumericArray {
+    if (this.attached && !this.region.hasLanes) return allocArray(dtype, count);
     try {
       return this.arenas.allocate(dtype, count);
     } catch (e) {
       if (e instanceof ZcollError && e.code === 'ECLOSED') throw e;
+      if (isNoSharedMemorySpace(e)) {
+        if (this.choice === 'shm') throw e;
+        warnOnce('buffer', `zcoll: rank ${this.rank}: allocBuffer(${dtype}, ${count}) does not fit in shared memory, using ordinary memory (for later ones that do not fit too, without this warning): ${e.message.replace(/^ECONFIG: \[[^\]]*\] /, '')}`);
+        return allocArray(dtype, count);
+      }
       debug('info', () => `rank ${this.rank}: allocBuffer(${dtype}, ${count}) in shared memory failed (${(e as Error).message}); using ordinary memory`);
       return allocArray(dtype, count);
     }
@@ -87,6 +126,7 @@ export class SharedMemory {
   }
 
   close(): void {
+    this.unregister();
     this.mailbox.close();
     this.region.close();
     this.arenas.close();

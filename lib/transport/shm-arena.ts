@@ -18,10 +18,10 @@
  * A registered buffer is an ordinary typed array to everything else; it is unmapped (and detached:
  * its length becomes 0) by `free` or when the communicator closes.
  */
-import { shmMap, shmUnlink, shmUnmap } from '../kernels/native.js';
+import { shmUnlink, shmUnmap } from '../kernels/native.js';
 import { viewArray, BYTES_PER_ELEMENT, type DType, type NumericArray } from '../dtype.js';
 import { ZcollError } from '../errors.js';
-import { REGION_HEADER_BYTES, regionName, releaseWait, writeRegionHeader, type SlotRef } from './shm-region.js';
+import { createRegion, REGION_HEADER_BYTES, regionName, releaseWait, writeRegionHeader, type SlotRef } from './shm-region.js';
 import { checkRegionBytes } from './shm-limits.js';
 
 /** References one peer may hold at once from one buffer (a 64 MiB buffer in 4 MiB segments sends 16). */
@@ -76,7 +76,7 @@ export class SharedArenas {
     const size = dataStart + Math.max(1, count) * BYTES_PER_ELEMENT[dtype];
     checkRegionBytes(size, 'EINVAL', () => `allocBuffer(${dtype}, ${count}) in shared memory`, { rank: this.rank, op: 'allocBuffer' });
     const name = arenaName(this.epoch, this.rank, this.nextIndex++);
-    const buffer = shmMap(name, size, true);
+    const buffer = createRegion(name, size, `allocBuffer(${dtype}, ${count})`, { rank: this.rank, op: 'allocBuffer' });
     writeRegionHeader(buffer, size, dataStart, size);
     const arena: Arena = { name, buffer, dataStart, tickets: new Int32Array(buffer, REGION_HEADER_BYTES, lanes * TICKETS_PER_PEER), next: new Int32Array(lanes) };
     this.byBuffer.set(buffer, arena);

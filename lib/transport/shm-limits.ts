@@ -10,10 +10,24 @@
  *    peers cannot map it (their frames would be dropped until the deadline).
  */
 import { constants as bufferConstants } from 'node:buffer';
+import { statfsSync } from 'node:fs';
 import { totalmem } from 'node:os';
 import { BYTES_PER_ELEMENT, type DType } from '../dtype.js';
 import { ZcollError, type ErrorCode } from '../errors.js';
 import { SHM_MAX_BYTES } from '../kernels/native.js';
+
+/** Where Linux keeps POSIX shared memory (a tmpfs; 64 MB by default in a Docker container). */
+export const SHM_DIR = '/dev/shm';
+
+/** Bytes an unprivileged process may still allocate in SHM_DIR, or undefined where it cannot be read. */
+export function shmFreeBytes(): number | undefined {
+  try {
+    const st = statfsSync(SHM_DIR);
+    return st.bavail * st.bsize;
+  } catch {
+    return undefined;
+  }
+}
 
 /** Largest size a region header can record (int32 words). */
 export const REGION_HEADER_MAX_BYTES = 0x7fffffff;

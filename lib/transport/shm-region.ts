@@ -12,17 +12,24 @@
  * turn would touch a cold 4 MiB slot on each of the first slotsPerPeer() uses (a page fault per
  * 4 KiB for the writer and again for the reader: ~1,600 faults per rank per vote step at d = 25M).
  *
- * Region layout: a 32-byte header (magic, owner pid, size, data start, mailbox start), the state
- * words, the slots, then the small-message mailboxes of shm-mailbox.ts (one ring per peer).
+ * Region layout: a 32-byte header (magic, owner pid, size, data start, mailbox start, and at byte 24
+ * the owner's start time), the state words, the slots, then the small-message mailboxes of
+ * shm-mailbox.ts (one ring per peer). Every region's pages are reserved when it is made
+ * (createRegion): a /dev/shm too small for it (Docker's default 64 MB) is an ECONFIG error naming
+ * the sizes, never a SIGBUS at the first touch of a page tmpfs cannot supply.
  * Receivers map their peers' regions at their first collective (every region exists by then: a
  * region is made before its owner's first barrier), so a region can be unlinked when its
- * communicator closes without losing a message still to be read. Regions left by processes that
- * died (owner pid gone) are removed when the next communicator on the host starts (crash recovery).
+ * communicator closes without losing a message still to be read. Regions are removed when the
+ * process ends (exit-cleanup.ts); those left by processes that were SIGKILLed (owner pid gone, or
+ * held by a process with another start time) are removed when the next communicator on the host
+ * starts (crash recovery), and by `zcoll launch` once its ranks are gone.
  */
-import { readdirSync } from 'node:fs';
-import { nativeLoad, shmAvailable, shmMap, shmUnlink, shmUnmap } from '../kernels/native.js';
+import { readdirSync, statSync } from 'node:fs';
+import { nativeLoad, shmAvailable, shmMap, shmReserve, shmUnlink, shmUnmap } from '../kernels/native.js';
 import { debug } from '../debug.js';
-import { checkRegionBytes, maxSegmentBytesFor } from './shm-limits.js';
+import { ZcollError } from '../errors.js';
+import { ownerAlive, ownStartTime } from '../cluster/process-owner.js';
+import { checkRegionBytes, maxSegmentBytesFor, shmFreeBytes, SHM_DIR } from './shm-limits.js';
 import { REGION_NAME } from './wire.js';
 import { LANE_PEER_WORD, laneControlOffset, MAILBOX_LANE_WORDS, mailboxBytes } from './shm-mailbox-layout.js';
 
@@ -76,22 +83,53 @@ export interface SlotRef {
   readonly dataStart: number;
 }
 
-function alive(pid: number): boolean {
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch (e) {
-    return (e as { code?: string }).code === 'EPERM';
-  }
-}
+/** Byte offset of the owner's start time (a float64 of clock ticks since boot; 0: not recorded). */
+const START_TIME_OFFSET = 24;
 
 /** Writes the region header that readHeader and crash recovery read (the owner is this process). */
 export function writeRegionHeader(buffer: ArrayBuffer, size: number, dataStart: number, mailboxStart: number): void {
+  new Float64Array(buffer, START_TIME_OFFSET, 1)[0] = ownStartTime();
   new Int32Array(buffer, 0, 5).set([MAGIC, process.pid, size, dataStart, mailboxStart]);
+}
+
+/**
+ * Creates region `name` of `bytes` and reserves its pages (posix_fallocate): shm_open + ftruncate
+ * alone make a sparse object of any size, whose pages tmpfs may be unable to supply when first
+ * touched, killing the process by SIGBUS with no message. A region that cannot be reserved is
+ * removed again and is a ZcollError('ECONFIG') saying how much /dev/shm has, with
+ * details.reason 'ENOSPC' when the space was missing (SharedMemory falls back to ZeroMQ on it).
+ */
+export function createRegion(name: string, bytes: number, what: string, ctx: { rank?: number; op?: string }): ArrayBuffer {
+  const buffer = shmMap(name, bytes, true);
+  try {
+    if (!shmReserve(name, bytes)) debug('detail', () => `shared-memory region ${name}: no reservation on this platform or addon`);
+  } catch (e) {
+    shmUnmap(buffer);
+    try {
+      shmUnlink(name);
+    } catch {
+      // already gone
+    }
+    const code = (e as { code?: unknown }).code;
+    const free = shmFreeBytes();
+    const fix = code === 'ENOSPC' ? `; give it more room (docker run --shm-size=1g, or a memory-backed emptyDir at ${SHM_DIR} in Kubernetes), or use transport 'ipc'` : '';
+    throw new ZcollError('ECONFIG', `${what} needs ${bytes} bytes of shared memory, which ${SHM_DIR} cannot reserve (${free !== undefined ? `${free} bytes free` : 'free space unknown'}: ${(e as Error).message})${fix}`, {
+      ...ctx,
+      details: { reason: typeof code === 'string' ? code : 'EIO', bytes, ...(free !== undefined ? { freeBytes: free } : {}) },
+    }, { cause: e });
+  }
+  return buffer;
+}
+
+/** Whether `e` is createRegion's error for a /dev/shm without room (not a bug, not a bad argument). */
+export function isNoSharedMemorySpace(e: unknown): e is ZcollError {
+  return e instanceof ZcollError && e.code === 'ECONFIG' && e.details?.reason === 'ENOSPC';
 }
 
 interface RegionHeader {
   readonly pid: number;
+  /** The owner's start time (process-owner.ts); 0 in regions of older versions. */
+  readonly startTime: number;
   readonly size: number;
   readonly dataStart: number;
   readonly mailboxStart: number;
@@ -102,7 +140,8 @@ function readHeader(name: string): RegionHeader | undefined {
   try {
     const head = shmMap(name, HEADER_BYTES, false);
     const h = new Int32Array(head, 0, 5);
-    const out = h[0] === MAGIC ? { pid: h[1], size: h[2], dataStart: h[3], mailboxStart: h[4] } : undefined;
+    const startTime = new Float64Array(head, START_TIME_OFFSET, 1)[0];
+    const out = h[0] === MAGIC ? { pid: h[1], startTime: Number.isSafeInteger(startTime) && startTime > 0 ? startTime : 0, size: h[2], dataStart: h[3], mailboxStart: h[4] } : undefined;
     shmUnmap(head);
     return out;
   } catch {
@@ -110,20 +149,35 @@ function readHeader(name: string): RegionHeader | undefined {
   }
 }
 
-/** Removes regions whose owner process no longer exists (Linux keeps POSIX shm under /dev/shm). */
+/** The uid of this process, or undefined where there are none (Windows). */
+function ownUid(): number | undefined {
+  return typeof process.getuid === 'function' ? process.getuid() : undefined;
+}
+
+/**
+ * Removes this user's regions whose owner process is gone: no such pid, or the pid now held by a
+ * process that started at another time (in a container the next job's ranks get the same pids).
+ * Another user's regions are left alone, even for root (Linux keeps POSIX shm under /dev/shm).
+ */
 export function removeStaleRegions(): number {
   let removed = 0;
   let names: string[] = [];
   try {
-    names = readdirSync('/dev/shm');
+    names = readdirSync(SHM_DIR);
   } catch {
     return 0;
   }
+  const me = ownUid();
   for (const name of names) {
     if (!REGION_NAME.test(name)) continue;
+    try {
+      if (me !== undefined && statSync(`${SHM_DIR}/${name}`).uid !== me) continue;
+    } catch {
+      continue; // removed meanwhile
+    }
     // No valid header yet: a region being created right now by another process; leave it.
     const h = readHeader(name);
-    if (h === undefined || alive(h.pid)) continue;
+    if (h === undefined || ownerAlive(h.pid, h.startTime)) continue;
     try {
       if (shmUnlink(name)) removed++;
     } catch {
@@ -167,12 +221,7 @@ export class OutRegion {
       const fix = most >= 64 ? `segmentBytes of at most ${most}` : 'fewer ranks on this host';
       return `segmentBytes ${slotBytes} with ${peers.length} same-host peer(s) (${this.slots} slots each; use ${fix}, or transport 'ipc' for no shared memory)`;
     }, { rank, op: 'init' });
-    checkRegionBytes(this.size, 'ECONFIG', () => {
-      const most = maxSegmentBytesFor(peers.length, this.size - nslots * slotBytes);
-      const fix = most >= 64 ? `segmentBytes of at most ${most}` : 'fewer ranks on this host';
-      return `segmentBytes ${slotBytes} with ${peers.length} same-host peer(s) (${this.slots} slots each; use ${fix}, or transport 'ipc' for no shared memory)`;
-    }, { rank, op: 'init' });
-    this.buffer = shmMap(this.name, this.size, true);
+    this.buffer = createRegion(this.name, this.size, `the shared-memory region of rank ${rank} (${peers.length} same-host peer(s), segmentBytes ${slotBytes})`, { rank, op: 'init' });
     // Each mailbox lane names the peer it is for, so a reader finds its own lane without knowing
     // the order this rank listed its peers in. Counters start at 0 (a reused name keeps old bytes).
     new Uint8Array(this.buffer, this.mailboxStart, laneControlOffset(peers.length)).fill(0);
@@ -184,6 +233,19 @@ export class OutRegion {
 
   hasLane(peer: number): boolean {
     return this.lane.has(peer);
+  }
+
+  /**
+   * Stops using shared memory towards `peer` (its region does not exist: it fell back to ZeroMQ, so
+   * it would never resolve a slot reference). Its lane's slots stay unused.
+   */
+  dropLane(peer: number): void {
+    this.lane.delete(peer);
+  }
+
+  /** Whether any peer still takes payloads through this region. */
+  get hasLanes(): boolean {
+    return this.lane.size > 0;
   }
 
   /** The mapped region (for this rank's mailboxes); undefined once closed. */

@@ -293,6 +293,7 @@ void InitShm(Napi::Env env, Napi::Object exports) {
   exports.Set("shmMap", Napi::Function::New(env, ShmMap, "shmMap"));
   exports.Set("shmUnmap", Napi::Function::New(env, ShmUnmap, "shmUnmap"));
   exports.Set("shmUnlink", Napi::Function::New(env, ShmUnlink, "shmUnlink"));
+  InitShmReserve(env, exports);
 #else
   exports.Set("shmMap", Napi::Function::New(env, Unsupported, "shmMap"));
   exports.Set("shmUnmap", Napi::Function::New(env, Unsupported, "shmUnmap"));

@@ -8,6 +8,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import t, { type Test } from 'tap';
 import { jobSocketDir, removeStaleSocketDirs, userRuntimeDir } from '../../lib/cluster/runtime-dir.js';
+import { processStartTime } from '../../lib/cluster/process-owner.js';
 
 const uid = typeof process.getuid === 'function' ? process.getuid() : -1;
 const isRoot = uid === 0;
@@ -71,12 +72,12 @@ t.test("a directory of another user is refused with ECONFIG", { skip: isRoot ? f
   t.throws(() => userRuntimeDir(), { code: 'ECONFIG', message: /is owned by uid 65534/ });
 });
 
-t.test('jobSocketDir: a fresh 0700 p<pid>-<random> directory; remove() is idempotent', async (t) => {
+t.test('jobSocketDir: a fresh 0700 p<pid>-t<start time>-<random> directory; remove() is idempotent', async (t) => {
   privateTmp(t);
   const a = jobSocketDir();
   const b = jobSocketDir();
   t.not(a.path, b.path, 'fresh each time');
-  t.match(a.path, new RegExp(`/zcoll-${uid}/p${process.pid}-[0-9a-f]+$`));
+  t.match(a.path, new RegExp(`/zcoll-${uid}/p${process.pid}-t${processStartTime(process.pid) ?? 0}-[0-9a-f]+$`));
   t.equal(statSync(a.path).mode & 0o777, 0o700);
   writeFileSync(join(a.path, 'inbox.sock'), '');
   a.remove();
@@ -141,4 +142,43 @@ t.test('removeStaleSocketDirs removes dead pids\' directories and legacy sockets
   t.ok(existsSync(other), 'unknown names: kept');
   t.ok(existsSync(notSocket), 'a plain file named like a socket: kept');
   t.equal(removeStaleSocketDirs(), 0, 'nothing more the second time');
+});
+
+t.test('jobSocketDir is removed on SIGINT, SIGTERM and an uncaught error, and the process still ends as before', async (t) => {
+  const tmp = privateTmp(t);
+  const url = new URL('../../lib/cluster/runtime-dir.js', import.meta.url).href;
+  const cases: Array<{ how: string; code: string; status: number | null; signal: NodeJS.Signals | null }> = [
+    { how: 'SIGINT', code: "process.kill(process.pid, 'SIGINT'); setTimeout(() => {}, 5000);", status: null, signal: 'SIGINT' },
+    { how: 'SIGTERM', code: "process.kill(process.pid, 'SIGTERM'); setTimeout(() => {}, 5000);", status: null, signal: 'SIGTERM' },
+    { how: 'uncaught error', code: "setTimeout(() => { throw new Error('boom'); }, 10);", status: 1, signal: null },
+    // A program with its own SIGINT handler decides itself; its exit still runs the cleanup.
+    { how: 'own SIGINT handler', code: "process.on('SIGINT', () => process.exit(7)); process.kill(process.pid, 'SIGINT'); setTimeout(() => {}, 5000);", status: 7, signal: null },
+  ];
+  for (const c of cases) {
+    const script = `import { jobSocketDir } from ${JSON.stringify(url)}; console.log(jobSocketDir().path); ${c.code}`;
+    // Under tap the child also has signal-exit's listeners (tap's process-info hook): they must not
+    // count as the program's own handler.
+    const r = spawnSync(process.execPath, ['--input-type=module', '-e', script], { encoding: 'utf8', env: { ...process.env, TMPDIR: tmp }, timeout: 20_000 });
+    t.equal(r.status, c.status, `${c.how}: exit status`);
+    t.equal(r.signal, c.signal, `${c.how}: killed by the same signal as without the cleanup`);
+    const path = r.stdout.trim();
+    t.match(path, new RegExp(`^${tmp}/zcoll-${uid}/p\\d+-t\\d+-`), c.how);
+    t.notOk(existsSync(path), `${c.how}: removed`);
+  }
+});
+
+t.test('removeStaleSocketDirs: a live pid with another start time is a reused pid (removed), with its own it is kept', { skip: processStartTime(process.pid) === undefined ? 'no /proc start times' : false }, async (t) => {
+  privateTmp(t);
+  const root = userRuntimeDir();
+  const child = spawn(process.execPath, ['-e', 'setTimeout(() => {}, 60000)'], { stdio: 'ignore' });
+  t.teardown(() => void child.kill('SIGKILL'));
+  await new Promise((resolve) => child.once('spawn', resolve));
+  const start = processStartTime(child.pid!)!;
+  const reused = join(root, `p${child.pid}-t${start + 1}-00ff00ff`);
+  const owned = join(root, `p${child.pid}-t${start}-00ff00ff`);
+  mkdirSync(reused, { mode: 0o700 });
+  mkdirSync(owned, { mode: 0o700 });
+  t.equal(removeStaleSocketDirs(), 1);
+  t.notOk(existsSync(reused), 'the pid now belongs to a process started later: the owner is gone');
+  t.ok(existsSync(owned), 'the owner itself: kept');
 });

@@ -3,7 +3,9 @@
 // owner's region is never touched; a payload takes the lowest free slot of its lane, so a lane that
 // carries one message at a time keeps using the same (already mapped) slot.
 import { spawn } from 'node:child_process';
-import { existsSync } from 'node:fs';
+import { chownSync, existsSync } from 'node:fs';
+import { processStartTime } from '../../lib/cluster/process-owner.js';
+import { shmMap, shmUnlink, shmUnmap } from '../../lib/kernels/native.js';
 import { join } from 'node:path';
 import t from 'tap';
 import { shmSupported, OutRegion, InRegions, removeStaleRegions, regionName, slotsPerPeer, SLOT_BYTES_PER_PEER } from '../../lib/transport/shm-region.js';
@@ -99,4 +101,40 @@ t.test('crash recovery removes regions of dead processes only', { skip }, async 
   t.ok(removeStaleRegions() >= 1, 'crash recovery removed something');
   t.notOk(existsSync(dead), 'the dead process region is gone');
   t.ok(existsSync(`/dev/shm/${live.name}`), 'a live process region stays');
+});
+
+t.test('crash recovery: a live pid with another start time is a reused pid (removed); another user\'s region is kept', { skip: skip || (processStartTime(process.pid) === undefined ? 'no /proc start times' : false) }, async (t) => {
+  const child = spawn(process.execPath, ['-e', 'setTimeout(() => {}, 60000)'], { stdio: 'ignore' });
+  t.teardown(() => void child.kill('SIGKILL'));
+  await new Promise((resolve) => child.once('spawn', resolve));
+  const start = processStartTime(child.pid!)!;
+  const epoch = 910_000_000 + (process.pid % 1000);
+  const make = (rank: number, owner: number, startTime: number): string => {
+    const r = new OutRegion(epoch, rank, [1 - rank], 4096);
+    // What the owner would have written: its pid and start time in the header.
+    const head = shmMap(r.name, 32, false);
+    new Int32Array(head, 4, 1)[0] = owner;
+    new Float64Array(head, 24, 1)[0] = startTime;
+    shmUnmap(head);
+    return r.name;
+  };
+  const reused = make(0, child.pid!, start + 1);
+  const owned = make(1, child.pid!, start);
+  t.teardown(() => {
+    for (const n of [reused, owned]) shmUnlink(n);
+  });
+  removeStaleRegions();
+  t.notOk(existsSync(`/dev/shm/${reused}`), 'the pid now belongs to a process started at another time: removed');
+  t.ok(existsSync(`/dev/shm/${owned}`), 'the owner itself is alive: kept');
+  if (process.getuid?.() === 0) {
+    // Another user's region whose owner is dead: not ours to remove, even as root.
+    child.kill('SIGKILL');
+    await new Promise((resolve) => child.once('exit', resolve));
+    chownSync(`/dev/shm/${owned}`, 65534, 65534);
+    removeStaleRegions();
+    t.ok(existsSync(`/dev/shm/${owned}`), 'another user\'s region: kept');
+    chownSync(`/dev/shm/${owned}`, 0, 0);
+    removeStaleRegions();
+    t.notOk(existsSync(`/dev/shm/${owned}`), 'the same region as this user\'s, owner dead: removed');
+  }
 });
