@@ -42,7 +42,7 @@ export { chooseAlgorithm } from './schedule/choose.js';
 export { scheduleHash } from './schedule/hash.js';
 
 // Kernels (native when built, JS otherwise).
-export { kernels, kernelsByName, nativeKernelsAvailable, type Kernels } from './kernels/index.js';
+export { kernels, kernelsByName, nativeKernelsAvailable, nativeLoad, type Kernels, type NativeLoadStatus } from './kernels/index.js';
 
 // signSGD / Signum with majority vote.
 export { packSigns, unpackSigns, packedWords } from './compress/sign.js';

@@ -100,6 +100,8 @@ function codedParams(o: BenchOptions): CodedBenchParams {
 /** Runs the bench: as the launcher (returns the launch exit code) or as one rank. */
 export async function bench(o: BenchOptions, selfCommand: readonly string[]): Promise<number> {
   validateBench(o);
+  // vega is large and optional: loaded only when a plot is asked for, and before any benchmark time is spent.
+  if (o.plot !== undefined) await (await import('./plot.js')).loadPlotting();
   if (!insideLauncher()) {
     // The bar lives here (the terminal's process); rank 0 reports to it through a file.
     const dir = TerminalBar.wanted(o.quiet === true) ? mkdtempSync(join(tmpdir(), 'zcoll-bench-')) : undefined;

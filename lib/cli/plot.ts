@@ -3,11 +3,63 @@
  * algorithm and fault plan), on a log2 size axis; and, when a run had faults, the time of every
  * timed round vs the round, one line per series and size. Drawn with vega-lite, compiled to a vega
  * spec and rendered to SVG headless (vega's 'none' renderer), so no SVG is written by hand.
+ * vega and vega-lite (23 MB) are optional peer dependencies: a training job does not install them,
+ * so they are imported here, at the first plot, and their absence is a clear ECONFIG naming them.
  */
 import { writeFileSync } from 'node:fs';
-import * as vega from 'vega';
-import * as vl from 'vega-lite';
+import type * as Vega from 'vega';
+import type * as vl from 'vega-lite';
+import { ZcollError } from '../errors.js';
 import type { BenchRow } from './bench-table.js';
+
+/** The packages --plot needs and the ranges zcoll is tested with (package.json peerDependencies). */
+export const PLOT_PACKAGES: Readonly<Record<string, string>> = { vega: '^6.4.0', 'vega-lite': '^6.4.3' };
+
+interface Plotting {
+  vega: typeof Vega;
+  vl: typeof vl;
+}
+
+function isMissingPackage(err: unknown): boolean {
+  const code = (err as { code?: unknown } | null)?.code;
+  return code === 'ERR_MODULE_NOT_FOUND' || code === 'MODULE_NOT_FOUND';
+}
+
+let plotting: Promise<Plotting> | undefined;
+
+/**
+ * Imports vega and vega-lite, or throws ZcollError('ECONFIG') saying which are missing and the
+ * command that installs them. `zcoll bench --plot` calls it before the benchmark runs, so a missing
+ * package costs no benchmark time.
+ */
+export function loadPlotting(): Promise<Plotting> {
+  plotting ??= (async () => {
+    const names = Object.keys(PLOT_PACKAGES);
+    const settled = await Promise.allSettled(names.map((name) => import(name)));
+    const missing = names.filter((_, i) => {
+      const s = settled[i];
+      return s !== undefined && s.status === 'rejected' && isMissingPackage(s.reason);
+    });
+    if (missing.length > 0) {
+      const install = missing.map((name) => `${name}@${PLOT_PACKAGES[name] ?? 'latest'}`).join(' ');
+      throw new ZcollError(
+        'ECONFIG',
+        `--plot needs the package${missing.length > 1 ? 's' : ''} ${missing.join(' and ')}, which ${missing.length > 1 ? 'are' : 'is'} not installed ` +
+          `(optional peer dependencies of zcoll, left out so that training jobs do not install them). Install with: npm install ${install}`,
+        { op: 'plot', details: { missing } },
+      );
+    }
+    const failed = settled.find((s) => s.status === 'rejected');
+    if (failed !== undefined && failed.status === 'rejected') throw failed.reason;
+    const [vega, vegaLite] = settled.map((s) => (s as PromiseFulfilledResult<unknown>).value);
+    return { vega: vega as typeof Vega, vl: vegaLite as typeof vl };
+  })();
+  // A failed load is not cached: installing the package and trying again in the same process works.
+  plotting.catch(() => {
+    plotting = undefined;
+  });
+  return plotting;
+}
 
 interface BusPoint {
   series: string;
@@ -79,6 +131,7 @@ export function plotSpec(rows: readonly BenchRow[]): vl.TopLevelSpec {
 }
 
 export async function renderPlot(rows: readonly BenchRow[]): Promise<string> {
+  const { vega, vl } = await loadPlotting();
   const compiled = vl.compile(plotSpec(rows)).spec;
   const view = new vega.View(vega.parse(compiled), { renderer: 'none' });
   view.background('white');

@@ -2,6 +2,10 @@
  * cluster.config.json: who runs where. The same file on every host; ranks are numbered host by
  * host in file order. Every key is validated and every error names the key and the file, so a typo
  * is an ECONFIG at start-up, not a hang at the first collective.
+ * Two layers: the field checks here (with the most helpful messages, and the rules across fields a
+ * JSON Schema cannot say), then the published cluster.config.schema.json, so the schema editors
+ * and other tools use cannot drift from what zcoll accepts (test/cluster/config-schema.test.ts
+ * runs good and bad configs through both).
  */
 import { createHash } from 'node:crypto';
 import { existsSync, readFileSync } from 'node:fs';
@@ -9,6 +13,7 @@ import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { ZcollError } from '../errors.js';
 import { isCurveKey } from '../transport/z85.js';
+import { type JsonSchema, type SchemaViolation, validateSchema } from './json-schema.js';
 
 export type TransportChoice = 'auto' | 'tcp' | 'ipc' | 'shm' | 'zmq';
 
@@ -59,6 +64,29 @@ const KNOWN_KEYS = new Set(['hosts', 'port', 'timeoutMs', 'segmentBytes', 'trans
 const TRANSPORTS: readonly TransportChoice[] = ['auto', 'tcp', 'ipc', 'shm', 'zmq'];
 
 export const DEFAULT_CONFIG_PATH = join(dirname(fileURLToPath(import.meta.url)), '..', '..', '..', 'cluster.config.json');
+/** The JSON Schema of the config, shipped next to the default config. */
+export const CONFIG_SCHEMA_PATH = join(dirname(DEFAULT_CONFIG_PATH), 'cluster.config.schema.json');
+/** The kinds lib/cluster/topology.ts builds (its per-kind keys are checked there). */
+export const TOPOLOGY_KINDS: readonly string[] = ['switch', 'hierarchical', 'torus', 'mesh', 'fattree', 'links'];
+
+let schema: JsonSchema | undefined;
+
+/** The parsed cluster.config.schema.json (read once). */
+export function configSchema(): JsonSchema {
+  if (schema === undefined) {
+    try {
+      schema = JSON.parse(readFileSync(CONFIG_SCHEMA_PATH, 'utf8')) as JsonSchema;
+    } catch (e) {
+      throw new ZcollError('ECONFIG', `cannot read the config schema ${CONFIG_SCHEMA_PATH} (part of the zcoll package; reinstall it): ${(e as Error).message}`, { details: { file: CONFIG_SCHEMA_PATH } });
+    }
+  }
+  return schema;
+}
+
+/** The first violation of cluster.config.schema.json in a parsed config, or undefined. */
+export function validateConfigSchema(raw: unknown): SchemaViolation | undefined {
+  return validateSchema(configSchema(), raw);
+}
 
 function bad(source: string, key: string, what: string): ZcollError {
   return new ZcollError('ECONFIG', `${source}: "${key}" ${what}`, { details: { file: source, key } });
@@ -69,8 +97,16 @@ function posInt(v: unknown, source: string, key: string, min = 1, max = Number.M
   return v;
 }
 
-/** Validates a parsed config object. */
+/** Validates a parsed config object: the field checks, then the schema. */
 export function parseConfig(raw: unknown, source: string): ClusterConfig {
+  const config = checkConfigFields(raw, source);
+  const violation = validateConfigSchema(raw);
+  if (violation !== undefined) throw bad(source, violation.path, `${violation.message} (per ${CONFIG_SCHEMA_PATH})`);
+  return config;
+}
+
+/** The field checks alone (parseConfig without the schema; exported for the test that keeps both in agreement). */
+export function checkConfigFields(raw: unknown, source: string): ClusterConfig {
   if (typeof raw !== 'object' || raw === null || Array.isArray(raw)) throw bad(source, '(top level)', 'must be a JSON object');
   const o = raw as Record<string, unknown>;
   for (const k of Object.keys(o)) if (!KNOWN_KEYS.has(k)) throw bad(source, k, `is not a known key (known: ${[...KNOWN_KEYS].join(', ')})`);
@@ -98,6 +134,12 @@ export function parseConfig(raw: unknown, source: string): ClusterConfig {
   const algorithm = o.algorithm === undefined ? 'auto' : o.algorithm;
   if (typeof algorithm !== 'string' || algorithm === '') throw bad(source, 'algorithm', `must be an algorithm name (a non-empty string), got ${JSON.stringify(algorithm)}`);
   for (const k of ['$schema', 'description']) if (o[k] !== undefined && typeof o[k] !== 'string') throw bad(source, k, `must be a string, got ${JSON.stringify(o[k])}`);
+  if (o.topology !== undefined) {
+    const topo = o.topology as { kind?: unknown } | null;
+    if (typeof topo !== 'object' || topo === null || Array.isArray(topo) || !TOPOLOGY_KINDS.includes(topo.kind as string)) {
+      throw bad(source, 'topology', `must be an object whose "kind" is one of ${TOPOLOGY_KINDS.join(', ')}, got ${JSON.stringify(o.topology)}`);
+    }
+  }
   const security = o.security === undefined ? undefined : parseSecurity(o.security, source, hosts);
   return {
     hosts,

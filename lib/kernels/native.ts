@@ -1,17 +1,22 @@
 /**
- * The native kernels: loads the N-API addon of native-bindings/ (build/Release/zcoll_native.node,
- * built by scripts/build-native.mjs at `npm install`) and wraps it into the `Kernels` contract, plus
+ * The native kernels: loads the N-API addon of native-bindings/ and wraps it into the `Kernels`
+ * contract, plus
  * the POSIX shared-memory primitive the same-host transport maps its segments with.
  * Cost: one N-API call per kernel call (~0.1-0.3 us), then SIMD loops (SSE2 baseline, AVX2 when the
  * CPU has it, chosen at run time). The addon checks every argument itself (types, dtypes, lengths)
  * because it is the memory-safety boundary; this wrapper only maps the op name to its code.
+ * Which file: node-gyp-build (the loader prebuildify and zeromq's ecosystem use) picks a source
+ * build in build/Release when there is one (a checkout, or an install that compiled), else the
+ * prebuild shipped for this platform in prebuilds/<platform>-<arch>/ (scripts/prebuild.mjs), so an
+ * install with --ignore-scripts still gets the native path. The loader takes whatever .node file
+ * the build produced; the list below is what it must export.
  * Loading never throws: without the addon `nativeKernels` is undefined and `nativeLoad.reason`
  * says why (index.ts decides whether to fall back or fail).
  */
 import { constants as bufferConstants } from 'node:buffer';
 import { existsSync, readFileSync } from 'node:fs';
 import { createRequire } from 'node:module';
-import { dirname, join, resolve } from 'node:path';
+import { dirname, join, resolve, sep } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { ZcollError } from '../errors.js';
 import type { NumericArray } from '../dtype.js';
@@ -58,20 +63,34 @@ const ADDON_FUNCTIONS: readonly (keyof NativeAddon)[] = [
 
 export interface NativeLoadStatus {
   readonly loaded: boolean;
-  /** The .node file loaded or tried; undefined when no native-bindings/ folder was found. */
+  /** The .node file loaded or tried; undefined when no native-bindings/ folder or no file for this platform was found. */
   readonly path: string | undefined;
+  /** Where the file came from: a source build, the shipped prebuild, or ZCOLL_NATIVE_PATH. */
+  readonly source: 'build' | 'prebuild' | 'override' | undefined;
   /** Why the addon is not loaded (undefined when it is). */
   readonly reason: string | undefined;
   /**
-   * True when the addon should have been there: the install built it (build status file says ok)
-   * or ZCOLL_NATIVE_PATH names it. index.ts only reports a fallback unasked in that case.
+   * True when the addon should have been there: the install built it (build status file says ok),
+   * the package ships a prebuild for this platform, or ZCOLL_NATIVE_PATH names it. index.ts only reports a fallback unasked in that case.
    */
   readonly expected: boolean;
   /** Instruction set of the vectorised loops on this CPU: 'avx2', 'sse2' or 'generic'. */
   readonly simd: string | undefined;
 }
 
-const ADDON_FILE = join('build', 'Release', 'zcoll_native.node');
+/** The part of node-gyp-build used here (it ships no types). */
+interface NodeGypBuild {
+  /** The .node file for this platform under `dir` (build/Release, build/Debug, then prebuilds/); throws when none. */
+  path(dir: string): string;
+}
+
+function nodeGypBuild(): NodeGypBuild | string {
+  try {
+    return createRequire(import.meta.url)('node-gyp-build') as NodeGypBuild;
+  } catch (err) {
+    return `the package node-gyp-build (a dependency of zcoll) cannot be loaded: ${err instanceof Error ? err.message : String(err)}`;
+  }
+}
 /** Written by scripts/build-native.mjs after each build attempt. */
 const BUILD_STATUS_FILE = join('build', 'zcoll-build.json');
 
@@ -101,23 +120,32 @@ function loadAddon(): { addon: NativeAddon | undefined; status: NativeLoadStatus
   const override = process.env.ZCOLL_NATIVE_PATH;
   let path: string | undefined;
   let expected = false;
+  let source: NativeLoadStatus['source'];
   if (override !== undefined && override !== '') {
     path = resolve(override);
     expected = true;
+    source = 'override';
   } else {
+    const none = (reason: string) => ({
+      addon: undefined,
+      status: { loaded: false, path: undefined, source: undefined, reason, expected: false, simd: undefined },
+    });
     const bindingsDir = findBindingsDir();
-    if (bindingsDir === undefined) {
-      return {
-        addon: undefined,
-        status: { loaded: false, path: undefined, reason: 'no native-bindings/ folder found', expected, simd: undefined },
-      };
+    if (bindingsDir === undefined) return none('no native-bindings/ folder found');
+    const loader = nodeGypBuild();
+    if (typeof loader === 'string') return none(loader);
+    try {
+      path = loader.path(bindingsDir);
+    } catch (err) {
+      const first = (err instanceof Error ? err.message : String(err)).split('\n')[0];
+      return none(`no addon built or prebuilt for this platform in ${bindingsDir} (${first}); build it with \`npm rebuild zcoll\``);
     }
-    path = join(bindingsDir, ADDON_FILE);
-    expected = buildSucceeded(bindingsDir);
+    source = path.includes(`${sep}prebuilds${sep}`) ? 'prebuild' : 'build';
+    expected = source === 'prebuild' || buildSucceeded(bindingsDir);
   }
   const fail = (reason: string) => ({
     addon: undefined,
-    status: { loaded: false, path, reason, expected, simd: undefined },
+    status: { loaded: false, path, source, reason, expected, simd: undefined },
   });
   if (!existsSync(path)) return fail(`${path} does not exist (addon not built)`);
   let loaded: unknown;
@@ -131,7 +159,7 @@ function loadAddon(): { addon: NativeAddon | undefined; status: NativeLoadStatus
   );
   if (missing.length > 0) return fail(`${path} lacks ${missing.join(', ')} (stale build? run npm rebuild)`);
   const addon = loaded as NativeAddon;
-  return { addon, status: { loaded: true, path, reason: undefined, expected, simd: addon.simdLevel() } };
+  return { addon, status: { loaded: true, path, source, reason: undefined, expected, simd: addon.simdLevel() } };
 }
 
 const { addon, status } = loadAddon();

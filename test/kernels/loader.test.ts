@@ -6,7 +6,7 @@
  * failure, and the package then runs on JS kernels, silently unless ZCOLL_DEBUG is set.
  */
 import { spawnSync } from 'node:child_process';
-import { cpSync, existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { appendFileSync, cpSync, existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { fileURLToPath, pathToFileURL } from 'node:url';
@@ -33,13 +33,13 @@ const PROBE = `
 const m = await import(process.argv[1]);
 const dst = new Float32Array([1, 2, 3]);
 m.kernels.reduceInto(dst, new Float32Array([0.5, -4, 1e-3]), 'sum');
-console.log(JSON.stringify({ name: m.kernels.name, available: m.nativeKernelsAvailable(), sum: Array.from(dst), reason: m.nativeLoad.reason ?? null }));
+console.log(JSON.stringify({ name: m.kernels.name, available: m.nativeKernelsAvailable(), sum: Array.from(dst), reason: m.nativeLoad.reason ?? null, source: m.nativeLoad.source ?? null }));
 `;
 
 interface Probe {
   code: number | null;
   stderr: string;
-  out: { name: string; available: boolean; sum: number[]; reason: string | null } | undefined;
+  out: { name: string; available: boolean; sum: number[]; reason: string | null; source: string | null } | undefined;
 }
 
 function probe(url: string, env: Record<string, string | undefined>): Probe {
@@ -99,6 +99,13 @@ t.test('native is the default when built', { skip: nativeLoad.loaded ? false : `
   }
 });
 
+/** Only what lib/kernels/index.js imports, and the dependencies (node-gyp-build) as installed. */
+function copyKernelsLib(pkg: string): void {
+  cpSync(join(compiledLib, 'kernels'), join(pkg, 'dist', 'lib', 'kernels'), { recursive: true });
+  for (const file of ['errors.js', 'dtype.js']) cpSync(join(compiledLib, file), join(pkg, 'dist', 'lib', file));
+  symlinkSync(join(repoRoot(), 'node_modules'), join(pkg, 'node_modules'), 'dir');
+}
+
 t.test('a failed build never fails the install, and the package then runs on JS kernels', async (tt) => {
   const pkg = mkdtempSync(join(tmpdir(), 'zcoll-failed-build-'));
   tt.teardown(() => rmSync(pkg, { recursive: true, force: true }));
@@ -111,9 +118,7 @@ t.test('a failed build never fails the install, and the package then runs on JS 
     JSON.stringify({ targets: [{ target_name: 'zcoll_native', sources: ['src/broken.cc'] }] }),
   );
   writeFileSync(join(pkg, 'native-bindings', 'src', 'broken.cc'), '#error "this addon does not compile"\n');
-  // Only what lib/kernels/index.js imports.
-  cpSync(join(compiledLib, 'kernels'), join(pkg, 'dist', 'lib', 'kernels'), { recursive: true });
-  for (const file of ['errors.js', 'dtype.js']) cpSync(join(compiledLib, file), join(pkg, 'dist', 'lib', file));
+  copyKernelsLib(pkg);
 
   const env = { ...process.env };
   delete env.ZCOLL_DEBUG;
@@ -137,3 +142,61 @@ t.test('a failed build never fails the install, and the package then runs on JS 
   tt.equal(debug.out?.name, 'js');
   tt.equal(count(debug.stderr, 'native kernels unavailable'), 1, 'ZCOLL_DEBUG: reported once');
 });
+
+interface BuildHelpers {
+  sourcesHash(dir: string): string;
+  fileSha256(path: string): string;
+}
+
+t.test(
+  'the install takes a prebuild made from the same sources without compiling, and compiles when the sources changed',
+  { skip: nativeLoad.loaded ? false : `native addon not built: ${nativeLoad.reason}` },
+  async (tt) => {
+    const pkg = mkdtempSync(join(tmpdir(), 'zcoll-prebuild-choice-'));
+    tt.teardown(() => rmSync(pkg, { recursive: true, force: true }));
+    mkdirSync(join(pkg, 'scripts'));
+    cpSync(join(repoRoot(), 'scripts', 'build-native.mjs'), join(pkg, 'scripts', 'build-native.mjs'));
+    const bindings = join(pkg, 'native-bindings');
+    mkdirSync(join(bindings, 'src'), { recursive: true });
+    // Sources that cannot compile: a status ok afterwards can only come from the prebuild.
+    writeFileSync(join(bindings, 'binding.gyp'), JSON.stringify({ targets: [{ target_name: 'zcoll_native', sources: ['src/broken.cc'] }] }));
+    writeFileSync(join(bindings, 'src', 'broken.cc'), '#error "this addon does not compile"\n');
+    const helpers = (await import(pathToFileURL(join(pkg, 'scripts', 'build-native.mjs')).href)) as BuildHelpers;
+    const libc = process.platform === 'linux' ? '.glibc' : '';
+    const prebuildDir = join(bindings, 'prebuilds', `${process.platform}-${process.arch}`);
+    mkdirSync(prebuildDir, { recursive: true });
+    const prebuild = join(prebuildDir, `node.napi${libc}.node`);
+    cpSync(nativeLoad.path ?? '', prebuild);
+    writeFileSync(join(prebuildDir, 'manifest.json'), JSON.stringify({ sources: helpers.sourcesHash(bindings), sha256: helpers.fileSha256(prebuild) }));
+    copyKernelsLib(pkg);
+
+    const env: NodeJS.ProcessEnv = { ...process.env, ZCOLL_DEBUG: '1' };
+    for (const key of ['ZCOLL_SKIP_NATIVE', 'ZCOLL_BUILD_FROM_SOURCE', 'ZCOLL_NATIVE_BASELINE', 'npm_config_build_from_source', 'ZCOLL_NATIVE_PATH']) delete env[key];
+    const install = () => spawnSync(process.execPath, [join(pkg, 'scripts', 'build-native.mjs')], { cwd: pkg, env, encoding: 'utf8', timeout: 120_000 });
+    const statusFile = join(bindings, 'build', 'zcoll-build.json');
+
+    const fresh = install();
+    tt.equal(fresh.status, 0);
+    tt.equal(fresh.stderr, '', 'nothing compiled, nothing to report');
+    tt.match(JSON.parse(readFileSync(statusFile, 'utf8')), { ok: true, source: 'prebuild' });
+    tt.notOk(existsSync(join(bindings, 'build', 'Release')), 'no source build');
+    const pkgIndex = pathToFileURL(join(pkg, 'dist', 'lib', 'kernels', 'index.js')).href;
+    const run = probe(pkgIndex, {});
+    tt.equal(run.code, 0, run.stderr);
+    tt.match(run.out, { name: 'native', source: 'prebuild', sum: expectedSum });
+
+    // Edited C++ (a checkout, or a patched package): the prebuild is stale, so the install compiles.
+    appendFileSync(join(bindings, 'src', 'broken.cc'), '// edited\n');
+    const stale = install();
+    tt.equal(stale.status, 0);
+    tt.match(stale.stderr, /building the addon from source: prebuild .* was built from other sources \(stale\)/);
+    tt.match(stale.stderr, /native addon not built \(node-gyp exited/);
+    tt.match(JSON.parse(readFileSync(statusFile, 'utf8')), { ok: false });
+
+    // The same with the sources unchanged but a build from source asked for.
+    writeFileSync(join(bindings, 'src', 'broken.cc'), '#error "this addon does not compile"\n');
+    const forced = spawnSync(process.execPath, [join(pkg, 'scripts', 'build-native.mjs')], { cwd: pkg, env: { ...env, ZCOLL_BUILD_FROM_SOURCE: '1' }, encoding: 'utf8', timeout: 120_000 });
+    tt.match(forced.stderr, /native addon not built/);
+    tt.equal(install().stderr, '', 'and back to the prebuild without it');
+  },
+);
