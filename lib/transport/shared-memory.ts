@@ -8,6 +8,7 @@ import { allocArray, type DType, type NumericArray } from '../dtype.js';
 import { debug } from '../debug.js';
 import { ZcollError } from '../errors.js';
 import { isRegionOf, SharedArenas } from './shm-arena.js';
+import { futex } from '../kernels/native.js';
 import { ShmMailbox } from './shm-mailbox.js';
 import { InRegions, OutRegion, regionName, removeStaleRegions, shmSupported, shmUnavailableReason, type SlotRef } from './shm-region.js';
 
@@ -28,7 +29,7 @@ export class SharedMemory {
   ) {
     removeStaleRegions();
     this.region = new OutRegion(epoch, rank, localPeers, segmentBytes);
-    this.mailbox = new ShmMailbox(rank, this.region, this.peers, (p) => regionName(epoch, p), localPeers);
+    this.mailbox = new ShmMailbox(rank, this.region, this.peers, (p) => regionName(epoch, p), localPeers, futex());
     this.arenas = new SharedArenas(epoch, rank, localPeers);
   }
 
