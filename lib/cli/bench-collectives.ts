@@ -33,6 +33,8 @@ export interface BenchCase {
   readonly redop: string;
   readonly root: number;
   readonly type: DType;
+  /** What the table's time is of one timed call (latency: 0.5, half a round trip); default 1. */
+  readonly timeScale?: number;
   /** Bus bandwidth = algbw * busFactor(n). */
   busFactor(n: number): number;
   /** The size run for a requested size (rounded down to what the collective can split), 0 to skip it. */

@@ -5,7 +5,7 @@
  */
 import type { DType } from '../dtype.js';
 
-export const BENCH_COLLECTIVES = ['allreduce', 'reducescatter', 'allgather', 'broadcast', 'signsgd', 'robust', 'coded'] as const;
+export const BENCH_COLLECTIVES = ['allreduce', 'reducescatter', 'allgather', 'broadcast', 'signsgd', 'robust', 'coded', 'latency'] as const;
 export type BenchCollective = (typeof BENCH_COLLECTIVES)[number];
 
 export interface BenchRow {

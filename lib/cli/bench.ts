@@ -21,6 +21,7 @@ import { kernels } from '../kernels/index.js';
 import { loadConfig, totalRanks } from '../cluster/config.js';
 import { checkCodedParams, checkCodedPlan, codedSchedulerOptions, codedSweep, type CodedBenchParams } from './bench-coded.js';
 import { collectiveCase, type BenchCase } from './bench-collectives.js';
+import { latencyCase } from './bench-latency.js';
 import { robustCase } from './bench-robust.js';
 import { signsgdCase } from './bench-signsgd.js';
 import { tableFooter, tableHeader, tableRow, toCsv, type BenchCollective, type BenchRow } from './bench-table.js';
@@ -168,6 +169,8 @@ function benchCase(comm: Communicator, o: BenchOptions, plan: FaultPlan): BenchC
       return robustCase(comm, { aggregator: o.aggregator ?? 'mean', ...(o.f !== undefined ? { f: o.f } : {}), plan, seed: o.seed ?? 1 });
     case 'signsgd':
       return signsgdCase(comm, o.mode ?? 'allgather', root, o.seed ?? 1, plan.byzantine.length > 0);
+    case 'latency':
+      return latencyCase(comm, o.dtype);
     case 'coded':
       throw new ZcollError('EINTERNAL', 'zcoll bench coded runs codedSweep (bench-coded.ts), not a BenchCase', { rank: comm.rank });
   }
@@ -233,7 +236,7 @@ export async function sweep(comm: Communicator, o: BenchOptions): Promise<BenchR
         faults?.beginStep(step, baseMs);
         const t0 = process.hrtime.bigint();
         await st.run();
-        const us = Number(process.hrtime.bigint() - t0) / 1000;
+        const us = (Number(process.hrtime.bigint() - t0) / 1000) * (bc.timeScale ?? 1);
         step++;
         baseMs = baseMs === 0 ? us / 1000 : Math.min(baseMs, us / 1000);
         progress?.update({ done: step, total: totalSteps, label });

@@ -50,8 +50,8 @@ async function main(argv: string[]): Promise<number> {
       (y) =>
         y
           .positional('collective', { type: 'string', default: 'allreduce', describe: `what to time: ${BENCH_COLLECTIVES.join(', ')}` })
-          .option('b', { alias: 'min-bytes', type: 'string', default: '4K', describe: 'smallest size (K, M, G suffixes)' })
-          .option('e', { alias: 'max-bytes', type: 'string', describe: 'largest size (default 64M; 4M for signsgd and robust, 256K for coded)' })
+          .option('b', { alias: 'min-bytes', type: 'string', describe: 'smallest size (K, M, G suffixes; default 4K, 4 for latency)' })
+          .option('e', { alias: 'max-bytes', type: 'string', describe: 'largest size (default 64M; 4M for signsgd and robust, 256K for coded, 1M for latency)' })
           .option('f', { alias: 'step-factor', type: 'number', default: 2, describe: 'multiply the size by this each step' })
           .option('n', { alias: 'iters', type: 'number', default: 20, describe: 'timed iterations per size' })
           .option('w', { alias: 'warmup', type: 'number', default: 5, describe: 'untimed iterations per size' })
@@ -91,8 +91,8 @@ async function main(argv: string[]): Promise<number> {
         if (!ALLREDUCE_ALGORITHMS.includes(a.a)) throw new ZcollError('EINVAL', `-a/--algorithm: unknown algorithm '${a.a}' (one of ${ALLREDUCE_ALGORITHMS.join(', ')})`);
         if (a.a !== 'auto' && collective !== 'allreduce') throw new ZcollError('EINVAL', `-a/--algorithm ${a.a} applies to allreduce only, not ${collective}`);
         if (a.ranks !== undefined && !(Number.isInteger(a.ranks) && a.ranks >= 1)) throw new ZcollError('EINVAL', `--ranks must be a positive integer, got ${a.ranks}`);
-        const minBytes = parseBytes(a.b, '-b/--min-bytes');
-        const maxBytes = parseBytes(a.e ?? (collective === 'coded' ? '256K' : HEAVY.includes(collective as BenchCollective) ? '4M' : '64M'), '-e/--max-bytes');
+        const minBytes = parseBytes(a.b ?? (collective === 'latency' ? '4' : '4K'), '-b/--min-bytes');
+        const maxBytes = parseBytes(a.e ?? (collective === 'coded' ? '256K' : collective === 'latency' ? '1M' : HEAVY.includes(collective as BenchCollective) ? '4M' : '64M'), '-e/--max-bytes');
         sizeSweep(minBytes, maxBytes, a.f); // argument errors before any rank starts
         const self = [process.execPath, process.argv[1], ...argv];
         code = await bench(

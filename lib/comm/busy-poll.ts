@@ -12,6 +12,12 @@
  * cores (a spinning rank would otherwise take the CPU from the very peer it waits for).
  * Large collectives spin too when every rank is on this host and shared memory carries the payloads:
  * then every segment's header goes through the mailboxes and nothing waits on a thread wake-up.
+ *
+ * When every rank is on this host, a wait that outlasts the spin (or any wait of a rank that may not
+ * spin because ranks outnumber cores) sleeps on the mailbox instead (`sleep` hook, a futex: see
+ * transport/shm-mailbox.ts): the peer that sends wakes it in one system call and the CPU is free for
+ * that peer meanwhile. Each sleep is a short slice, so timers, sockets and signals keep turning. So a
+ * waiting rank burns a core for at most `budgetMs` after its last frame, then sleeps.
  */
 import { availableParallelism } from 'node:os';
 
@@ -38,6 +44,8 @@ export interface SpinHooks {
   readonly onStop?: (settled: boolean) => void;
   /** When the op last made progress (performance.now()): the budget counts from then. */
   readonly lastProgress?: () => number;
+  /** Past the budget: sleeps one short slice until woken; false when it cannot (the spin then ends). */
+  readonly sleep?: () => boolean;
 }
 
 /**
@@ -53,10 +61,11 @@ export function spinWhilePending(pending: Promise<unknown>, budgetMs: number = S
   pending.then(stop, stop);
   const start = performance.now();
   const turn = (): void => {
-    if (!settled && performance.now() < Math.max(start, hooks.lastProgress?.() ?? 0) + budgetMs) {
-      hooks.onTurn?.();
-      setImmediate(turn);
-    } else hooks.onStop?.(settled);
+    if (settled) return hooks.onStop?.(true);
+    hooks.onTurn?.();
+    // Each sleep returns to the event loop before the next: what woke it is handled there.
+    if (performance.now() < Math.max(start, hooks.lastProgress?.() ?? 0) + budgetMs || hooks.sleep?.() === true) setImmediate(turn);
+    else hooks.onStop?.(false);
   };
   setImmediate(turn);
 }

@@ -47,6 +47,7 @@ export interface EngineParams {
   readonly outbox: FrameSender;
   /** Busy-poll ops (busy-poll.ts) this size or smaller, or every op when all ranks share this host. */
   readonly spin: boolean;
+  /** Every rank on this host: a wait can sleep on the mailboxes (hooks.park) instead of ZeroMQ. */
   readonly allLocal: boolean;
   readonly hooks: EngineHooks;
   /** Where aborts received are counted (the communicator's stats). */
@@ -130,11 +131,12 @@ export class OpQueue implements OpHost {
     this.assertUsable(desc.op);
     const seq = this.nextSeq++;
     const spin = this.spins(desc);
+    const park = this.p.allLocal && this.p.hooks.park !== undefined;
     const run = async (): Promise<R> => {
       this.assertUsable(desc.op);
       if (seq > 0) this.p.hooks.attachShared?.(); // seq 0 is init's own barrier: peers' regions may not exist before it
       // As early as possible: peers that send their first frames now find the mailbox open.
-      if (spin) this.p.hooks.startPolling?.();
+      if (spin || park) this.p.hooks.startPolling?.();
       // An input that cannot be read (a tensor whose download failed) fails the op on every rank
       // in its turn: skipping it would leave this rank one sequence number behind its peers.
       const start = await Promise.resolve()
@@ -152,7 +154,7 @@ export class OpQueue implements OpHost {
       else {
         start(ctx);
         this.replayEarly(ctx);
-        this.pollWhile(ctx, spin);
+        this.pollWhile(ctx, spin, park);
       }
       try {
         await ctx.done;
@@ -203,17 +205,19 @@ export class OpQueue implements OpHost {
    * How this rank waits for the op's frames. An op that spins busy-polls with the mailboxes open and
    * drained on every turn; they stay open after it, since the next collective usually follows soon
    * and peers may then reach it through them. An op that does not spin, or a spin that runs out of
-   * budget, closes them and drains once more, then waits on ZeroMQ asleep.
+   * budget, closes them and drains once more, then waits on ZeroMQ asleep; or, when every rank is
+   * on this host, sleeps on the mailboxes where a peer's frame wakes it directly (`park`).
    */
-  private pollWhile(ctx: OpContext, spin: boolean): void {
+  private pollWhile(ctx: OpContext, spin: boolean, park: boolean): void {
     const h = this.p.hooks;
-    if (!spin) return h.stopPolling?.();
+    if (!spin && !park) return h.stopPolling?.();
     if (ctx.settled) return;
     h.drain?.();
     if (ctx.settled) return;
-    spinWhilePending(ctx.done, SPIN_BUDGET_MS, {
+    spinWhilePending(ctx.done, spin ? SPIN_BUDGET_MS : 0, {
       ...(h.lastFrameAt !== undefined ? { lastProgress: h.lastFrameAt } : {}),
       ...(h.drain !== undefined ? { onTurn: h.drain } : {}),
+      ...(park && h.park !== undefined ? { sleep: h.park } : {}),
       onStop: (settled) => {
         if (!settled) h.stopPolling?.();
       },

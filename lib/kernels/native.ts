@@ -54,6 +54,19 @@ interface NativeAddon {
   shmUnlink(name: string): boolean;
   /** Absent from addons built before src/shm_reserve.cc: not in ADDON_FUNCTIONS, so they still load. */
   shmReserve?(name: string, bytes: number): boolean;
+  /** Linux only (futex.cc): absent elsewhere, where waiting ranks keep waking through ZeroMQ. */
+  futexWait?(buffer: ArrayBuffer, byteOffset: number, expected: number, timeoutMicros: number): FutexWaitResult;
+  futexWake?(buffer: ArrayBuffer, byteOffset: number): number;
+}
+
+export type FutexWaitResult = 'woken' | 'timeout' | 'interrupted';
+
+/** Sleep and wake on a 32-bit word of a shared mapping (native-bindings/src/futex.cc). */
+export interface Futex {
+  /** Sleeps while the word at `byteOffset` equals `expected`, at most `timeoutMicros` (<= 1 s). */
+  wait(buffer: ArrayBuffer, byteOffset: number, expected: number, timeoutMicros: number): FutexWaitResult;
+  /** Wakes every sleeper on the word; returns how many woke. */
+  wake(buffer: ArrayBuffer, byteOffset: number): number;
 }
 
 const ADDON_FUNCTIONS: readonly (keyof NativeAddon)[] = [
@@ -330,6 +343,14 @@ export function detachBuffer(buffer: ArrayBuffer): boolean {
 export function shmReserve(name: string, bytes: number): boolean {
   const native = requireAddon('shmReserve');
   return native.shmReserve === undefined ? false : native.shmReserve(posixShmName(name), bytes);
+}
+
+/** Futex wait/wake when the addon has them (Linux), else undefined. */
+export function futex(): Futex | undefined {
+  const wait = addon?.futexWait;
+  const wake = addon?.futexWake;
+  if (wait === undefined || wake === undefined) return undefined;
+  return { wait: wait.bind(addon), wake: wake.bind(addon) };
 }
 
 /** Removes the name (live mappings stay valid). Returns false when it did not exist. */

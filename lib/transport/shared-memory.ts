@@ -15,6 +15,7 @@ import { debug } from '../debug.js';
 import { ZcollError } from '../errors.js';
 import { onProcessExit } from '../cluster/exit-cleanup.js';
 import { isRegionOf, SharedArenas } from './shm-arena.js';
+import { futex } from '../kernels/native.js';
 import { ShmMailbox } from './shm-mailbox.js';
 import { InRegions, isNoSharedMemorySpace, OutRegion, regionName, removeStaleRegions, shmSupported, shmUnavailableReason, type SlotRef } from './shm-region.js';
 
@@ -45,7 +46,7 @@ export class SharedMemory {
   ) {
     removeStaleRegions();
     this.region = new OutRegion(epoch, rank, localPeers, segmentBytes);
-    this.mailbox = new ShmMailbox(rank, this.region, this.peers, (p) => regionName(epoch, p), localPeers);
+    this.mailbox = new ShmMailbox(rank, this.region, this.peers, (p) => regionName(epoch, p), localPeers, futex());
     this.arenas = new SharedArenas(epoch, rank, localPeers);
     // Ctrl-C, SIGTERM or an uncaught error must not leave the regions in /dev/shm until the next job.
     this.unregister = onProcessExit(() => this.close());

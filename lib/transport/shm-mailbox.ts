@@ -15,6 +15,12 @@
  *    atomics). So either the receiver's last drain sees the message, or the sender sees the word
  *    cleared and rings a doorbell over ZeroMQ (a header-only 'mail' frame) that makes the receiver
  *    drain (the Dekker pattern). A message is never left unread, and a spurious doorbell is harmless.
+ * A rank that waits long, or shares its cores with more ranks than it has, sleeps instead of spinning
+ * (`sleep`): it marks its polling word ASLEEP, looks at its lanes once more, and sleeps on the word
+ * with a futex. A sender that publishes and then reads ASLEEP swaps it back to POLLING and wakes it:
+ * one system call, where a ZeroMQ wake-up crosses three threads. The same Dekker argument holds (the
+ * sleeper writes the word then reads the heads; the sender writes a head then reads the word), and
+ * the futex sleeps only while the word still says ASLEEP, so a wake cannot be lost between the two.
  * Only collective 'data' frames use it: they are matched by (op, seq, transfer, segment), so they
  * may overtake frames on the ZeroMQ link; p2p, abort, bye and stuck frames keep ZeroMQ's order.
  * Atomics on the (non-shared) ArrayBuffer of a mapping: V8 still emits real atomic loads/stores.
@@ -32,6 +38,13 @@ import {
   slotOffset,
 } from './shm-mailbox-layout.js';
 import type { InRegions, OutRegion } from './shm-region.js';
+import type { Futex } from '../kernels/native.js';
+
+/** Values of a rank's polling word: peers may use its mailbox while it is not CLOSED. */
+const CLOSED = 0;
+const POLLING = 1;
+/** Asleep on the word (futex): a sender that publishes sets it back to POLLING and wakes it. */
+const ASLEEP = 2;
 
 /** 'sent': in the mailbox; 'ring': in the mailbox, and the receiver needs a doorbell; 'no': use ZeroMQ. */
 export type MailResult = 'sent' | 'ring' | 'no';
@@ -46,18 +59,22 @@ interface PeerLanes {
   readonly inbound: Int32Array;
   readonly inboundSlots: (slot: number) => number;
   readonly peerBuffer: ArrayBuffer;
+  /** Byte offset of the peer's polling word in its region (the futex word to wake). */
+  readonly pollingAt: number;
 }
 
 export class ShmMailbox {
   private readonly own: ArrayBuffer;
   private readonly ownPolling: Int32Array;
+  /** Byte offset of this rank's polling word in its own region (the futex word). */
+  private readonly ownPollingAt: number;
   private readonly outbound = new Map<number, { lane: Int32Array; slot: (k: number) => number }>();
   private readonly peers = new Map<number, PeerLanes>();
   private readonly u8: Uint8Array;
   private draining = false;
   private closed = false;
   /** Messages sent and received through mailboxes (diagnostics and tests). */
-  readonly counters = { sent: 0, received: 0, doorbells: 0 };
+  readonly counters = { sent: 0, received: 0, doorbells: 0, sleeps: 0, wakes: 0 };
 
   constructor(
     private readonly rank: number,
@@ -65,10 +82,13 @@ export class ShmMailbox {
     private readonly ins: InRegions,
     private readonly regionOf: (peer: number) => string,
     private readonly localPeers: readonly number[],
+    /** Futex wait/wake (Linux, native addon); without it this rank never sleeps on its mailbox. */
+    private readonly futex: Futex | undefined,
   ) {
     this.own = out.mapped!;
     this.u8 = new Uint8Array(this.own);
     this.ownPolling = new Int32Array(this.own, out.mailboxStart, 16);
+    this.ownPollingAt = out.mailboxStart + POLLING_WORD * 4;
     for (const p of localPeers) {
       const lane = out.laneOf(p);
       const nlanes = localPeers.length;
@@ -92,6 +112,7 @@ export class ShmMailbox {
         inbound: control,
         inboundSlots: (k) => m.mailboxStart + slotOffset(nlanes, lane, k),
         peerBuffer: m.buffer,
+        pollingAt: m.mailboxStart + POLLING_WORD * 4,
       };
       this.peers.set(p, found);
       return found;
@@ -106,7 +127,7 @@ export class ShmMailbox {
     if (bytes > MAILBOX_MAX_PAYLOAD || head.byteLength > MAILBOX_MAX_HEADER) return 'no';
     const out = this.outbound.get(peer);
     const theirs = this.peer(peer);
-    if (out === undefined || theirs === undefined || Atomics.load(theirs.polling, POLLING_WORD) !== 1) return 'no';
+    if (out === undefined || theirs === undefined || Atomics.load(theirs.polling, POLLING_WORD) === CLOSED) return 'no';
     const headCount = Atomics.load(out.lane, LANE_HEAD_WORD);
     if (((headCount - Atomics.load(out.lane, LANE_TAIL_WORD)) | 0) >= MAILBOX_SLOTS) return 'no';
     const at = out.slot(((headCount % MAILBOX_SLOTS) + MAILBOX_SLOTS) % MAILBOX_SLOTS);
@@ -117,20 +138,62 @@ export class ShmMailbox {
     if (payload !== undefined) this.u8.set(payload, at + 8 + align8(head.byteLength));
     Atomics.store(out.lane, LANE_HEAD_WORD, (headCount + 1) | 0); // publishes the slot
     this.counters.sent++;
-    if (Atomics.load(theirs.polling, POLLING_WORD) === 1) return 'sent';
+    const state = Atomics.load(theirs.polling, POLLING_WORD);
+    if (state === POLLING) return 'sent';
+    if (state === ASLEEP) {
+      // Swapped before the wake: a sleeper that has not reached the futex yet then finds POLLING
+      // and does not sleep. Waking after a failed swap is harmless (another sender just did it).
+      Atomics.compareExchange(theirs.polling, POLLING_WORD, ASLEEP, POLLING);
+      this.futex?.wake(theirs.peerBuffer, theirs.pollingAt);
+      this.counters.wakes++;
+      return 'sent';
+    }
     this.counters.doorbells++;
     return 'ring';
   }
 
+  /** Whether sleeping is possible at all here (futex wait/wake available). */
+  get canSleep(): boolean {
+    return this.futex !== undefined && !this.closed;
+  }
+
+  /**
+   * Sleeps until a peer publishes into one of this rank's lanes or `micros` pass, and returns true;
+   * returns false at once when it cannot sleep (no futex, not polling, closed). Blocks the event loop
+   * for at most `micros`: callers keep it short so timers and sockets still turn (see busy-poll.ts).
+   */
+  sleep(micros: number): boolean {
+    if (this.futex === undefined || this.closed) return false;
+    if (Atomics.compareExchange(this.ownPolling, POLLING_WORD, POLLING, ASLEEP) !== POLLING) return false;
+    if (this.anyPublished()) {
+      Atomics.compareExchange(this.ownPolling, POLLING_WORD, ASLEEP, POLLING);
+      return true;
+    }
+    this.counters.sleeps++;
+    this.futex.wait(this.own, this.ownPollingAt, ASLEEP, micros);
+    // A sender may have swapped it already; either way this rank is polling again.
+    Atomics.compareExchange(this.ownPolling, POLLING_WORD, ASLEEP, POLLING);
+    return true;
+  }
+
+  /** True when some peer's lane holds a message not drained yet. */
+  private anyPublished(): boolean {
+    for (const p of this.localPeers) {
+      const lane = this.peer(p);
+      if (lane !== undefined && Atomics.load(lane.inbound, LANE_HEAD_WORD) !== Atomics.load(lane.inbound, LANE_TAIL_WORD)) return true;
+    }
+    return false;
+  }
+
   /** Says "this rank polls its mailboxes": peers may now send through them. */
   startPolling(): void {
-    if (!this.closed) Atomics.store(this.ownPolling, POLLING_WORD, 1);
+    if (!this.closed) Atomics.store(this.ownPolling, POLLING_WORD, POLLING);
   }
 
   /** Stops polling, then drains once more, so nothing published meanwhile is left behind. */
   stopPolling(handler: MailHandler): void {
     if (this.closed) return;
-    Atomics.store(this.ownPolling, POLLING_WORD, 0);
+    Atomics.store(this.ownPolling, POLLING_WORD, CLOSED);
     this.drain(handler);
   }
 
@@ -172,7 +235,7 @@ export class ShmMailbox {
 
   close(): void {
     if (this.closed) return;
-    Atomics.store(this.ownPolling, POLLING_WORD, 0);
+    Atomics.store(this.ownPolling, POLLING_WORD, CLOSED);
     this.closed = true;
   }
 }

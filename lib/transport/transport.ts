@@ -31,9 +31,18 @@ export interface PollHooks {
   drain(): void;
   stopPolling(): void;
   lastFrameAt(): number;
+  /** Sleeps on the mailbox until a peer publishes or a short slice passes (busy-poll.ts); absent without futex. */
+  park?(): boolean;
   /** Resolves once every registered-buffer reference this rank sent was released (rejects at `deadline`). */
   returned(deadline: number, op: string): Promise<void>;
 }
+
+/**
+ * Longest single sleep of a waiting rank on its mailbox. The sleep blocks the event loop, so this
+ * bounds how late a timer, a ZeroMQ frame (abort, bye, a payload too large for a mailbox) or a signal
+ * is seen while a collective waits: a millisecond, against a thousand wake-ups a second at most.
+ */
+const PARK_SLICE_MICROS = 1000;
 
 export class Transport {
   readonly outbox: Outbox;
@@ -87,6 +96,7 @@ export class Transport {
       drain: () => this.inbox.drainMail(),
       stopPolling: () => this.inbox.stopPolling(),
       lastFrameAt: () => this.inbox.lastFrameAt,
+      ...(shared.mailbox.canSleep ? { park: () => shared.mailbox.sleep(PARK_SLICE_MICROS) } : {}),
       returned: (deadline, op) => shared.arenas.returned(deadline, op),
     };
   }

@@ -25,6 +25,8 @@ const RUNS: readonly BenchRun[] = [
   { collective: 'reducescatter', extra: [], ranks: 2 },
   { collective: 'allgather', extra: [], ranks: 2 },
   { collective: 'broadcast', extra: ['--root', '1'], ranks: 2 },
+  // 3 ranks: one pair ping-pongs, the odd rank sits out and must not stall the sweep.
+  { collective: 'latency', extra: [], ranks: 3 },
   ...SIGN_VOTE_MODES.map((mode): BenchRun => ({ collective: 'signsgd', extra: ['--mode', mode], ranks: 2 })),
   ...Object.keys(ROBUST_AGGREGATORS).map((aggregator): BenchRun => ({ collective: 'robust', extra: ['--aggregator', aggregator], ranks: 3 })),
   // coded: a master and two workers, which every scheme's default code (s = 1, B = 1, W = 2, lambda = 1) fits.

@@ -3,7 +3,11 @@
 // bytes intact and in order, a corrupt slot is handed on as an empty header (the communicator drops
 // and counts it), and on real processes with busy polling forced on, small collectives go through
 // the mailboxes with results equal to the serial reference while ranks fall in and out of polling.
+// A rank may also sleep on its mailbox (a futex): a publish wakes it, and 4 ranks on 2 cores that
+// never spin still move their frames through the mailboxes, woken by their senders.
+import { Worker } from 'node:worker_threads';
 import t, { type Test as Tap } from 'tap';
+import { futex } from '../../lib/kernels/native.js';
 import { InRegions, OutRegion, regionName, shmSupported } from '../../lib/transport/shm-region.js';
 import { ShmMailbox } from '../../lib/transport/shm-mailbox.js';
 import { MAILBOX_MAX_PAYLOAD, MAILBOX_SLOTS } from '../../lib/transport/shm-mailbox-layout.js';
@@ -27,8 +31,8 @@ function pair(t: Tap, epoch: number): Pair {
     for (const x of [in0, in1]) x.close();
   });
   t.ok(in0.attach(regionName(epoch, 1)) && in1.attach(regionName(epoch, 0)), 'each side maps the other region');
-  const sender = new ShmMailbox(0, r0, in0, (p) => regionName(epoch, p), [1]);
-  const receiver = new ShmMailbox(1, r1, in1, (p) => regionName(epoch, p), [0]);
+  const sender = new ShmMailbox(0, r0, in0, (p) => regionName(epoch, p), [1], undefined);
+  const receiver = new ShmMailbox(1, r1, in1, (p) => regionName(epoch, p), [0], undefined);
   return { sender, receiver, senderRegion: r0 };
 }
 
@@ -100,3 +104,88 @@ for (const n of [2, 3]) {
     t.equal(received, sent, 'every mailbox message was received exactly once');
   });
 }
+
+t.test('a rank sleeping on its mailbox is woken by the peer that publishes, not by its timeout', { skip: skip || (futex() === undefined ? 'no futex here' : false) }, async (t) => {
+  const epoch = 930_000_000 + (process.pid % 1000);
+  const sleepMicros = 900_000;
+  const worker = new Worker(new URL('../fixtures/mailbox-sleeper.js', import.meta.url), { workerData: { epoch, sleepMicros } });
+  t.teardown(() => void worker.terminate());
+  const next = (): Promise<Record<string, unknown>> => new Promise((resolve, reject) => {
+    worker.once('message', resolve);
+    worker.once('error', reject);
+  });
+  t.ok((await next()).ready, 'the sleeper created its region');
+  const r0 = new OutRegion(epoch, 0, [1], 4096);
+  const in0 = new InRegions();
+  t.teardown(() => {
+    r0.close();
+    in0.close();
+  });
+  t.ok(in0.attach(regionName(epoch, 1)), 'rank 0 maps the sleeper region');
+  const sender = new ShmMailbox(0, r0, in0, (p) => regionName(epoch, p), [1], futex());
+  worker.postMessage('go');
+  t.ok((await next()).polling, 'the sleeper polls');
+  // Let it reach the futex, then publish: the swap from ASLEEP and the wake end its sleep.
+  await new Promise((resolve) => setTimeout(resolve, 100));
+  const result = next();
+  t.equal(sender.trySend(1, Uint8Array.of(42), undefined), 'sent', 'published into the mailbox of a sleeping rank');
+  const r = (await result) as { slept: boolean; ms: number; got: number[]; counters: { sleeps: number } };
+  t.equal(r.slept, true, 'it slept');
+  t.equal(r.counters.sleeps, 1, 'on the futex, once');
+  t.ok(r.ms < sleepMicros / 1000 / 2, `woken by the publish after ${r.ms.toFixed(1)} ms, not by its ${sleepMicros / 1000} ms timeout`);
+  t.same(r.got, [42], 'and drains the message');
+  t.equal(sender.counters.wakes, 1, 'the sender saw it asleep and woke it');
+});
+
+t.test('sleep does not sleep when a message is already there, nor without a futex', { skip }, async (t) => {
+  const { sender, receiver } = pair(t, 940_000_000 + (process.pid % 1000));
+  t.equal(receiver.sleep(1000), false, 'no futex given: never sleeps (waits stay on ZeroMQ)');
+  const f = futex();
+  if (f === undefined) return;
+  const epoch = 950_000_000 + (process.pid % 1000);
+  const r0 = new OutRegion(epoch, 0, [1], 4096);
+  const r1 = new OutRegion(epoch, 1, [0], 4096);
+  const in0 = new InRegions();
+  const in1 = new InRegions();
+  t.teardown(() => [r0, r1, in0, in1].forEach((x) => x.close()));
+  in0.attach(regionName(epoch, 1));
+  in1.attach(regionName(epoch, 0));
+  const a = new ShmMailbox(0, r0, in0, (p) => regionName(epoch, p), [1], f);
+  const b = new ShmMailbox(1, r1, in1, (p) => regionName(epoch, p), [0], f);
+  t.equal(b.sleep(1000), false, 'not polling: no sleep (peers would not use the mailbox)');
+  b.startPolling();
+  t.equal(a.trySend(1, Uint8Array.of(7), undefined), 'sent');
+  const t0 = performance.now();
+  t.equal(b.sleep(500_000), true, 'returns');
+  t.ok(performance.now() - t0 < 250, 'at once: a published message is waiting');
+  t.equal(b.counters.sleeps, 0, 'without reaching the futex');
+  const t1 = performance.now();
+  b.drain(() => undefined);
+  t.equal(b.sleep(20_000), true, 'nothing waiting: sleeps');
+  t.ok(performance.now() - t1 >= 15, 'for its timeout');
+  t.equal(b.counters.sleeps, 1);
+  t.equal(a.trySend(1, Uint8Array.of(8), undefined), 'sent', 'back to polling after the sleep: the mailbox is still open');
+  void sender;
+});
+
+t.test('4 ranks on 2 cores (no spinning): collectives sleep on the mailboxes and are woken through them, exact', { skip: skip || (futex() === undefined ? 'no futex here' : false) }, async (t) => {
+  const outs = await runRanks(4, { script: 'test/fixtures/mailbox-worker.js', args: ['150'], env: { ZCOLL_POLL: 'sleep', ZCOLL_TRANSPORT: 'shm' }, killAfterMs: 120_000 });
+  let sleeps = 0;
+  let wakes = 0;
+  let sent = 0;
+  for (const o of outs) {
+    t.equal(o.code, 0, `rank ${o.rank} exits 0 ${o.code === 0 ? '' : o.stderr.slice(-1500)}`);
+    const s = o.results[0] as (Summary & { mailbox: { sleeps: number; wakes: number } | null }) | undefined;
+    if (s === undefined || s.mailbox === null) {
+      t.fail(`rank ${o.rank} reported mailbox counters`);
+      continue;
+    }
+    t.equal(s.wrong, 0, `rank ${o.rank}: every result equals the serial reference`);
+    t.equal(s.dropped, 0, `rank ${o.rank}: no frame dropped`);
+    sleeps += s.mailbox.sleeps;
+    wakes += s.mailbox.wakes;
+    sent += s.mailbox.sent;
+  }
+  t.ok(sent > 100, `frames went through the mailboxes without any rank spinning (${sent})`);
+  t.ok(sleeps > 0 && wakes > 0, `ranks slept on their mailboxes (${sleeps}) and were woken by senders (${wakes})`);
+});
