@@ -144,10 +144,11 @@ export async function bench(o: BenchOptions, selfCommand: readonly string[]): Pr
       // vega is large: loaded only when a plot is asked for.
       if (o.plot !== undefined) await (await import('./plot.js')).writePlot(o.plot, rows);
     }
+    // The exit code follows the printed verdict ('Out of bounds values : N OK|FAILED'), Byzantine
+    // runs included: their #wrong counts results outside the stated bound of a robust rule (or, for
+    // a plain collective, any difference from the fault-free result: it has no bound to hold).
     const wrong = rows.reduce((a, r) => a + r.wrong, 0);
-    // With Byzantine ranks the collectives are expected to differ from the fault-free reference.
-    const byzantine = buildFaultPlan(o.faults ?? {}).byzantine.length > 0;
-    return wrong === 0 || byzantine ? 0 : 2;
+    return wrong === 0 ? 0 : 2;
   } finally {
     await comm.close();
   }
@@ -165,7 +166,7 @@ function benchCase(comm: Communicator, o: BenchOptions, plan: FaultPlan): BenchC
     case 'robust':
       return robustCase(comm, { aggregator: o.aggregator ?? 'mean', ...(o.f !== undefined ? { f: o.f } : {}), plan, seed: o.seed ?? 1 });
     case 'signsgd':
-      return signsgdCase(comm, o.mode ?? 'allgather', root, o.seed ?? 1, plan.byzantine.length > 0);
+      return signsgdCase(comm, o.mode ?? 'allgather', root, o.seed ?? 1, plan.byzantine.flatMap((b) => b.ranks));
     case 'coded':
       throw new ZcollError('EINTERNAL', 'zcoll bench coded runs codedSweep (bench-coded.ts), not a BenchCase', { rank: comm.rank });
   }
@@ -188,13 +189,13 @@ export async function sweep(comm: Communicator, o: BenchOptions): Promise<BenchR
   if (faults !== undefined) comm.setFaultSeam(faults.seam);
   const sizes = [...new Set(sizeSweep(o.minBytes, o.maxBytes, o.stepFactor).map((s) => bc.fitSize(s)))].filter((s) => s > 0);
   if (sizes.length === 0) throw new ZcollError('EINVAL', `no size in ${o.minBytes}..${o.maxBytes} bytes fits ${o.collective} over ${n} ranks (each rank needs whole elements)`, { rank: comm.rank });
-  const style = { faults: faulty || o.collective === 'robust' };
+  const style = { faults: faulty || o.collective === 'robust', bound: o.check && bc.byzantineCheck !== undefined && o.collective === 'robust' };
   const print = (line: string): void => {
     if (comm.rank === 0) process.stdout.write(`${line}\n`);
   };
   const what = o.collective === 'robust' ? `aggregator ${bc.algorithm}` : o.collective === 'signsgd' ? `mode ${bc.algorithm}` : `algorithm ${bc.algorithm}`;
   print(`# zcoll bench ${o.collective}: ${n} ranks, ${what}${bc.root >= 0 ? `, root ${bc.root}` : ''}, kernels ${kernels.name}, segment ${comm.segmentBytes} B, iters ${o.iters}, warmup ${o.warmup}, check ${o.check ? 'on' : 'off'}`);
-  if (faulty) print(`# faults: ${planText}${plan.byzantine.length > 0 ? (o.collective === 'robust' ? ' (#wrong: non-finite outputs)' : ' (#wrong: differences from the fault-free result)') : ''}`);
+  if (faulty) print(`# faults: ${planText}${plan.byzantine.length > 0 ? ` (#wrong: ${bc.byzantineCheck ?? 'differences from the fault-free result'})` : ''}`);
   print('#');
   for (const l of tableHeader(style)) print(l);
 
@@ -242,9 +243,13 @@ export async function sweep(comm: Communicator, o: BenchOptions): Promise<BenchR
       const times = new Float64Array(o.iters);
       let wrong = 0;
       let excluded = 0;
+      let ratio = 0;
       for (let it = 0; it < o.iters; it++) {
         times[it] = await once();
-        if (o.check) wrong += st.check();
+        if (o.check) {
+          wrong += st.check();
+          ratio = Math.max(ratio, st.boundRatio?.() ?? 0);
+        }
         excluded = Math.max(excluded, st.excluded());
       }
       const c = faults?.counters;
@@ -254,7 +259,7 @@ export async function sweep(comm: Communicator, o: BenchOptions): Promise<BenchR
       recorder?.pause();
       const slowest = await comm.allReduce(times, { op: 'max' });
       const sums = await comm.allReduce(local, { op: 'sum' });
-      const maxExcluded = (await comm.allReduce(Int32Array.of(excluded), { op: 'max' }))[0];
+      const [maxExcluded, maxRatio] = await comm.allReduce(Float64Array.of(excluded, ratio), { op: 'max' });
       if (faults !== undefined) comm.setFaultSeam(faults.seam);
       recorder?.resume();
       const timeUs = median(slowest);
@@ -278,9 +283,11 @@ export async function sweep(comm: Communicator, o: BenchOptions): Promise<BenchR
         excluded: maxExcluded,
         times_us: Array.from(slowest),
         faults: planText,
+        // JSON has no Infinity: a result with no bound, or a non-finite one, leaves the field out.
+        ...(style.bound && Number.isFinite(maxRatio) ? { bound_ratio: maxRatio } : {}),
       };
       rows.push(row);
-      print(tableRow(row, style));
+      print(tableRow(row, style, maxRatio));
     }
   } finally {
     progress?.stop();

@@ -64,8 +64,9 @@ export async function report(o: ReportOptions): Promise<number> {
     const faults = rows.some((r) => r.faults !== 'none' || r.excluded > 0 || r.collective === 'robust');
     out(`# ${file}: ${first !== undefined ? `${first.collective} ${first.algorithm}, ${first.ranks} ranks, faults: ${first.faults}` : 'no rows'}`);
     out('#');
-    for (const l of tableHeader({ faults })) out(l);
-    for (const r of rows) out(tableRow(r, { faults }));
+    const style = { faults, bound: rows.some((r) => r.bound_ratio !== undefined) };
+    for (const l of tableHeader(style)) out(l);
+    for (const r of rows) out(tableRow(r, style));
     for (const l of tableFooter(rows)) out(l);
   }
   if (o.csv !== undefined) writeFileSync(o.csv, toCsv(all));
