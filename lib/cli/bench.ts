@@ -24,7 +24,8 @@ import { collectiveCase, type BenchCase } from './bench-collectives.js';
 import { robustCase } from './bench-robust.js';
 import { signsgdCase } from './bench-signsgd.js';
 import { tableFooter, tableHeader, tableRow, toCsv, type BenchCollective, type BenchRow } from './bench-table.js';
-import { launch } from './launch.js';
+import { launch, planLaunch } from './launch.js';
+import { availableBytes, formatBytes, oomKills, rankBytesNeeded } from './bench-memory.js';
 import { PROGRESS_ENV, rankProgress, TerminalBar, watchProgress } from './progress.js';
 import { sizeSweep } from './sizes.js';
 import { TraceRecorder, writeTrace } from './trace.js';
@@ -101,12 +102,28 @@ function codedParams(o: BenchOptions): CodedBenchParams {
 export async function bench(o: BenchOptions, selfCommand: readonly string[]): Promise<number> {
   validateBench(o);
   if (!insideLauncher()) {
+    const plan = planLaunch({ nprocs: o.ranks, host: o.host, config: o.config, port: o.port });
+    const perRank = rankBytesNeeded(o.collective, o.maxBytes, plan.world);
+    const need = perRank * plan.localRanks;
+    const available = availableBytes();
+    if (need > available) {
+      throw new ZcollError(
+        'EINVAL',
+        `-e/--max-bytes ${formatBytes(o.maxBytes)}: ${o.collective} over ${plan.world} ranks holds at least ${formatBytes(perRank)} per rank at that size, ${formatBytes(need)} for the ${plan.localRanks} ranks of this host, and ${formatBytes(available)} of memory is available: lower -e or the ranks`,
+      );
+    }
+    const oomBefore = oomKills();
+    let sigkilled: string | undefined;
+    const log = (line: string): void => {
+      sigkilled ??= /rank (\d+) was killed by SIGKILL/.exec(line)?.[1];
+      process.stderr.write(`${line}\n`);
+    };
     // The bar lives here (the terminal's process); rank 0 reports to it through a file.
     const dir = TerminalBar.wanted(o.quiet === true) ? mkdtempSync(join(tmpdir(), 'zcoll-bench-')) : undefined;
     const file = dir !== undefined ? join(dir, 'progress.json') : undefined;
     const watcher = file !== undefined ? watchProgress(file) : undefined;
     try {
-      return await launch({
+      const code = await launch({
         nprocs: o.ranks,
         host: o.host,
         config: o.config,
@@ -114,7 +131,10 @@ export async function bench(o: BenchOptions, selfCommand: readonly string[]): Pr
         command: selfCommand,
         prefixRank0Stdout: false,
         env: { ...process.env, [PROGRESS_ENV]: file ?? '' },
+        log,
       });
+      if (sigkilled !== undefined) process.stderr.write(`zcoll bench: ${sigkillNote(Number(sigkilled), oomBefore, oomKills(), { perRank, need, available })}\n`);
+      return code;
     } finally {
       watcher?.stop();
       if (dir !== undefined) rmSync(dir, { recursive: true, force: true });
@@ -152,6 +172,19 @@ export async function bench(o: BenchOptions, selfCommand: readonly string[]): Pr
   } finally {
     await comm.close();
   }
+}
+
+/**
+ * What a SIGKILLed rank most likely means: no zcoll process sends SIGKILL to a rank first (the
+ * launcher sends SIGTERM), so it is the kernel's out-of-memory killer, certainly so when the
+ * cgroup's oom_kill count rose during the run.
+ */
+export function sigkillNote(rank: number, oomBefore: number | undefined, oomAfter: number | undefined, memory: { perRank: number; need: number; available: number }): string {
+  const sizes = `the largest size needs at least ${formatBytes(memory.perRank)} per rank (${formatBytes(memory.need)} on this host; ${formatBytes(memory.available)} was available at the start)`;
+  if (oomBefore !== undefined && oomAfter !== undefined && oomAfter > oomBefore) {
+    return `rank ${rank} ran out of memory: the kernel's OOM killer killed ${oomAfter - oomBefore} process(es) of this cgroup during the run; ${sizes}: lower -e or the ranks`;
+  }
+  return `rank ${rank} was killed by SIGKILL, which no zcoll process sends first: most likely the kernel's out-of-memory killer (see dmesg); ${sizes}`;
 }
 
 function benchCase(comm: Communicator, o: BenchOptions, plan: FaultPlan): BenchCase {
