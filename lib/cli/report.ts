@@ -72,5 +72,6 @@ export async function report(o: ReportOptions): Promise<number> {
   if (o.csv !== undefined) writeFileSync(o.csv, toCsv(all));
   // vega is large: loaded only when a plot is asked for.
   if (o.plot !== undefined) await (await import('./plot.js')).writePlot(o.plot, all);
-  return 0;
+  // As zcoll bench: the exit code follows the printed verdicts (2 when a footer says FAILED).
+  return all.some((r) => r.wrong > 0) ? 2 : 0;
 }

@@ -2,6 +2,9 @@
 // attacks at the outbox seam: a robust rule within its stated bound prints OK and exits 0; the mean
 // under the same attack states no bound, prints FAILED and exits 2; a majority vote under a sign-flip
 // is held to the coordinates the honest ranks decide, and passes.
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import t from 'tap';
 import { quietPort } from '../helpers/ranks.js';
 import { runCli, type CliRun } from '../helpers/cli.js';
@@ -28,13 +31,19 @@ t.test('median under a Gaussian attack: within its bound, OK, exit 0', async (t)
   t.ok(rs.length === 1 && Number(rs[0]) > 0 && Number(rs[0]) <= 1, `distance / bound ${rs.join(', ')}`);
 });
 
-t.test('mean under the same attack: no bound, FAILED, exit 2', async (t) => {
-  const r = await bench(['robust', '--aggregator', 'mean', '--byzantine', 'gaussian:ranks=2,sigma=10']);
+t.test('mean under the same attack: no bound, FAILED, exit 2 (and zcoll report of it too)', async (t) => {
+  const dir = mkdtempSync(join(tmpdir(), 'zcoll-bench-byz-'));
+  t.teardown(() => rmSync(dir, { recursive: true, force: true }));
+  const json = join(dir, 'mean.json');
+  const r = await bench(['robust', '--aggregator', 'mean', '--byzantine', 'gaussian:ranks=2,sigma=10', '--json', json]);
   t.equal(r.code, 2, r.stderr);
   t.match(r.stdout, /mean: no bound/);
   // Every honest rank's result (3 ranks x 2 iterations x 1024 elements) counts as wrong.
   t.match(r.stdout, /# Out of bounds values : 6144 FAILED/);
   t.same(ratios(r.stdout), ['inf']);
+  const rep = await runCli(['report', json]);
+  t.equal(rep.code, 2, 'zcoll report of a FAILED run exits 2');
+  t.match(rep.stdout, /# Out of bounds values : 6144 FAILED/);
 });
 
 t.test('signsgd allgather under a sign-flip: the honest-decided coordinates are right, exit 0', async (t) => {
