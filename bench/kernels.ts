@@ -15,6 +15,13 @@ import { cpus } from 'node:os';
 import type { FloatArray, Kernels } from '../lib/kernels/contract.js';
 import { jsKernels } from '../lib/kernels/js.js';
 import { nativeKernels, nativeLoad } from '../lib/kernels/native.js';
+import { benchArgs } from './args.js';
+
+const args = benchArgs({
+  name: 'kernels',
+  summary: 'Throughput of every kernel, JS against native (prints a markdown report; bench/results/kernels.md holds one).',
+  options: { sizes: { type: 'string', value: '1048576,16777216', describe: 'element counts, multiples of 512' } },
+});
 
 const MIN_CALLS = 3;
 const MAX_CALLS = 30;
@@ -157,9 +164,8 @@ function sameOutput(a: ArrayLike<number>, b: ArrayLike<number>): boolean {
 }
 
 function parseSizes(): number[] {
-  const at = process.argv.indexOf('--sizes');
-  if (at < 0) return [1 << 20, 1 << 24];
-  return process.argv[at + 1].split(',').map((s) => {
+  if (args.sizes === undefined) return [1 << 20, 1 << 24];
+  return args.sizes.split(',').map((s) => {
     const n = Number(s);
     if (!Number.isInteger(n) || n <= 0 || n % (32 * POINTS) !== 0) throw new Error(`--sizes: ${s} is not a positive multiple of ${32 * POINTS}`);
     return n;

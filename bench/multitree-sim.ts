@@ -15,12 +15,21 @@ import { simulateSizes, type SimParams, type SimResult } from '../lib/schedule/s
 import { buildTree } from '../lib/schedule/tree.js';
 import type { Schedule } from '../lib/schedule/types.js';
 import { verifyLinks } from '../lib/schedule/verify-links.js';
+import { benchArgs, numberArg } from './args.js';
 
-function flag(name: string, fallback: number): number {
-  const i = process.argv.indexOf(`--${name}`);
-  if (i < 0) return fallback;
-  const v = Number(process.argv[i + 1]);
-  if (!Number.isFinite(v) || v <= 0) throw new Error(`--${name} needs a positive number`);
+const args = benchArgs({
+  name: 'multitree-sim',
+  summary: 'MULTITREE vs ring on simulated tori and fat trees (prints Markdown; bench/results/multitree-sim.md holds one).',
+  options: {
+    'alpha-us': { type: 'string', value: '5', describe: 'per-message latency, microseconds' },
+    gbps: { type: 'string', value: '12.5', describe: 'link bandwidth, GB/s' },
+    'max-side': { type: 'string', value: '32', describe: 'largest torus side' },
+  },
+});
+
+function flag(name: 'alpha-us' | 'gbps' | 'max-side', fallback: number): number {
+  const v = numberArg('multitree-sim', name, args[name], fallback);
+  if (!(v > 0)) throw new Error(`--${name} needs a positive number`);
   return v;
 }
 

@@ -16,31 +16,26 @@ import { fileURLToPath } from 'node:url';
 import * as vega from 'vega';
 import * as vl from 'vega-lite';
 import { parseBytes } from '../lib/cli/sizes.js';
+import { benchArgs, numberListArg, outputPath } from './args.js';
 
 const HERE = dirname(fileURLToPath(import.meta.url));
 const REPO = resolve(HERE, '..', '..');
 const PEERS = process.env.ZCOLL_PEERS_DIR ?? resolve(REPO, '..', 'shared', 'peers');
 
-const USAGE = 'usage: node dist/bench/peers.js [--ranks 2,4] [--sizes 4K,64K,1M,16M,64M] [--out bench/results/peers.md] [--transports shm,shm-registered,zmq]';
-const FLAGS = new Set(['--ranks', '--sizes', '--out', '--transports']);
-// Every flag takes a value; anything else (--help included) prints the usage and runs nothing, so a
-// typo never starts a many-minute sitting that overwrites bench/results/peers.md.
-const argv = process.argv.slice(2);
-for (let i = 0; i < argv.length; i += 2) {
-  if (!FLAGS.has(argv[i]) || argv[i + 1] === undefined) {
-    console.error(argv[i] === '--help' ? USAGE : `peers: unknown or incomplete option ${JSON.stringify(argv[i])}\n${USAGE}`);
-    process.exit(argv[i] === '--help' ? 0 : 2);
-  }
-}
-
-function arg(name: string, dflt: string): string {
-  const i = process.argv.indexOf(name);
-  return i >= 0 && process.argv[i + 1] !== undefined ? process.argv[i + 1] : dflt;
-}
-const ranksList = arg('--ranks', '2,4').split(',').map(Number);
-const sizes = arg('--sizes', '4K,64K,1M,16M,64M').split(',').map((s) => parseBytes(s, '--sizes'));
-const transports = arg('--transports', 'shm,shm-registered,zmq').split(',');
-const out = resolve(arg('--out', join(REPO, 'bench', 'results', 'peers.md')));
+const args = benchArgs({
+  name: 'peers',
+  summary: "zcoll's all-reduce beside gloo and OpenMPI on this machine, as ratios (markdown, JSON and SVG).",
+  options: {
+    ranks: { type: 'string', value: '2,4', describe: 'world sizes' },
+    sizes: { type: 'string', value: '4K,64K,1M,16M,64M', describe: 'message sizes' },
+    transports: { type: 'string', value: 'shm,shm-registered,zmq', describe: "zcoll's transports" },
+    out: { type: 'string', value: 'FILE.md', describe: 'the table (.json and .svg beside it; default: bench/results/peers.md, or a fresh file beside it if that exists)' },
+  },
+});
+const ranksList = numberListArg('peers', 'ranks', args.ranks, [2, 4]);
+const sizes = (args.sizes ?? '4K,64K,1M,16M,64M').split(',').map((s) => parseBytes(s, '--sizes'));
+const transports = (args.transports ?? 'shm,shm-registered,zmq').split(',');
+const out = resolve(outputPath(args.out, join(REPO, 'bench', 'results', 'peers.md')));
 const work = mkdtempSync(join(tmpdir(), 'zcoll-peers-'));
 
 interface Row {
@@ -111,7 +106,7 @@ const fmtT = (s: number): string => (s * 1e6 >= 1000 ? `${(s * 1e3).toFixed(2)} 
 const lines: string[] = [];
 const started = new Date().toISOString();
 lines.push('# zcoll all-reduce beside its peers (same machine, same sitting)', '');
-lines.push(`Command: \`node dist/bench/peers.js --ranks ${ranksList.join(',')} --sizes ${arg('--sizes', '4K,64K,1M,16M,64M')} --transports ${transports.join(',')}\` (after \`npm install\`), started ${started}.`);
+lines.push(`Command: \`node dist/bench/peers.js --ranks ${ranksList.join(',')} --sizes ${args.sizes ?? '4K,64K,1M,16M,64M'} --transports ${transports.join(',')}\` (after \`npm install\`), started ${started}.`);
 lines.push('Method for every column (shared/peers/gloo_allreduce.py): float32 SUM, in place; per iteration fill, barrier, time the all-reduce, check;');
 lines.push('time = median over iterations of the max over ranks; busbw = bytes/time * 2(n-1)/n, GB = 1e9 B. Ratios are zcoll / peer busbw (> 1: zcoll faster).');
 const loadavg = (): string => (existsSync('/proc/loadavg') ? readFileSync('/proc/loadavg', 'utf8').trim() : 'n/a');

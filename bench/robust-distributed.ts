@@ -22,15 +22,21 @@ import { Prng } from '../lib/prng.js';
 import { RobustAllReduce, type RobustAggregatorName, type RobustMode } from '../lib/robust/distributed.js';
 import { blockSize } from '../lib/robust/bgmd.js';
 import { freePort } from '../lib/cluster/free-port.js';
+import { benchArgs, numberArg } from './args.js';
 
-function arg(name: string, fallback: string): string {
-  const i = process.argv.indexOf(`--${name}`);
-  return i >= 0 && i + 1 < process.argv.length ? process.argv[i + 1] : fallback;
-}
+const args = benchArgs({
+  name: 'robust-distributed',
+  summary: 'Time per round of robust aggregation on the Communicator, n real ranks on this host (prints a table).',
+  options: {
+    ranks: { type: 'string', value: '4', describe: 'rank processes' },
+    d: { type: 'string', value: '1000000', describe: 'float32 coordinates' },
+    reps: { type: 'string', value: '5', describe: 'timed rounds per configuration' },
+  },
+});
 
-const ranks = Number(arg('ranks', '4'));
-const d = Number(arg('d', '1000000'));
-const reps = Number(arg('reps', '5'));
+const ranks = numberArg('robust-distributed', 'ranks', args.ranks, 4);
+const d = numberArg('robust-distributed', 'd', args.d, 1000000);
+const reps = numberArg('robust-distributed', 'reps', args.reps, 5);
 
 interface Row {
   mode: RobustMode | 'ring allReduce';

@@ -19,10 +19,20 @@ import { gaussian } from '../lib/faults/attacks/gaussian.js';
 import { scaledFlip } from '../lib/faults/attacks/scaled-flip.js';
 import { aggregate, type AggregatorName } from '../lib/robust/aggregator.js';
 import { Bgmd, type BgmdMemory } from '../lib/robust/bgmd.js';
+import { benchArgs, numberArg } from './args.js';
 
-function arg(name: string, fallback: number): number {
-  const i = process.argv.indexOf(`--${name}`);
-  return i >= 0 && i + 1 < process.argv.length ? Number(process.argv[i + 1]) : fallback;
+const args = benchArgs({
+  name: 'robust-experiment',
+  summary: 'Robustness grid: softmax regression on real digits, every attack x aggregator (prints the table of bench/results/robust.md).',
+  options: {
+    rounds: { type: 'string', value: '150', describe: 'training rounds' },
+    train: { type: 'string', value: '4000', describe: 'training samples' },
+    test: { type: 'string', value: '1000', describe: 'test samples' },
+    lr: { type: 'string', value: '0.5', describe: 'learning rate' },
+  },
+});
+function arg(name: keyof typeof args, fallback: number): number {
+  return numberArg('robust-experiment', name, args[name], fallback);
 }
 
 const WORKERS = 16;

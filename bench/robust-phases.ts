@@ -16,10 +16,19 @@ import { kernels } from '../lib/kernels/index.js';
 import { makeRows, ROWS } from './robust-rows.js';
 import { geometricMedian, WeiszfeldScratch } from '../lib/robust/geometric-median.js';
 import { Bgmd, blockSize } from '../lib/robust/bgmd.js';
+import { benchArgs, numberArg } from './args.js';
 
-function arg(name: string, fallback: number): number {
-  const i = process.argv.indexOf(`--${name}`);
-  return i >= 0 && i + 1 < process.argv.length ? Number(process.argv[i + 1]) : fallback;
+const args = benchArgs({
+  name: 'robust-phases',
+  summary: 'Time of the phases of one BGMD step against full GM (prints a table).',
+  options: {
+    d: { type: 'string', value: '10000000', describe: 'coordinates' },
+    beta: { type: 'string', value: '0.1', describe: 'BGMD block fraction' },
+    reps: { type: 'string', value: '3', describe: 'timed repetitions' },
+  },
+});
+function arg(name: keyof typeof args, fallback: number): number {
+  return numberArg('robust-phases', name, args[name], fallback);
 }
 
 const n = ROWS;

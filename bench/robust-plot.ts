@@ -9,14 +9,19 @@ import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import * as vega from 'vega';
 import * as vl from 'vega-lite';
+import { benchArgs, outputPath } from './args.js';
 
 const REPO = resolve(dirname(fileURLToPath(import.meta.url)), '..', '..');
-const arg = (name: string, dflt: string): string => {
-  const i = process.argv.indexOf(name);
-  return i >= 0 ? process.argv[i + 1] : dflt;
-};
-const input = resolve(arg('--in', join(REPO, 'bench', 'results', 'robust.md')));
-const output = resolve(arg('--out', join(REPO, 'bench', 'results', 'robust-grid.svg')));
+const args = benchArgs({
+  name: 'robust-plot',
+  summary: 'The accuracy grid of bench/results/robust.md as an SVG bar chart.',
+  options: {
+    in: { type: 'string', value: 'FILE.md', describe: 'the results table (default: bench/results/robust.md)' },
+    out: { type: 'string', value: 'FILE.svg', describe: 'the chart (default: bench/results/robust-grid.svg, or a fresh file beside it if that exists)' },
+  },
+});
+const input = resolve(args.in ?? join(REPO, 'bench', 'results', 'robust.md'));
+const output = resolve(outputPath(args.out, join(REPO, 'bench', 'results', 'robust-grid.svg')));
 const lines = readFileSync(input, 'utf8').split('\n');
 const head = lines.findIndex((l) => l.startsWith('| attack |'));
 if (head < 0) throw new Error(`${input}: no "| attack | ..." table`);

@@ -21,15 +21,20 @@ import { BYZANTINE_ROWS, makeRows, ROWS } from './robust-rows.js';
 import { Bgmd } from '../lib/robust/bgmd.js';
 import { BgmdResidual } from '../lib/robust/bgmd-residual.js';
 import { geometricMedian, WeiszfeldScratch } from '../lib/robust/geometric-median.js';
+import { benchArgs, numberArg, numberListArg } from './args.js';
 
-function arg(name: string, fallback: string): string {
-  const i = process.argv.indexOf(`--${name}`);
-  return i >= 0 && i + 1 < process.argv.length ? process.argv[i + 1] : fallback;
-}
+const args = benchArgs({
+  name: 'robust-speed',
+  summary: 'Time per aggregation of every robust aggregator (prints a table).',
+  options: {
+    d: { type: 'string', value: '1000000,10000000', describe: 'coordinates, comma-separated' },
+    reps: { type: 'string', value: '3', describe: 'timed repetitions' },
+  },
+});
 
 const n = ROWS;
-const sizes = arg('d', '1000000,10000000').split(',').map(Number);
-const reps = Number(arg('reps', '3'));
+const sizes = numberListArg('robust-speed', 'd', args.d, [1_000_000, 10_000_000]);
+const reps = numberArg('robust-speed', 'reps', args.reps, 3);
 
 
 function median(values: number[]): number {

@@ -14,15 +14,21 @@ import { Prng } from '../lib/prng.js';
 import { majorityVote } from '../lib/compress/majority-vote.js';
 import { packedWords, packSigns, unpackSigns } from '../lib/compress/sign.js';
 import { Signum } from '../lib/compress/signum.js';
+import { benchArgs, numberArg, numberListArg } from './args.js';
 
-function arg(name: string, fallback: string): string {
-  const i = process.argv.indexOf(`--${name}`);
-  return i >= 0 && i + 1 < process.argv.length ? process.argv[i + 1] : fallback;
-}
+const args = benchArgs({
+  name: 'sign-kernels',
+  summary: 'Throughput of the signSGD kernels (pack, vote, Signum step), JS against native (prints a table).',
+  options: {
+    d: { type: 'string', value: '25000000', describe: 'coordinates' },
+    reps: { type: 'string', value: '5', describe: 'timed repetitions' },
+    m: { type: 'string', value: '4,7', describe: 'worker counts of the vote' },
+  },
+});
 
-const d = Number(arg('d', '25000000'));
-const reps = Number(arg('reps', '5'));
-const workerCounts = arg('m', '4,7').split(',').map(Number);
+const d = numberArg('sign-kernels', 'd', args.d, 25000000);
+const reps = numberArg('sign-kernels', 'reps', args.reps, 5);
+const workerCounts = numberListArg('sign-kernels', 'm', args.m, [4, 7]);
 
 interface Timing {
   median: number;

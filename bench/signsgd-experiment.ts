@@ -29,6 +29,7 @@ import { scaledFlip } from '../lib/faults/attacks/scaled-flip.js';
 import { Prng } from '../lib/prng.js';
 import { loadDigits, PIXELS, CLASSES, type DigitSet } from '../examples/data/mnist-digits.js';
 import { freePort } from '../lib/cluster/free-port.js';
+import { benchArgs, numberArg } from './args.js';
 
 const RANKS = 7;
 const D = PIXELS * CLASSES + CLASSES; // softmax regression: W (10 x 784) then b (10)
@@ -53,9 +54,17 @@ interface RunResult extends Run {
   seconds: number;
 }
 
-function argOf(name: string, fallback: string): string {
-  const i = process.argv.indexOf(`--${name}`);
-  return i >= 0 && i + 1 < process.argv.length ? process.argv[i + 1] : fallback;
+const args = benchArgs({
+  name: 'signsgd-experiment',
+  summary: 'The Byzantine experiment of signSGD with majority vote: 7 ranks, test accuracy per attack (prints a table; --plot writes an SVG).',
+  options: {
+    steps: { type: 'string', value: '200', describe: 'training steps per run' },
+    batch: { type: 'string', value: '32', describe: 'samples per rank and step' },
+    plot: { type: 'string', value: 'FILE.svg', describe: 'also draw the accuracies here' },
+  },
+});
+function argOf(name: keyof typeof args, fallback: string): string {
+  return args[name] ?? fallback;
 }
 
 /** Every run of the experiment, in the order all ranks execute them. */
@@ -119,8 +128,8 @@ function batchOf(step: number, rank: number, batch: number, trainCount: number):
 }
 
 async function worker(): Promise<void> {
-  const steps = Number(argOf('steps', '200'));
-  const batch = Number(argOf('batch', '32'));
+  const steps = numberArg('signsgd-experiment', 'steps', args.steps, 200);
+  const batch = numberArg('signsgd-experiment', 'batch', args.batch, 32);
   const comm: Communicator = await init({ timeoutMs: 120_000 });
   const { train, test } = loadDigits(7000, 2000, 1);
   const rank = comm.rank;

@@ -50,6 +50,7 @@ import { signVote, SignVoteScratch } from '../lib/compress/vote-modes.js';
 import type { SignVoteMode } from '../lib/compress/wire-bytes.js';
 import { Prng } from '../lib/prng.js';
 import { freePort } from '../lib/cluster/free-port.js';
+import { benchArgs, numberArg } from './args.js';
 
 const VARIANTS = ['allreduce-f32', 'allreduce-f32-registered', 'signum-allgather', 'signum-server', 'signum-reduce'] as const;
 const isF32 = (v: Variant): boolean => v.startsWith('allreduce-f32');
@@ -77,15 +78,21 @@ interface PeerBytes {
   perPeer: number[];
 }
 
-function argOf(name: string, fallback: string): string {
-  const i = process.argv.indexOf(`--${name}`);
-  return i >= 0 && i + 1 < process.argv.length ? process.argv[i + 1] : fallback;
-}
+const args = benchArgs({
+  name: 'signsgd-speed',
+  summary: 'Time and bytes per step of distributed Signum against float32 ring all-reduce, 4 ranks (prints a table).',
+  options: {
+    ranks: { type: 'string', value: '4', describe: 'rank processes' },
+    d: { type: 'string', value: '25000000', describe: 'coordinates' },
+    reps: { type: 'string', value: '9', describe: 'timed steps per variant' },
+    lr: { type: 'string', value: '1e-4', describe: 'learning rate' },
+  },
+});
 
 async function worker(): Promise<void> {
-  const d = Number(argOf('d', '25000000'));
-  const reps = Number(argOf('reps', '9'));
-  const lr = Number(argOf('lr', '1e-4'));
+  const d = numberArg('signsgd-speed', 'd', args.d, 25000000);
+  const reps = numberArg('signsgd-speed', 'reps', args.reps, 9);
+  const lr = numberArg('signsgd-speed', 'lr', args.lr, 1e-4);
   const comm: Communicator = await init({ timeoutMs: 300_000 });
   const prng = new Prng(1000 + comm.rank);
   const grad = new Float32Array(d);
@@ -162,8 +169,8 @@ function median(xs: number[]): number {
 const loadNow = (): string => loadavg().map((x) => x.toFixed(2)).join(' ');
 
 async function launch(): Promise<void> {
-  const ranks = Number(argOf('ranks', '4'));
-  const d = Number(argOf('d', '25000000'));
+  const ranks = numberArg('signsgd-speed', 'ranks', args.ranks, 4);
+  const d = numberArg('signsgd-speed', 'd', args.d, 25000000);
   const started = new Date();
   const loadBefore = loadNow();
   const port = await freePort();

@@ -28,8 +28,16 @@ import { acceptRound, createScheduler, parameterCandidates, type SchedulerOption
 import { runCodedMaster, runCodedWorker, type CodedRunReport, type PartitionSlice } from '../lib/coding/runtime.js';
 import { CLASSES, PIXELS, loadDigits, type DigitSet } from '../examples/data/mnist-digits.js';
 import { freePort } from '../lib/cluster/free-port.js';
+import { benchArgs } from './args.js';
 
-const quick = process.argv.includes('--quick');
+const args = benchArgs({
+  name: 'stragglers-experiment',
+  summary: 'Straggler mitigation on real processes: 1 master + 8 workers, every coding scheme (prints the tables of bench/results/stragglers.md).',
+  options: {
+    quick: { type: 'boolean', describe: 'a few jobs per run: seconds, not minutes' },
+  },
+});
+const quick = args.quick;
 const WORKERS = 8;
 const JOBS = quick ? 8 : 30;
 const MU = 1;

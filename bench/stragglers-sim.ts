@@ -17,8 +17,16 @@ import { acceptRound, createScheduler, parameterCandidates, type CodedScheduler,
 import { GradientCode } from '../lib/coding/gradient-code.js';
 import { createStragglerModel } from '../lib/faults/stragglers.js';
 import { Prng } from '../lib/prng.js';
+import { benchArgs } from './args.js';
 
-const quick = process.argv.includes('--quick');
+const args = benchArgs({
+  name: 'stragglers-sim',
+  summary: 'Simulated straggler mitigation at n = 256 workers (prints the tables of bench/results/stragglers.md).',
+  options: {
+    quick: { type: 'boolean', describe: 'fewer jobs and seeds: seconds, not minutes' },
+  },
+});
+const quick = args.quick;
 const N = 256;
 const MU = 1;
 const BASE_MS = 1000;

@@ -17,17 +17,24 @@ import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { benchArgs, numberArg, outputPath } from './args.js';
 
 const HERE = dirname(fileURLToPath(import.meta.url));
 const REPO = resolve(HERE, '..', '..');
-const arg = (name: string, dflt: string): string => {
-  const i = process.argv.indexOf(name);
-  return i >= 0 ? process.argv[i + 1] : dflt;
-};
-const rate = arg('--rate', '200mbit');
-const sizes = arg('--sizes', '1M,4M,16M').split(',');
-const iters = arg('--iters', '3');
-const out = resolve(arg('--out', join(REPO, 'bench', 'results', 'torus-netns.md')));
+const args = benchArgs({
+  name: 'torus-netns',
+  summary: 'MULTITREE against ring on an emulated 3x3 torus of network namespaces (needs root; a markdown table).',
+  options: {
+    rate: { type: 'string', value: '200mbit', describe: 'tc rate of every torus link' },
+    sizes: { type: 'string', value: '1M,4M,16M', describe: 'all-reduce sizes' },
+    iters: { type: 'string', value: '3', describe: 'timed all-reduces per size' },
+    out: { type: 'string', value: 'FILE.md', describe: 'the table (default: bench/results/torus-netns.md, or a fresh file beside it if that exists)' },
+  },
+});
+const rate = args.rate ?? '200mbit';
+const sizes = (args.sizes ?? '1M,4M,16M').split(',');
+const iters = String(numberArg('torus-netns', 'iters', args.iters, 3));
+const out = resolve(outputPath(args.out, join(REPO, 'bench', 'results', 'torus-netns.md')));
 const DIM = 3;
 const N = DIM * DIM;
 

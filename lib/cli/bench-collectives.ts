@@ -21,6 +21,11 @@ export interface BenchStep {
   check(): number;
   /** Vectors the last aggregation excluded (0 for collectives that do not aggregate). */
   excluded(): number;
+  /**
+   * robust with Byzantine ranks: the last checked result's distance from the honest mean as a
+   * fraction of the aggregator's stated bound (robust-bound.ts); <= 1 is within it.
+   */
+  boundRatio?(): number;
   /** What a Byzantine rank sees of the honest ranks' data (omniscient attacks), if the case knows. */
   readonly honestView?: HonestView;
   /** How a Byzantine rank reads and rewrites this case's payloads, when they are not plain numbers. */
@@ -40,6 +45,8 @@ export interface BenchCase {
   /** The size run for a requested size (rounded down to what the collective can split), 0 to skip it. */
   fitSize(bytes: number): number;
   prepare(bytes: number): BenchStep;
+  /** With Byzantine ranks: what #wrong counts, in words, for the table's header lines. */
+  readonly byzantineCheck?: string;
 }
 
 /** Input of rank r at element i: exact in every dtype for any op. */

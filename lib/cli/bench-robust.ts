@@ -6,8 +6,11 @@
  * Rows are seeded pseudo-gradients ((i%7)+1 plus N(0, 0.1^2) noise per rank), regenerated on every
  * rank: the check compares the result bitwise with the rule applied to the fault-free rows (bgmd,
  * stateful: by a reference instance that has replayed every round the live one ran, warm-up
- * included; with Byzantine ranks in the plan, it counts non-finite outputs instead: the rule must
- * stay finite), and the fault columns show how many rows the rule excluded (invalid rows, or rows Krum did not select).
+ * included). With Byzantine ranks in the plan an honest rank's result is held to the rule's stated
+ * bound instead (robust-bound.ts: distance from the honest rows' mean within sqrt(kappa) times their
+ * spread; all d elements count as wrong when it is not, a rule with no bound fails every result), and
+ * the fault columns show how many rows the rule excluded (invalid rows, or rows Krum did not select)
+ * and the largest distance as a fraction of the bound.
  * algbw = S / time with S = d * 4 bytes; busbw uses the all-reduce factor 2(n-1)/n so the figure
  * compares with the all-reduce it replaces (the direct exchange moves (n-1) S per rank).
  */
@@ -19,6 +22,7 @@ import { Prng } from '../prng.js';
 import { aggregate, type AggregatorName, type Aggregation } from '../robust/aggregator.js';
 import { Bgmd } from '../robust/bgmd.js';
 import type { BenchCase, BenchStep } from './bench-collectives.js';
+import { boundRatio, robustBound, withinBound } from './robust-bound.js';
 
 /** CLI names (issue 8) to lib/robust names; bgmd is the stateful block-GM wrapper. */
 export const ROBUST_AGGREGATORS: Readonly<Record<string, AggregatorName | 'bgmd'>> = {
@@ -60,6 +64,10 @@ export function robustCase(comm: Communicator, o: RobustCaseOptions): BenchCase 
   const f = o.f ?? (byzantineRanks.size > 0 ? byzantineRanks.size : undefined);
   const ruleOptions = f !== undefined && (rule === 'trimmedMean' || rule === 'krum' || rule === 'multiKrum') ? { f } : {};
   const segmentElems = Math.max(1, Math.floor(comm.segmentBytes / 4));
+  const ruleF = rule === 'trimmedMean' || rule === 'krum' || rule === 'multiKrum' ? f : undefined;
+  const bound = byzantineRanks.size > 0 ? robustBound(o.aggregator, n, byzantineRanks.size, ruleF) : undefined;
+  // A Byzantine rank's own result is not the system's concern: only honest ranks are held to the bound.
+  const judged = !byzantineRanks.has(comm.rank);
   return {
     collective: 'robust',
     algorithm: o.aggregator,
@@ -68,6 +76,7 @@ export function robustCase(comm: Communicator, o: RobustCaseOptions): BenchCase 
     type: 'float32',
     busFactor: (k) => (2 * (k - 1)) / k,
     fitSize: (bytes) => Math.floor(bytes / 4) * 4,
+    ...(bound !== undefined ? { byzantineCheck: `results of honest ranks outside the bound: ${bound.text}` } : {}),
     prepare: (bytes): BenchStep => {
       const d = bytes / 4;
       const rows = Array.from({ length: n }, (_, r) => robustRow(r, d, o.seed));
@@ -93,6 +102,8 @@ export function robustCase(comm: Communicator, o: RobustCaseOptions): BenchCase 
       let referenceRounds = 0;
       let refValue: Float32Array | undefined = rule === 'bgmd' ? undefined : run1(rows, undefined).value;
       let last: { value: Float32Array; excluded: number } = { value: new Float32Array(0), excluded: 0 };
+      const honestRows = rows.filter((_, r) => !byzantineRanks.has(r));
+      let lastRatio = 0;
       const honestView: HonestView = (msg) => {
         const off = msg.header.s * segmentElems;
         return rows.filter((_, r) => !byzantineRanks.has(r)).map((row) => row.subarray(off, off + msg.header.c));
@@ -106,10 +117,10 @@ export function robustCase(comm: Communicator, o: RobustCaseOptions): BenchCase 
           liveRounds++;
         },
         check: () => {
-          if (byzantineRanks.size > 0) {
-            let bad = 0;
-            for (let i = 0; i < last.value.length; i++) if (!Number.isFinite(last.value[i])) bad++;
-            return bad + (last.value.length === d ? 0 : d);
+          if (bound !== undefined) {
+            if (!judged) return 0;
+            lastRatio = boundRatio(last.value, honestRows, bound.kappa);
+            return withinBound(lastRatio) ? 0 : d;
           }
           if (reference !== undefined) {
             // Untimed: replay the rounds the reference has not seen (the warm-up ones, or any run unchecked).
@@ -122,6 +133,7 @@ export function robustCase(comm: Communicator, o: RobustCaseOptions): BenchCase 
           return wrong;
         },
         excluded: () => last.excluded,
+        ...(bound !== undefined ? { boundRatio: () => lastRatio } : {}),
         honestView,
       };
     },

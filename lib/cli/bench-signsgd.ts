@@ -8,7 +8,10 @@
  *              from the sums (voteFromCounts). The communicator has no int8 collective, so the counts
  *              travel as int32 (4 bytes per coordinate, not the 1 byte of wire-bytes.ts' estimate).
  * The timed step is pack + exchange + vote. The check compares the vote bit for bit with the vote
- * of the fault-free rows, regenerated on every rank. A Byzantine rank attacks its +-1 signs (the
+ * of the fault-free rows, regenerated on every rank. With b Byzantine ranks it holds each honest
+ * rank's vote to the bound majority vote states instead: on every coordinate where the honest ranks'
+ * margin (votes + minus votes -) exceeds b, the vote is the honest majority's (b votes cannot
+ * overturn it); other coordinates are free. A Byzantine rank attacks its +-1 signs (the
  * payload is unpacked for the attack and packed again; NaN packs as -1); the 'reduce' mode relays
  * counts, which any relay could alter, so it is refused with Byzantine ranks (as wire-bytes.ts says). algbw = S / time and busbw = algbw * 2(n-1)/n:
  * the bandwidth of the float32 all-reduce this round replaces.
@@ -55,10 +58,32 @@ const SIGN_CODEC: PayloadCodec = {
   },
 };
 
-export function signsgdCase(comm: Communicator, mode: string, root: number, seed: number, byzantine = false): BenchCase {
+/**
+ * The honest rows' majority per coordinate (bit 1 = minus, as packSigns) and the coordinates where
+ * its margin |plus - minus| exceeds `byzantine`, so that no `byzantine` votes can change the vote.
+ */
+export function decidedByHonest(honestRows: readonly Float32Array[], d: number, byzantine: number): { decided: Uint32Array; honestVote: Uint32Array } {
+  const words = packedWords(d);
+  const minus = new Int32Array(d);
+  for (const row of honestRows) {
+    const packed = packSigns(row);
+    for (let i = 0; i < d; i++) minus[i] += (packed[i >>> 5] >>> (i & 31)) & 1;
+  }
+  const decided = new Uint32Array(words);
+  const honestVote = new Uint32Array(words);
+  for (let i = 0; i < d; i++) {
+    const margin = honestRows.length - 2 * minus[i]; // plus - minus
+    if (Math.abs(margin) > byzantine) decided[i >>> 5] |= 1 << (i & 31);
+    if (margin < 0) honestVote[i >>> 5] |= 1 << (i & 31);
+  }
+  return { decided, honestVote };
+}
+
+export function signsgdCase(comm: Communicator, mode: string, root: number, seed: number, byzantineRanks: readonly number[] = []): BenchCase {
+  const byzantine = new Set(byzantineRanks);
   if (!(SIGN_VOTE_MODES as readonly string[]).includes(mode)) throw new ZcollError('EINVAL', `--mode: unknown signsgd mode '${mode}' (one of ${SIGN_VOTE_MODES.join(', ')})`);
   const m = mode as SignVoteMode;
-  if (byzantine && m === 'reduce') throw new ZcollError('EINVAL', `--mode reduce relays vote counts that any relay could alter: refused with --byzantine ranks (use allgather or server)`, { rank: comm.rank });
+  if (byzantine.size > 0 && m === 'reduce') throw new ZcollError('EINVAL', `--mode reduce relays vote counts that any relay could alter: refused with --byzantine ranks (use allgather or server)`, { rank: comm.rank });
   const n = comm.size;
   return {
     collective: 'signsgd',
@@ -69,11 +94,15 @@ export function signsgdCase(comm: Communicator, mode: string, root: number, seed
     busFactor: (k) => (2 * (k - 1)) / k,
     // Whole 32-bit words, so every rank's packed message is the same length.
     fitSize: (bytes) => Math.floor(bytes / 128) * 128,
+    ...(byzantine.size > 0 ? { byzantineCheck: `coordinates of honest ranks' votes against an honest margin > ${byzantine.size}` } : {}),
     prepare: (bytes): BenchStep => {
       const d = bytes / 4;
       const words = packedWords(d);
       const rows = Array.from({ length: n }, (_, r) => signRow(r, d, seed));
       const reference = majorityVote(rows.map((r) => packSigns(r)), d);
+      // With Byzantine ranks: the honest margin per coordinate, and which coordinates it decides.
+      const { decided, honestVote } = byzantine.size > 0 ? decidedByHonest(rows.filter((_, r) => !byzantine.has(r)), d, byzantine.size) : { decided: undefined, honestVote: reference };
+      const judged = !byzantine.has(comm.rank);
       const mine = rows[comm.rank];
       let vote: Uint32Array = new Uint32Array(words);
       const voteBuf = new Int32Array(words);
@@ -100,9 +129,11 @@ export function signsgdCase(comm: Communicator, mode: string, root: number, seed
           }
         },
         check: () => {
+          if (!judged) return 0;
           let wrong = 0;
           for (let w = 0; w < words; w++) {
-            let x = (vote[w] ^ reference[w]) >>> 0;
+            let x = (vote[w] ^ honestVote[w]) >>> 0;
+            if (decided !== undefined) x = (x & decided[w]) >>> 0;
             while (x !== 0) {
               x &= x - 1;
               wrong++;

@@ -46,6 +46,11 @@ export interface BenchRow {
   wait_outs?: number;
   /** coded: rounds that ended at the deadline without their late workers. */
   late_rounds?: number;
+  /**
+   * robust with Byzantine ranks: the largest distance of an honest rank's result from the honest
+   * mean, as a fraction of the aggregator's stated bound (<= 1: within it); absent when infinite.
+   */
+  bound_ratio?: number;
 }
 
 export const NCCL_TYPE: Record<DType, string> = { float32: 'float', float64: 'double', int32: 'int32' };
@@ -55,7 +60,11 @@ export interface TableStyle {
   faults: boolean;
   /** Print the coded-computing columns (jobs, wait-outs, late rounds, straggler rounds and messages). */
   coded?: boolean;
+  /** With the fault columns: the distance / bound column of robust runs with Byzantine ranks. */
+  bound?: boolean;
 }
+
+const BOUND_COL = ['dist/bnd', '(ratio)', 8] as const;
 
 const COLS = [
   ['size', '(B)', 12],
@@ -85,11 +94,12 @@ const CODED_COLS = [
 ] as const;
 
 export function tableHeader(style: TableStyle): string[] {
-  const cols = style.coded === true ? [...COLS, ...CODED_COLS] : style.faults ? [...COLS, ...FAULT_COLS] : COLS;
+  const cols = style.coded === true ? [...COLS, ...CODED_COLS] : style.faults ? [...COLS, ...FAULT_COLS, ...(style.bound === true ? [BOUND_COL] : [])] : COLS;
   return [`# ${cols.map(([n, , w]) => n.padStart(w)).join(' ')}`, `# ${cols.map(([, u, w]) => u.padStart(w)).join(' ')}`];
 }
 
-export function tableRow(r: BenchRow, style: TableStyle): string {
+/** `ratio` overrides r.bound_ratio for the bound column (the row's field leaves out an infinite one). */
+export function tableRow(r: BenchRow, style: TableStyle, ratio: number | undefined = r.bound_ratio): string {
   const cells = [
     String(r.size).padStart(12),
     String(r.count).padStart(12),
@@ -101,7 +111,10 @@ export function tableRow(r: BenchRow, style: TableStyle): string {
     String(r.wrong).padStart(7),
   ];
   if (style.coded === true) cells.push(String(r.jobs ?? 0).padStart(6), String(r.wait_outs ?? 0).padStart(8), String(r.late_rounds ?? 0).padStart(8), String(r.late_steps).padStart(8), String(r.delayed_msgs).padStart(8));
-  else if (style.faults) cells.push(String(r.late_steps).padStart(8), String(r.delayed_msgs).padStart(8), String(r.corrupted_msgs).padStart(8), String(r.excluded).padStart(6));
+  else if (style.faults) {
+    cells.push(String(r.late_steps).padStart(8), String(r.delayed_msgs).padStart(8), String(r.corrupted_msgs).padStart(8), String(r.excluded).padStart(6));
+    if (style.bound === true) cells.push((ratio === undefined || !Number.isFinite(ratio) ? 'inf' : ratio.toFixed(3)).padStart(8));
+  }
   return `  ${cells.join(' ')}`;
 }
 

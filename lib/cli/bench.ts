@@ -25,7 +25,8 @@ import { latencyCase } from './bench-latency.js';
 import { robustCase } from './bench-robust.js';
 import { signsgdCase } from './bench-signsgd.js';
 import { tableFooter, tableHeader, tableRow, toCsv, type BenchCollective, type BenchRow } from './bench-table.js';
-import { launch } from './launch.js';
+import { launch, planLaunch } from './launch.js';
+import { availableBytes, formatBytes, oomKills, rankBytesNeeded } from './bench-memory.js';
 import { PROGRESS_ENV, rankProgress, TerminalBar, watchProgress } from './progress.js';
 import { sizeSweep } from './sizes.js';
 import { TraceRecorder, writeTrace } from './trace.js';
@@ -104,12 +105,28 @@ export async function bench(o: BenchOptions, selfCommand: readonly string[]): Pr
   // vega is large and optional: loaded only when a plot is asked for, and before any benchmark time is spent.
   if (o.plot !== undefined) await (await import('./plot.js')).loadPlotting();
   if (!insideLauncher()) {
+    const plan = planLaunch({ nprocs: o.ranks, host: o.host, config: o.config, port: o.port });
+    const perRank = rankBytesNeeded(o.collective, o.maxBytes, plan.world);
+    const need = perRank * plan.localRanks;
+    const available = availableBytes();
+    if (need > available) {
+      throw new ZcollError(
+        'EINVAL',
+        `-e/--max-bytes ${formatBytes(o.maxBytes)}: ${o.collective} over ${plan.world} ranks holds at least ${formatBytes(perRank)} per rank at that size, ${formatBytes(need)} for the ${plan.localRanks} ranks of this host, and ${formatBytes(available)} of memory is available: lower -e or the ranks`,
+      );
+    }
+    const oomBefore = oomKills();
+    let sigkilled: string | undefined;
+    const log = (line: string): void => {
+      sigkilled ??= /rank (\d+) was killed by SIGKILL/.exec(line)?.[1];
+      process.stderr.write(`${line}\n`);
+    };
     // The bar lives here (the terminal's process); rank 0 reports to it through a file.
     const dir = TerminalBar.wanted(o.quiet === true) ? mkdtempSync(join(tmpdir(), 'zcoll-bench-')) : undefined;
     const file = dir !== undefined ? join(dir, 'progress.json') : undefined;
     const watcher = file !== undefined ? watchProgress(file) : undefined;
     try {
-      return await launch({
+      const code = await launch({
         nprocs: o.ranks,
         host: o.host,
         config: o.config,
@@ -117,7 +134,10 @@ export async function bench(o: BenchOptions, selfCommand: readonly string[]): Pr
         command: selfCommand,
         prefixRank0Stdout: false,
         env: { ...process.env, [PROGRESS_ENV]: file ?? '' },
+        log,
       });
+      if (sigkilled !== undefined) process.stderr.write(`zcoll bench: ${sigkillNote(Number(sigkilled), oomBefore, oomKills(), { perRank, need, available })}\n`);
+      return code;
     } finally {
       watcher?.stop();
       if (dir !== undefined) rmSync(dir, { recursive: true, force: true });
@@ -147,13 +167,27 @@ export async function bench(o: BenchOptions, selfCommand: readonly string[]): Pr
       // vega is large: loaded only when a plot is asked for.
       if (o.plot !== undefined) await (await import('./plot.js')).writePlot(o.plot, rows);
     }
+    // The exit code follows the printed verdict ('Out of bounds values : N OK|FAILED'), Byzantine
+    // runs included: their #wrong counts results outside the stated bound of a robust rule (or, for
+    // a plain collective, any difference from the fault-free result: it has no bound to hold).
     const wrong = rows.reduce((a, r) => a + r.wrong, 0);
-    // With Byzantine ranks the collectives are expected to differ from the fault-free reference.
-    const byzantine = buildFaultPlan(o.faults ?? {}).byzantine.length > 0;
-    return wrong === 0 || byzantine ? 0 : 2;
+    return wrong === 0 ? 0 : 2;
   } finally {
     await comm.close();
   }
+}
+
+/**
+ * What a SIGKILLed rank most likely means: no zcoll process sends SIGKILL to a rank first (the
+ * launcher sends SIGTERM), so it is the kernel's out-of-memory killer, certainly so when the
+ * cgroup's oom_kill count rose during the run.
+ */
+export function sigkillNote(rank: number, oomBefore: number | undefined, oomAfter: number | undefined, memory: { perRank: number; need: number; available: number }): string {
+  const sizes = `the largest size needs at least ${formatBytes(memory.perRank)} per rank (${formatBytes(memory.need)} on this host; ${formatBytes(memory.available)} was available at the start)`;
+  if (oomBefore !== undefined && oomAfter !== undefined && oomAfter > oomBefore) {
+    return `rank ${rank} ran out of memory: the kernel's OOM killer killed ${oomAfter - oomBefore} process(es) of this cgroup during the run; ${sizes}: lower -e or the ranks`;
+  }
+  return `rank ${rank} was killed by SIGKILL, which no zcoll process sends first: most likely the kernel's out-of-memory killer (see dmesg); ${sizes}`;
 }
 
 function benchCase(comm: Communicator, o: BenchOptions, plan: FaultPlan): BenchCase {
@@ -168,7 +202,7 @@ function benchCase(comm: Communicator, o: BenchOptions, plan: FaultPlan): BenchC
     case 'robust':
       return robustCase(comm, { aggregator: o.aggregator ?? 'mean', ...(o.f !== undefined ? { f: o.f } : {}), plan, seed: o.seed ?? 1 });
     case 'signsgd':
-      return signsgdCase(comm, o.mode ?? 'allgather', root, o.seed ?? 1, plan.byzantine.length > 0);
+      return signsgdCase(comm, o.mode ?? 'allgather', root, o.seed ?? 1, plan.byzantine.flatMap((b) => b.ranks));
     case 'latency':
       return latencyCase(comm, o.dtype);
     case 'coded':
@@ -193,13 +227,13 @@ export async function sweep(comm: Communicator, o: BenchOptions): Promise<BenchR
   if (faults !== undefined) comm.setFaultSeam(faults.seam);
   const sizes = [...new Set(sizeSweep(o.minBytes, o.maxBytes, o.stepFactor).map((s) => bc.fitSize(s)))].filter((s) => s > 0);
   if (sizes.length === 0) throw new ZcollError('EINVAL', `no size in ${o.minBytes}..${o.maxBytes} bytes fits ${o.collective} over ${n} ranks (each rank needs whole elements)`, { rank: comm.rank });
-  const style = { faults: faulty || o.collective === 'robust' };
+  const style = { faults: faulty || o.collective === 'robust', bound: o.check && bc.byzantineCheck !== undefined && o.collective === 'robust' };
   const print = (line: string): void => {
     if (comm.rank === 0) process.stdout.write(`${line}\n`);
   };
   const what = o.collective === 'robust' ? `aggregator ${bc.algorithm}` : o.collective === 'signsgd' ? `mode ${bc.algorithm}` : `algorithm ${bc.algorithm}`;
   print(`# zcoll bench ${o.collective}: ${n} ranks, ${what}${bc.root >= 0 ? `, root ${bc.root}` : ''}, kernels ${kernels.name}, segment ${comm.segmentBytes} B, iters ${o.iters}, warmup ${o.warmup}, check ${o.check ? 'on' : 'off'}`);
-  if (faulty) print(`# faults: ${planText}${plan.byzantine.length > 0 ? (o.collective === 'robust' ? ' (#wrong: non-finite outputs)' : ' (#wrong: differences from the fault-free result)') : ''}`);
+  if (faulty) print(`# faults: ${planText}${plan.byzantine.length > 0 ? ` (#wrong: ${bc.byzantineCheck ?? 'differences from the fault-free result'})` : ''}`);
   print('#');
   for (const l of tableHeader(style)) print(l);
 
@@ -247,9 +281,13 @@ export async function sweep(comm: Communicator, o: BenchOptions): Promise<BenchR
       const times = new Float64Array(o.iters);
       let wrong = 0;
       let excluded = 0;
+      let ratio = 0;
       for (let it = 0; it < o.iters; it++) {
         times[it] = await once();
-        if (o.check) wrong += st.check();
+        if (o.check) {
+          wrong += st.check();
+          ratio = Math.max(ratio, st.boundRatio?.() ?? 0);
+        }
         excluded = Math.max(excluded, st.excluded());
       }
       const c = faults?.counters;
@@ -259,7 +297,7 @@ export async function sweep(comm: Communicator, o: BenchOptions): Promise<BenchR
       recorder?.pause();
       const slowest = await comm.allReduce(times, { op: 'max' });
       const sums = await comm.allReduce(local, { op: 'sum' });
-      const maxExcluded = (await comm.allReduce(Int32Array.of(excluded), { op: 'max' }))[0];
+      const [maxExcluded, maxRatio] = await comm.allReduce(Float64Array.of(excluded, ratio), { op: 'max' });
       if (faults !== undefined) comm.setFaultSeam(faults.seam);
       recorder?.resume();
       const timeUs = median(slowest);
@@ -283,9 +321,11 @@ export async function sweep(comm: Communicator, o: BenchOptions): Promise<BenchR
         excluded: maxExcluded,
         times_us: Array.from(slowest),
         faults: planText,
+        // JSON has no Infinity: a result with no bound, or a non-finite one, leaves the field out.
+        ...(style.bound && Number.isFinite(maxRatio) ? { bound_ratio: maxRatio } : {}),
       };
       rows.push(row);
-      print(tableRow(row, style));
+      print(tableRow(row, style, maxRatio));
     }
   } finally {
     progress?.stop();

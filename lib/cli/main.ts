@@ -1,6 +1,7 @@
 /**
  * The zcoll command: thin. Parse, call the library, print, exit with its code.
  *   zcoll bench [collective] [flags]   nccl-tests style sweep (default: all-reduce over the config's ranks)
+ *   zcoll                              the usage, exit 1 (as git and npm)
  *   zcoll report results.json ...      the table of a --json result again, --plot FILE.svg, --csv FILE
  *   zcoll launch -n N -- CMD ...       start N local ranks of CMD
  *   zcoll topo                         what MULTITREE makes of the config's topology
@@ -13,7 +14,7 @@ import { REDUCE_OPS, ALLREDUCE_ALGORITHMS, type AllReduceAlgorithm, type ReduceO
 import { loadConfig, totalRanks } from '../cluster/config.js';
 import { buildTopology } from '../cluster/topology.js';
 import { DTYPES, type DType } from '../dtype.js';
-import { bench } from './bench.js';
+import { bench, insideLauncher } from './bench.js';
 import { BENCH_COLLECTIVES, type BenchCollective } from './bench-table.js';
 import { launch } from './launch.js';
 import { report } from './report.js';
@@ -26,7 +27,7 @@ const HEAVY: readonly BenchCollective[] = ['robust', 'signsgd', 'coded'];
 
 async function main(argv: string[]): Promise<number> {
   let code = 0;
-  await yargs(argv)
+  const cli = yargs(argv)
     .scriptName('zcoll')
     .parserConfiguration({ 'populate--': true })
     .strict()
@@ -45,13 +46,13 @@ async function main(argv: string[]): Promise<number> {
       },
     )
     .command(
-      ['bench [collective]', '$0'],
+      'bench [collective]',
       'bandwidth sweep of a collective in the style of nccl-tests',
       (y) =>
         y
           .positional('collective', { type: 'string', default: 'allreduce', describe: `what to time: ${BENCH_COLLECTIVES.join(', ')}` })
           .option('b', { alias: 'min-bytes', type: 'string', describe: 'smallest size (K, M, G suffixes; default 4K, 4 for latency)' })
-          .option('e', { alias: 'max-bytes', type: 'string', describe: 'largest size (default 64M; 4M for signsgd and robust, 256K for coded, 1M for latency)' })
+          .option('e', { alias: 'max-bytes', type: 'string', describe: 'largest size (default 64M; 4M for signsgd and robust, 256K for coded, 1M for latency; -b when -b is larger)' })
           .option('f', { alias: 'step-factor', type: 'number', default: 2, describe: 'multiply the size by this each step' })
           .option('n', { alias: 'iters', type: 'number', default: 20, describe: 'timed iterations per size' })
           .option('w', { alias: 'warmup', type: 'number', default: 5, describe: 'untimed iterations per size' })
@@ -91,8 +92,15 @@ async function main(argv: string[]): Promise<number> {
         if (!ALLREDUCE_ALGORITHMS.includes(a.a)) throw new ZcollError('EINVAL', `-a/--algorithm: unknown algorithm '${a.a}' (one of ${ALLREDUCE_ALGORITHMS.join(', ')})`);
         if (a.a !== 'auto' && collective !== 'allreduce') throw new ZcollError('EINVAL', `-a/--algorithm ${a.a} applies to allreduce only, not ${collective}`);
         if (a.ranks !== undefined && !(Number.isInteger(a.ranks) && a.ranks >= 1)) throw new ZcollError('EINVAL', `--ranks must be a positive integer, got ${a.ranks}`);
-        const minBytes = parseBytes(a.b ?? (collective === 'latency' ? '4' : '4K'), '-b/--min-bytes');
-        const maxBytes = parseBytes(a.e ?? (collective === 'coded' ? '256K' : collective === 'latency' ? '1M' : HEAVY.includes(collective as BenchCollective) ? '4M' : '64M'), '-e/--max-bytes');
+        const defaultMin = collective === 'latency' ? '4' : '4K';
+        const minBytes = parseBytes(a.b ?? defaultMin, '-b/--min-bytes');
+        const defaultMax = collective === 'coded' ? '256K' : collective === 'latency' ? '1M' : HEAVY.includes(collective as BenchCollective) ? '4M' : '64M';
+        let maxBytes = parseBytes(a.e ?? defaultMax, '-e/--max-bytes');
+        if (a.e === undefined && minBytes > maxBytes) {
+          // -b alone asks for sizes from b on: run b (the ranks re-parse the same argv: the launcher says it once).
+          maxBytes = minBytes;
+          if (!insideLauncher()) process.stderr.write(`zcoll bench: -b ${a.b} is larger than the default -e ${defaultMax} of ${collective}: taking -e ${a.b}\n`);
+        }
         sizeSweep(minBytes, maxBytes, a.f); // argument errors before any rank starts
         const self = [process.execPath, process.argv[1], ...argv];
         code = await bench(
@@ -177,11 +185,17 @@ async function main(argv: string[]): Promise<number> {
         code = keysCommand(argv.slice(argv.indexOf('keys') + 1));
       },
     )
+    .demandCommand(1, 'name a command: bench, report, launch, topo or keys (zcoll --help)')
     .fail((msg, err) => {
       throw err ?? new ZcollError('EINVAL', msg);
     })
-    .help()
-    .parseAsync();
+    .help();
+  if (argv.length === 0) {
+    // A bare `zcoll` prints its usage and exits 1, as git and npm do (it used to start a long bench).
+    process.stdout.write(`${await cli.getHelp()}\n`);
+    return 1;
+  }
+  await cli.parseAsync();
   return code;
 }
 

@@ -64,12 +64,14 @@ export async function report(o: ReportOptions): Promise<number> {
     const faults = rows.some((r) => r.faults !== 'none' || r.excluded > 0 || r.collective === 'robust');
     out(`# ${file}: ${first !== undefined ? `${first.collective} ${first.algorithm}, ${first.ranks} ranks, faults: ${first.faults}` : 'no rows'}`);
     out('#');
-    for (const l of tableHeader({ faults })) out(l);
-    for (const r of rows) out(tableRow(r, { faults }));
+    const style = { faults, bound: rows.some((r) => r.bound_ratio !== undefined) };
+    for (const l of tableHeader(style)) out(l);
+    for (const r of rows) out(tableRow(r, style));
     for (const l of tableFooter(rows)) out(l);
   }
   if (o.csv !== undefined) writeFileSync(o.csv, toCsv(all));
   // vega is large: loaded only when a plot is asked for.
   if (o.plot !== undefined) await (await import('./plot.js')).writePlot(o.plot, all);
-  return 0;
+  // As zcoll bench: the exit code follows the printed verdicts (2 when a footer says FAILED).
+  return all.some((r) => r.wrong > 0) ? 2 : 0;
 }

@@ -20,6 +20,7 @@ import { watchLauncher } from '../cluster/launcher-watch.js';
 import { Communicator } from './communicator.js';
 import { ALLREDUCE_ALGORITHMS } from './options.js';
 import { POLL_MODES, type PollMode } from './busy-poll.js';
+import { logStartup } from './startup-info.js';
 import { buildTopology, hasLinkAddresses, linkAddress } from '../cluster/topology.js';
 import { cachedSchedule } from '../schedule/cache.js';
 import { scheduleHash } from '../schedule/hash.js';
@@ -171,6 +172,7 @@ export async function init(options: InitOptions = {}): Promise<Communicator> {
     }
     endpoint.checkHello = (h) => h.epoch === rdv.epoch && h.src < id.worldSize && pairKeys[h.src] !== undefined && checkHelloProof(pairKeys[h.src]!, rdv.epoch, h.src, id.rank, h.proof);
     const links = new Map<number, Link>();
+    const urls = new Map<number, string>();
     for (const peer of rdv.peers) {
       if (peer.rank === id.rank) continue;
       const sameHost = peer.hostKey === id.hostKey;
@@ -183,6 +185,7 @@ export async function init(options: InitOptions = {}): Promise<Communicator> {
       const serverKey = curve !== undefined && endpointUrl.startsWith('tcp://') ? curve.serverKeyFor(peer) : undefined;
       const hello = { epoch: rdv.epoch, src: id.rank, proof: helloProof(pairKeys[peer.rank]!, rdv.epoch, id.rank, peer.rank) };
       links.set(peer.rank, endpoint.connect(peer.rank, endpointUrl, hello, serverKey));
+      urls.set(peer.rank, endpointUrl);
     }
     const local = rdv.peers.filter((p) => p.hostKey === id.hostKey).map((p) => p.rank);
     // Every rank derives the same choice: from the peers' hosts, the (compared) transport and the build.
@@ -209,6 +212,9 @@ export async function init(options: InitOptions = {}): Promise<Communicator> {
     endpoint.onPeerLost = (peer) => lostTo.peerLost(peer);
     await Promise.race([comm.barrier(), authFailure]);
     endpoint.onPeerError = (peer, err) => comm?.linkFailed(peer, err);
+    const peers = [...urls].map(([rank, url]) => ({ rank, transport: sharedMemory ? ('shm' as const) : url.startsWith('ipc://') ? ('ipc' as const) : ('tcp' as const) }));
+    const curvePeers = curve !== undefined ? [...urls.values()].filter((u) => u.startsWith('tcp://')).length : 0;
+    logStartup({ rank: id.rank, size: id.worldSize, host: id.hostName, localSize: local.length, segmentBytes, poll, peers, curve: curve !== undefined, curvePeers });
     const launched = comm;
     // A rank of `zcoll launch` exits with its launcher, even when the launcher was SIGKILLed (once
     // per process: a communicator made by shrink() is watched by the first one's watch).

@@ -187,7 +187,10 @@ t.test('fault runs: stragglers and Byzantine ranks fill the fault columns; the c
 
   const flipped = join(DIR, 'flip.json');
   const ar = await run(['bench', '--byzantine', 'signflip:ranks=1', '--ranks', '3', '--port', String(await quietPort()), '-b', '4K', '-e', '4K', '-n', '2', '-w', '0', '-q', '--json', flipped]);
-  t.equal(ar.code, 0, 'Byzantine runs are expected to differ: exit 0');
+  // A plain all-reduce states no bound under Byzantine ranks: the differences are its #wrong, the
+  // verdict FAILED, and the exit code follows the verdict (issue 18 item 4).
+  t.equal(ar.code, 2, 'a corrupted all-reduce fails: exit 2');
+  t.match(ar.stdout, /# Out of bounds values : [1-9]\d* FAILED/);
   const flips = JSON.parse(readFileSync(flipped, 'utf8')) as Row[];
   t.ok(flips[0].wrong > 0 && rows[0].wrong <= 3 * 2 * 1024, `the check catches what a lying relay corrupts (${flips[0].wrong} of ${3 * 2 * 1024} elements)`);
 });
