@@ -59,6 +59,30 @@ export interface Kernels {
    * votes has at least ceil(d/32) words; bits past d are ignored.
    */
   signApply(params: Float32Array, votes: Uint32Array, lr: number, wd: number): void;
+  /**
+   * Signum's momentum pass with the gradient check folded in, into a second buffer (momentum is only
+   * read, so a refused gradient leaves it as it was): for i < d = momentum.length,
+   *   next[i] <- fround(beta·momentum[i] + (1 - beta)·(grad[i] + wd·params[i]))   (wd·params[i] left out when params is undefined)
+   * and bit (i & 31) of out[i >> 5] is 1 iff next[i] < 0 (bits past d 0). Returns the first i where
+   * grad[i] (or params[i]) is NaN or +-Inf; else the first i where next[i] is (an fp32 overflow);
+   * else -1. After a return >= 0, next and out hold unspecified values. Same arithmetic as
+   * momentumSignPack. next must not share memory with the other arrays.
+   */
+  momentumSignPackTo(grad: Float32Array, momentum: Float32Array, next: Float32Array, beta: number, out: Uint32Array, params: Float32Array | undefined, wd: number): number;
+  /**
+   * The count lanes of signVote's 'reduce' mode (lib/compress/vote-lanes.ts): c = bit length of
+   * ranks, L = floor(32 / c); for every group g < out.length / 32 (out.length a multiple of 32,
+   * covering d coordinates), out[32g + j] holds in bits [c·l, c·l + c) bit j of packed[g·L + l]
+   * for l < L (0 past ceil(d/32) words and past bit d); other bits 0.
+   */
+  spreadVoteLanes(packed: Uint32Array, d: number, ranks: number, out: Int32Array): void;
+  /**
+   * From summed count lanes (the layout of spreadVoteLanes, counts.length a multiple of 32), for
+   * word w = g·L + l, bit j of negOut[w] is 1 iff 2·lane > ranks and of tieOut[w] iff 2·lane = ranks,
+   * lane = bits [c·l, c·l + c) of counts[32g + j]. Returns the first coordinate 32w + j (w, j
+   * ascending) whose lane exceeds ranks (a corrupted count), else -1.
+   */
+  votesFromLanes(counts: Int32Array, ranks: number, negOut: Uint32Array, tieOut: Uint32Array): number;
   /** y[i] <- fround(y[i] + alpha·x[i]) for i < y.length (double, then fp32): the SGD step with alpha = -lr. x.length >= y.length. */
   axpy(y: Float32Array, alpha: number, x: Float32Array): void;
   /**

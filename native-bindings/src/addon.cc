@@ -12,6 +12,7 @@
 
 #include "kernels.h"
 #include "shm.h"
+#include "signum_kernels.h"
 
 namespace zcoll {
 namespace {
@@ -743,6 +744,7 @@ Napi::Object Init(Napi::Env env, Napi::Object exports) {
   exports.Set("detachBuffer", Napi::Function::New(env, DetachBufferFn, "detachBuffer"));
   exports.Set("simdLevel", Napi::Function::New(env, SimdLevelFn, "simdLevel"));
   InitShm(env, exports);
+  InitSignumKernels(env, exports);
   return exports;
 }
 
