@@ -17,7 +17,6 @@
         "src/top_k.cc",
         "src/bgmd_passes.cc",
         "src/vote_lanes.cc",
-        "src/signum_step.cc",
         "src/shm.cc"
       ],
       # node-addon-api's headers directly (not its gyp target, whose generated makefiles would land

@@ -12,16 +12,9 @@
  * and is not offered.
  * Arithmetic is double per element, stored to fp32, in index order: deterministic run to run and
  * rank to rank, and the same bits with the JS and the native kernels (lib/kernels/contract.ts).
- * Cost per step: two passes over memory, the fewest the data allows (the momentum must be read and
- * written, the gradient read; the parameters read and written):
- *   1. kernels.momentumSignPackTo: the finiteness check of g (and x, 'voted'), the momentum update
- *      and the pack in one pass, the new momentum going to a second buffer (streaming stores), so a
- *      bad gradient leaves the momentum as it was; the buffers swap on success. Reads 8d bytes
- *      (12d 'voted'), writes 4d + d/8. signSGD (beta = 0) packs g directly (kernels.signPack,
- *      which also finds a non-finite g): reads 4d.
- *   2. kernels.signApply: reads and writes 4d, reads d/8.
- * Total 20d + d/4 bytes per step (was 24d + d/4 with a separate check pass); the price is a second
- * momentum buffer (4d bytes more memory).
+ * Cost per step, each a kernel pass over d floats: a finiteness check of g (and x, 'voted') first,
+ * so a bad gradient leaves the state untouched; the momentum update fused with the pack
+ * (kernels.momentumSignPack; signSGD, beta = 0, packs g directly); the update (kernels.signApply).
  * No allocation per step: the message buffer and the error contexts are made once.
  */
 import { ZcollError } from '../errors.js';
@@ -56,17 +49,10 @@ export class Signum {
   readonly d: number;
   /**
    * The local momentum m, fp32, starts at 0. Not kept for signSGD (beta = 0 without 'voted' decay,
-   * where m would be g): the signs of g are packed directly and this stays 0. The array alternates
-   * between two buffers step by step: read it after a step, do not keep it across steps.
+   * where m would be g): the signs of g are packed directly and this stays 0.
    */
-  get momentum(): Float32Array {
-    return this.current;
-  }
-
+  readonly momentum: Float32Array;
   readonly beta: number;
-  /** The momentum of the last step, and the buffer the next step writes into (swapped on success). */
-  private current: Float32Array;
-  private spare: Float32Array;
   readonly weightDecay: number;
   readonly wdMode: WeightDecayMode;
   private learningRate: number;
@@ -100,9 +86,7 @@ export class Signum {
     this.rank = opts.rank;
     this.kernels = opts.kernels ?? defaultKernels;
     this.learningRate = checkLr(opts.lr, ctx);
-    this.current = new Float32Array(d);
-    // signSGD never writes a momentum: no second buffer.
-    this.spare = beta === 0 && !(wdMode === 'voted' && wd !== 0) ? this.current : new Float32Array(d);
+    this.momentum = new Float32Array(d);
     this.signsBuffer = new Uint32Array(packedWords(d));
     this.signsCtx = ctxOf(opts.rank, 'Signum.signs');
     this.applyCtx = ctxOf(opts.rank, 'Signum.apply');
@@ -124,35 +108,30 @@ export class Signum {
    */
   signs(grad: Float32Array, params?: Float32Array): Uint32Array {
     const ctx = this.signsCtx;
-    this.checkLength(grad, 'grad', ctx);
+    this.checkVector(grad, 'grad', ctx);
     const voted = this.wdMode === 'voted' && this.weightDecay !== 0;
     if (voted) {
       if (params === undefined) {
         throw new ZcollError('EINVAL', `Signum.signs needs 'params' when wdMode is 'voted' (the decay enters the momentum)`, ctx);
       }
-      this.checkLength(params, 'params', ctx);
+      this.checkVector(params, 'params', ctx);
     }
     const out = this.signsBuffer;
     if (this.beta === 0 && !voted) {
       // signSGD: m would be 0·m + g, whose signs are g's (+-0 both pack as +1): skip the momentum.
-      const bad = this.kernels.signPack(grad, out);
-      if (bad >= 0) this.refuse(grad, 'grad', bad, ctx);
+      this.kernels.signPack(grad, out);
       return out;
     }
-    const next = this.spare;
-    const bad = this.kernels.momentumSignPackTo(grad, this.current, next, this.beta, out, voted ? params : undefined, voted ? this.weightDecay : 0);
+    const m = this.momentum;
+    const bad = this.kernels.momentumSignPack(grad, m, this.beta, out, voted ? params : undefined, voted ? this.weightDecay : 0);
     if (bad >= 0) {
-      if (!Number.isFinite(grad[bad])) this.refuse(grad, 'grad', bad, ctx);
-      if (voted && !Number.isFinite(params![bad])) this.refuse(params!, 'params', bad, ctx);
       // Finite inputs can still overflow fp32 on the store (|m| > 3.4e38): no sign worth sending.
       throw new ZcollError(
         'ENUMERIC',
-        `momentum element ${bad} of ${this.d} overflowed fp32 to ${String(next[bad])}; the gradient (or the weight decay term) is too large; the momentum was left unchanged`,
-        { ...ctx, details: { index: bad, value: String(next[bad]) } },
+        `momentum element ${bad} of ${this.d} overflowed fp32 to ${String(m[bad])}; the gradient (or the weight decay term) is too large`,
+        { ...ctx, details: { index: bad, value: String(m[bad]) } },
       );
     }
-    this.spare = this.current;
-    this.current = next;
     return out;
   }
 
@@ -189,11 +168,15 @@ export class Signum {
     }
   }
 
-  private refuse(v: Float32Array, name: string, i: number, ctx: ErrorContext): never {
-    throw new ZcollError('ENUMERIC', `'${name}' element ${i} of ${this.d} is ${String(v[i])}; the momentum was left unchanged`, {
-      ...ctx,
-      details: { index: i, value: String(v[i]) },
-    });
+  private checkVector(v: Float32Array, name: string, ctx: ErrorContext): void {
+    this.checkLength(v, name, ctx);
+    const i = this.kernels.firstNonFinite(v);
+    if (i >= 0) {
+      throw new ZcollError('ENUMERIC', `'${name}' element ${i} of ${this.d} is ${String(v[i])}; the momentum was left unchanged`, {
+        ...ctx,
+        details: { index: i, value: String(v[i]) },
+      });
+    }
   }
 }
 

@@ -16,7 +16,7 @@
  * the lanes' unused bits.
  */
 import { ZcollError } from '../errors.js';
-import { voteLaneBits } from '../kernels/js-signum-kernels.js';
+import { voteLaneBits } from '../kernels/js-vote-lanes.js';
 import { packedWords } from './sign.js';
 
 export { voteLaneBits };

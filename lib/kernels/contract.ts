@@ -60,16 +60,6 @@ export interface Kernels {
    */
   signApply(params: Float32Array, votes: Uint32Array, lr: number, wd: number): void;
   /**
-   * Signum's momentum pass with the gradient check folded in, into a second buffer (momentum is only
-   * read, so a refused gradient leaves it as it was): for i < d = momentum.length,
-   *   next[i] <- fround(beta·momentum[i] + (1 - beta)·(grad[i] + wd·params[i]))   (wd·params[i] left out when params is undefined)
-   * and bit (i & 31) of out[i >> 5] is 1 iff next[i] < 0 (bits past d 0). Returns the first i where
-   * grad[i] (or params[i]) is NaN or +-Inf; else the first i where next[i] is (an fp32 overflow);
-   * else -1. After a return >= 0, next and out hold unspecified values. Same arithmetic as
-   * momentumSignPack. next must not share memory with the other arrays.
-   */
-  momentumSignPackTo(grad: Float32Array, momentum: Float32Array, next: Float32Array, beta: number, out: Uint32Array, params: Float32Array | undefined, wd: number): number;
-  /**
    * The count lanes of signVote's 'reduce' mode (lib/compress/vote-lanes.ts): c = bit length of
    * ranks, L = floor(32 / c); for every group g < out.length / 32 (out.length a multiple of 32,
    * covering d coordinates), out[32g + j] holds in bits [c·l, c·l + c) bit j of packed[g·L + l]

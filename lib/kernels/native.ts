@@ -30,7 +30,6 @@ interface NativeAddon {
   momentumSignPack(grad: Float32Array, momentum: Float32Array, beta: number, out: Uint32Array, params: Float32Array | undefined, wd: number): number;
   signApply(params: Float32Array, votes: Uint32Array, lr: number, wd: number): void;
   axpy(y: Float32Array, alpha: number, x: Float32Array): void;
-  momentumSignPackTo(grad: Float32Array, momentum: Float32Array, next: Float32Array, beta: number, out: Uint32Array, params: Float32Array | undefined, wd: number): number;
   spreadVoteLanes(packed: Uint32Array, d: number, ranks: number, out: Int32Array): void;
   votesFromLanes(counts: Int32Array, ranks: number, negOut: Uint32Array, tieOut: Uint32Array): number;
   voteCount(packed: readonly Uint32Array[], words: number, negOut: Uint32Array, tieOut: Uint32Array): void;
@@ -53,7 +52,7 @@ interface NativeAddon {
 }
 
 const ADDON_FUNCTIONS: readonly (keyof NativeAddon)[] = [
-  'reduceInto', 'scale', 'divide', 'signPack', 'firstNonFinite', 'momentumSignPack', 'signApply', 'axpy', 'momentumSignPackTo', 'spreadVoteLanes', 'votesFromLanes', 'voteCount', 'sqDistances', 'weightedSum', 'weiszfeldStep', 'selectKth',
+  'reduceInto', 'scale', 'divide', 'signPack', 'firstNonFinite', 'momentumSignPack', 'signApply', 'axpy', 'spreadVoteLanes', 'votesFromLanes', 'voteCount', 'sqDistances', 'weightedSum', 'weiszfeldStep', 'selectKth',
   'topKIndices', 'allFinite', 'augmentedScores', 'columnScores', 'gatherColumns', 'augmentRow', 'augmentAndExtract', 'detachBuffer', 'simdLevel', 'shmMap', 'shmUnmap', 'shmUnlink',
 ];
 
@@ -179,9 +178,6 @@ function wrapKernels(native: NativeAddon): Kernels {
     },
     axpy(y: Float32Array, alpha: number, x: Float32Array): void {
       native.axpy(y, alpha, x);
-    },
-    momentumSignPackTo(grad: Float32Array, momentum: Float32Array, next: Float32Array, beta: number, out: Uint32Array, params: Float32Array | undefined, wd: number): number {
-      return native.momentumSignPackTo(grad, momentum, next, beta, out, params, wd);
     },
     spreadVoteLanes(packed: Uint32Array, d: number, ranks: number, out: Int32Array): void {
       native.spreadVoteLanes(packed, d, ranks, out);

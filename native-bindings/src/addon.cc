@@ -12,7 +12,7 @@
 
 #include "kernels.h"
 #include "shm.h"
-#include "signum_kernels.h"
+#include "vote_lanes.h"
 
 namespace zcoll {
 namespace {
@@ -744,7 +744,7 @@ Napi::Object Init(Napi::Env env, Napi::Object exports) {
   exports.Set("detachBuffer", Napi::Function::New(env, DetachBufferFn, "detachBuffer"));
   exports.Set("simdLevel", Napi::Function::New(env, SimdLevelFn, "simdLevel"));
   InitShm(env, exports);
-  InitSignumKernels(env, exports);
+  InitVoteLanes(env, exports);
   return exports;
 }
 

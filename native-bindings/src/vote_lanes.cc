@@ -7,9 +7,13 @@
 // Integer only, so the JS twin (lib/kernels/js-vote-lanes.ts) gives the same bits by construction;
 // the inner loops have a constant trip count of 32 and variable shifts (vpsrlvd under AVX2).
 #include <string>
+#if defined(__x86_64__) && !defined(ZCOLL_NO_AVX2)
+#include <immintrin.h>
+#define ZCOLL_LANES_AVX2 1
+#endif
 
 #include "kernels.h"
-#include "signum_kernels.h"
+#include "vote_lanes.h"
 
 namespace zcoll {
 namespace {
@@ -22,11 +26,57 @@ inline unsigned LaneBits(uint32_t ranks) {
 
 }  // namespace
 
-ZCOLL_CLONES void SpreadVoteLanes(const uint32_t* packed, size_t d, uint32_t ranks, uint32_t* out, size_t groups) {
+#if defined(ZCOLL_LANES_AVX2)
+namespace {
+
+// kBitBytes[b]: byte i = bit i of b, so one 8-bit slice of a sign word widens to 8 int32 lanes.
+struct BitBytes {
+  uint64_t v[256];
+  BitBytes() {
+    for (unsigned b = 0; b < 256; b++) {
+      uint64_t e = 0;
+      for (unsigned i = 0; i < 8; i++) e |= static_cast<uint64_t>((b >> i) & 1u) << (8 * i);
+      v[b] = e;
+    }
+  }
+};
+const BitBytes kBitBytes;
+
+// The same result as the portable loop: per sign word, 4 table look-ups widened to 8 int32 each,
+// shifted to the word's lane and ORed into the group's 32 count words (4 AVX2 registers).
+__attribute__((target("avx2"))) void SpreadAvx2(const uint32_t* packed, size_t words, uint32_t tail, unsigned c, size_t lanes,
+                                                uint32_t* out, size_t groups) {
+  for (size_t g = 0; g < groups; g++) {
+    __m256i acc[4] = {_mm256_setzero_si256(), _mm256_setzero_si256(), _mm256_setzero_si256(), _mm256_setzero_si256()};
+    for (size_t l = 0; l < lanes; l++) {
+      const size_t w = g * lanes + l;
+      uint32_t s = w < words ? packed[w] : 0;
+      if (w + 1 == words) s &= tail;
+      if (s == 0) continue;
+      const __m128i shift = _mm_cvtsi32_si128(static_cast<int>(c * l));
+      for (unsigned k = 0; k < 4; k++) {
+        const __m256i bits = _mm256_cvtepu8_epi32(_mm_cvtsi64_si128(static_cast<long long>(kBitBytes.v[(s >> (8 * k)) & 255u])));
+        acc[k] = _mm256_or_si256(acc[k], _mm256_sll_epi32(bits, shift));
+      }
+    }
+    for (unsigned k = 0; k < 4; k++) _mm256_storeu_si256(reinterpret_cast<__m256i*>(out + 32 * g + 8 * k), acc[k]);
+  }
+}
+
+}  // namespace
+#endif
+
+void SpreadVoteLanes(const uint32_t* packed, size_t d, uint32_t ranks, uint32_t* out, size_t groups) {
   const unsigned c = LaneBits(ranks);
   const size_t lanes = 32 / c;
   const size_t words = (d + 31) / 32;
   const uint32_t tail = (d & 31) != 0 ? (uint32_t{1} << (d & 31)) - 1 : ~uint32_t{0};
+#if defined(ZCOLL_LANES_AVX2)
+  if (CpuHasAvx2()) {
+    SpreadAvx2(packed, words, tail, c, lanes, out, groups);
+    return;
+  }
+#endif
   for (size_t g = 0; g < groups; g++) {
     uint32_t* o = out + 32 * g;
     uint32_t acc[32];
@@ -151,50 +201,11 @@ Napi::Value VotesFromLanesFn(const Napi::CallbackInfo& info) {
   return Napi::Number::New(env, static_cast<double>(VotesFromLanes(counts, groups, static_cast<uint32_t>(ranks), neg, ties)));
 }
 
-// momentumSignPackTo(grad, momentum, next, beta, out, params | undefined, wd): number (signum_step.cc).
-Napi::Value MomentumSignPackToFn(const Napi::CallbackInfo& info) {
-  Napi::Env env = info.Env();
-  const char* fn = "momentumSignPackTo";
-  float* grad;
-  float* m;
-  float* next;
-  float* params = nullptr;
-  uint32_t* out;
-  size_t grad_len, m_len, next_len, out_len, params_len = 0;
-  if (!Arg(info, 0, napi_float32_array, fn, "grad", "a Float32Array", &grad, &grad_len) ||
-      !Arg(info, 1, napi_float32_array, fn, "momentum", "a Float32Array", &m, &m_len) ||
-      !Arg(info, 2, napi_float32_array, fn, "next", "a Float32Array", &next, &next_len)) {
-    return env.Undefined();
-  }
-  if (info.Length() < 4 || !info[3].IsNumber()) return Fail(env, false, std::string(fn) + ": argument 'beta' must be a number");
-  const double beta = info[3].As<Napi::Number>().DoubleValue();
-  if (!Arg(info, 4, napi_uint32_array, fn, "out", "a Uint32Array", &out, &out_len)) return env.Undefined();
-  const bool decayed = info.Length() > 5 && !info[5].IsUndefined();
-  if (decayed && !Arg(info, 5, napi_float32_array, fn, "params", "a Float32Array or undefined", &params, &params_len)) return env.Undefined();
-  if (info.Length() < 7 || !info[6].IsNumber()) return Fail(env, false, std::string(fn) + ": argument 'wd' must be a number");
-  const double wd = info[6].As<Napi::Number>().DoubleValue();
-  const size_t n = m_len;
-  if (grad_len < n || next_len < n || (decayed && params_len < n) || out_len < (n + 31) / 32) {
-    return Fail(env, true, std::string(fn) + ": grad, next (and params) need " + std::to_string(n) + " elements and out " + std::to_string((n + 31) / 32) + " words");
-  }
-  // next is written while momentum, grad and params are read: they must not overlap it.
-  const auto overlaps = [&](const void* a, size_t a_bytes) {
-    const uint8_t* p = static_cast<const uint8_t*>(a);
-    const uint8_t* q = reinterpret_cast<const uint8_t*>(next);
-    return p < q + n * 4 && q < p + a_bytes;
-  };
-  if (n > 0 && (overlaps(m, n * 4) || overlaps(grad, n * 4) || (decayed && overlaps(params, n * 4)) || overlaps(out, ((n + 31) / 32) * 4))) {
-    return Fail(env, true, std::string(fn) + ": 'next' must not share memory with momentum, grad, params or out");
-  }
-  return Napi::Number::New(env, static_cast<double>(MomentumSignPackTo(grad, m, next, n, beta, out, params, wd)));
-}
-
 }  // namespace
 
-void InitSignumKernels(Napi::Env env, Napi::Object exports) {
+void InitVoteLanes(Napi::Env env, Napi::Object exports) {
   exports.Set("spreadVoteLanes", Napi::Function::New(env, SpreadVoteLanesFn, "spreadVoteLanes"));
   exports.Set("votesFromLanes", Napi::Function::New(env, VotesFromLanesFn, "votesFromLanes"));
-  exports.Set("momentumSignPackTo", Napi::Function::New(env, MomentumSignPackToFn, "momentumSignPackTo"));
 }
 
 }  // namespace zcoll

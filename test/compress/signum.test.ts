@@ -199,19 +199,6 @@ t.test('errors', async (t) => {
   const voted = new Signum(4, { lr: 0.1, beta: 0.5, weightDecay: 2, wdMode: 'voted', rank: 2 });
   expectError(t, () => voted.signs(huge, huge), (e) =>
     e.code === 'ENUMERIC' && e.rank === 2 && e.op === 'Signum.signs' && e.details?.index === 1 && /element 1 of 4 overflowed/.test(e.message), 'momentum overflow');
-  t.same(voted.momentum, new Float32Array(4), 'momentum unchanged after the overflow');
-  // A bad gradient past the native kernel's first chunks (2048 elements) and in signSGD.
-  const long = new Signum(5000, { lr: 0.1, rank: 1 });
-  long.signs(randomVector(5000));
-  const kept = Float32Array.from(long.momentum);
-  const late = randomVector(5000);
-  late[4500] = -Infinity;
-  expectError(t, () => long.signs(late), (e) => e.code === 'ENUMERIC' && e.details?.index === 4500, 'late NaN');
-  t.same(long.momentum, kept, 'momentum unchanged after a late bad element');
-  const sgd = new Signum(40, { lr: 0.1, beta: 0, rank: 3 });
-  const nan = randomVector(40);
-  nan[33] = NaN;
-  expectError(t, () => sgd.signs(nan), (e) => e.code === 'ENUMERIC' && e.rank === 3 && e.details?.index === 33 && /'grad' element 33/.test(e.message), 'signSGD NaN');
   t.throws(() => new Signum(3, { lr: 0 }), /lr/);
   t.throws(() => new Signum(3, { lr: 1, beta: 1 }), /beta/);
   t.throws(() => new Signum(3, { lr: 1, weightDecay: -1 }), /weightDecay/);
@@ -221,42 +208,4 @@ t.test('errors', async (t) => {
   t.throws(() => { opt.lr = NaN; }, /lr/);
   opt.lr = 0.5;
   t.equal(opt.lr, 0.5);
-});
-
-t.test('momentumSignPackTo: equals momentumSignPack, leaves the momentum alone, input errors before overflow; JS = native', async (t) => {
-  const sets = nativeKernels === undefined ? [jsKernels] : [jsKernels, nativeKernels];
-  const d = 5003;
-  for (const k of sets) {
-    for (const withParams of [false, true]) {
-      const g = randomVector(d, 3);
-      const x = randomVector(d);
-      const m0 = randomVector(d);
-      const ref = Float32Array.from(m0);
-      const refOut = new Uint32Array(Math.ceil(d / 32));
-      jsKernels.momentumSignPack(g, ref, 0.9, refOut, withParams ? x : undefined, 0.01);
-      const m = Float32Array.from(m0);
-      const next = new Float32Array(d);
-      const out = new Uint32Array(Math.ceil(d / 32));
-      t.equal(k.momentumSignPackTo(g, m, next, 0.9, out, withParams ? x : undefined, 0.01), -1, `${k.name}: ok`);
-      t.same(new Uint32Array(next.buffer), new Uint32Array(ref.buffer), `${k.name} params=${withParams}: next = momentumSignPack's m, bit for bit`);
-      t.same(out, refOut, `${k.name} params=${withParams}: signs`);
-      t.same(m, m0, `${k.name}: momentum only read`);
-      // An overflow at 100 (only the decay term can leave fp32: the momentum is a convex mix) and a
-      // NaN input at 4000 (a later chunk): the input error wins.
-      const g2 = Float32Array.from(g);
-      const xo = Float32Array.from(x);
-      g2[100] = 3e38;
-      xo[100] = 3e38;
-      t.equal(k.momentumSignPackTo(g2, m0, next, 0.5, out, xo, 2), 100, `${k.name}: overflow index`);
-      g2[4000] = NaN;
-      t.equal(k.momentumSignPackTo(g2, m0, next, 0.5, out, xo, 2), 4000, `${k.name}: a bad input anywhere comes first`);
-      const x2 = Float32Array.from(x);
-      x2[7] = Infinity;
-      t.equal(k.momentumSignPackTo(g, m0, next, 0.9, out, x2, 0.01), 7, `${k.name}: a bad param`);
-    }
-  }
-  if (nativeKernels !== undefined) {
-    const a = new Float32Array(64);
-    t.throws(() => nativeKernels!.momentumSignPackTo(a, a.subarray(0, 32), a.subarray(16, 48), 0.9, new Uint32Array(1), undefined, 0), /must not share memory/);
-  }
 });

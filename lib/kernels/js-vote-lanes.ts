@@ -1,6 +1,6 @@
 /**
- * The JS twins of native-bindings/src/vote_lanes.cc and signum_step.cc (contract.ts documents each):
- * the count lanes of signVote's 'reduce' mode and Signum's momentum pass into a second buffer. Kept
+ * The JS twins of native-bindings/src/vote_lanes.cc (contract.ts documents each): the count lanes
+ * of signVote's 'reduce' mode. Kept
  * apart from js.ts so each file holds one concern; js.ts spreads these into jsKernels.
  */
 
@@ -11,7 +11,7 @@ export function voteLaneBits(ranks: number): number {
   return c;
 }
 
-export const jsSignumKernels = {
+export const jsVoteLaneKernels = {
   spreadVoteLanes(packed: Uint32Array, d: number, ranks: number, out: Int32Array): void {
     const c = voteLaneBits(ranks);
     const lanes = Math.floor(32 / c);
@@ -56,41 +56,4 @@ export const jsSignumKernels = {
     return -1;
   },
 
-  momentumSignPackTo(
-    grad: Float32Array,
-    momentum: Float32Array,
-    next: Float32Array,
-    beta: number,
-    out: Uint32Array,
-    params: Float32Array | undefined,
-    wd: number,
-  ): number {
-    const n = momentum.length;
-    const words = (n + 31) >>> 5;
-    const gain = 1 - beta;
-    let overflow = -1;
-    for (let w = 0; w < words; w++) {
-      const base = w << 5;
-      const end = Math.min(32, n - base);
-      let word = 0;
-      for (let j = 0; j < end; j++) {
-        const i = base + j;
-        const g = grad[i];
-        if (g - g !== 0) return i; // x - x is NaN exactly for NaN and +-Inf
-        let m: number;
-        if (params === undefined) {
-          m = Math.fround(beta * momentum[i] + gain * g);
-        } else {
-          const x = params[i];
-          if (x - x !== 0) return i;
-          m = Math.fround(beta * momentum[i] + gain * (g + wd * x));
-        }
-        next[i] = m;
-        if (m < 0) word |= 1 << j;
-        if (overflow < 0 && m - m !== 0) overflow = i;
-      }
-      out[w] = word >>> 0;
-    }
-    return overflow;
-  },
 };
