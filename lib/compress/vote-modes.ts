@@ -37,7 +37,7 @@ import { reduceVoteBytes, voteLaneLayout } from './vote-lanes.js';
 import { SIGN_VOTE_MODES, type SignVoteMode } from './wire-bytes.js';
 
 export interface SignVoteOptions {
-  /** Default: 'allgather' in Byzantine mode or for M <= 8, else 'reduce'. */
+  /** Default (defaultVoteMode): 'allgather' in Byzantine mode, for d < 2^20 or M <= 4; else 'reduce' (fewer bytes). */
   mode?: SignVoteMode;
   /** 'server': the server rank (default 0). */
   root?: number;
@@ -124,8 +124,12 @@ export class SignVoteScratch {
 }
 
 /** The mode `signVote` uses when none is given. */
-export function defaultVoteMode(ranks: number, byzantine: boolean): SignVoteMode {
-  return byzantine || ranks <= 8 ? 'allgather' : 'reduce';
+export function defaultVoteMode(ranks: number, byzantine: boolean, d = 2 ** 20): SignVoteMode {
+  // 'reduce' when it moves fewer bytes than 'allgather' (M >= 5 at any large d); measured at d = 25M
+  // (bench/results/signsgd.md): even at M = 4, 1.9x faster at M = 8. Below 2^20 coordinates the
+  // ring's 2(M-1) steps of latency are not measured to pay off: 'allgather'.
+  if (byzantine || ranks < 2 || d < 2 ** 20) return 'allgather';
+  return reduceVoteBytes(d, ranks) < (ranks - 1) * 4 * packedWords(d) ? 'reduce' : 'allgather';
 }
 
 function asInt32(words: Uint32Array): Int32Array {
@@ -143,7 +147,7 @@ function asUint32(words: Int32Array): Uint32Array {
 export async function signVote(comm: Communicator, packed: Uint32Array, d: number, opts: SignVoteOptions = {}): Promise<Uint32Array> {
   const ctx = { rank: comm.rank, op: 'signVote' };
   const byzantine = opts.byzantine === true;
-  const mode = opts.mode ?? defaultVoteMode(comm.size, byzantine);
+  const mode = opts.mode ?? defaultVoteMode(comm.size, byzantine, Number.isInteger(d) && d >= 0 ? d : 0);
   if (!(SIGN_VOTE_MODES as readonly string[]).includes(mode)) {
     throw new ZcollError('EINVAL', `option 'mode' of signVote must be one of ${SIGN_VOTE_MODES.join(', ')}, got ${JSON.stringify(mode)}`, ctx);
   }

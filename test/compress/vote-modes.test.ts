@@ -30,8 +30,11 @@ const DS = [1, 33, 1_000_007];
 t.test('default mode', async (t) => {
   t.equal(defaultVoteMode(7, true), 'allgather');
   t.equal(defaultVoteMode(64, true), 'allgather');
-  t.equal(defaultVoteMode(8, false), 'allgather');
-  t.equal(defaultVoteMode(9, false), 'reduce');
+  t.equal(defaultVoteMode(4, false, 25_000_000), 'allgather');
+  t.equal(defaultVoteMode(5, false, 25_000_000), 'reduce');
+  t.equal(defaultVoteMode(8, false, 25_000_000), 'reduce');
+  t.equal(defaultVoteMode(8, true, 25_000_000), 'allgather');
+  t.equal(defaultVoteMode(64, false, 1000), 'allgather');
 });
 
 for (let m = 2; m <= 7; m++) {
