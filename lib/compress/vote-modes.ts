@@ -6,8 +6,8 @@
  *   'allgather'  exchangeDirect: every rank sends its own W words straight to every other rank, never
  *                relayed, and votes locally. Trusts no one: a Byzantine rank controls only its own
  *                vote (it forwards nothing, so it can alter nothing else). Bytes per rank: sends and
- *                receives (M-1)·d/8. Default in Byzantine mode, and for M <= 8 (fewer bytes than
- *                'reduce' there: (M-1)/8 < (M-1)/M·(1 + 1/8) iff M < 9).
+ *                receives (M-1)·d/8. Default in Byzantine mode, for d < 2^20 and for M <= 4 (fewer
+ *                bytes than 'reduce' there; see defaultVoteMode).
  *   'server'     exchangeDirect to `root` (the server), which votes (counting its own signs, as the
  *                reference system does) and sends the 1-bit vote to each worker itself (a 'flat'
  *                broadcast: no tree, so the vote is never relayed either). Trusts the
