@@ -46,15 +46,24 @@ import { init, type Communicator } from '../lib/index.js';
 import { kernels, nativeLoad } from '../lib/kernels/index.js';
 import { Signum } from '../lib/compress/signum.js';
 import { packedWords } from '../lib/compress/sign.js';
-import { signVote, SignVoteScratch } from '../lib/compress/vote-modes.js';
+import { signVote, SignVoteScratch, type VotePhaseTimes } from '../lib/compress/vote-modes.js';
 import type { SignVoteMode } from '../lib/compress/wire-bytes.js';
 import { Prng } from '../lib/prng.js';
 import { freePort } from '../lib/cluster/free-port.js';
 import { benchArgs, numberArg } from './args.js';
 
-const VARIANTS = ['allreduce-f32', 'allreduce-f32-registered', 'signum-allgather', 'signum-server', 'signum-reduce'] as const;
+const ALL_VARIANTS = ['allreduce-f32', 'allreduce-f32-registered', 'signum-allgather', 'signum-server', 'signum-reduce'] as const;
 const isF32 = (v: Variant): boolean => v.startsWith('allreduce-f32');
-type Variant = (typeof VARIANTS)[number];
+type Variant = (typeof ALL_VARIANTS)[number];
+/** --variants a,b: a subset (allreduce-f32, the baseline, always runs). */
+const VARIANTS: readonly Variant[] = ((): Variant[] => {
+  const i = process.argv.indexOf('--variants');
+  if (i < 0) return [...ALL_VARIANTS];
+  const want = process.argv[i + 1].split(',');
+  const bad = want.filter((w) => !(ALL_VARIANTS as readonly string[]).includes(w));
+  if (bad.length > 0) throw new Error(`--variants: unknown ${bad.join(', ')}; known: ${ALL_VARIANTS.join(', ')}`);
+  return ALL_VARIANTS.filter((v) => v === 'allreduce-f32' || want.includes(v));
+})();
 
 /** One rank's timings of one step. */
 interface Sample {
@@ -70,6 +79,8 @@ interface Sample {
   payloadSent: number;
   /** Minor page faults of this rank during the step. */
   faults: number;
+  /** 'reduce': this rank's phases of the vote (ms). */
+  phases?: VotePhaseTimes;
 }
 
 /** Payload bytes one rank sent to each peer in the untimed counting step of a variant. */
@@ -114,6 +125,7 @@ async function worker(): Promise<void> {
     const t0 = performance.now();
     let a: number;
     let b: number;
+    const phases: VotePhaseTimes = {};
     if (isF32(v)) {
       const g = v === 'allreduce-f32' ? gradF32 : gradF32Registered;
       a = performance.now();
@@ -123,7 +135,7 @@ async function worker(): Promise<void> {
     } else {
       const signs = signum.signs(grad);
       a = performance.now();
-      const vote = await signVote(comm, signs, d, { mode: v.slice('signum-'.length) as SignVoteMode, root: 0, scratch: scratchOf(v) });
+      const vote = await signVote(comm, signs, d, { mode: v.slice('signum-'.length) as SignVoteMode, root: 0, scratch: scratchOf(v), phases });
       b = performance.now();
       signum.apply(params, vote);
     }
@@ -138,7 +150,7 @@ async function worker(): Promise<void> {
       packMs = performance.now() - p;
     }
     const origin = performance.timeOrigin;
-    return { stepMs, commMs, commEntry: origin + a, commExit: origin + b, packMs, payloadSent, faults };
+    return { stepMs, commMs, commEntry: origin + a, commExit: origin + b, packMs, payloadSent, faults, ...(v === 'signum-reduce' ? { phases } : {}) };
   };
   for (const v of VARIANTS) await step(v); // warm-up: schedules, shared-memory regions, JIT
   for (let rep = 0; rep < reps; rep++) {
@@ -231,7 +243,7 @@ async function launch(): Promise<void> {
     };
   };
   const base = figures('allreduce-f32');
-  const baseRegistered = figures('allreduce-f32-registered');
+  const baseRegistered = VARIANTS.includes('allreduce-f32-registered') ? figures('allreduce-f32-registered') : base;
   const ms = (x: number): string => x.toFixed(0);
   const ratio = (f32: number[], mine: number[]): string =>
     `${(median(f32) / median(mine)).toFixed(1)}x / ${(Math.min(...f32) / Math.min(...mine)).toFixed(1)}x`;
@@ -251,6 +263,15 @@ async function launch(): Promise<void> {
         `${(f.received / 1e6).toFixed(2)} | ${median(f.faults).toFixed(0)} | ${ratio(base.step, f.step)} | ${ratio(base.comm, f.comm)} | ${ratio(base.exchange, f.exchange)} | ` +
         `${ratio(baseRegistered.step, f.step)} | ${ratio(baseRegistered.comm, f.comm)} | ${ratio(baseRegistered.exchange, f.exchange)} |`,
     );
+  }
+  if (VARIANTS.includes('signum-reduce')) {
+    // Per phase, the slowest rank's time per rep, median and best over the reps.
+    const names = ['counts', 'reduce', 'vote', 'gather'] as const;
+    const cells = names.map((n) => {
+      const xs = slowest('signum-reduce', (s) => s.phases?.[n] ?? NaN);
+      return `${ms(median(xs))} / ${ms(Math.min(...xs))}`;
+    });
+    lines.push('', `'reduce' phases, slowest rank, ms median / best: | counts (spread to lanes) | reduce-scatter | vote (lanes -> words, ties) | all-gather (no unpack) |`, `| ${cells.join(' | ')} |`);
   }
   process.stdout.write(`${lines.join('\n')}\n`);
 }

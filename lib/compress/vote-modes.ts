@@ -6,8 +6,8 @@
  *   'allgather'  exchangeDirect: every rank sends its own W words straight to every other rank, never
  *                relayed, and votes locally. Trusts no one: a Byzantine rank controls only its own
  *                vote (it forwards nothing, so it can alter nothing else). Bytes per rank: sends and
- *                receives (M-1)·d/8. Default in Byzantine mode, and for M <= 8 (fewer bytes than
- *                'reduce' there: (M-1)/8 < (M-1)/M·(1 + 1/8) iff M < 9).
+ *                receives (M-1)·d/8. Default in Byzantine mode, for d < 2^20 and for M <= 4 (fewer
+ *                bytes than 'reduce' there; see defaultVoteMode).
  *   'server'     exchangeDirect to `root` (the server), which votes (counting its own signs, as the
  *                reference system does) and sends the 1-bit vote to each worker itself (a 'flat'
  *                broadcast: no tree, so the vote is never relayed either). Trusts the
@@ -15,33 +15,29 @@
  *                Bytes: a worker sends d/8 up and receives d/8 down; the server receives and sends
  *                (M-1)·d/8. The reference system's parameter-server layout.
  *   'reduce'     ring reduce-scatter of per-coordinate vote COUNTS, then ring all-gather of the 1-bit
- *                chunk votes. zcoll has no int8/int16 dtype, so counts travel SWAR-packed in int32
- *                words: 4 8-bit lanes per word for M <= 127, 2 16-bit lanes for M <= 32767, one
- *                count per word beyond (the widths of wire-bytes.ts voteCountBytes). A lane never
- *                exceeds M, so int32 addition never carries between lanes and the summed words ARE the
- *                summed byte lanes; the wire carries exactly the int8/int16 bytes. The vector is
- *                padded to M·B vote words (B = ceil(W/M)) so chunk k is vote words [kB, (k+1)B):
- *                each rank sends and receives (M-1)·B·(32c + 4) bytes, c the count width, about
- *                (M-1)/M·d·(c + 1/8): cheapest for large M. Trusts every relay: a rank on the ring
- *                can rewrite the counts and votes it forwards (test/compress/vote-modes.test.ts shows
- *                it). Refused (EINVAL) in Byzantine mode.
+ *                chunk votes. Counts travel in c-bit lanes of int32 words, c = bit length of M
+ *                (vote-lanes.ts: 3 bits for M = 4..7, 4 for 8..15), so the ring's int32 sum adds
+ *                every lane at once and each rank sends and receives (M-1)·G·(128 + 4L) bytes, about
+ *                (M-1)/M·d·(c/8 + 1/8): fewer than 'allgather' from M = 5 on. Trusts every relay: a
+ *                rank on the ring can rewrite the counts and votes it forwards
+ *                (test/compress/vote-modes.test.ts shows it). Refused (EINVAL) in Byzantine mode.
  * A rank whose message has the wrong dtype or length ('allgather', 'server') is left out of the vote
  * in Byzantine mode (its index goes to `excluded`); in a trusted cluster it is a bug and fails with
  * the EMISMATCH naming it.
  * Cost: the vote itself is kernels.voteCount (allgather: on every rank; server: on the root);
- * 'reduce' adds one pass writing the d·c count bytes (spreadSignCounts: a table look-up per 4 or 2
- * coordinates) and one reading d/M counts (voteFromCounts).
+ * 'reduce' spreads the signs into count lanes (kernels.spreadVoteLanes, writes 4d/L bytes) and reads
+ * its chunk's summed lanes back into vote words (kernels.votesFromLanes); no unpack after the gather.
  */
-import { endianness } from 'node:os';
 import type { Communicator } from '../comm/communicator.js';
 import { ZcollError } from '../errors.js';
-import { majorityVote, TIE_RULES, type TieRule } from './majority-vote.js';
+import { kernels } from '../kernels/index.js';
+import { majorityVote, tieCoinKey, tieCoinWord, TIE_RULES, type TieRule } from './majority-vote.js';
 import { packedWords } from './sign.js';
-import { signCounts, voteFromCounts, type VoteCounts } from './vote-counts.js';
-import { SIGN_VOTE_MODES, voteCountBytes, type SignVoteMode } from './wire-bytes.js';
+import { reduceVoteBytes, voteLaneLayout } from './vote-lanes.js';
+import { SIGN_VOTE_MODES, type SignVoteMode } from './wire-bytes.js';
 
 export interface SignVoteOptions {
-  /** Default: 'allgather' in Byzantine mode or for M <= 8, else 'reduce'. */
+  /** Default (defaultVoteMode): 'allgather' in Byzantine mode, for d < 2^20 or M <= 4; else 'reduce' (fewer bytes). */
   mode?: SignVoteMode;
   /** 'server': the server rank (default 0). */
   root?: number;
@@ -68,6 +64,8 @@ export interface SignVoteOptions {
    * scratch overwrites. Without it every call allocates its buffers afresh.
    */
   scratch?: SignVoteScratch;
+  /** 'reduce': filled with the milliseconds of each phase of this call (for benchmarks). */
+  phases?: VotePhaseTimes;
 }
 
 /**
@@ -82,12 +80,13 @@ export class SignVoteScratch {
   readonly d: number;
   /** The packed vote of the last signVote given this scratch (ceil(d/32) words). */
   readonly vote: Uint32Array;
-  /** 'reduce' pads the vote to ranks·ceil(W/ranks) words: the vote is the head of this. */
+  /** 'reduce' pads the vote to whole chunks of lane groups (vote-lanes.ts): the vote is the head of this. */
   private readonly voteWords: Int32Array;
   private readonly ties: Uint32Array;
   private readonly peers: Array<Int32Array | undefined>;
   private countWords: Int32Array | undefined;
   private chunkVote: Uint32Array | undefined;
+  private chunkTies: Uint32Array | undefined;
 
   constructor(ranks: number, d: number) {
     if (!Number.isInteger(ranks) || ranks < 1) throw new ZcollError('EINVAL', `argument 'ranks' of SignVoteScratch must be a positive integer, got ${String(ranks)}`, { op: 'SignVoteScratch' });
@@ -95,7 +94,7 @@ export class SignVoteScratch {
     this.ranks = ranks;
     this.d = d;
     const words = packedWords(d);
-    this.voteWords = new Int32Array(ranks * Math.ceil(words / ranks));
+    this.voteWords = new Int32Array(Math.max(words, ranks > 1 ? voteLaneLayout(d, ranks).voteWords : 0));
     this.vote = asUint32(this.voteWords.subarray(0, words));
     this.ties = new Uint32Array(words);
     this.peers = new Array<Int32Array | undefined>(ranks).fill(undefined);
@@ -115,17 +114,22 @@ export class SignVoteScratch {
     return this.ties;
   }
 
-  /** 'reduce': the count words (zero padding kept by every round), the chunk vote and the gathered votes. */
-  reduceBuffers(countLength: number, perChunk: number): { countWords: Int32Array; chunkVote: Uint32Array; gathered: Int32Array } {
+  /** 'reduce': the count words, the chunk's vote and tie words, and the gathered votes. */
+  reduceBuffers(countLength: number, perChunk: number): { countWords: Int32Array; chunkVote: Uint32Array; chunkTies: Uint32Array; gathered: Int32Array } {
     if (this.countWords?.length !== countLength) this.countWords = new Int32Array(countLength);
     if (this.chunkVote?.length !== perChunk) this.chunkVote = new Uint32Array(perChunk);
-    return { countWords: this.countWords, chunkVote: this.chunkVote, gathered: this.voteWords };
+    if (this.chunkTies?.length !== perChunk) this.chunkTies = new Uint32Array(perChunk);
+    return { countWords: this.countWords, chunkVote: this.chunkVote, chunkTies: this.chunkTies, gathered: this.voteWords };
   }
 }
 
 /** The mode `signVote` uses when none is given. */
-export function defaultVoteMode(ranks: number, byzantine: boolean): SignVoteMode {
-  return byzantine || ranks <= 8 ? 'allgather' : 'reduce';
+export function defaultVoteMode(ranks: number, byzantine: boolean, d = 2 ** 20): SignVoteMode {
+  // 'reduce' when it moves fewer bytes than 'allgather' (M >= 5 at any large d); measured at d = 25M
+  // (bench/results/signsgd.md): even at M = 4, 1.9x faster at M = 8. Below 2^20 coordinates the
+  // ring's 2(M-1) steps of latency are not measured to pay off: 'allgather'.
+  if (byzantine || ranks < 2 || d < 2 ** 20) return 'allgather';
+  return reduceVoteBytes(d, ranks) < (ranks - 1) * 4 * packedWords(d) ? 'reduce' : 'allgather';
 }
 
 function asInt32(words: Uint32Array): Int32Array {
@@ -143,7 +147,7 @@ function asUint32(words: Int32Array): Uint32Array {
 export async function signVote(comm: Communicator, packed: Uint32Array, d: number, opts: SignVoteOptions = {}): Promise<Uint32Array> {
   const ctx = { rank: comm.rank, op: 'signVote' };
   const byzantine = opts.byzantine === true;
-  const mode = opts.mode ?? defaultVoteMode(comm.size, byzantine);
+  const mode = opts.mode ?? defaultVoteMode(comm.size, byzantine, Number.isInteger(d) && d >= 0 ? d : 0);
   if (!(SIGN_VOTE_MODES as readonly string[]).includes(mode)) {
     throw new ZcollError('EINVAL', `option 'mode' of signVote must be one of ${SIGN_VOTE_MODES.join(', ')}, got ${JSON.stringify(mode)}`, ctx);
   }
@@ -226,10 +230,10 @@ export async function signVote(comm: Communicator, packed: Uint32Array, d: numbe
     }
     return vote;
   }
-  return reduceVote(comm, packed, d, voteOpts, timeout, scratch);
+  return reduceVote(comm, packed, d, voteOpts, timeout, scratch, opts.phases);
 }
 
-/** 'reduce' mode: SWAR-packed ring reduce-scatter of counts, local chunk vote, ring all-gather of bits. */
+/** 'reduce' mode: ring reduce-scatter of count lanes, local chunk vote, ring all-gather of the vote words. */
 async function reduceVote(
   comm: Communicator,
   packed: Uint32Array,
@@ -237,72 +241,78 @@ async function reduceVote(
   voteOpts: { tie: TieRule; rank: number; seed?: number; round?: number; previous?: Uint32Array },
   timeout: { timeoutMs?: number },
   scratch: SignVoteScratch | undefined,
+  phases: VotePhaseTimes | undefined,
 ): Promise<Uint32Array> {
   const m = comm.size;
   const words = packedWords(d);
-  const c = voteCountBytes(m);
-  const perChunk = Math.ceil(words / m); // vote words per rank's chunk
-  const coords = m * perChunk * 32; // padded coordinates; padding counts stay 0
-  // coords·c bytes = m·perChunk·8c int32 words: chunk k of the reduce-scatter is exactly vote words [k·perChunk, (k+1)·perChunk).
-  // Reused count words need no clearing: both fills below write every real coordinate, and the
-  // padding's counts are sums of zeros, so they stay 0 through the in-place reduce-scatter.
-  const reused = scratch?.reduceBuffers((coords * c) / 4, perChunk);
-  const countWords = reused?.countWords ?? new Int32Array((coords * c) / 4);
-  if (LITTLE_ENDIAN && c !== 4) spreadSignCounts(packed, d, countWords, c);
-  else signCounts(packed, d, countView(countWords.buffer, 0, coords, c));
+  const layout = voteLaneLayout(d, m);
+  const perChunk = layout.chunkVoteWords;
+  const t0 = performance.now();
+  const reused = scratch?.reduceBuffers(layout.countWords, perChunk);
+  const countWords = reused?.countWords ?? new Int32Array(layout.countWords);
+  // Every count word is written (padding groups as 0), so a reused buffer needs no clearing.
+  kernels.spreadVoteLanes(packed, d, m, countWords);
+  const t1 = performance.now();
   const mine = await comm.reduceScatter(countWords, { op: 'sum', inPlace: true, ...timeout });
-  const first = comm.rank * perChunk;
-  const inChunk = Math.max(0, Math.min(32 * perChunk, d - 32 * first)); // real coordinates of my chunk
-  const chunkVote = reused?.chunkVote.fill(0) ?? new Uint32Array(perChunk);
-  if (inChunk > 0) {
-    voteFromCounts(countView(mine.buffer, mine.byteOffset, inChunk, c), m, { ...voteOpts, firstWord: first, out: chunkVote });
+  const t2 = performance.now();
+  const first = comm.rank * perChunk; // absolute vote word of my chunk's first word
+  const neg = reused?.chunkVote ?? new Uint32Array(perChunk);
+  const ties = reused?.chunkTies ?? new Uint32Array(perChunk);
+  const bad = kernels.votesFromLanes(mine, m, neg, ties);
+  if (bad >= 0) {
+    const index = 32 * first + bad;
+    throw new ZcollError('ENUMERIC', `vote count of coordinate ${index} is outside [0, ${m}] after the reduce-scatter (a corrupted relay or a wrong size)`, {
+      rank: comm.rank,
+      op: 'signVote',
+      details: { index, ranks: m },
+    });
   }
+  if (m % 2 === 0) breakTies(neg, ties, first, words, voteOpts);
+  const t3 = performance.now();
+  let vote: Uint32Array;
   if (reused !== undefined) {
-    await comm.allGather(asInt32(chunkVote), { ...timeout, out: reused.gathered });
-    return scratch!.vote;
+    await comm.allGather(asInt32(neg), { ...timeout, out: reused.gathered });
+    vote = scratch!.vote;
+  } else {
+    vote = asUint32(await comm.allGather(asInt32(neg), timeout)).subarray(0, words);
   }
-  const all = await comm.allGather(asInt32(chunkVote), timeout);
-  return asUint32(all).slice(0, words);
+  const t4 = performance.now();
+  if (phases !== undefined) {
+    phases.counts = t1 - t0;
+    phases.reduce = t2 - t1;
+    phases.vote = t3 - t2;
+    phases.gather = t4 - t3;
+  }
+  return vote;
 }
 
-const LITTLE_ENDIAN = endianness() === 'LE';
-/** LANES8[n]: the 4 bits of nibble n spread to the low bit of 4 byte lanes; LANES16[n]: 2 bits to 2 16-bit lanes. */
-const LANES8 = Int32Array.from({ length: 16 }, (_, n) => (n & 1) | ((n & 2) << 7) | ((n & 4) << 14) | ((n & 8) << 21));
-const LANES16 = Int32Array.from({ length: 4 }, (_, n) => (n & 1) | ((n & 2) << 15));
-
-/**
- * signCounts for 8- and 16-bit lanes, a word at a time: count word k holds the counts of
- * coordinates 4k..4k+3 (or 2k..2k+1) in its byte (or 16-bit) lanes, which on a little-endian machine
- * is exactly the Int8Array (Int16Array) layout signCounts writes, with 8 (16) table look-ups per
- * packed word instead of 32 bit extractions. Bits past d are masked off, as signCounts ignores them.
- */
-export function spreadSignCounts(packed: Uint32Array, d: number, countWords: Int32Array, c: 1 | 2): void {
-  const words = packedWords(d);
-  const tail = d & 31;
-  for (let w = 0; w < words; w++) {
-    const word = w === words - 1 && tail !== 0 ? packed[w] & ((2 ** tail - 1) >>> 0) : packed[w];
-    if (c === 1) {
-      const base = w << 3;
-      for (let j = 0; j < 8; j++) countWords[base + j] = LANES8[(word >>> (4 * j)) & 15];
-    } else {
-      const base = w << 4;
-      for (let j = 0; j < 16; j++) countWords[base + j] = LANES16[(word >>> (2 * j)) & 3];
-    }
+/** The tie rule of majorityVote on a chunk's words (first: the chunk's first absolute word; words past `total` have no ties). */
+function breakTies(neg: Uint32Array, ties: Uint32Array, first: number, total: number, o: { tie: TieRule; seed?: number; round?: number; previous?: Uint32Array }): void {
+  if (o.tie === 'plus') return;
+  const key = o.tie === 'random' ? tieCoinKey(o.seed ?? 0, o.round ?? 0) : 0;
+  const n = Math.min(neg.length, total - first);
+  for (let w = 0; w < n; w++) {
+    const t = ties[w];
+    if (t === 0) continue;
+    if (o.tie === 'minus') neg[w] |= t;
+    else if (o.tie === 'random') neg[w] |= t & tieCoinWord(key, first + w);
+    else if (o.previous !== undefined) neg[w] |= t & o.previous[first + w];
   }
 }
 
-/** A view of `length` counts of width c bytes over an int32 buffer (lanes in memory order). */
-function countView(buffer: ArrayBufferLike, byteOffset: number, length: number, c: 1 | 2 | 4): VoteCounts {
-  return c === 1 ? new Int8Array(buffer, byteOffset, length) : c === 2 ? new Int16Array(buffer, byteOffset, length) : new Int32Array(buffer, byteOffset, length);
+/** Milliseconds of each phase of one 'reduce' vote (signVote's `phases` option). */
+export interface VotePhaseTimes {
+  /** Spreading the packed signs into count lanes. */
+  counts?: number;
+  /** The ring reduce-scatter of the count words. */
+  reduce?: number;
+  /** Vote (and tie) words of this rank's chunk from its summed lanes, with the tie rule. */
+  vote?: number;
+  /** The ring all-gather of the chunk votes, straight into the packed vote (no unpack step). */
+  gather?: number;
 }
 
-/**
- * Exact payload bytes one rank sends in one 'reduce' vote as signVote runs it (with its padding to
- * M·ceil(W/M) words): (M-1) count chunks of 32·B·c bytes and (M-1) vote chunks of 4·B bytes.
- * wire-bytes.ts gives the unpadded figure; the two differ by less than M words of counts.
- */
+/** Exact payload bytes one rank sends in one 'reduce' vote as signVote runs it (vote-lanes.ts). */
 export function reduceVoteSentBytes(d: number, ranks: number): number {
-  if (ranks <= 1) return 0;
-  const perChunk = Math.ceil(packedWords(d) / ranks);
-  return (ranks - 1) * perChunk * (32 * voteCountBytes(ranks) + 4);
+  return reduceVoteBytes(d, ranks);
 }

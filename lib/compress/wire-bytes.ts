@@ -8,21 +8,18 @@
  *   'allgather' every rank sends its own bits directly to every other rank (never relayed) and
  *               votes locally: each rank sends and receives (M-1)·d/8. Trusts no one: a Byzantine
  *               rank controls only its own vote.
- *   'reduce'    ring reduce-scatter of per-coordinate vote counts (int8 for M <= 127, int16 for
- *               M <= 32767, int32 beyond), then ring all-gather of the 1-bit result: each rank
- *               sends and receives about (M-1)/M·d·c + (M-1)/M·d/8 bytes, c the count width. The
- *               cheapest for large M, but every relay can alter counts: refused in Byzantine mode.
- * Chunks of the 'reduce' mode are cut over the W words (chunkSpan of lib/schedule/partition.ts) so
- * every 1-bit chunk is whole words; chunk k holds the counts of the coordinates of its words (the
- * last one clipped at d). With the ring of lib/schedule/ring.ts, in the reduce-scatter rank r sends
- * every chunk but r and receives every chunk but r-1; in the all-gather it sends every chunk but r+1
- * and receives every chunk but r.
+ *   'reduce'    ring reduce-scatter of per-coordinate vote counts in c-bit lanes of int32 words
+ *               (c = bit length of M; vote-lanes.ts), then ring all-gather of the 1-bit result: each
+ *               rank sends and receives (M-1)·G·(128 + 4L) bytes, G lane groups per chunk and
+ *               L = floor(32/c) counts per word, about (M-1)/M·d·(4/L + 1/8). The cheapest for large
+ *               M, but every relay can alter counts: refused in Byzantine mode.
  * For comparison, float32 ring all-reduce moves 2·(M-1)/M·4d bytes each way per rank: the ratio to
  * 'allgather' is 64/M.
  */
 import { ZcollError } from '../errors.js';
+import { reduceVoteBytes, voteLaneBits } from './vote-lanes.js';
 import { chunkSpan } from '../schedule/partition.js';
-import { packedBytes, packedWords } from './sign.js';
+import { packedBytes } from './sign.js';
 
 export const SIGN_VOTE_MODES = ['server', 'allgather', 'reduce'] as const;
 export type SignVoteMode = (typeof SIGN_VOTE_MODES)[number];
@@ -48,7 +45,7 @@ export interface VoteWireOptions {
   server?: number;
 }
 
-/** Bytes per vote count in the 'reduce' mode: counts run 0..M. */
+/** Bytes per vote count of the typed count arrays of vote-counts.ts (counts run 0..M); the wire uses lanes (vote-lanes.ts). */
 export function voteCountBytes(ranks: number): 1 | 2 | 4 {
   if (ranks <= 127) return 1;
   if (ranks <= 32767) return 2;
@@ -73,22 +70,9 @@ export function signVoteWireBytes(mode: SignVoteMode, d: number, ranks: number, 
   } else if (mode === 'allgather') {
     for (let r = 0; r < m; r++) perRank.push({ rank: r, sent: (m - 1) * msg, received: (m - 1) * msg });
   } else if (mode === 'reduce') {
-    const words = packedWords(d);
-    const c = voteCountBytes(m);
-    // chunkWords[k] and chunkCounts[k]: words of chunk k and the coordinates they hold.
-    const chunkWords: number[] = [];
-    const chunkCounts: number[] = [];
-    for (let k = 0; k < m; k++) {
-      const span = chunkSpan(words, m, k);
-      chunkWords.push(span.length);
-      chunkCounts.push(Math.max(0, Math.min(d, 32 * (span.offset + span.length)) - 32 * span.offset));
-    }
-    const mod = (a: number): number => ((a % m) + m) % m;
-    for (let r = 0; r < m; r++) {
-      const sent = c * (d - chunkCounts[r]) + 4 * (words - chunkWords[mod(r + 1)]);
-      const received = c * (d - chunkCounts[mod(r - 1)]) + 4 * (words - chunkWords[r]);
-      perRank.push({ rank: r, sent: m === 1 ? 0 : sent, received: m === 1 ? 0 : received });
-    }
+    // Every chunk is the same size (vote-lanes.ts pads the groups), so every rank sends and receives alike.
+    const bytes = reduceVoteBytes(d, m);
+    for (let r = 0; r < m; r++) perRank.push({ rank: r, sent: bytes, received: bytes });
   } else {
     throw new ZcollError('EINVAL', `vote mode must be one of ${SIGN_VOTE_MODES.join(', ')}, got ${JSON.stringify(mode)}`, {
       op: 'signVoteWireBytes',
@@ -125,7 +109,7 @@ export function nominalVoteBytesReceived(mode: SignVoteMode, d: number, ranks: n
   const m = ranks;
   if (mode === 'server') return { worker: d / 8, server: ((m - 1) * d) / 8 };
   if (mode === 'allgather') return { worker: ((m - 1) * d) / 8 };
-  return { worker: ((m - 1) / m) * d * (voteCountBytes(m) + 1 / 8) };
+  return { worker: ((m - 1) / m) * d * (4 / Math.floor(32 / voteLaneBits(m)) + 1 / 8) };
 }
 
 function check(d: number, ranks: number): void {

@@ -13,6 +13,7 @@
 #include "kernels.h"
 #include "shm.h"
 #include "futex.h"
+#include "vote_lanes.h"
 
 namespace zcoll {
 namespace {
@@ -745,6 +746,7 @@ Napi::Object Init(Napi::Env env, Napi::Object exports) {
   exports.Set("simdLevel", Napi::Function::New(env, SimdLevelFn, "simdLevel"));
   InitShm(env, exports);
   InitFutex(env, exports);
+  InitVoteLanes(env, exports);
   return exports;
 }
 

@@ -7,13 +7,14 @@
 import t from 'tap';
 import { buildRing } from '../../lib/schedule/ring.js';
 import type { RingCollective } from '../../lib/schedule/ring.js';
-import { chunkSpan } from '../../lib/schedule/partition.js';
 import {
   nominalVoteBytesReceived,
   ringAllreduceWireBytes,
   signVoteWireBytes,
   voteCountBytes,
 } from '../../lib/compress/wire-bytes.js';
+import { voteLaneLayout } from '../../lib/compress/vote-lanes.js';
+import { chunkSpan } from '../../lib/schedule/partition.js';
 
 const sizes = [1, 31, 32, 33, 1000, 1_000_007, 25_000_000];
 
@@ -53,17 +54,13 @@ t.test('server and allgather: exact bytes within one word of d/8 per message', a
   }
 });
 
-t.test('reduce: ring reduce-scatter of counts + ring all-gather of bits, against the schedule', async (t) => {
+t.test('reduce: ring reduce-scatter of count lanes + ring all-gather of bits, against the schedule', async (t) => {
   for (const d of sizes) {
     for (const m of [1, 2, 3, 4, 7, 16, 200]) {
-      const words = Math.ceil(d / 32);
-      const c = voteCountBytes(m);
-      const countsOf = (k: number): number => {
-        const s = chunkSpan(words, m, k);
-        return Math.max(0, Math.min(d, 32 * (s.offset + s.length)) - 32 * s.offset);
-      };
-      const rs = scheduleBytes(m, 'reducescatter', (k) => c * countsOf(k));
-      const ag = scheduleBytes(m, 'allgather', (k) => 4 * chunkSpan(words, m, k).length);
+      const layout = voteLaneLayout(d, m);
+      // Every chunk: G·32 count words, G·L vote words (vote-lanes.ts).
+      const rs = scheduleBytes(m, 'reducescatter', () => 4 * 32 * layout.groupsPerChunk);
+      const ag = scheduleBytes(m, 'allgather', () => 4 * layout.chunkVoteWords);
       const got = signVoteWireBytes('reduce', d, m);
       let sent = 0;
       let received = 0;
@@ -76,10 +73,10 @@ t.test('reduce: ring reduce-scatter of counts + ring all-gather of bits, against
       t.equal(sent, received);
       t.equal(got.total, sent);
       if (d >= 1000 && m > 1) {
-        // Within a chunk's worth of the nominal (M-1)/M d (c + 1/8).
+        // Within a chunk's worth of the nominal (M-1)/M d (4/L + 1/8).
         const nominal = nominalVoteBytesReceived('reduce', d, m).worker;
-        const slack = c * 32 * Math.ceil(words / m) + 4 * Math.ceil(words / m);
-        if (Math.abs(got.perRank[0].received - nominal) > slack) t.fail(`reduce d=${d} M=${m}: far from nominal`);
+        const slack = (m - 1) * (128 + 4 * layout.lanes);
+        if (Math.abs(got.perRank[0].received - nominal) > slack) t.fail(`reduce d=${d} M=${m}: ${got.perRank[0].received} far from nominal ${nominal}`);
       }
     }
   }
