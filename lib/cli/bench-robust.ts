@@ -94,8 +94,8 @@ export function robustCase(comm: Communicator, o: RobustCaseOptions): BenchCase 
       let refValue: Float32Array | undefined = rule === 'bgmd' ? undefined : run1(rows, undefined).value;
       let last: { value: Float32Array; excluded: number } = { value: new Float32Array(0), excluded: 0 };
       const honestView: HonestView = (msg) => {
-        const off = msg.header.s * segmentElems;
-        return rows.filter((_, r) => !byzantineRanks.has(r)).map((row) => row.subarray(off, off + msg.header.c));
+        const off = msg.header.segment * segmentElems;
+        return rows.filter((_, r) => !byzantineRanks.has(r)).map((row) => row.subarray(off, off + msg.header.elements));
       };
       return {
         reset: () => undefined,
