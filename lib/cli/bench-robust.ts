@@ -105,8 +105,8 @@ export function robustCase(comm: Communicator, o: RobustCaseOptions): BenchCase 
       const honestRows = rows.filter((_, r) => !byzantineRanks.has(r));
       let lastRatio = 0;
       const honestView: HonestView = (msg) => {
-        const off = msg.header.s * segmentElems;
-        return rows.filter((_, r) => !byzantineRanks.has(r)).map((row) => row.subarray(off, off + msg.header.c));
+        const off = msg.header.segment * segmentElems;
+        return rows.filter((_, r) => !byzantineRanks.has(r)).map((row) => row.subarray(off, off + msg.header.elements));
       };
       return {
         reset: () => undefined,

@@ -504,7 +504,7 @@ export async function runCodedWorker(comm: Communicator, options: CodedWorkerOpt
       if (worker < 0) {
         worker = body[1];
         if (options.stragglers !== undefined) {
-          seam = new StragglerSeam(options.stragglers, worker, { delays: (m) => m.peer === master && m.header.k === 'p2p' && m.header.tag === tag + 1 });
+          seam = new StragglerSeam(options.stragglers, worker, { delays: (m) => m.peer === master && m.header.kind === 'p2p' && m.header.tag === tag + 1 });
           comm.setFaultSeam(seam.seam);
         }
       }

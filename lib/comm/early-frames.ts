@@ -5,7 +5,7 @@
  * sender at once, so it is copied, into a reused buffer of its size when one is spare: the same
  * sizes come back every step, and a fresh buffer of several MB costs a page fault per 4 KiB.
  */
-import type { Header } from '../transport/wire.js';
+import type { DataHeader } from '../transport/wire.js';
 
 /** Bytes buffered for collectives not started yet, at most. */
 const MAX_EARLY_BYTES = 1 << 30;
@@ -14,7 +14,7 @@ const COPY_POOL_BYTES = 64 << 20;
 
 export interface EarlyFrame {
   readonly src: number;
-  readonly header: Header;
+  readonly header: DataHeader;
   readonly payload: Buffer | undefined;
   /** The payload is a pooled copy: valid until recycled, so it is delivered as volatile. */
   readonly pooled: boolean;
@@ -27,7 +27,7 @@ export class EarlyFrames {
   private spareBytes = 0;
 
   /** Keeps a frame of collective `header.seq`; `volatile` payloads are copied. Returns why not, when refused. */
-  keep(src: number, header: Header, payload: Buffer | undefined, volatile: boolean): true | string {
+  keep(src: number, header: DataHeader, payload: Buffer | undefined, volatile: boolean): true | string {
     const n = payload?.byteLength ?? 0;
     if (this.bytes + n > MAX_EARLY_BYTES) return `more than ${MAX_EARLY_BYTES} bytes buffered for collectives not started yet`;
     this.bytes += n;

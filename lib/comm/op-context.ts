@@ -5,7 +5,7 @@
  * fails the collective with EMISMATCH (naming both sides) instead of reducing garbage or hanging.
  */
 import { ZcollError } from '../errors.js';
-import { dataHeader, type Header, type OpFields } from '../transport/wire.js';
+import { dataHeader, type DataHeader, type OpFields } from '../transport/wire.js';
 
 /** What every rank must agree on for one collective: the wire's op fields, and whether it is tolerant. */
 export interface OpDescriptor extends OpFields {
@@ -22,14 +22,14 @@ export interface OpDescriptor extends OpFields {
  * back to its sender when the handler returns, so a handler that keeps it must copy it.
  */
 export interface FrameHandler {
-  (src: number, header: Header, payload: Buffer | undefined, volatile: boolean): boolean;
+  (src: number, header: DataHeader, payload: Buffer | undefined, volatile: boolean): boolean;
 }
 
 /** What an op needs from its communicator. */
 export interface OpHost {
   readonly rank: number;
   readonly epoch: number;
-  sendRaw(peer: number, header: Header, payload: Uint8Array | undefined): Promise<void>;
+  sendRaw(peer: number, header: DataHeader, payload: Uint8Array | undefined): Promise<void>;
   /** Tells every peer this rank's deadline for the op expired (see OpContext.onTimeout). */
   announceStuck(op: OpContext): void;
   /** Peers that have not said they are stuck in collective `seq`, in rank order. */
@@ -92,15 +92,15 @@ export class OpContext {
   }
 
   /** Routes a frame of this op's sequence number. Returns false when it was dropped. */
-  deliver(src: number, h: Header, payload: Buffer | undefined, volatile = false): boolean {
+  deliver(src: number, h: DataHeader, payload: Buffer | undefined, volatile = false): boolean {
     if (this.settledFlag) return false;
     const d = this.desc;
     const agree =
       d.tolerant === true
         ? h.op === d.op && h.root === d.root
-        : h.op === d.op && h.dt === d.dtype && h.n === d.count && h.ro === d.redop && h.root === d.root && (h.al ?? '') === (d.algorithm ?? '');
+        : h.op === d.op && h.dtype === d.dtype && h.count === d.count && h.redop === d.redop && h.root === d.root && (h.algorithm ?? '') === (d.algorithm ?? '');
     if (!agree) {
-      const them: OpDescriptor = { op: h.op, dtype: h.dt, count: h.n, redop: h.ro, root: h.root, ...(h.al !== undefined ? { algorithm: h.al } : {}) };
+      const them: OpDescriptor = { op: h.op, dtype: h.dtype, count: h.count, redop: h.redop, root: h.root, ...(h.algorithm !== undefined ? { algorithm: h.algorithm } : {}) };
       this.fail(new ZcollError('EMISMATCH', `rank ${src} called ${describeOp(them)}; this rank called ${describeOp(d)}`, { ...this.ctx(src), details: { mine: d, theirs: them } }), true);
       return true;
     }
@@ -108,8 +108,9 @@ export class OpContext {
     return this.handler(src, h, payload, volatile);
   }
 
-  send(peer: number, x: number, s: number, payload: Uint8Array | undefined, count: number): Promise<void> {
-    const header = dataHeader(this.host.rank, this.host.epoch, this.seq, this.desc, x, s, count);
+  /** Segment `segment` of transfer `transfer` of this op, `elements` elements, to `peer`. */
+  send(peer: number, transfer: number, segment: number, payload: Uint8Array | undefined, elements: number): Promise<void> {
+    const header = dataHeader(this.host.rank, this.host.epoch, this.seq, this.desc, transfer, segment, elements);
     return this.host.sendRaw(peer, header, payload).catch((e: unknown) => {
       const err = e instanceof ZcollError ? e : new ZcollError('ETIMEDOUT', `could not queue a message to rank ${peer}: ${(e as Error).message}`, this.ctx(peer), { cause: e });
       this.fail(err, true);

@@ -13,15 +13,12 @@ import { debug } from '../debug.js';
 import { ERROR_CODES, ZcollError, type ErrorCode } from '../errors.js';
 import type { FrameSink } from '../transport/inbox.js';
 import type { PollHooks } from '../transport/transport.js';
-import { controlHeader, type Header } from '../transport/wire.js';
+import { abortHeader, byeHeader, stuckHeader, type AbortHeader, type DataHeader, type Header, type P2PHeader, type StuckHeader } from '../transport/wire.js';
 import { spinWhilePending, SPIN_BUDGET_MS, SPIN_MAX_BYTES } from './busy-poll.js';
 import { EarlyFrames } from './early-frames.js';
 import { OpContext, type OpDescriptor, type OpHost } from './op-context.js';
 import type { TraceEvent } from './options.js';
 
-/** A stuck notice's transfer field: the sender waits in the collective, or it has finished it. */
-const WAITING = -1;
-const FINISHED = 1;
 /** A peer can be ahead by a few collectives, not by thousands: farther means a forged or foreign frame. */
 export const MAX_SEQ_AHEAD = 64;
 /** After a connection drops: frames the peer sent before dying are still being delivered, and a clean close says 'bye' first. */
@@ -34,7 +31,7 @@ export interface FrameSender {
 /** What the engine needs around it: the transport's busy-poll hooks (none without shared memory), point-to-point, tracing. */
 export interface EngineHooks extends Partial<PollHooks> {
   /** Point-to-point frames go elsewhere (p2p.ts): true when taken, else why not. */
-  p2p?(src: number, h: Header, payload: Buffer | undefined, volatile: boolean): true | string;
+  p2p?(src: number, h: P2PHeader, payload: Buffer | undefined, volatile: boolean): true | string;
   /** A peer is gone (lost or failed link): point-to-point waiters fail too. */
   peerGone?(peer: number, err: ZcollError): void;
   trace?: (e: Omit<TraceEvent, 'pid' | 'tid'>) => void;
@@ -228,7 +225,7 @@ export class OpQueue implements OpHost {
 
   /** The inbox's sink: every authenticated frame of this communicator. */
   readonly frame: FrameSink = (src, h, payload, volatile) => {
-    switch (h.k) {
+    switch (h.kind) {
       case 'data':
         return this.onData(src, h, payload, volatile);
       case 'abort':
@@ -241,7 +238,7 @@ export class OpQueue implements OpHost {
       case 'p2p':
         return this.p.hooks.p2p?.(src, h, payload, volatile) ?? 'point-to-point frame with no receiver';
       default:
-        return `'${h.k}' frame is not for the op engine`;
+        return `'${h.kind}' frame is not for the op engine`;
     }
   };
 
@@ -255,10 +252,10 @@ export class OpQueue implements OpHost {
     return seq <= Math.max(this.startedSeq, this.nextSeq - 1) + MAX_SEQ_AHEAD ? 'ahead' : 'far';
   }
 
-  private onData(src: number, h: Header, payload: Buffer | undefined, volatile: boolean): true | string {
+  private onData(src: number, h: DataHeader, payload: Buffer | undefined, volatile: boolean): true | string {
     const a = this.active;
     if (a !== undefined && h.seq === a.seq && !a.settled) {
-      return a.deliver(src, h, payload, volatile) ? true : `unexpected frame for ${h.op} #${h.seq} from rank ${src} (transfer ${h.x}, segment ${h.s})`;
+      return a.deliver(src, h, payload, volatile) ? true : `unexpected frame for ${h.op} #${h.seq} from rank ${src} (transfer ${h.transfer}, segment ${h.segment})`;
     }
     const at = this.place(h.seq);
     if (at === 'late' || at === 'recent') return `late frame for ${h.op} #${h.seq} from rank ${src}`;
@@ -270,17 +267,17 @@ export class OpQueue implements OpHost {
    * A peer failed collective `seq`. The error names the culprit the peer named (the rank that died,
    * stopped or disagreed), not the messenger: survivors then agree on whom to shrink away.
    */
-  private onAbort(src: number, h: Header): true | string {
+  private onAbort(src: number, h: AbortHeader): true | string {
     const a = this.active;
     const current = a !== undefined && h.seq === a.seq && !a.settled;
     const at = this.place(h.seq);
     if (!current && (at === 'late' || at === 'far')) return `abort for #${h.seq} from rank ${src}, outside this rank's window of collectives`;
     if (!current && at === 'ahead' && this.pendingAborts.has(h.seq)) return true; // the first one is enough
     this.p.stats.abortsReceived++;
-    const code: ErrorCode = (ERROR_CODES as readonly string[]).includes(h.code ?? '') ? (h.code as ErrorCode) : 'EPEERLOST';
-    const culprit = h.cu ?? src;
+    const code: ErrorCode = (ERROR_CODES as readonly string[]).includes(h.code) ? (h.code as ErrorCode) : 'EPEERLOST';
+    const culprit = h.culprit ?? src;
     const mine = current ? a.desc.op : h.op;
-    const err = new ZcollError(code, `rank ${src} failed ${h.op} #${h.seq}: ${h.msg ?? ''}`, { rank: this.rank, op: mine, seq: h.seq, peer: culprit, details: { reportedBy: src } });
+    const err = new ZcollError(code, `rank ${src} failed ${h.op} #${h.seq}: ${h.message}`, { rank: this.rank, op: mine, seq: h.seq, peer: culprit, details: { reportedBy: src } });
     if (current) a.fail(err, false);
     else if (at === 'ahead') this.pendingAborts.set(h.seq, err);
     else {
@@ -288,27 +285,27 @@ export class OpQueue implements OpHost {
       // rank runs now cannot complete either (that peer will never reach it). Fail it at once with
       // the peer's culprit, instead of letting it time out and blame whoever it waits on.
       this.poison(err);
-      if (a !== undefined && !a.settled) a.fail(new ZcollError(code, `rank ${src} failed ${h.op} #${h.seq}, which this rank finished, so this collective cannot complete: ${h.msg ?? ''}`, { rank: this.rank, op: a.desc.op, seq: a.seq, peer: culprit, details: { reportedBy: src } }), false);
+      if (a !== undefined && !a.settled) a.fail(new ZcollError(code, `rank ${src} failed ${h.op} #${h.seq}, which this rank finished, so this collective cannot complete: ${h.message}`, { rank: this.rank, op: a.desc.op, seq: a.seq, peer: culprit, details: { reportedBy: src } }), false);
     }
     return true;
   }
 
   /**
-   * A peer's deadline for collective `seq` expired (x = WAITING), or a peer answers that it finished
-   * `seq` (x = FINISHED). Either way the peer is alive: a timeout names only the ranks that said
-   * nothing. A rank in the same op answers at once with its own notice, and a rank that already
-   * finished it answers FINISHED: otherwise a healthy rank one collective ahead would look silent
-   * and be named as the culprit.
+   * A peer's deadline for collective `seq` expired (state 'waiting'), or a peer answers that it
+   * finished `seq` (state 'finished'). Either way the peer is alive: a timeout names only the ranks
+   * that said nothing. A rank in the same op answers at once with its own notice, and a rank that
+   * already finished it answers 'finished': otherwise a healthy rank one collective ahead would look
+   * silent and be named as the culprit.
    */
-  private onStuck(src: number, h: Header): true | string {
+  private onStuck(src: number, h: StuckHeader): true | string {
     const at = this.place(h.seq);
     if (at === 'late' || at === 'far') return `stuck notice for #${h.seq} from rank ${src}, outside this rank's window`;
-    const table = h.x === FINISHED ? this.finishedFrom : this.stuckFrom;
+    const table = h.state === 'finished' ? this.finishedFrom : this.stuckFrom;
     (table.get(h.seq) ?? table.set(h.seq, new Set()).get(h.seq)!).add(src);
-    if (h.x === FINISHED) return true;
+    if (h.state === 'finished') return true;
     const a = this.active;
     if (a !== undefined && a.seq === h.seq && !a.settled) a.announceStuck();
-    else if (h.seq <= this.startedSeq && this.poisonErr === undefined) this.p.outbox.send(src, { ...controlHeader('stuck', this.rank, this.epoch, h.seq, h.op), x: FINISHED }).catch(() => undefined);
+    else if (h.seq <= this.startedSeq && this.poisonErr === undefined) this.p.outbox.send(src, stuckHeader(this.rank, this.epoch, h.seq, h.op, 'finished')).catch(() => undefined);
     return true;
   }
 
@@ -356,7 +353,7 @@ export class OpQueue implements OpHost {
   }
 
   announceStuck(op: OpContext): void {
-    this.tellAll(() => ({ ...controlHeader('stuck', this.rank, this.epoch, op.seq, op.desc.op), x: WAITING }));
+    this.tellAll(() => stuckHeader(this.rank, this.epoch, op.seq, op.desc.op, 'waiting'));
   }
 
   /**
@@ -384,7 +381,8 @@ export class OpQueue implements OpHost {
     this.poison(err);
     debug('info', () => `rank ${this.rank}: ${err.message}`);
     if (!tellPeers) return;
-    this.tellAll(() => ({ ...controlHeader('abort', this.rank, this.epoch, op.seq, op.desc.op), code: err.code, msg: err.message.slice(0, MAX_ABORT_MESSAGE), ...(err.peer !== undefined && err.peer !== this.rank ? { cu: err.peer } : {}) }));
+    const culprit = err.peer !== undefined && err.peer !== this.rank ? err.peer : undefined;
+    this.tellAll(() => abortHeader(this.rank, this.epoch, op.seq, op.desc.op, err.code, err.message.slice(0, MAX_ABORT_MESSAGE), culprit));
   }
 
   /** Says goodbye to every peer not known lost (their disconnect then is not a failure). */
@@ -392,7 +390,7 @@ export class OpQueue implements OpHost {
     const byes: Promise<void>[] = [];
     for (let p = 0; p < this.size; p++) {
       if (p === this.rank || this.lost.has(p)) continue;
-      byes.push(this.p.outbox.send(p, controlHeader('bye', this.rank, this.epoch, 0, 'close')).catch(() => undefined));
+      byes.push(this.p.outbox.send(p, byeHeader(this.rank, this.epoch)).catch(() => undefined));
     }
     return Promise.all(byes);
   }

@@ -8,14 +8,14 @@
  */
 import { BYTES_PER_ELEMENT, dtypeOf, type NumericArray } from '../dtype.js';
 import { ZcollError } from '../errors.js';
-import { p2pHeader, type Header } from '../transport/wire.js';
+import { p2pHeader, type P2PHeader } from '../transport/wire.js';
 import type { FrameSender } from './op-queue.js';
 import { segmentElemsOf } from './protocols/schedule.js';
 
 const MAX_QUEUED_BYTES = 1 << 30;
 
 interface Message {
-  header: Header;
+  header: P2PHeader;
   payload: Buffer | undefined;
 }
 
@@ -39,7 +39,7 @@ export class PointToPoint {
   constructor(private readonly host: P2PHost) {}
 
   /** The engine's sink for 'p2p' frames: queued for recv, or refused beyond the cap. */
-  take(src: number, h: Header, payload: Buffer | undefined, volatile: boolean): true | string {
+  take(src: number, h: P2PHeader, payload: Buffer | undefined, volatile: boolean): true | string {
     const bytes = payload?.byteLength ?? 0;
     if (this.queuedBytes + bytes > MAX_QUEUED_BYTES) return `point-to-point frame from rank ${src}: more than ${MAX_QUEUED_BYTES} bytes wait for recv() already`;
     this.queuedBytes += bytes;
@@ -83,16 +83,16 @@ export class PointToPoint {
     const elemBytes = BYTES_PER_ELEMENT[dtype];
     const first = await this.next(src, tag, Date.now() + timeoutMs, timeoutMs, op);
     const h0 = first.header;
-    if (h0.dt !== dtype || h0.n !== target.length) {
-      throw new ZcollError('EMISMATCH', `rank ${src} sent ${h0.n} x ${h0.dt || 'none'} on tag ${tag}; this rank expects ${target.length} x ${dtype}`, { rank: this.host.rank, op, peer: src });
+    if (h0.dtype !== dtype || h0.count !== target.length) {
+      throw new ZcollError('EMISMATCH', `rank ${src} sent ${h0.count} x ${h0.dtype} on tag ${tag}; this rank expects ${target.length} x ${dtype}`, { rank: this.host.rank, op, peer: src });
     }
     const bytes = new Uint8Array(target.buffer, target.byteOffset, target.byteLength);
     const segmentElems = segmentElemsOf(this.host.segmentBytes, elemBytes);
     const deadline = Date.now() + timeoutMs;
     let msg = first;
-    for (let s = 0; s < h0.x; s++) {
+    for (let s = 0; s < h0.segments; s++) {
       if (s > 0) msg = await this.next(src, tag, deadline, timeoutMs, op);
-      if (msg.header.s !== s || msg.header.seq !== h0.seq) throw new ZcollError('EPROTO', `out-of-order segment from rank ${src}: got segment ${msg.header.s} of message ${msg.header.seq}, expected ${s} of ${h0.seq}`, { rank: this.host.rank, op, peer: src });
+      if (msg.header.segment !== s || msg.header.seq !== h0.seq) throw new ZcollError('EPROTO', `out-of-order segment from rank ${src}: got segment ${msg.header.segment} of message ${msg.header.seq}, expected ${s} of ${h0.seq}`, { rank: this.host.rank, op, peer: src });
       if (msg.payload !== undefined) bytes.set(msg.payload, s * segmentElems * elemBytes);
     }
     return target;

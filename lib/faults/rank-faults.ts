@@ -15,6 +15,7 @@
 import { ZcollError, check } from '../errors.js';
 import { Prng } from '../prng.js';
 import type { FaultSeam, OutgoingMessage } from '../transport/outbox.js';
+import type { DataHeader } from '../transport/wire.js';
 import { createStragglerModel, type StragglerModel } from './stragglers.js';
 import type { GradientAttack } from './attacks/attack.js';
 import { ATTACK_REGISTRY, attacksNeedingHonest, createAttack } from './attacks/registry.js';
@@ -54,15 +55,20 @@ export interface RankFaultsOptions {
  * provides them; without a view, signflip sees only its own payload and alie, ipm and mimic are
  * refused (see RankFaults.honestView).
  */
-export type HonestView = (msg: OutgoingMessage, own: Float32Array) => Float32Array[] | undefined;
+export type HonestView = (msg: DataMessage, own: Float32Array) => Float32Array[] | undefined;
+
+/** A collective's data frame on its way out: the only kind of message an attack replaces. */
+export type DataMessage = OutgoingMessage & { readonly header: DataHeader };
+
+const isData = (msg: OutgoingMessage): msg is DataMessage => msg.header.kind === 'data';
 
 /**
  * How a payload that is not a plain vector of numbers becomes one for the attack and back (signSGD's
  * packed sign words: the attacker works on the +-1 signs and sends its result packed again).
  */
 export interface PayloadCodec {
-  decode(msg: OutgoingMessage): Float32Array;
-  encode(values: Float32Array, msg: OutgoingMessage): Uint8Array;
+  decode(msg: DataMessage): Float32Array;
+  encode(values: Float32Array, msg: DataMessage): Uint8Array;
 }
 
 const DIRECT_OPS = new Set(['exchange', 'exchange-to', 'gather']);
@@ -179,8 +185,8 @@ export class RankFaults {
       await this.gate;
       if (waited) this.counters.delayedMessages++;
     }
-    if (this.attack === undefined || msg.payload === undefined || msg.header.k !== 'data' || msg.header.x < 0 || msg.header.c === 0) return msg;
-    if (DIRECT_OPS.has(msg.header.op) && msg.header.x !== this.rank) return msg;
+    if (this.attack === undefined || msg.payload === undefined || !isData(msg) || msg.header.transfer < 0 || msg.header.elements === 0) return msg;
+    if (DIRECT_OPS.has(msg.header.op) && msg.header.transfer !== this.rank) return msg;
     const replaced = this.corrupt(msg);
     if (replaced === undefined) return msg;
     this.counters.corruptedMessages++;
@@ -188,7 +194,7 @@ export class RankFaults {
   }
 
   /** The honest rows for this message: the view's, or (signflip, attacks that ignore them) the own row. */
-  private honestRows(msg: OutgoingMessage, own: Float32Array): Float32Array[] {
+  private honestRows(msg: DataMessage, own: Float32Array): Float32Array[] {
     const rows = this.currentHonestView?.(msg, own);
     if (rows !== undefined) return rows;
     // The setter refuses this for plans made through it; a driver that never set a view gets here.
@@ -196,12 +202,12 @@ export class RankFaults {
     return [own];
   }
 
-  private corrupt(msg: OutgoingMessage): Uint8Array | undefined {
+  private corrupt(msg: DataMessage): Uint8Array | undefined {
     if (this.payloadCodec !== undefined) {
       const own = this.payloadCodec.decode(msg);
       return this.payloadCodec.encode(this.attack!({ own, honest: this.honestRows(msg, own), prng: this.noise() }), msg);
     }
-    const dt = msg.header.dt;
+    const dt = msg.header.dtype;
     const bytes = privateCopy(msg.payload!);
     const view = dt === 'float32' ? new Float32Array(bytes.buffer) : dt === 'float64' ? new Float64Array(bytes.buffer) : dt === 'int32' ? new Int32Array(bytes.buffer) : undefined;
     if (view === undefined) return undefined;

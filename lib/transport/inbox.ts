@@ -3,7 +3,7 @@
  * from its ZeroMQ inbox or from a same-host peer's mailbox lane, and leaves as (sender, header,
  * payload) for the op engine. This is the trust boundary:
  *  - the sender is the one the transport established (the connection's hello, zmq-endpoint.ts; the
- *    mailbox lane over shared memory), never the header's `src`: a frame whose header names another
+ *    mailbox lane over shared memory), never the header's `sender`: a frame whose header names another
  *    sender is dropped and counted as forged;
  *  - the header is validated (wire.ts decodeMessage) and must belong to this communicator (epoch);
  *  - a shared-memory reference is validated (its region is the sender's own, its range lies in the
@@ -71,7 +71,7 @@ export class Inbox {
     const dropped = this.stats.droppedFrames;
     const h = this.decode(src, frames, 'connection');
     if (h !== undefined) {
-      if (h.header.k === 'mail') this.drainMail();
+      if (h.header.kind === 'mail') this.drainMail();
       else this.resolve(src, h.header, h.payload);
     }
     releaseFrame(frames[0]);
@@ -83,7 +83,7 @@ export class Inbox {
     this.lastFrameAt = performance.now();
     const h = this.decode(peer, payload === undefined ? [head] : [head, payload], 'mailbox lane');
     if (h === undefined) return;
-    if (h.header.k !== 'data') return this.drop(`mailbox lane of rank ${peer} carries a '${h.header.k}' frame, which never travels there`);
+    if (h.header.kind !== 'data') return this.drop(`mailbox lane of rank ${peer} carries a '${h.header.kind}' frame, which never travels there`);
     if (h.payload !== undefined) {
       const taken = this.sink(peer, h.header, h.payload, true);
       if (taken !== true) this.drop(taken);
@@ -99,12 +99,12 @@ export class Inbox {
       return undefined;
     }
     const h = r.header;
-    if (h.src !== src) {
-      this.drop(`a frame on the ${via} of rank ${src} claims to come from rank ${h.src}`, true);
+    if (h.sender !== src) {
+      this.drop(`a frame on the ${via} of rank ${src} claims to come from rank ${h.sender}`, true);
       return undefined;
     }
-    if (h.ep !== this.epoch) {
-      this.drop(`frame of rank ${src} for another communicator (epoch ${h.ep}, this one ${this.epoch})`);
+    if (h.epoch !== this.epoch) {
+      this.drop(`frame of rank ${src} for another communicator (epoch ${h.epoch}, this one ${this.epoch})`);
       return undefined;
     }
     return { header: h, payload: r.payload };
@@ -112,21 +112,22 @@ export class Inbox {
 
   /** A frame whose payload may be a shared-memory reference: validated, delivered, and only then handed back. */
   private resolve(src: number, h: Header, payload: Buffer | undefined): void {
-    if (h.sn === undefined) {
+    if (h.kind !== 'data' || h.shm === undefined) {
       const taken = this.sink(src, h, payload, false);
       if (taken !== true) this.drop(taken);
       return;
     }
     if (this.shared === undefined) return this.drop(`rank ${src} sent a shared-memory reference, but this rank shares no memory with it`);
-    const ref = { size: h.sz!, offset: h.so!, state: h.si!, dataStart: h.sd! };
-    const bytes = h.dt === '' ? 0 : h.c * BYTES_PER_ELEMENT[h.dt];
-    const view = this.shared.resolve(src, h.sn, ref, bytes);
+    const shm = h.shm;
+    const ref = { size: shm.size, offset: shm.offset, state: shm.slot, dataStart: shm.dataStart };
+    const bytes = h.dtype === '' ? 0 : h.elements * BYTES_PER_ELEMENT[h.dtype];
+    const view = this.shared.resolve(src, shm.region, ref, bytes);
     if (typeof view === 'string') return this.drop(`shared-memory reference of rank ${src} refused: ${view}`);
     // A valid reference names a slot its sender lent, in its own region: once the engine is done with
     // it, taken or refused (a late or surplus segment of a peer that misbehaves), it goes back to its
     // sender, or that sender's lane would fill up and block it. Only the sender's own memory is touched.
     const taken = this.sink(src, h, view, true);
-    this.shared.release(h.sn, ref);
+    this.shared.release(shm.region, ref);
     if (taken !== true) this.drop(taken);
   }
 }

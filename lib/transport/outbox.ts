@@ -4,7 +4,7 @@
  * stragglers, replaced payloads for Byzantine ranks, crashes), so every collective and every
  * aggregator sees the same faults, and where bytes on the wire are counted.
  */
-import { controlHeader, encodeHeader, type Header } from './wire.js';
+import { encodeHeader, mailHeader, withShm, type Header } from './wire.js';
 import type { Link } from './link.js';
 import { SHM_MIN_BYTES, type OutRegion, type SlotRef } from './shm-region.js';
 import type { SharedArenas } from './shm-arena.js';
@@ -13,7 +13,7 @@ import { MAILBOX_MAX_PAYLOAD } from './shm-mailbox-layout.js';
 
 /** The header-only frame that tells a peer to drain its mailbox from this rank. */
 function doorbell(h: Header): Header {
-  return controlHeader('mail', h.src, h.ep, h.seq, h.op);
+  return mailHeader(h.sender, h.epoch);
 }
 
 export interface OutgoingMessage {
@@ -75,7 +75,7 @@ export class Outbox {
     const seam = this.seam;
     const tail = this.tails.get(peer);
     if (seam === undefined && (tail === undefined || tail.pending === 0)) {
-      if (this.mailbox !== undefined && header.k === 'data' && (payload?.byteLength ?? 0) <= MAILBOX_MAX_PAYLOAD) {
+      if (this.mailbox !== undefined && header.kind === 'data' && (payload?.byteLength ?? 0) <= MAILBOX_MAX_PAYLOAD) {
         const head = encodeHeader(header);
         if (this.viaMailbox(link, peer, header, head, payload)) return Promise.resolve();
         if (!this.viaShm(peer, header, payload)) return this.putEncoded(link, head, payload);
@@ -87,7 +87,7 @@ export class Outbox {
     const next = chain.promise.then(async () => {
       const out = seam === undefined ? { peer, header, payload } : await seam({ peer, header, payload });
       if (out === null) return;
-      if (this.viaShm(peer, out.header, out.payload)) {
+      if (out.header.kind === 'data' && this.viaShm(peer, out.header, out.payload)) {
         const payload = out.payload!;
         // A registered buffer is shared as it is; anything else is copied into a slot.
         const inPlace = this.shmRoute(peer, payload) === 'arena';
@@ -97,7 +97,7 @@ export class Outbox {
         if (inPlace) this.counters.sharedBytes += payload.byteLength;
         this.counters.shmBytes += payload.byteLength;
         this.counters.payloadBytes += payload.byteLength;
-        const slotHeader: Header = { ...out.header, sn: name, sz: ref.size, so: ref.offset, si: ref.state, sd: ref.dataStart };
+        const slotHeader = withShm(out.header, { region: name, size: ref.size, offset: ref.offset, slot: ref.state, dataStart: ref.dataStart });
         // The header only: through the peer's mailbox when it polls, like any small frame.
         const head = encodeHeader(slotHeader);
         if (seam === undefined && this.viaMailbox(link, peer, slotHeader, head, undefined)) return;
@@ -150,7 +150,7 @@ export class Outbox {
 
   /** Collective payloads only: a p2p message may be read after its sender closed and unlinked the region. */
   private viaShm(peer: number, header: Header, payload: Uint8Array | undefined): boolean {
-    return header.k === 'data' && payload !== undefined && this.shmRoute(peer, payload) !== undefined;
+    return header.kind === 'data' && payload !== undefined && this.shmRoute(peer, payload) !== undefined;
   }
 
   /** Puts an encoded frame into the peer's mailbox if it polls (shm-mailbox.ts); false: use the link. */

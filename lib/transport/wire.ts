@@ -1,21 +1,36 @@
 /**
  * The wire format. Every message is one or two ZeroMQ frames:
- *   frame 0: a msgpack header (below), small and self-describing;
+ *   frame 0: the header, a msgpack array (below), small and self-describing;
  *   frame 1: the payload bytes, raw, sent straight from the typed array's memory (zeromq.js sends
  *            buffers over 128 bytes without copying) and received as a Buffer over the ZeroMQ
  *            message (no copy over 32 bytes).
- * The header carries what a receiver needs to match the message (src, seq, transfer, segment) and
+ * A header carries what a receiver needs to match the message (sender, seq, transfer, segment) and
  * what it needs to refuse it (op, dtype, total count, redop, root): a rank that called another
  * collective, another size or another dtype is caught by comparing, never by hanging.
- * Anything that does not decode to this shape is dropped and counted by the receiver.
+ *
+ * On the wire a header is a positional array, the protocol version first, then the kind, then the
+ * fields of that kind in a fixed order; no keys, so it is smaller and quicker to encode and decode
+ * than a map (bench/results/wire-header.md):
+ *   data   [v, 0, sender, epoch, seq, op, transfer, segment, dtype, count, elements, redop, root, algorithm|nil (, shm)]
+ *          shm = [region, size, offset, slot, dataStart]
+ *   p2p    [v, 1, sender, epoch, seq, tag, dtype, count, segments, segment, elements]
+ *   abort  [v, 2, sender, epoch, seq, op, code, message, culprit|nil]
+ *   stuck  [v, 3, sender, epoch, seq, op, state (0 waiting, 1 finished)]
+ *   bye    [v, 4, sender, epoch]
+ *   mail   [v, 5, sender, epoch]
+ *   dtype: 0 float32, 1 float64, 2 int32, nil none.
+ * Only this file knows the positions. Everyone else reads the decoded Header, a union by kind in
+ * which a field exists only where it means something. Anything that does not decode to it is
+ * dropped and counted by the receiver.
  */
 import { Packr } from 'msgpackr';
-import { BYTES_PER_ELEMENT, isDType, type DType } from '../dtype.js';
+import { BYTES_PER_ELEMENT, type DType } from '../dtype.js';
 
 /** Shared-memory region names a header may carry: main regions `zcoll-<epoch>-<rank>`, registered buffers `...-<k>`. */
 export const REGION_NAME = /^zcoll-\d+-\d+(-\d+)?$/;
 
-export const PROTOCOL_VERSION = 1;
+/** 2: positional arrays with readable decoded names (1 was a map with one- and two-letter keys). */
+export const PROTOCOL_VERSION = 2;
 /** Upper bound on one frame's payload; a header claiming more is refused before anything is allocated. */
 export const MAX_PAYLOAD_BYTES = 1 << 30;
 /** Longest error message an abort may carry (a peer's abort is buffered until its collective starts). */
@@ -25,149 +40,324 @@ const MAX_HEADER_BYTES = 16 * 1024;
 
 export type FrameKind =
   | 'data' // a segment of a collective
-  | 'mail' // a doorbell: drain the shared-memory mailbox from this sender (shm-mailbox.ts)
   | 'p2p' // a point-to-point send
   | 'abort' // a peer failed the collective `seq`; carries its error
+  | 'stuck' // a peer's deadline for collective `seq` expired (it is alive and waiting), or its answer that it finished `seq`
   | 'bye' // a peer is closing cleanly (its later disconnect is not a failure)
-  | 'stuck'; // a peer's deadline for collective `seq` expired: it is alive and waiting
+  | 'mail'; // a doorbell: drain the shared-memory mailbox from this sender (shm-mailbox.ts)
 
-export interface Header {
-  /** Protocol version. */
-  v: number;
-  k: FrameKind;
-  /** Sender rank. */
-  src: number;
+/** What every header has: its kind, and who claims to send it to which communicator. */
+interface Addressed<K extends FrameKind> {
+  readonly kind: K;
+  /** The sender's rank as it claims: only compared with the rank the transport proved (inbox.ts). */
+  readonly sender: number;
   /** Communicator epoch: a new communicator over the same endpoints gets a new one. */
-  ep: number;
-  /** Collective sequence number (the n-th collective of this communicator), or p2p sequence. */
-  seq: number;
-  /** Collective name ('allreduce', 'broadcast', ...) or 'send'. */
-  op: string;
-  /** Transfer id within the collective's schedule (negative: acknowledgements), or a collective-specific message id. */
-  x: number;
-  /** Segment index within the transfer. */
-  s: number;
-  /** Element type of the payload ('' when the message carries none). */
-  dt: DType | '';
-  /** Element count of the whole collective as the sender called it. */
-  n: number;
-  /** Elements in this frame's payload. */
-  c: number;
-  /** Reduction op or '' (not a reduction). */
-  ro: string;
-  /** Root rank for rooted collectives, -1 otherwise. */
-  root: number;
-  /** User tag (p2p) or 0. */
-  tag: number;
-  /** Schedule builder of the collective, when it can differ between calls ('ring', 'multitree', 'tree'). */
-  al?: string;
-  /** Shared memory: the payload is in the sender's region `sn` (see shm-region.ts), not in a frame. */
-  sn?: string;
-  /** Shared memory: region size, payload offset, slot state index, data area start. */
-  sz?: number;
-  so?: number;
-  si?: number;
-  sd?: number;
-  /** For 'abort': the error code and message of the rank that failed. */
-  code?: string;
-  msg?: string;
-  /** For 'abort': the rank the failure is about (died, stopped, disagreed), when not the sender itself. */
-  cu?: number;
+  readonly epoch: number;
 }
 
 /**
- * The headers of this protocol, each built here and only here (so a field has one meaning):
- * a collective's data frame, a point-to-point frame, and the payload-less control frames.
+ * The op fields every rank of a collective must agree on; a data header carries them all, so a
+ * receiver compares them with its own call.
  */
 export interface OpFields {
+  /** Collective name ('allreduce', 'broadcast', 'exchange', ...). */
   readonly op: string;
+  /** Element type of the payload ('' when the collective carries none). */
   readonly dtype: DType | '';
   /** Element count every rank must pass (per rank for all-gather and gather). */
   readonly count: number;
+  /** Reduction op, or '' (not a reduction). */
   readonly redop: string;
+  /** Root rank of a rooted collective, -1 otherwise. */
   readonly root: number;
   /** The schedule's builder, when ranks could pick different ones ('auto' must agree everywhere). */
   readonly algorithm?: string;
 }
 
+/** Where a payload lies in its sender's shared memory (shm-region.ts, shm-arena.ts) instead of a frame. */
+export interface ShmRef {
+  /** The sender's region (`zcoll-<epoch>-<rank>`, or a registered buffer's `...-<k>`). */
+  readonly region: string;
+  /** Region size, so the receiver can map it. */
+  readonly size: number;
+  /** Byte offset of the payload in the region. */
+  readonly offset: number;
+  /** Index of the slot's state word. */
+  readonly slot: number;
+  /** Where the region's data area starts (its state words come before). */
+  readonly dataStart: number;
+}
+
+/** Segment `segment` of transfer `transfer` of collective `seq`, with `elements` elements. */
+export interface DataHeader extends Addressed<'data'>, OpFields {
+  /** The n-th collective of this communicator. */
+  readonly seq: number;
+  /** Transfer id in the collective's schedule (negative: acknowledgements; the direct exchange: its sender's rank). */
+  readonly transfer: number;
+  /** Segment index within the transfer. */
+  readonly segment: number;
+  /** Elements in this frame's payload. */
+  readonly elements: number;
+  /** Present: the payload is in the sender's shared memory, and no payload frame follows. */
+  readonly shm?: ShmRef;
+}
+
+/** Segment `segment` of `segments` of point-to-point message `seq` (per destination) on `tag`. */
+export interface P2PHeader extends Addressed<'p2p'> {
+  readonly seq: number;
+  readonly tag: number;
+  readonly dtype: DType;
+  /** Elements of the whole message. */
+  readonly count: number;
+  readonly segments: number;
+  readonly segment: number;
+  /** Elements in this frame's payload. */
+  readonly elements: number;
+}
+
+/** The sender failed collective `seq`: its error code and message, and whom the failure is about. */
+export interface AbortHeader extends Addressed<'abort'> {
+  readonly seq: number;
+  readonly op: string;
+  readonly code: string;
+  readonly message: string;
+  /** The rank the failure is about (died, stopped, disagreed), when not the sender itself. */
+  readonly culprit?: number;
+}
+
+/** 'waiting': the sender's deadline for `seq` expired and it still waits; 'finished': it finished `seq`. */
+export type StuckState = 'waiting' | 'finished';
+
+export interface StuckHeader extends Addressed<'stuck'> {
+  readonly seq: number;
+  readonly op: string;
+  readonly state: StuckState;
+}
+
+export type ByeHeader = Addressed<'bye'>;
+export type MailHeader = Addressed<'mail'>;
+
+export type Header = DataHeader | P2PHeader | AbortHeader | StuckHeader | ByeHeader | MailHeader;
+
+// ------------------------------------------------------------------ builders
+
 /** Segment `segment` of transfer `transfer` of collective `seq`, carrying `elements` elements. */
-export function dataHeader(src: number, epoch: number, seq: number, d: OpFields, transfer: number, segment: number, elements: number): Header {
-  const h: Header = { v: PROTOCOL_VERSION, k: 'data', src, ep: epoch, seq, op: d.op, x: transfer, s: segment, dt: d.dtype, n: d.count, c: elements, ro: d.redop, root: d.root, tag: 0 };
-  if (d.algorithm !== undefined) h.al = d.algorithm;
-  return h;
+export function dataHeader(sender: number, epoch: number, seq: number, d: OpFields, transfer: number, segment: number, elements: number): DataHeader {
+  const { op, dtype, count, redop, root, algorithm } = d;
+  // Two literals, not a spread: one header per segment sent, and a spread costs several times more.
+  return algorithm === undefined
+    ? { kind: 'data', sender, epoch, seq, op, transfer, segment, dtype, count, elements, redop, root }
+    : { kind: 'data', sender, epoch, seq, op, transfer, segment, dtype, count, elements, redop, root, algorithm };
+}
+
+/** The same data header, its payload now in shared memory at `shm`. */
+export function withShm(h: DataHeader, shm: ShmRef): DataHeader {
+  return { ...h, shm };
 }
 
 /** Segment `segment` of `segments` of point-to-point message `seq` to one peer on `tag`. */
-export function p2pHeader(src: number, epoch: number, seq: number, tag: number, dtype: DType, total: number, segments: number, segment: number, elements: number): Header {
-  return { v: PROTOCOL_VERSION, k: 'p2p', src, ep: epoch, seq, op: 'send', x: segments, s: segment, dt: dtype, n: total, c: elements, ro: '', root: -1, tag };
+export function p2pHeader(sender: number, epoch: number, seq: number, tag: number, dtype: DType, count: number, segments: number, segment: number, elements: number): P2PHeader {
+  return { kind: 'p2p', sender, epoch, seq, tag, dtype, count, segments, segment, elements };
 }
 
-/** A frame without payload: abort, stuck, bye, doorbell. */
-export function controlHeader(kind: FrameKind, src: number, epoch: number, seq: number, op: string): Header {
-  return { v: PROTOCOL_VERSION, k: kind, src, ep: epoch, seq, op, x: -1, s: 0, dt: '', n: 0, c: 0, ro: '', root: -1, tag: 0 };
+export function abortHeader(sender: number, epoch: number, seq: number, op: string, code: string, message: string, culprit?: number): AbortHeader {
+  const base = { kind: 'abort', sender, epoch, seq, op, code, message } as const;
+  return culprit === undefined ? base : { ...base, culprit };
 }
+
+export function stuckHeader(sender: number, epoch: number, seq: number, op: string, state: StuckState): StuckHeader {
+  return { kind: 'stuck', sender, epoch, seq, op, state };
+}
+
+export function byeHeader(sender: number, epoch: number): ByeHeader {
+  return { kind: 'bye', sender, epoch };
+}
+
+export function mailHeader(sender: number, epoch: number): MailHeader {
+  return { kind: 'mail', sender, epoch };
+}
+
+// ------------------------------------------------------------------ encoding
+
+const KIND_CODES: Readonly<Record<FrameKind, number>> = { data: 0, p2p: 1, abort: 2, stuck: 3, bye: 4, mail: 5 };
+const DTYPE_CODES: Readonly<Record<DType, number>> = { float32: 0, float64: 1, int32: 2 };
+const STATE_CODES: Readonly<Record<StuckState, number>> = { waiting: 0, finished: 1 };
+/** Code -> name, the inverse of each table above. */
+const byCode = <T extends string>(codes: Readonly<Record<T, number>>): readonly T[] => {
+  const out: T[] = [];
+  for (const name of Object.keys(codes) as T[]) out[codes[name]] = name;
+  return out;
+};
+const KIND_OF = byCode(KIND_CODES);
+const DTYPE_OF = byCode(DTYPE_CODES);
+const STATE_OF = byCode(STATE_CODES);
+/** Array lengths per kind (a data header with a shared-memory reference has one more). */
+const LENGTHS: Readonly<Record<FrameKind, readonly number[]>> = { data: [14, 15], p2p: [11], abort: [9], stuck: [7], bye: [4], mail: [4] };
 
 const packr = new Packr({ useRecords: false, moreTypes: false, bundleStrings: false });
 
-export function encodeHeader(h: Header): Buffer {
-  return packr.pack(h);
+/**
+ * A header's fields in their positions. Names map to codes; a value that has none (only a forged
+ * header has one, encodeForgedHeader) goes on the wire as it is, for the decoder to refuse.
+ */
+function positions(h: Header, version: unknown): unknown[] {
+  const kind = KIND_CODES[h.kind] ?? h.kind;
+  switch (h.kind) {
+    case 'p2p':
+      return [version, kind, h.sender, h.epoch, h.seq, h.tag, DTYPE_CODES[h.dtype] ?? h.dtype, h.count, h.segments, h.segment, h.elements];
+    case 'abort':
+      return [version, kind, h.sender, h.epoch, h.seq, h.op, h.code, h.message, h.culprit ?? null];
+    case 'stuck':
+      return [version, kind, h.sender, h.epoch, h.seq, h.op, STATE_CODES[h.state] ?? h.state];
+    case 'bye':
+    case 'mail':
+      return [version, kind, h.sender, h.epoch];
+    default: {
+      // 'data', and a forged header of an unknown kind (laid out as data).
+      const d = h as DataHeader;
+      const a = [version, kind, d.sender, d.epoch, d.seq, d.op, d.transfer, d.segment, d.dtype === '' ? null : (DTYPE_CODES[d.dtype] ?? d.dtype), d.count, d.elements, d.redop, d.root, d.algorithm ?? null];
+      const s = d.shm;
+      if (s !== undefined) a.push(typeof s === 'object' && s !== null ? [s.region, s.size, s.offset, s.slot, s.dataStart] : s);
+      return a;
+    }
+  }
 }
+
+export function encodeHeader(h: Header): Buffer {
+  return packr.pack(positions(h, PROTOCOL_VERSION));
+}
+
+/** Every field of every kind, by its readable name. */
+type KeysOfUnion<T> = T extends unknown ? keyof T : never;
+/**
+ * A header as a forger writes it (tests, the fuzzer, a Byzantine rank): any value under any
+ * readable name, and any version. Laid out exactly as encodeHeader lays out a real one.
+ */
+export type ForgedHeader = { readonly [F in KeysOfUnion<Header>]?: unknown } & { readonly version?: unknown };
+
+export function encodeForgedHeader(h: ForgedHeader): Buffer {
+  const version = 'version' in h ? h.version : PROTOCOL_VERSION;
+  return packr.pack(positions(h as unknown as Header, version));
+}
+
+// ------------------------------------------------------------------ decoding
 
 export type DecodeResult = { ok: true; header: Header; payload: Buffer | undefined } | { ok: false; reason: string };
 
-const KINDS: ReadonlySet<string> = new Set(['data', 'p2p', 'abort', 'bye', 'stuck', 'mail']);
-
 const isInt = (x: unknown, lo: number, hi: number): x is number => typeof x === 'number' && Number.isInteger(x) && x >= lo && x <= hi;
+const isName = (x: unknown, max: number): x is string => typeof x === 'string' && x.length <= max;
+const refuse = (reason: string): DecodeResult => ({ ok: false, reason });
+const INT32_MIN = -0x80000000;
+const INT32_MAX = 0x7fffffff;
+const isSeq = (x: unknown): x is number => isInt(x, 0, Number.MAX_SAFE_INTEGER);
 
 /**
- * Decodes and validates a received message. `nranks` bounds the sender rank. Never throws:
+ * Decodes and validates a received message. `nranks` bounds every rank it names. Never throws:
  * returns the reason a message is refused, for the log and the counters.
  */
 export function decodeMessage(frames: readonly Buffer[], nranks: number): DecodeResult {
-  if (frames.length < 1 || frames.length > 2) return { ok: false, reason: `expected 1 or 2 frames, got ${frames.length}` };
-  // Refused before unpacking: a header is a few hundred bytes (an abort's message at most 4 KiB), and
+  if (frames.length < 1 || frames.length > 2) return refuse(`expected 1 or 2 frames, got ${frames.length}`);
+  // Refused before unpacking: a header is a few dozen bytes (an abort's message at most 4 KiB), and
   // unpacking a huge one would allocate its strings for nothing.
-  if (frames[0].byteLength > MAX_HEADER_BYTES) return { ok: false, reason: `header of ${frames[0].byteLength} bytes, more than ${MAX_HEADER_BYTES}` };
-  let raw: unknown;
+  if (frames[0].byteLength > MAX_HEADER_BYTES) return refuse(`header of ${frames[0].byteLength} bytes, more than ${MAX_HEADER_BYTES}`);
+  let a: unknown;
   try {
-    raw = packr.unpack(frames[0]);
+    a = packr.unpack(frames[0]);
   } catch {
-    return { ok: false, reason: 'header is not msgpack' };
+    return refuse('header is not msgpack');
   }
-  if (typeof raw !== 'object' || raw === null || Array.isArray(raw)) return { ok: false, reason: 'header is not a map' };
-  const h = raw as Record<string, unknown>;
-  if (h.v !== PROTOCOL_VERSION) return { ok: false, reason: `protocol version ${String(h.v)}, expected ${PROTOCOL_VERSION}` };
-  if (typeof h.k !== 'string' || !KINDS.has(h.k)) return { ok: false, reason: `unknown kind ${String(h.k)}` };
-  if (!isInt(h.src, 0, nranks - 1)) return { ok: false, reason: `sender ${String(h.src)} is not a rank of this world of ${nranks}` };
-  if (!isInt(h.ep, 0, 0xffffffff) || !isInt(h.seq, 0, Number.MAX_SAFE_INTEGER)) return { ok: false, reason: 'bad epoch or sequence number' };
-  if (typeof h.op !== 'string' || h.op.length > 64 || typeof h.ro !== 'string' || h.ro.length > 16) return { ok: false, reason: 'bad op or redop' };
-  if (!isInt(h.x, -0x80000000, 0x7fffffff) || !isInt(h.s, 0, 0x7fffffff)) return { ok: false, reason: 'bad transfer or segment index' };
-  if (!isInt(h.n, 0, Number.MAX_SAFE_INTEGER) || !isInt(h.c, 0, MAX_PAYLOAD_BYTES)) return { ok: false, reason: 'bad element counts' };
-  if (!isInt(h.root, -1, nranks - 1) || !isInt(h.tag, -0x80000000, 0x7fffffff)) return { ok: false, reason: 'bad root or tag' };
-  if (h.dt !== '' && !isDType(h.dt)) return { ok: false, reason: `unknown dtype ${String(h.dt)}` };
-  if (h.al !== undefined && (typeof h.al !== 'string' || h.al.length > 32)) return { ok: false, reason: 'bad algorithm name' };
-  if (h.k === 'abort' && (typeof h.code !== 'string' || typeof h.msg !== 'string' || h.code.length > 16 || h.msg.length > MAX_MESSAGE_CHARS)) return { ok: false, reason: 'abort without code and message, or with a message over 4 KiB' };
-  if (h.cu !== undefined && !isInt(h.cu, 0, nranks - 1)) return { ok: false, reason: 'abort naming a rank outside this world' };
-  const header = h as unknown as Header;
+  if (!Array.isArray(a)) return refuse(typeof a === 'object' && a !== null ? `header is a map, not the array of protocol version ${PROTOCOL_VERSION}` : 'header is not an array');
+  if (a[0] !== PROTOCOL_VERSION) return refuse(`protocol version ${String(a[0])}, expected ${PROTOCOL_VERSION}`);
+  const kind = typeof a[1] === 'number' ? KIND_OF[a[1]] : undefined;
+  if (kind === undefined) return refuse(`unknown kind ${String(a[1])}`);
+  if (!LENGTHS[kind].includes(a.length)) return refuse(`a '${kind}' header has ${LENGTHS[kind].join(' or ')} fields, this one ${a.length}`);
+  const [, , sender, epoch] = a as unknown[];
+  if (!isInt(sender, 0, nranks - 1)) return refuse(`sender ${String(sender)} is not a rank of this world of ${nranks}`);
+  if (!isInt(epoch, 0, 0xffffffff)) return refuse('bad epoch');
   const payload = frames.length === 2 ? frames[1] : undefined;
-  const expectBytes = header.dt === '' ? 0 : header.c * BYTES_PER_ELEMENT[header.dt];
-  if (h.sn !== undefined) {
-    if (typeof h.sn !== 'string' || !REGION_NAME.test(h.sn)) return { ok: false, reason: 'bad shared-memory region name' };
-    if (!isInt(h.sz, 1, Number.MAX_SAFE_INTEGER) || !isInt(h.so, 0, Number.MAX_SAFE_INTEGER) || !isInt(h.si, 0, 0x7fffffff) || !isInt(h.sd, 0, Number.MAX_SAFE_INTEGER)) {
-      return { ok: false, reason: 'bad shared-memory slot reference' };
-    }
-    if (payload !== undefined || h.so + expectBytes > h.sz || h.so < h.sd) return { ok: false, reason: 'shared-memory slot reference does not fit its region' };
-    return { ok: true, header, payload: undefined };
+  switch (kind) {
+    case 'data':
+      return decodeData(a, sender, epoch, nranks, payload);
+    case 'p2p':
+      return decodeP2P(a, sender, epoch, payload);
+    default:
+      if (payload !== undefined) return refuse(`a '${kind}' frame carries no payload, this one has ${payload.byteLength} bytes`);
+      return decodeControl(kind, a, sender, epoch, nranks);
   }
-  const gotBytes = payload?.byteLength ?? 0;
-  if (expectBytes !== gotBytes) return { ok: false, reason: `payload of ${gotBytes} bytes, header says ${header.c} x ${header.dt || 'none'} = ${expectBytes}` };
+}
+
+function decodeData(a: readonly unknown[], sender: number, epoch: number, nranks: number, payload: Buffer | undefined): DecodeResult {
+  const [, , , , seq, op, transfer, segment, dtypeCode, count, elements, redop, root, algorithm, shm] = a;
+  if (!isSeq(seq)) return refuse('bad sequence number');
+  if (!isName(op, 64) || !isName(redop, 16)) return refuse('bad op or redop');
+  if (!isInt(transfer, INT32_MIN, INT32_MAX) || !isInt(segment, 0, INT32_MAX)) return refuse('bad transfer or segment index');
+  const dtype = dtypeCode === null ? '' : typeof dtypeCode === 'number' ? DTYPE_OF[dtypeCode] : undefined;
+  if (dtype === undefined) return refuse(`unknown dtype ${String(dtypeCode)}`);
+  if (!isInt(count, 0, Number.MAX_SAFE_INTEGER) || !isInt(elements, 0, MAX_PAYLOAD_BYTES)) return refuse('bad element counts');
+  if (!isInt(root, -1, nranks - 1)) return refuse('bad root');
+  if (algorithm !== null && !isName(algorithm, 32)) return refuse('bad algorithm name');
+  const header: DataHeader =
+    algorithm === null
+      ? { kind: 'data', sender, epoch, seq, op, transfer, segment, dtype, count, elements, redop, root }
+      : { kind: 'data', sender, epoch, seq, op, transfer, segment, dtype, count, elements, redop, root, algorithm };
+  const bytes = dtype === '' ? 0 : elements * BYTES_PER_ELEMENT[dtype];
+  if (a.length === 14) return withPayload(header, bytes, payload);
+  const ref = decodeShmRef(shm, bytes, payload);
+  return typeof ref === 'string' ? refuse(ref) : { ok: true, header: withShm(header, ref), payload: undefined };
+}
+
+/** A shared-memory reference for `bytes` bytes, or why it is refused. */
+function decodeShmRef(s: unknown, bytes: number, payload: Buffer | undefined): ShmRef | string {
+  if (!Array.isArray(s) || s.length !== 5) return 'bad shared-memory slot reference';
+  const [region, size, offset, slot, dataStart] = s as unknown[];
+  if (typeof region !== 'string' || !REGION_NAME.test(region)) return 'bad shared-memory region name';
+  if (!isInt(size, 1, Number.MAX_SAFE_INTEGER) || !isInt(offset, 0, Number.MAX_SAFE_INTEGER) || !isInt(slot, 0, INT32_MAX) || !isInt(dataStart, 0, Number.MAX_SAFE_INTEGER)) {
+    return 'bad shared-memory slot reference';
+  }
+  if (payload !== undefined || offset + bytes > size || offset < dataStart) return 'shared-memory slot reference does not fit its region';
+  return { region, size, offset, slot, dataStart };
+}
+
+function decodeP2P(a: readonly unknown[], sender: number, epoch: number, payload: Buffer | undefined): DecodeResult {
+  const [, , , , seq, tag, dtypeCode, count, segments, segment, elements] = a;
+  if (!isSeq(seq)) return refuse('bad sequence number');
+  if (!isInt(tag, INT32_MIN, INT32_MAX)) return refuse('bad tag');
+  const dtype = typeof dtypeCode === 'number' ? DTYPE_OF[dtypeCode] : undefined;
+  if (dtype === undefined) return refuse(`unknown dtype ${String(dtypeCode)}`);
+  if (!isInt(count, 0, Number.MAX_SAFE_INTEGER) || !isInt(elements, 0, Math.min(count, MAX_PAYLOAD_BYTES))) return refuse('bad element counts');
+  if (!isInt(segments, 1, INT32_MAX) || !isInt(segment, 0, segments - 1)) return refuse('bad segment index or count');
+  return withPayload({ kind: 'p2p', sender, epoch, seq, tag, dtype, count, segments, segment, elements }, elements * BYTES_PER_ELEMENT[dtype], payload);
+}
+
+function decodeControl(kind: 'abort' | 'stuck' | 'bye' | 'mail', a: readonly unknown[], sender: number, epoch: number, nranks: number): DecodeResult {
+  if (kind === 'bye' || kind === 'mail') return { ok: true, header: { kind, sender, epoch }, payload: undefined };
+  const [, , , , seq, op, x, y, z] = a;
+  if (!isSeq(seq)) return refuse('bad sequence number');
+  if (!isName(op, 64)) return refuse('bad op');
+  if (kind === 'stuck') {
+    const state = typeof x === 'number' ? STATE_OF[x] : undefined;
+    if (state === undefined) return refuse(`a stuck notice in unknown state ${String(x)}`);
+    return { ok: true, header: { kind, sender, epoch, seq, op, state }, payload: undefined };
+  }
+  if (!isName(x, 16) || !isName(y, MAX_MESSAGE_CHARS)) return refuse('abort without code and message, or with a message over 4 KiB');
+  let culprit: number | undefined;
+  if (z !== null) {
+    if (!isInt(z, 0, nranks - 1)) return refuse('abort naming a rank outside this world');
+    culprit = z;
+  }
+  return { ok: true, header: abortHeader(sender, epoch, seq, op, x, y, culprit), payload: undefined };
+}
+
+function withPayload(header: DataHeader | P2PHeader, bytes: number, payload: Buffer | undefined): DecodeResult {
+  const got = payload?.byteLength ?? 0;
+  if (got !== bytes) return refuse(`payload of ${got} bytes, header says ${header.elements} x ${header.dtype || 'none'} = ${bytes}`);
   return { ok: true, header, payload };
 }
 
 /**
  * The first message on every link: the sender's rank and its proof (transport/link-auth.ts) that it
  * holds the key it shares with the receiver. A fixed 44-byte frame, not msgpack ('ZH', version 1):
- * a header decoder reads its first byte as a number, never as a map, so the two cannot be confused.
+ * a header decoder reads its first byte as a number, never as an array, so the two cannot be confused.
  */
 export const HELLO_BYTES = 44;
 const HELLO_MAGIC = 0x5a480100;

@@ -3,7 +3,7 @@
  * peer is on another host, tcp://; and one DEALER link per peer. ROUTER because it tells which
  * connection each message came on: the first message of every link is a hello (link-auth.ts) that
  * binds the connection to the rank that proved its key, and every later message of that connection
- * is that rank's. The header's own `src` is only compared with it (the inbox drops a frame that
+ * is that rank's. The header's own `sender` is only compared with it (the inbox drops a frame that
  * claims another sender). One link per peer because ZeroMQ keeps per-connection order, which is the
  * ordering the collectives rely on. zeromq.js allows one send in flight per socket, so each link
  * keeps a promise chain.

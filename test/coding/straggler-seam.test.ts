@@ -4,10 +4,10 @@ import t from 'tap';
 import { createStragglerSeam } from '../../lib/coding/straggler-seam.js';
 import { createStragglerModel } from '../../lib/faults/stragglers.js';
 import type { OutgoingMessage } from '../../lib/transport/outbox.js';
-import type { Header } from '../../lib/transport/wire.js';
+import { p2pHeader } from '../../lib/transport/wire.js';
 
 function message(tag: number): OutgoingMessage {
-  const header: Header = { v: 1, k: 'p2p', src: 1, ep: 0, seq: 0, op: 'send', x: 1, s: 0, dt: 'float32', n: 1, c: 1, ro: '', root: -1, tag };
+  const header = p2pHeader(1, 0, 0, tag, 'float32', 1, 1, 0, 1);
   return { peer: 0, header, payload: new Uint8Array(4) };
 }
 
@@ -21,7 +21,7 @@ const settled = async (p: Promise<unknown>): Promise<boolean> => {
 t.test('held until the next round, only the selected messages', async (t) => {
   // Worker 1 is delayed 60 s in round 0 only (a trace), far longer than the test.
   const model = createStragglerModel({ kind: 'trace', delaysMs: [[0, 60_000], [0, 0]], jitter: 0, seed: 0 });
-  const seam = createStragglerSeam(model, 1, { delays: (m) => m.header.tag === 7 });
+  const seam = createStragglerSeam(model, 1, { delays: (m) => m.header.kind === 'p2p' && m.header.tag === 7 });
   seam.startRound(0);
   t.equal(seam.workDone(5), 60_000, 'the model delay is injected');
   const held = Promise.resolve(seam.seam(message(7)));

@@ -18,7 +18,7 @@ import { ZcollError } from '../../lib/errors.js';
 import type { BroadcastAlgorithm } from '../../lib/schedule/broadcast.js';
 import { cachedSchedule, SCHEDULE_ALGORITHMS, type ScheduleAlgorithm, type ScheduleSpec } from '../../lib/schedule/cache.js';
 import { chunkSpan } from '../../lib/schedule/partition.js';
-import { controlHeader, PROTOCOL_VERSION, type Header } from '../../lib/transport/wire.js';
+import { abortHeader, stuckHeader, type AbortHeader, type DataHeader, type Header } from '../../lib/transport/wire.js';
 import { Loopback, type LoopbackOptions, type LoopFrame } from './loopback.js';
 import { prng } from '../helpers/prng.js';
 
@@ -205,9 +205,15 @@ async function rejection(p: Promise<unknown>): Promise<ZcollError> {
 const DTYPE_LIST: readonly DType[] = ['float32', 'float64', 'int32'];
 const SIZES = [0, 1, 7, 1000];
 
+/** A frame in a failure message: its route, and its collective, transfer and segment when it is a data frame. */
+function describeFrame(f: LoopFrame): string {
+  const h = f.header;
+  return `${f.src}->${f.dst} ${h.kind === 'data' ? `#${h.seq} x${h.transfer} s${h.segment}` : `${h.kind}${'seq' in h ? ` #${h.seq}` : ''}`}`;
+}
+
 /** What the engine refused while results came out right: each refusal must be one of `allowed`. */
 function unexpectedRefusals(w: World, allowed: (f: LoopFrame) => boolean): string[] {
-  return w.net.refused.filter((r) => !allowed(r.frame)).map((r) => `${r.frame.src}->${r.frame.dst} #${r.frame.header.seq} x${r.frame.header.x} s${r.frame.header.s}: ${r.reason}`);
+  return w.net.refused.filter((r) => !allowed(r.frame)).map((r) => `${describeFrame(r.frame)}: ${r.reason}`);
 }
 
 // ------------------------------------------------------------------ the whole matrix, in order and reordered
@@ -328,7 +334,7 @@ for (const how of ['called late', 'called, input late'] as const) {
       let slowStarted = false;
       const earlySeqs = new Set<number>();
       w.net.onDeliver = (f) => {
-        if (f.dst === s && !slowStarted && f.header.k === 'data') earlySeqs.add(f.header.seq);
+        if (f.dst === s && !slowStarted && f.header.kind === 'data') earlySeqs.add(f.header.seq);
       };
       const bxs = Array.from({ length: 5 }, (_, i) => inputs(n, 'int32', 7 + i, 300 + i));
       const axs = inputs(n, 'float32', 1000, 400);
@@ -376,11 +382,11 @@ t.test('duplicated frames of scheduled collectives are dropped; results stay rig
     for (const n of [2, 5, 8]) {
       const dup = prng(n * 31);
       // A third of every data frame (segments and acknowledgements) twice; the copy lands after the original ('fifo') or anywhere after it was sent ('shuffle').
-      const w = new World(n, { ordering, seed: n, maxLag: 15, duplicate: (f) => f.header.k === 'data' && dup() < 0.33 });
+      const w = new World(n, { ordering, seed: n, maxLag: 15, duplicate: (f) => f.header.kind === 'data' && dup() < 0.33 });
       t.teardown(() => w.close());
       // Whether each delivery reached its rank before that rank started the frame's collective.
       const early = new Map<{ frame: LoopFrame; taken: true | string }, boolean>();
-      w.net.onDeliver = (f) => void early.set(w.net.delivered[w.net.delivered.length - 1], f.header.seq > w.started[f.dst]);
+      w.net.onDeliver = (f) => void early.set(w.net.delivered[w.net.delivered.length - 1], 'seq' in f.header && f.header.seq > w.started[f.dst]);
       const wrong: string[] = [];
       const calls: Array<Promise<void>> = [];
       for (const algorithm of SCHEDULE_ALGORITHMS) {
@@ -420,7 +426,7 @@ t.test('duplicated frames of scheduled collectives are dropped; results stay rig
           bufferedTwice++;
           continue;
         }
-        bad.push(`frame ${id} (${ds[0].frame.src}->${ds[0].frame.dst} #${ds[0].frame.header.seq} x${ds[0].frame.header.x} s${ds[0].frame.header.s}): ${ds.map((d) => `${String(d.taken)}${early.get(d) === true ? ' (early)' : ''}`).join(', ')}`);
+        bad.push(`frame ${id} (${describeFrame(ds[0].frame)}): ${ds.map((d) => `${String(d.taken)}${early.get(d) === true ? ' (early)' : ''}`).join(', ')}`);
       }
       t.ok(dups > 50, `${ordering}, ${n} ranks: ${dups} frames delivered twice (${bufferedTwice} of them both before their collective started)`);
       t.same(bad, [], 'every frame sent once was taken; of two copies one was taken and the other refused, or both buffered early');
@@ -435,7 +441,7 @@ t.test('duplicated frames of a direct exchange: never a silently wrong entry', a
   // count as another one, or the entry settles with a segment missing.
   for (const root of [-1, 0]) {
     const n = 3;
-    const w = new World(n, { ordering: 'inorder', seed: 1, duplicate: (f) => f.header.k === 'data' && f.header.x >= 0 && f.header.s === 0 });
+    const w = new World(n, { ordering: 'inorder', seed: 1, duplicate: (f) => f.header.kind === 'data' && f.header.transfer >= 0 && f.header.segment === 0 });
     t.teardown(() => w.close());
     const xs = inputs(n, 'float32', 40, 9);
     const results = await Promise.allSettled(xs.map((x, r) => w.exchange(r, x, root, 2000)));
@@ -468,7 +474,7 @@ t.test('a dropped frame: ETIMEDOUT naming the rank whose frame was lost, never a
   await Promise.all(cases.map(async (c) => {
     let lost = false;
     // The first payload frame of the collective from `from` to `to`.
-    const w = new World(c.n, { ordering: 'fifo', seed: 3, drop: (f) => !lost && f.src === c.from && f.dst === c.to && f.header.k === 'data' && f.header.x >= 0 && (lost = true) });
+    const w = new World(c.n, { ordering: 'fifo', seed: 3, drop: (f) => !lost && f.src === c.from && f.dst === c.to && f.header.kind === 'data' && f.header.transfer >= 0 && (lost = true) });
     t.teardown(() => w.close());
     const t0 = Date.now();
     const res = await Promise.allSettled([...Array(c.n).keys()].map((r) => c.call(w, r)));
@@ -503,8 +509,8 @@ t.test('a dropped frame: ETIMEDOUT naming the rank whose frame was lost, never a
 // ------------------------------------------------------------------ the window of sequence numbers
 
 /** A data header of collective `seq` as rank `src` would send it. */
-function dataHeader(src: number, seq: number, count: number): Header {
-  return { v: PROTOCOL_VERSION, k: 'data', src, ep: 7, seq, op: 'allreduce', x: 0, s: 0, dt: 'float32', n: count, c: count, ro: 'sum', root: -1, tag: 0, al: 'ring' };
+function dataHeader(src: number, seq: number, count: number): DataHeader {
+  return { kind: 'data', sender: src, epoch: 7, seq, op: 'allreduce', transfer: 0, segment: 0, dtype: 'float32', count, elements: count, redop: 'sum', root: -1, algorithm: 'ring' };
 }
 
 /** Lets the engine's promise callbacks and timers run. */
@@ -544,12 +550,12 @@ t.test('frames beyond the window are refused and not kept; aborts and stuck noti
     t.equal(farRef.deref(), undefined, 'the refused payload is not kept (collected)');
     t.not(nearRef.deref(), undefined, 'the buffered one is kept (the check above can tell)');
   }
-  const abort = (src: number, seq: number, extra: Partial<Header> = {}): Header => ({ ...controlHeader('abort', src, 7, seq, 'allreduce'), code: 'ETIMEDOUT', msg: 'test', ...extra });
+  const abort = (src: number, seq: number): AbortHeader => abortHeader(src, 7, seq, 'allreduce', 'ETIMEDOUT', 'test');
   t.type(q.frame(2, abort(2, 1000), undefined, false), 'string', 'an abort 1000 collectives ahead is refused');
-  t.type(q.frame(2, controlHeader('stuck', 2, 7, 1000, 'allreduce'), undefined, false), 'string', 'a stuck notice 1000 collectives ahead is refused');
+  t.type(q.frame(2, stuckHeader(2, 7, 1000, 'allreduce', 'waiting'), undefined, false), 'string', 'a stuck notice 1000 collectives ahead is refused');
   t.equal(w.stats[0].abortsReceived, 0, 'no abort was counted');
   t.equal(q.poisoned, undefined, 'the engine is not poisoned by them');
-  t.type(q.frame(2, controlHeader('hello' as Header['k'], 2, 7, 0, 'x'), undefined, false), 'string', "a kind the engine does not know is refused");
+  t.type(q.frame(2, { kind: 'hello', sender: 2, epoch: 7 } as unknown as Header, undefined, false), 'string', "a kind the engine does not know is refused");
 });
 
 t.test('an abort for the current op fails it on the receiver, naming the culprit and the messenger', async (t) => {
@@ -558,11 +564,11 @@ t.test('an abort for the current op fails it on the receiver, naming the culprit
   // Rank 0 alone enters a barrier: it waits for ranks 1 and 2, which never call.
   const p = w.barrier(0);
   await turn();
-  const h: Header = { ...controlHeader('abort', 2, 7, 0, 'barrier'), code: 'EMISMATCH', msg: 'rank 1 called something else', cu: 1 };
+  const h = abortHeader(2, 7, 0, 'barrier', 'EMISMATCH', 'rank 1 called something else', 1);
   t.equal(w.queues[0].frame(2, h, undefined, false), true, 'the abort is taken');
   const e = await rejection(p);
   t.equal(e.code, 'EMISMATCH', 'the op fails with the code the abort carries');
-  t.equal(e.peer, 1, "err.peer is the culprit named in the abort's cu");
+  t.equal(e.peer, 1, "err.peer is the culprit named in the abort");
   t.same(e.details, { reportedBy: 2 }, 'details.reportedBy is the sender of the abort');
   t.equal(w.stats[0].abortsReceived, 1, 'counted once');
   t.equal((await rejection(w.barrier(0))).code, 'ECLOSED', 'later calls fail with ECLOSED');
@@ -571,7 +577,7 @@ t.test('an abort for the current op fails it on the receiver, naming the culprit
   // code and no culprit names its sender, as EPEERLOST.
   const w2 = new World(3, { ordering: 'inorder', seed: 1 });
   t.teardown(() => w2.close());
-  t.equal(w2.queues[1].frame(0, { ...controlHeader('abort', 0, 7, 0, 'barrier'), code: 'EWHATEVER', msg: 'x' }, undefined, false), true, 'an abort for the next collective is kept');
+  t.equal(w2.queues[1].frame(0, abortHeader(0, 7, 0, 'barrier', 'EWHATEVER', 'x'), undefined, false), true, 'an abort for the next collective is kept');
   const e2 = await rejection(w2.barrier(1));
   t.equal(e2.code, 'EPEERLOST', 'an unknown code becomes EPEERLOST');
   t.equal(e2.peer, 0, 'no culprit named: the sender is');

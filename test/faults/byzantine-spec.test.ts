@@ -15,14 +15,14 @@ import { buildFaultPlan } from '../../lib/faults/plan.js';
 import { RankFaults } from '../../lib/faults/rank-faults.js';
 import * as train from '../../lib/train/index.js';
 import type { OutgoingMessage } from '../../lib/transport/outbox.js';
-import type { Header } from '../../lib/transport/wire.js';
+import { dataHeader } from '../../lib/transport/wire.js';
 
 const SIZE = 4;
 const HONEST = [Float32Array.from([1, 2, -3]), Float32Array.from([3, 6, -1]), Float32Array.from([5, 1, 2])];
 const OWN = Float32Array.from([0.5, -2, 4]);
 
 function directMessage(rank: number, values: Float32Array): OutgoingMessage {
-  const header: Header = { v: 1, k: 'data', src: rank, ep: 1, seq: 0, op: 'exchange', x: rank, s: 0, dt: 'float32', n: values.length, c: values.length, ro: 'sum', root: -1, tag: 0 };
+  const header = dataHeader(rank, 1, 0, { op: 'exchange', dtype: 'float32', count: values.length, redop: 'sum', root: -1 }, rank, 0, values.length);
   return { peer: (rank + 1) % SIZE, header, payload: new Uint8Array(values.slice().buffer) };
 }
 

@@ -11,15 +11,15 @@ import { parseByzantineSpec } from '../../lib/faults/byzantine-spec.js';
 import { buildFaultPlan, parseFaultPlan, parseKillSpec, planIsEmpty, type FaultPlan } from '../../lib/faults/plan.js';
 import { RankFaults } from '../../lib/faults/rank-faults.js';
 import type { OutgoingMessage } from '../../lib/transport/outbox.js';
-import type { Header } from '../../lib/transport/wire.js';
+import type { DataHeader } from '../../lib/transport/wire.js';
 
-function header(over: Partial<Header>): Header {
-  return { v: 1, k: 'data', src: 0, ep: 1, seq: 0, op: 'allreduce', x: 0, s: 0, dt: 'float32', n: 4, c: 4, ro: 'sum', root: -1, tag: 0, ...over };
+function header(over: Partial<DataHeader>): DataHeader {
+  return { kind: 'data', sender: 0, epoch: 1, seq: 0, op: 'allreduce', transfer: 0, segment: 0, dtype: 'float32', count: 4, elements: 4, redop: 'sum', root: -1, ...over };
 }
 
-function f32msg(values: number[], over: Partial<Header> = {}): OutgoingMessage {
+function f32msg(values: number[], over: Partial<DataHeader> = {}): OutgoingMessage {
   const a = Float32Array.from(values);
-  return { peer: 1, header: header({ c: a.length, n: a.length, ...over }), payload: new Uint8Array(a.buffer) };
+  return { peer: 1, header: header({ elements: a.length, count: a.length, ...over }), payload: new Uint8Array(a.buffer) };
 }
 
 function asF32(m: OutgoingMessage | null): Float32Array {
@@ -126,13 +126,13 @@ t.test('byzantine: only this rank\'s own contributions are replaced', async (t) 
   const honest = new RankFaults(plan, 0, 4);
   for (const f of [flip, nan, honest]) f.beginStep(0, 1);
   const own = [1.5, -2, 3, 0.25];
-  t.same(Array.from(asF32(await flip.seam(f32msg(own, { src: 1, op: 'exchange', x: 1 })))), own.map((v) => -v), 'sign-flip of its own row (no view: -own)');
-  t.same(Array.from(asF32(await honest.seam(f32msg(own, { src: 0, op: 'exchange', x: 0 })))), own, 'an honest rank is untouched');
-  t.ok(asF32(await nan.seam(f32msg(own, { src: 2, op: 'exchange', x: 2 }))).every((v) => Number.isNaN(v)), 'nan fills every coordinate');
-  t.same(Array.from(asF32(await flip.seam(f32msg(own, { src: 1, op: 'exchange', x: 3 })))), own, 'a direct exchange entry of another rank is not its own');
-  const ack: OutgoingMessage = { peer: 0, header: header({ src: 1, x: -1, c: 0, dt: '' }), payload: undefined };
+  t.same(Array.from(asF32(await flip.seam(f32msg(own, { sender: 1, op: 'exchange', transfer: 1 })))), own.map((v) => -v), 'sign-flip of its own row (no view: -own)');
+  t.same(Array.from(asF32(await honest.seam(f32msg(own, { sender: 0, op: 'exchange', transfer: 0 })))), own, 'an honest rank is untouched');
+  t.ok(asF32(await nan.seam(f32msg(own, { sender: 2, op: 'exchange', transfer: 2 }))).every((v) => Number.isNaN(v)), 'nan fills every coordinate');
+  t.same(Array.from(asF32(await flip.seam(f32msg(own, { sender: 1, op: 'exchange', transfer: 3 })))), own, 'a direct exchange entry of another rank is not its own');
+  const ack: OutgoingMessage = { peer: 0, header: header({ sender: 1, transfer: -1, elements: 0, dtype: '' }), payload: undefined };
   t.same(await flip.seam(ack), ack, 'acknowledgements pass');
-  t.same(Array.from(asF32(await flip.seam(f32msg(own, { src: 1, op: 'allreduce', x: 5 })))), own.map((v) => -v), 'relayed collectives: every payload it sends');
+  t.same(Array.from(asF32(await flip.seam(f32msg(own, { sender: 1, op: 'allreduce', transfer: 5 })))), own.map((v) => -v), 'relayed collectives: every payload it sends');
   t.equal(flip.counters.corruptedMessages, 2);
 
   // An omniscient ALIE sees the honest rows: mean + tau * std (ddof 1), computed here independently.
@@ -144,7 +144,7 @@ t.test('byzantine: only this rank\'s own contributions are replaced', async (t) 
     [5, 10],
   ];
   alie.honestView = () => rows.map((r) => Float32Array.from(r));
-  const out = asF32(await alie.seam(f32msg([100, 100], { src: 3, op: 'exchange', x: 3 })));
+  const out = asF32(await alie.seam(f32msg([100, 100], { sender: 3, op: 'exchange', transfer: 3 })));
   for (let j = 0; j < 2; j++) {
     const col = rows.map((r) => r[j]);
     const mean = col.reduce((a, b) => a + b, 0) / 3;
@@ -154,7 +154,7 @@ t.test('byzantine: only this rank\'s own contributions are replaced', async (t) 
 
   // int32 payloads keep their dtype.
   const i32 = Int32Array.of(4, -7, 9);
-  const got = await flip.seam({ peer: 0, header: header({ src: 1, op: 'allreduce', dt: 'int32', c: 3, n: 3 }), payload: new Uint8Array(i32.buffer) });
+  const got = await flip.seam({ peer: 0, header: header({ sender: 1, op: 'allreduce', dtype: 'int32', elements: 3, count: 3 }), payload: new Uint8Array(i32.buffer) });
   t.same(Array.from(new Int32Array(got!.payload!.slice().buffer)), [-4, 7, -9]);
 });
 

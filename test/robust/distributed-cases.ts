@@ -5,6 +5,7 @@
  * computes the reference with the pure aggregators in its own process.
  */
 import { createHash } from 'node:crypto';
+import type { DataMessage } from '../../lib/faults/rank-faults.js';
 import type { OutgoingMessage } from '../../lib/transport/outbox.js';
 import { Prng } from '../../lib/prng.js';
 import type { RobustAggregatorName, RobustMode, RobustReply } from '../../lib/robust/distributed.js';
@@ -100,8 +101,8 @@ export function receivedRow(scenario: Scenario, c: number, round: number, rank: 
 /** The fault seam of a Byzantine rank, or undefined. It touches only this rank's own exchange frames. */
 export function seamFor(scenario: Scenario, rank: number): ((m: OutgoingMessage) => OutgoingMessage) | undefined {
   const role = roleOf(scenario, rank);
-  const ownExchangeFrame = (m: OutgoingMessage): boolean => m.header.op.startsWith('exchange') && m.header.x === rank && m.payload !== undefined;
-  if (role === 'wrongLength') return (m) => (ownExchangeFrame(m) ? { ...m, header: { ...m.header, n: m.header.n + 3 } } : m);
+  const ownExchangeFrame = (m: OutgoingMessage): m is DataMessage => m.header.kind === 'data' && m.header.op.startsWith('exchange') && m.header.transfer === rank && m.payload !== undefined;
+  if (role === 'wrongLength') return (m) => (ownExchangeFrame(m) ? { ...m, header: { ...m.header, count: m.header.count + 3 } } : m);
   if (role === 'scaledFlip') {
     return (m) => {
       if (!ownExchangeFrame(m)) return m;

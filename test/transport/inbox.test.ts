@@ -9,7 +9,7 @@ import { Packr } from 'msgpackr';
 import { Inbox, type DropStats } from '../../lib/transport/inbox.js';
 import { SharedMemory } from '../../lib/transport/shared-memory.js';
 import { REGION_HEADER_BYTES, regionName, shmSupported, type SlotRef } from '../../lib/transport/shm-region.js';
-import { encodeHeader, PROTOCOL_VERSION, type Header } from '../../lib/transport/wire.js';
+import { abortHeader, encodeForgedHeader, encodeHeader, mailHeader, PROTOCOL_VERSION, withShm, type DataHeader, type ForgedHeader, type Header } from '../../lib/transport/wire.js';
 
 const EPOCH = 42;
 const N = 3;
@@ -32,9 +32,14 @@ function inboxOf(rank: number, shared?: SharedMemory, answer: (h: Header) => tru
   return { inbox, stats, got };
 }
 
-function header(src: number, extra: Partial<Header> = {}): Header {
-  return { v: PROTOCOL_VERSION, k: 'data', src, ep: EPOCH, seq: 0, op: 'allreduce', x: 0, s: 0, dt: 'int32', n: 2, c: 2, ro: 'sum', root: -1, tag: 0, ...extra };
+function header(sender: number, extra: Partial<DataHeader> = {}): DataHeader {
+  return { kind: 'data', sender, epoch: EPOCH, seq: 0, op: 'allreduce', transfer: 0, segment: 0, dtype: 'int32', count: 2, elements: 2, redop: 'sum', root: -1, ...extra };
 }
+
+/** A data header of rank 1 with fields no real header can have (encoded as encodeHeader lays them out). */
+const forged = (extra: ForgedHeader): Buffer => encodeForgedHeader({ ...header(1), ...extra });
+/** A reference to 4096 bytes of region `region` at 128, for the shapes refused before any memory is touched. */
+const shmAt = (region: string, offset = 128) => ({ region, size: 4096, offset, slot: 0, dataStart: 64 });
 
 const payload2 = (): Buffer => Buffer.from(Int32Array.of(5, 6).buffer);
 
@@ -52,7 +57,7 @@ t.test('a frame whose header names another sender than its connection is dropped
 
 t.test('a frame of another communicator (epoch) is dropped', async (t) => {
   const { inbox, stats, got } = inboxOf(0);
-  inbox.fromSocket(1, [encodeHeader(header(1, { ep: EPOCH + 1 })), payload2()]);
+  inbox.fromSocket(1, [encodeHeader(header(1, { epoch: EPOCH + 1 })), payload2()]);
   t.same(got, [], 'nothing reaches the engine');
   t.equal(stats.droppedFrames, 1, 'dropped');
   t.equal(stats.forgedFrames, 0, 'not as forged: it may be a stale communicator of the same peer');
@@ -68,20 +73,21 @@ t.test('garbage is dropped, counted, and never throws', async (t) => {
     { what: 'not msgpack', frames: [Buffer.from([0xc1, 0xc1, 0xc1])] },
     { what: 'empty header', frames: [Buffer.alloc(0)] },
     { what: 'a msgpack array', frames: [raw.pack([1, 2, 3])] },
+    { what: 'the map of protocol version 1', frames: [raw.pack({ v: 1, k: 'data', src: 1, ep: EPOCH, seq: 0, op: 'allreduce', x: 0, s: 0, dt: 'int32', n: 2, c: 2, ro: 'sum', root: -1, tag: 0 }), payload2()] },
     { what: 'a msgpack string', frames: [raw.pack('data')] },
-    { what: 'another protocol version', frames: [encodeHeader(header(1, { v: PROTOCOL_VERSION + 1 })), payload2()] },
-    { what: 'an unknown kind', frames: [encodeHeader({ ...header(1), k: 'evil' as Header['k'] }), payload2()] },
+    { what: 'another protocol version', frames: [forged({ version: PROTOCOL_VERSION + 1 }), payload2()] },
+    { what: 'an unknown kind', frames: [forged({ kind: 'evil' }), payload2()] },
     { what: 'a sender outside the world', frames: [encodeHeader(header(7)), payload2()] },
     { what: 'a negative sequence number', frames: [encodeHeader(header(1, { seq: -1 })), payload2()] },
-    { what: 'a payload shorter than the header says', frames: [encodeHeader(header(1, { c: 3 })), payload2()] },
-    { what: 'a payload and no element type', frames: [encodeHeader(header(1, { dt: '' })), payload2()] },
-    { what: 'an element count over the cap', frames: [encodeHeader(header(1, { c: 2 ** 40 })), payload2()] },
-    { what: 'an unknown dtype', frames: [encodeHeader(header(1, { dt: 'bool' as Header['dt'] })), payload2()] },
-    { what: 'an abort without a message', frames: [encodeHeader(header(1, { k: 'abort', dt: '', c: 0 }))] },
-    { what: 'an abort naming a rank outside the world', frames: [encodeHeader(header(1, { k: 'abort', dt: '', c: 0, code: 'EMISMATCH', msg: 'x', cu: 9 }))] },
-    { what: 'a bad region name', frames: [encodeHeader(header(1, { sn: '../../etc/passwd', sz: 4096, so: 128, si: 0, sd: 64 }))] },
-    { what: 'a reference with a payload frame too', frames: [encodeHeader(header(1, { sn: regionName(EPOCH, 1), sz: 4096, so: 128, si: 0, sd: 64 })), payload2()] },
-    { what: 'a reference past its region', frames: [encodeHeader(header(1, { sn: regionName(EPOCH, 1), sz: 4096, so: 4095, si: 0, sd: 64 }))] },
+    { what: 'a payload shorter than the header says', frames: [encodeHeader(header(1, { elements: 3 })), payload2()] },
+    { what: 'a payload and no element type', frames: [encodeHeader(header(1, { dtype: '' })), payload2()] },
+    { what: 'an element count over the cap', frames: [encodeHeader(header(1, { elements: 2 ** 40 })), payload2()] },
+    { what: 'an unknown dtype', frames: [forged({ dtype: 'bool' }), payload2()] },
+    { what: 'an abort without a message', frames: [forged({ kind: 'abort' })] },
+    { what: 'an abort naming a rank outside the world', frames: [encodeHeader(abortHeader(1, EPOCH, 0, 'allreduce', 'EMISMATCH', 'x', 9))] },
+    { what: 'a bad region name', frames: [encodeHeader(withShm(header(1), shmAt('../../etc/passwd')))] },
+    { what: 'a reference with a payload frame too', frames: [encodeHeader(withShm(header(1), shmAt(regionName(EPOCH, 1)))), payload2()] },
+    { what: 'a reference past its region', frames: [encodeHeader(withShm(header(1), shmAt(regionName(EPOCH, 1), 4095)))] },
     { what: 'a hello where a message is expected', frames: [Buffer.alloc(44, 0x5a)] },
   ];
   for (const g of garbage) {
@@ -90,10 +96,10 @@ t.test('garbage is dropped, counted, and never throws', async (t) => {
     t.equal(stats.droppedFrames, before + 1, `${g.what}: dropped and counted (${stats.lastDropReason})`);
   }
   // A well-formed reference, but this rank shares no memory with anyone.
-  t.doesNotThrow(() => inbox.fromSocket(1, [encodeHeader(header(1, { sn: regionName(EPOCH, 1), sz: 4096, so: 128, si: 0, sd: 64 }))]));
+  t.doesNotThrow(() => inbox.fromSocket(1, [encodeHeader(withShm(header(1), shmAt(regionName(EPOCH, 1))))]));
   t.match(stats.lastDropReason, /shares no memory/, 'a reference without shared memory is dropped');
   // A doorbell without mailboxes drains nothing.
-  t.doesNotThrow(() => inbox.fromSocket(1, [encodeHeader(header(1, { k: 'mail', dt: '', c: 0 }))]), 'a doorbell without shared memory is harmless');
+  t.doesNotThrow(() => inbox.fromSocket(1, [encodeHeader(mailHeader(1, EPOCH))]), 'a doorbell without shared memory is harmless');
   t.same(got, [], 'none of it reached the engine');
   t.equal(stats.forgedFrames, 0, 'none of it counted as forged');
 });
@@ -134,7 +140,8 @@ t.test('shared-memory references: validated before use, handed back once used', 
   const setState = (ref: SlotRef, v: number): void => {
     Atomics.store(new Int32Array(out0.mapped!, REGION_HEADER_BYTES, (ref.dataStart - REGION_HEADER_BYTES) >>> 2), ref.state, v);
   };
-  const refHeader = (src: number, name: string, ref: SlotRef, bytes: number): Header => ({ ...header(src, { ep: epoch, dt: 'int32', n: bytes / 4, c: bytes / 4 }), sn: name, sz: ref.size, so: ref.offset, si: ref.state, sd: ref.dataStart });
+  const refHeader = (src: number, name: string, ref: SlotRef, bytes: number): Header =>
+    withShm(header(src, { epoch, dtype: 'int32', count: bytes / 4, elements: bytes / 4 }), { region: name, size: ref.size, offset: ref.offset, slot: ref.state, dataStart: ref.dataStart });
   const send = (src: number, h: Header): void => inbox.fromSocket(src, [encodeHeader(h)]);
   const name0 = regionName(epoch, 0);
 
@@ -143,11 +150,11 @@ t.test('shared-memory references: validated before use, handed back once used', 
   t.equal(stateOf(ref), 1, 'its state word says lent');
 
   const refusals: Array<{ what: string; src: number; h: Header; reason: RegExp }> = [
-    { what: "a reference naming another rank's region", src: 2, h: { ...refHeader(2, name0, ref, 8), src: 2 }, reason: /not one of its own/ },
-    { what: 'a reference before the data area (its own dataStart lied about)', src: 0, h: { ...refHeader(0, name0, ref, 8), so: 64, sd: 0 }, reason: /data area/ },
-    { what: 'a reference past the data area (into the mailboxes)', src: 0, h: { ...refHeader(0, name0, ref, 8), so: out0.mailboxStart }, reason: /data area/ },
-    { what: 'a reference with another region size', src: 0, h: { ...refHeader(0, name0, ref, 8), sz: ref.size + 4096 }, reason: /data area/ },
-    { what: 'a reference to a state word beyond the table', src: 0, h: { ...refHeader(0, name0, ref, 8), si: 1 << 20 }, reason: /no state word/ },
+    { what: "a reference naming another rank's region", src: 2, h: refHeader(2, name0, ref, 8), reason: /not one of its own/ },
+    { what: 'a reference before the data area (its own dataStart lied about)', src: 0, h: refHeader(0, name0, { ...ref, offset: 64, dataStart: 0 }, 8), reason: /data area/ },
+    { what: 'a reference past the data area (into the mailboxes)', src: 0, h: refHeader(0, name0, { ...ref, offset: out0.mailboxStart }, 8), reason: /data area/ },
+    { what: 'a reference with another region size', src: 0, h: refHeader(0, name0, { ...ref, size: ref.size + 4096 }, 8), reason: /data area/ },
+    { what: 'a reference to a state word beyond the table', src: 0, h: refHeader(0, name0, { ...ref, state: 1 << 20 }, 8), reason: /no state word/ },
   ];
   for (const r of refusals) {
     const before = stats.droppedFrames;

@@ -8,7 +8,7 @@ import { join } from 'node:path';
 import t from 'tap';
 import { arenaName, isRegionOf, SharedArenas, TICKETS_PER_PEER } from '../../lib/transport/shm-arena.js';
 import { InRegions, regionName, removeStaleRegions, shmSupported } from '../../lib/transport/shm-region.js';
-import { decodeMessage, encodeHeader, PROTOCOL_VERSION, type Header } from '../../lib/transport/wire.js';
+import { dataHeader, decodeMessage, encodeHeader, withShm } from '../../lib/transport/wire.js';
 import { isZcollError } from '../../lib/errors.js';
 import { DIST } from '../helpers/ranks.js';
 
@@ -23,9 +23,10 @@ t.test('names: a rank accepts references only into its peer\'s own regions', asy
   t.notOk(isRegionOf(`${regionName(7, 2)}-x`, 7, 2));
   t.notOk(isRegionOf(`${regionName(7, 2)}-`, 7, 2));
   // The wire format accepts the same names and nothing looser.
-  const base: Header = { v: PROTOCOL_VERSION, k: 'data', src: 1, ep: 7, seq: 1, op: 'allreduce', x: 0, s: 0, dt: 'float32', n: 4, c: 4, ro: 'sum', root: -1, tag: 0, sz: 4096, so: 1024, si: 0, sd: 1024 };
-  t.ok(decodeMessage([Buffer.from(encodeHeader({ ...base, sn: arenaName(7, 1, 3) }))], 4).ok);
-  t.notOk(decodeMessage([Buffer.from(encodeHeader({ ...base, sn: `${arenaName(7, 1, 3)}/../x` }))], 4).ok);
+  const base = dataHeader(1, 7, 1, { op: 'allreduce', dtype: 'float32', count: 4, redop: 'sum', root: -1 }, 0, 0, 4);
+  const ref = { size: 4096, offset: 1024, slot: 0, dataStart: 1024 };
+  t.ok(decodeMessage([Buffer.from(encodeHeader(withShm(base, { ...ref, region: arenaName(7, 1, 3) })))], 4).ok);
+  t.notOk(decodeMessage([Buffer.from(encodeHeader(withShm(base, { ...ref, region: `${arenaName(7, 1, 3)}/../x` })))], 4).ok);
 });
 
 t.test('a registered buffer is read in place by a peer; its ticket comes back on release', { skip }, async (t) => {

@@ -61,15 +61,15 @@ export function exchangeProtocol<A extends NumericArray>(p: ExchangeParams<A>): 
     ctx.attach(
       (src, h, payload) => {
         if (!receiving) {
-          if (src !== root || h.x !== -1 || acked) return false;
+          if (src !== root || h.transfer !== -1 || acked) return false;
           acked = true;
           finishIfDone();
           return true;
         }
-        if (h.x !== src || !left.has(src)) return false;
+        if (h.transfer !== src || !left.has(src)) return false;
         if (entries[src] === null) {
-          if (h.dt !== dtype || h.n !== count) {
-            entries[src] = new ZcollError('EMISMATCH', `rank ${src} sent ${h.n} x ${h.dt || 'none'}, this rank expects ${count} x ${dtype}; its contribution is invalid`, { rank, op: ctx.desc.op, peer: src });
+          if (h.dtype !== dtype || h.count !== count) {
+            entries[src] = new ZcollError('EMISMATCH', `rank ${src} sent ${h.count} x ${h.dtype || 'none'}, this rank expects ${count} x ${dtype}; its contribution is invalid`, { rank, op: ctx.desc.op, peer: src });
             settle(src);
             finishIfDone();
             return true;
@@ -80,9 +80,9 @@ export function exchangeProtocol<A extends NumericArray>(p: ExchangeParams<A>): 
         // A segment lands once: a repeat must not count toward the sender's total (its real last
         // segment would then be refused and left as zeros).
         const got = landed.get(src) ?? landed.set(src, new Uint8Array(nseg)).get(src)!;
-        if (!(h.s >= 0 && h.s < nseg) || h.c !== segLen(h.s) || got[h.s] === 1) return false;
-        got[h.s] = 1;
-        if (payload !== undefined && h.c > 0) new Uint8Array(mine.buffer, mine.byteOffset + h.s * segmentElems * elemBytes, h.c * elemBytes).set(payload);
+        if (!(h.segment >= 0 && h.segment < nseg) || h.elements !== segLen(h.segment) || got[h.segment] === 1) return false;
+        got[h.segment] = 1;
+        if (payload !== undefined && h.elements > 0) new Uint8Array(mine.buffer, mine.byteOffset + h.segment * segmentElems * elemBytes, h.elements * elemBytes).set(payload);
         const l = left.get(src)! - 1;
         if (l === 0) settle(src);
         else left.set(src, l);

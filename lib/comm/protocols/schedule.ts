@@ -38,11 +38,11 @@ export function runSchedule(ctx: OpContext, schedule: Schedule, buffer: NumericA
     },
   );
   ctx.attach((src, h, payload, volatile) => {
-    if (trace === undefined) return exec.onFrame(src, h.x, h.s, payload, h.c, volatile);
+    if (trace === undefined) return exec.onFrame(src, h.transfer, h.segment, payload, h.elements, volatile);
     const t0 = performance.now();
     const bytes = payload?.byteLength ?? 0; // read first: a consumed ZeroMQ frame is released (empty) after
-    const taken = exec.onFrame(src, h.x, h.s, payload, h.c, volatile);
-    trace({ name: h.x < -1 ? 'ack' : 'recv', cat: 'recv', ph: 'X', ts: t0 * 1000, dur: (performance.now() - t0) * 1000, args: { peer: src, transfer: h.x, segment: h.s, bytes } });
+    const taken = exec.onFrame(src, h.transfer, h.segment, payload, h.elements, volatile);
+    trace({ name: h.transfer < -1 ? 'ack' : 'recv', cat: 'recv', ph: 'X', ts: t0 * 1000, dur: (performance.now() - t0) * 1000, args: { peer: src, transfer: h.transfer, segment: h.segment, bytes } });
     return taken;
   }, exec.waitingOn);
   void exec.done.then(() => ctx.complete());
