@@ -8,6 +8,7 @@
  */
 import { BYTES_PER_ELEMENT, dtypeOf, type NumericArray } from '../dtype.js';
 import { ZcollError } from '../errors.js';
+import type { Frame } from '../transport/frame.js';
 import { p2pHeader, type Header } from '../transport/wire.js';
 import type { FrameSender } from './op-queue.js';
 import { segmentElemsOf } from './protocols/schedule.js';
@@ -16,7 +17,8 @@ const MAX_QUEUED_BYTES = 1 << 30;
 
 interface Message {
   header: Header;
-  payload: Buffer | undefined;
+  /** Kept until recv() copied it into its target. */
+  payload: Frame | undefined;
 }
 
 export interface P2PHost {
@@ -39,13 +41,13 @@ export class PointToPoint {
   constructor(private readonly host: P2PHost) {}
 
   /** The engine's sink for 'p2p' frames: queued for recv, or refused beyond the cap. */
-  take(src: number, h: Header, payload: Buffer | undefined, volatile: boolean): true | string {
+  take(src: number, h: Header, payload: Frame | undefined): true | string {
     const bytes = payload?.byteLength ?? 0;
     if (this.queuedBytes + bytes > MAX_QUEUED_BYTES) return `point-to-point frame from rank ${src}: more than ${MAX_QUEUED_BYTES} bytes wait for recv() already`;
     this.queuedBytes += bytes;
     const key = `${src}:${h.tag}`;
     const q = this.queues.get(key) ?? this.queues.set(key, []).get(key)!;
-    q.push({ header: h, payload: volatile && payload !== undefined ? Buffer.from(payload) : payload });
+    q.push({ header: h, payload: payload?.keep() });
     this.waiters.get(key)?.();
     return true;
   }
@@ -84,6 +86,7 @@ export class PointToPoint {
     const first = await this.next(src, tag, Date.now() + timeoutMs, timeoutMs, op);
     const h0 = first.header;
     if (h0.dt !== dtype || h0.n !== target.length) {
+      first.payload?.release();
       throw new ZcollError('EMISMATCH', `rank ${src} sent ${h0.n} x ${h0.dt || 'none'} on tag ${tag}; this rank expects ${target.length} x ${dtype}`, { rank: this.host.rank, op, peer: src });
     }
     const bytes = new Uint8Array(target.buffer, target.byteOffset, target.byteLength);
@@ -92,8 +95,14 @@ export class PointToPoint {
     let msg = first;
     for (let s = 0; s < h0.x; s++) {
       if (s > 0) msg = await this.next(src, tag, deadline, timeoutMs, op);
-      if (msg.header.s !== s || msg.header.seq !== h0.seq) throw new ZcollError('EPROTO', `out-of-order segment from rank ${src}: got segment ${msg.header.s} of message ${msg.header.seq}, expected ${s} of ${h0.seq}`, { rank: this.host.rank, op, peer: src });
-      if (msg.payload !== undefined) bytes.set(msg.payload, s * segmentElems * elemBytes);
+      if (msg.header.s !== s || msg.header.seq !== h0.seq) {
+        msg.payload?.release();
+        throw new ZcollError('EPROTO', `out-of-order segment from rank ${src}: got segment ${msg.header.s} of message ${msg.header.seq}, expected ${s} of ${h0.seq}`, { rank: this.host.rank, op, peer: src });
+      }
+      if (msg.payload !== undefined) {
+        bytes.set(msg.payload.bytes, s * segmentElems * elemBytes);
+        msg.payload.release();
+      }
     }
     return target;
   }

@@ -18,6 +18,7 @@ import { ZcollError } from '../../lib/errors.js';
 import type { BroadcastAlgorithm } from '../../lib/schedule/broadcast.js';
 import { cachedSchedule, SCHEDULE_ALGORITHMS, type ScheduleAlgorithm, type ScheduleSpec } from '../../lib/schedule/cache.js';
 import { chunkSpan } from '../../lib/schedule/partition.js';
+import { Frame } from '../../lib/transport/frame.js';
 import { controlHeader, PROTOCOL_VERSION, type Header } from '../../lib/transport/wire.js';
 import { Loopback, type LoopbackOptions, type LoopFrame } from './loopback.js';
 import { prng } from '../helpers/prng.js';
@@ -507,6 +508,16 @@ function dataHeader(src: number, seq: number, count: number): Header {
   return { v: PROTOCOL_VERSION, k: 'data', src, ep: 7, seq, op: 'allreduce', x: 0, s: 0, dt: 'float32', n: count, c: count, ro: 'sum', root: -1, tag: 0, al: 'ring' };
 }
 
+/** Hands `payload` to engine `q` as the Inbox does: lent for the call, released after unless kept. */
+function deliverTo(q: OpQueue, src: number, h: Header, payload: Buffer): true | string {
+  const f = Frame.owned(payload);
+  try {
+    return q.frame(src, h, f);
+  } finally {
+    f.afterDelivery();
+  }
+}
+
 /** Lets the engine's promise callbacks and timers run. */
 const turn = (ms = 0): Promise<void> => new Promise((r) => setTimeout(r, ms));
 
@@ -528,12 +539,12 @@ t.test('frames beyond the window are refused and not kept; aborts and stuck noti
   let near: Buffer | undefined = Buffer.alloc(big * 4);
   const farRef = new WeakRef(far);
   const nearRef = new WeakRef(near);
-  const refused = q.frame(1, dataHeader(1, 1000, big), far, false);
+  const refused = deliverTo(q, 1, dataHeader(1, 1000, big), far);
   t.type(refused, 'string', 'a frame 1000 collectives ahead is refused');
   t.match(String(refused), `more than ${MAX_SEQ_AHEAD} collectives ahead`, 'saying why');
   // Nothing started yet (the last started is #-1): the window ends at #-1 + MAX_SEQ_AHEAD.
-  t.equal(q.frame(1, dataHeader(1, MAX_SEQ_AHEAD - 1, big), near, false), true, `a frame for #${MAX_SEQ_AHEAD - 1} (inside the window) is kept`);
-  t.type(q.frame(1, dataHeader(1, MAX_SEQ_AHEAD, 0), undefined, false), 'string', `one for #${MAX_SEQ_AHEAD} is not`);
+  t.equal(deliverTo(q, 1, dataHeader(1, MAX_SEQ_AHEAD - 1, big), near), true, `a frame for #${MAX_SEQ_AHEAD - 1} (inside the window) is kept`);
+  t.type(q.frame(1, dataHeader(1, MAX_SEQ_AHEAD, 0), undefined), 'string', `one for #${MAX_SEQ_AHEAD} is not`);
   far = undefined;
   near = undefined;
   const gc = await collectGarbage();
@@ -545,11 +556,11 @@ t.test('frames beyond the window are refused and not kept; aborts and stuck noti
     t.not(nearRef.deref(), undefined, 'the buffered one is kept (the check above can tell)');
   }
   const abort = (src: number, seq: number, extra: Partial<Header> = {}): Header => ({ ...controlHeader('abort', src, 7, seq, 'allreduce'), code: 'ETIMEDOUT', msg: 'test', ...extra });
-  t.type(q.frame(2, abort(2, 1000), undefined, false), 'string', 'an abort 1000 collectives ahead is refused');
-  t.type(q.frame(2, controlHeader('stuck', 2, 7, 1000, 'allreduce'), undefined, false), 'string', 'a stuck notice 1000 collectives ahead is refused');
+  t.type(q.frame(2, abort(2, 1000), undefined), 'string', 'an abort 1000 collectives ahead is refused');
+  t.type(q.frame(2, controlHeader('stuck', 2, 7, 1000, 'allreduce'), undefined), 'string', 'a stuck notice 1000 collectives ahead is refused');
   t.equal(w.stats[0].abortsReceived, 0, 'no abort was counted');
   t.equal(q.poisoned, undefined, 'the engine is not poisoned by them');
-  t.type(q.frame(2, controlHeader('hello' as Header['k'], 2, 7, 0, 'x'), undefined, false), 'string', "a kind the engine does not know is refused");
+  t.type(q.frame(2, controlHeader('hello' as Header['k'], 2, 7, 0, 'x'), undefined), 'string', "a kind the engine does not know is refused");
 });
 
 t.test('an abort for the current op fails it on the receiver, naming the culprit and the messenger', async (t) => {
@@ -559,7 +570,7 @@ t.test('an abort for the current op fails it on the receiver, naming the culprit
   const p = w.barrier(0);
   await turn();
   const h: Header = { ...controlHeader('abort', 2, 7, 0, 'barrier'), code: 'EMISMATCH', msg: 'rank 1 called something else', cu: 1 };
-  t.equal(w.queues[0].frame(2, h, undefined, false), true, 'the abort is taken');
+  t.equal(w.queues[0].frame(2, h, undefined), true, 'the abort is taken');
   const e = await rejection(p);
   t.equal(e.code, 'EMISMATCH', 'the op fails with the code the abort carries');
   t.equal(e.peer, 1, "err.peer is the culprit named in the abort's cu");
@@ -571,7 +582,7 @@ t.test('an abort for the current op fails it on the receiver, naming the culprit
   // code and no culprit names its sender, as EPEERLOST.
   const w2 = new World(3, { ordering: 'inorder', seed: 1 });
   t.teardown(() => w2.close());
-  t.equal(w2.queues[1].frame(0, { ...controlHeader('abort', 0, 7, 0, 'barrier'), code: 'EWHATEVER', msg: 'x' }, undefined, false), true, 'an abort for the next collective is kept');
+  t.equal(w2.queues[1].frame(0, { ...controlHeader('abort', 0, 7, 0, 'barrier'), code: 'EWHATEVER', msg: 'x' }, undefined), true, 'an abort for the next collective is kept');
   const e2 = await rejection(w2.barrier(1));
   t.equal(e2.code, 'EPEERLOST', 'an unknown code becomes EPEERLOST');
   t.equal(e2.peer, 0, 'no culprit named: the sender is');

@@ -82,7 +82,7 @@ export function exchangeProtocol<A extends NumericArray>(p: ExchangeParams<A>): 
         const got = landed.get(src) ?? landed.set(src, new Uint8Array(nseg)).get(src)!;
         if (!(h.s >= 0 && h.s < nseg) || h.c !== segLen(h.s) || got[h.s] === 1) return false;
         got[h.s] = 1;
-        if (payload !== undefined && h.c > 0) new Uint8Array(mine.buffer, mine.byteOffset + h.s * segmentElems * elemBytes, h.c * elemBytes).set(payload);
+        if (payload !== undefined && h.c > 0) new Uint8Array(mine.buffer, mine.byteOffset + h.s * segmentElems * elemBytes, h.c * elemBytes).set(payload.bytes);
         const l = left.get(src)! - 1;
         if (l === 0) settle(src);
         else left.set(src, l);
