@@ -201,5 +201,6 @@ export class RankGroup {
     if (this.released) return;
     this.released = true;
     this.transport.close();
+    this.p2p.close();
   }
 }

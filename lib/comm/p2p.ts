@@ -52,6 +52,13 @@ export class PointToPoint {
     return true;
   }
 
+  /** Releases the messages nobody received (the communicator is gone): their frames go back at once. */
+  close(): void {
+    for (const q of this.queues.values()) for (const m of q) m.payload?.release();
+    this.queues.clear();
+    this.queuedBytes = 0;
+  }
+
   /** Wakes every recv() (a peer was lost, or the communicator failed): each rechecks and throws. */
   wakeAll(): void {
     for (const w of [...this.waiters.values()]) w();
