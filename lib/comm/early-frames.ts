@@ -1,64 +1,70 @@
 /**
  * Frames of collectives this rank has not started yet: a peer done with its local work sends while
  * this rank is still in its own. Kept per sequence number, within the engine's window, and capped
- * in bytes so that a flood cannot exhaust memory. A shared-memory payload must be handed back to its
- * sender at once, so it is copied, into a reused buffer of its size when one is spare: the same
- * sizes come back every step, and a fresh buffer of several MB costs a page fault per 4 KiB.
+ * in bytes so that a flood cannot exhaust memory. Each payload is kept (transport/frame.ts: a lent
+ * shared-memory view is copied and handed back to its sender at once) and released when its
+ * collective has taken it, or when no collective will (the engine is closed or poisoned, which any
+ * failed op does: an aborted collective never replays its own).
  */
+import type { Frame } from '../transport/frame.js';
 import type { DataHeader } from '../transport/wire.js';
 
 /** Bytes buffered for collectives not started yet, at most. */
 const MAX_EARLY_BYTES = 1 << 30;
-/** Spare copy buffers kept, at most this many bytes. */
-const COPY_POOL_BYTES = 64 << 20;
 
 export interface EarlyFrame {
   readonly src: number;
   readonly header: DataHeader;
-  readonly payload: Buffer | undefined;
-  /** The payload is a pooled copy: valid until recycled, so it is delivered as volatile. */
-  readonly pooled: boolean;
+  readonly payload: Frame | undefined;
 }
 
 export class EarlyFrames {
   private readonly bySeq = new Map<number, EarlyFrame[]>();
   private bytes = 0;
-  private readonly spare = new Map<number, Buffer[]>();
-  private spareBytes = 0;
+  private closed = false;
 
-  /** Keeps a frame of collective `header.seq`; `volatile` payloads are copied. Returns why not, when refused. */
-  keep(src: number, header: DataHeader, payload: Buffer | undefined, volatile: boolean): true | string {
+  /** Keeps a frame of collective `header.seq` (its payload is kept). Returns why not, when refused. */
+  keep(src: number, header: DataHeader, payload: Frame | undefined): true | string {
+    // No collective will run to take it (the engine is closed or poisoned): taken, not kept, so released.
+    if (this.closed) return true;
     const n = payload?.byteLength ?? 0;
     if (this.bytes + n > MAX_EARLY_BYTES) return `more than ${MAX_EARLY_BYTES} bytes buffered for collectives not started yet`;
     this.bytes += n;
     const list = this.bySeq.get(header.seq) ?? this.bySeq.set(header.seq, []).get(header.seq)!;
-    list.push(volatile && payload !== undefined ? { src, header, payload: this.copy(payload), pooled: true } : { src, header, payload, pooled: false });
+    list.push({ src, header, payload: payload?.keep() });
     return true;
   }
 
-  /** Hands collective `seq`'s frames to `deliver`, in arrival order, and forgets them. */
+  /**
+   * Hands collective `seq`'s frames to `deliver`, in arrival order, and forgets them. Each payload
+   * is lent to the call as a fresh delivery would be: kept by it, or released after it.
+   */
   replay(seq: number, deliver: (f: EarlyFrame) => void): void {
     const list = this.bySeq.get(seq);
     this.bySeq.delete(seq);
     for (const f of list ?? []) {
       this.bytes -= f.payload?.byteLength ?? 0;
-      deliver(f);
-      if (f.pooled) this.recycle(f.payload!);
+      f.payload?.lend();
+      try {
+        deliver(f);
+      } finally {
+        f.payload?.afterDelivery();
+      }
     }
   }
 
-  private copy(payload: Buffer): Buffer {
-    const spare = this.spare.get(payload.byteLength)?.pop();
-    if (spare !== undefined) this.spareBytes -= spare.byteLength;
-    const copy = spare ?? Buffer.allocUnsafeSlow(payload.byteLength);
-    copy.set(payload);
-    return copy;
+  /** Releases every frame and keeps no more (the engine is closed, or poisoned: no later collective runs). */
+  close(): void {
+    this.closed = true;
+    for (const list of this.bySeq.values()) for (const f of list) f.payload?.release();
+    this.bySeq.clear();
+    this.bytes = 0;
   }
 
-  private recycle(copy: Buffer): void {
-    if (this.spareBytes + copy.byteLength > COPY_POOL_BYTES) return;
-    const list = this.spare.get(copy.byteLength) ?? this.spare.set(copy.byteLength, []).get(copy.byteLength)!;
-    list.push(copy);
-    this.spareBytes += copy.byteLength;
+  /** Frames buffered now (diagnostics and tests). */
+  get count(): number {
+    let n = 0;
+    for (const list of this.bySeq.values()) n += list.length;
+    return n;
   }
 }

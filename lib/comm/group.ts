@@ -95,7 +95,7 @@ export class RankGroup {
       stats: this.stats,
       hooks: {
         ...poll,
-        p2p: (src, h, payload, volatile) => this.p2p.take(src, h, payload, volatile),
+        p2p: (src, h, payload) => this.p2p.take(src, h, payload),
         peerGone: (peer, err) => {
           this.gone.set(peer, err);
           this.p2p.wakeAll();
@@ -201,5 +201,6 @@ export class RankGroup {
     if (this.released) return;
     this.released = true;
     this.transport.close();
+    this.p2p.close();
   }
 }

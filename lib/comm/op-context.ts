@@ -5,6 +5,7 @@
  * fails the collective with EMISMATCH (naming both sides) instead of reducing garbage or hanging.
  */
 import { ZcollError } from '../errors.js';
+import type { Frame } from '../transport/frame.js';
 import { dataHeader, type DataHeader, type OpFields } from '../transport/wire.js';
 
 /** What every rank must agree on for one collective: the wire's op fields, and whether it is tolerant. */
@@ -18,11 +19,11 @@ export interface OpDescriptor extends OpFields {
 }
 
 /**
- * Handles one frame of the op. `volatile`: the payload lives in a shared-memory slot that is given
- * back to its sender when the handler returns, so a handler that keeps it must copy it.
+ * Handles one frame of the op. The payload is lent for the call (transport/frame.ts): a handler
+ * that reads it later keeps it, and releases it once done.
  */
 export interface FrameHandler {
-  (src: number, header: DataHeader, payload: Buffer | undefined, volatile: boolean): boolean;
+  (src: number, header: DataHeader, payload: Frame | undefined): boolean;
 }
 
 /** What an op needs from its communicator. */
@@ -92,7 +93,7 @@ export class OpContext {
   }
 
   /** Routes a frame of this op's sequence number. Returns false when it was dropped. */
-  deliver(src: number, h: DataHeader, payload: Buffer | undefined, volatile = false): boolean {
+  deliver(src: number, h: DataHeader, payload: Frame | undefined): boolean {
     if (this.settledFlag) return false;
     const d = this.desc;
     const agree =
@@ -105,7 +106,7 @@ export class OpContext {
       return true;
     }
     if (this.handler === undefined) return false;
-    return this.handler(src, h, payload, volatile);
+    return this.handler(src, h, payload);
   }
 
   /** Segment `segment` of transfer `transfer` of this op, `elements` elements, to `peer`. */

@@ -11,6 +11,7 @@
 import { BYTES_PER_ELEMENT } from '../dtype.js';
 import { debug } from '../debug.js';
 import { ERROR_CODES, ZcollError, type ErrorCode } from '../errors.js';
+import type { Frame } from '../transport/frame.js';
 import type { FrameSink } from '../transport/inbox.js';
 import type { PollHooks } from '../transport/transport.js';
 import { abortHeader, byeHeader, stuckHeader, type AbortHeader, type DataHeader, type Header, type P2PHeader, type StuckHeader } from '../transport/wire.js';
@@ -31,7 +32,7 @@ export interface FrameSender {
 /** What the engine needs around it: the transport's busy-poll hooks (none without shared memory), point-to-point, tracing. */
 export interface EngineHooks extends Partial<PollHooks> {
   /** Point-to-point frames go elsewhere (p2p.ts): true when taken, else why not. */
-  p2p?(src: number, h: P2PHeader, payload: Buffer | undefined, volatile: boolean): true | string;
+  p2p?(src: number, h: P2PHeader, payload: Frame | undefined): true | string;
   /** A peer is gone (lost or failed link): point-to-point waiters fail too. */
   peerGone?(peer: number, err: ZcollError): void;
   trace?: (e: Omit<TraceEvent, 'pid' | 'tid'>) => void;
@@ -100,6 +101,7 @@ export class OpQueue implements OpHost {
 
   close(): void {
     this.closedFlag = true;
+    this.early.close();
   }
 
   get closed(): boolean {
@@ -116,6 +118,7 @@ export class OpQueue implements OpHost {
   private poison(err: ZcollError): void {
     if (this.poisonErr !== undefined) return;
     this.poisonErr = err;
+    this.early.close(); // no later collective runs to take them (an aborted one never replays its own)
     this.onPoisoned(err);
   }
 
@@ -150,7 +153,7 @@ export class OpQueue implements OpHost {
       if (aborted !== undefined) ctx.fail(aborted, false);
       else {
         start(ctx);
-        this.replayEarly(ctx);
+        this.early.replay(seq, (f) => void ctx.deliver(f.src, f.header, f.payload));
         this.pollWhile(ctx, spin, park);
       }
       try {
@@ -179,11 +182,6 @@ export class OpQueue implements OpHost {
     trace({ name: d.op, cat: 'collective', ph: 'B', ts: performance.now() * 1000, args: { seq: ctx.seq, dtype: d.dtype, count: d.count, redop: d.redop, root: d.root } });
     const end = (): void => trace({ name: d.op, cat: 'collective', ph: 'E', ts: performance.now() * 1000 });
     ctx.done.then(end, end);
-  }
-
-  private replayEarly(ctx: OpContext): void {
-    // A pooled copy is delivered as volatile: a handler that keeps it copies it, as from a slot.
-    this.early.replay(ctx.seq, (f) => void ctx.deliver(f.src, f.header, f.payload, f.pooled));
   }
 
   /** Notices kept per sequence number are only useful near the current op. */
@@ -224,10 +222,10 @@ export class OpQueue implements OpHost {
   // ---------------------------------------------------------------- frames in
 
   /** The inbox's sink: every authenticated frame of this communicator. */
-  readonly frame: FrameSink = (src, h, payload, volatile) => {
+  readonly frame: FrameSink = (src, h, payload) => {
     switch (h.kind) {
       case 'data':
-        return this.onData(src, h, payload, volatile);
+        return this.onData(src, h, payload);
       case 'abort':
         return this.onAbort(src, h);
       case 'stuck':
@@ -236,7 +234,7 @@ export class OpQueue implements OpHost {
         this.byes.add(src);
         return true;
       case 'p2p':
-        return this.p.hooks.p2p?.(src, h, payload, volatile) ?? 'point-to-point frame with no receiver';
+        return this.p.hooks.p2p?.(src, h, payload) ?? 'point-to-point frame with no receiver';
       default:
         return `'${h.kind}' frame is not for the op engine`;
     }
@@ -252,15 +250,15 @@ export class OpQueue implements OpHost {
     return seq <= Math.max(this.startedSeq, this.nextSeq - 1) + MAX_SEQ_AHEAD ? 'ahead' : 'far';
   }
 
-  private onData(src: number, h: DataHeader, payload: Buffer | undefined, volatile: boolean): true | string {
+  private onData(src: number, h: DataHeader, payload: Frame | undefined): true | string {
     const a = this.active;
     if (a !== undefined && h.seq === a.seq && !a.settled) {
-      return a.deliver(src, h, payload, volatile) ? true : `unexpected frame for ${h.op} #${h.seq} from rank ${src} (transfer ${h.transfer}, segment ${h.segment})`;
+      return a.deliver(src, h, payload) ? true : `unexpected frame for ${h.op} #${h.seq} from rank ${src} (transfer ${h.transfer}, segment ${h.segment})`;
     }
     const at = this.place(h.seq);
     if (at === 'late' || at === 'recent') return `late frame for ${h.op} #${h.seq} from rank ${src}`;
     if (at === 'far') return `frame for ${h.op} #${h.seq} from rank ${src}, more than ${MAX_SEQ_AHEAD} collectives ahead of this rank`;
-    return this.early.keep(src, h, payload, volatile);
+    return this.early.keep(src, h, payload);
   }
 
   /**

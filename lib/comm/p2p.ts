@@ -8,6 +8,7 @@
  */
 import { BYTES_PER_ELEMENT, dtypeOf, type NumericArray } from '../dtype.js';
 import { ZcollError } from '../errors.js';
+import type { Frame } from '../transport/frame.js';
 import { p2pHeader, type P2PHeader } from '../transport/wire.js';
 import type { FrameSender } from './op-queue.js';
 import { segmentElemsOf } from './protocols/schedule.js';
@@ -16,7 +17,8 @@ const MAX_QUEUED_BYTES = 1 << 30;
 
 interface Message {
   header: P2PHeader;
-  payload: Buffer | undefined;
+  /** Kept until recv() copied it into its target. */
+  payload: Frame | undefined;
 }
 
 export interface P2PHost {
@@ -39,15 +41,22 @@ export class PointToPoint {
   constructor(private readonly host: P2PHost) {}
 
   /** The engine's sink for 'p2p' frames: queued for recv, or refused beyond the cap. */
-  take(src: number, h: P2PHeader, payload: Buffer | undefined, volatile: boolean): true | string {
+  take(src: number, h: P2PHeader, payload: Frame | undefined): true | string {
     const bytes = payload?.byteLength ?? 0;
     if (this.queuedBytes + bytes > MAX_QUEUED_BYTES) return `point-to-point frame from rank ${src}: more than ${MAX_QUEUED_BYTES} bytes wait for recv() already`;
     this.queuedBytes += bytes;
     const key = `${src}:${h.tag}`;
     const q = this.queues.get(key) ?? this.queues.set(key, []).get(key)!;
-    q.push({ header: h, payload: volatile && payload !== undefined ? Buffer.from(payload) : payload });
+    q.push({ header: h, payload: payload?.keep() });
     this.waiters.get(key)?.();
     return true;
+  }
+
+  /** Releases the messages nobody received (the communicator is gone): their frames go back at once. */
+  close(): void {
+    for (const q of this.queues.values()) for (const m of q) m.payload?.release();
+    this.queues.clear();
+    this.queuedBytes = 0;
   }
 
   /** Wakes every recv() (a peer was lost, or the communicator failed): each rechecks and throws. */
@@ -84,7 +93,8 @@ export class PointToPoint {
     const first = await this.next(src, tag, Date.now() + timeoutMs, timeoutMs, op);
     const h0 = first.header;
     if (h0.dtype !== dtype || h0.count !== target.length) {
-      throw new ZcollError('EMISMATCH', `rank ${src} sent ${h0.count} x ${h0.dtype} on tag ${tag}; this rank expects ${target.length} x ${dtype}`, { rank: this.host.rank, op, peer: src });
+      first.payload?.release();
+      throw new ZcollError('EMISMATCH', `rank ${src} sent ${h0.count} x ${h0.dtype || 'none'} on tag ${tag}; this rank expects ${target.length} x ${dtype}`, { rank: this.host.rank, op, peer: src });
     }
     const bytes = new Uint8Array(target.buffer, target.byteOffset, target.byteLength);
     const segmentElems = segmentElemsOf(this.host.segmentBytes, elemBytes);
@@ -92,8 +102,14 @@ export class PointToPoint {
     let msg = first;
     for (let s = 0; s < h0.segments; s++) {
       if (s > 0) msg = await this.next(src, tag, deadline, timeoutMs, op);
-      if (msg.header.segment !== s || msg.header.seq !== h0.seq) throw new ZcollError('EPROTO', `out-of-order segment from rank ${src}: got segment ${msg.header.segment} of message ${msg.header.seq}, expected ${s} of ${h0.seq}`, { rank: this.host.rank, op, peer: src });
-      if (msg.payload !== undefined) bytes.set(msg.payload, s * segmentElems * elemBytes);
+      if (msg.header.segment !== s || msg.header.seq !== h0.seq) {
+        msg.payload?.release();
+        throw new ZcollError('EPROTO', `out-of-order segment from rank ${src}: got segment ${msg.header.segment} of message ${msg.header.seq}, expected ${s} of ${h0.seq}`, { rank: this.host.rank, op, peer: src });
+      }
+      if (msg.payload !== undefined) {
+        bytes.set(msg.payload.bytes, s * segmentElems * elemBytes);
+        msg.payload.release();
+      }
     }
     return target;
   }

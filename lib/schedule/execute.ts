@@ -5,8 +5,9 @@
  * never waits for the slowest transfer of its step).
  *
  * Memory rules (zero-copy, and safe):
- *  - a received frame is reduced or copied straight from the ZeroMQ message's memory when it is
- *    aligned for the dtype (one copy otherwise);
+ *  - a received frame is reduced or copied straight from the ZeroMQ message's memory or the
+ *    sender's shared-memory slot when it is aligned for the dtype (one copy otherwise), and released
+ *    at once (transport/frame.ts); one that arrives before its turn in the reduction order is kept;
  *  - sends go out as views of the working buffer, without a copy (relays too: the verifier's race
  *    freedom guarantees nothing overwrites a chunk before its send has landed). zeromq.js may still be
  *    writing a view after its send promise resolves, and the caller owns the buffer once the
@@ -27,6 +28,7 @@
 import type { Kernels, ElementwiseOp } from '../kernels/contract.js';
 import { BYTES_PER_ELEMENT, dtypeOf, viewArray, type NumericArray } from '../dtype.js';
 import { ZcollError } from '../errors.js';
+import type { Frame } from '../transport/frame.js';
 import { chunkSpans, segmentCount, segmentSpan, type Span } from './partition.js';
 import type { Schedule, Transfer } from './types.js';
 
@@ -37,16 +39,17 @@ export interface ExecChannel {
   send(peer: number, transfer: number, segment: number, payload: Uint8Array | undefined, count: number): Promise<void>;
   /** Fails the collective (protocol violations found while executing). */
   fail(err: ZcollError): void;
-  /** Optional: the bytes of a received payload have been reduced or copied and are not read again. */
-  consumed?(payload: Buffer): void;
 }
 
 export interface Execution {
   /**
    * Feeds a frame of this collective; returns false if it was not expected (dropped by the caller).
-   * A `volatile` payload (a shared-memory slot) is only valid during the call: it is copied if kept.
+   * The payload is lent for the call: the executor releases it once reduced or copied, and keeps it
+   * only when it must wait for its turn in the reduction order.
    */
-  onFrame(src: number, transfer: number, segment: number, payload: Buffer | undefined, count: number, volatile?: boolean): boolean;
+  onFrame(src: number, transfer: number, segment: number, payload: Frame | undefined, count: number): boolean;
+  /** Releases the payloads still waiting for their turn (the op failed or was abandoned). */
+  dispose(): void;
   /** The peer and transfer the execution waits on, for timeout messages. */
   waitingOn(): { peer: number; what: string } | undefined;
   /** Resolves when every expected segment has landed and every send was queued. */
@@ -164,7 +167,7 @@ export function execute(p: ExecuteParams, ch: ExecChannel): Execution {
   for (const t of plan.incoming) depSegsLeft.set(t.id, nseg[t.chunk]);
   const nextReduce = new Map<number, Int32Array>(); // chunk -> per segment index into reduceOrder
   for (const c of plan.reduceOrder.keys()) nextReduce.set(c, new Int32Array(nseg[c]));
-  const stash = new Map<string, Buffer | undefined>();
+  const stash = new Map<string, Frame | undefined>();
   let sendsInFlight = 0;
   const receives = receivingRanks(s);
   // Small unconfirmed transfers go out from a private copy instead (cheaper than a round trip);
@@ -224,8 +227,9 @@ export function execute(p: ExecuteParams, ch: ExecChannel): Execution {
     }
   };
 
-  const typedView = (payload: Buffer | undefined, count: number): NumericArray => {
-    if (payload === undefined || count === 0) return viewArray(dtype, buffer.buffer, buffer.byteOffset, 0);
+  const typedView = (frame: Frame | undefined, count: number): NumericArray => {
+    if (frame === undefined || count === 0) return viewArray(dtype, buffer.buffer, buffer.byteOffset, 0);
+    const payload = frame.bytes;
     if (payload.byteOffset % elemBytes === 0) return viewArray(dtype, payload.buffer, payload.byteOffset, count);
     const aligned = new Uint8Array(payload.byteLength);
     aligned.set(payload);
@@ -244,12 +248,12 @@ export function execute(p: ExecuteParams, ch: ExecChannel): Execution {
       const x = s.transfers[order[next[seg]]];
       next[seg]++;
       if (sp.length > 0) kernels.reduceInto(buffer.subarray(sp.offset, sp.offset + sp.length), typedView(payload, sp.length), op);
-      if (payload !== undefined) ch.consumed?.(payload);
+      payload?.release();
       markLanded(x, seg);
     }
   };
 
-  const onFrame = (src: number, transfer: number, segment: number, payload: Buffer | undefined, count: number, volatile = false): boolean => {
+  const onFrame = (src: number, transfer: number, segment: number, payload: Frame | undefined, count: number): boolean => {
     if (failed) return false;
     if (transfer <= ACK_BASE) {
       const id = ackId(transfer);
@@ -277,11 +281,11 @@ export function execute(p: ExecuteParams, ch: ExecChannel): Execution {
     if (t.kind === 'reduce') {
       stash.set(key, payload);
       applyReduce(t.chunk, segment);
-      // Arrived before its turn in the reduction order: keep a private copy of a volatile payload.
-      if (volatile && payload !== undefined && stash.has(key)) stash.set(key, copyOf(payload));
+      // Arrived before its turn in the reduction order: kept (a lent slot is copied and handed back).
+      if (stash.has(key)) payload?.keep();
     } else {
       if (sp.length > 0) buffer.subarray(sp.offset, sp.offset + sp.length).set(typedView(payload, sp.length));
-      if (payload !== undefined) ch.consumed?.(payload);
+      payload?.release();
       markLanded(t, segment);
     }
     maybeDone();
@@ -298,7 +302,12 @@ export function execute(p: ExecuteParams, ch: ExecChannel): Execution {
     return undefined;
   };
 
+  const dispose = (): void => {
+    for (const f of stash.values()) f?.release();
+    stash.clear();
+  };
+
   for (const t of plan.outgoing) if (t.deps.length === 0) for (let sg = 0; sg < nseg[t.chunk]; sg++) sendSegment(t, sg);
   maybeDone();
-  return { onFrame, waitingOn, done };
+  return { onFrame, waitingOn, done, dispose };
 }

@@ -3,9 +3,11 @@
  * JavaScript as an external Buffer over the libzmq message (no copy) and reports its size to V8
  * as external memory; the message is freed only when the Buffer is garbage-collected. A rank
  * receiving at ~1 GB/s so makes V8 run a full collection every ~64 MB (13-15 % of the CPU of a
- * 64 MiB ZeroMQ-only all-reduce, bench/results/peers.md). Once the executor has reduced or copied
- * a frame's bytes, `releaseFrame` detaches its ArrayBuffer through the native addon: the backing
- * store, hence the libzmq message and its external-memory charge, goes at once.
+ * 64 MiB ZeroMQ-only all-reduce, bench/results/peers.md). When a received Frame (frame.ts) backed
+ * by such a buffer is released (the executor reduced or copied it, or nobody kept it past its
+ * delivery), `releaseFrame` detaches its ArrayBuffer through the native addon: the backing store,
+ * hence the libzmq message and its external-memory charge, goes at once. The endpoint also frees
+ * here what it refuses before any Frame exists (unauthenticated messages).
  * Only frames marked here as they came off a ZeroMQ socket are ever detached, and only when the
  * Buffer spans its whole ArrayBuffer (never a shared-memory slot, a pooled copy or a slice of
  * Node's pool). A detached Buffer reads as empty, so a late use shows as a length mismatch, not as

@@ -8,21 +8,24 @@
  *  - the header is validated (wire.ts decodeMessage) and must belong to this communicator (epoch);
  *  - a shared-memory reference is validated (its region is the sender's own, its range lies in the
  *    region's data area, the slot is lent right now) before anything is done with it: an invalid one
- *    changes nothing; a valid one goes back to its sender once the engine is done with it.
+ *    changes nothing; a valid one becomes a lent Frame (frame.ts) whose release hands it back.
+ * Every payload is delivered as a Frame, lent for the call: once the sink returns, a frame it did not
+ * keep is released here (a slot back to its sender, a ZeroMQ message freed).
  * Drops never throw: they are counted in the stats with their reason.
  */
 import { BYTES_PER_ELEMENT } from '../dtype.js';
 import { debug } from '../debug.js';
+import { Frame } from './frame.js';
 import { releaseFrame } from './frame-release.js';
 import type { SharedMemory } from './shared-memory.js';
 import { decodeMessage, type Header } from './wire.js';
 
 /**
- * Takes one frame from `src`; `volatile`: the payload is a view of shared memory valid only during
- * the call (a handler that keeps it copies it). Returns true when the frame was taken, else why it
- * was refused (the inbox counts the drop).
+ * Takes one frame from `src`; its payload, if any, is lent for the call (frame.ts: keep() it to
+ * read it later). Returns true when the frame was taken, else why it was refused (the inbox counts
+ * the drop).
  */
-export type FrameSink = (src: number, header: Header, payload: Buffer | undefined, volatile: boolean) => true | string;
+export type FrameSink = (src: number, header: Header, payload: Frame | undefined) => true | string;
 
 export interface DropStats {
   droppedFrames: number;
@@ -84,11 +87,8 @@ export class Inbox {
     const h = this.decode(peer, payload === undefined ? [head] : [head, payload], 'mailbox lane');
     if (h === undefined) return;
     if (h.header.kind !== 'data') return this.drop(`mailbox lane of rank ${peer} carries a '${h.header.kind}' frame, which never travels there`);
-    if (h.payload !== undefined) {
-      const taken = this.sink(peer, h.header, h.payload, true);
-      if (taken !== true) this.drop(taken);
-      return;
-    }
+    // The mailbox frees the slot when this returns (lane order): a kept payload is copied.
+    if (h.payload !== undefined) return this.deliver(peer, h.header, Frame.lent(h.payload, noop));
     this.resolve(peer, h.header, undefined);
   }
 
@@ -112,11 +112,7 @@ export class Inbox {
 
   /** A frame whose payload may be a shared-memory reference: validated, delivered, and only then handed back. */
   private resolve(src: number, h: Header, payload: Buffer | undefined): void {
-    if (h.kind !== 'data' || h.shm === undefined) {
-      const taken = this.sink(src, h, payload, false);
-      if (taken !== true) this.drop(taken);
-      return;
-    }
+    if (h.kind !== 'data' || h.shm === undefined) return this.deliver(src, h, payload === undefined ? undefined : Frame.owned(payload));
     if (this.shared === undefined) return this.drop(`rank ${src} sent a shared-memory reference, but this rank shares no memory with it`);
     const shm = h.shm;
     const ref = { size: shm.size, offset: shm.offset, state: shm.slot, dataStart: shm.dataStart };
@@ -125,9 +121,23 @@ export class Inbox {
     if (typeof view === 'string') return this.drop(`shared-memory reference of rank ${src} refused: ${view}`);
     // A valid reference names a slot its sender lent, in its own region: once the engine is done with
     // it, taken or refused (a late or surplus segment of a peer that misbehaves), it goes back to its
-    // sender, or that sender's lane would fill up and block it. Only the sender's own memory is touched.
-    const taken = this.sink(src, h, view, true);
-    this.shared.release(shm.region, ref);
+    // sender (exactly once: the frame's release), or that sender's lane would fill up and block it.
+    // Only the sender's own memory is touched.
+    const shared = this.shared;
+    const name = shm.region;
+    this.deliver(src, h, Frame.lent(view, () => shared.release(name, ref)));
+  }
+
+  /** Lends `frame` to the sink for the call; releases it after unless the sink kept it. */
+  private deliver(src: number, h: Header, frame: Frame | undefined): void {
+    let taken: true | string;
+    try {
+      taken = this.sink(src, h, frame);
+    } finally {
+      frame?.afterDelivery();
+    }
     if (taken !== true) this.drop(taken);
   }
 }
+
+function noop(): void {}

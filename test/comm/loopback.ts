@@ -10,9 +10,11 @@
 // plus duplicates (a second copy that lands after the first), drops and held frames.
 // Payloads are delivered as views of the sender's memory, as zeromq.js delivers large messages
 // and may still read a view after its send promise resolved: an engine that rewrote a chunk before
-// its frame landed would show it. `volatileShare` delivers some frames as volatile (a shared-memory
-// slot: a private copy scribbled over once the sink returns), which exercises the engine's copies.
+// its frame landed would show it. `volatileShare` lends some frames as a shared-memory slot is lent
+// (transport/frame.ts: a private copy scribbled over once handed back), which exercises the engine's
+// keep() and release(). Every frame object delivered is recorded: a test can check none leaks.
 import type { FrameSender } from '../../lib/comm/op-queue.js';
+import { Frame } from '../../lib/transport/frame.js';
 import type { FrameSink } from '../../lib/transport/inbox.js';
 import type { Header } from '../../lib/transport/wire.js';
 import { prng } from '../helpers/prng.js';
@@ -41,7 +43,7 @@ export interface LoopbackOptions {
   readonly drop?: (f: LoopFrame) => boolean;
   /** Frames for which this returns true wait until release(). */
   readonly hold?: (f: LoopFrame) => boolean;
-  /** Share of payload frames delivered as volatile (0 by default). */
+  /** Share of payload frames lent as shared-memory slots (0 by default). */
   readonly volatileShare?: number;
   /** Frames delivered per event-loop turn (default 8): fewer turns, same orders (sends happen inside a delivery). */
   readonly perTurn?: number;
@@ -64,6 +66,8 @@ export class Loopback {
   readonly delivered: Array<{ frame: LoopFrame; taken: true | string }> = [];
   readonly refused: Refusal[] = [];
   readonly dropped: LoopFrame[] = [];
+  /** Every payload frame object handed to a sink (each must be released in the end). */
+  readonly payloads: Frame[] = [];
   /** Called after each delivery (tests that watch when frames land relative to their ranks). */
   onDeliver: ((f: LoopFrame, taken: true | string) => void) | undefined;
   private readonly random: () => number;
@@ -104,6 +108,11 @@ export class Loopback {
 
   get heldCount(): number {
     return this.held.length;
+  }
+
+  /** Payload frames delivered and not released yet. */
+  get unreleased(): number {
+    return this.payloads.filter((p) => !p.released).length;
   }
 
   get pending(): number {
@@ -194,13 +203,20 @@ export class Loopback {
     const sink = this.sinks[f.dst];
     if (sink === undefined) throw new Error(`loopback: rank ${f.dst} has no sink`);
     const volatile = f.payload !== undefined && this.random() < (this.o.volatileShare ?? 0);
-    let payload: Buffer | undefined;
+    let payload: Frame | undefined;
     if (f.payload === undefined) payload = undefined;
-    else if (volatile) payload = Buffer.from(f.payload);
-    else payload = Buffer.from(f.payload.buffer, f.payload.byteOffset, f.payload.byteLength);
-    const taken = sink(f.src, f.header, payload, volatile);
-    // A slot is handed back and reused once the sink returned: stale bytes must never be read.
-    if (volatile && payload !== undefined) payload.fill(0xa5);
+    else if (volatile) {
+      // A slot is reused by its sender once handed back: stale bytes must never be read.
+      const slot = Buffer.from(f.payload);
+      payload = Frame.lent(slot, () => slot.fill(0xa5));
+    } else payload = Frame.owned(Buffer.from(f.payload.buffer, f.payload.byteOffset, f.payload.byteLength));
+    if (payload !== undefined) this.payloads.push(payload);
+    let taken: true | string;
+    try {
+      taken = sink(f.src, f.header, payload);
+    } finally {
+      payload?.afterDelivery();
+    }
     this.delivered.push({ frame: f, taken });
     if (taken !== true) this.refused.push({ frame: f, reason: taken });
     this.onDeliver?.(f, taken);

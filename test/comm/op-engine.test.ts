@@ -18,7 +18,11 @@ import { ZcollError } from '../../lib/errors.js';
 import type { BroadcastAlgorithm } from '../../lib/schedule/broadcast.js';
 import { cachedSchedule, SCHEDULE_ALGORITHMS, type ScheduleAlgorithm, type ScheduleSpec } from '../../lib/schedule/cache.js';
 import { chunkSpan } from '../../lib/schedule/partition.js';
-import { abortHeader, stuckHeader, type AbortHeader, type DataHeader, type Header } from '../../lib/transport/wire.js';
+import { Frame, frameStats } from '../../lib/transport/frame.js';
+import { Inbox } from '../../lib/transport/inbox.js';
+import { SharedMemory } from '../../lib/transport/shared-memory.js';
+import { REGION_HEADER_BYTES, regionName, shmSupported, slotsPerPeer } from '../../lib/transport/shm-region.js';
+import { abortHeader, encodeHeader, stuckHeader, type AbortHeader, type DataHeader, type Header } from '../../lib/transport/wire.js';
 import { Loopback, type LoopbackOptions, type LoopFrame } from './loopback.js';
 import { prng } from '../helpers/prng.js';
 
@@ -290,6 +294,7 @@ for (const ordering of ['inorder', 'fifo', 'shuffle'] as const) {
       // 'fifo'; one reduction per combination elsewhere (alternating, so each n still runs both).
       await matrix(t, w, 17 * n, n === 2 || (ordering === 'fifo' && n === 8));
       t.same(unexpectedRefusals(w, () => false), [], `${n} ranks: every frame was taken (none refused)`);
+      t.equal(w.net.unreleased, 0, `${n} ranks: every one of the ${w.net.payloads.length} payload frames was released`);
       for (const q of w.queues) t.equal(q.poisoned, undefined, `${n} ranks: rank ${q.rank} is not poisoned`);
       w.close();
     }
@@ -322,7 +327,8 @@ for (const how of ['called late', 'called, input late'] as const) {
   for (const ordering of ['inorder', 'fifo'] as const) {
     t.test(`early frames (slow rank ${how}, ${ordering}): queued collectives complete in call order with the reference`, async (t) => {
       const n = 4;
-      const w = new World(n, { ordering, seed: 77, maxLag: 5 });
+      // Half the payloads lent as shared-memory slots are: an early one is kept as a copy, its slot scribbled over.
+      const w = new World(n, { ordering, seed: 77, maxLag: 5, volatileShare: 0.5 });
       t.teardown(() => w.close());
       const sched = cachedSchedule(w.topology, { collective: 'broadcast', algorithm: 'binomial', root: 0 });
       const slow = [...Array(n).keys()].find((r) => r !== 0 && !sched.transfers.some((x) => x.src === r) && sched.transfers.every((x) => x.dst !== r || x.src !== 0));
@@ -371,6 +377,7 @@ for (const how of ['called late', 'called, input late'] as const) {
       for (const seq of [k + 1, k + 2, k + 3, k + 4, k + 5]) t.ok(earlySeqs.has(seq), `frames of collective ${seq} reached the slow rank before it started collective ${k}`);
       for (let r = 0; r < n; r++) t.same(order[r], ['b0', 'b1', 'b2', 'b3', 'b4', 'a'], `rank ${r}: completed in call order`);
       t.same(unexpectedRefusals(w, () => false), [], 'every early frame was kept and taken');
+      t.equal(w.net.unreleased, 0, `every one of the ${w.net.payloads.length} payload frames was released`);
     });
   }
 }
@@ -513,6 +520,16 @@ function dataHeader(src: number, seq: number, count: number): DataHeader {
   return { kind: 'data', sender: src, epoch: 7, seq, op: 'allreduce', transfer: 0, segment: 0, dtype: 'float32', count, elements: count, redop: 'sum', root: -1, algorithm: 'ring' };
 }
 
+/** Hands `payload` to engine `q` as the Inbox does: lent for the call, released after unless kept. */
+function deliverTo(q: OpQueue, src: number, h: Header, payload: Buffer): true | string {
+  const f = Frame.owned(payload);
+  try {
+    return q.frame(src, h, f);
+  } finally {
+    f.afterDelivery();
+  }
+}
+
 /** Lets the engine's promise callbacks and timers run. */
 const turn = (ms = 0): Promise<void> => new Promise((r) => setTimeout(r, ms));
 
@@ -534,12 +551,12 @@ t.test('frames beyond the window are refused and not kept; aborts and stuck noti
   let near: Buffer | undefined = Buffer.alloc(big * 4);
   const farRef = new WeakRef(far);
   const nearRef = new WeakRef(near);
-  const refused = q.frame(1, dataHeader(1, 1000, big), far, false);
+  const refused = deliverTo(q, 1, dataHeader(1, 1000, big), far);
   t.type(refused, 'string', 'a frame 1000 collectives ahead is refused');
   t.match(String(refused), `more than ${MAX_SEQ_AHEAD} collectives ahead`, 'saying why');
   // Nothing started yet (the last started is #-1): the window ends at #-1 + MAX_SEQ_AHEAD.
-  t.equal(q.frame(1, dataHeader(1, MAX_SEQ_AHEAD - 1, big), near, false), true, `a frame for #${MAX_SEQ_AHEAD - 1} (inside the window) is kept`);
-  t.type(q.frame(1, dataHeader(1, MAX_SEQ_AHEAD, 0), undefined, false), 'string', `one for #${MAX_SEQ_AHEAD} is not`);
+  t.equal(deliverTo(q, 1, dataHeader(1, MAX_SEQ_AHEAD - 1, big), near), true, `a frame for #${MAX_SEQ_AHEAD - 1} (inside the window) is kept`);
+  t.type(q.frame(1, dataHeader(1, MAX_SEQ_AHEAD, 0), undefined), 'string', `one for #${MAX_SEQ_AHEAD} is not`);
   far = undefined;
   near = undefined;
   const gc = await collectGarbage();
@@ -551,11 +568,11 @@ t.test('frames beyond the window are refused and not kept; aborts and stuck noti
     t.not(nearRef.deref(), undefined, 'the buffered one is kept (the check above can tell)');
   }
   const abort = (src: number, seq: number): AbortHeader => abortHeader(src, 7, seq, 'allreduce', 'ETIMEDOUT', 'test');
-  t.type(q.frame(2, abort(2, 1000), undefined, false), 'string', 'an abort 1000 collectives ahead is refused');
-  t.type(q.frame(2, stuckHeader(2, 7, 1000, 'allreduce', 'waiting'), undefined, false), 'string', 'a stuck notice 1000 collectives ahead is refused');
+  t.type(q.frame(2, abort(2, 1000), undefined), 'string', 'an abort 1000 collectives ahead is refused');
+  t.type(q.frame(2, stuckHeader(2, 7, 1000, 'allreduce', 'waiting'), undefined), 'string', 'a stuck notice 1000 collectives ahead is refused');
   t.equal(w.stats[0].abortsReceived, 0, 'no abort was counted');
   t.equal(q.poisoned, undefined, 'the engine is not poisoned by them');
-  t.type(q.frame(2, { kind: 'hello', sender: 2, epoch: 7 } as unknown as Header, undefined, false), 'string', "a kind the engine does not know is refused");
+  t.type(q.frame(2, { kind: 'hello', sender: 2, epoch: 7 } as unknown as Header, undefined), 'string', "a kind the engine does not know is refused");
 });
 
 t.test('an abort for the current op fails it on the receiver, naming the culprit and the messenger', async (t) => {
@@ -565,7 +582,7 @@ t.test('an abort for the current op fails it on the receiver, naming the culprit
   const p = w.barrier(0);
   await turn();
   const h = abortHeader(2, 7, 0, 'barrier', 'EMISMATCH', 'rank 1 called something else', 1);
-  t.equal(w.queues[0].frame(2, h, undefined, false), true, 'the abort is taken');
+  t.equal(w.queues[0].frame(2, h, undefined), true, 'the abort is taken');
   const e = await rejection(p);
   t.equal(e.code, 'EMISMATCH', 'the op fails with the code the abort carries');
   t.equal(e.peer, 1, "err.peer is the culprit named in the abort");
@@ -577,7 +594,7 @@ t.test('an abort for the current op fails it on the receiver, naming the culprit
   // code and no culprit names its sender, as EPEERLOST.
   const w2 = new World(3, { ordering: 'inorder', seed: 1 });
   t.teardown(() => w2.close());
-  t.equal(w2.queues[1].frame(0, abortHeader(0, 7, 0, 'barrier', 'EWHATEVER', 'x'), undefined, false), true, 'an abort for the next collective is kept');
+  t.equal(w2.queues[1].frame(0, abortHeader(0, 7, 0, 'barrier', 'EWHATEVER', 'x'), undefined), true, 'an abort for the next collective is kept');
   const e2 = await rejection(w2.barrier(1));
   t.equal(e2.code, 'EPEERLOST', 'an unknown code becomes EPEERLOST');
   t.equal(e2.peer, 0, 'no culprit named: the sender is');
@@ -611,4 +628,56 @@ t.test('EMISMATCH: one rank calls another count, dtype, op, reduction or algorit
     });
     w.close();
   }));
+});
+
+// ------------------------------------------------------------------ payload lifetime over real shared memory
+
+t.test('early frames lent from shared-memory slots of a collective that is then aborted: every slot goes back, every frame is released', { skip: shmSupported() ? false : 'the native addon (shared memory) is not built' }, async (t) => {
+  // Rank 1's engine behind its real Inbox; rank 0 is its real shared-memory region and crafted headers.
+  const epoch = 914_000_000 + (process.pid % 100_000);
+  const segmentBytes = 4096;
+  const shm = [0, 1].map((r) => SharedMemory.open('shm', epoch, r, [1 - r], segmentBytes)!);
+  t.teardown(() => shm.forEach((s) => s.close()));
+  for (const s of shm) s.attachPeers();
+  const liveBefore = frameStats.live;
+  const sent: Header[] = [];
+  const q = new OpQueue({ rank: 1, size: 2, epoch, outbox: { send: async (_peer, h) => void sent.push(h) }, spin: false, allLocal: false, hooks: {}, stats: { abortsReceived: 0 } });
+  t.teardown(() => q.close());
+  const drops = { droppedFrames: 0, lastDropReason: '', forgedFrames: 0 };
+  const inbox = new Inbox(1, 2, epoch, shm[1], drops, q.frame);
+  const count = 8 * (segmentBytes / 4);
+  const desc: OpDescriptor = { op: 'allreduce', dtype: 'float32', count, redop: 'sum', root: -1, algorithm: 'ring' };
+  let open!: () => void;
+  const gate = new Promise<void>((resolve) => (open = resolve));
+  const buf = new Float32Array(count);
+  const topology = buildTopology(undefined, 2);
+  // Called, but its input is not read yet: frames of #0 that arrive now are early.
+  const op = q.run(desc, LONG_MS, async () => {
+    await gate;
+    return (ctx: OpContext) => runSchedule(ctx, cachedSchedule(topology, { collective: 'allreduce', algorithm: 'ring' }), buf, 'sum', segmentBytes);
+  }, () => buf);
+  const out0 = shm[0].region;
+  const stateWords = new Int32Array(out0.mapped!, REGION_HEADER_BYTES, 8);
+  const slots = slotsPerPeer(segmentBytes);
+  // Twice as many segments as rank 0 has slots for rank 1: it can only put them all if each slot comes back.
+  for (let i = 0; i < 2 * slots; i++) {
+    const ref = await Promise.race([out0.put(1, new Uint8Array(new Float32Array(segmentBytes / 4).fill(i + 1).buffer)), turn(2000).then(() => undefined)]);
+    if (ref === undefined) {
+      t.fail(`rank 0 found no free slot for segment ${i}: rank 1 holds them`);
+      break;
+    }
+    const h: Header = { kind: 'data', sender: 0, epoch, seq: 0, op: 'allreduce', transfer: i % 2, segment: i >> 1, dtype: 'float32', count, elements: segmentBytes / 4, redop: 'sum', root: -1, algorithm: 'ring', shm: { region: regionName(epoch, 0), size: ref.size, offset: ref.offset, slot: ref.state, dataStart: ref.dataStart } };
+    inbox.fromSocket(0, [encodeHeader(h)]);
+  }
+  t.equal(drops.droppedFrames, 0, `all ${2 * slots} early frames were kept (${drops.lastDropReason})`);
+  t.same(Array.from(stateWords.subarray(0, slots)), new Array(slots).fill(0), "every one of rank 0's slots went back as its frame was kept (copied)");
+  t.equal(frameStats.live - liveBefore, 2 * slots, 'the kept frames are alive while the collective has not started');
+  // Rank 0 aborts collective #0: rank 1's op fails at its start and never takes its early frames.
+  inbox.fromSocket(0, [encodeHeader(abortHeader(0, epoch, 0, 'allreduce', 'ETIMEDOUT', 'test abort'))]);
+  open();
+  const e = await rejection(op);
+  t.equal(e.code, 'ETIMEDOUT', 'the op fails with the abort');
+  t.equal(frameStats.live, liveBefore, 'its early frames were released all the same (none leaked)');
+  // And rank 0 can keep sending: a full lane of slots again.
+  for (let i = 0; i < slots; i++) t.ok(await Promise.race([out0.put(1, Uint8Array.of(i)), turn(2000).then(() => undefined)]), `slot ${i} is free for rank 0's next payload`);
 });

@@ -1,6 +1,6 @@
 // The executor under any arrival order, in one process (in-memory-net.ts, no sockets): frames are
-// delivered shuffled, some held back and released late, some as volatile slots scribbled over after
-// the call, each exactly once. All-reduce (ring, binomial tree, recursive doubling, MULTITREE) must
+// delivered shuffled, some held back and released late, some lent as shared-memory slots are (scribbled
+// over once handed back), each exactly once, and every frame released in the end. All-reduce (ring, binomial tree, recursive doubling, MULTITREE) must
 // equal, bitwise, a fixed-order serial interpreter that applies every reduction into a (rank, chunk)
 // in transfer-id order (execute.ts's reduce order); gather must leave the root with every rank's
 // data and each sender waiting for the root's acknowledgement; a barrier must not let any rank
@@ -109,6 +109,8 @@ t.test('all-reduce under shuffled and delayed arrival equals the serial reductio
               t.fail(`${what}: failures ${net.failures.map((e) => e.message).join('; ')}, refused ${net.refused.length}, completed ${net.completed.join(',')}`);
               continue;
             }
+            // Every payload, reduced in turn or kept for a later turn, was released in the end (no slot held).
+            if (net.unreleased() > 0) t.fail(`${what}: ${net.unreleased()} of ${net.received.length} frames never released`);
             const wrong = buffers.findIndex((b, r) => !Buffer.from(bits(b).buffer, b.byteOffset, b.byteLength).equals(Buffer.from(bits(want[r]).buffer, want[r].byteOffset, want[r].byteLength)));
             if (wrong >= 0) t.fail(`${what}: rank ${wrong} differs from the serial reference`);
           }

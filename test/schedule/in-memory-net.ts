@@ -10,6 +10,7 @@ import type { Schedule } from '../../lib/schedule/types.js';
 import type { Kernels, ElementwiseOp } from '../../lib/kernels/contract.js';
 import type { NumericArray } from '../../lib/dtype.js';
 import type { ZcollError } from '../../lib/errors.js';
+import { Frame as Received } from '../../lib/transport/frame.js';
 import { prng } from '../helpers/prng.js';
 export { prng };
 
@@ -35,7 +36,7 @@ export interface NetOptions {
   readonly hold?: (f: Frame) => boolean;
   /** Ranks whose execute() is not called until start(rank); frames to them wait. */
   readonly lateRanks?: readonly number[];
-  /** Share of deliveries made volatile (a private copy scribbled over after onFrame returns). */
+  /** Share of deliveries lent as a shared-memory slot would be (a private copy scribbled over once handed back). */
   readonly volatileShare?: number;
 }
 
@@ -46,6 +47,8 @@ export class InMemoryNet {
   /** Frames onFrame refused (each frame is delivered once, so every refusal is a bug). */
   readonly refused: Frame[] = [];
   readonly delivered: Frame[] = [];
+  /** The frame objects handed to onFrame (each must be released in the end: nothing leaks). */
+  readonly received: Received[] = [];
   private readonly queue: Frame[] = [];
   private readonly held: Frame[] = [];
   private readonly random: () => number;
@@ -106,13 +109,24 @@ export class InMemoryNet {
     const exec = this.execs[f.dst]!;
     this.delivered.push(f);
     const volatile = f.payload !== undefined && this.random() < (this.o.volatileShare ?? 0);
-    let payload: Buffer | undefined;
+    let payload: Received | undefined;
     if (f.payload === undefined) payload = undefined;
-    else if (volatile) payload = Buffer.from(f.payload); // a shared-memory slot: valid during the call only
-    else payload = Buffer.from(f.payload.buffer, f.payload.byteOffset, f.payload.byteLength); // a view, as zeromq.js delivers
-    const ok = exec.onFrame(f.src, f.transfer, f.segment, payload, f.count, volatile);
-    if (!ok) this.refused.push(f);
-    if (volatile && payload !== undefined) payload.fill(0xa5); // the slot is reused: stale bytes must not be read
+    else if (volatile) {
+      // A shared-memory slot: once handed back its sender reuses it, so stale bytes must never be read.
+      const slot = Buffer.from(f.payload);
+      payload = Received.lent(slot, () => slot.fill(0xa5));
+    } else payload = Received.owned(Buffer.from(f.payload.buffer, f.payload.byteOffset, f.payload.byteLength)); // a view, as zeromq.js delivers
+    if (payload !== undefined) this.received.push(payload);
+    try {
+      if (!exec.onFrame(f.src, f.transfer, f.segment, payload, f.count)) this.refused.push(f);
+    } finally {
+      payload?.afterDelivery();
+    }
+  }
+
+  /** Frames handed to an executor and not released yet. */
+  unreleased(): number {
+    return this.received.filter((r) => !r.released).length;
   }
 }
 

@@ -3,12 +3,16 @@
 // counted as forged), frames of another communicator and garbage are dropped, and nothing throws.
 // With the native addon: shared-memory references are validated before use (the sender's own
 // region, inside its data area, a slot lent right now) and a refused one changes no state word;
-// a valid one is handed back (its state word cleared) once the sink is done with it, taken or refused.
-import t from 'tap';
+// a valid one is lent to the sink as a Frame (frame.ts) and handed back (its state word cleared)
+// once the sink is done with it, taken or refused; a sink that keeps it gets a copy, and the slot
+// goes back at once; a frame is released exactly once, so a slot never goes back twice.
+import t, { type Test as Tap } from 'tap';
 import { Packr } from 'msgpackr';
+import { Frame, frameStats } from '../../lib/transport/frame.js';
 import { Inbox, type DropStats } from '../../lib/transport/inbox.js';
 import { SharedMemory } from '../../lib/transport/shared-memory.js';
 import { REGION_HEADER_BYTES, regionName, shmSupported, type SlotRef } from '../../lib/transport/shm-region.js';
+import { MAILBOX_SLOTS } from '../../lib/transport/shm-mailbox-layout.js';
 import { abortHeader, encodeForgedHeader, encodeHeader, mailHeader, PROTOCOL_VERSION, withShm, type DataHeader, type ForgedHeader, type Header } from '../../lib/transport/wire.js';
 
 const EPOCH = 42;
@@ -18,19 +22,29 @@ interface Got {
   src: number;
   header: Header;
   bytes: number[] | undefined;
-  volatile: boolean;
+  /** Whether the payload is the ZeroMQ frame's own memory (no copy). */
+  inPlace: boolean;
 }
 
 /** An inbox of rank `rank` whose sink records every frame and answers what `answer` says. */
-function inboxOf(rank: number, shared?: SharedMemory, answer: (h: Header) => true | string = () => true): { inbox: Inbox; stats: DropStats; got: Got[] } {
+function inboxOf(rank: number, shared?: SharedMemory, answer: (h: Header) => true | string = () => true): { inbox: Inbox; stats: DropStats; got: Got[]; frames: Frame[] } {
   const stats: DropStats = { droppedFrames: 0, lastDropReason: '', forgedFrames: 0 };
   const got: Got[] = [];
-  const inbox = new Inbox(rank, N, EPOCH, shared, stats, (src, header, payload, volatile) => {
-    got.push({ src, header, bytes: payload === undefined ? undefined : Array.from(payload), volatile });
+  const frames: Frame[] = [];
+  const inbox = new Inbox(rank, N, EPOCH, shared, stats, (src, header, payload) => {
+    got.push({ src, header, bytes: payload === undefined ? undefined : Array.from(payload.bytes), inPlace: payload !== undefined && payload.bytes === lastPayload });
+    if (payload !== undefined) frames.push(payload);
     return answer(header);
   });
-  return { inbox, stats, got };
+  return { inbox, stats, got, frames };
 }
+
+/** The payload frame last handed to an inbox (to tell that the sink reads it in place). */
+let lastPayload: Buffer | undefined;
+const framesOf = (h: Header, payload?: Buffer): Buffer[] => {
+  lastPayload = payload;
+  return payload === undefined ? [encodeHeader(h)] : [encodeHeader(h), payload];
+};
 
 function header(sender: number, extra: Partial<DataHeader> = {}): DataHeader {
   return { kind: 'data', sender, epoch: EPOCH, seq: 0, op: 'allreduce', transfer: 0, segment: 0, dtype: 'int32', count: 2, elements: 2, redop: 'sum', root: -1, ...extra };
@@ -44,15 +58,16 @@ const shmAt = (region: string, offset = 128) => ({ region, size: 4096, offset, s
 const payload2 = (): Buffer => Buffer.from(Int32Array.of(5, 6).buffer);
 
 t.test('a frame whose header names another sender than its connection is dropped and counted as forged', async (t) => {
-  const { inbox, stats, got } = inboxOf(0);
+  const { inbox, stats, got, frames } = inboxOf(0);
   inbox.fromSocket(1, [encodeHeader(header(2)), payload2()]);
   t.same(got, [], 'nothing reaches the engine');
   t.equal(stats.forgedFrames, 1, 'counted as forged');
   t.equal(stats.droppedFrames, 1, 'and as dropped');
   t.match(stats.lastDropReason, /claims to come from rank 2/, 'saying who it claimed to be');
-  inbox.fromSocket(1, [encodeHeader(header(1)), payload2()]);
-  t.same(got.map((g) => [g.src, g.bytes, g.volatile]), [[1, [5, 0, 0, 0, 6, 0, 0, 0], false]], 'the same frame with its true sender is delivered (not volatile)');
+  inbox.fromSocket(1, framesOf(header(1), payload2()));
+  t.same(got.map((g) => [g.src, g.bytes, g.inPlace]), [[1, [5, 0, 0, 0, 6, 0, 0, 0], true]], 'the same frame with its true sender is delivered, its payload read in place');
   t.equal(stats.forgedFrames, 1, 'and not counted');
+  t.ok(frames[0].released, 'the sink did not keep it: released once the sink returned');
 });
 
 t.test('a frame of another communicator (epoch) is dropped', async (t) => {
@@ -126,8 +141,9 @@ t.test('shared-memory references: validated before use, handed back once used', 
   let answer: true | string = true;
   const stats: DropStats = { droppedFrames: 0, lastDropReason: '', forgedFrames: 0 };
   const got: Got[] = [];
-  const inbox = new Inbox(1, N, epoch, shm[1], stats, (src, h, payload, volatile) => {
-    got.push({ src, header: h, bytes: payload === undefined ? undefined : Array.from(payload), volatile });
+  const inbox = new Inbox(1, N, epoch, shm[1], stats, (src, h, payload) => {
+    // In place: during the call the slot is still lent, and the payload is a view of rank 0's region.
+    got.push({ src, header: h, bytes: payload === undefined ? undefined : Array.from(payload.bytes), inPlace: payload !== undefined && payload.bytes.buffer === shm[1].peers.mapped(name0)?.buffer && stateOf(ref) === 1 });
     return answer;
   });
   const out0 = shm[0].region;
@@ -145,7 +161,7 @@ t.test('shared-memory references: validated before use, handed back once used', 
   const send = (src: number, h: Header): void => inbox.fromSocket(src, [encodeHeader(h)]);
   const name0 = regionName(epoch, 0);
 
-  const ref = (await out0.put(1, new Uint8Array(Int32Array.of(11, 22).buffer)))!;
+  const ref: SlotRef = (await out0.put(1, new Uint8Array(Int32Array.of(11, 22).buffer)))!;
   t.ok(ref !== undefined, 'rank 0 lent a slot to rank 1');
   t.equal(stateOf(ref), 1, 'its state word says lent');
 
@@ -177,7 +193,7 @@ t.test('shared-memory references: validated before use, handed back once used', 
   // it all the same, so the slot goes back to its sender, whose lane would otherwise fill up.
   answer = 'late frame for allreduce #0';
   send(0, refHeader(0, name0, ref, 8));
-  t.same(got.map((g) => [g.src, g.bytes, g.volatile]), [[0, [11, 0, 0, 0, 22, 0, 0, 0], true]], 'the sink read the payload in place, as volatile');
+  t.same(got.map((g) => [g.src, g.bytes, g.inPlace]), [[0, [11, 0, 0, 0, 22, 0, 0, 0], true]], "the sink read the payload in place, in rank 0's slot, still lent during the call");
   t.equal(stateOf(ref), 0, 'refused by the sink: handed back all the same');
   t.equal(stats.lastDropReason, 'late frame for allreduce #0', "counted with the sink's reason");
 
@@ -194,4 +210,81 @@ t.test('shared-memory references: validated before use, handed back once used', 
   t.equal(got.length, before, 'a replayed reference to a released slot does not reach the engine');
   t.match(stats.lastDropReason, /not lent/);
   t.equal(stats.forgedFrames, 0, 'none of these was a forged sender (the connection matched the header)');
+});
+
+// ------------------------------------------------------------------ frame lifetime (keep / release)
+
+/** Ranks 0 and 1 of one host with their regions mapped both ways; rank 1's inbox hands each payload to `sink`. */
+function shmPair(t: Tap, epoch: number, sink: (f: Frame) => void): { out0: SharedMemory['region']; shm: SharedMemory[]; inbox: Inbox; stats: DropStats; stateOf: (r: SlotRef) => number; send: (ref: SlotRef, bytes: number) => void } {
+  const shm = [0, 1].map((r) => SharedMemory.open('shm', epoch, r, [1 - r], 4096)!);
+  t.teardown(() => shm.forEach((s) => s.close()));
+  for (const s of shm) s.attachPeers();
+  const stats: DropStats = { droppedFrames: 0, lastDropReason: '', forgedFrames: 0 };
+  const inbox = new Inbox(1, 2, epoch, shm[1], stats, (_src, _h, payload) => {
+    if (payload !== undefined) sink(payload);
+    return true;
+  });
+  const out0 = shm[0].region;
+  const stateOf = (r: SlotRef): number => Atomics.load(new Int32Array(out0.mapped!, REGION_HEADER_BYTES, (r.dataStart - REGION_HEADER_BYTES) >>> 2), r.state);
+  const send = (r: SlotRef, bytes: number): void =>
+    inbox.fromSocket(0, [encodeHeader(withShm(header(0, { epoch, dtype: 'int32', count: bytes / 4, elements: bytes / 4 }), { region: regionName(epoch, 0), size: r.size, offset: r.offset, slot: r.state, dataStart: r.dataStart }))]);
+  return { out0, shm, inbox, stats, stateOf, send };
+}
+
+const int32Bytes = (...v: number[]): Uint8Array => new Uint8Array(Int32Array.from(v).buffer);
+
+t.test('a kept shared-memory frame is a copy: the slot goes back at once, and its reuse leaves the kept bytes unchanged', { skip }, async (t) => {
+  let kept: Frame | undefined;
+  const copiesBefore = frameStats.copies;
+  const { out0, stateOf, send } = shmPair(t, 911_000_000 + (process.pid % 100_000), (f) => {
+    kept ??= f.keep();
+  });
+  const ref = (await out0.put(1, int32Bytes(1, 2, 3, 4)))!;
+  send(ref, 16);
+  t.ok(kept !== undefined && !kept.released, 'the sink kept the frame');
+  t.equal(frameStats.copies - copiesBefore, 1, 'keeping a lent slot made one copy');
+  t.equal(stateOf(ref), 0, 'and handed the slot back at once (its sender may reuse it while the copy is held)');
+  const again = (await out0.put(1, int32Bytes(-9, -9, -9, -9)))!;
+  t.equal(again.offset, ref.offset, 'the sender reused the same slot for its next payload');
+  t.same(Array.from(new Int32Array(Uint8Array.from(kept!.bytes).buffer)), [1, 2, 3, 4], 'the kept bytes are unchanged');
+  kept!.release();
+  t.equal(stateOf(again), 1, "releasing the kept copy does not touch the slot (its new payload is the sender's)");
+  t.equal(kept!.bytes.byteLength, 0, 'a released frame reads as empty');
+});
+
+t.test('release is exactly once: a second release never hands a slot back again', { skip }, async (t) => {
+  let frame: Frame | undefined;
+  const { out0, stateOf, send } = shmPair(t, 912_000_000 + (process.pid % 100_000), (f) => {
+    frame = f;
+    f.release(); // done with the bytes during the call, as the executor is after a reduce
+  });
+  const doubleBefore = frameStats.doubleReleases;
+  const ref = (await out0.put(1, int32Bytes(5, 6)))!;
+  send(ref, 8);
+  t.equal(stateOf(ref), 0, 'released during the call: the slot went back');
+  t.equal(frameStats.doubleReleases, doubleBefore, "the inbox's release after the call is not a second one (the frame was released already)");
+  const again = (await out0.put(1, int32Bytes(7, 8)))!;
+  t.equal(again.state, ref.state, 'the sender lent the same slot again');
+  t.equal(stateOf(again), 1, 'it is lent');
+  frame!.release();
+  t.equal(stateOf(again), 1, 'a second release of the old frame does not hand the slot back (the new payload stays valid)');
+  t.equal(frameStats.doubleReleases, doubleBefore + 1, 'it is counted');
+  t.throws(() => frame!.keep(), /kept after it was released/, 'keeping a released frame is refused');
+});
+
+t.test('a mailbox frame kept by the sink is a copy that survives the lane slots being reused', { skip }, async (t) => {
+  const kept: Frame[] = [];
+  const epoch = 913_000_000 + (process.pid % 100_000);
+  const { shm, inbox, stats } = shmPair(t, epoch, (f) => {
+    if (kept.length === 0) kept.push(f.keep());
+  });
+  shm[1].mailbox.startPolling();
+  const head = (i: number): Buffer => encodeHeader(header(0, { epoch, segment: i, dtype: 'int32', count: 2, elements: 2 }));
+  for (let i = 0; i <= 2 * MAILBOX_SLOTS; i++) {
+    t.equal(shm[0].mailbox.trySend(1, head(i), int32Bytes(i + 100, i + 200)), 'sent');
+    inbox.drainMail();
+  }
+  t.equal(stats.droppedFrames, 0, 'every message was taken');
+  t.same(Array.from(new Int32Array(Uint8Array.from(kept[0].bytes).buffer)), [100, 200], 'the first payload, kept, is intact after every slot of the lane was reused');
+  kept[0].release();
 });

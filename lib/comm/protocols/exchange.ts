@@ -82,7 +82,7 @@ export function exchangeProtocol<A extends NumericArray>(p: ExchangeParams<A>): 
         const got = landed.get(src) ?? landed.set(src, new Uint8Array(nseg)).get(src)!;
         if (!(h.segment >= 0 && h.segment < nseg) || h.elements !== segLen(h.segment) || got[h.segment] === 1) return false;
         got[h.segment] = 1;
-        if (payload !== undefined && h.elements > 0) new Uint8Array(mine.buffer, mine.byteOffset + h.segment * segmentElems * elemBytes, h.elements * elemBytes).set(payload);
+        if (payload !== undefined && h.elements > 0) new Uint8Array(mine.buffer, mine.byteOffset + h.segment * segmentElems * elemBytes, h.elements * elemBytes).set(payload.bytes);
         const l = left.get(src)! - 1;
         if (l === 0) settle(src);
         else left.set(src, l);

@@ -8,7 +8,6 @@ import type { ElementwiseOp } from '../../kernels/contract.js';
 import { kernels } from '../../kernels/index.js';
 import { execute } from '../../schedule/execute.js';
 import type { Schedule } from '../../schedule/types.js';
-import { releaseFrame } from '../../transport/frame-release.js';
 import type { OpContext } from '../op-context.js';
 import type { TraceEvent } from '../options.js';
 
@@ -34,16 +33,17 @@ export function runSchedule(ctx: OpContext, schedule: Schedule, buffer: NumericA
         return sent;
       },
       fail: (e) => ctx.fail(e, true),
-      consumed: releaseFrame,
     },
   );
-  ctx.attach((src, h, payload, volatile) => {
-    if (trace === undefined) return exec.onFrame(src, h.transfer, h.segment, payload, h.elements, volatile);
+  ctx.attach((src, h, payload) => {
+    if (trace === undefined) return exec.onFrame(src, h.transfer, h.segment, payload, h.elements);
     const t0 = performance.now();
-    const bytes = payload?.byteLength ?? 0; // read first: a consumed ZeroMQ frame is released (empty) after
-    const taken = exec.onFrame(src, h.transfer, h.segment, payload, h.elements, volatile);
+    const bytes = payload?.byteLength ?? 0; // read first: a consumed frame is released (empty) after
+    const taken = exec.onFrame(src, h.transfer, h.segment, payload, h.elements);
     trace({ name: h.transfer < -1 ? 'ack' : 'recv', cat: 'recv', ph: 'X', ts: t0 * 1000, dur: (performance.now() - t0) * 1000, args: { peer: src, transfer: h.transfer, segment: h.segment, bytes } });
     return taken;
   }, exec.waitingOn);
   void exec.done.then(() => ctx.complete());
+  // Payloads kept for a later turn in the reduction order are released if the op ends without them.
+  ctx.done.then(exec.dispose, exec.dispose);
 }
