@@ -10,10 +10,10 @@
  * Usage: node dist/bench/frame-lifetime.js [--transport shm|ipc] [--sizes 64K,1M,16M] [--iters N] [--stagger]
  * --stagger: rank 0 calls each all-reduce 2 ms after rank 1, so rank 1's first frames arrive early.
  */
+import { benchArgs } from './args.js';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { parseArgs } from 'node:util';
 import { Communicator } from '../lib/comm/communicator.js';
 import { checkHelloProof, helloProof, LinkKeys } from '../lib/transport/link-auth.js';
 import { ZmqEndpoint } from '../lib/transport/zmq-endpoint.js';
@@ -23,7 +23,17 @@ interface FrameCounters {
   copies: number;
 }
 
-const { values } = parseArgs({ options: { transport: { type: 'string', default: 'shm' }, sizes: { type: 'string', default: '64K,1M,16M' }, iters: { type: 'string', default: '40' }, stagger: { type: 'boolean', default: false } } });
+const parsed = benchArgs({
+  name: 'frame-lifetime',
+  summary: 'CPU and wall time per all-reduce of two ranks in one process, payload copies per op and frames left alive (results checked; exit 1 when wrong or leaking).',
+  options: {
+    transport: { type: 'string', value: 'shm', describe: 'shm (shared-memory slots) or ipc (ZeroMQ only)' },
+    sizes: { type: 'string', value: '64K,1M,16M', describe: 'sizes like 64K or 1M, comma-separated' },
+    iters: { type: 'string', value: '40', describe: 'all-reduces per size' },
+    stagger: { type: 'boolean', describe: 'start one rank late each op (early frames)' },
+  },
+});
+const values = { transport: parsed.transport ?? 'shm', sizes: parsed.sizes ?? '64K,1M,16M', iters: parsed.iters ?? '40', stagger: parsed.stagger };
 const units: Record<string, number> = { '': 1, K: 1 << 10, M: 1 << 20 };
 const sizes = values.sizes.split(',').map((s) => {
   const m = /^(\d+)([KM]?)$/.exec(s.trim());

@@ -12,6 +12,7 @@
  * Usage: node dist/bench/wire-header.js [--iterations 200000] [--rounds 7] [--json]
  */
 import { deepStrictEqual } from 'node:assert';
+import { benchArgs, numberArg } from './args.js';
 import { dataHeader, decodeMessage, encodeHeader, p2pHeader, type Header } from '../lib/transport/wire.js';
 
 interface Args {
@@ -20,19 +21,25 @@ interface Args {
   json: boolean;
 }
 
-function parseArgs(argv: readonly string[]): Args {
-  const out: Args = { iterations: 200_000, rounds: 7, json: false };
-  for (let i = 0; i < argv.length; i++) {
-    const a = argv[i];
-    if (a === '--json') out.json = true;
-    else if (a === '--iterations' || a === '--rounds') {
-      const v = Number(argv[++i]);
-      if (!Number.isInteger(v) || v < 1) throw new Error(`${a} needs a positive integer, got ${String(argv[i])}`);
-      if (a === '--iterations') out.iterations = v;
-      else out.rounds = v;
-    } else throw new Error(`unknown argument ${a} (usage: [--iterations N] [--rounds N] [--json])`);
-  }
-  return out;
+function parseCli(): Args {
+  const v = benchArgs({
+    name: 'wire-header',
+    summary: 'CPU time to encode and decode a data and a p2p header (best of --rounds); bench/results/wire-header.md holds one run.',
+    options: {
+      iterations: { type: 'string', value: '200000', describe: 'headers per round' },
+      rounds: { type: 'string', value: '7', describe: 'rounds (the best is reported)' },
+      json: { type: 'boolean', describe: 'print one JSON object instead of the table' },
+    },
+  });
+  const positive = (name: string, text: string | undefined, fallback: number): number => {
+    const n = numberArg('wire-header', name, text, fallback);
+    if (!Number.isInteger(n) || n < 1) {
+      process.stderr.write(`wire-header: --${name} must be a positive integer, got '${text}'\n`);
+      process.exit(2);
+    }
+    return n;
+  };
+  return { iterations: positive('iterations', v.iterations, 200_000), rounds: positive('rounds', v.rounds, 7), json: v.json };
 }
 
 interface Case {
@@ -103,7 +110,7 @@ function measure(c: Case, a: Args): Row {
 }
 
 function main(): void {
-  const a = parseArgs(process.argv.slice(2));
+  const a = parseCli();
   const rows = cases().map((c) => measure(c, a));
   if (a.json) {
     process.stdout.write(`${JSON.stringify({ iterations: a.iterations, rounds: a.rounds, node: process.version, rows })}\n`);

@@ -3,7 +3,7 @@
  * this user, so another local user can neither connect to a rank's socket nor see it, and with one
  * subdirectory per process (`p<pid>-t<start time>-<random>`) that goes away with the process (on
  * every exit path exit-cleanup.ts sees), or, after a SIGKILL, with the next start
- * (removeStaleSocketDirs, which knows a dead owner by pid and start time: process-owner.ts): socket
+ * (removeStaleSocketDirs, which knows a dead owner by pid and start time: process/owner.ts): socket
  * files no longer pile up in /tmp.
  */
 import { randomBytes } from 'node:crypto';
@@ -11,8 +11,8 @@ import { lstatSync, mkdirSync, readdirSync, rmSync, unlinkSync, type Stats } fro
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { ZcollError } from '../errors.js';
-import { onProcessExit } from './exit-cleanup.js';
-import { ownerAlive, ownStartTime } from './process-owner.js';
+import { onProcessExit } from '../process/exit-cleanup.js';
+import { ownerAlive, ownStartTime } from '../process/owner.js';
 
 function uid(): number {
   // No uids on Windows: one runtime directory per tmpdir (which is per user there).

@@ -13,7 +13,7 @@
 import { allocArray, type DType, type NumericArray } from '../dtype.js';
 import { debug } from '../debug.js';
 import { ZcollError } from '../errors.js';
-import { onProcessExit } from '../cluster/exit-cleanup.js';
+import { onProcessExit } from '../process/exit-cleanup.js';
 import { isRegionOf, SharedArenas } from './shm-arena.js';
 import { futex } from '../kernels/native.js';
 import { ShmMailbox } from './shm-mailbox.js';

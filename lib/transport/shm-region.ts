@@ -28,7 +28,7 @@ import { readdirSync, statSync } from 'node:fs';
 import { nativeLoad, shmAvailable, shmMap, shmReserve, shmUnlink, shmUnmap } from '../kernels/native.js';
 import { debug } from '../debug.js';
 import { ZcollError } from '../errors.js';
-import { ownerAlive, ownStartTime } from '../cluster/process-owner.js';
+import { ownerAlive, ownStartTime } from '../process/owner.js';
 import { checkRegionBytes, maxSegmentBytesFor, shmFreeBytes, SHM_DIR } from './shm-limits.js';
 import { REGION_NAME } from './wire.js';
 import { LANE_PEER_WORD, laneControlOffset, MAILBOX_LANE_WORDS, mailboxBytes } from './shm-mailbox-layout.js';
@@ -128,7 +128,7 @@ export function isNoSharedMemorySpace(e: unknown): e is ZcollError {
 
 interface RegionHeader {
   readonly pid: number;
-  /** The owner's start time (process-owner.ts); 0 in regions of older versions. */
+  /** The owner's start time (process/owner.ts); 0 in regions of older versions. */
   readonly startTime: number;
   readonly size: number;
   readonly dataStart: number;

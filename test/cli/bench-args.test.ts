@@ -14,7 +14,7 @@ const CASES: Array<[string, string[], RegExp]> = [
   ['size range reversed', ['bench', '-b', '8M', '-e', '4K'], /--min-bytes \(8388608\) is larger than --max-bytes \(4096\)/],
   ['not a size', ['bench', '-b', 'lots'], /-b\/--min-bytes: "lots" is not a size/],
   ['config missing', ['bench', '--config', '/nonexistent/zcoll-cluster.json'], /\/nonexistent\/zcoll-cluster\.json/],
-  ['unknown collective', ['bench', 'alltoall'], /unknown collective 'alltoall' \(one of allreduce, reducescatter, allgather, broadcast, signsgd, robust, coded\)/],
+  ['unknown collective', ['bench', 'alltoall'], /unknown collective 'alltoall' \(one of allreduce, reducescatter, allgather, broadcast, signsgd, robust, coded, latency\)/],
   ['algorithm of another collective', ['bench', 'broadcast', '-a', 'ring'], /applies to allreduce only/],
   ['bad byzantine field', ['bench', 'robust', '--byzantine', 'alie:ranks=2,tau=x'], /field 'tau'/],
   ['bad straggler field', ['bench', '--stragglers', 'ge:p=0.1,slow=3'], /field 'q' is required/],

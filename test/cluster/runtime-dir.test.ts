@@ -8,7 +8,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import t, { type Test } from 'tap';
 import { jobSocketDir, removeStaleSocketDirs, userRuntimeDir } from '../../lib/cluster/runtime-dir.js';
-import { processStartTime } from '../../lib/cluster/process-owner.js';
+import { processStartTime } from '../../lib/process/owner.js';
 
 const uid = typeof process.getuid === 'function' ? process.getuid() : -1;
 const isRoot = uid === 0;

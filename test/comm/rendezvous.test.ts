@@ -11,6 +11,7 @@ import * as zmq from 'zeromq';
 import { Packr } from 'msgpackr';
 import { quietPort, runRanks } from '../helpers/ranks.js';
 import { ZCOLL_VERSION } from '../../lib/version.js';
+import { PROTOCOL_VERSION } from '../../lib/transport/wire.js';
 import { rendezvous, type PeerInfo } from '../../lib/comm/rendezvous.js';
 import { localAddressesOf } from '../../lib/cluster/identity.js';
 
@@ -89,7 +90,7 @@ t.test('a peer that built another MULTITREE schedule is refused on every rank', 
   const dealer = new zmq.Dealer({ linger: 0, receiveTimeout: 15000 });
   t.teardown(() => dealer.close());
   dealer.connect(`tcp://127.0.0.1:${port}`);
-  const hello = { t: 'hello', rank: 2, hostKey: 'elsewhere', hostName: 'elsewhere', version: ZCOLL_VERSION, proto: 1, world: 3, config: configHash({ ...parsed, segmentBytes: parsed.segmentBytes }), schedule: 'not-the-same-schedule' };
+  const hello = { t: 'hello', rank: 2, hostKey: 'elsewhere', hostName: 'elsewhere', version: ZCOLL_VERSION, proto: PROTOCOL_VERSION, world: 3, config: configHash({ ...parsed, segmentBytes: parsed.segmentBytes }), schedule: 'not-the-same-schedule' };
   await dealer.send(packr.pack(hello));
   const [reply] = await dealer.receive();
   t.match(packr.unpack(reply), { t: 'error', code: 'EMISMATCH' });

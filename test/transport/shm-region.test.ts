@@ -4,7 +4,7 @@
 // carries one message at a time keeps using the same (already mapped) slot.
 import { spawn } from 'node:child_process';
 import { chownSync, existsSync } from 'node:fs';
-import { processStartTime } from '../../lib/cluster/process-owner.js';
+import { processStartTime } from '../../lib/process/owner.js';
 import { shmMap, shmUnlink, shmUnmap } from '../../lib/kernels/native.js';
 import { join } from 'node:path';
 import t from 'tap';
