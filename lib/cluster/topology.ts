@@ -8,7 +8,11 @@
  *   {kind:'switch', ports?, bandwidth?}                       one non-blocking switch (default)
  *   {kind:'hierarchical', hosts, ranksPerHost, nics?, intraBandwidth?, interBandwidth?}
  *                                                             a fast switch per host, one NIC per host
- *                                                             (nics parallel links) to a core switch
+ *                                                             (nics parallel links) to a core switch;
+ *                                                             hostOf:[host of each rank] instead of
+ *                                                             hosts x ranksPerHost for uneven hosts, and
+ *                                                             neither: hosts from the rendezvous
+ *                                                             (hostTopologySpec)
  *   {kind:'torus'|'mesh', dims:[a,b,...], ports?, bandwidth?} one router per rank, k-ary n-cube
  *   {kind:'fattree', k, levels?, bandwidth?}                  k-ary n-tree (k^levels ranks)
  *   {kind:'links', links:[{a,b,multiplicity?,bandwidth?}], ports?}  explicit rank-to-rank links
