@@ -16,10 +16,14 @@
  *
  *   node dist/bench/hosts-netns.js [--hosts 2] [--ranks 2 | --ranks 3,1] [--rate 200mbit]
  *     [--sizes 1M,16M,64M] [--iters 3] [--algorithms ring,tree,multitree,hierarchical,auto]
- *     [--tell] [--json FILE] [--out bench/results/hosts-netns.md]
+ *     [--tell] [--peers gloo,mpi] [--json FILE] [--out bench/results/hosts-netns.md]
+ * --peers adds columns for torch.distributed's gloo (Debian python3-torch, /usr/bin/python3) and
+ * OpenMPI (mpirun in host 0's namespace, its rsh agent starting each other host's daemon with
+ * `ip netns exec`), with the scripts in bench/peers-hosts/ (same method: fill, barrier, time, check
+ * every element; median over iterations of the slowest rank's time, one warmup).
  */
-import { spawn, spawnSync } from 'node:child_process';
-import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { execFileSync, spawn, spawnSync } from 'node:child_process';
+import { chmodSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -41,6 +45,12 @@ const sizes = arg('--sizes', '1M,16M,64M').split(',');
 const iters = Number(arg('--iters', '3'));
 const algorithms = arg('--algorithms', 'ring,tree,multitree,hierarchical,auto').split(',');
 const tell = process.argv.includes('--tell');
+const peers = arg('--peers', '').split(',').filter((p) => p !== '');
+if (!peers.every((p) => p === 'gloo' || p === 'mpi')) {
+  process.stderr.write(`hosts-netns: --peers takes gloo and/or mpi, got ${peers.join(',')}\n`);
+  process.exit(2);
+}
+const PEER_DIR = join(REPO, 'bench', 'peers-hosts');
 const jsonOut = arg('--json', '');
 const out = arg('--out', '');
 if (!(Number.isInteger(H) && H >= 2 && H <= 16) || G.length !== H || !G.every((g) => Number.isInteger(g) && g >= 1 && g <= 8)) {
@@ -149,6 +159,56 @@ try {
     JSON.stringify({ hosts: G.map((g, k) => ({ name: `h${k}`, address: addr(k), ranks: g })), port: 29000 + id, timeoutMs: 300000, ...(configTopology !== undefined ? { topology: configTopology } : {}) }, null, 2),
   );
   const sizeBytes = sizes.map((s) => parseBytes(s, '--sizes'));
+  /** Runs processes to completion (each bounded), returning rank 0's stdout; throws naming the failed one. */
+  const runAll = async (what: string, commands: string[][]): Promise<string> => {
+    const results = await Promise.all(
+      commands.map(
+        (argv) =>
+          new Promise<{ code: number | null; stdout: string; stderr: string }>((done) => {
+            const child = spawn(argv[0], argv.slice(1), { stdio: ['ignore', 'pipe', 'pipe'] });
+            let stdout = '';
+            let stderr = '';
+            child.stdout.on('data', (d: Buffer) => (stdout += d.toString()));
+            child.stderr.on('data', (d: Buffer) => (stderr += d.toString()));
+            const killer = setTimeout(() => child.kill('SIGKILL'), 900_000);
+            child.on('close', (code) => (clearTimeout(killer), done({ code, stdout, stderr })));
+          }),
+      ),
+    );
+    const failed = results.findIndex((r) => r.code !== 0);
+    if (failed >= 0) throw new Error(`${what}: process ${failed} failed (${results[failed].code}): ${results[failed].stderr.slice(-800)}`);
+    return results[0].stdout;
+  };
+  const record = (name: string, before: Array<{ tx: number; rx: number }>, got: BenchRow[]): void => {
+    const after = Array.from({ length: H }, (_, k) => linkBytes(k));
+    let allReducedBytes = 0;
+    for (const r of got) {
+      allReducedBytes += r.size * (iters + 1); // timed iterations and the warmup
+      rows.push({ algorithm: name, picks: name, size: r.size, busbwMBs: r.busbw / 1e6, wrong: r.wrong });
+    }
+    linkRows.push({ algorithm: name, txPerD: after.map((a, k) => (a.tx - before[k].tx) / allReducedBytes), rxPerD: after.map((a, k) => (a.rx - before[k].rx) / allReducedBytes) });
+  };
+  const jsonLines = (text: string): BenchRow[] => text.split('\n').filter((l) => l.startsWith('{')).map((l) => JSON.parse(l) as BenchRow);
+  const offset = G.map((_, k) => G.slice(0, k).reduce((a, b) => a + b, 0));
+  if (peers.includes('gloo')) {
+    const before = Array.from({ length: H }, (_, k) => linkBytes(k));
+    const commands = G.flatMap((g, k) =>
+      Array.from({ length: g }, (_, j) => ['ip', 'netns', 'exec', hostNs(k), 'env', `RANK=${offset[k] + j}`, `WORLD_SIZE=${n}`, `MASTER_ADDR=${addr(0)}`, `MASTER_PORT=${29500 + id}`, `GLOO_SOCKET_IFNAME=${inner(k)}`, '/usr/bin/python3', join(PEER_DIR, 'gloo_allreduce.py'), sizeBytes.join(','), String(iters)]),
+    );
+    record('gloo', before, jsonLines(await runAll('gloo', commands)));
+  }
+  if (peers.includes('mpi')) {
+    const bin = join(work, 'mpi_allreduce');
+    execFileSync('mpicc', ['-O2', '-o', bin, join(PEER_DIR, 'mpi_allreduce.c')]);
+    // mpirun's rsh agent: the daemon of the host at address A starts in that host's namespace.
+    const agent = join(work, 'netns-rsh.sh');
+    writeFileSync(agent, `#!/bin/sh\nhost="$1"; shift\ncase "$host" in\n${G.map((_, k) => `  ${addr(k)}) ns=${hostNs(k)} ;;\n`).join('')}  *) echo "netns-rsh: unknown host $host" >&2; exit 1 ;;\nesac\nexec ip netns exec "$ns" sh -c "$*"\n`);
+    chmodSync(agent, 0o755);
+    const subnet = `${addr(0).replace(/\.\d+$/, '.0')}/24`;
+    const before = Array.from({ length: H }, (_, k) => linkBytes(k));
+    const mpirun = ['ip', 'netns', 'exec', hostNs(0), 'mpirun', '--allow-run-as-root', '-np', String(n), '-H', G.map((g, k) => `${addr(k)}:${g}`).join(','), '--mca', 'plm_rsh_agent', agent, '--mca', 'pml', 'ob1', '--mca', 'btl', 'tcp,self', '--mca', 'btl_tcp_if_include', subnet, '--mca', 'oob_tcp_if_include', subnet, bin, sizeBytes.join(','), String(iters)];
+    record('OpenMPI', before, jsonLines(await runAll('OpenMPI', [mpirun])));
+  }
   for (const algorithm of algorithms) {
     const json = join(work, `${algorithm}.json`);
     const before = Array.from({ length: H }, (_, k) => linkBytes(k));
@@ -188,21 +248,22 @@ try {
 }
 
 const mb = (x: number): string => (x / 1e6).toFixed(1);
-const usedSizes = [...new Set(rows.map((r) => r.size))];
+const usedSizes = [...new Set(rows.map((r) => r.size))].sort((a, b) => a - b);
+const columns = [...algorithms, ...(peers.includes('gloo') ? ['gloo'] : []), ...(peers.includes('mpi') ? ['OpenMPI'] : [])];
 const lines = [
   `# All-reduce across ${H} emulated hosts (${G.join('+')} ranks), host links at ${rate}`,
   '',
-  `Command (root): \`node dist/bench/hosts-netns.js --hosts ${H} --ranks ${G.join(',')} --rate ${rate} --sizes ${sizes.join(',')} --iters ${iters} --algorithms ${algorithms.join(',')}${tell ? ' --tell' : ''}\`, ${new Date().toISOString()}.`,
+  `Command (root): \`node dist/bench/hosts-netns.js --hosts ${H} --ranks ${G.join(',')} --rate ${rate} --sizes ${sizes.join(',')} --iters ${iters} --algorithms ${algorithms.join(',')}${tell ? ' --tell' : ''}${peers.length > 0 ? ` --peers ${peers.join(',')}` : ''}\`, ${new Date().toISOString()}.`,
   '',
   `${H} network namespaces (hosts), each with one veth into a bridge namespace, tbf ${rate} on both ends; addresses in 198.18.0.0/15; no route out; removed afterwards.`,
   `Topology: ${tell ? 'config `{kind: hierarchical, intraBandwidth: 4e9, interBandwidth: R}`, hosts from the rendezvous' : 'none in the config: hosts from the rendezvous, default bandwidths'}. busbw = algbw * 2(n-1)/n, MB/s; #wrong must be 0.`,
   `Bound: R * H(n-1)/((H-1)n) = ${mb(bound)} MB/s, ${mb(bound * TCP_PAYLOAD)} after TCP/IP headers.`,
   '',
-  `| size | ${algorithms.map((a) => (a === 'auto' ? 'auto (picks)' : a)).join(' | ')} | bound |`,
-  `|---|${algorithms.map(() => '---').join('|')}|---|`,
+  `| size | ${columns.map((a) => (a === 'auto' ? 'auto (picks)' : a)).join(' | ')} | bound |`,
+  `|---|${columns.map(() => '---').join('|')}|---|`,
 ];
 for (const size of usedSizes) {
-  const cells = algorithms.map((a) => {
+  const cells = columns.map((a) => {
     const r = rows.find((x) => x.algorithm === a && x.size === size);
     if (r === undefined) return '-';
     return `${mb(r.busbwMBs * 1e6)}${a === 'auto' ? ` (${r.picks})` : ''}${r.wrong !== 0 ? ` WRONG ${r.wrong}` : ''}`;
