@@ -99,3 +99,19 @@ t.test('hosts from the rendezvous: host keys to host indices to the topology spe
   t.throws(() => buildTopology({ kind: 'hierarchical', hostOf: [0, 1] }, 3), { code: 'ECONFIG', message: /hostOf/ });
   t.throws(() => buildTopology({ kind: 'hierarchical', hostOf: [0, 1, 1], hosts: 3 }, 3), { code: 'ECONFIG', message: /2 hosts/ });
 });
+
+t.test('zcoll topo: a hierarchical topology without hosts takes them from the config hosts list', async (t) => {
+  const { mkdtempSync, rmSync, writeFileSync } = await import('node:fs');
+  const { tmpdir } = await import('node:os');
+  const { join } = await import('node:path');
+  const { runCli } = await import('../helpers/cli.js');
+  const dir = mkdtempSync(join(tmpdir(), 'zcoll-topo-hosts-'));
+  t.teardown(() => rmSync(dir, { recursive: true, force: true }));
+  const file = join(dir, 'cluster.config.json');
+  writeFileSync(file, JSON.stringify({ hosts: [{ name: 'a', address: '127.0.0.1', ranks: 3 }, { name: 'b', address: '127.0.0.1', ranks: 1 }], topology: { kind: 'hierarchical', intraBandwidth: 4e9, interBandwidth: R } }));
+  const r = await runCli(['topo', '--config', file, '-b', '16M', '-e', '16M'], { killAfterMs: 60_000 });
+  t.equal(r.code, 0, r.stderr);
+  t.match(r.stdout, /hierarchical 2 hosts \(3\+1 ranks\)/);
+  t.match(r.stdout, /# hierarchical\s+4\s+36\s+ok\s+contends\s+ok/, 'verified; its claim (not contention-free) checked');
+  t.match(r.stdout, /16M .* hierarchical\s*$/m, "auto's column picks hierarchical");
+});
