@@ -16,7 +16,7 @@
  *
  *   node dist/bench/hosts-netns.js [--hosts 2] [--ranks 2 | --ranks 3,1] [--rate 200mbit]
  *     [--sizes 1M,16M,64M] [--iters 3] [--algorithms ring,tree,multitree,hierarchical,auto]
- *     [--tell] [--peers gloo,mpi] [--json FILE] [--out bench/results/hosts-netns.md]
+ *     [--tell] [--segment BYTES] [--peers gloo,mpi] [--json FILE] [--out bench/results/hosts-netns.md]
  * --peers adds columns for torch.distributed's gloo (Debian python3-torch, /usr/bin/python3) and
  * OpenMPI (mpirun in host 0's namespace, its rsh agent starting each other host's daemon with
  * `ip netns exec`), with the scripts in bench/peers-hosts/ (same method: fill, barrier, time, check
@@ -45,6 +45,7 @@ const sizes = arg('--sizes', '1M,16M,64M').split(',');
 const iters = Number(arg('--iters', '3'));
 const algorithms = arg('--algorithms', 'ring,tree,multitree,hierarchical,auto').split(',');
 const tell = process.argv.includes('--tell');
+const segment = arg('--segment', '');
 const peers = arg('--peers', '').split(',').filter((p) => p !== '');
 if (!peers.every((p) => p === 'gloo' || p === 'mpi')) {
   process.stderr.write(`hosts-netns: --peers takes gloo and/or mpi, got ${peers.join(',')}\n`);
@@ -156,7 +157,7 @@ try {
   const config = join(work, 'hosts.json');
   writeFileSync(
     config,
-    JSON.stringify({ hosts: G.map((g, k) => ({ name: `h${k}`, address: addr(k), ranks: g })), port: 29000 + id, timeoutMs: 300000, ...(configTopology !== undefined ? { topology: configTopology } : {}) }, null, 2),
+    JSON.stringify({ hosts: G.map((g, k) => ({ name: `h${k}`, address: addr(k), ranks: g })), port: 29000 + id, timeoutMs: 300000, ...(segment !== '' ? { segmentBytes: parseBytes(segment, '--segment') } : {}), ...(configTopology !== undefined ? { topology: configTopology } : {}) }, null, 2),
   );
   const sizeBytes = sizes.map((s) => parseBytes(s, '--sizes'));
   /** Runs processes to completion (each bounded), returning rank 0's stdout; throws naming the failed one. */
@@ -253,7 +254,7 @@ const columns = [...algorithms, ...(peers.includes('gloo') ? ['gloo'] : []), ...
 const lines = [
   `# All-reduce across ${H} emulated hosts (${G.join('+')} ranks), host links at ${rate}`,
   '',
-  `Command (root): \`node dist/bench/hosts-netns.js --hosts ${H} --ranks ${G.join(',')} --rate ${rate} --sizes ${sizes.join(',')} --iters ${iters} --algorithms ${algorithms.join(',')}${tell ? ' --tell' : ''}${peers.length > 0 ? ` --peers ${peers.join(',')}` : ''}\`, ${new Date().toISOString()}.`,
+  `Command (root): \`node dist/bench/hosts-netns.js --hosts ${H} --ranks ${G.join(',')} --rate ${rate} --sizes ${sizes.join(',')} --iters ${iters} --algorithms ${algorithms.join(',')}${tell ? ' --tell' : ''}${segment !== '' ? ` --segment ${segment}` : ''}${peers.length > 0 ? ` --peers ${peers.join(',')}` : ''}\`, ${new Date().toISOString()}.`,
   '',
   `${H} network namespaces (hosts), each with one veth into a bridge namespace, tbf ${rate} on both ends; addresses in 198.18.0.0/15; no route out; removed afterwards.`,
   `Topology: ${tell ? 'config `{kind: hierarchical, intraBandwidth: 4e9, interBandwidth: R}`, hosts from the rendezvous' : 'none in the config: hosts from the rendezvous, default bandwidths'}. busbw = algbw * 2(n-1)/n, MB/s; #wrong must be 0.`,
