@@ -74,8 +74,12 @@ export const SMALL_MESSAGE_BYTES = 64 * 1024;
 export const SMALL_MESSAGE_ALGORITHMS: readonly ScheduleAlgorithm[] = ['recursive-doubling', 'tree', 'multitree'];
 export const LARGE_MESSAGE_ALGORITHMS: readonly ScheduleAlgorithm[] = ['ring', 'multitree', 'tree'];
 
-/** Large messages on several hosts with several ranks on some: the host-aware schedule first (it wins ties). */
-export const LARGE_MESSAGE_HOST_ALGORITHMS: readonly ScheduleAlgorithm[] = ['hierarchical', ...LARGE_MESSAGE_ALGORITHMS];
+/**
+ * Large messages on several hosts with several ranks on some: the host-aware schedule too, after ring
+ * so that it must be strictly cheaper (where a host's ranks are no better connected than the NIC, the
+ * two tie on the ports and the ring, measured longer, stays).
+ */
+export const LARGE_MESSAGE_HOST_ALGORITHMS: readonly ScheduleAlgorithm[] = ['ring', 'hierarchical', 'multitree', 'tree'];
 
 /** True when the topology has more than one host (switch ranks attach to) and a host with more than one rank. */
 export function hasHostHierarchy(t: Topology): boolean {

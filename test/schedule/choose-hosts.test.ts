@@ -42,8 +42,9 @@ t.test('the choice follows the links: the gain is the NIC\'s, and the NIC is sha
   // Same-host links as slow as the NIC: every rank's port carries 1.5 D in both, so they cost the same.
   const flat = buildTopology({ kind: 'hierarchical', hosts: 2, ranksPerHost: 2, intraBandwidth: R, interBandwidth: R }, 4);
   const c = chooseAlgorithm(flat, 64 * MIB, autoCandidates(64 * MIB, flat), AUTO_MODEL);
-  const [hierCost, ringCost] = c.costs;
-  t.same([hierCost.algorithm, ringCost.algorithm], ['hierarchical', 'ring']);
+  const [ringCost, hierCost] = c.costs;
+  t.same([ringCost.algorithm, hierCost.algorithm], ['ring', 'hierarchical']);
+  t.equal(c.algorithm, 'ring', 'a tie keeps the ring');
   t.ok(Math.abs(hierCost.timeS - ringCost.timeS) / ringCost.timeS < 1e-9, `port-bound: hierarchical ${hierCost.timeS.toFixed(3)} s = ring ${ringCost.timeS.toFixed(3)} s`);
   t.ok(Math.abs(ringCost.timeS - (1.5 * 64 * MIB) / R) / ringCost.timeS < 0.01, 'ring: 1.5 D through each port');
   // A host's NIC is shared: 4 ranks per host each driving a stream still cross it with 2(H-1)/H D in all.
@@ -72,6 +73,9 @@ t.test('candidates: hierarchical only where there are hosts with several ranks',
   t.ok(autoCandidates(16 * MIB, twoByTwo).includes('hierarchical'), '2 x 2');
   t.notOk(autoCandidates(1024, twoByTwo).includes('hierarchical'), 'small messages: the latency candidates');
   t.equal(autoAlgorithm(buildTopology({ kind: 'switch' }, 8), 64 * MIB), 'ring', 'one switch: still the ring');
+  // Hosts but no bandwidths (every link and port alike): the ports tie, the ring stays.
+  t.equal(autoAlgorithm(buildTopology({ kind: 'hierarchical', hosts: 4, ranksPerHost: 4 }, 16), 64 * MIB), 'ring', 'hierarchical topology without bandwidths: ring');
+  t.equal(autoAlgorithm(buildTopology({ kind: 'fattree', k: 4 }, 16), 64 * MIB), 'ring', 'fat tree leaves are no faster than the rest: ring');
 });
 
 t.test('the pipelined latency term: longest dependency chain or busiest rank in messages', async (t) => {
