@@ -12,7 +12,7 @@ import { hideBin } from 'yargs/helpers';
 import { isZcollError, ZcollError } from '../errors.js';
 import { REDUCE_OPS, ALLREDUCE_ALGORITHMS, type AllReduceAlgorithm, type ReduceOp } from '../comm/communicator.js';
 import { loadConfig, totalRanks } from '../cluster/config.js';
-import { buildTopology } from '../cluster/topology.js';
+import { buildTopology, hostTopologySpec, topologyNeedsHosts } from '../cluster/topology.js';
 import { DTYPES, type DType } from '../dtype.js';
 import { bench, insideLauncher } from './bench.js';
 import { BENCH_COLLECTIVES, type BenchCollective } from './bench-table.js';
@@ -169,7 +169,9 @@ async function main(argv: string[]): Promise<number> {
         const config = loadConfig(a.config);
         const nranks = a.ranks ?? totalRanks(config);
         const sizes = sizeSweep(parseBytes(a.b, '-b/--min-bytes'), parseBytes(a.e, '-e/--max-bytes'), a.f);
-        process.stdout.write(`${topoReport(buildTopology(config.topology, nranks), { sizes, json: a.json })}\n`);
+        // A hierarchical topology without hosts takes them from where the ranks run: here, the config's hosts list.
+        const spec = topologyNeedsHosts(config.topology) && a.ranks === undefined ? hostTopologySpec(config.topology, config.hosts.flatMap((h, k) => new Array<number>(h.ranks).fill(k))) : config.topology;
+        process.stdout.write(`${topoReport(buildTopology(spec, nranks), { sizes, json: a.json })}\n`);
       },
     )
     .command(

@@ -8,7 +8,11 @@
  *   {kind:'switch', ports?, bandwidth?}                       one non-blocking switch (default)
  *   {kind:'hierarchical', hosts, ranksPerHost, nics?, intraBandwidth?, interBandwidth?}
  *                                                             a fast switch per host, one NIC per host
- *                                                             (nics parallel links) to a core switch
+ *                                                             (nics parallel links) to a core switch;
+ *                                                             hostOf:[host of each rank] instead of
+ *                                                             hosts x ranksPerHost for uneven hosts, and
+ *                                                             neither: hosts from the rendezvous
+ *                                                             (hostTopologySpec)
  *   {kind:'torus'|'mesh', dims:[a,b,...], ports?, bandwidth?} one router per rank, k-ary n-cube
  *   {kind:'fattree', k, levels?, bandwidth?}                  k-ary n-tree (k^levels ranks)
  *   {kind:'links', links:[{a,b,multiplicity?,bandwidth?}], ports?}  explicit rank-to-rank links
@@ -30,7 +34,14 @@ export interface SwitchSpec {
 export interface HierarchicalSpec {
   readonly kind: 'hierarchical';
   readonly hosts: number;
+  /** Ranks on each host; with `hostOf`, the most on any host. */
   readonly ranksPerHost: number;
+  /**
+   * The host of every rank (0..hosts-1), for hosts of different sizes or ranks not numbered by host:
+   * what the rendezvous learns from where the ranks run (hostTopologySpec). Absent: rank r is on
+   * host floor(r / ranksPerHost).
+   */
+  readonly hostOf?: readonly number[];
   readonly nics?: number;
   readonly intraBandwidth?: number;
   readonly interBandwidth?: number;
@@ -262,26 +273,44 @@ function buildSwitch(o: Record<string, unknown>, nranks: number): Topology {
 }
 
 function buildHierarchical(o: Record<string, unknown>, nranks: number): Topology {
-  onlyKeys(o, ['kind', 'hosts', 'ranksPerHost', 'nics', 'intraBandwidth', 'interBandwidth'], 'topology');
-  const hosts = readInt(o, 'hosts', 'topology', 1, MAX_RANKS);
-  const ranksPerHost = readInt(o, 'ranksPerHost', 'topology', 1, MAX_RANKS);
+  onlyKeys(o, ['kind', 'hosts', 'ranksPerHost', 'hostOf', 'nics', 'intraBandwidth', 'interBandwidth'], 'topology');
   const nics = readInt(o, 'nics', 'topology', 1, 1024, 1);
   const intra = readBandwidth(o, 'intraBandwidth', 'topology');
   const inter = readBandwidth(o, 'interBandwidth', 'topology');
-  if (hosts * ranksPerHost !== nranks) throw bad('topology.hosts', `x "topology.ranksPerHost" = ${hosts} x ${ranksPerHost} = ${hosts * ranksPerHost}, but the cluster has ${nranks} ranks`);
+  let attach: number[];
+  let hosts: number;
+  let ranksPerHost: number;
+  if (o.hostOf !== undefined) {
+    attach = readHostOf(o.hostOf, nranks);
+    hosts = Math.max(...attach) + 1;
+    const sizes = new Array<number>(hosts).fill(0);
+    for (const h of attach) sizes[h]++;
+    ranksPerHost = Math.max(...sizes);
+    if (o.hosts !== undefined && o.hosts !== hosts) throw bad('topology.hosts', `is ${JSON.stringify(o.hosts)}, but "topology.hostOf" puts the ranks on ${hosts} hosts`);
+  } else {
+    if (o.hosts === undefined && o.ranksPerHost === undefined) {
+      throw bad('topology', 'of kind "hierarchical" needs "hosts" and "ranksPerHost" (or "hostOf"); without them the hosts come from where the ranks run, which only init() knows (hostTopologySpec)');
+    }
+    hosts = readInt(o, 'hosts', 'topology', 1, MAX_RANKS);
+    ranksPerHost = readInt(o, 'ranksPerHost', 'topology', 1, MAX_RANKS);
+    if (hosts * ranksPerHost !== nranks) throw bad('topology.hosts', `x "topology.ranksPerHost" = ${hosts} x ${ranksPerHost} = ${hosts * ranksPerHost}, but the cluster has ${nranks} ranks`);
+    attach = Array.from({ length: nranks }, (_, r) => Math.floor(r / ranksPerHost));
+  }
   // Host switches 0..hosts-1; the core switch `hosts` only exists with more than one host.
   const wiring = new Wiring(hosts > 1 ? hosts + 1 : 1);
   if (hosts > 1) {
     for (let h = 0; h < hosts; h++) wiring.link(h, hosts, nics, inter, 'topology');
     for (let h = 0; h < hosts; h++) wiring.link(hosts, h, nics, inter, 'topology');
   }
-  const attach = Array.from({ length: nranks }, (_, r) => Math.floor(r / ranksPerHost));
+  // The ring visits each host's ranks in a row, so it crosses each NIC once per direction.
+  const ringOrder = Array.from({ length: nranks }, (_, r) => r).sort((a, b) => attach[a] - attach[b] || a - b);
   return finish(
     'hierarchical',
     {
       kind: 'hierarchical',
       hosts,
       ranksPerHost,
+      ...(o.hostOf !== undefined ? { hostOf: attach } : {}),
       nics,
       ...(intra !== undefined ? { intraBandwidth: intra } : {}),
       ...(inter !== undefined ? { interBandwidth: inter } : {}),
@@ -292,8 +321,53 @@ function buildHierarchical(o: Record<string, unknown>, nranks: number): Topology
     new Array<number>(nranks).fill(1),
     new Array<number>(nranks).fill(1),
     intra !== undefined ? new Array<number>(nranks).fill(intra) : undefined,
-    Array.from({ length: nranks }, (_, r) => r),
+    ringOrder,
   );
+}
+
+/** `hostOf`: one host index per rank, every host 0..max holding at least one rank. */
+function readHostOf(v: unknown, nranks: number): number[] {
+  if (!Array.isArray(v) || v.length !== nranks) throw bad('topology.hostOf', `must be an array of one host index per rank (${nranks}), got ${JSON.stringify(v)?.slice(0, 80)}`);
+  const seen = new Set<number>();
+  v.forEach((h: unknown, r: number) => {
+    if (typeof h !== 'number' || !Number.isInteger(h) || h < 0 || h >= nranks) throw bad(`topology.hostOf[${r}]`, `must be a host index in [0, ${nranks - 1}], got ${JSON.stringify(h)}`);
+    seen.add(h);
+  });
+  for (let h = 0; h < seen.size; h++) if (!seen.has(h)) throw bad('topology.hostOf', `names hosts up to ${Math.max(...seen)} but no rank is on host ${h}`);
+  return v as number[];
+}
+
+/**
+ * Bandwidths assumed for hosts learned at the rendezvous when the config gives none: a same-host
+ * link (shared memory or ipc between processes) at 4 GB/s, a host's NIC at 10 Gbit/s. Only their
+ * ratio matters to 'auto': same-host copies are cheap next to the NIC, which all of a host's ranks share.
+ */
+export const DEFAULT_INTRA_HOST_BANDWIDTH = 4e9;
+export const DEFAULT_INTER_HOST_BANDWIDTH = 1.25e9;
+
+/** True for a config "topology" whose hosts come from the rendezvous: kind hierarchical without hosts. */
+export function topologyNeedsHosts(spec: unknown): boolean {
+  if (typeof spec !== 'object' || spec === null) return false;
+  const o = spec as Record<string, unknown>;
+  return o.kind === 'hierarchical' && o.hosts === undefined && o.ranksPerHost === undefined && o.hostOf === undefined;
+}
+
+/**
+ * The topology spec a communicator runs with, given where its ranks run (`hostOf`, from the
+ * rendezvous's host keys): the config's own when it says where ranks are; a hierarchical one over
+ * those hosts when it does not and the ranks span more than one host (bandwidths from the config's
+ * hierarchical key, else the defaults above); otherwise the config's (undefined: one switch).
+ */
+export function hostTopologySpec(spec: unknown, hostOf: readonly number[]): unknown {
+  const hosts = new Set(hostOf).size;
+  if (topologyNeedsHosts(spec)) {
+    const o = spec as Record<string, unknown>;
+    return { ...o, hostOf: [...hostOf] };
+  }
+  if (spec === undefined && hosts > 1) {
+    return { kind: 'hierarchical', hostOf: [...hostOf], intraBandwidth: DEFAULT_INTRA_HOST_BANDWIDTH, interBandwidth: DEFAULT_INTER_HOST_BANDWIDTH };
+  }
+  return spec;
 }
 
 function buildCube(o: Record<string, unknown>, nranks: number, kind: 'torus' | 'mesh'): Topology {
@@ -545,8 +619,12 @@ export function describeTopology(t: Topology): string {
   switch (s.kind) {
     case 'switch':
       return `switch, ${t.nranks} ranks, ${s.ports ?? 1} port(s)`;
-    case 'hierarchical':
-      return `hierarchical ${s.hosts} hosts x ${s.ranksPerHost} ranks, ${s.nics ?? 1} NIC(s) per host`;
+    case 'hierarchical': {
+      if (s.hostOf === undefined) return `hierarchical ${s.hosts} hosts x ${s.ranksPerHost} ranks, ${s.nics ?? 1} NIC(s) per host`;
+      const sizes = new Array<number>(s.hosts).fill(0);
+      for (const h of s.hostOf) sizes[h]++;
+      return `hierarchical ${s.hosts} hosts (${sizes.join('+')} ranks), ${s.nics ?? 1} NIC(s) per host`;
+    }
     case 'torus':
     case 'mesh':
       return `${s.kind} ${s.dims.join('x')}, ${t.nranks} ranks, ${s.ports} port(s)`;

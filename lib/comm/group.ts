@@ -7,7 +7,7 @@
  */
 import { DTYPES, type DType, type NumericArray } from '../dtype.js';
 import { check, ZcollError } from '../errors.js';
-import { buildTopology, type Topology } from '../cluster/topology.js';
+import { buildTopology, hostTopologySpec, type Topology } from '../cluster/topology.js';
 import type { Link } from '../transport/link.js';
 import type { FaultSeam, Outbox } from '../transport/outbox.js';
 import type { SharedMemoryChoice } from '../transport/shared-memory.js';
@@ -39,6 +39,11 @@ export interface CommunicatorInit {
   readonly sharedMemory: SharedMemoryChoice;
   /** The config's "topology" (default: one switch) for MULTITREE and the 'auto' cost model. */
   readonly topology?: unknown;
+  /**
+   * The host of every rank (host indices, from the rendezvous's host keys): the topology's hosts
+   * when the config does not place the ranks itself (hostTopologySpec). Absent: one host.
+   */
+  readonly hostOf?: readonly number[];
   /** Busy-poll collectives (busy-poll.ts; default 'auto'). */
   readonly poll?: PollMode;
 }
@@ -81,7 +86,7 @@ export class RankGroup {
     this.timeoutMs = init.timeoutMs;
     this.segmentBytes = init.segmentBytes;
     this.algorithm = init.algorithm;
-    this.topology = buildTopology(init.topology, init.size);
+    this.topology = buildTopology(hostTopologySpec(init.topology, init.hostOf ?? new Array<number>(init.size).fill(0)), init.size);
     const site = { rank: this.rank, size: this.size, epoch: this.epoch };
     this.transport = new Transport({ ...site, endpoint: init.endpoint, links: init.links, sharedMemory: init.sharedMemory, segmentBytes: this.segmentBytes, stats: this.stats, sink: (...f) => this.ops.frame(...f) });
     this.outbox = this.transport.outbox;

@@ -21,12 +21,12 @@ import { Communicator } from './communicator.js';
 import { ALLREDUCE_ALGORITHMS } from './options.js';
 import { POLL_MODES, type PollMode } from './busy-poll.js';
 import { logStartup } from './startup-info.js';
-import { buildTopology, hasLinkAddresses, linkAddress } from '../cluster/topology.js';
+import { buildTopology, hasLinkAddresses, linkAddress, topologyNeedsHosts } from '../cluster/topology.js';
 import { cachedSchedule } from '../schedule/cache.js';
 import { scheduleHash } from '../schedule/hash.js';
 import { rememberOrigin, type InitOptions } from './origin.js';
 import { shmSupported } from '../transport/shm-region.js';
-import { rendezvous, type RendezvousParams } from './rendezvous.js';
+import { rendezvous, type PeerInfo, type RendezvousParams } from './rendezvous.js';
 import { join } from 'node:path';
 
 /** The options of init(), defined in origin.ts (shrink() keeps them to call init() again) and exported here as before. */
@@ -66,6 +66,23 @@ function checkOptions(options: unknown): asserts options is InitOptions {
  */
 function multitreeHash(spec: unknown, world: number): string {
   return scheduleHash(cachedSchedule(buildTopology(spec, world), 'multitree'));
+}
+
+/**
+ * Which host each rank runs on, as host indices numbered by each host's lowest rank: ranks share a
+ * host when they share a host key (the same machine and network namespace, or the same ZCOLL_HOST).
+ * The rendezvous gives every rank the same table, so every rank derives the same answer.
+ */
+export function hostIndices(peers: readonly PeerInfo[], world: number): number[] {
+  const byRank = [...peers].sort((a, b) => a.rank - b.rank);
+  const index = new Map<string, number>();
+  const hostOf = new Array<number>(world).fill(0);
+  for (const p of byRank) {
+    let h = index.get(p.hostKey);
+    if (h === undefined) index.set(p.hostKey, (h = index.size));
+    hostOf[p.rank] = h;
+  }
+  return hostOf;
 }
 
 /** Communicators of this process, for a launcher that is gone (weakly held: a dropped one is collected). */
@@ -155,7 +172,8 @@ export async function init(options: InitOptions = {}): Promise<Communicator> {
       world: id.worldSize,
       // The effective transport too: ranks that would pick different segment sizes must not meet.
       configHash: configHash({ ...config, segmentBytes: chosenSegmentBytes, transport }),
-      ...(config.topology !== undefined ? { scheduleHash: multitreeHash(config.topology, id.worldSize) } : {}),
+      // A topology whose hosts come from the rendezvous is only known after it (and every rank derives it from the same table).
+      ...(config.topology !== undefined && !topologyNeedsHosts(config.topology) ? { scheduleHash: multitreeHash(config.topology, id.worldSize) } : {}),
       masterAddr: id.masterAddr,
       ...(id.masterAddrFrom !== undefined ? { masterAddrFrom: id.masterAddrFrom } : {}),
       masterPort: id.masterPort,
@@ -192,6 +210,7 @@ export async function init(options: InitOptions = {}): Promise<Communicator> {
     const sharedMemory = mayShareMemory && local.length === id.worldSize && id.worldSize > 1;
     const segmentBytes = chosenSegmentBytes ?? (sharedMemory ? SHARED_MEMORY_SEGMENT_BYTES : SOCKET_SEGMENT_BYTES);
     comm = new Communicator({
+      hostOf: hostIndices(rdv.peers, id.worldSize),
       rank: id.rank,
       size: id.worldSize,
       localRank: id.localRank ?? local.indexOf(id.rank),

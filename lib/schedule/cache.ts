@@ -6,6 +6,8 @@
  *               'multitree' MULTITREE over the topology (multitree.ts), rule 'artifact' unless told
  *               'tree'      binomial reduce + broadcast (tree.ts)
  *               'recursive-doubling'  pairwise exchanges of the whole buffer, lg n steps (recursive-doubling.ts)
+ *               'hierarchical'  reduce-scatter in each host, a ring across hosts per local rank,
+ *                           all-gather in each host, hosts = the topology's switches (hierarchical.ts)
  *   reduce-scatter, all-gather  ring in rank order (ring.ts: rank r owns chunk r, which the
  *               communicator's reduceScatter/allGather rely on)
  *   broadcast   'binomial' | 'chain' | 'flat' from `root` (broadcast.ts)
@@ -24,6 +26,7 @@ import { topologyHash, type Topology } from '../cluster/topology.js';
 import { buildBarrier } from './barrier.js';
 import { BROADCAST_ALGORITHMS, buildBroadcast, type BroadcastAlgorithm } from './broadcast.js';
 import { buildGather } from './gather.js';
+import { buildHierarchical, hostsOfTopology } from './hierarchical.js';
 import { buildMultitree, type MultitreeRule } from './multitree.js';
 import { buildPlacedRing } from './placed-ring.js';
 import { buildRecursiveDoubling } from './recursive-doubling.js';
@@ -31,7 +34,7 @@ import { buildRing } from './ring.js';
 import { buildTree } from './tree.js';
 import type { Schedule } from './types.js';
 
-export const SCHEDULE_ALGORITHMS = ['ring', 'multitree', 'tree', 'recursive-doubling'] as const;
+export const SCHEDULE_ALGORITHMS = ['ring', 'multitree', 'tree', 'recursive-doubling', 'hierarchical'] as const;
 export type ScheduleAlgorithm = (typeof SCHEDULE_ALGORITHMS)[number];
 
 /**
@@ -49,6 +52,8 @@ export const ALGORITHM_CLAIMS: Readonly<Record<ScheduleAlgorithm, { readonly tre
   multitree: { trees: true, contentionFree: true },
   tree: { trees: true, contentionFree: false },
   'recursive-doubling': { trees: false, contentionFree: false },
+  // Inside a host every rank sends to all the others in one step (over its one modelled port).
+  hierarchical: { trees: true, contentionFree: false },
 };
 
 export interface ScheduleRequest {
@@ -132,6 +137,8 @@ export function buildSchedule(t: Topology, algorithm: ScheduleAlgorithm | Schedu
           return buildTree(t.nranks);
         case 'recursive-doubling':
           return buildRecursiveDoubling(t.nranks);
+        case 'hierarchical':
+          return buildHierarchical(hostsOfTopology(t));
       }
       break;
     case 'reducescatter':
@@ -153,7 +160,7 @@ export function scheduleCacheKey(t: Topology, algorithm: ScheduleAlgorithm | Sch
   const ranks = `n=${t.nranks}`;
   switch (spec.collective) {
     case 'allreduce': {
-      const readsTopology = spec.algorithm === 'ring' || spec.algorithm === 'multitree';
+      const readsTopology = spec.algorithm === 'ring' || spec.algorithm === 'multitree' || spec.algorithm === 'hierarchical';
       const rule = spec.algorithm === 'multitree' ? (spec.rule ?? 'artifact') : '-';
       return `${readsTopology ? cachedTopologyHash(t) : ranks}|allreduce|${spec.algorithm}|${rule}`;
     }

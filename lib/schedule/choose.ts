@@ -19,6 +19,7 @@
 import { ZcollError } from '../errors.js';
 import type { Topology } from '../cluster/topology.js';
 import { cachedSchedule, cachedTopologyHash, isScheduleAlgorithm, type ScheduleAlgorithm, type ScheduleRequest } from './cache.js';
+import { hostsOfTopology } from './hierarchical.js';
 import { costLine, simulate, type CostLine, type SimParams } from './simulate.js';
 
 /**
@@ -56,9 +57,11 @@ export function chooseAlgorithm(
 
 /**
  * The cost model 'auto' uses on this transport: per-message latency of ZeroMQ between Node processes
- * (~100 us: a wake-up on another core), ~1 GB/s per direction, the reduction kernel's ~2 GB/s.
+ * (~100 us: a wake-up on another core), ~1 GB/s per direction, the reduction kernel's ~2 GB/s, and
+ * steps overlapped as the segmenting executor overlaps them (simulate-pipelined.ts; the lockstep
+ * model charged the binomial tree lg n times its real cost and so never chose it across hosts).
  */
-export const AUTO_MODEL: SimParams = { alphaS: 100e-6, betaSPerByte: 1 / 1e9, gammaSPerByte: 0.5e-9 };
+export const AUTO_MODEL: SimParams = { alphaS: 100e-6, betaSPerByte: 1 / 1e9, gammaSPerByte: 0.5e-9, model: 'pipelined' };
 
 /**
  * Up to 64 KiB the cost is messages, not bytes: the ring sends 2(n-1) of them per rank where the
@@ -71,9 +74,27 @@ export const SMALL_MESSAGE_BYTES = 64 * 1024;
 export const SMALL_MESSAGE_ALGORITHMS: readonly ScheduleAlgorithm[] = ['recursive-doubling', 'tree', 'multitree'];
 export const LARGE_MESSAGE_ALGORITHMS: readonly ScheduleAlgorithm[] = ['ring', 'multitree', 'tree'];
 
-/** The candidates 'auto' compares at `bytes`. */
-export function autoCandidates(bytes: number): readonly ScheduleAlgorithm[] {
-  return bytes <= SMALL_MESSAGE_BYTES ? SMALL_MESSAGE_ALGORITHMS : LARGE_MESSAGE_ALGORITHMS;
+/**
+ * Large messages on several hosts with several ranks on some: the host-aware schedule too, after ring
+ * so that it must be strictly cheaper (where a host's ranks are no better connected than the NIC, the
+ * two tie on the ports and the ring, measured longer, stays).
+ */
+export const LARGE_MESSAGE_HOST_ALGORITHMS: readonly ScheduleAlgorithm[] = ['ring', 'hierarchical', 'multitree', 'tree'];
+
+/** True when the topology has more than one host (switch ranks attach to) and a host with more than one rank. */
+export function hasHostHierarchy(t: Topology): boolean {
+  const perHost = new Map<number, number>();
+  for (const h of hostsOfTopology(t)) perHost.set(h, (perHost.get(h) ?? 0) + 1);
+  return perHost.size > 1 && [...perHost.values()].some((g) => g > 1);
+}
+
+/**
+ * The candidates 'auto' compares at `bytes` on `t`: 'hierarchical' only where there are hosts to be
+ * aware of (on one host it is a direct reduce-scatter + all-gather, not measured against the ring there).
+ */
+export function autoCandidates(bytes: number, t?: Topology): readonly ScheduleAlgorithm[] {
+  if (bytes <= SMALL_MESSAGE_BYTES) return SMALL_MESSAGE_ALGORITHMS;
+  return t !== undefined && hasHostHierarchy(t) ? LARGE_MESSAGE_HOST_ALGORITHMS : LARGE_MESSAGE_ALGORITHMS;
 }
 
 interface AlgorithmLine extends CostLine {
@@ -86,7 +107,7 @@ const lines = new Map<string, readonly AlgorithmLine[]>();
 const MAX_LINE_SETS = 64;
 
 function linesFor(t: Topology, candidates: readonly ScheduleAlgorithm[], model: SimParams): readonly AlgorithmLine[] {
-  const key = `${cachedTopologyHash(t)}|${model.alphaS}|${model.betaSPerByte}|${model.gammaSPerByte ?? 0}|${candidates.join(',')}`;
+  const key = `${cachedTopologyHash(t)}|${model.alphaS}|${model.betaSPerByte}|${model.gammaSPerByte ?? 0}|${model.model ?? 'lockstep'}|${candidates.join(',')}`;
   let set = lines.get(key);
   if (set === undefined) {
     set = candidates.map((algorithm) => ({ algorithm, ...costLine(cachedSchedule(t, algorithm), t, model) }));
@@ -103,7 +124,7 @@ function linesFor(t: Topology, candidates: readonly ScheduleAlgorithm[], model: 
  */
 export function autoAlgorithm(t: Topology, bytes: number, model: SimParams = AUTO_MODEL): ScheduleAlgorithm {
   if (!(bytes >= 0 && Number.isFinite(bytes))) throw new ZcollError('EINVAL', `autoAlgorithm: bytes must be a finite number >= 0, got ${bytes}`);
-  const candidates = autoCandidates(bytes);
+  const candidates = autoCandidates(bytes, t);
   if (t.nranks === 1) return candidates[0];
   let best: AlgorithmLine | undefined;
   let bestS = Infinity;

@@ -14,6 +14,7 @@
 import { ZcollError } from '../errors.js';
 import type { Topology } from '../cluster/topology.js';
 import { linkBetween, routeLinks } from '../cluster/topology-routes.js';
+import { pipelinedCostLine } from './simulate-pipelined.js';
 import type { Schedule } from './types.js';
 
 export interface SimParams {
@@ -23,8 +24,13 @@ export interface SimParams {
   readonly betaSPerByte: number;
   /** Seconds per byte reduced at a rank (0: reduction is free). */
   readonly gammaSPerByte?: number;
-  /** Also return every step's time. */
+  /** Also return every step's time (lockstep model only). */
   readonly perStep?: boolean;
+  /**
+   * 'lockstep' (default): every step costs its slowest transfer, as this file's header says;
+   * 'pipelined': the dependency-driven executor's overlap of steps (simulate-pipelined.ts).
+   */
+  readonly model?: 'lockstep' | 'pipelined';
 }
 
 export interface SimResult {
@@ -154,7 +160,16 @@ function costAt(s: Schedule, p: StepProfile, bytes: number, params: SimParams): 
 export function simulate(s: Schedule, topo: Topology, bytes: number, params: SimParams): SimResult {
   checkInputs(s, topo, params);
   if (!(bytes >= 0 && Number.isFinite(bytes))) throw new ZcollError('EINVAL', `simulate: bytes must be a finite number >= 0, got ${bytes}`);
+  if (params.model === 'pipelined') return onLine(s, pipelinedCostLine(s, topo, params), bytes);
   return costAt(s, profile(s, topo, params.betaSPerByte), bytes, params);
+}
+
+/** A result from a cost line (the pipelined model has no per-step times). */
+function onLine(s: Schedule, line: CostLine, bytes: number): SimResult {
+  if (!(bytes >= 0 && Number.isFinite(bytes))) throw new ZcollError('EINVAL', `simulate: bytes must be a finite number >= 0, got ${bytes}`);
+  const timeS = s.transfers.length > 0 ? line.fixedS + line.perByteS * bytes : 0;
+  const algbw = timeS > 0 ? bytes / timeS : Infinity;
+  return { timeS, algbw, busbw: algbw * busbwFactor(s.collective, s.nranks), steps: s.steps };
 }
 
 /**
@@ -170,6 +185,7 @@ export interface CostLine {
 
 export function costLine(s: Schedule, topo: Topology, params: SimParams): CostLine {
   checkInputs(s, topo, params);
+  if (params.model === 'pipelined') return pipelinedCostLine(s, topo, params);
   const p = profile(s, topo, params.betaSPerByte);
   const gamma = params.gammaSPerByte ?? 0;
   let fixedS = 0;
@@ -185,6 +201,10 @@ export function costLine(s: Schedule, topo: Topology, params: SimParams): CostLi
 /** simulate() for many sizes at once: the schedule is routed and loaded once. */
 export function simulateSizes(s: Schedule, topo: Topology, sizes: readonly number[], params: SimParams): SimResult[] {
   checkInputs(s, topo, params);
+  if (params.model === 'pipelined') {
+    const line = pipelinedCostLine(s, topo, params);
+    return sizes.map((bytes) => onLine(s, line, bytes));
+  }
   const p = profile(s, topo, params.betaSPerByte);
   return sizes.map((bytes) => costAt(s, p, bytes, params));
 }

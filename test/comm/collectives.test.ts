@@ -3,6 +3,7 @@
 // reference computed independently in each rank.
 import t from 'tap';
 import { runRanks } from '../helpers/ranks.js';
+import { SCHEDULE_ALGORITHMS } from '../../lib/schedule/cache.js';
 
 interface Row {
   kind: string;
@@ -54,7 +55,7 @@ for (const n of [2, 3]) {
       t.equal(o.code, 0, `rank ${o.rank} exits 0${o.code === 0 ? '' : `: ${o.stderr.slice(-2000)}`}`);
       const rows = o.results as Array<Row & { algorithm?: string; shared?: number; shm?: number; usesSharedMemory?: boolean }>;
       const checks = rows.filter((r) => r.kind === 'registered');
-      t.equal(checks.length, 3 * 3 * 5 * 4, `rank ${o.rank} ran every case`);
+      t.equal(checks.length, 3 * 3 * (1 + SCHEDULE_ALGORITHMS.length) * 4, `rank ${o.rank} ran every case`); // counts x dtypes x (auto + every schedule) x ops
       t.same(checks.filter((r) => r.wrong !== 0 || r.same !== true), [], `rank ${o.rank}: every result equals the serial reference, in place`);
       const api = rows.find((r) => r.kind === 'registered-api') as { refused?: string; freed?: boolean; length?: number; badArgs?: string[]; notRegistered?: boolean } | undefined;
       t.match(api, { refused: 'EINVAL', badArgs: ['EINVAL', 'EINVAL', 'EINVAL'], notRegistered: false }, `rank ${o.rank}: freeBuffer is refused mid-collective; bad arguments are EINVAL`);

@@ -63,7 +63,7 @@ t.test('autoAlgorithm equals the unmemoised choice at every size swept; a per-cl
   let checked = 0;
   const classesWithACrossing: string[] = [];
   for (const topo of topologies) {
-    const exact = (bytes: number): string => chooseAlgorithm(topo, bytes, autoCandidates(bytes), AUTO_MODEL).algorithm;
+    const exact = (bytes: number): string => chooseAlgorithm(topo, bytes, autoCandidates(bytes, topo), AUTO_MODEL).algorithm;
     const sizes = new Set<number>([0, 1]);
     for (let k = 1; k <= 32; k++) {
       sizes.add(2 ** k);

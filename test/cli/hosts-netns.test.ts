@@ -1,0 +1,52 @@
+// bench/hosts-netns at a tiny size: 2 emulated hosts x 2 ranks (network namespaces, shaped links
+// into a bridge), hierarchical and ring. The bench checks every result (#wrong 0, exit 0); this
+// test reads its JSON and checks what the links carried (`ip -s link`): the host-aware schedule puts
+// about 1 D on each host's link per direction (the minimum; headers and acks on top), the ring about
+// 1.5 D. Also: nothing is left behind (namespaces removed). Skipped, with the reason, when not root
+// or `ip` / `tc` are missing.
+import { spawn, spawnSync } from 'node:child_process';
+import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import t from 'tap';
+
+const BENCH = fileURLToPath(new URL('../../bench/hosts-netns.js', import.meta.url));
+
+function which(cmd: string): boolean {
+  return spawnSync('sh', ['-c', `command -v ${cmd}`]).status === 0;
+}
+const isRoot = typeof process.getuid === 'function' && process.getuid() === 0;
+const skip = !isRoot ? 'network namespaces need root' : !which('ip') || !which('tc') ? '`ip` / `tc` (iproute2) is not installed' : false;
+
+interface Report {
+  bound: number;
+  rows: Array<{ algorithm: string; size: number; busbwMBs: number; wrong: number }>;
+  links: Array<{ algorithm: string; txPerD: number[]; rxPerD: number[] }>;
+}
+
+t.test('hosts-netns: 2 hosts x 2, hierarchical puts ~1 D on each link per direction, ring ~1.5 D', { skip }, async (t) => {
+  const dir = mkdtempSync(join(tmpdir(), 'zcoll-hosts-bench-'));
+  t.teardown(() => rmSync(dir, { recursive: true, force: true }));
+  const json = join(dir, 'report.json');
+  const before = spawnSync('ip', ['netns', 'list'], { encoding: 'utf8' }).stdout;
+  const child = spawn(process.execPath, [BENCH, '--hosts', '2', '--ranks', '2', '--rate', '1gbit', '--sizes', '1M', '--iters', '1', '--algorithms', 'hierarchical,ring', '--json', json], { stdio: ['ignore', 'pipe', 'pipe'] });
+  let stdout = '';
+  let stderr = '';
+  child.stdout.on('data', (d: Buffer) => (stdout += d.toString()));
+  child.stderr.on('data', (d: Buffer) => (stderr += d.toString()));
+  const killer = setTimeout(() => child.kill('SIGTERM'), 240_000);
+  const code = await new Promise<number | null>((done) => child.on('close', done));
+  clearTimeout(killer);
+  t.equal(code, 0, `bench exits 0 ${code === 0 ? '' : stderr.slice(-1500)}`);
+  t.match(stdout, /\| 1 MiB \| [\d.]+ \| [\d.]+ \| [\d.]+ \|/, 'prints the busbw table with the bound');
+  const report = JSON.parse(readFileSync(json, 'utf8')) as Report;
+  t.equal(report.rows.length, 2);
+  t.ok(report.rows.every((r) => r.wrong === 0 && r.busbwMBs > 0), 'every result checked right');
+  t.ok(Math.abs(report.bound - 1.5 * 125e6) < 1, 'bound 1.5 R');
+  const link = (a: string): Report['links'][number] => report.links.find((l) => l.algorithm === a)!;
+  for (const per of [...link('hierarchical').txPerD, ...link('hierarchical').rxPerD]) t.ok(per >= 0.98 && per < 1.2, `hierarchical: ${per.toFixed(3)} D on a link direction`);
+  for (const per of [...link('ring').txPerD, ...link('ring').rxPerD]) t.ok(per >= 1.48 && per < 1.75, `ring: ${per.toFixed(3)} D on a link direction`);
+  const after = spawnSync('ip', ['netns', 'list'], { encoding: 'utf8' }).stdout;
+  t.same(after.split('\n').filter((l) => /^zh\d+/.test(l) && !before.includes(l)), [], 'namespaces removed');
+});
