@@ -1,175 +1,180 @@
 /**
- * bench/peers: zcoll's all-reduce beside what its users would otherwise run, on the same machine in
- * one sitting, as ratios: gloo (Debian python3-torch) and OpenMPI over TCP and with shared memory
- * (openmpi-bin, libopenmpi-dev), with the peer scripts in ZCOLL_PEERS_DIR (default:
- * ../shared/peers beside the repository). A missing peer is named with its
- * Debian package; nothing is installed from here.
+ * bench/peers: zcoll beside what its users would otherwise run, on the same machine in one sitting, as
+ * ratios. All-reduce (float32 SUM in place): gloo (Debian python3-torch) and OpenMPI over TCP and over
+ * shared memory (vader); point-to-point latency: `zcoll bench latency` beside an osu_latency-style
+ * OpenMPI ping-pong over the same two. The peer programs are in bench/peers/ (ZCOLL_PEERS_DIR
+ * overrides), the C ones compiled with mpicc at run time; a missing peer is named with its Debian
+ * package and its column skipped. Exits 1 when a column failed or any check found a wrong value.
  *
- *   node dist/bench/peers.js [--ranks 2,4] [--sizes 4K,64K,1M,16M,64M] [--out bench/results/peers.md]
- *                            [--transports shm,shm-registered,zmq]
+ *   node dist/bench/peers.js [--ranks 2,4] [--sizes 4K,64K,1M,16M,64M] [--latency 4:1M:4]
+ *                            [--transports shm,shm-registered,zmq] [--iters N] [--out FILE.md]
  */
-import { execFileSync, spawnSync } from 'node:child_process';
-import { existsSync, mkdirSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import * as vega from 'vega';
-import * as vl from 'vega-lite';
+import { renderSpec, sizeChartsSpec, type SizePoint } from '../lib/cli/plot.js';
 import { parseBytes } from '../lib/cli/sizes.js';
-import { benchArgs, numberListArg, outputPath } from './args.js';
+import { benchArgs, numberArg, numberListArg, outputPath } from './args.js';
+import { runGloo, runMpi, runMpiPingPong, runZcoll, runZcollLatency, type Outcome, type Series, type Sitting } from './peers-programs.js';
 
 const HERE = dirname(fileURLToPath(import.meta.url));
 const REPO = resolve(HERE, '..', '..');
-const PEERS = process.env.ZCOLL_PEERS_DIR ?? resolve(REPO, '..', 'shared', 'peers');
 
 const args = benchArgs({
   name: 'peers',
-  summary: "zcoll's all-reduce beside gloo and OpenMPI on this machine, as ratios (markdown, JSON and SVG).",
+  summary: "zcoll's all-reduce and send/recv latency beside gloo and OpenMPI on this machine, as ratios (markdown, JSON and SVG).",
   options: {
-    ranks: { type: 'string', value: '2,4', describe: 'world sizes' },
-    sizes: { type: 'string', value: '4K,64K,1M,16M,64M', describe: 'message sizes' },
+    ranks: { type: 'string', value: '2,4', describe: 'world sizes of the all-reduce' },
+    sizes: { type: 'string', value: '4K,64K,1M,16M,64M', describe: 'all-reduce message sizes' },
+    latency: { type: 'string', value: '4:1M:4', describe: "ping-pong sizes MIN:MAX:FACTOR (zcoll bench latency's -b -e -f), or 'none'" },
     transports: { type: 'string', value: 'shm,shm-registered,zmq', describe: "zcoll's transports" },
+    iters: { type: 'string', value: 'N', describe: "timed iterations per size for every program (default: each program's own rule)" },
     out: { type: 'string', value: 'FILE.md', describe: 'the table (.json and .svg beside it; default: bench/results/peers.md, or a fresh file beside it if that exists)' },
   },
 });
 const ranksList = numberListArg('peers', 'ranks', args.ranks, [2, 4]);
 const sizes = (args.sizes ?? '4K,64K,1M,16M,64M').split(',').map((s) => parseBytes(s, '--sizes'));
 const transports = (args.transports ?? 'shm,shm-registered,zmq').split(',');
-const out = resolve(outputPath(args.out, join(REPO, 'bench', 'results', 'peers.md')));
-const work = mkdtempSync(join(tmpdir(), 'zcoll-peers-'));
+const iters = numberArg('peers', 'iters', args.iters, 0);
 
-interface Row {
-  bytes: number;
-  time_med_s: number;
-  busbw_GBps: number;
-}
-type Series = Map<number, Row>;
-
-function load(path: string): Series {
-  const j = JSON.parse(readFileSync(path, 'utf8')) as { results: Row[] };
-  return new Map(j.results.map((r) => [r.bytes, r]));
-}
-
-function freePortSync(): number {
-  return Number(execFileSync(process.execPath, ['-e', "const s=require('net').createServer().listen(0,'127.0.0.1',()=>{console.log(s.address().port);s.close()})"]).toString().trim());
-}
-
-/**
- * One zcoll column. `transport`: 'zmq' (ZeroMQ ipc only), 'shm' (shared-memory slots: the buffer is
- * an ordinary Float32Array), 'shm-registered' (the buffer comes from comm.allocBuffer, so peers
- * read it in place), or any ZCOLL_TRANSPORT value.
- */
-function runZcoll(n: number, transport: string): Series | string {
-  const json = join(work, `zcoll-${transport}-${n}.json`);
-  const registered = transport === 'shm-registered';
-  const env: NodeJS.ProcessEnv = { ...process.env, ZCOLL_TRANSPORT: transport === 'zmq' ? 'ipc' : registered ? 'shm' : transport };
-  const workerArgs = [join(HERE, 'peers-zcoll-worker.js'), json, sizes.join(','), ...(registered ? ['registered'] : [])];
-  const r = spawnSync(process.execPath, [join(REPO, 'bin', 'zcoll.js'), 'launch', '-n', String(n), '--port', String(freePortSync()), '--', process.execPath, ...workerArgs], { env, encoding: 'utf8', timeout: 600_000 });
-  if (r.status !== 0) return `zcoll (${transport}) failed: ${(r.stderr ?? '').slice(-400)}`;
-  return load(json);
-}
-
-function sweepArgs(): string[] {
-  // The peers sweep min..max by a factor; x4 from 4K contains every size of the default list.
-  const min = Math.min(...sizes);
-  const max = Math.max(...sizes);
-  return [String(min), String(max), '4'];
-}
-
-function runGloo(n: number): Series | string {
-  if (!existsSync('/usr/bin/python3') || spawnSync('/usr/bin/python3', ['-c', 'import torch.distributed'], { encoding: 'utf8' }).status !== 0) {
-    return 'gloo missing: apt-get install python3-torch python3-numpy';
+function latencySweep(text: string): { min: number; max: number; factor: number; sizes: number[] } | undefined {
+  if (text === 'none') return undefined;
+  const parts = text.split(':');
+  const [min, max] = [parseBytes(parts[0] ?? '', '--latency'), parseBytes(parts[1] ?? '', '--latency')];
+  const factor = Number(parts[2] ?? '2');
+  if (parts.length < 2 || parts.length > 3 || !(factor >= 2) || !Number.isInteger(factor) || min < 4 || min % 4 !== 0 || max < min) {
+    process.stderr.write(`peers: --latency must be MIN:MAX[:FACTOR] with 4 <= MIN <= MAX, MIN a multiple of 4 and an integer FACTOR >= 2, or 'none'; got '${text}'\n`);
+    process.exit(2);
   }
-  const json = join(work, `gloo-${n}.json`);
-  const [min, max, factor] = sweepArgs();
-  const r = spawnSync('/usr/bin/python3', [join(PEERS, 'gloo_allreduce.py'), '-n', String(n), '--min-bytes', min, '--max-bytes', max, '--factor', factor, '--port', String(freePortSync()), '--json', json], { encoding: 'utf8', timeout: 900_000 });
-  if (r.status !== 0) return `gloo failed: ${(r.stderr ?? '').slice(-400)}`;
-  return load(json);
+  const list: number[] = [];
+  for (let s = min; s <= max; s *= factor) list.push(s);
+  return { min, max, factor, sizes: list };
+}
+const latency = latencySweep(args.latency ?? '4:1M:4');
+
+const out = resolve(outputPath(args.out, join(REPO, 'bench', 'results', 'peers.md')));
+const sitting: Sitting = { repo: REPO, peersDir: resolve(process.env.ZCOLL_PEERS_DIR ?? join(REPO, 'bench', 'peers')), work: mkdtempSync(join(tmpdir(), 'zcoll-peers-')), iters };
+process.on('exit', () => rmSync(sitting.work, { recursive: true, force: true }));
+
+const isRows = (o: Outcome): o is Series => o instanceof Map;
+const why = (o: { skipped: string } | { failed: string }): string => ('skipped' in o ? `skipped: ${o.skipped}` : o.failed);
+let failed = false;
+let wrongTotal = 0;
+/** Runs one column, saying on stderr at once when it is skipped or failed. */
+function column(name: string, outcome: Outcome): [string, Outcome] {
+  if (!isRows(outcome)) {
+    if ('failed' in outcome) failed = true;
+    process.stderr.write(`peers: ${name} ${why(outcome)}\n`);
+  }
+  return [name, outcome];
 }
 
-function runMpi(n: number, mode: 'tcp' | 'shm'): Series | string {
-  if (spawnSync('which', ['mpicc']).status !== 0 || spawnSync('which', ['mpirun']).status !== 0) return 'OpenMPI missing: apt-get install openmpi-bin libopenmpi-dev';
-  const binDir = join(tmpdir(), 'zcoll-peers-bin');
-  mkdirSync(binDir, { recursive: true });
-  const bin = join(binDir, 'mpi_allreduce');
-  if (!existsSync(bin)) execFileSync('mpicc', ['-O2', '-o', bin, join(PEERS, 'mpi_allreduce.c')]);
-  const json = join(work, `mpi-${mode}-${n}.json`);
-  const [min, max, factor] = sweepArgs();
-  const common = ['--allow-run-as-root', '--oversubscribe', '-np', String(n), '--mca', 'oob_tcp_if_include', 'lo', '--mca', 'btl_tcp_if_include', 'lo'];
-  const modeArgs = mode === 'tcp' ? ['--mca', 'pml', 'ob1', '--mca', 'btl', 'tcp,self'] : ['-x', 'UCX_NET_DEVICES=lo'];
-  const r = spawnSync('mpirun', [...common, ...modeArgs, bin, json, min, max, factor], { encoding: 'utf8', timeout: 900_000 });
-  if (r.status !== 0) return `OpenMPI (${mode}) failed: ${(r.stderr ?? '').slice(-400)}`;
-  return load(json);
+const fmtT = (s: number): string => (s * 1e6 >= 1000 ? `${(s * 1e3).toFixed(2)} ms` : s * 1e6 >= 10 ? `${(s * 1e6).toFixed(0)} us` : `${(s * 1e6).toFixed(2)} us`);
+const fmtRatio = (r: number): string => `${r >= 10 ? r.toFixed(0) : r >= 0.1 ? r.toFixed(2) : r.toPrecision(2)}x`;
+const fmtSize = (b: number): string => (b >= 1 << 20 ? `${b / (1 << 20)} MiB` : b >= 1024 ? `${b / 1024} KiB` : `${b} B`);
+
+/** The checks of every column of a table: elements compared and how many were wrong. */
+function checksLine(cols: Array<[string, Outcome]>): string {
+  const parts = cols.filter((c): c is [string, Series] => isRows(c[1])).map(([k, s]) => {
+    const rows = [...s.values()];
+    const wrong = rows.reduce((a, r) => a + r.wrong, 0);
+    wrongTotal += wrong;
+    return `${k} ${rows.reduce((a, r) => a + r.checked, 0)} ${rows[0]?.unit ?? 'elements'} checked, ${wrong} wrong`;
+  });
+  return `Checks: ${parts.join('; ')}.`;
 }
 
-const fmtT = (s: number): string => (s * 1e6 >= 1000 ? `${(s * 1e3).toFixed(2)} ms` : `${(s * 1e6).toFixed(0)} us`);
-const lines: string[] = [];
-const started = new Date().toISOString();
-lines.push('# zcoll all-reduce beside its peers (same machine, same sitting)', '');
-lines.push(`Command: \`node dist/bench/peers.js --ranks ${ranksList.join(',')} --sizes ${args.sizes ?? '4K,64K,1M,16M,64M'} --transports ${transports.join(',')}\` (after \`npm install\`), started ${started}.`);
-lines.push('Method for every column (shared/peers/gloo_allreduce.py): float32 SUM, in place; per iteration fill, barrier, time the all-reduce, check;');
-lines.push('time = median over iterations of the max over ranks; busbw = bytes/time * 2(n-1)/n, GB = 1e9 B. Ratios are zcoll / peer busbw (> 1: zcoll faster).');
+function notesOf(cols: Array<[string, Outcome]>): string[] {
+  return cols.flatMap(([k, o]) => (isRows(o) ? [] : [`${k}: ${why(o)}`]));
+}
+
 const loadavg = (): string => (existsSync('/proc/loadavg') ? readFileSync('/proc/loadavg', 'utf8').trim() : 'n/a');
-lines.push(`Machine: 2 cores; ${ranksList.some((n) => n > 2) ? 'runs with more ranks than cores are oversubscribed.' : ''} Load (/proc/loadavg) at the start: \`${loadavg()}\`.`);
+const lines: string[] = [];
+const command = `node dist/bench/peers.js --ranks ${ranksList.join(',')} --sizes ${args.sizes ?? '4K,64K,1M,16M,64M'} --latency ${args.latency ?? '4:1M:4'} --transports ${transports.join(',')}${iters > 0 ? ` --iters ${iters}` : ''}`;
+lines.push('# zcoll beside its peers (same machine, same sitting)', '');
+lines.push(`Command: \`${command}\` (after \`npm install\`; peers from \`${sitting.peersDir.replace(`${REPO}/`, '')}\`), started ${new Date().toISOString()}.`);
+lines.push('All-reduce, every column (bench/peers/*, bench/peers-zcoll-worker.ts): float32 SUM, in place; per iteration fill, barrier, time the all-reduce, check every element;');
+lines.push('time = median over iterations of the max over ranks; busbw = bytes/time * 2(n-1)/n, GB = 1e9 B. Ratios are zcoll / peer busbw (> 1: zcoll faster).');
+lines.push(`Machine: ${ranksList.some((n) => n > 2) ? 'runs with more ranks than cores are oversubscribed; ' : ''}load (/proc/loadavg) at the start: \`${loadavg()}\`.`);
 lines.push("zcoll columns: 'shm' = shared-memory slots with an ordinary Float32Array (one copy on the sending side), 'shm-registered' = the buffer comes from comm.allocBuffer (peers read it in place), 'zmq' = ZeroMQ ipc only.", '');
+
 const raw: Record<string, unknown> = {};
+const toJson = (cols: Array<[string, Outcome]>): Record<string, unknown> => Object.fromEntries(cols.map(([k, v]) => [k, isRows(v) ? [...v.values()] : v]));
+const busPoints: SizePoint[] = [];
 for (const n of ranksList) {
-  const series: Array<[string, Series | string]> = [];
-  for (const t of transports) series.push([`zcoll-${t}`, runZcoll(n, t)]);
-  series.push(['gloo', runGloo(n)]);
-  series.push(['mpi-tcp', runMpi(n, 'tcp')]);
-  series.push(['mpi-shm', runMpi(n, 'shm')]);
-  raw[`n${n}`] = Object.fromEntries(series.map(([k, v]) => [k, typeof v === 'string' ? v : [...v.values()]]));
-  lines.push(`## ${n} ranks`, '');
-  const ok = series.filter((s): s is [string, Series] => typeof s[1] !== 'string');
+  const cols: Array<[string, Outcome]> = [];
+  for (const t of transports) cols.push(column(`zcoll-${t} (${n} ranks)`, runZcoll(sitting, n, t, sizes)));
+  cols.push(column(`gloo (${n} ranks)`, runGloo(sitting, n, sizes)));
+  cols.push(column(`mpi-tcp (${n} ranks)`, runMpi(sitting, n, 'tcp', sizes)));
+  cols.push(column(`mpi-shm (${n} ranks)`, runMpi(sitting, n, 'shm', sizes)));
+  const named = cols.map(([k, v]): [string, Outcome] => [k.replace(/ \(\d+ ranks\)$/, ''), v]);
+  raw[`n${n}`] = toJson(named);
+  lines.push(`## All-reduce, ${n} ranks`, '');
+  const ok = named.filter((c): c is [string, Series] => isRows(c[1]));
   const zc = ok.filter(([k]) => k.startsWith('zcoll'));
   const peers = ok.filter(([k]) => !k.startsWith('zcoll'));
   const head = ['size', ...ok.map(([k]) => `${k} time / busbw`), ...zc.flatMap(([z]) => peers.map(([p]) => `${z} / ${p}`))];
   lines.push(`| ${head.join(' | ')} |`, `|${head.map(() => '---').join('|')}|`);
   for (const size of sizes) {
-    const cells = [size >= 1 << 20 ? `${size / (1 << 20)} MiB` : `${size / 1024} KiB`];
+    const cells = [fmtSize(size)];
     for (const [, s] of ok) {
       const r = s.get(size);
-      cells.push(r ? `${fmtT(r.time_med_s)} / ${r.busbw_GBps.toFixed(3)}` : 'n/a');
+      cells.push(r ? `${fmtT(r.time_med_s)} / ${(r.busbw_GBps ?? 0).toFixed(3)}` : 'n/a');
     }
     for (const [, z] of zc) {
       for (const [, p] of peers) {
-        const a = z.get(size);
-        const b = p.get(size);
-        cells.push(a && b ? `${(a.busbw_GBps / b.busbw_GBps).toFixed(2)}x` : 'n/a');
+        const a = z.get(size)?.busbw_GBps;
+        const b = p.get(size)?.busbw_GBps;
+        cells.push(a !== undefined && b !== undefined ? fmtRatio(a / b) : 'n/a');
       }
     }
     lines.push(`| ${cells.join(' | ')} |`);
   }
-  for (const [k, v] of series) if (typeof v === 'string') lines.push('', `${k}: ${v}`);
-  lines.push('');
+  for (const [k, s] of ok) for (const r of s.values()) busPoints.push({ series: k, size: r.bytes, value: r.busbw_GBps ?? 0, panel: `${n} ranks` });
+  lines.push('', checksLine(named), ...notesOf(named).map((x) => `\n${x}`), '');
 }
-// The plot: busbw vs size, one line per (ranks, implementation), drawn with vega-lite.
-const points: Array<{ series: string; size: number; busbw: number }> = [];
-for (const [n, bySeries] of Object.entries(raw)) {
-  for (const [name, rows] of Object.entries(bySeries as Record<string, unknown>)) {
-    if (!Array.isArray(rows)) continue;
-    for (const r of rows as Row[]) if (sizes.includes(r.bytes)) points.push({ series: `${name}, ${n.slice(1)} ranks`, size: r.bytes, busbw: r.busbw_GBps });
+
+const latPoints: SizePoint[] = [];
+if (latency !== undefined) {
+  const cols: Array<[string, Outcome]> = [];
+  // shm-registered is an all-reduce buffer choice; send/recv of an ordinary array is the 'shm' column.
+  for (const t of transports.filter((x) => x !== 'shm-registered')) cols.push(column(`zcoll-${t} (latency)`, runZcollLatency(sitting, t, latency)));
+  cols.push(column('mpi-tcp (ping-pong)', runMpiPingPong(sitting, 'tcp', latency.sizes)));
+  cols.push(column('mpi-shm (ping-pong)', runMpiPingPong(sitting, 'shm', latency.sizes)));
+  const named = cols.map(([k, v]): [string, Outcome] => [k.replace(/ \((latency|ping-pong)\)$/, ''), v]);
+  raw.latency = toJson(named);
+  lines.push('## Point-to-point latency, 2 ranks', '');
+  lines.push('One way = half a round trip (osu_latency): rank 0 sends, rank 1 replies with as many bytes; every message checked; per iteration barrier, time, check;');
+  lines.push("time = median over iterations of the max over the two ranks. zcoll: `zcoll bench latency --ranks 2` (send/recv); OpenMPI: bench/peers/mpi_pingpong.c (MPI_Send/MPI_Recv). Ratios are zcoll / peer time (> 1: zcoll slower).", '');
+  const ok = named.filter((c): c is [string, Series] => isRows(c[1]));
+  const zc = ok.filter(([k]) => k.startsWith('zcoll'));
+  const peers = ok.filter(([k]) => !k.startsWith('zcoll'));
+  const head = ['size', ...ok.map(([k]) => `${k} one way`), ...zc.flatMap(([z]) => peers.map(([p]) => `${z} / ${p}`))];
+  lines.push(`| ${head.join(' | ')} |`, `|${head.map(() => '---').join('|')}|`);
+  for (const size of latency.sizes) {
+    const cells = [fmtSize(size), ...ok.map(([, s]) => (s.get(size) ? fmtT(s.get(size)!.time_med_s) : 'n/a'))];
+    for (const [, z] of zc) {
+      for (const [, p] of peers) {
+        const a = z.get(size)?.time_med_s;
+        const b = p.get(size)?.time_med_s;
+        cells.push(a !== undefined && b !== undefined ? fmtRatio(a / b) : 'n/a');
+      }
+    }
+    lines.push(`| ${cells.join(' | ')} |`);
   }
+  for (const [k, s] of ok) for (const r of s.values()) latPoints.push({ series: k, size: r.bytes, value: r.time_med_s * 1e6 });
+  lines.push('', checksLine(named), ...notesOf(named).map((x) => `\n${x}`), '');
 }
-const spec: vl.TopLevelSpec = {
-  $schema: 'https://vega.github.io/schema/vega-lite/v5.json',
-  title: 'All-reduce bus bandwidth on this machine (float32, same sitting)',
-  width: 560,
-  height: 340,
-  data: { values: points },
-  mark: { type: 'line', point: true },
-  encoding: {
-    x: { field: 'size', type: 'quantitative', scale: { type: 'log', base: 2 }, title: 'message size (bytes)' },
-    y: { field: 'busbw', type: 'quantitative', title: 'busbw (GB/s)' },
-    color: { field: 'series', type: 'nominal', title: null },
-  },
-};
-const view = new vega.View(vega.parse(vl.compile(spec).spec), { renderer: 'none' });
+
+const charts = [{ title: 'All-reduce bus bandwidth (float32 SUM, same sitting)', subtitle: 'busbw as nccl-tests; median over iterations of the slowest rank', yTitle: 'busbw (GB/s, log)', logY: true, points: busPoints }];
+if (latPoints.length > 0) charts.push({ title: 'Point-to-point latency, 2 ranks', subtitle: 'half a round trip; median over iterations', yTitle: 'one way (us, log)', logY: true, points: latPoints });
 const svgPath = out.replace(/\.md$/, '.svg');
-writeFileSync(svgPath, await view.toSVG());
+writeFileSync(svgPath, await renderSpec(sizeChartsSpec(charts)));
 lines.push(`Plot: \`${svgPath.replace(`${REPO}/`, '')}\`.`);
 lines.push(`Load (/proc/loadavg) at the end: \`${loadavg()}\`, ${new Date().toISOString()}.`);
+lines.push(`Result: ${wrongTotal === 0 ? 'every check passed (0 wrong)' : `${wrongTotal} WRONG values`}${failed ? '; some columns FAILED (above)' : ''}.`);
 writeFileSync(out, `${lines.join('\n')}\n`);
 writeFileSync(out.replace(/\.md$/, '.json'), `${JSON.stringify(raw, null, 2)}\n`);
 process.stdout.write(`${lines.join('\n')}\n`);
+if (failed || wrongTotal > 0) process.exitCode = 1;

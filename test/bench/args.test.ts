@@ -17,6 +17,7 @@ const NOT_SCRIPTS: Record<string, string> = {
   'robust-rows.js': 'a module of robust-experiment',
   'memory-worker.js': 'a rank of memory.js, started with positional arguments',
   'peers-zcoll-worker.js': 'a rank of peers.js, started with positional arguments',
+  'peers-programs.js': 'a module of peers.js (its columns)',
 };
 const scripts = readdirSync(BENCH)
   .filter((f) => f.endsWith('.js') && NOT_SCRIPTS[f] === undefined)
