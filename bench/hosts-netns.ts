@@ -30,30 +30,48 @@ import { fileURLToPath } from 'node:url';
 import { buildTopology, hostTopologySpec } from '../lib/cluster/topology.js';
 import { autoAlgorithm } from '../lib/schedule/choose.js';
 import { parseBytes } from '../lib/cli/sizes.js';
+import { benchArgs } from './args.js';
 
 const HERE = dirname(fileURLToPath(import.meta.url));
 const REPO = resolve(HERE, '..', '..');
-const arg = (name: string, dflt: string): string => {
-  const i = process.argv.indexOf(name);
-  return i >= 0 ? process.argv[i + 1] : dflt;
+const parsed = benchArgs({
+  name: 'hosts-netns',
+  summary: 'All-reduce across H emulated hosts (network namespaces, tbf-shaped links; root): busbw of every algorithm and auto, the bound, bytes per direction on each host link.',
+  options: {
+    hosts: { type: 'string', value: '2', describe: 'hosts (namespaces), 2..16' },
+    ranks: { type: 'string', value: '2', describe: 'ranks per host, one count or one per host (3,1)' },
+    rate: { type: 'string', value: '200mbit', describe: 'each host link (tc tbf)' },
+    sizes: { type: 'string', value: '1M,16M,64M', describe: 'all-reduce sizes' },
+    iters: { type: 'string', value: '3', describe: 'timed iterations per size' },
+    algorithms: { type: 'string', value: 'ring,tree,multitree,hierarchical,auto', describe: 'zcoll algorithms to run' },
+    tell: { type: 'boolean', describe: 'give the config the link rates (a hierarchical topology)' },
+    segment: { type: 'string', value: 'BYTES', describe: 'segment size of the runs' },
+    peers: { type: 'string', value: 'gloo,mpi', describe: 'peer columns to add' },
+    json: { type: 'string', value: 'FILE', describe: 'also write the rows as JSON' },
+    out: { type: 'string', value: 'FILE', describe: 'write the markdown report here too' },
+  },
+});
+const arg = (name: keyof typeof parsed, dflt: string): string => {
+  const v = parsed[name];
+  return typeof v === 'string' ? v : dflt;
 };
-const H = Number(arg('--hosts', '2'));
-const ranksArg = arg('--ranks', '2').split(',').map(Number);
+const H = Number(arg('hosts', '2'));
+const ranksArg = arg('ranks', '2').split(',').map(Number);
 const G = ranksArg.length === 1 ? new Array<number>(H).fill(ranksArg[0]) : ranksArg;
-const rate = arg('--rate', '200mbit');
-const sizes = arg('--sizes', '1M,16M,64M').split(',');
-const iters = Number(arg('--iters', '3'));
-const algorithms = arg('--algorithms', 'ring,tree,multitree,hierarchical,auto').split(',');
-const tell = process.argv.includes('--tell');
-const segment = arg('--segment', '');
-const peers = arg('--peers', '').split(',').filter((p) => p !== '');
+const rate = arg('rate', '200mbit');
+const sizes = arg('sizes', '1M,16M,64M').split(',');
+const iters = Number(arg('iters', '3'));
+const algorithms = arg('algorithms', 'ring,tree,multitree,hierarchical,auto').split(',');
+const tell = parsed.tell;
+const segment = arg('segment', '');
+const peers = arg('peers', '').split(',').filter((p) => p !== '');
 if (!peers.every((p) => p === 'gloo' || p === 'mpi')) {
   process.stderr.write(`hosts-netns: --peers takes gloo and/or mpi, got ${peers.join(',')}\n`);
   process.exit(2);
 }
 const PEER_DIR = join(REPO, 'bench', 'peers-hosts');
-const jsonOut = arg('--json', '');
-const out = arg('--out', '');
+const jsonOut = arg('json', '');
+const out = arg('out', '');
 if (!(Number.isInteger(H) && H >= 2 && H <= 16) || G.length !== H || !G.every((g) => Number.isInteger(g) && g >= 1 && g <= 8)) {
   process.stderr.write(`hosts-netns: --hosts must be 2..16 and --ranks one count (1..8) or one per host, got --hosts ${H} --ranks ${ranksArg.join(',')}\n`);
   process.exit(2);
