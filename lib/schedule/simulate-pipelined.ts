@@ -21,7 +21,7 @@
 import { ZcollError } from '../errors.js';
 import type { Topology } from '../cluster/topology.js';
 import { linkBetween, routeLinks } from '../cluster/topology-routes.js';
-import type { CostLine, SimParams } from './simulate.js';
+import type { CostLine, SimParams } from './sim-params.js';
 import type { Schedule } from './types.js';
 
 /** Transfers on the longest dependency chain (each one hop a segment must wait for). */

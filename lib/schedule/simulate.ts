@@ -15,23 +15,10 @@ import { ZcollError } from '../errors.js';
 import type { Topology } from '../cluster/topology.js';
 import { linkBetween, routeLinks } from '../cluster/topology-routes.js';
 import { pipelinedCostLine } from './simulate-pipelined.js';
+import type { CostLine, SimParams } from './sim-params.js';
 import type { Schedule } from './types.js';
 
-export interface SimParams {
-  /** Per-step latency, seconds. */
-  readonly alphaS: number;
-  /** Seconds per byte on a link or port whose topology gives no bandwidth. */
-  readonly betaSPerByte: number;
-  /** Seconds per byte reduced at a rank (0: reduction is free). */
-  readonly gammaSPerByte?: number;
-  /** Also return every step's time (lockstep model only). */
-  readonly perStep?: boolean;
-  /**
-   * 'lockstep' (default): every step costs its slowest transfer, as this file's header says;
-   * 'pipelined': the dependency-driven executor's overlap of steps (simulate-pipelined.ts).
-   */
-  readonly model?: 'lockstep' | 'pipelined';
-}
+export type { CostLine, SimParams } from './sim-params.js';
 
 export interface SimResult {
   readonly timeS: number;
@@ -178,10 +165,6 @@ function onLine(s: Schedule, line: CostLine, bytes: number): SimResult {
  * (up to rounding). One profile gives the line; comparing lines then chooses among schedules at any
  * size in O(candidates) (choose.ts).
  */
-export interface CostLine {
-  readonly fixedS: number;
-  readonly perByteS: number;
-}
 
 export function costLine(s: Schedule, topo: Topology, params: SimParams): CostLine {
   checkInputs(s, topo, params);
