@@ -104,6 +104,9 @@ function removeLeftovers(log: (line: string) => void): void {
   }
 }
 
+/** How long after a rank's exit its output may still be arriving (a grandchild holding its pipes). */
+const STDIO_GRACE_MS = 2000;
+
 export async function launch(o: LaunchOptions): Promise<number> {
   ignoreClosedPipes();
   const log = o.log ?? ((line: string) => void process.stderr.write(`${line}\n`));
@@ -171,8 +174,11 @@ export async function launch(o: LaunchOptions): Promise<number> {
             stopAll('SIGTERM');
             killTimer ??= setTimeout(() => stopAll('SIGKILL'), 5000);
           }
-          done();
+          // Done once its output is relayed ('close': its pipes ended, the last lines printed), or
+          // shortly after its exit when something it started still holds them open.
+          setTimeout(done, STDIO_GRACE_MS).unref();
         });
+        child.on('close', () => done());
       }),
     );
   }

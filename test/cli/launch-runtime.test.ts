@@ -144,9 +144,10 @@ t.test("SIGKILL leftovers are removed by the next job; a live job's files are un
   const live = await startJob(t, { TMPDIR: tmp });
   const killed = await startJob(t, { TMPDIR: tmp });
   if (live.pids.length !== 2 || killed.pids.length !== 2) return;
-  // Everything at once, as the OOM killer would: nobody gets to clean up.
-  killQuietly(killed.launcher.pid!);
+  // Everything at once, as the OOM killer would: nobody gets to clean up. The ranks first: a rank
+  // that outlived its launcher by a moment would see it go and clean up (as it should).
   for (const pid of killed.pids) killQuietly(pid);
+  killQuietly(killed.launcher.pid!);
   await killed.closed;
   t.ok(await waitFor(() => killed.pids.every((p) => !existsSync(`/proc/${p}`)), 10_000), 'the killed ranks are gone');
   t.equal(regionsOf(killed.pids).length, 2, 'the killed ranks left their regions');

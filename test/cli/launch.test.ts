@@ -57,12 +57,14 @@ t.test('SIGTERM to the launcher reaches every rank; GPUs per host set CUDA_VISIB
     stdout += d.toString();
     if ((stdout.match(/cuda=/g) ?? []).length === 2) child.kill('SIGTERM');
   });
+  let stderr = '';
+  child.stderr.on('data', (d: Buffer) => void (stderr += d.toString()));
   const killer = setTimeout(() => child.kill('SIGKILL'), 30_000);
   const code = await new Promise<number | null>((resolve) => child.on('close', resolve));
   clearTimeout(killer);
   t.match(stdout, /^\[0\] cuda=0 host=gpuhost$/m);
   t.match(stdout, /^\[1\] cuda=1 host=gpuhost$/m);
-  t.equal((stdout.match(/got SIGTERM/g) ?? []).length, 2, 'both ranks got the signal');
+  t.equal((stdout.match(/got SIGTERM/g) ?? []).length, 2, `both ranks got the signal (stdout: ${stdout} stderr: ${stderr})`);
   t.not(code, null, 'the launcher exited by itself');
 });
 
