@@ -50,7 +50,9 @@ t.test('a rank killed by SIGKILL mid-all-reduce: the launcher exits non-zero nam
 t.test('SIGTERM to the launcher reaches every rank; GPUs per host set CUDA_VISIBLE_DEVICES', async (t) => {
   const port = await quietPort();
   const dir = t.testdir({ 'gpus.json': JSON.stringify({ hosts: [{ name: 'gpuhost', address: '127.0.0.1', ranks: 2, gpus: 2 }] }) });
-  const script = 'console.log("cuda=" + process.env.CUDA_VISIBLE_DEVICES + " host=" + process.env.ZCOLL_HOST); process.on("SIGTERM", () => { console.log("got SIGTERM"); process.exit(0); }); setInterval(() => {}, 1000);';
+  // The handler before the line the test waits for: a rank descheduled between the two would get
+  // the signal before it listens (seen under load).
+  const script = 'process.on("SIGTERM", () => { console.log("got SIGTERM"); process.exit(0); }); console.log("cuda=" + process.env.CUDA_VISIBLE_DEVICES + " host=" + process.env.ZCOLL_HOST); setInterval(() => {}, 1000);';
   const child = spawn(process.execPath, [BIN, 'launch', '--config', join(dir, 'gpus.json'), '--port', String(port), '--', process.execPath, '-e', script], { stdio: ['ignore', 'pipe', 'pipe'] });
   let stdout = '';
   child.stdout.on('data', (d: Buffer) => {
