@@ -13,11 +13,10 @@
  * Large collectives spin too when every rank is on this host and shared memory carries the payloads:
  * then every segment's header goes through the mailboxes and nothing waits on a thread wake-up.
  *
- * When every rank is on this host, a wait that outlasts the spin (or any wait of a rank that may not
- * spin because ranks outnumber cores) sleeps on the mailbox instead (`sleep` hook, a futex: see
- * transport/shm-mailbox.ts): the peer that sends wakes it in one system call and the CPU is free for
- * that peer meanwhile. Each sleep is a short slice, so timers, sockets and signals keep turning. So a
- * waiting rank burns a core for at most `budgetMs` after its last frame, then sleeps.
+ * When every rank is on this host, a wait that outlasts the spin sleeps on the mailbox instead
+ * (`sleep` hook, a futex: see transport/shm-mailbox.ts): the peer that sends wakes it in one system
+ * call and the CPU is free meanwhile. Each sleep is a short slice, so timers, sockets and signals keep
+ * turning. So a waiting rank burns a core for at most `budgetMs` after its last frame, then sleeps.
  */
 import { availableParallelism } from 'node:os';
 
