@@ -22,7 +22,7 @@
  * `ip netns exec`), with the scripts in bench/peers-hosts/ (same method: fill, barrier, time, check
  * every element; median over iterations of the slowest rank's time, one warmup).
  */
-import { execFileSync, spawn, spawnSync } from 'node:child_process';
+import { execFileSync, spawn } from 'node:child_process';
 import { chmodSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { dirname, join, resolve } from 'node:path';
@@ -30,6 +30,7 @@ import { fileURLToPath } from 'node:url';
 import { buildTopology, hostTopologySpec } from '../lib/cluster/topology.js';
 import { autoAlgorithm } from '../lib/schedule/choose.js';
 import { parseBytes } from '../lib/cli/sizes.js';
+import { ip, Namespaces, requireNetnsTools, tbf } from './netns.js';
 import { benchArgs } from './args.js';
 
 const HERE = dirname(fileURLToPath(import.meta.url));
@@ -87,13 +88,7 @@ const n = G.reduce((a, b) => a + b, 0);
 const bound = (R * H * (n - 1)) / ((H - 1) * n);
 const TCP_PAYLOAD = 1448 / 1514;
 
-function have(cmd: string): boolean {
-  return spawnSync('sh', ['-c', `command -v ${cmd}`]).status === 0;
-}
-if (process.getuid?.() !== 0 || !have('ip') || !have('tc')) {
-  process.stdout.write('hosts-netns: skipped: needs root and iproute2 (ip, tc)\n');
-  process.exit(0);
-}
+requireNetnsTools('hosts-netns');
 
 const id = (process.pid % 900) + 100; // interface names stay <= 15 characters
 const hostNs = (k: number): string => `zh${id}n${k}`;
@@ -101,22 +96,7 @@ const switchNs = `zh${id}sw`;
 const inner = (k: number): string => `zh${id}h${k}`;
 const outer = (k: number): string => `zh${id}s${k}`;
 const addr = (k: number): string => `198.18.${100 + (id % 100)}.${k + 1}`;
-const made: string[] = [];
-function ip(args: string[]): string {
-  const r = spawnSync('ip', args, { encoding: 'utf8' });
-  if (r.status !== 0) throw new Error(`ip ${args.join(' ')}: ${r.stderr.trim()}`);
-  return r.stdout;
-}
-function shape(ns: string, dev: string): void {
-  const r = spawnSync('ip', ['netns', 'exec', ns, 'tc', 'qdisc', 'add', 'dev', dev, 'root', 'tbf', 'rate', rate, 'burst', '64kb', 'latency', '400ms'], { encoding: 'utf8' });
-  if (r.status !== 0) throw new Error(`tc on ${ns}/${dev}: ${r.stderr.trim()}`);
-}
-function cleanup(): void {
-  // Deleting a namespace deletes the veth ends inside it, and with them the pairs.
-  for (const ns of made.reverse()) spawnSync('ip', ['netns', 'del', ns]);
-  made.length = 0;
-}
-for (const sig of ['SIGINT', 'SIGTERM'] as const) process.on(sig, () => (cleanup(), process.exit(130)));
+const spaces = new Namespaces();
 
 /** Bytes sent and received so far on host k's link (seen from inside the host). */
 function linkBytes(k: number): { tx: number; rx: number } {
@@ -153,13 +133,11 @@ const hostOf = G.flatMap((g, k) => new Array<number>(g).fill(k));
 const modelled = buildTopology(hostTopologySpec(configTopology, hostOf), n);
 let failure: Error | undefined;
 try {
-  ip(['netns', 'add', switchNs]);
-  made.push(switchNs);
+  spaces.add(switchNs);
   ip(['-n', switchNs, 'link', 'add', 'br0', 'type', 'bridge']);
   ip(['-n', switchNs, 'link', 'set', 'br0', 'up']);
   for (let k = 0; k < H; k++) {
-    ip(['netns', 'add', hostNs(k)]);
-    made.push(hostNs(k));
+    spaces.add(hostNs(k));
     ip(['-n', hostNs(k), 'link', 'set', 'lo', 'up']);
     ip(['link', 'add', inner(k), 'type', 'veth', 'peer', 'name', outer(k)]);
     ip(['link', 'set', inner(k), 'netns', hostNs(k)]);
@@ -168,8 +146,8 @@ try {
     ip(['-n', switchNs, 'link', 'set', outer(k), 'up']);
     ip(['-n', hostNs(k), 'addr', 'add', `${addr(k)}/24`, 'dev', inner(k)]);
     ip(['-n', hostNs(k), 'link', 'set', inner(k), 'up']);
-    shape(hostNs(k), inner(k)); // what the host sends
-    shape(switchNs, outer(k)); // what it receives
+    tbf(hostNs(k), inner(k), rate); // what the host sends
+    tbf(switchNs, outer(k), rate); // what it receives
     if (/default/.test(ip(['-n', hostNs(k), 'route']))) throw new Error(`namespace ${hostNs(k)} has a default route`);
   }
   const config = join(work, 'hosts.json');
@@ -262,7 +240,7 @@ try {
 } catch (e) {
   failure = e as Error;
 } finally {
-  cleanup();
+  spaces.removeAll();
   rmSync(work, { recursive: true, force: true });
 }
 

@@ -12,12 +12,13 @@
  *
  *   node dist/bench/torus-netns.js [--rate 200mbit] [--sizes 1M,4M,16M] [--iters 3] [--out bench/results/torus-netns.md]
  */
-import { spawn, spawnSync } from 'node:child_process';
+import { spawn } from 'node:child_process';
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { benchArgs, numberArg, outputPath } from './args.js';
+import { ip, Namespaces, requireNetnsTools, tbf } from './netns.js';
 
 const HERE = dirname(fileURLToPath(import.meta.url));
 const REPO = resolve(HERE, '..', '..');
@@ -38,32 +39,12 @@ const out = resolve(outputPath(args.out, join(REPO, 'bench', 'results', 'torus-n
 const DIM = 3;
 const N = DIM * DIM;
 
-function have(cmd: string): boolean {
-  return spawnSync('sh', ['-c', `command -v ${cmd}`]).status === 0;
-}
-if (process.getuid?.() !== 0 || !have('ip') || !have('tc')) {
-  process.stdout.write('torus-netns: skipped: needs root and iproute2 (ip, tc)\n');
-  process.exit(0);
-}
+requireNetnsTools('torus-netns');
 
 const id = (process.pid % 900) + 100; // keeps interface names <= 15 characters
 const nsName = (k: number): string => `zt${id}n${k}`;
 const mgmtNs = `zt${id}m`;
-const made: string[] = [];
-function ip(args: string[]): void {
-  const r = spawnSync('ip', args, { encoding: 'utf8' });
-  if (r.status !== 0) throw new Error(`ip ${args.join(' ')}: ${r.stderr.trim()}`);
-}
-function tc(ns: string, dev: string): void {
-  const r = spawnSync('ip', ['netns', 'exec', ns, 'tc', 'qdisc', 'add', 'dev', dev, 'root', 'tbf', 'rate', rate, 'burst', '64kb', 'latency', '400ms'], { encoding: 'utf8' });
-  if (r.status !== 0) throw new Error(`tc on ${ns}/${dev}: ${r.stderr.trim()}`);
-}
-function cleanup(): void {
-  // Deleting a namespace deletes the veth ends inside it, and with them the pairs.
-  for (const ns of made.reverse()) spawnSync('ip', ['netns', 'del', ns]);
-  made.length = 0;
-}
-for (const sig of ['SIGINT', 'SIGTERM'] as const) process.on(sig, () => (cleanup(), process.exit(130)));
+const spaces = new Namespaces();
 
 const mgmtAddr = (k: number): string => `198.19.${id % 250}.${k + 1}`;
 interface Wire {
@@ -76,13 +57,11 @@ const wires: Wire[] = [];
 const work = mkdtempSync(join(tmpdir(), 'zcoll-torus-'));
 const rows: Array<{ algorithm: string; size: number; busbw: number; time_us: number; wrong: number }> = [];
 try {
-  ip(['netns', 'add', mgmtNs]);
-  made.push(mgmtNs);
+  spaces.add(mgmtNs);
   ip(['-n', mgmtNs, 'link', 'add', 'br0', 'type', 'bridge']);
   ip(['-n', mgmtNs, 'link', 'set', 'br0', 'up']);
   for (let k = 0; k < N; k++) {
-    ip(['netns', 'add', nsName(k)]);
-    made.push(nsName(k));
+    spaces.add(nsName(k));
     ip(['-n', nsName(k), 'link', 'set', 'lo', 'up']);
     const inner = `zt${id}m${k}`;
     const outer = `zt${id}b${k}`;
@@ -110,8 +89,8 @@ try {
         ip(['-n', nsName(b), 'addr', 'add', `${w.addrB}/24`, 'dev', eb]);
         ip(['-n', nsName(a), 'link', 'set', ea, 'up']);
         ip(['-n', nsName(b), 'link', 'set', eb, 'up']);
-        tc(nsName(a), ea);
-        tc(nsName(b), eb);
+        tbf(nsName(a), ea, rate);
+        tbf(nsName(b), eb, rate);
         wires.push(w);
       }
     }
@@ -150,7 +129,7 @@ try {
     for (const r of JSON.parse(readFileSync(json, 'utf8')) as Array<{ size: number; busbw: number; time_us: number; wrong: number }>) rows.push({ algorithm, size: r.size, busbw: r.busbw, time_us: r.time_us, wrong: r.wrong });
   }
 } finally {
-  cleanup();
+  spaces.removeAll();
   rmSync(work, { recursive: true, force: true });
 }
 
@@ -174,5 +153,10 @@ for (const size of [...new Set(rows.map((r) => r.size))]) {
   if (!ring || !mt) continue;
   lines.push(`| ${size / 2 ** 20} MiB | ${(ring.time_us / 1000).toFixed(1)} ms | ${ring.busbw.toFixed(4)} | ${(mt.time_us / 1000).toFixed(1)} ms | ${mt.busbw.toFixed(4)} | ${(mt.busbw / ring.busbw).toFixed(2)}x | ${ring.wrong + mt.wrong} |`);
 }
+// The verdict, as zcoll bench gives it: a wrong element or a missing row fails the run.
+const wrong = rows.reduce((a, r) => a + r.wrong, 0);
+const complete = rows.length === 2 * sizes.length;
+lines.push('', wrong === 0 && complete ? 'Result: every element checked, 0 wrong.' : `Result: FAILED (${wrong} wrong elements, ${rows.length} of ${2 * sizes.length} rows).`);
 writeFileSync(out, `${lines.join('\n')}\n`);
 process.stdout.write(`${lines.join('\n')}\n`);
+if (wrong !== 0 || !complete) process.exitCode = 1;

@@ -83,10 +83,17 @@ export const LARGE_MESSAGE_HOST_ALGORITHMS: readonly ScheduleAlgorithm[] = ['rin
 
 /** True when the topology has more than one host (switch ranks attach to) and a host with more than one rank. */
 export function hasHostHierarchy(t: Topology): boolean {
-  const perHost = new Map<number, number>();
-  for (const h of hostsOfTopology(t)) perHost.set(h, (perHost.get(h) ?? 0) + 1);
-  return perHost.size > 1 && [...perHost.values()].some((g) => g > 1);
+  // Asked on every large 'auto' all-reduce: once per topology, not a count per call.
+  let known = hierarchyOf.get(t);
+  if (known === undefined) {
+    const perHost = new Map<number, number>();
+    for (const h of hostsOfTopology(t)) perHost.set(h, (perHost.get(h) ?? 0) + 1);
+    known = perHost.size > 1 && [...perHost.values()].some((g) => g > 1);
+    hierarchyOf.set(t, known);
+  }
+  return known;
 }
+const hierarchyOf = new WeakMap<Topology, boolean>();
 
 /**
  * The candidates 'auto' compares at `bytes` on `t`: 'hierarchical' only where there are hosts to be

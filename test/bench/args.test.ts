@@ -14,6 +14,7 @@ import { runCli, type CliRun } from '../helpers/cli.js';
 const BENCH = join(dirname(fileURLToPath(import.meta.url)), '..', '..', 'bench');
 const NOT_SCRIPTS: Record<string, string> = {
   'args.js': 'the parser itself',
+  'netns.js': 'the namespace tools of hosts-netns and torus-netns',
   'robust-rows.js': 'a module of robust-experiment',
   'memory-worker.js': 'a rank of memory.js, started with positional arguments',
   'peers-zcoll-worker.js': 'a rank of peers.js, started with positional arguments',
