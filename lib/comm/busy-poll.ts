@@ -1,70 +1,107 @@
 /**
- * Busy polling while a small collective is in flight. A Node process that waits on a socket sleeps
+ * Busy polling while a collective or a recv() waits. A Node process that waits on a socket sleeps
  * in epoll, and waking it is the whole cost of a small collective on the machines zcoll runs on:
  * virtual CPUs halt when idle, so a ZeroMQ round trip between two processes takes ~160 us on two
  * cores and ~70 us on one (measured on a 2-vCPU VM), while the bytes of a 4 KiB all-reduce take ~2 us.
  * OpenMPI busy-polls for the same reason (4 us at 4 KiB here, against gloo's sleeping 330-530 us).
  *
- * Here the event loop keeps turning through setImmediate while the op is pending, so libuv polls its
- * sockets with a zero timeout and a frame is handled as soon as ZeroMQ has it; timers and every other
- * callback still run. It is bounded twice: it stops after `budgetMs` without a frame (a late peer is
- * waited for asleep, as before), and 'auto' spins only when this host runs no more ranks than it has
- * cores (a spinning rank would otherwise take the CPU from the very peer it waits for).
- * Large collectives spin too when every rank is on this host and shared memory carries the payloads:
- * then every segment's header goes through the mailboxes and nothing waits on a thread wake-up.
- *
- * When every rank is on this host, a wait that outlasts the spin sleeps on the mailbox instead
- * (`sleep` hook, a futex: see transport/shm-mailbox.ts): the peer that sends wakes it in one system
- * call and the CPU is free meanwhile. Each sleep is a short slice, so timers, sockets and signals keep
- * turning. So a waiting rank burns a core for at most `budgetMs` after its last frame, then sleeps.
+ * How a wait polls, and why:
+ *  - In slices. A slice is a tight loop that drains the same-host mailboxes until the wait is over
+ *    or SPIN_SLICE_MS passed, so a peer's frame is handled within a loop turn of its arrival (a
+ *    fraction of a microsecond), not at the next event-loop turn (several microseconds, and a frame
+ *    that lands just after a drain waits a whole turn). The first slice runs at once, inside the call
+ *    that starts the wait: a small collective whose peers are already there never returns to the event
+ *    loop at all. Between slices the event loop turns (setImmediate, so libuv polls its sockets with a
+ *    zero timeout): ZeroMQ frames, timers (deadlines), signals and peer-loss events are seen there.
+ *  - Bounded: the wait stops spinning after `budgetMs` without progress (a late peer is waited for
+ *    asleep, as before). When every rank is on this host it then sleeps on the mailbox (`sleep` hook, a
+ *    futex: see transport/shm-mailbox.ts): the peer that sends wakes it in one system call. Each sleep
+ *    is a short slice, so timers, sockets and signals keep turning. So a waiting rank burns a core for
+ *    at most `budgetMs` after its last frame, then sleeps.
+ *  - Polite when ranks outnumber cores ('yield'): a spinning rank would take the CPU from the very peer
+ *    it waits for, so between two empty drains it gives its core away (sched_yield), as OpenMPI does
+ *    when oversubscribed. A rank that yields still reacts within a scheduler pass, where a ZeroMQ
+ *    wake-up crosses three threads.
  */
 import { availableParallelism } from 'node:os';
+import { performance } from 'node:perf_hooks';
 
-/** 'spin': busy-poll small collectives; 'sleep': never; 'auto': spin when ranks of this host <= cores. */
+/** 'spin': busy-poll; 'sleep': never; 'auto': spin when ranks of this host <= cores, else spin and yield. */
 export type PollMode = 'auto' | 'spin' | 'sleep';
 export const POLL_MODES: readonly PollMode[] = ['auto', 'spin', 'sleep'];
 
-/** Collectives up to this many payload bytes are latency-bound: those are the ones worth a core. */
+/** How a rank waits: spinning, spinning but giving its core away between drains, or asleep on ZeroMQ. */
+export type SpinStyle = 'spin' | 'yield' | 'none';
+
+/** Collectives up to this many payload bytes are latency-bound: those are the ones worth a core (across hosts). */
 export const SPIN_MAX_BYTES = 256 * 1024;
 /** Longest spin without a frame: past it the peer is late for another reason than a wake-up. */
 export const SPIN_BUDGET_MS = 5;
+/** Longest stretch one slice holds the event loop: timers and sockets are seen at least this often. */
+export const SPIN_SLICE_MS = 0.2;
 
-/** Whether this process should busy-poll small collectives. */
-export function spinEnabled(mode: PollMode, localRanks: number, cores: number = availableParallelism()): boolean {
-  if (mode === 'auto') return localRanks <= cores;
-  return mode === 'spin';
+/**
+ * How this process waits. 'auto' spins when this host runs no more ranks than it has cores, and
+ * spins politely (yielding) when it runs more and can yield; without a way to yield it sleeps there.
+ * 'spin' always spins (yielding when oversubscribed, if it can). 'sleep' never spins.
+ */
+export function spinStyle(mode: PollMode, localRanks: number, canYield: boolean, cores: number = availableParallelism()): SpinStyle {
+  if (mode === 'sleep') return 'none';
+  if (localRanks <= cores) return 'spin';
+  if (canYield) return 'yield';
+  return mode === 'spin' ? 'spin' : 'none';
 }
 
-/** What a spin does on each turn of the event loop and when it ends. */
+/** What a spinning wait does and when it ends. */
 export interface SpinHooks {
-  /** Called on every turn (polls the shared-memory mailboxes). */
+  /** Called on every turn of a slice (drains the shared-memory mailboxes). */
   readonly onTurn?: () => void;
   /** Called once when the spin ends: `settled` false when it ran out of budget first. */
   readonly onStop?: (settled: boolean) => void;
-  /** When the op last made progress (performance.now()): the budget counts from then. */
+  /** When the wait last made progress (performance.now()): the budget counts from then. */
   readonly lastProgress?: () => number;
   /** Past the budget: sleeps one short slice until woken; false when it cannot (the spin then ends). */
   readonly sleep?: () => boolean;
+  /** Between two empty turns of a slice: gives the core to another runnable process (oversubscribed). */
+  readonly yieldCpu?: () => void;
 }
 
 /**
- * Keeps the event loop from sleeping until `pending` settles or `budgetMs` has passed without
- * progress (since the start, or since `hooks.lastProgress()`). Returns at once; the spinning happens
+ * Polls until `done()` is true or `budgetMs` has passed without progress (since the start, or since
+ * `hooks.lastProgress()`). `done` is read synchronously between turns, so it must say whether the
+ * wait is over without waiting for a promise. The first slice runs before this returns; the rest
  * between the event loop's other work.
  */
-export function spinWhilePending(pending: Promise<unknown>, budgetMs: number = SPIN_BUDGET_MS, hooks: SpinHooks = {}): void {
-  let settled = false;
-  const stop = (): void => {
-    settled = true;
-  };
-  pending.then(stop, stop);
+export function spinUntil(done: () => boolean, budgetMs: number = SPIN_BUDGET_MS, hooks: SpinHooks = {}): void {
   const start = performance.now();
-  const turn = (): void => {
-    if (settled) return hooks.onStop?.(true);
-    hooks.onTurn?.();
-    // Each sleep returns to the event loop before the next: what woke it is handled there.
-    if (performance.now() < Math.max(start, hooks.lastProgress?.() ?? 0) + budgetMs || hooks.sleep?.() === true) setImmediate(turn);
+  const onTurn = hooks.onTurn;
+  const yieldCpu = hooks.yieldCpu;
+  // A slice yields to the microtask queue on every turn: what a frame sets off (a send that
+  // resolves, the executor finishing, the op settling) runs in promise continuations, which a
+  // blocking loop would hold back until the slice ends.
+  const slice = async (): Promise<boolean> => {
+    const end = performance.now() + SPIN_SLICE_MS;
+    for (;;) {
+      onTurn?.();
+      if (done()) return true;
+      if (performance.now() >= end) return false;
+      yieldCpu?.();
+      await undefined;
+    }
+  };
+  const turn = async (): Promise<void> => {
+    if (done()) return hooks.onStop?.(true);
+    if (performance.now() < Math.max(start, hooks.lastProgress?.() ?? 0) + budgetMs) {
+      if (await slice()) return hooks.onStop?.(true);
+      setImmediate(turn);
+      return;
+    }
+    // Past the budget: one drain, then asleep. Each sleep returns to the event loop before the
+    // next, so what woke it is handled there; a frame that woke it counts as progress (spin again).
+    onTurn?.();
+    if (done()) return hooks.onStop?.(true);
+    if (hooks.sleep?.() === true) setImmediate(turn);
     else hooks.onStop?.(false);
   };
-  setImmediate(turn);
+  void turn();
 }

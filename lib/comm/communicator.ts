@@ -29,6 +29,7 @@ import type { OpContext, OpDescriptor } from './op-context.js';
 import type { AllGatherOptions, AllReduceAlgorithm, AllReduceOptions, BroadcastOptions, Collectible, ExchangeOptions, P2POptions, ReduceOp, ReduceScatterOptions, RootedOptions, TimeoutOptions, TraceEvent } from './options.js';
 import { exchangeProtocol } from './protocols/exchange.js';
 import { runSchedule } from './protocols/schedule.js';
+import { phaseClock } from '../phase-clock.js';
 
 export * from './options.js';
 export type { CommunicatorInit } from './group.js';
@@ -40,6 +41,7 @@ export class Communicator extends RankGroup {
   allReduce<A extends NumericArray>(x: A, options?: AllReduceOptions): Promise<A>;
   allReduce(x: Collectible[], options?: AllReduceOptions): Promise<Collectible[]>;
   async allReduce(x: Collectible | Collectible[], options: AllReduceOptions = {}): Promise<Collectible | Collectible[]> {
+    phaseClock?.('call');
     const op = 'allreduce';
     args.checkOptions(this, options, 'allReduce', op);
     const redop = args.checkRedop(this, options.op ?? 'sum', 'allReduce', op);
@@ -51,8 +53,17 @@ export class Communicator extends RankGroup {
 
   /** The schedule an all-reduce of `bytes` runs: the one asked for, or 'auto''s choice by simulated cost. */
   allReduceAlgorithm(bytes: number, algorithm: AllReduceAlgorithm = this.algorithm as AllReduceAlgorithm): ScheduleAlgorithm {
-    return algorithm === 'auto' ? autoAlgorithm(this.topology, bytes) : algorithm;
+    if (algorithm !== 'auto') return algorithm;
+    // Asked on every all-reduce; the topology never changes, and a training loop uses a few sizes.
+    let chosen = this.autoChoices.get(bytes);
+    if (chosen === undefined) {
+      chosen = autoAlgorithm(this.topology, bytes);
+      if (this.autoChoices.size >= 1024) this.autoChoices.clear();
+      this.autoChoices.set(bytes, chosen);
+    }
+    return chosen;
   }
+  private readonly autoChoices = new Map<number, ScheduleAlgorithm>();
 
   private allReduceOf(dtype: DType, count: number, work: Work, redop: ReduceOp, timeoutMs: number, algorithm: AllReduceAlgorithm): Promise<NumericArray> {
     const chosen = this.allReduceAlgorithm(count * BYTES_PER_ELEMENT[dtype], algorithm);

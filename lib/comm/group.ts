@@ -15,7 +15,9 @@ import { checkAllocation } from '../transport/shm-limits.js';
 import { Transport } from '../transport/transport.js';
 import type { ConnectionStats, ZmqEndpoint } from '../transport/zmq-endpoint.js';
 import * as args from './args.js';
-import { spinEnabled, type PollMode } from './busy-poll.js';
+import { spinStyle, type PollMode } from './busy-poll.js';
+import { Poller } from './poller.js';
+import { schedYield } from '../kernels/native.js';
 import { OpQueue } from './op-queue.js';
 import type { CommStats, TraceEvent } from './options.js';
 import { PointToPoint } from './p2p.js';
@@ -73,6 +75,8 @@ export class RankGroup {
   protected readonly transport: Transport;
   protected readonly ops: OpQueue;
   protected readonly p2p: PointToPoint;
+  /** How this rank waits for frames: collectives and recv() (poller.ts). */
+  private readonly poller: Poller;
   protected readonly gone = new Map<number, ZcollError>();
   private released = false;
 
@@ -90,16 +94,17 @@ export class RankGroup {
     const site = { rank: this.rank, size: this.size, epoch: this.epoch };
     this.transport = new Transport({ ...site, endpoint: init.endpoint, links: init.links, sharedMemory: init.sharedMemory, segmentBytes: this.segmentBytes, stats: this.stats, sink: (...f) => this.ops.frame(...f) });
     this.outbox = this.transport.outbox;
-    this.p2p = new PointToPoint({ ...site, segmentBytes: this.segmentBytes, outbox: this.outbox, assertUsable: (op) => this.ops.assertUsable(op), gone: (peer) => this.gone.get(peer) });
     const poll = this.transport.pollHooks();
+    const yieldCpu = schedYield();
+    this.poller = new Poller(poll ?? {}, poll === undefined ? 'none' : spinStyle(init.poll ?? 'auto', this.localSize, yieldCpu !== undefined), this.localSize === this.size, yieldCpu);
+    this.p2p = new PointToPoint({ ...site, segmentBytes: this.segmentBytes, outbox: this.outbox, assertUsable: (op) => this.ops.assertUsable(op), gone: (peer) => this.gone.get(peer), spins: (dtype, count) => this.poller.spins(dtype, count), wait: (done, spins) => this.poller.wait(done, spins), attach: () => poll?.attachShared() });
     this.ops = new OpQueue({
       ...site,
       outbox: this.outbox,
-      spin: poll !== undefined && spinEnabled(init.poll ?? 'auto', this.localSize),
-      allLocal: this.localSize === this.size,
+      poller: this.poller,
       stats: this.stats,
       hooks: {
-        ...poll,
+        ...(poll !== undefined ? { attachShared: poll.attachShared, returned: poll.returned } : {}),
         p2p: (src, h, payload) => this.p2p.take(src, h, payload),
         peerGone: (peer, err) => {
           this.gone.set(peer, err);

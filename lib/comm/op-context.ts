@@ -7,6 +7,7 @@
 import { ZcollError } from '../errors.js';
 import type { Frame } from '../transport/frame.js';
 import { dataHeader, type DataHeader, type OpFields } from '../transport/wire.js';
+import { phaseClock } from '../phase-clock.js';
 
 /** What every rank must agree on for one collective: the wire's op fields, and whether it is tolerant. */
 export interface OpDescriptor extends OpFields {
@@ -94,6 +95,7 @@ export class OpContext {
 
   /** Routes a frame of this op's sequence number. Returns false when it was dropped. */
   deliver(src: number, h: DataHeader, payload: Frame | undefined): boolean {
+    phaseClock?.('dispatched');
     if (this.settledFlag) return false;
     const d = this.desc;
     const agree =
@@ -106,7 +108,9 @@ export class OpContext {
       return true;
     }
     if (this.handler === undefined) return false;
-    return this.handler(src, h, payload);
+    const taken = this.handler(src, h, payload);
+    phaseClock?.('reduced');
+    return taken;
   }
 
   /** Segment `segment` of transfer `transfer` of this op, `elements` elements, to `peer`. */
@@ -120,6 +124,7 @@ export class OpContext {
   }
 
   complete(): void {
+    phaseClock?.('settled');
     if (this.settledFlag) return;
     this.settledFlag = true;
     clearTimeout(this.timer);

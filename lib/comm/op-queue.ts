@@ -8,17 +8,16 @@
  * group is out of step. It is the OpHost of every OpContext, and it sends through any FrameSender:
  * the real Outbox, or a loopback in the in-process tests.
  */
-import { BYTES_PER_ELEMENT } from '../dtype.js';
 import { debug } from '../debug.js';
 import { ERROR_CODES, ZcollError, type ErrorCode } from '../errors.js';
 import type { Frame } from '../transport/frame.js';
 import type { FrameSink } from '../transport/inbox.js';
-import type { PollHooks } from '../transport/transport.js';
 import { abortHeader, byeHeader, stuckHeader, type AbortHeader, type DataHeader, type Header, type P2PHeader, type StuckHeader } from '../transport/wire.js';
-import { spinWhilePending, SPIN_BUDGET_MS, SPIN_MAX_BYTES } from './busy-poll.js';
 import { EarlyFrames } from './early-frames.js';
 import { OpContext, type OpDescriptor, type OpHost } from './op-context.js';
 import type { TraceEvent } from './options.js';
+import type { Poller } from './poller.js';
+import { phaseClock } from '../phase-clock.js';
 
 /** A peer can be ahead by a few collectives, not by thousands: farther means a forged or foreign frame. */
 export const MAX_SEQ_AHEAD = 64;
@@ -29,8 +28,12 @@ export interface FrameSender {
   send(peer: number, header: Header, payload?: Uint8Array): Promise<void>;
 }
 
-/** What the engine needs around it: the transport's busy-poll hooks (none without shared memory), point-to-point, tracing. */
-export interface EngineHooks extends Partial<PollHooks> {
+/** What the engine needs around it: point-to-point, peers gone, tracing, registered buffers. */
+export interface EngineHooks {
+  /** Maps the regions of same-host peers (after init's barrier). */
+  attachShared?(): void;
+  /** Resolves once every registered-buffer reference this rank sent was released (rejects at `deadline`). */
+  returned?(deadline: number, op: string): Promise<void>;
   /** Point-to-point frames go elsewhere (p2p.ts): true when taken, else why not. */
   p2p?(src: number, h: P2PHeader, payload: Frame | undefined): true | string;
   /** A peer is gone (lost or failed link): point-to-point waiters fail too. */
@@ -43,10 +46,8 @@ export interface EngineParams {
   readonly size: number;
   readonly epoch: number;
   readonly outbox: FrameSender;
-  /** Busy-poll ops (busy-poll.ts) this size or smaller, or every op when all ranks share this host. */
-  readonly spin: boolean;
-  /** Every rank on this host: a wait can sleep on the mailboxes (hooks.park) instead of ZeroMQ. */
-  readonly allLocal: boolean;
+  /** How this rank waits for frames (busy polling, poller.ts). */
+  readonly poller: Poller;
   readonly hooks: EngineHooks;
   /** Where aborts received are counted (the communicator's stats). */
   readonly stats: { abortsReceived: number };
@@ -130,22 +131,19 @@ export class OpQueue implements OpHost {
   run<R>(desc: OpDescriptor, timeoutMs: number, prepare: () => Promise<(ctx: OpContext) => void> | ((ctx: OpContext) => void), finish: () => R | Promise<R>): Promise<R> {
     this.assertUsable(desc.op);
     const seq = this.nextSeq++;
-    const spin = this.spins(desc);
-    // Past its spin budget a spinning rank of an all-local world sleeps on its mailbox (woken by the
-    // peer that publishes) rather than on ZeroMQ. Not when it may not spin (more ranks than cores):
-    // measured there, 4 ranks on 2 cores, 1 MiB took 8.8-9.1 ms parked against 3.5-3.9 ms on ZeroMQ
-    // (a sender waiting for a slot to come back is woken by nobody and sleeps out its slice).
-    const park = spin && this.p.allLocal && this.p.hooks.park !== undefined;
+    const spin = this.p.poller.spins(desc.dtype, desc.count);
     const run = async (): Promise<R> => {
+      phaseClock?.('queued');
       this.assertUsable(desc.op);
       if (seq > 0) this.p.hooks.attachShared?.(); // seq 0 is init's own barrier: peers' regions may not exist before it
       // As early as possible: peers that send their first frames now find the mailbox open.
-      if (spin || park) this.p.hooks.startPolling?.();
+      if (spin) this.p.poller.open();
       // An input that cannot be read (a tensor whose download failed) fails the op on every rank
       // in its turn: skipping it would leave this rank one sequence number behind its peers.
       const start = await Promise.resolve()
         .then(prepare)
         .catch((e: unknown) => (ctx: OpContext) => ctx.fail(e instanceof ZcollError ? e : new ZcollError('EINVAL', `${desc.op}: the input could not be read: ${(e as Error).message}`, ctx.ctx(), { cause: e }), true));
+      phaseClock?.('prepared');
       const startedAt = Date.now();
       const ctx = new OpContext(this, seq, desc, timeoutMs);
       this.active = ctx;
@@ -158,7 +156,7 @@ export class OpQueue implements OpHost {
       else {
         start(ctx);
         this.early.replay(seq, (f) => void ctx.deliver(f.src, f.header, f.payload));
-        this.pollWhile(ctx, spin, park);
+        this.p.poller.wait(() => ctx.settled, spin);
       }
       try {
         await ctx.done;
@@ -191,36 +189,6 @@ export class OpQueue implements OpHost {
   /** Notices kept per sequence number are only useful near the current op. */
   private forgetBefore(seq: number): void {
     for (const table of [this.stuckFrom, this.finishedFrom]) for (const s of table.keys()) if (s < seq - 8) table.delete(s);
-  }
-
-  /** Whether an op busy-polls: small ones, and any size when every rank is on this host. */
-  private spins(desc: OpDescriptor): boolean {
-    if (!this.p.spin) return false;
-    if (this.p.allLocal) return true;
-    return desc.count * (desc.dtype === '' ? 0 : BYTES_PER_ELEMENT[desc.dtype]) <= SPIN_MAX_BYTES;
-  }
-
-  /**
-   * How this rank waits for the op's frames. An op that spins busy-polls with the mailboxes open and
-   * drained on every turn; they stay open after it, since the next collective usually follows soon
-   * and peers may then reach it through them. An op that does not spin, or a spin that runs out of
-   * budget, closes them and drains once more, then waits on ZeroMQ asleep; or, when every rank is
-   * on this host, sleeps on the mailboxes where a peer's frame wakes it directly (`park`).
-   */
-  private pollWhile(ctx: OpContext, spin: boolean, park: boolean): void {
-    const h = this.p.hooks;
-    if (!spin && !park) return h.stopPolling?.();
-    if (ctx.settled) return;
-    h.drain?.();
-    if (ctx.settled) return;
-    spinWhilePending(ctx.done, spin ? SPIN_BUDGET_MS : 0, {
-      ...(h.lastFrameAt !== undefined ? { lastProgress: h.lastFrameAt } : {}),
-      ...(h.drain !== undefined ? { onTurn: h.drain } : {}),
-      ...(park && h.park !== undefined ? { sleep: h.park } : {}),
-      onStop: (settled) => {
-        if (!settled) h.stopPolling?.();
-      },
-    });
   }
 
   // ---------------------------------------------------------------- frames in

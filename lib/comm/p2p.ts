@@ -1,12 +1,17 @@
 /**
  * Point-to-point messages: send(x, dst, { tag }) and recv(like, src, { tag }), outside the op queue.
  * A message is cut into segments (ZeroMQ's ~1 MiB sweet spot), each a 'p2p' frame carrying the
- * message's per-destination sequence number, its segment index and count; frames from one peer
- * arrive in order (one connection per peer), so a receiver takes the next message of (src, tag).
- * What waits here is capped (MAX_QUEUED_BYTES in all): a peer that sends without a matching recv
- * cannot exhaust this rank's memory; beyond the cap its frames are dropped and counted.
+ * message's per-destination sequence number, its segment index and count.
+ * Frames of one peer come by two ways: its same-host mailbox lane (small frames, while this rank
+ * polls) and its ZeroMQ connection (the rest), each in order but not with each other. So frames are
+ * put back in the sender's order here, by (sequence number, segment), before a recv() sees them:
+ * messages between two ranks never overtake each other, as MPI promises. The way a frame came proves
+ * its sender (never the header); the order within that sender's stream is the header's, checked.
+ * What waits here is capped (MAX_QUEUED_BYTES in all, MAX_FRAMES_AHEAD out of order per peer): a peer
+ * that sends without a matching recv, or sends holes on purpose, cannot exhaust this rank's memory;
+ * beyond the cap its frames are dropped and counted.
  */
-import { BYTES_PER_ELEMENT, dtypeOf, type NumericArray } from '../dtype.js';
+import { BYTES_PER_ELEMENT, dtypeOf, type DType, type NumericArray } from '../dtype.js';
 import { ZcollError } from '../errors.js';
 import type { Frame } from '../transport/frame.js';
 import { p2pHeader, type P2PHeader } from '../transport/wire.js';
@@ -14,6 +19,11 @@ import type { FrameSender } from './op-queue.js';
 import { segmentElemsOf } from './protocols/schedule.js';
 
 const MAX_QUEUED_BYTES = 1 << 30;
+/**
+ * Frames of one peer held out of order, at most. A frame overtakes only frames still on the other
+ * way (ZeroMQ's queue while the mailbox carries the newer ones): a few hundred at most in practice.
+ */
+export const MAX_FRAMES_AHEAD = 4096;
 
 interface Message {
   header: P2PHeader;
@@ -30,32 +40,73 @@ export interface P2PHost {
   assertUsable(op: string): void;
   /** Why `peer` is gone (lost or its link failed), or undefined. */
   gone(peer: number): ZcollError | undefined;
+  /** Whether a recv of `count` x `dtype` busy-polls (poller.ts), and the wait itself. */
+  spins(dtype: DType, count: number): boolean;
+  wait(done: () => boolean, spins: boolean): void;
+  /** Maps the regions of same-host peers, whose mailboxes carry small frames (the first collective after init does too; a send or recv may come first). */
+  attach(): void;
+}
+
+/** Where a sender's stream stands: the next frame expected, and those that came before their turn. */
+interface Stream {
+  seq: number;
+  segment: number;
+  readonly held: Map<string, Message>;
 }
 
 export class PointToPoint {
   private readonly queues = new Map<string, Message[]>();
   private readonly waiters = new Map<string, () => void>();
   private readonly sendSeq = new Map<number, number>();
+  private readonly streams = new Map<number, Stream>();
   private queuedBytes = 0;
 
   constructor(private readonly host: P2PHost) {}
 
-  /** The engine's sink for 'p2p' frames: queued for recv, or refused beyond the cap. */
+  /** The engine's sink for 'p2p' frames: put in the sender's order, queued for recv, or refused. */
   take(src: number, h: P2PHeader, payload: Frame | undefined): true | string {
     const bytes = payload?.byteLength ?? 0;
     if (this.queuedBytes + bytes > MAX_QUEUED_BYTES) return `point-to-point frame from rank ${src}: more than ${MAX_QUEUED_BYTES} bytes wait for recv() already`;
+    const s = this.streams.get(src) ?? this.streams.set(src, { seq: 0, segment: 0, held: new Map() }).get(src)!;
+    if (h.seq < s.seq || (h.seq === s.seq && h.segment < s.segment)) return `point-to-point frame from rank ${src} (message ${h.seq}, segment ${h.segment}) repeats one already received`;
+    if (h.seq !== s.seq || h.segment !== s.segment) {
+      // Early: a frame on the other way is still coming. Held (copied: a mailbox slot is lent only for this call).
+      const key = `${h.seq}:${h.segment}`;
+      if (s.held.has(key)) return `point-to-point frame from rank ${src} (message ${h.seq}, segment ${h.segment}) came twice`;
+      if (s.held.size >= MAX_FRAMES_AHEAD) return `point-to-point frame from rank ${src}: more than ${MAX_FRAMES_AHEAD} frames ahead of the one expected (message ${s.seq}, segment ${s.segment})`;
+      this.queuedBytes += bytes;
+      s.held.set(key, { header: h, payload: payload?.keep() });
+      return true;
+    }
     this.queuedBytes += bytes;
+    this.enqueue(src, s, { header: h, payload: payload?.keep() });
+    for (let next = s.held.get(`${s.seq}:${s.segment}`); next !== undefined; next = s.held.get(`${s.seq}:${s.segment}`)) {
+      s.held.delete(`${s.seq}:${s.segment}`);
+      this.enqueue(src, s, next);
+    }
+    return true;
+  }
+
+  /** Queues the frame the stream expected for recv(), and moves the stream past it. */
+  private enqueue(src: number, s: Stream, m: Message): void {
+    const h = m.header;
+    if (h.segment + 1 < h.segments) s.segment = h.segment + 1;
+    else {
+      s.seq = h.seq + 1;
+      s.segment = 0;
+    }
     const key = `${src}:${h.tag}`;
     const q = this.queues.get(key) ?? this.queues.set(key, []).get(key)!;
-    q.push({ header: h, payload: payload?.keep() });
+    q.push(m);
     this.waiters.get(key)?.();
-    return true;
   }
 
   /** Releases the messages nobody received (the communicator is gone): their frames go back at once. */
   close(): void {
     for (const q of this.queues.values()) for (const m of q) m.payload?.release();
+    for (const st of this.streams.values()) for (const m of st.held.values()) m.payload?.release();
     this.queues.clear();
+    this.streams.clear();
     this.queuedBytes = 0;
   }
 
@@ -69,6 +120,7 @@ export class PointToPoint {
     const elemBytes = BYTES_PER_ELEMENT[dtype];
     const segmentElems = segmentElemsOf(this.host.segmentBytes, elemBytes);
     const nseg = Math.max(1, Math.ceil(array.length / segmentElems));
+    this.host.attach();
     // A private copy: the caller may reuse its array as soon as send() resolves.
     const bytes = Buffer.from(new Uint8Array(array.buffer, array.byteOffset, array.byteLength));
     const seq = this.sendSeq.get(dst) ?? 0;
@@ -90,7 +142,9 @@ export class PointToPoint {
   async recv(target: NumericArray, src: number, tag: number, timeoutMs: number, op: string): Promise<NumericArray> {
     const dtype = dtypeOf(target);
     const elemBytes = BYTES_PER_ELEMENT[dtype];
-    const first = await this.next(src, tag, Date.now() + timeoutMs, timeoutMs, op);
+    const spins = this.host.spins(dtype, target.length);
+    this.host.attach();
+    const first = await this.next(src, tag, Date.now() + timeoutMs, timeoutMs, op, spins);
     const h0 = first.header;
     if (h0.dtype !== dtype || h0.count !== target.length) {
       first.payload?.release();
@@ -101,7 +155,7 @@ export class PointToPoint {
     const deadline = Date.now() + timeoutMs;
     let msg = first;
     for (let s = 0; s < h0.segments; s++) {
-      if (s > 0) msg = await this.next(src, tag, deadline, timeoutMs, op);
+      if (s > 0) msg = await this.next(src, tag, deadline, timeoutMs, op, spins);
       if (msg.header.segment !== s || msg.header.seq !== h0.seq) {
         msg.payload?.release();
         throw new ZcollError('EPROTO', `out-of-order segment from rank ${src}: got segment ${msg.header.segment} of message ${msg.header.seq}, expected ${s} of ${h0.seq}`, { rank: this.host.rank, op, peer: src });
@@ -114,7 +168,7 @@ export class PointToPoint {
     return target;
   }
 
-  private async next(src: number, tag: number, deadline: number, timeoutMs: number, op: string): Promise<Message> {
+  private async next(src: number, tag: number, deadline: number, timeoutMs: number, op: string, spins: boolean): Promise<Message> {
     const key = `${src}:${tag}`;
     for (;;) {
       const q = this.queues.get(key);
@@ -131,8 +185,10 @@ export class PointToPoint {
       const left = deadline - Date.now();
       if (left <= 0) throw new ZcollError('ETIMEDOUT', `no message from rank ${src} on tag ${tag} within ${timeoutMs} ms`, { rank: this.host.rank, op, peer: src });
       await new Promise<void>((resolve) => {
+        let woken = false;
         const timer = setTimeout(wake, Math.min(left, 0x7fffffff));
         function wake(): void {
+          woken = true;
           clearTimeout(timer);
           resolve();
         }
@@ -140,6 +196,8 @@ export class PointToPoint {
           this.waiters.delete(key);
           wake();
         });
+        // Polls the mailboxes (the first slice now): a message already published is taken at once.
+        this.host.wait(() => woken, spins);
       });
     }
   }

@@ -9,7 +9,8 @@ import { availableParallelism } from 'node:os';
 import { debug } from '../debug.js';
 import { kernels, nativeLoad } from '../kernels/index.js';
 import { ZCOLL_VERSION } from '../version.js';
-import { spinEnabled, type PollMode } from './busy-poll.js';
+import { spinStyle, type PollMode } from './busy-poll.js';
+import { schedYield } from '../kernels/native.js';
 
 export type PeerTransport = 'shm' | 'ipc' | 'tcp';
 
@@ -32,10 +33,10 @@ export interface StartupFacts {
 export function startupLines(f: StartupFacts): string[] {
   const who = `INFO [rank ${f.rank}/${f.size} host ${f.host} pid ${process.pid}]`;
   const kernelsText = kernels.name === 'native' ? `native${nativeLoad.simd !== undefined ? ` (${nativeLoad.simd})` : ''}` : 'js';
-  const spin = spinEnabled(f.poll, f.localSize, availableParallelism());
+  const style = spinStyle(f.poll, f.localSize, schedYield() !== undefined, availableParallelism());
   const counts = (['shm', 'ipc', 'tcp'] as const).map((t) => [t, f.peers.filter((p) => p.transport === t).length] as const).filter(([, n]) => n > 0);
   return [
-    `${who} zcoll ${ZCOLL_VERSION}, node ${process.version}, kernels ${kernelsText}, poll ${f.poll} (${spin ? 'spins' : 'sleeps'}), segment ${f.segmentBytes} B`,
+    `${who} zcoll ${ZCOLL_VERSION}, node ${process.version}, kernels ${kernelsText}, poll ${f.poll} (${style === 'spin' ? 'spins' : style === 'yield' ? 'spins, yielding its core' : 'sleeps'}), segment ${f.segmentBytes} B`,
     `${who} peers: ${f.peers.length === 0 ? 'none' : f.peers.map((p) => `${p.rank} ${p.transport}`).join(', ')}${counts.length > 0 ? ` (${counts.map(([t, n]) => `${n} ${t}`).join(', ')})` : ''}`,
     `${who} CURVE ${f.curve ? `on (${f.curvePeers} tcp link${f.curvePeers === 1 ? '' : 's'})` : 'off'}, link auth ${f.peers.length > 0 ? 'on (X25519 pair keys, HMAC hello per link)' : 'off (no links)'}`,
   ];

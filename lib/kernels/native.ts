@@ -59,6 +59,8 @@ interface NativeAddon {
   /** Linux only (futex.cc): absent elsewhere, where waiting ranks keep waking through ZeroMQ. */
   futexWait?(buffer: ArrayBuffer, byteOffset: number, expected: number, timeoutMicros: number): FutexWaitResult;
   futexWake?(buffer: ArrayBuffer, byteOffset: number): number;
+  /** Linux only (futex.cc): sched_yield, for ranks that busy-poll on a host with more ranks than cores. */
+  schedYield?(): void;
 }
 
 export type FutexWaitResult = 'woken' | 'timeout' | 'interrupted';
@@ -359,6 +361,12 @@ export function futex(): Futex | undefined {
   const wake = addon?.futexWake;
   if (wait === undefined || wake === undefined) return undefined;
   return { wait: wait.bind(addon), wake: wake.bind(addon) };
+}
+
+/** sched_yield when the addon has it (Linux), else undefined: a polite spinner then sleeps instead. */
+export function schedYield(): (() => void) | undefined {
+  const y = addon?.schedYield;
+  return y === undefined ? undefined : y.bind(addon);
 }
 
 /** Removes the name (live mappings stay valid). Returns false when it did not exist. */

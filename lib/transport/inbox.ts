@@ -19,6 +19,7 @@ import { Frame } from './frame.js';
 import { releaseFrame } from './frame-release.js';
 import type { SharedMemory } from './shared-memory.js';
 import { decodeMessage, type Header } from './wire.js';
+import { phaseClock } from '../phase-clock.js';
 
 /**
  * Takes one frame from `src`; its payload, if any, is lent for the call (frame.ts: keep() it to
@@ -70,9 +71,11 @@ export class Inbox {
    * refused frames then costs no memory until the next garbage collection (frame-release.ts).
    */
   fromSocket(src: number, frames: Buffer[]): void {
+    phaseClock?.('arrived');
     this.lastFrameAt = performance.now();
     const dropped = this.stats.droppedFrames;
     const h = this.decode(src, frames, 'connection');
+    phaseClock?.('decoded');
     if (h !== undefined) {
       if (h.header.kind === 'mail') this.drainMail();
       else this.resolve(src, h.header, h.payload);
@@ -81,12 +84,14 @@ export class Inbox {
     if (this.stats.droppedFrames !== dropped) for (let i = 1; i < frames.length; i++) releaseFrame(frames[i]);
   }
 
-  /** A message from `peer`'s mailbox lane: only collective frames travel there; the payload is valid during the call. */
+  /** A message from `peer`'s mailbox lane: only collective and point-to-point frames travel there; the payload is valid during the call. */
   private fromMailbox(peer: number, head: Buffer, payload: Buffer | undefined): void {
+    phaseClock?.('arrived');
     this.lastFrameAt = performance.now();
     const h = this.decode(peer, payload === undefined ? [head] : [head, payload], 'mailbox lane');
+    phaseClock?.('decoded');
     if (h === undefined) return;
-    if (h.header.kind !== 'data') return this.drop(`mailbox lane of rank ${peer} carries a '${h.header.kind}' frame, which never travels there`);
+    if (h.header.kind !== 'data' && h.header.kind !== 'p2p') return this.drop(`mailbox lane of rank ${peer} carries a '${h.header.kind}' frame, which never travels there`);
     // The mailbox frees the slot when this returns (lane order): a kept payload is copied.
     if (h.payload !== undefined) return this.deliver(peer, h.header, Frame.lent(h.payload, noop));
     this.resolve(peer, h.header, undefined);

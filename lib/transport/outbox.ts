@@ -10,6 +10,7 @@ import { SHM_MIN_BYTES, type OutRegion, type SlotRef } from './shm-region.js';
 import type { SharedArenas } from './shm-arena.js';
 import type { ShmMailbox } from './shm-mailbox.js';
 import { MAILBOX_MAX_PAYLOAD } from './shm-mailbox-layout.js';
+import { phaseClock } from '../phase-clock.js';
 
 /** The header-only frame that tells a peer to drain its mailbox from this rank. */
 function doorbell(h: Header): Header {
@@ -75,9 +76,13 @@ export class Outbox {
     const seam = this.seam;
     const tail = this.tails.get(peer);
     if (seam === undefined && (tail === undefined || tail.pending === 0)) {
-      if (this.mailbox !== undefined && header.kind === 'data' && (payload?.byteLength ?? 0) <= MAILBOX_MAX_PAYLOAD) {
+      if (this.mailbox !== undefined && (header.kind === 'data' || header.kind === 'p2p') && (payload?.byteLength ?? 0) <= MAILBOX_MAX_PAYLOAD) {
         const head = encodeHeader(header);
-        if (this.viaMailbox(link, peer, header, head, payload)) return Promise.resolve();
+        phaseClock?.('encoded');
+        if (this.viaMailbox(link, peer, header, head, payload)) {
+          phaseClock?.('sent');
+          return Promise.resolve();
+        }
         if (!this.viaShm(peer, header, payload)) return this.putEncoded(link, head, payload);
       } else if (!this.viaShm(peer, header, payload)) return this.put(link, header, payload);
     }

@@ -134,6 +134,7 @@ export class SharedArenas {
    * that still hold one at `deadline` (a Date.now() time).
    */
   async returned(deadline: number, op: string): Promise<void> {
+    if (this.issued.length === 0) return; // the common case, on every collective: nothing shared in place
     const since = performance.now();
     for (;;) {
       const holders = this.holders();

@@ -21,8 +21,10 @@
  * one system call, where a ZeroMQ wake-up crosses three threads. The same Dekker argument holds (the
  * sleeper writes the word then reads the heads; the sender writes a head then reads the word), and
  * the futex sleeps only while the word still says ASLEEP, so a wake cannot be lost between the two.
- * Only collective 'data' frames use it: they are matched by (op, seq, transfer, segment), so they
- * may overtake frames on the ZeroMQ link; p2p, abort, bye and stuck frames keep ZeroMQ's order.
+ * Collective 'data' frames and point-to-point frames use it. Either may overtake frames on the
+ * ZeroMQ link: collective frames are matched by (op, seq, transfer, segment), and point-to-point
+ * frames are put back in their sender's order by (message, segment) (comm/p2p.ts). Abort, bye and
+ * stuck frames keep ZeroMQ's order.
  * Atomics on the (non-shared) ArrayBuffer of a mapping: V8 still emits real atomic loads/stores.
  */
 import {

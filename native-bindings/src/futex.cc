@@ -12,6 +12,7 @@
 
 #if defined(__linux__)
 #include <linux/futex.h>
+#include <sched.h>
 #include <sys/syscall.h>
 #include <time.h>
 #include <unistd.h>
@@ -91,6 +92,14 @@ Napi::Value FutexWake(const Napi::CallbackInfo& info) {
   const long r = syscall(SYS_futex, word, FUTEX_WAKE, INT32_MAX, nullptr, nullptr, 0);
   return Napi::Number::New(env, r < 0 ? 0 : static_cast<double>(r));
 }
+
+// schedYield(): gives this thread's core to another runnable thread, if any (sched_yield). A rank
+// that busy-polls on a host with more ranks than cores calls it between two empty polls, so the peer
+// it waits for gets the core (OpenMPI's yield_when_idle); with nothing else runnable it returns at once.
+Napi::Value SchedYield(const Napi::CallbackInfo& info) {
+  sched_yield();
+  return info.Env().Undefined();
+}
 #endif
 
 }  // namespace
@@ -99,6 +108,7 @@ void InitFutex(Napi::Env env, Napi::Object exports) {
 #if ZCOLL_HAVE_FUTEX
   exports.Set("futexWait", Napi::Function::New(env, FutexWait, "futexWait"));
   exports.Set("futexWake", Napi::Function::New(env, FutexWake, "futexWake"));
+  exports.Set("schedYield", Napi::Function::New(env, SchedYield, "schedYield"));
 #endif
   // Elsewhere the functions are absent and callers keep waking through ZeroMQ.
 }

@@ -24,6 +24,7 @@ import { SharedMemory } from '../../lib/transport/shared-memory.js';
 import { REGION_HEADER_BYTES, regionName, shmSupported, slotsPerPeer } from '../../lib/transport/shm-region.js';
 import { abortHeader, encodeHeader, stuckHeader, type AbortHeader, type DataHeader, type Header } from '../../lib/transport/wire.js';
 import { Loopback, type LoopbackOptions, type LoopFrame } from './loopback.js';
+import { Poller } from '../../lib/comm/poller.js';
 import { prng } from '../helpers/prng.js';
 
 type Redop = 'sum' | 'max';
@@ -56,7 +57,7 @@ class World {
     this.started = new Array<number>(n).fill(-1);
     this.stats = Array.from({ length: n }, () => ({ abortsReceived: 0 }));
     for (let r = 0; r < n; r++) {
-      const q = new OpQueue({ rank: r, size: n, epoch: 7, outbox: this.net.sender(r), spin: false, allLocal: false, hooks: {}, stats: this.stats[r] });
+      const q = new OpQueue({ rank: r, size: n, epoch: 7, outbox: this.net.sender(r), poller: new Poller({}, 'none', false, undefined), hooks: {}, stats: this.stats[r] });
       this.queues.push(q);
       this.net.attach(r, q.frame);
     }
@@ -641,7 +642,7 @@ t.test('early frames lent from shared-memory slots of a collective that is then 
   for (const s of shm) s.attachPeers();
   const liveBefore = frameStats.live;
   const sent: Header[] = [];
-  const q = new OpQueue({ rank: 1, size: 2, epoch, outbox: { send: async (_peer, h) => void sent.push(h) }, spin: false, allLocal: false, hooks: {}, stats: { abortsReceived: 0 } });
+  const q = new OpQueue({ rank: 1, size: 2, epoch, outbox: { send: async (_peer, h) => void sent.push(h) }, poller: new Poller({}, 'none', false, undefined), hooks: {}, stats: { abortsReceived: 0 } });
   t.teardown(() => q.close());
   const drops = { droppedFrames: 0, lastDropReason: '', forgedFrames: 0 };
   const inbox = new Inbox(1, 2, epoch, shm[1], drops, q.frame);

@@ -190,3 +190,27 @@ t.test('a rank that waits past its spin budget sleeps on its mailbox and is woke
   t.ok(sent > 100, `frames went through the mailboxes (${sent})`);
   t.ok(sleeps > 0 && wakes > 0, `ranks slept on their mailboxes (${sleeps}) and were woken by senders (${wakes})`);
 });
+
+interface P2PSummary extends Summary {
+  misordered: number;
+}
+
+t.test('point-to-point frames take the mailbox and ZeroMQ both, and every message arrives whole and in order', { skip }, async (t) => {
+  const outs = await runRanks(2, { script: 'test/fixtures/p2p-order-worker.js', args: ['300'], env: { ZCOLL_POLL: 'spin', ZCOLL_TRANSPORT: 'shm' }, killAfterMs: 120_000 });
+  const s: P2PSummary[] = [];
+  for (const o of outs) {
+    t.equal(o.code, 0, `rank ${o.rank} exits 0 ${o.code === 0 ? '' : o.stderr.slice(-1500)}`);
+    const r = o.results[0] as P2PSummary | undefined;
+    t.ok(r !== undefined, `rank ${o.rank} reported`);
+    if (r !== undefined) s.push(r);
+  }
+  if (s.length !== 2) return;
+  for (const r of s) {
+    t.equal(r.wrong, 0, `rank ${r.rank}: every value of every message is the one sent`);
+    t.equal(r.misordered, 0, `rank ${r.rank}: messages arrived in the order they were sent`);
+    t.equal(r.dropped, 0, `rank ${r.rank}: no frame dropped`);
+  }
+  // Rank 0's mailbox sends include p2p frames (the collectives of init are a handful); and some frames went over ZeroMQ (> 64 KiB).
+  t.ok((s[0].mailbox?.sent ?? 0) > 100, `rank 0 sent point-to-point frames through the mailbox (${s[0].mailbox?.sent})`);
+  t.equal(s[1].mailbox?.received, s[0].mailbox?.sent, 'rank 1 received every mailbox message of rank 0 exactly once');
+});

@@ -1,0 +1,135 @@
+/**
+ * Where the time of one small all-reduce goes (issue 17): two ranks of this host run back-to-back
+ * all-reduces of a few bytes (bench/latency-phases-worker.ts), stamped at each phase point of
+ * lib/phase-clock.ts. Prints, per rank, the median time of each step (call -> its turn in the
+ * queue -> input read -> header encoded -> published -> the peer's frame seen -> decoded -> routed
+ * to the op -> reduced -> settled -> the caller resumes), the peer-to-peer wake-up (the peer's
+ * publish to this rank seeing the frame, clocks of both processes), and the whole op. Every result
+ * is checked against the exact sum: exit 1 when one is wrong or a phase was never stamped.
+ * Usage: node dist/bench/latency-phases.js [--iters 5000] [--count 2] [--poll auto] [--out FILE.md]
+ */
+import { execFileSync, spawnSync } from 'node:child_process';
+import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { dirname, join, resolve } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { benchArgs, numberArg } from './args.js';
+
+const args = benchArgs({
+  name: 'latency-phases',
+  summary: 'Per-phase medians of a small all-reduce between 2 ranks of this host (results checked; exit 1 when wrong). Prints markdown; --out also writes it.',
+  options: {
+    iters: { type: 'string', value: '5000', describe: 'timed all-reduces' },
+    warmup: { type: 'string', value: '500', describe: 'untimed all-reduces first' },
+    count: { type: 'string', value: '2', describe: 'float32 elements per all-reduce (2 = 8 bytes)' },
+    poll: { type: 'string', value: 'auto', describe: 'ZCOLL_POLL for the ranks: auto, spin or sleep' },
+    out: { type: 'string', value: 'FILE.md', describe: 'also write the table to this file' },
+  },
+});
+const iters = numberArg('latency-phases', 'iters', args.iters, 5000);
+const warmup = numberArg('latency-phases', 'warmup', args.warmup, 500);
+const count = numberArg('latency-phases', 'count', args.count, 2);
+for (const [k, v] of [['iters', iters], ['count', count]] as const) {
+  if (!(Number.isInteger(v) && v >= 1)) {
+    process.stderr.write(`latency-phases: --${k} must be a positive integer, got ${v}\n`);
+    process.exit(2);
+  }
+}
+const poll = args.poll ?? 'auto';
+if (!['auto', 'spin', 'sleep'].includes(poll)) {
+  process.stderr.write(`latency-phases: --poll must be auto, spin or sleep, got '${poll}'\n`);
+  process.exit(2);
+}
+
+const REPO = join(dirname(fileURLToPath(import.meta.url)), '..', '..');
+const work = mkdtempSync(join(tmpdir(), 'zcoll-phases-'));
+const json = join(work, 'phases.json');
+interface Result {
+  n: number;
+  phases: string[];
+  ranks: Array<{ timeOrigin: number; wrong: number; stamps: number[] }>;
+}
+let result: Result;
+try {
+  const port = Number(execFileSync(process.execPath, ['-e', "const s=require('net').createServer().listen(0,'127.0.0.1',()=>{console.log(s.address().port);s.close()})"]).toString().trim());
+  const worker = [join(REPO, 'dist', 'bench', 'latency-phases-worker.js'), json, String(iters), String(warmup), String(count)];
+  const r = spawnSync(process.execPath, [join(REPO, 'bin', 'zcoll.js'), 'launch', '-n', '2', '--port', String(port), '--', process.execPath, ...worker], {
+    encoding: 'utf8',
+    timeout: 600_000,
+    killSignal: 'SIGTERM',
+    env: { ...process.env, ZCOLL_POLL: poll, ZCOLL_TRANSPORT: 'shm' },
+  });
+  if (r.status !== 0 || !existsSync(json)) {
+    process.stderr.write(`latency-phases: the ranks failed (exit ${r.status ?? r.signal}): ${(r.stderr ?? '').trim().slice(-800)}\n`);
+    process.exit(1);
+  }
+  result = JSON.parse(readFileSync(json, 'utf8')) as Result;
+} finally {
+  rmSync(work, { recursive: true, force: true });
+}
+
+const width = result.phases.length;
+const col = (name: string): number => result.phases.indexOf(name);
+const median = (xs: number[]): number => {
+  const s = [...xs].sort((a, b) => a - b);
+  return s.length === 0 ? NaN : s.length % 2 === 1 ? s[s.length >> 1] : (s[s.length / 2 - 1] + s[s.length / 2]) / 2;
+};
+const us = (ms: number): string => (Number.isFinite(ms) ? (ms * 1000).toFixed(2) : 'n/a');
+/** The steps in order: from one stamp to the next. */
+const STEPS: Array<[string, string, string]> = [
+  ['call', 'queued', 'queue: the op takes its turn (promise hops, argument checks, algorithm choice)'],
+  ['queued', 'prepared', 'input read, schedule looked up'],
+  ['prepared', 'encoded', 'op context, executor, header encoding'],
+  ['encoded', 'sent', 'published into the peer\'s mailbox'],
+  ['sent', 'arrived', 'waiting for the peer\'s frame (its skew and its wake-up)'],
+  ['arrived', 'decoded', 'header decoded and checked'],
+  ['decoded', 'dispatched', 'routed to the op'],
+  ['dispatched', 'reduced', 'reduced into the buffer'],
+  ['reduced', 'settled', 'sends confirmed, the op settles'],
+  ['settled', 'resolved', 'the caller\'s await resumes'],
+];
+let missing = 0;
+let wrong = 0;
+const rows: string[] = [];
+const perRank = result.ranks.map((rk, r) => {
+  wrong += rk.wrong;
+  const at = (i: number, name: string): number => rk.stamps[i * width + col(name)];
+  const steps = STEPS.map(([a, b]) => {
+    const xs: number[] = [];
+    for (let i = 0; i < iters; i++) {
+      const x = at(i, a);
+      const y = at(i, b);
+      if (x > 0 && y > 0) xs.push(y - x);
+    }
+    if (xs.length === 0) missing++;
+    return median(xs);
+  });
+  // The peer's publish to this rank's first sight of the frame, across processes (same host clock).
+  const peer = result.ranks[1 - r];
+  const wake: number[] = [];
+  const total: number[] = [];
+  for (let i = 0; i < iters; i++) {
+    const seen = rk.stamps[i * width + col('arrived')];
+    const sent = peer.stamps[i * width + col('sent')];
+    if (seen > 0 && sent > 0) wake.push(rk.timeOrigin + seen - (peer.timeOrigin + sent));
+    total.push(at(i, 'resolved') - at(i, 'call'));
+  }
+  return { steps, wake: median(wake), total: median(total) };
+});
+rows.push(`| step | what | ${result.ranks.map((_, r) => `rank ${r} (us)`).join(' | ')} |`, `|---|---|${result.ranks.map(() => '---|').join('')}`);
+STEPS.forEach(([a, b, what], k) => rows.push(`| ${a} -> ${b} | ${what} | ${perRank.map((p) => us(p.steps[k])).join(' | ')} |`));
+rows.push(`| peer sent -> arrived | the peer's publish until this rank sees it (wake-up, across processes) | ${perRank.map((p) => us(p.wake)).join(' | ')} |`);
+rows.push(`| call -> resolved | the whole all-reduce (median) | ${perRank.map((p) => us(p.total)).join(' | ')} |`);
+const verdict = wrong === 0 && missing === 0 ? 'OK' : 'FAILED';
+const text = [
+  `Command: \`node dist/bench/latency-phases.js --iters ${iters} --warmup ${warmup} --count ${count} --poll ${poll}\` (${new Date().toISOString()}, load ${readFileSync('/proc/loadavg', 'utf8').split(' ').slice(0, 3).join(' ')})`,
+  '',
+  `2 ranks on this host, all-reduce of ${count * 4} B float32 sum, back to back; medians over ${iters} ops of each step (steps' medians need not add up to the whole).`,
+  '',
+  ...rows,
+  '',
+  `Checked: ${wrong} wrong element(s) in ${2 * (iters + warmup) * count}; ${missing} step(s) never stamped. ${verdict}`,
+].join('\n');
+process.stdout.write(`${text}\n`);
+if (args.out !== undefined) writeFileSync(resolve(args.out), `${text}\n`);
+process.exit(verdict === 'OK' ? 0 : 1);
