@@ -37,6 +37,8 @@ export type SpinStyle = 'spin' | 'yield' | 'none';
 export const SPIN_MAX_BYTES = 256 * 1024;
 /** Longest spin without a frame: past it the peer is late for another reason than a wake-up. */
 export const SPIN_BUDGET_MS = 5;
+/** Empty turns of a slice between two hops through the microtask queue (each a few Atomics loads, ~30 ns). */
+export const IDLE_TURNS_PER_HOP = 4;
 /** Longest stretch one slice holds the event loop: timers and sockets are seen at least this often. */
 export const SPIN_SLICE_MS = 0.2;
 
@@ -54,8 +56,8 @@ export function spinStyle(mode: PollMode, localRanks: number, canYield: boolean,
 
 /** What a spinning wait does and when it ends. */
 export interface SpinHooks {
-  /** Called on every turn of a slice (drains the shared-memory mailboxes). */
-  readonly onTurn?: () => void;
+  /** Called on every turn of a slice (drains the shared-memory mailboxes); returns how many frames it handed on. */
+  readonly onTurn?: () => number;
   /** Called once when the spin ends: `settled` false when it ran out of budget first. */
   readonly onStop?: (settled: boolean) => void;
   /** When the wait last made progress (performance.now()): the budget counts from then. */
@@ -76,16 +78,24 @@ export function spinUntil(done: () => boolean, budgetMs: number = SPIN_BUDGET_MS
   const start = performance.now();
   const onTurn = hooks.onTurn;
   const yieldCpu = hooks.yieldCpu;
-  // A slice yields to the microtask queue on every turn: what a frame sets off (a send that
-  // resolves, the executor finishing, the op settling) runs in promise continuations, which a
-  // blocking loop would hold back until the slice ends.
+  // A slice hops through the microtask queue after every turn that delivered a frame and after every
+  // IDLE_TURNS_PER_HOP empty ones: what a frame sets off (the executor's next step, a send that
+  // resolves, the op settling) runs in promise continuations, which a loop that never awaited would
+  // hold back until the slice ends. Empty turns between hops stay synchronous because a hop allocates
+  // (a promise and its reaction). Measured, 2 ranks, 8 B: hopping every turn 10.6-11.3 us, every 4th 10.3-11.2, every 32nd 12.1-15.6 (a continuation waits longer for its hop).
+  // 8-byte all-reduce, and its collector, the largest cost after the wait itself.
   const slice = async (): Promise<boolean> => {
     const end = performance.now() + SPIN_SLICE_MS;
+    let idle = 0;
     for (;;) {
-      onTurn?.();
+      const delivered = onTurn?.() ?? 0;
       if (done()) return true;
+      if (delivered === 0 && ++idle < IDLE_TURNS_PER_HOP) {
+        yieldCpu?.();
+        continue;
+      }
+      idle = 0;
       if (performance.now() >= end) return false;
-      yieldCpu?.();
       await undefined;
     }
   };
@@ -97,10 +107,13 @@ export function spinUntil(done: () => boolean, budgetMs: number = SPIN_BUDGET_MS
       return;
     }
     // Past the budget: one drain, then asleep. Each sleep returns to the event loop before the
-    // next, so what woke it is handled there; a frame that woke it counts as progress (spin again).
-    onTurn?.();
+    // next, so what woke it is handled there. A drain that handed on frames is not followed by a
+    // sleep: what they set off (the executor's next send) runs in promise continuations, which a
+    // synchronous futex wait would hold back for a whole sleep slice; the next event-loop turn comes
+    // after all of them, and the frames count as progress (the wait spins again).
+    const delivered = onTurn?.() ?? 0;
     if (done()) return hooks.onStop?.(true);
-    if (hooks.sleep?.() === true) setImmediate(turn);
+    if (delivered > 0 || hooks.sleep?.() === true) setImmediate(turn);
     else hooks.onStop?.(false);
   };
   void turn();

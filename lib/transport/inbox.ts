@@ -48,9 +48,9 @@ export class Inbox {
     private readonly sink: FrameSink,
   ) {}
 
-  /** Drains every same-host peer's mailbox lane now (busy-polling turns, and a doorbell). */
-  drainMail(): void {
-    this.shared?.mailbox.drain(this.onMail);
+  /** Drains every same-host peer's mailbox lane now (busy-polling turns, and a doorbell); returns how many messages. */
+  drainMail(): number {
+    return this.shared?.mailbox.drain(this.onMail) ?? 0;
   }
 
   /** Stops polling the mailboxes, then drains once more (nothing published meanwhile is left). */

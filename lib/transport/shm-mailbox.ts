@@ -178,10 +178,15 @@ export class ShmMailbox {
     return true;
   }
 
-  /** True when some peer's lane holds a message not drained yet. */
+  /**
+   * True when some peer's lane holds a message not drained yet. Indexed and allocation-free: a
+   * spinning rank asks this millions of times a second (an iterator per call was a waiting rank's
+   * largest source of garbage).
+   */
   private anyPublished(): boolean {
-    for (const p of this.localPeers) {
-      const lane = this.peer(p);
+    const peers = this.localPeers;
+    for (let i = 0; i < peers.length; i++) {
+      const lane = this.peers.get(peers[i]) ?? this.peer(peers[i]);
       if (lane !== undefined && Atomics.load(lane.inbound, LANE_HEAD_WORD) !== Atomics.load(lane.inbound, LANE_TAIL_WORD)) return true;
     }
     return false;
@@ -199,10 +204,11 @@ export class ShmMailbox {
     this.drain(handler);
   }
 
-  /** Hands every published message of every peer's lane to `handler`, in each lane's order. */
-  drain(handler: MailHandler): void {
-    if (this.draining || this.closed) return;
+  /** Hands every published message of every peer's lane to `handler`, in each lane's order; returns how many. */
+  drain(handler: MailHandler): number {
+    if (this.draining || this.closed || !this.anyPublished()) return 0;
     this.draining = true;
+    let delivered = 0;
     try {
       for (const p of this.localPeers) {
         const lane = this.peer(p);
@@ -218,6 +224,7 @@ export class ShmMailbox {
           const ok = headBytes > 0 && headBytes <= MAILBOX_MAX_HEADER && payloadBytes >= 0 && payloadBytes <= MAILBOX_MAX_PAYLOAD;
           try {
             this.counters.received++;
+            delivered++;
             if (!ok) handler(p, EMPTY, undefined); // an empty header: dropped and counted by the receiver
             else {
               const head = Buffer.from(lane.peerBuffer, at + 8, headBytes);
@@ -227,12 +234,13 @@ export class ShmMailbox {
           } finally {
             Atomics.store(lane.inbound, LANE_TAIL_WORD, (tail + 1) | 0); // frees the slot
           }
-          if (this.closed) return;
+          if (this.closed) return delivered;
         }
       }
     } finally {
       this.draining = false;
     }
+    return delivered;
   }
 
   close(): void {

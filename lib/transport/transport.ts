@@ -28,7 +28,8 @@ export interface TransportParams {
 export interface PollHooks {
   attachShared(): void;
   startPolling(): void;
-  drain(): void;
+  /** Drains the mailboxes now; returns how many messages it handed on. */
+  drain(): number;
   stopPolling(): void;
   lastFrameAt(): number;
   /** Sleeps on the mailbox until a peer publishes or a short slice passes (busy-poll.ts); absent without futex. */
