@@ -1,0 +1,92 @@
+/**
+ * What a rank that waits costs its host (issue 17): ranks of this host busy-poll their mailboxes for
+ * at most SPIN_BUDGET_MS after the last frame, then sleep on a futex in short slices (a peer's frame
+ * wakes them at once; the slices keep timers and sockets turning). So over a wait of W ms for a late
+ * peer, a waiting rank should use about SPIN_BUDGET_MS of CPU plus a little per slice, not W.
+ * Rank 0 is late by --late ms in each of --rounds all-reduces; every other rank reports the CPU time
+ * its process used during its waits. Checks: every result exact, and CPU <= SPIN_BUDGET_MS + 10 % of
+ * the wait per round (exit 1 otherwise).
+ * Usage: node dist/bench/wait-cpu.js [--ranks 2] [--late 500] [--rounds 4] [--poll auto] [--out FILE.md]
+ */
+import { execFileSync, spawnSync } from 'node:child_process';
+import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { dirname, join, resolve } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { SPIN_BUDGET_MS } from '../lib/comm/busy-poll.js';
+import { benchArgs, numberArg } from './args.js';
+
+/** The share of a core a parked rank may use for its sleep slices' wake-ups (the check's bound). */
+const PARKED_SHARE = 0.1;
+
+const args = benchArgs({
+  name: 'wait-cpu',
+  summary: 'CPU time of ranks that wait for a late peer (spin budget, then asleep); results and the bound checked, exit 1 when not met. Prints markdown; --out also writes it.',
+  options: {
+    ranks: { type: 'string', value: '2', describe: 'ranks on this host (rank 0 is the late one)' },
+    late: { type: 'string', value: '500', describe: 'how late rank 0 calls, ms' },
+    rounds: { type: 'string', value: '4', describe: 'late all-reduces' },
+    poll: { type: 'string', value: 'auto', describe: 'ZCOLL_POLL for the ranks: auto, spin or sleep' },
+    out: { type: 'string', value: 'FILE.md', describe: 'also write the table to this file' },
+  },
+});
+const ranks = numberArg('wait-cpu', 'ranks', args.ranks, 2);
+const late = numberArg('wait-cpu', 'late', args.late, 500);
+const rounds = numberArg('wait-cpu', 'rounds', args.rounds, 4);
+for (const [k, v, min] of [['ranks', ranks, 2], ['late', late, 1], ['rounds', rounds, 1]] as const) {
+  if (!(Number.isInteger(v) && v >= min)) {
+    process.stderr.write(`wait-cpu: --${k} must be an integer >= ${min}, got ${v}\n`);
+    process.exit(2);
+  }
+}
+const poll = args.poll ?? 'auto';
+if (!['auto', 'spin', 'sleep'].includes(poll)) {
+  process.stderr.write(`wait-cpu: --poll must be auto, spin or sleep, got '${poll}'\n`);
+  process.exit(2);
+}
+
+const REPO = join(dirname(fileURLToPath(import.meta.url)), '..', '..');
+const work = mkdtempSync(join(tmpdir(), 'zcoll-wait-cpu-'));
+const json = join(work, 'wait.json');
+interface Result {
+  n: number;
+  ranks: Array<{ rank: number; cpuMs: number; wallMs: number; wrong: number }>;
+}
+let result: Result;
+try {
+  const port = Number(execFileSync(process.execPath, ['-e', "const s=require('net').createServer().listen(0,'127.0.0.1',()=>{console.log(s.address().port);s.close()})"]).toString().trim());
+  const worker = [join(REPO, 'dist', 'bench', 'wait-cpu-worker.js'), json, String(late), String(rounds)];
+  const r = spawnSync(process.execPath, [join(REPO, 'bin', 'zcoll.js'), 'launch', '-n', String(ranks), '--port', String(port), '--', process.execPath, ...worker], {
+    encoding: 'utf8',
+    timeout: 120_000 + rounds * late * 2,
+    killSignal: 'SIGTERM',
+    env: { ...process.env, ZCOLL_POLL: poll, ZCOLL_TRANSPORT: 'shm' },
+  });
+  if (r.status !== 0 || !existsSync(json)) {
+    process.stderr.write(`wait-cpu: the ranks failed (exit ${r.status ?? r.signal}): ${(r.stderr ?? '').trim().slice(-800)}\n`);
+    process.exit(1);
+  }
+  result = JSON.parse(readFileSync(json, 'utf8')) as Result;
+} finally {
+  rmSync(work, { recursive: true, force: true });
+}
+
+const waiting = result.ranks.filter((r) => r.rank !== 0);
+const boundMs = (wallMs: number): number => rounds * SPIN_BUDGET_MS + PARKED_SHARE * wallMs;
+const over = waiting.filter((r) => r.cpuMs > boundMs(r.wallMs));
+const wrong = result.ranks.reduce((a, r) => a + r.wrong, 0);
+const verdict = wrong === 0 && over.length === 0 ? 'OK' : 'FAILED';
+const text = [
+  `Command: \`node dist/bench/wait-cpu.js --ranks ${ranks} --late ${late} --rounds ${rounds} --poll ${poll}\` (${new Date().toISOString()}, load ${readFileSync('/proc/loadavg', 'utf8').split(' ').slice(0, 3).join(' ')})`,
+  '',
+  `${ranks} ranks on this host; rank 0 calls each of ${rounds} all-reduces ${late} ms late. Bound per waiting rank: ${SPIN_BUDGET_MS} ms of spinning per round + ${PARKED_SHARE * 100} % of the wait.`,
+  '',
+  '| waiting rank | waited (ms) | CPU used (ms) | CPU / wait | bound (ms) |',
+  '|---|---|---|---|---|',
+  ...waiting.map((r) => `| ${r.rank} | ${r.wallMs.toFixed(0)} | ${r.cpuMs.toFixed(1)} | ${((100 * r.cpuMs) / r.wallMs).toFixed(1)} % | ${boundMs(r.wallMs).toFixed(0)} |`),
+  '',
+  `Checked: ${wrong} wrong element(s); ${over.length} rank(s) over the bound. ${verdict}`,
+].join('\n');
+process.stdout.write(`${text}\n`);
+if (args.out !== undefined) writeFileSync(resolve(args.out), `${text}\n`);
+process.exit(verdict === 'OK' ? 0 : 1);
