@@ -9,7 +9,7 @@ import t from 'tap';
 import { Poller } from '../../lib/comm/poller.js';
 
 /** Hooks that only record the polling word's state as the Poller sets it. */
-function recorder(): { hooks: { startPolling(): void; stopPolling(): void; drain(): void }; state: () => 'open' | 'closed'; closes: () => number } {
+function recorder(): { hooks: { startPolling(): void; stopPolling(): void; drain(): number }; state: () => 'open' | 'closed'; closes: () => number } {
   let open = false;
   let closes = 0;
   return {
@@ -19,7 +19,7 @@ function recorder(): { hooks: { startPolling(): void; stopPolling(): void; drain
         open = false;
         closes++;
       },
-      drain: () => undefined,
+      drain: () => 0,
     },
     state: () => (open ? 'open' : 'closed'),
     closes: () => closes,
