@@ -4,6 +4,12 @@
  * tie rules), unpacking the vote to +-1 floats (writes 4d bytes), Signum's passes (finiteness check,
  * momentum fused with the pack, signed update), the SGD update (axpy) and one Signum step's local
  * part (Signum.signs, Signum.apply). For the JS kernels and, when the addon loaded, the native ones.
+ * The fused pass Signum uses (momentumSignPackTo: check + momentum into a second buffer + pack) is
+ * set beside the two passes it replaced (firstNonFinite, then momentumSignPack in place), and the
+ * update beside an in-place scale pass (kernels.scale(x, 1): reads and writes 4d, the memory-speed
+ * floor of any pass that updates x in place).
+ * Checks (exit 1 when one fails): before timing, the native pack, vote, fused pass and update are
+ * compared bit for bit with the JS kernels on the same inputs (the first 1M coordinates).
  * GB/s = bytes read by the operation / time (1 GB = 1e9 bytes), for the median and the best run
  * (on a shared machine the best run is the better estimate of the loop itself). Single-threaded.
  * Usage: node dist/bench/sign-kernels.js [--d 25000000] [--reps 5] [--m 4,7]
@@ -68,10 +74,46 @@ const messages = Array.from({ length: maxM }, () => {
 const packedOut = new Uint32Array(packedWords(d));
 const unpacked = new Float32Array(d);
 
+/** Native against JS on the same inputs, bit for bit: the number of differing words or elements. */
+function checkNative(native: Kernels): number {
+  const n = Math.min(d, 1_000_003);
+  const g = x.subarray(0, n);
+  let wrong = 0;
+  const diff = (a: ArrayLike<number>, b: ArrayLike<number>): void => {
+    for (let i = 0; i < a.length; i++) if (!Object.is(a[i], b[i])) wrong++;
+  };
+  const outs = [jsKernels, native].map((k) => {
+    const signs = new Uint32Array(packedWords(n));
+    const bad = k.signPack(g, signs);
+    const neg = new Uint32Array(packedWords(n));
+    const tie = new Uint32Array(packedWords(n));
+    k.voteCount(messages.slice(0, 4).map((m) => m.subarray(0, packedWords(n))), packedWords(n), neg, tie);
+    const momentum = Float32Array.from(g, (v) => 0.5 * v);
+    const next = new Float32Array(n);
+    const fused = new Uint32Array(packedWords(n));
+    const r = k.momentumSignPackTo(g, momentum, next, 0.9, fused, undefined, 0);
+    const params = g.slice();
+    k.signApply(params, neg, 1e-3, 1e-4);
+    return { bad, signs, neg, tie, r, next, fused, params };
+  });
+  const [a, b] = outs;
+  if (a.bad !== b.bad || a.r !== b.r) wrong++;
+  diff(a.signs, b.signs);
+  diff(a.neg, b.neg);
+  diff(a.tie, b.tie);
+  diff(a.next, b.next);
+  diff(a.fused, b.fused);
+  diff(a.params, b.params);
+  return wrong;
+}
+
 const kernelSets: [string, Kernels][] = [['js', jsKernels]];
 if (nativeKernels !== undefined) kernelSets.push([`native (${nativeLoad.simd ?? '?'})`, nativeKernels]);
 else console.log(`# native kernels not loaded: ${nativeLoad.reason ?? 'unknown reason'}`);
 
+const wrong = nativeKernels !== undefined ? checkNative(nativeKernels) : 0;
+console.log(nativeKernels !== undefined ? `# check: native equals js bit for bit (pack, vote, momentumSignPackTo, signApply; ${Math.min(d, 1_000_003)} coordinates): ${wrong} wrong` : '# check: native not loaded, nothing to compare');
+if (wrong !== 0) process.exitCode = 1;
 console.log(`# d = ${d}, ${reps} runs after a warm-up, node ${process.version}`);
 console.log('| kernels | operation | M | median ms | best ms | GB/s median | GB/s best |');
 console.log('|---|---|---|---|---|---|---|');
@@ -96,16 +138,26 @@ for (const [name, ks] of kernelSets) {
 }
 const unpack = timeMs(() => unpackSigns(messages[0], d, unpacked));
 row('js', 'unpackSigns', '-', d / 8, unpack, ` (writes ${gbps(4 * d, unpack.best)} best)`);
-// Bytes read per pass (writes come on top: 4d for the momentum and the parameters).
+// Bytes read per pass (writes come on top: 4d for the momentum and the parameters). The fused pass
+// reads 8d where the two passes before it read 12d.
 for (const [name, ks] of kernelSets) {
   const momentum = new Float32Array(d);
   const params = new Float32Array(d).fill(0.01);
+  const next = new Float32Array(d);
   row(name, 'firstNonFinite', '-', 4 * d, timeMs(() => ks.firstNonFinite(x)));
   row(name, 'momentumSignPack', '-', 8 * d, timeMs(() => ks.momentumSignPack(x, momentum, 0.9, packedOut, undefined, 0)));
+  row(name, 'firstNonFinite + momentumSignPack (the two passes before)', '-', 12 * d, timeMs(() => {
+    ks.firstNonFinite(x);
+    ks.momentumSignPack(x, momentum, 0.9, packedOut, undefined, 0);
+  }));
+  row(name, 'momentumSignPackTo (check + momentum + pack, one pass)', '-', 8 * d, timeMs(() => ks.momentumSignPackTo(x, momentum, next, 0.9, packedOut, undefined, 0)));
+  row(name, "momentumSignPackTo, 'voted' wd", '-', 12 * d, timeMs(() => ks.momentumSignPackTo(x, momentum, next, 0.9, packedOut, params, 1e-4)));
+  row(name, 'signApply (wd 0)', '-', 4 * d + d / 8, timeMs(() => ks.signApply(params, messages[0], 1e-4, 0)));
+  row(name, 'scale(x, 1) in place (memory-speed floor of an update)', '-', 4 * d, timeMs(() => ks.scale(params, 1)));
   row(name, "momentumSignPack, 'voted' wd", '-', 12 * d, timeMs(() => ks.momentumSignPack(x, momentum, 0.9, packedOut, params, 1e-4)));
   row(name, 'signApply, wd', '-', 4 * d + d / 8, timeMs(() => ks.signApply(params, messages[0], 1e-4, 1e-4)));
   row(name, 'axpy', '-', 8 * d, timeMs(() => ks.axpy(params, -1e-4, x)));
   const signum = new Signum(d, { lr: 1e-4, beta: 0.9, weightDecay: 1e-4, kernels: ks });
-  row(name, 'Signum.signs (check + momentum + pack)', '-', 12 * d, timeMs(() => signum.signs(x)));
+  row(name, 'Signum.signs (momentumSignPackTo)', '-', 8 * d, timeMs(() => signum.signs(x)));
   row(name, 'Signum.apply (decoupled wd)', '-', 4 * d + d / 8, timeMs(() => signum.apply(params, messages[0])));
 }

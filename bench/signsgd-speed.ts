@@ -33,6 +33,18 @@
  * Page faults: minor page faults of a rank's whole step (process.resourceUsage); per rep the rank
  * with the most, median over the reps: first touches of fresh buffers and of cold shared-memory slots, which
  * cost CPU time per 4 KiB and grow with the machine's load.
+ * Local passes: each rank's own time in Signum.signs (check + momentum + pack, one kernel pass) and
+ * Signum.apply (one pass), or f32's axpy; per rep the slowest rank, median over the reps.
+ * Memory bound: after the timed reps every rank streams kernels.scale(x, 1) over a 4d-byte buffer
+ * (reads and writes 4d, the access pattern of the update) at the same time as the others, then rank
+ * 0 alone; the aggregate GB/s of all ranks at once bounds the local passes from below:
+ * ranks x (bytes each rank's passes move) / aggregate GB/s.
+ * Checks (exit 1 when one fails): after the timed reps, one more step per variant is checked against
+ * references computed independently in JS: f32, every rank's result at 4096 sampled coordinates
+ * against the mean of all ranks' inputs summed in double; Signum, the new momentum and the signs
+ * against jsKernels.momentumSignPackTo from the momentum before the step, the vote against
+ * majorityVote (JS kernels) of all ranks' signs (gathered), and the parameters against
+ * jsKernels.signApply of that vote.
  * Prints a self-contained markdown report: date, load average before, during and after, node, kernels,
  * transport, then median and best of the reps, and speed-ups vs f32 (from medians / from bests).
  * Run: node dist/bench/signsgd-speed.js [--d 25000000] [--ranks 4] [--reps 9] [--lr 1e-4]
@@ -43,7 +55,8 @@ import { spawn } from 'node:child_process';
 import { loadavg } from 'node:os';
 import { fileURLToPath } from 'node:url';
 import { init, type Communicator } from '../lib/index.js';
-import { kernels, nativeLoad } from '../lib/kernels/index.js';
+import { jsKernels, kernels, nativeLoad } from '../lib/kernels/index.js';
+import { majorityVote } from '../lib/compress/majority-vote.js';
 import { Signum } from '../lib/compress/signum.js';
 import { packedWords } from '../lib/compress/sign.js';
 import { signVote, SignVoteScratch, type VotePhaseTimes } from '../lib/compress/vote-modes.js';
@@ -55,16 +68,6 @@ import { benchArgs, numberArg } from './args.js';
 const ALL_VARIANTS = ['allreduce-f32', 'allreduce-f32-registered', 'signum-allgather', 'signum-server', 'signum-reduce'] as const;
 const isF32 = (v: Variant): boolean => v.startsWith('allreduce-f32');
 type Variant = (typeof ALL_VARIANTS)[number];
-/** --variants a,b: a subset (allreduce-f32, the baseline, always runs). */
-const VARIANTS: readonly Variant[] = ((): Variant[] => {
-  const i = process.argv.indexOf('--variants');
-  if (i < 0) return [...ALL_VARIANTS];
-  const want = process.argv[i + 1].split(',');
-  const bad = want.filter((w) => !(ALL_VARIANTS as readonly string[]).includes(w));
-  if (bad.length > 0) throw new Error(`--variants: unknown ${bad.join(', ')}; known: ${ALL_VARIANTS.join(', ')}`);
-  return ALL_VARIANTS.filter((v) => v === 'allreduce-f32' || want.includes(v));
-})();
-
 /** One rank's timings of one step. */
 interface Sample {
   variant: Variant;
@@ -81,6 +84,23 @@ interface Sample {
   faults: number;
   /** 'reduce': this rank's phases of the vote (ms). */
   phases?: VotePhaseTimes;
+  /** This rank's local passes: Signum.signs (0 for f32) and Signum.apply or axpy (ms). */
+  signsMs: number;
+  applyMs: number;
+}
+
+/** One rank's verdict on the checked step of a variant: elements that differ from the reference. */
+interface Check {
+  variant: Variant;
+  wrong: number;
+  what: string;
+}
+
+/** One rank's time of one in-place streaming pass (reads and writes 4d bytes). */
+interface Stream {
+  alone: boolean;
+  rep: number;
+  ms: number;
 }
 
 /** Payload bytes one rank sent to each peer in the untimed counting step of a variant. */
@@ -97,8 +117,20 @@ const args = benchArgs({
     d: { type: 'string', value: '25000000', describe: 'coordinates' },
     reps: { type: 'string', value: '9', describe: 'timed steps per variant' },
     lr: { type: 'string', value: '1e-4', describe: 'learning rate' },
+    variants: { type: 'string', value: ALL_VARIANTS.join(','), describe: 'variants to run, comma-separated (allreduce-f32, the baseline, always runs)' },
   },
 });
+
+/** --variants a,b: a subset (allreduce-f32, the baseline, always runs). */
+const VARIANTS: readonly Variant[] = ((): Variant[] => {
+  const want = (args.variants ?? ALL_VARIANTS.join(',')).split(',');
+  const bad = want.filter((w) => !(ALL_VARIANTS as readonly string[]).includes(w));
+  if (bad.length > 0) {
+    process.stderr.write(`signsgd-speed: --variants: unknown ${bad.join(', ')}; known: ${ALL_VARIANTS.join(', ')}\n`);
+    process.exit(2);
+  }
+  return ALL_VARIANTS.filter((v) => v === 'allreduce-f32' || want.includes(v));
+})();
 
 async function worker(): Promise<void> {
   const d = numberArg('signsgd-speed', 'd', args.d, 25000000);
@@ -118,6 +150,9 @@ async function worker(): Promise<void> {
   const packScratch = new Uint32Array(packedWords(d));
   const scratch = new Map<Variant, SignVoteScratch>();
   const scratchOf = (v: Variant): SignVoteScratch => scratch.get(v) ?? scratch.set(v, new SignVoteScratch(comm.size, d)).get(v)!;
+  // The last Signum step's message and vote (for the checked step).
+  let lastSigns: Uint32Array = new Uint32Array(0);
+  let lastVote: Uint32Array = new Uint32Array(0);
   const step = async (v: Variant): Promise<Omit<Sample, 'variant' | 'rep'>> => {
     await comm.barrier();
     const sent0 = comm.outbox.counters.payloadBytes;
@@ -125,6 +160,7 @@ async function worker(): Promise<void> {
     const t0 = performance.now();
     let a: number;
     let b: number;
+    let signsMs = 0;
     const phases: VotePhaseTimes = {};
     if (isF32(v)) {
       const g = v === 'allreduce-f32' ? gradF32 : gradF32Registered;
@@ -135,11 +171,16 @@ async function worker(): Promise<void> {
     } else {
       const signs = signum.signs(grad);
       a = performance.now();
+      signsMs = a - t0;
       const vote = await signVote(comm, signs, d, { mode: v.slice('signum-'.length) as SignVoteMode, root: 0, scratch: scratchOf(v), phases });
       b = performance.now();
       signum.apply(params, vote);
+      lastSigns = signs;
+      lastVote = vote;
     }
-    const stepMs = performance.now() - t0;
+    const end = performance.now();
+    const applyMs = end - b;
+    const stepMs = end - t0;
     const faults = process.resourceUsage().minorPageFault - faults0;
     const commMs = b - a;
     const payloadSent = comm.outbox.counters.payloadBytes - sent0;
@@ -150,7 +191,49 @@ async function worker(): Promise<void> {
       packMs = performance.now() - p;
     }
     const origin = performance.timeOrigin;
-    return { stepMs, commMs, commEntry: origin + a, commExit: origin + b, packMs, payloadSent, faults, ...(v === 'signum-reduce' ? { phases } : {}) };
+    return { stepMs, commMs, commEntry: origin + a, commExit: origin + b, packMs, payloadSent, faults, signsMs, applyMs, ...(v === 'signum-reduce' ? { phases } : {}) };
+  };
+  /** The same 4096 coordinates on every rank. */
+  const sampled = (): Uint32Array => {
+    const pick = new Prng(77);
+    return Uint32Array.from({ length: Math.min(4096, d) }, () => Math.floor(pick.next() * d));
+  };
+  const checkF32Step = async (v: Variant): Promise<Check> => {
+    const g = v === 'allreduce-f32' ? gradF32 : gradF32Registered;
+    const at = sampled();
+    const mine = Float32Array.from(at, (i) => g[i]);
+    const all = await comm.allGather(mine);
+    await step(v);
+    let wrong = 0;
+    for (let k = 0; k < at.length; k++) {
+      let sum = 0;
+      let mag = 0;
+      for (let r = 0; r < comm.size; r++) {
+        sum += all[r * at.length + k];
+        mag += Math.abs(all[r * at.length + k]);
+      }
+      // float32 sums in another order: a few ulps of the magnitudes involved.
+      if (!(Math.abs(g[at[k]] - sum / comm.size) <= 1e-6 * (1 + mag))) wrong++;
+    }
+    return { variant: v, wrong, what: `${at.length} sampled coordinates of the average against a double-precision sum` };
+  };
+  const checkSignumStep = async (v: Variant): Promise<Check> => {
+    const momentumBefore = signum.momentum.slice();
+    const paramsBefore = params.slice();
+    await step(v);
+    const nextRef = new Float32Array(d);
+    const signsRef = new Uint32Array(packedWords(d));
+    let wrong = jsKernels.momentumSignPackTo(grad, momentumBefore, nextRef, signum.beta, signsRef, undefined, 0) === -1 ? 0 : 1;
+    const m = signum.momentum;
+    for (let i = 0; i < d; i++) if (!Object.is(m[i], nextRef[i])) wrong++;
+    for (let w = 0; w < signsRef.length; w++) if (signsRef[w] !== lastSigns[w]) wrong++;
+    const rows = await comm.allGather(new Int32Array(lastSigns.buffer, lastSigns.byteOffset, signsRef.length));
+    const packed = Array.from({ length: comm.size }, (_, r) => new Uint32Array(rows.buffer, rows.byteOffset + 4 * r * signsRef.length, signsRef.length));
+    const voteRef = majorityVote(packed, d, { tie: 'plus', kernels: jsKernels });
+    for (let w = 0; w < voteRef.length; w++) if (voteRef[w] !== lastVote[w]) wrong++;
+    jsKernels.signApply(paramsBefore, voteRef, lr, 0);
+    for (let i = 0; i < d; i++) if (!Object.is(params[i], paramsBefore[i])) wrong++;
+    return { variant: v, wrong, what: 'momentum, signs, vote and parameters (elements and words) against JS references' };
   };
   for (const v of VARIANTS) await step(v); // warm-up: schedules, shared-memory regions, JIT
   for (let rep = 0; rep < reps; rep++) {
@@ -168,6 +251,22 @@ async function worker(): Promise<void> {
     await step(v);
     comm.setFaultSeam(undefined);
     process.stdout.write(`BYTES ${JSON.stringify({ variant: v, perPeer })}\n`);
+  }
+  // The checked steps: one per variant, against references computed in JS (see the file comment).
+  for (const v of VARIANTS) {
+    const check = isF32(v) ? await checkF32Step(v) : await checkSignumStep(v);
+    process.stdout.write(`CHECK ${JSON.stringify(check)}\n`);
+  }
+  // Streaming bandwidth: all ranks at once, then rank 0 alone (the others wait at the barrier).
+  for (const alone of [false, true]) {
+    for (let rep = 0; rep < 5; rep++) {
+      await comm.barrier();
+      if (!alone || comm.rank === 0) {
+        const t = performance.now();
+        kernels.scale(gradF32, 1); // x·1 = x exactly: the data stays as it was
+        process.stdout.write(`STREAM ${JSON.stringify({ alone, rep, ms: performance.now() - t } satisfies Stream)}\n`);
+      }
+    }
   }
   if (comm.rank === 0) process.stdout.write(`KERNELS ${kernels.name}${kernels.name === 'native' ? ` (${nativeLoad.simd ?? '?'})` : ''}\n`);
   await comm.close();
@@ -189,6 +288,8 @@ async function launch(): Promise<void> {
   const script = fileURLToPath(import.meta.url);
   const samples: Sample[][] = Array.from({ length: ranks }, () => []);
   const peerBytes: PeerBytes[][] = Array.from({ length: ranks }, () => []);
+  const checks: Check[][] = Array.from({ length: ranks }, () => []);
+  const streams: Stream[][] = Array.from({ length: ranks }, () => []);
   let kernelName = '?';
   // The 1-minute load average sampled while the ranks run (the machine may be shared).
   const loadDuring: number[] = [];
@@ -207,6 +308,8 @@ async function launch(): Promise<void> {
             if (line.startsWith('RESULT ')) samples[rank].push(JSON.parse(line.slice(7)) as Sample);
             if (line.startsWith('BYTES ')) peerBytes[rank].push(JSON.parse(line.slice(6)) as PeerBytes);
             if (line.startsWith('KERNELS ')) kernelName = line.slice(8);
+            if (line.startsWith('CHECK ')) checks[rank].push(JSON.parse(line.slice(6)) as Check);
+            if (line.startsWith('STREAM ')) streams[rank].push(JSON.parse(line.slice(7)) as Stream);
           }
           resolve(code);
         });
@@ -233,6 +336,8 @@ async function launch(): Promise<void> {
       rankComm: slowest(v, (s) => s.commMs),
       exchange: each(comm, slowest(v, (s) => s.packMs), (c, p) => c + p),
       local: each(step, comm, (st, c) => st - c),
+      signs: slowest(v, (s) => s.signsMs),
+      apply: slowest(v, (s) => s.applyMs),
       faults: slowest(v, (s) => s.faults),
       sent: Math.max(...samples.flatMap((rs) => rs.filter((s) => s.variant === v).map((s) => s.payloadSent))),
       received: Math.max(
@@ -251,14 +356,14 @@ async function launch(): Promise<void> {
     `# ${started.toISOString()}: d = ${d} (${((4 * d) / 1e6).toFixed(0)} MB of float32), ${ranks} ranks on 127.0.0.1 ` +
       `(transport ${process.env.ZCOLL_TRANSPORT || 'default'}), ${reps} reps after a warm-up, kernels ${kernelName}, node ${process.version}`,
     `# load average (1, 5, 15 min): ${loadBefore} before, ${loadAfter} after; 1-min load ${during} during the run; ${((Date.now() - started.getTime()) / 1000).toFixed(0)} s`,
-    '| variant | step ms median / best | comm ms median / best | exchange ms median / best | local ms median | comm, per-rank call, ms median / best | MB sent per rank per step | MB received per rank per step | page faults per rank per step (median) | step speed-up vs f32 (median / best) | comm speed-up | exchange speed-up | step speed-up vs f32-registered | comm speed-up | exchange speed-up |',
-    '|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|',
+    '| variant | step ms median / best | comm ms median / best | exchange ms median / best | local ms median | local passes ms median: signs / apply (slowest rank) | comm, per-rank call, ms median / best | MB sent per rank per step | MB received per rank per step | page faults per rank per step (median) | step speed-up vs f32 (median / best) | comm speed-up | exchange speed-up | step speed-up vs f32-registered | comm speed-up | exchange speed-up |',
+    '|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|',
   ];
   for (const v of VARIANTS) {
     const f = figures(v);
     lines.push(
       `| ${v} | ${ms(median(f.step))} / ${ms(Math.min(...f.step))} | ${ms(median(f.comm))} / ${ms(Math.min(...f.comm))} | ` +
-        `${ms(median(f.exchange))} / ${ms(Math.min(...f.exchange))} | ${ms(median(f.local))} | ` +
+        `${ms(median(f.exchange))} / ${ms(Math.min(...f.exchange))} | ${ms(median(f.local))} | ${isF32(v) ? '-' : ms(median(f.signs))} / ${ms(median(f.apply))} | ` +
         `${ms(median(f.rankComm))} / ${ms(Math.min(...f.rankComm))} | ${(f.sent / 1e6).toFixed(2)} | ` +
         `${(f.received / 1e6).toFixed(2)} | ${median(f.faults).toFixed(0)} | ${ratio(base.step, f.step)} | ${ratio(base.comm, f.comm)} | ${ratio(base.exchange, f.exchange)} | ` +
         `${ratio(baseRegistered.step, f.step)} | ${ratio(baseRegistered.comm, f.comm)} | ${ratio(baseRegistered.exchange, f.exchange)} |`,
@@ -273,7 +378,47 @@ async function launch(): Promise<void> {
     });
     lines.push('', `'reduce' phases, slowest rank, ms median / best: | counts (spread to lanes) | reduce-scatter | vote (lanes -> words, ties) | all-gather (no unpack) |`, `| ${cells.join(' | ')} |`);
   }
+  // Streaming bandwidth and the memory bound of the local passes.
+  const streamGBs = (alone: boolean): number[] =>
+    Array.from({ length: 5 }, (_, rep) => {
+      const times = streams.flatMap((rs) => rs.filter((x) => x.alone === alone && x.rep === rep).map((x) => x.ms));
+      return ((alone ? 1 : ranks) * 8 * d) / (Math.max(...times) * 1e6);
+    });
+  const together = streamGBs(false);
+  const alone = streamGBs(true);
+  const bestTogether = Math.max(...together);
+  // Bytes per rank per step of the local passes: Signum reads g and m (8d), writes m (4d) and the
+  // signs (d/8), then reads the vote (d/8) and reads and writes x (8d); SGD's axpy reads x and g, writes x.
+  const signumBytes = 20 * d + d / 4;
+  const sgdBytes = 12 * d;
+  const bound = (bytes: number): string => ((ranks * bytes) / (bestTogether * 1e6)).toFixed(0);
+  const signumLocal = VARIANTS.filter((v) => !isF32(v)).map((v) => {
+    const f = figures(v);
+    return `${v} ${ms(median(f.signs) + median(f.apply))}`;
+  });
+  lines.push(
+    '',
+    `Memory: in-place streaming pass (kernels.scale, reads + writes 4d bytes per rank): all ${ranks} ranks at once ` +
+      `${bestTogether.toFixed(1)} GB/s in sum (best; median ${median(together).toFixed(1)}), one rank alone ${Math.max(...alone).toFixed(1)} GB/s (best; median ${median(alone).toFixed(1)}).`,
+    `Local passes per rank per step: Signum ${(signumBytes / 1e6).toFixed(0)} MB (20d + d/4: momentum + pack 12d + d/8, update 8d + d/8), ` +
+      `SGD ${(sgdBytes / 1e6).toFixed(0)} MB (12d). Bound at ${bestTogether.toFixed(1)} GB/s for ${ranks} ranks: Signum ${bound(signumBytes)} ms, SGD ${bound(sgdBytes)} ms; ` +
+      `measured signs + apply, slowest rank, medians: ${signumLocal.join(', ')} ms.`,
+  );
+  // Checks: every rank, every variant.
+  const failed: string[] = [];
+  for (const v of VARIANTS) {
+    const got = checks.map((rs) => rs.find((c) => c.variant === v));
+    const wrong = got.reduce((sum, c) => sum + (c?.wrong ?? 1), 0);
+    if (wrong !== 0 || got.some((c) => c === undefined)) failed.push(`${v}: ${wrong} wrong (${got.map((c, r) => `rank ${r}: ${c === undefined ? 'no check' : c.wrong}`).join(', ')})`);
+  }
+  lines.push(
+    '',
+    failed.length === 0
+      ? `Checks: 0 wrong in every variant (${VARIANTS.length} variants x ${ranks} ranks; ${checks[0][0]?.what ?? ''}; ${checks[0].at(-1)?.what ?? ''})`
+      : `Checks FAILED: ${failed.join('; ')}`,
+  );
   process.stdout.write(`${lines.join('\n')}\n`);
+  if (failed.length > 0) process.exitCode = 1;
 }
 
 (process.env.ZCOLL_RANK === undefined ? launch() : worker()).catch((e: unknown) => {

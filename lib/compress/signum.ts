@@ -12,10 +12,17 @@
  * and is not offered.
  * Arithmetic is double per element, stored to fp32, in index order: deterministic run to run and
  * rank to rank, and the same bits with the JS and the native kernels (lib/kernels/contract.ts).
- * Cost per step, each a kernel pass over d floats: a finiteness check of g (and x, 'voted') first,
- * so a bad gradient leaves the state untouched; the momentum update fused with the pack
- * (kernels.momentumSignPack; signSGD, beta = 0, packs g directly); the update (kernels.signApply).
- * No allocation per step: the message buffer and the error contexts are made once.
+ * Cost per step: two passes over memory, the fewest the data allows (the gradient exists only
+ * after the previous update, so the update and the next momentum pass cannot share one):
+ *   1. kernels.momentumSignPackTo: checks g (and x, 'voted'), updates the momentum and packs its
+ *      signs in one pass, writing the new momentum to a second buffer: the old one is only read, so
+ *      a bad gradient (or an fp32 overflow) leaves the state as it was without a checking pass
+ *      before the update. Reads 8d (12d 'voted'), writes 4d (streamed: no read for ownership) + d/8.
+ *      signSGD (beta = 0, no 'voted' decay) packs g directly with kernels.signPack (reads 4d).
+ *   2. kernels.signApply: x <- x - lr·(V + wd·x) reading the packed vote. Reads 4d + d/8, writes 4d.
+ * 20d bytes per step in all against 24d for check + in-place momentum + update; the price is a
+ * second momentum buffer (4d bytes of memory). No allocation per step: the message buffer and the
+ * error contexts are made once.
  */
 import { ZcollError } from '../errors.js';
 import type { ErrorContext } from '../errors.js';
@@ -47,11 +54,6 @@ export type VoteExchange = (signs: Uint32Array) => Uint32Array | Promise<Uint32A
 export class Signum {
   /** Number of coordinates (parameters). */
   readonly d: number;
-  /**
-   * The local momentum m, fp32, starts at 0. Not kept for signSGD (beta = 0 without 'voted' decay,
-   * where m would be g): the signs of g are packed directly and this stays 0.
-   */
-  readonly momentum: Float32Array;
   readonly beta: number;
   readonly weightDecay: number;
   readonly wdMode: WeightDecayMode;
@@ -59,6 +61,9 @@ export class Signum {
   private readonly rank: number | undefined;
   private readonly kernels: Kernels;
   private readonly signsBuffer: Uint32Array;
+  /** The momentum (current) and the buffer the next step writes into; swapped after each good step. */
+  private current: Float32Array;
+  private spare: Float32Array;
   private readonly signsCtx: ErrorContext;
   private readonly applyCtx: ErrorContext;
 
@@ -86,10 +91,22 @@ export class Signum {
     this.rank = opts.rank;
     this.kernels = opts.kernels ?? defaultKernels;
     this.learningRate = checkLr(opts.lr, ctx);
-    this.momentum = new Float32Array(d);
+    this.current = new Float32Array(d);
+    // signSGD never updates a momentum: no second buffer.
+    this.spare = this.beta === 0 && !(wdMode === 'voted' && wd !== 0) ? this.current : new Float32Array(d);
     this.signsBuffer = new Uint32Array(packedWords(d));
     this.signsCtx = ctxOf(opts.rank, 'Signum.signs');
     this.applyCtx = ctxOf(opts.rank, 'Signum.apply');
+  }
+
+  /**
+   * The local momentum m, fp32, starts at 0. Not kept for signSGD (beta = 0 without 'voted' decay,
+   * where m would be g): the signs of g are packed directly and this stays 0. The momentum lives
+   * in two buffers used in turn, so this is a different array after each successful signs() call:
+   * read it (or set() it, to restore a state) after a step, do not keep it across steps.
+   */
+  get momentum(): Float32Array {
+    return this.current;
   }
 
   /** The learning rate; settable between steps (schedules, warm-up). */
@@ -108,30 +125,40 @@ export class Signum {
    */
   signs(grad: Float32Array, params?: Float32Array): Uint32Array {
     const ctx = this.signsCtx;
-    this.checkVector(grad, 'grad', ctx);
+    this.checkLength(grad, 'grad', ctx);
     const voted = this.wdMode === 'voted' && this.weightDecay !== 0;
     if (voted) {
       if (params === undefined) {
         throw new ZcollError('EINVAL', `Signum.signs needs 'params' when wdMode is 'voted' (the decay enters the momentum)`, ctx);
       }
-      this.checkVector(params, 'params', ctx);
+      this.checkLength(params, 'params', ctx);
     }
     const out = this.signsBuffer;
     if (this.beta === 0 && !voted) {
       // signSGD: m would be 0·m + g, whose signs are g's (+-0 both pack as +1): skip the momentum.
-      this.kernels.signPack(grad, out);
+      // The pack reports the first NaN/Inf itself: one pass, no separate check.
+      const bad = this.kernels.signPack(grad, out);
+      if (bad >= 0) throw this.badInput('grad', grad, bad, ctx);
       return out;
     }
-    const m = this.momentum;
-    const bad = this.kernels.momentumSignPack(grad, m, this.beta, out, voted ? params : undefined, voted ? this.weightDecay : 0);
+    const bad = this.kernels.momentumSignPackTo(grad, this.current, this.spare, this.beta, out, voted ? params : undefined, voted ? this.weightDecay : 0);
     if (bad >= 0) {
+      // The momentum (this.current) was only read: the state is as it was before the call.
+      if (!isFinite32(grad[bad])) throw this.badInput('grad', grad, bad, ctx);
+      if (voted && !isFinite32(params![bad])) throw this.badInput('params', params!, bad, ctx);
       // Finite inputs can still overflow fp32 on the store (|m| > 3.4e38): no sign worth sending.
+      // Recomputed here: the kernel leaves `next` unspecified when it fails.
+      const decayed = voted ? grad[bad] + this.weightDecay * params![bad] : grad[bad];
+      const value = String(Math.fround(this.beta * this.current[bad] + (1 - this.beta) * decayed));
       throw new ZcollError(
         'ENUMERIC',
-        `momentum element ${bad} of ${this.d} overflowed fp32 to ${String(m[bad])}; the gradient (or the weight decay term) is too large`,
-        { ...ctx, details: { index: bad, value: String(m[bad]) } },
+        `momentum element ${bad} of ${this.d} overflowed fp32 to ${value}; the gradient (or the weight decay term) is too large; the momentum was left unchanged`,
+        { ...ctx, details: { index: bad, value } },
       );
     }
+    const previous = this.current;
+    this.current = this.spare;
+    this.spare = previous;
     return out;
   }
 
@@ -168,16 +195,17 @@ export class Signum {
     }
   }
 
-  private checkVector(v: Float32Array, name: string, ctx: ErrorContext): void {
-    this.checkLength(v, name, ctx);
-    const i = this.kernels.firstNonFinite(v);
-    if (i >= 0) {
-      throw new ZcollError('ENUMERIC', `'${name}' element ${i} of ${this.d} is ${String(v[i])}; the momentum was left unchanged`, {
-        ...ctx,
-        details: { index: i, value: String(v[i]) },
-      });
-    }
+  private badInput(name: string, v: Float32Array, i: number, ctx: ErrorContext): ZcollError {
+    return new ZcollError('ENUMERIC', `'${name}' element ${i} of ${this.d} is ${String(v[i])}; the momentum was left unchanged`, {
+      ...ctx,
+      details: { index: i, value: String(v[i]) },
+    });
   }
+}
+
+/** x - x is NaN exactly for NaN and +-Inf (the kernels' test). */
+function isFinite32(x: number): boolean {
+  return x - x === 0;
 }
 
 function checkLr(lr: number, ctx: ErrorContext): number {

@@ -53,6 +53,26 @@ export interface Kernels {
    */
   momentumSignPack(grad: Float32Array, momentum: Float32Array, beta: number, out: Uint32Array, params: Float32Array | undefined, wd: number): number;
   /**
+   * Signum's whole local pass before the vote, in one pass over memory: the finiteness check of the
+   * inputs, the momentum update into a second buffer and the sign pack, d = momentum.length:
+   *   next[i] <- fround(beta·momentum[i] + (1 - beta)·(grad[i] + wd·params[i]))   (wd·params[i] left out when params is undefined)
+   * then bit (i & 31) of out[i >> 5] is 1 iff next[i] < 0, bits past d are 0; the same arithmetic as
+   * momentumSignPack. `momentum` is only read, so the caller keeps it when this fails and swaps the
+   * two buffers when it succeeds. Returns the first i whose grad[i] (or params[i]) is NaN or +-Inf;
+   * else, all inputs finite, the first i whose next[i] overflowed fp32 to +-Inf; else -1. On a
+   * return >= 0, next and out hold unspecified values. next.length === d; grad and params have at
+   * least d elements, out at least ceil(d/32) words; next and out share no memory with any argument.
+   */
+  momentumSignPackTo(
+    grad: Float32Array,
+    momentum: Float32Array,
+    next: Float32Array,
+    beta: number,
+    out: Uint32Array,
+    params: Float32Array | undefined,
+    wd: number,
+  ): number;
+  /**
    * Applies a packed sign vector (bit 1 = -1, bit 0 = +1) to params in place, d = params.length:
    *   s = +-1;  x[i] <- fround(x[i] - lr·s)            when wd = 0,
    *             x[i] <- fround(x[i] - lr·(s + wd·x[i])) otherwise   (double, in this order).

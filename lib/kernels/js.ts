@@ -155,6 +155,52 @@ export const jsKernels: Kernels = {
     }
     return bad;
   },
+  momentumSignPackTo(
+    grad: Float32Array,
+    momentum: Float32Array,
+    next: Float32Array,
+    beta: number,
+    out: Uint32Array,
+    params: Float32Array | undefined,
+    wd: number,
+  ): number {
+    const n = momentum.length;
+    if (next.length !== n) throw new RangeError(`momentumSignPackTo: next has ${next.length} elements, momentum has ${n}; they must be equal`);
+    const words = (n + 31) >>> 5;
+    const gain = 1 - beta;
+    let overflow = -1;
+    for (let w = 0; w < words; w++) {
+      const base = w << 5;
+      const end = Math.min(32, n - base);
+      let word = 0;
+      // A bad input decides the result at once (it outranks an earlier overflow); x - x is NaN
+      // exactly for NaN and +-Inf.
+      if (params === undefined) {
+        for (let j = 0; j < end; j++) {
+          const i = base + j;
+          const g = grad[i];
+          if (g - g !== 0) return i;
+          const m = Math.fround(beta * momentum[i] + gain * g);
+          next[i] = m;
+          if (m < 0) word |= 1 << j;
+          if (overflow < 0 && m - m !== 0) overflow = i;
+        }
+      } else {
+        for (let j = 0; j < end; j++) {
+          const i = base + j;
+          const g = grad[i];
+          const x = params[i];
+          if (g - g !== 0 || x - x !== 0) return i;
+          const m = Math.fround(beta * momentum[i] + gain * (g + wd * x));
+          next[i] = m;
+          if (m < 0) word |= 1 << j;
+          if (overflow < 0 && m - m !== 0) overflow = i;
+        }
+      }
+      out[w] = word >>> 0;
+    }
+    return overflow;
+  },
   signApply(params: Float32Array, votes: Uint32Array, lr: number, wd: number): void {
     const n = params.length;
     const words = (n + 31) >>> 5;

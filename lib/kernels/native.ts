@@ -33,6 +33,7 @@ interface NativeAddon {
   signPack(src: Float32Array, out: Uint32Array): number;
   firstNonFinite(src: Float32Array): number;
   momentumSignPack(grad: Float32Array, momentum: Float32Array, beta: number, out: Uint32Array, params: Float32Array | undefined, wd: number): number;
+  momentumSignPackTo(grad: Float32Array, momentum: Float32Array, next: Float32Array, beta: number, out: Uint32Array, params: Float32Array | undefined, wd: number): number;
   signApply(params: Float32Array, votes: Uint32Array, lr: number, wd: number): void;
   axpy(y: Float32Array, alpha: number, x: Float32Array): void;
   spreadVoteLanes(packed: Uint32Array, d: number, ranks: number, out: Int32Array): void;
@@ -74,7 +75,7 @@ export interface Futex {
 }
 
 const ADDON_FUNCTIONS: readonly (keyof NativeAddon)[] = [
-  'reduceInto', 'scale', 'divide', 'signPack', 'firstNonFinite', 'momentumSignPack', 'signApply', 'axpy', 'spreadVoteLanes', 'votesFromLanes', 'voteCount', 'sqDistances', 'weightedSum', 'weiszfeldStep', 'selectKth',
+  'reduceInto', 'scale', 'divide', 'signPack', 'firstNonFinite', 'momentumSignPack', 'momentumSignPackTo', 'signApply', 'axpy', 'spreadVoteLanes', 'votesFromLanes', 'voteCount', 'sqDistances', 'weightedSum', 'weiszfeldStep', 'selectKth',
   'topKIndices', 'allFinite', 'augmentedScores', 'columnScores', 'gatherColumns', 'augmentRow', 'augmentAndExtract', 'detachBuffer', 'simdLevel', 'shmMap', 'shmUnmap', 'shmUnlink',
 ];
 
@@ -217,6 +218,9 @@ function wrapKernels(native: NativeAddon): Kernels {
     },
     momentumSignPack(grad: Float32Array, momentum: Float32Array, beta: number, out: Uint32Array, params: Float32Array | undefined, wd: number): number {
       return native.momentumSignPack(grad, momentum, beta, out, params, wd);
+    },
+    momentumSignPackTo(grad: Float32Array, momentum: Float32Array, next: Float32Array, beta: number, out: Uint32Array, params: Float32Array | undefined, wd: number): number {
+      return native.momentumSignPackTo(grad, momentum, next, beta, out, params, wd);
     },
     signApply(params: Float32Array, votes: Uint32Array, lr: number, wd: number): void {
       native.signApply(params, votes, lr, wd);

@@ -340,6 +340,45 @@ Napi::Value MomentumSignPackFn(const Napi::CallbackInfo& info) {
   return Napi::Number::New(env, static_cast<double>(bad));
 }
 
+// momentumSignPackTo(grad, momentum, next, beta, out, params | undefined, wd): the fused pass into a
+// second momentum buffer. The written arrays (next, out) must not share memory with any argument:
+// the AVX2 path reads momentum a word ahead of the words it has written.
+Napi::Value MomentumSignPackToFn(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  const char* fn = "momentumSignPackTo";
+  ArrayView grad, momentum, next, out, params;
+  double beta, wd;
+  if (!ArgView(info, 0, fn, "grad", AcceptFloat32, "a Float32Array", &grad) ||
+      !ArgView(info, 1, fn, "momentum", AcceptFloat32, "a Float32Array", &momentum) ||
+      !ArgView(info, 2, fn, "next", AcceptFloat32, "a Float32Array", &next) ||
+      !ArgNumber(info, 3, fn, "beta", &beta) ||
+      !ArgView(info, 4, fn, "out", AcceptUint32, "a Uint32Array", &out)) {
+    return env.Undefined();
+  }
+  const bool decayed = info.Length() > 5 && !info[5].IsUndefined();
+  if (decayed && !ArgView(info, 5, fn, "params", AcceptFloat32, "a Float32Array or undefined", &params)) return env.Undefined();
+  if (!ArgNumber(info, 6, fn, "wd", &wd)) return env.Undefined();
+  const size_t n = momentum.length;
+  if (next.length != n) {
+    return ThrowRange(env, std::string(fn) + ": next has " + std::to_string(next.length) + " elements, momentum has " +
+                               std::to_string(n) + "; they must be equal");
+  }
+  const size_t words = (n + 31) / 32;
+  if (!CheckReads(info, fn, "grad", grad, n, "elements") ||
+      (decayed && !CheckReads(info, fn, "params", params, n, "elements")) ||
+      !CheckReads(info, fn, "out", out, words, "words")) {
+    return env.Undefined();
+  }
+  std::vector<Span> spans{SpanOf(next.data, n * sizeof(float), true), SpanOf(out.data, words * sizeof(uint32_t), true),
+                          SpanOf(momentum.data, n * sizeof(float), false), SpanOf(grad.data, n * sizeof(float), false)};
+  if (decayed) spans.push_back(SpanOf(params.data, n * sizeof(float), false));
+  if (WrittenOverlap(&spans)) return ThrowRange(env, std::string(fn) + ": next or out shares memory with another argument");
+  const int64_t bad = MomentumSignPackTo(static_cast<const float*>(grad.data), static_cast<const float*>(momentum.data),
+                                         static_cast<float*>(next.data), n, beta, static_cast<uint32_t*>(out.data),
+                                         decayed ? static_cast<const float*>(params.data) : nullptr, wd);
+  return Napi::Number::New(env, static_cast<double>(bad));
+}
+
 Napi::Value SignApplyFn(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
   const char* fn = "signApply";
@@ -728,6 +767,7 @@ Napi::Object Init(Napi::Env env, Napi::Object exports) {
   exports.Set("signPack", Napi::Function::New(env, SignPackFn, "signPack"));
   exports.Set("firstNonFinite", Napi::Function::New(env, FirstNonFiniteFn, "firstNonFinite"));
   exports.Set("momentumSignPack", Napi::Function::New(env, MomentumSignPackFn, "momentumSignPack"));
+  exports.Set("momentumSignPackTo", Napi::Function::New(env, MomentumSignPackToFn, "momentumSignPackTo"));
   exports.Set("signApply", Napi::Function::New(env, SignApplyFn, "signApply"));
   exports.Set("axpy", Napi::Function::New(env, AxpyFn, "axpy"));
   exports.Set("voteCount", Napi::Function::New(env, VoteCountFn, "voteCount"));

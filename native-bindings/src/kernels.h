@@ -55,7 +55,13 @@ int64_t FirstNonFinite(const float* src, size_t n);
 // params may be nullptr (no weight decay inside the momentum); returns the first non-finite new m or -1.
 int64_t MomentumSignPack(const float* grad, float* momentum, size_t n, double beta, uint32_t* out,
                          const float* params, double wd);
+// momentum is only read; the new one goes to next (no overlap with any other argument). Returns the
+// first i whose g[i] (or x[i]) is NaN/Inf; else the first i whose next[i] overflowed fp32; else -1.
+int64_t MomentumSignPackTo(const float* grad, const float* momentum, float* next, size_t n, double beta, uint32_t* out,
+                           const float* params, double wd);
 void SignApply(float* params, size_t n, const uint32_t* votes, double lr, double wd);
+// The portable loop of SignApply (the fallback without AVX2), exported for the baseline build's tests.
+void SignApplyPortable(float* params, size_t n, const uint32_t* votes, double lr, double wd);
 void Axpy(float* y, size_t n, double alpha, const float* x);
 
 // distances.cc: squared distances to a center and weighted sums of float32 points.

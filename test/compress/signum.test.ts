@@ -197,8 +197,20 @@ t.test('errors', async (t) => {
   // Finite inputs whose momentum leaves fp32: refused at the first overflowing coordinate.
   const huge = new Float32Array([1, 3e38, -3e38, 3e38]);
   const voted = new Signum(4, { lr: 0.1, beta: 0.5, weightDecay: 2, wdMode: 'voted', rank: 2 });
+  const votedBefore = Float32Array.from(voted.momentum);
   expectError(t, () => voted.signs(huge, huge), (e) =>
-    e.code === 'ENUMERIC' && e.rank === 2 && e.op === 'Signum.signs' && e.details?.index === 1 && /element 1 of 4 overflowed/.test(e.message), 'momentum overflow');
+    e.code === 'ENUMERIC' && e.rank === 2 && e.op === 'Signum.signs' && e.details?.index === 1 && /element 1 of 4 overflowed fp32 to Infinity; .* the momentum was left unchanged/.test(e.message), 'momentum overflow');
+  t.same(voted.momentum, votedBefore, 'momentum unchanged after an overflow too (the pass writes a second buffer)');
+  // 'voted': a bad parameter is named as such, at its index.
+  const badParams = new Float32Array([1, 2, -Infinity, 4]);
+  expectError(t, () => voted.signs(new Float32Array(4), badParams), (e) =>
+    e.code === 'ENUMERIC' && e.details?.index === 2 && /'params' element 2 of 4 is -Infinity; the momentum was left unchanged/.test(e.message), 'non-finite parameter');
+  t.same(voted.momentum, votedBefore, 'momentum unchanged after the refused parameters');
+  // signSGD (beta = 0) checks the gradient in its pack.
+  const sign = new Signum(40, { lr: 0.1, beta: 0, rank: 1 });
+  const nanAt33 = randomVector(40);
+  nanAt33[33] = NaN;
+  expectError(t, () => sign.signs(nanAt33), (e) => e.code === 'ENUMERIC' && e.rank === 1 && e.details?.index === 33 && /'grad' element 33 of 40 is NaN/.test(e.message), 'signSGD NaN gradient');
   t.throws(() => new Signum(3, { lr: 0 }), /lr/);
   t.throws(() => new Signum(3, { lr: 1, beta: 1 }), /beta/);
   t.throws(() => new Signum(3, { lr: 1, weightDecay: -1 }), /weightDecay/);

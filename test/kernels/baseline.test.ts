@@ -1,7 +1,7 @@
 /**
  * The code an older x86-64 CPU runs: builds the addon a second time with ZCOLL_NATIVE_BASELINE=1
  * (no AVX2 clones, SSE2 signPack) through the real scripts/build-native.mjs in a temporary copy,
- * then runs the whole contract suite (contract.test.js) against that build. On this AVX2 machine
+ * then runs the whole contract suite (contract.test.js) and Signum's passes (signum-passes.test.js) against that build. On this AVX2 machine
  * the normal build only exercises the AVX2 variants; this covers the default ones.
  * Skipped when the normal addon is not built (no toolchain here).
  */
@@ -56,4 +56,13 @@ t.test('baseline (non-AVX2) build passes the whole contract suite', { skip }, as
   tt.equal(suite.status, 0, suite.stdout.split('\n').filter((l) => /not ok/.test(l)).join('\n'));
   tt.match(suite.stdout, /\nok \d+ - native equals js bit for bit/, 'the bit-for-bit comparison ran');
   tt.notMatch(suite.stdout, /# SKIP/, 'nothing skipped');
+  // Signum's passes have explicit AVX2 paths; their portable loops run only in this build.
+  const passes = spawnSync(process.execPath, [join(here, 'signum-passes.test.js')], {
+    env: { ...process.env, ZCOLL_NATIVE_PATH: addonPath },
+    encoding: 'utf8',
+    timeout: 120_000,
+  });
+  tt.equal(passes.status, 0, passes.stdout.split('\n').filter((l) => /not ok/.test(l)).join('\n'));
+  tt.match(passes.stdout, /\nok \d+ - native equals js bit for bit on the same random steps/, 'the portable Signum passes ran');
+  tt.notMatch(passes.stdout, /# SKIP/, 'nothing skipped');
 });

@@ -7,6 +7,10 @@
  *   memory <steps>: every strategy for <steps> steps on raw tf.Variables; tensor counts per step.
  *   accuracy <epochs> <train> <run>...: examples/mnist.ts's trainMnist once per run, a run being
  *     'strategy' or 'strategy@byzantine-spec', in one world.
+ *   signum-modes <steps>: 'signum' with each voteMode on two raw tf.Variables whose gradients are
+ *     known vectors c(rank, step) (loss = sum(w ⊙ c)); every rank also computes the result serially
+ *     from the formulas (all ranks' momenta, the vote with tie +1, x -= lr(s + wd x)) and reports
+ *     the elements that differ bit for bit.
  */
 import * as tf from '@tensorflow/tfjs';
 import { createHash } from 'node:crypto';
@@ -14,6 +18,8 @@ import { init, isZcollError, type Communicator } from '../../lib/index.js';
 import { DistributedOptimizer, broadcastVariables, type DistributedOptimizerOptions, type StrategyName } from '../../lib/train/index.js';
 import type { AllReduceStrategy } from '../../lib/train/strategies/allreduce.js';
 import type { CodedStrategy } from '../../lib/train/strategies/coded.js';
+import type { SignumStrategy } from '../../lib/train/strategies/signum.js';
+import { Prng } from '../../lib/prng.js';
 import { CLASSES, PIXELS, loadDigits } from '../../examples/data/mnist-digits.js';
 import { batchTensors, buildMlp, epochShard, lossOf, trainMnist } from '../../examples/mnist.js';
 
@@ -177,6 +183,54 @@ async function memory(comm: Communicator, args: string[]): Promise<void> {
   }
 }
 
+/** The gradient of rank r at step t: a known vector with zeros, -0 and ties between ranks mixed in. */
+function knownGradient(r: number, t: number, d: number): Float32Array {
+  const p = new Prng(1000 * t + r + 1);
+  return Float32Array.from({ length: d }, (_, i) => (i % 11 === 0 ? (r % 2 === 0 ? 0 : -0) : i % 7 === 0 ? 1 - 2 * (r % 2) : p.normal()));
+}
+
+async function signumModes(comm: Communicator, args: string[]): Promise<void> {
+  const steps = Number(args[0]);
+  const sizes = [517, 520]; // not multiples of 32; the flat vector crosses a variable boundary mid-word
+  const d = sizes[0] + sizes[1];
+  const lr = 0.01;
+  const wd = 0.05;
+  const beta = 0.9;
+  const init = Float32Array.from({ length: d }, (_, i) => Math.sin(i) / 4);
+  // The serial reference, from the formulas: every rank's momentum, the vote, the update.
+  const x = init.slice();
+  const momenta = Array.from({ length: comm.size }, () => new Float32Array(d));
+  for (let t = 0; t < steps; t++) {
+    const count = new Int32Array(d);
+    for (let r = 0; r < comm.size; r++) {
+      const g = knownGradient(r, t, d);
+      for (let i = 0; i < d; i++) {
+        momenta[r][i] = Math.fround(beta * momenta[r][i] + (1 - beta) * g[i]);
+        count[i] += momenta[r][i] < 0 ? 1 : 0;
+      }
+    }
+    for (let i = 0; i < d; i++) {
+      const s = 2 * count[i] > comm.size ? -1 : 1; // a tie (2·count = M) votes +1
+      x[i] = Math.fround(x[i] - lr * (s + wd * x[i]));
+    }
+  }
+  for (const voteMode of ['allgather', 'server', 'reduce'] as const) {
+    const vars = sizes.map((_, k) => tf.variable(tf.tensor1d(init.subarray(k === 0 ? 0 : sizes[0], k === 0 ? sizes[0] : d)), true, `w${k}_${voteMode}`));
+    const opt = new DistributedOptimizer(comm, { strategy: 'signum', variables: vars, signum: { lr, beta, weightDecay: wd, voteMode } });
+    for (let t = 0; t < steps; t++) {
+      const c = knownGradient(comm.rank, t, d);
+      const cs = sizes.map((_, k) => tf.tensor1d(c.subarray(k === 0 ? 0 : sizes[0], k === 0 ? sizes[0] : d)));
+      await opt.minimize(() => tf.addN(vars.map((v, k) => tf.sum(tf.mul(v, cs[k])))) as tf.Scalar);
+      tf.dispose(cs);
+    }
+    const got = weightsOf(vars);
+    let wrong = 0;
+    for (let i = 0; i < d; i++) if (!Object.is(got[i], x[i])) wrong++;
+    out({ kind: 'signum-modes', voteMode, wrong, d, steps, invalidVotes: (opt.strategy as SignumStrategy).invalidVotes });
+    tf.dispose(vars);
+  }
+}
+
 async function accuracy(comm: Communicator, args: string[]): Promise<void> {
   // Several runs in one world (one process start-up for all): each 'strategy' or 'strategy@byzantine'.
   const [epochs, trainCount, ...runs] = args;
@@ -208,6 +262,7 @@ async function main(): Promise<void> {
     if (scenario === 'equivalence') await equivalence(comm, args);
     else if (scenario === 'memory') await memory(comm, args);
     else if (scenario === 'accuracy') await accuracy(comm, args);
+    else if (scenario === 'signum-modes') await signumModes(comm, args);
     else throw new Error(`unknown scenario ${scenario}`);
   } finally {
     await comm.close();

@@ -3,15 +3,25 @@
  * majority vote is communication efficient and fault tolerant", ICLR 2019, Alg. 1), using
  * lib/compress: each rank keeps its momentum locally (Signum), sends sign(momentum) as 1 bit per
  * parameter, and every rank takes the majority vote of all ranks' bits and steps
- * x <- x - lr·(V + wd·x). The bits travel by direct all-gather (each rank's packet from that rank
- * itself, never relayed: the trust boundary of docs/architecture.md), so a Byzantine rank can only flip its own
- * vote; a malformed packet is left out of the vote. Signum is the optimizer: no inner tf.Optimizer is used.
- * Cost per step: d/8 bytes sent to each of the n-1 other ranks, O(n d / 32) word ops for the vote,
- * plus one read and one write of the parameters.
+ * x <- x - lr·(V + wd·x). The vote goes through lib/compress/vote-modes.ts (signVote, option
+ * `voteMode`):
+ *   'allgather' (default) each rank's packet straight from that rank, never relayed (the trust
+ *               boundary of docs/architecture.md): a Byzantine rank can only flip its own vote, and a
+ *               malformed packet is left out of the vote. Each rank sends d/8 bytes to each of n-1 ranks;
+ *   'server'    workers send to rank 0, which votes and sends the vote back to each (trusts rank 0;
+ *               malformed worker packets are left out): d/8 up and down per worker;
+ *   'reduce'    ring reduce-scatter of vote counts, then the chunk votes: about (n-1)/n·d·(c+1)/8
+ *               bytes per rank (c = bit length of n), fewer than 'allgather' from n = 5 on; trusts
+ *               every rank on the ring (a malformed message fails the step with EMISMATCH).
+ * Signum is the optimizer: no inner tf.Optimizer is used. Local work per step: Signum's two kernel
+ * passes (check + momentum + pack; update from the packed vote: 20d bytes of memory traffic), and
+ * the vote's buffers are kept between steps (SignVoteScratch), so a step allocates nothing of size d
+ * besides the parameters' flat copy.
  */
 import { Signum, type SignumOptions } from '../../compress/signum.js';
-import { majorityVote, type TieRule } from '../../compress/majority-vote.js';
-import { directAllGather } from '../direct-all-gather.js';
+import type { TieRule } from '../../compress/majority-vote.js';
+import { signVote, SignVoteScratch } from '../../compress/vote-modes.js';
+import { SIGN_VOTE_MODES, type SignVoteMode } from '../../compress/wire-bytes.js';
 import { assignVariables, flattenVariables } from '../gradient-layout.js';
 import { ZcollError } from '../../errors.js';
 import { decodeArray, encodeArray } from '../state-codec.js';
@@ -22,6 +32,8 @@ export interface SignumStrategyOptions extends Omit<SignumOptions, 'rank' | 'ker
   tie?: TieRule;
   /** Seed of the 'random' tie rule (default 0). */
   tieSeed?: number;
+  /** How the vote travels (default 'allgather'; see the file comment for trust and bytes). */
+  voteMode?: SignVoteMode;
 }
 
 export class SignumStrategy implements Strategy {
@@ -30,13 +42,17 @@ export class SignumStrategy implements Strategy {
   private readonly options: SignumStrategyOptions;
   private signum: Signum | undefined;
   private previousVote: Uint32Array | undefined;
+  private scratch: SignVoteScratch | undefined;
   /** Ranks whose packet was malformed at the last step (left out of the vote). */
   invalidVotes = 0;
 
   constructor(options: SignumStrategyOptions) {
     this.options = options;
-    // Validate now (lr, beta, weight decay), not at the first step.
+    // Validate now (lr, beta, weight decay, vote mode), not at the first step.
     new Signum(0, options);
+    if (options.voteMode !== undefined && !(SIGN_VOTE_MODES as readonly string[]).includes(options.voteMode)) {
+      throw new ZcollError('EINVAL', `option 'signum.voteMode' must be one of ${SIGN_VOTE_MODES.join(', ')}, got ${JSON.stringify(options.voteMode)}`, { op: 'DistributedOptimizer' });
+    }
   }
 
   /** The learning rate; settable between steps. */
@@ -76,21 +92,28 @@ export class SignumStrategy implements Strategy {
   async exchange(s: StrategyStep): Promise<StrategyOutcome> {
     const d = s.layout.total;
     if (this.signum === undefined || this.signum.d !== d) this.signum = new Signum(d, { ...this.options, rank: s.comm.rank });
+    if (this.scratch === undefined || this.scratch.d !== d || this.scratch.ranks !== s.comm.size) this.scratch = new SignVoteScratch(s.comm.size, d);
     const params = await flattenVariables(s.variables, s.layout);
     const signs = this.signum.signs(s.grad, params);
-    // zcoll's collectives carry Int32Array; the words are the same bits.
-    const rows = await directAllGather(s.comm, new Int32Array(signs.buffer, signs.byteOffset, signs.length), s.timeoutMs);
-    // A malformed packet (wrong length: a faulty or Byzantine rank) is left out of the vote.
-    const packed = rows.filter((r): r is Int32Array => r !== undefined).map((r) => new Uint32Array(r.buffer, r.byteOffset, r.length));
-    this.invalidVotes = rows.length - packed.length;
-    const vote = majorityVote(packed, d, {
+    const mode = this.options.voteMode ?? 'allgather';
+    const excluded: number[] = [];
+    const vote = await signVote(s.comm, signs, d, {
+      mode,
+      root: 0,
+      // Modes without relays leave a malformed packet (a faulty or Byzantine rank) out of the vote.
+      byzantine: mode !== 'reduce',
+      excluded,
       tie: this.options.tie ?? 'plus',
       seed: this.options.tieSeed ?? 0,
       round: s.step,
-      rank: s.comm.rank,
+      scratch: this.scratch,
+      ...(s.timeoutMs !== undefined ? { timeoutMs: s.timeoutMs } : {}),
       ...(this.previousVote !== undefined ? { previous: this.previousVote } : {}),
     });
-    this.previousVote = vote;
+    this.invalidVotes = excluded.length;
+    // The scratch's vote is overwritten by the next step; tie rule 'keep' and the state need this one.
+    if (this.previousVote?.length !== vote.length) this.previousVote = new Uint32Array(vote.length);
+    this.previousVote.set(vote);
     this.signum.apply(params, vote);
     assignVariables(s.tf, s.variables, params, s.layout);
     return { kind: 'applied' };
