@@ -8,12 +8,10 @@
  * is checked against the exact sum: exit 1 when one is wrong or a phase was never stamped.
  * Usage: node dist/bench/latency-phases.js [--iters 5000] [--count 2] [--poll auto] [--out FILE.md]
  */
-import { execFileSync, spawnSync } from 'node:child_process';
-import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { dirname, join, resolve } from 'node:path';
-import { fileURLToPath } from 'node:url';
+import { readFileSync, writeFileSync } from 'node:fs';
+import { resolve } from 'node:path';
 import { benchArgs, numberArg } from './args.js';
+import { runLocalRanks } from './local-ranks.js';
 
 const args = benchArgs({
   name: 'latency-phases',
@@ -41,32 +39,12 @@ if (!['auto', 'spin', 'sleep'].includes(poll)) {
   process.exit(2);
 }
 
-const REPO = join(dirname(fileURLToPath(import.meta.url)), '..', '..');
-const work = mkdtempSync(join(tmpdir(), 'zcoll-phases-'));
-const json = join(work, 'phases.json');
 interface Result {
   n: number;
   phases: string[];
   ranks: Array<{ timeOrigin: number; wrong: number; stamps: number[] }>;
 }
-let result: Result;
-try {
-  const port = Number(execFileSync(process.execPath, ['-e', "const s=require('net').createServer().listen(0,'127.0.0.1',()=>{console.log(s.address().port);s.close()})"]).toString().trim());
-  const worker = [join(REPO, 'dist', 'bench', 'latency-phases-worker.js'), json, String(iters), String(warmup), String(count)];
-  const r = spawnSync(process.execPath, [join(REPO, 'bin', 'zcoll.js'), 'launch', '-n', '2', '--port', String(port), '--', process.execPath, ...worker], {
-    encoding: 'utf8',
-    timeout: 600_000,
-    killSignal: 'SIGTERM',
-    env: { ...process.env, ZCOLL_POLL: poll, ZCOLL_TRANSPORT: 'shm' },
-  });
-  if (r.status !== 0 || !existsSync(json)) {
-    process.stderr.write(`latency-phases: the ranks failed (exit ${r.status ?? r.signal}): ${(r.stderr ?? '').trim().slice(-800)}\n`);
-    process.exit(1);
-  }
-  result = JSON.parse(readFileSync(json, 'utf8')) as Result;
-} finally {
-  rmSync(work, { recursive: true, force: true });
-}
+const result = runLocalRanks<Result>({ bench: 'latency-phases', ranks: 2, worker: 'latency-phases-worker.js', args: [String(iters), String(warmup), String(count)], poll, timeoutMs: 600_000 });
 
 const width = result.phases.length;
 const col = (name: string): number => result.phases.indexOf(name);

@@ -8,13 +8,11 @@
  * the wait per round (exit 1 otherwise).
  * Usage: node dist/bench/wait-cpu.js [--ranks 2] [--late 500] [--rounds 4] [--poll auto] [--out FILE.md]
  */
-import { execFileSync, spawnSync } from 'node:child_process';
-import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { dirname, join, resolve } from 'node:path';
-import { fileURLToPath } from 'node:url';
+import { readFileSync, writeFileSync } from 'node:fs';
+import { resolve } from 'node:path';
 import { SPIN_BUDGET_MS } from '../lib/comm/busy-poll.js';
 import { benchArgs, numberArg } from './args.js';
+import { runLocalRanks } from './local-ranks.js';
 
 /** The share of a core a parked rank may use for its sleep slices' wake-ups (the check's bound). */
 const PARKED_SHARE = 0.1;
@@ -45,31 +43,11 @@ if (!['auto', 'spin', 'sleep'].includes(poll)) {
   process.exit(2);
 }
 
-const REPO = join(dirname(fileURLToPath(import.meta.url)), '..', '..');
-const work = mkdtempSync(join(tmpdir(), 'zcoll-wait-cpu-'));
-const json = join(work, 'wait.json');
 interface Result {
   n: number;
   ranks: Array<{ rank: number; cpuMs: number; wallMs: number; wrong: number }>;
 }
-let result: Result;
-try {
-  const port = Number(execFileSync(process.execPath, ['-e', "const s=require('net').createServer().listen(0,'127.0.0.1',()=>{console.log(s.address().port);s.close()})"]).toString().trim());
-  const worker = [join(REPO, 'dist', 'bench', 'wait-cpu-worker.js'), json, String(late), String(rounds)];
-  const r = spawnSync(process.execPath, [join(REPO, 'bin', 'zcoll.js'), 'launch', '-n', String(ranks), '--port', String(port), '--', process.execPath, ...worker], {
-    encoding: 'utf8',
-    timeout: 120_000 + rounds * late * 2,
-    killSignal: 'SIGTERM',
-    env: { ...process.env, ZCOLL_POLL: poll, ZCOLL_TRANSPORT: 'shm' },
-  });
-  if (r.status !== 0 || !existsSync(json)) {
-    process.stderr.write(`wait-cpu: the ranks failed (exit ${r.status ?? r.signal}): ${(r.stderr ?? '').trim().slice(-800)}\n`);
-    process.exit(1);
-  }
-  result = JSON.parse(readFileSync(json, 'utf8')) as Result;
-} finally {
-  rmSync(work, { recursive: true, force: true });
-}
+const result = runLocalRanks<Result>({ bench: 'wait-cpu', ranks, worker: 'wait-cpu-worker.js', args: [String(late), String(rounds)], poll, timeoutMs: 120_000 + rounds * late * 2 });
 
 const waiting = result.ranks.filter((r) => r.rank !== 0);
 const boundMs = (wallMs: number): number => rounds * SPIN_BUDGET_MS + PARKED_SHARE * wallMs;

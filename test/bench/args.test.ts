@@ -20,6 +20,7 @@ const NOT_SCRIPTS: Record<string, string> = {
   'peers-zcoll-worker.js': 'a rank of peers.js, started with positional arguments',
   'latency-phases-worker.js': 'a rank of latency-phases.js, started with positional arguments',
   'wait-cpu-worker.js': 'a rank of wait-cpu.js, started with positional arguments',
+  'local-ranks.js': 'the launcher of latency-phases and wait-cpu',
   'peers-programs.js': 'a module of peers.js (its columns)',
 };
 const scripts = readdirSync(BENCH)
