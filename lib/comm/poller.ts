@@ -10,8 +10,15 @@ import type { PollHooks } from '../transport/transport.js';
 import { spinUntil, SPIN_BUDGET_MS, SPIN_MAX_BYTES, type SpinStyle } from './busy-poll.js';
 
 export class Poller {
-  /** Waits that poll now. */
+  /** Waits that poll now (a settled one counts until its pending turn ends it). */
   private spinning = 0;
+  /**
+   * A wait that does not poll came while others did: the mailboxes must close when the last of those
+   * stops, settled or not. Left open, peers keep publishing into them and nobody drains them (the
+   * non-polling wait sleeps on ZeroMQ): measured, the first 1 MiB all-reduce across two hosts after a
+   * barrier hung until its timeout, the barrier's finished spin still counted when it began.
+   */
+  private closeWhenIdle = false;
 
   constructor(
     private readonly hooks: Partial<PollHooks>,
@@ -46,6 +53,7 @@ export class Poller {
     const h = this.hooks;
     if (!spins) {
       if (this.spinning === 0) h.stopPolling?.();
+      else this.closeWhenIdle = true;
       return;
     }
     if (done()) return;
@@ -58,7 +66,9 @@ export class Poller {
       ...(this.style === 'yield' && this.yieldCpu !== undefined ? { yieldCpu: this.yieldCpu } : {}),
       onStop: (settled) => {
         this.spinning--;
-        if (!settled && this.spinning === 0) h.stopPolling?.();
+        if (this.spinning > 0) return;
+        if (!settled || this.closeWhenIdle) h.stopPolling?.();
+        this.closeWhenIdle = false;
       },
     });
   }
