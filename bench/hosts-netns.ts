@@ -49,6 +49,7 @@ const parsed = benchArgs({
     segment: { type: 'string', value: 'BYTES', describe: 'segment size of the runs' },
     peers: { type: 'string', value: 'gloo,mpi', describe: 'peer columns to add' },
     json: { type: 'string', value: 'FILE', describe: 'also write the rows as JSON' },
+    trace: { type: 'string', value: 'FILE', describe: 'Chrome trace of every rank (zcoll bench --trace), one file per algorithm: FILE.<algorithm>.json' },
     out: { type: 'string', value: 'FILE', describe: 'write the markdown report here too' },
   },
 });
@@ -72,6 +73,7 @@ if (!peers.every((p) => p === 'gloo' || p === 'mpi')) {
 }
 const PEER_DIR = join(REPO, 'bench', 'peers-hosts');
 const jsonOut = arg('json', '');
+const traceOut = arg('trace', '');
 const out = arg('out', '');
 if (!(Number.isInteger(H) && H >= 2 && H <= 16) || G.length !== H || !G.every((g) => Number.isInteger(g) && g >= 1 && g <= 8)) {
   process.stderr.write(`hosts-netns: --hosts must be 2..16 and --ranks one count (1..8) or one per host, got --hosts ${H} --ranks ${ranksArg.join(',')}\n`);
@@ -213,7 +215,7 @@ try {
       { length: H },
       (_, k) =>
         new Promise<{ code: number | null; stderr: string }>((done) => {
-          const args = ['netns', 'exec', hostNs(k), process.execPath, join(REPO, 'bin', 'zcoll.js'), 'bench', '--config', config, '--host', `h${k}`, '-a', algorithm, '-b', sizes[0], '-e', sizes[sizes.length - 1], '-f', String(sizeBytes.length > 1 ? sizeBytes[1] / sizeBytes[0] : 2), '-n', String(iters), '-w', '1', '-q', ...(k === 0 ? ['--json', json] : [])];
+          const args = ['netns', 'exec', hostNs(k), process.execPath, join(REPO, 'bin', 'zcoll.js'), 'bench', '--config', config, '--host', `h${k}`, '-a', algorithm, '-b', sizes[0], '-e', sizes[sizes.length - 1], '-f', String(sizeBytes.length > 1 ? sizeBytes[1] / sizeBytes[0] : 2), '-n', String(iters), '-w', '1', '-q', ...(k === 0 ? ['--json', json] : []), ...(traceOut !== '' ? ['--trace', resolve(`${traceOut}.${algorithm}.json`)] : [])];
           const child = spawn('ip', args, { stdio: ['ignore', 'ignore', 'pipe'] });
           let stderr = '';
           child.stderr.on('data', (d: Buffer) => (stderr += d.toString()));

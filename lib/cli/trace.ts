@@ -5,7 +5,9 @@
  * gathered to rank 0 as JSON bytes in an Int32Array (the communicator gathers typed arrays) and
  * written as { "traceEvents": [...] }, one process per rank. Timestamps are made relative to a
  * barrier every rank left at about the same moment, so the ranks' timelines line up (to within the
- * barrier's skew, tens of microseconds on one host). Sends overlap (several are queued at once), so
+ * barrier's skew, tens of microseconds on one host; milliseconds between network namespaces that
+ * share cores, so each rank's process_name also carries `epochUs`, its origin in wall-clock
+ * microseconds, by which ranks of one machine line up exactly). Sends overlap (several are queued at once), so
  * they become async events ('b'/'e' pairs), which viewers draw on their own overlapping tracks;
  * collectives (B/E) and received-frame reductions (X, synchronous) nest on the rank's main thread.
  */
@@ -36,7 +38,7 @@ export class TraceRecorder {
   /** Starts recording; call right after a barrier so every rank's origin is the same moment. */
   start(): void {
     this.originUs = performance.now() * 1000;
-    this.events.push({ name: 'process_name', ph: 'M', ts: 0, pid: this.comm.rank, tid: 0, args: { name: `rank ${this.comm.rank} (${this.comm.host})` } });
+    this.events.push({ name: 'process_name', ph: 'M', ts: 0, pid: this.comm.rank, tid: 0, args: { name: `rank ${this.comm.rank} (${this.comm.host})`, epochUs: performance.timeOrigin * 1000 + this.originUs } });
     this.events.push({ name: 'process_sort_index', ph: 'M', ts: 0, pid: this.comm.rank, tid: 0, args: { sort_index: this.comm.rank } });
     this.resume();
   }

@@ -9,7 +9,7 @@
  */
 import { createSocket } from 'node:dgram';
 import { lookup } from 'node:dns/promises';
-import { readlinkSync } from 'node:fs';
+import { readFileSync, readlinkSync } from 'node:fs';
 import { isIP } from 'node:net';
 import { hostname, networkInterfaces } from 'node:os';
 import { ZcollError } from '../errors.js';
@@ -36,6 +36,13 @@ export interface Identity {
   readonly hostKey: string;
   /** Host name for messages and reports. */
   readonly hostName: string;
+  /**
+   * Ranks with the same machine key share a kernel, and so its cores, whatever their host keys say:
+   * network namespaces and ZCOLL_HOST hosts on one machine are different hosts to the network model
+   * but not to the CPU. The kernel's boot id (unique per boot, the same in every namespace), else the
+   * host name.
+   */
+  readonly machineKey: string;
   readonly source: IdentitySource;
 }
 
@@ -53,6 +60,15 @@ function netnsId(): string {
     return readlinkSync('/proc/self/ns/net');
   } catch {
     return '';
+  }
+}
+
+/** The kernel this process runs on (see Identity.machineKey). */
+function machineKeyOf(): string {
+  try {
+    return `boot:${readFileSync('/proc/sys/kernel/random/boot_id', 'utf8').trim()}`;
+  } catch {
+    return `name:${hostname()}`;
   }
 }
 
@@ -86,7 +102,7 @@ export function resolveIdentity(config: ClusterConfig, env: NodeJS.ProcessEnv = 
   if (masterPort > 65535) throw new ZcollError('ECONFIG', `master port ${masterPort} is not a TCP port`);
   const hostName = env.ZCOLL_HOST || hostname();
   const hostKey = env.ZCOLL_HOST ? `host:${env.ZCOLL_HOST}` : `${hostname()}#${netnsId()}`;
-  return { rank, worldSize: world, localRank: local, masterAddr, masterAddrFrom, masterPort, hostKey, hostName, source, ...(jobId !== undefined ? { jobId } : {}) };
+  return { rank, worldSize: world, localRank: local, masterAddr, masterAddrFrom, masterPort, hostKey, hostName, machineKey: machineKeyOf(), source, ...(jobId !== undefined ? { jobId } : {}) };
 }
 
 const LOOPBACK = /^(127\.|::1$|localhost$)/;

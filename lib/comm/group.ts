@@ -5,6 +5,7 @@
  * end: close() says goodbye and lets go, and a failed group lets go by itself once its queue drained
  * (so a script that caught the error and never called close() still exits).
  */
+import { availableParallelism } from 'node:os';
 import { DTYPES, type DType, type NumericArray } from '../dtype.js';
 import { check, ZcollError } from '../errors.js';
 import { buildTopology, hostTopologySpec, type Topology } from '../cluster/topology.js';
@@ -30,6 +31,12 @@ export interface CommunicatorInit {
   readonly size: number;
   readonly localRank: number;
   readonly localSize: number;
+  /**
+   * Ranks whose processes share this rank's kernel and cores (init(): same machine key), at least
+   * localSize: on 2 cores, 2 network namespaces of 2 ranks each are 4 ranks on 2 cores, and a rank
+   * that busy-polls there takes the core its peer needs. Default: localSize.
+   */
+  readonly machineSize?: number;
   readonly host: string;
   readonly epoch: number;
   readonly endpoint: ZmqEndpoint;
@@ -96,7 +103,7 @@ export class RankGroup {
     this.outbox = this.transport.outbox;
     const poll = this.transport.pollHooks();
     const yieldCpu = schedYield();
-    this.poller = new Poller(poll ?? {}, poll === undefined ? 'none' : spinStyle(init.poll ?? 'auto', this.localSize, yieldCpu !== undefined), this.localSize === this.size, yieldCpu);
+    this.poller = new Poller(poll ?? {}, poll === undefined ? 'none' : spinStyle(init.poll ?? 'auto', Math.max(this.localSize, init.machineSize ?? 0), yieldCpu !== undefined, availableParallelism(), this.localSize < this.size), this.localSize === this.size, yieldCpu);
     this.p2p = new PointToPoint({ ...site, segmentBytes: this.segmentBytes, outbox: this.outbox, assertUsable: (op) => this.ops.assertUsable(op), gone: (peer) => this.gone.get(peer), spins: (dtype, count) => this.poller.spins(dtype, count), wait: (done, spins) => this.poller.wait(done, spins), attach: () => poll?.attachShared() });
     this.ops = new OpQueue({
       ...site,

@@ -167,7 +167,7 @@ export async function init(options: InitOptions = {}): Promise<Communicator> {
   try {
     // `curve` reaches the rendezvous sockets through rendezvousCurveOptions(p, role) (transport/curve.ts).
     const params: RendezvousParams & { readonly curve?: CurveContext } = {
-      self: { rank: id.rank, hostKey: id.hostKey, hostName: id.hostName, linkKey: keys.publicKey, ...endpoint.bound, ...(endpoint.bound.tcp !== undefined && multiHomed ? { tcp: endpoint.bound.tcp.replace('0.0.0.0', hostAddress) } : {}) },
+      self: { rank: id.rank, hostKey: id.hostKey, hostName: id.hostName, machineKey: id.machineKey, linkKey: keys.publicKey, ...endpoint.bound, ...(endpoint.bound.tcp !== undefined && multiHomed ? { tcp: endpoint.bound.tcp.replace('0.0.0.0', hostAddress) } : {}) },
       ...(id.jobId !== undefined ? { job: id.jobId } : {}),
       world: id.worldSize,
       // The effective transport too: ranks that would pick different segment sizes must not meet.
@@ -206,6 +206,8 @@ export async function init(options: InitOptions = {}): Promise<Communicator> {
       urls.set(peer.rank, endpointUrl);
     }
     const local = rdv.peers.filter((p) => p.hostKey === id.hostKey).map((p) => p.rank);
+    // Ranks on this kernel, this host's and those of other namespaces or ZCOLL_HOST hosts of the machine: they share its cores.
+    const machineSize = rdv.peers.filter((p) => p.hostKey === id.hostKey || (p.machineKey !== undefined && p.machineKey === id.machineKey)).length;
     // Every rank derives the same choice: from the peers' hosts, the (compared) transport and the build.
     const sharedMemory = mayShareMemory && local.length === id.worldSize && id.worldSize > 1;
     const segmentBytes = chosenSegmentBytes ?? (sharedMemory ? SHARED_MEMORY_SEGMENT_BYTES : SOCKET_SEGMENT_BYTES);
@@ -215,6 +217,7 @@ export async function init(options: InitOptions = {}): Promise<Communicator> {
       size: id.worldSize,
       localRank: id.localRank ?? local.indexOf(id.rank),
       localSize: local.length,
+      machineSize,
       host: id.hostName,
       epoch: rdv.epoch,
       endpoint,
@@ -233,7 +236,7 @@ export async function init(options: InitOptions = {}): Promise<Communicator> {
     endpoint.onPeerError = (peer, err) => comm?.linkFailed(peer, err);
     const peers = [...urls].map(([rank, url]) => ({ rank, transport: sharedMemory ? ('shm' as const) : url.startsWith('ipc://') ? ('ipc' as const) : ('tcp' as const) }));
     const curvePeers = curve !== undefined ? [...urls.values()].filter((u) => u.startsWith('tcp://')).length : 0;
-    logStartup({ rank: id.rank, size: id.worldSize, host: id.hostName, localSize: local.length, segmentBytes, poll, peers, curve: curve !== undefined, curvePeers });
+    logStartup({ rank: id.rank, size: id.worldSize, host: id.hostName, localSize: local.length, machineSize, segmentBytes, poll, peers, curve: curve !== undefined, curvePeers });
     const launched = comm;
     // A rank of `zcoll launch` exits with its launcher, even when the launcher was SIGKILLed (once
     // per process: a communicator made by shrink() is watched by the first one's watch).

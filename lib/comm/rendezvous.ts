@@ -25,6 +25,8 @@ export interface PeerInfo {
   readonly rank: number;
   readonly hostKey: string;
   readonly hostName: string;
+  /** The kernel the rank runs on (Identity.machineKey): how many ranks share its cores. */
+  readonly machineKey?: string;
   readonly ipc?: string;
   readonly tcp?: string;
   /** This rank's X25519 public key (base64), opaque here: the master carries it verbatim into the table. */
@@ -179,7 +181,7 @@ const optString = (v: unknown): boolean => v === undefined || typeof v === 'stri
 
 function isPeerInfo(x: unknown): x is PeerInfo {
   const h = x as PeerInfo;
-  return typeof h === 'object' && h !== null && Number.isInteger(h.rank) && typeof h.hostKey === 'string' && typeof h.hostName === 'string' && optString(h.ipc) && optString(h.tcp) && optString(h.linkKey);
+  return typeof h === 'object' && h !== null && Number.isInteger(h.rank) && typeof h.hostKey === 'string' && typeof h.hostName === 'string' && optString(h.machineKey) && optString(h.ipc) && optString(h.tcp) && optString(h.linkKey);
 }
 
 function isHello(x: unknown): x is Hello {
@@ -193,6 +195,7 @@ function peerOf(h: PeerInfo): PeerInfo {
     rank: h.rank,
     hostKey: h.hostKey,
     hostName: h.hostName,
+    ...(h.machineKey !== undefined ? { machineKey: h.machineKey } : {}),
     ...(h.ipc ? { ipc: h.ipc } : {}),
     ...(h.tcp ? { tcp: h.tcp } : {}),
     ...(h.linkKey !== undefined ? { linkKey: h.linkKey } : {}),
@@ -202,7 +205,7 @@ function peerOf(h: PeerInfo): PeerInfo {
 function samePeer(a: PeerInfo, b: PeerInfo): boolean {
   const x = peerOf(a);
   const y = peerOf(b);
-  return x.rank === y.rank && x.hostKey === y.hostKey && x.hostName === y.hostName && x.ipc === y.ipc && x.tcp === y.tcp && x.linkKey === y.linkKey;
+  return x.rank === y.rank && x.hostKey === y.hostKey && x.hostName === y.hostName && x.machineKey === y.machineKey && x.ipc === y.ipc && x.tcp === y.tcp && x.linkKey === y.linkKey;
 }
 
 /**

@@ -19,6 +19,8 @@ export interface StartupFacts {
   size: number;
   host: string;
   localSize: number;
+  /** Ranks on this kernel (CommunicatorInit.machineSize): what the poll style counts against the cores. */
+  machineSize?: number;
   segmentBytes: number;
   poll: PollMode;
   /** Every peer's rank and the transport its data takes. */
@@ -33,7 +35,7 @@ export interface StartupFacts {
 export function startupLines(f: StartupFacts): string[] {
   const who = `INFO [rank ${f.rank}/${f.size} host ${f.host} pid ${process.pid}]`;
   const kernelsText = kernels.name === 'native' ? `native${nativeLoad.simd !== undefined ? ` (${nativeLoad.simd})` : ''}` : 'js';
-  const style = spinStyle(f.poll, f.localSize, schedYield() !== undefined, availableParallelism());
+  const style = spinStyle(f.poll, Math.max(f.localSize, f.machineSize ?? 0), schedYield() !== undefined, availableParallelism(), f.localSize < f.size);
   const counts = (['shm', 'ipc', 'tcp'] as const).map((t) => [t, f.peers.filter((p) => p.transport === t).length] as const).filter(([, n]) => n > 0);
   return [
     `${who} zcoll ${ZCOLL_VERSION}, node ${process.version}, kernels ${kernelsText}, poll ${f.poll} (${style === 'spin' ? 'spins' : style === 'yield' ? 'spins, yielding its core' : 'sleeps'}), segment ${f.segmentBytes} B`,

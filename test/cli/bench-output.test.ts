@@ -139,10 +139,13 @@ t.test('allreduce: JSON (valid), table, CSV, trace, plot and report agree', asyn
   t.equal(csvLines.length, 4);
   t.match(csvLines[0], /^collective,algorithm,ranks,size,count,type,redop,root,time_us,algbw,busbw,wrong,/);
 
-  const events = (JSON.parse(readFileSync(trace, 'utf8')) as { traceEvents: Array<{ ph: string; pid: number; name: string; cat?: string; id?: number; ts: number }> }).traceEvents;
+  const events = (JSON.parse(readFileSync(trace, 'utf8')) as { traceEvents: Array<{ ph: string; pid: number; name: string; cat?: string; id?: number; ts: number; args?: { epochUs?: number } }> }).traceEvents;
+  const origins: number[] = [];
   for (let rank = 0; rank < 3; rank++) {
     const mine = events.filter((e) => e.pid === rank);
-    t.ok(mine.some((e) => e.ph === 'M' && e.name === 'process_name'), `rank ${rank} is named`);
+    const named = mine.find((e) => e.ph === 'M' && e.name === 'process_name');
+    t.ok(named !== undefined, `rank ${rank} is named`);
+    origins.push(named?.args?.epochUs ?? NaN);
     const begins = mine.filter((e) => e.ph === 'B' && e.name === 'allreduce').length;
     t.equal(begins, 3 * (1 + 3), `rank ${rank}: one collective per iteration`);
     t.equal(mine.filter((e) => e.ph === 'E').length, begins, 'every B has its E');
@@ -152,6 +155,9 @@ t.test('allreduce: JSON (valid), table, CSV, trace, plot and report agree', asyn
     t.ok(mine.some((e) => e.ph === 'X' && e.cat === 'recv'), 'received-frame reductions');
     t.ok(mine.every((e) => Number.isFinite(e.ts)), 'timestamps');
   }
+  // Each origin in wall-clock microseconds: within the run's minute, and the ranks' within a second of each other (one barrier).
+  t.ok(origins.every((o) => Math.abs(o / 1000 - Date.now()) < 120_000), `origins are wall-clock times: ${origins.join(', ')}`);
+  t.ok(Math.max(...origins) - Math.min(...origins) < 1e6, 'the ranks\' origins are one moment');
 
   const picture = readFileSync(svg, 'utf8');
   t.match(picture, /^<svg[^>]*xmlns="http:\/\/www.w3.org\/2000\/svg"/);

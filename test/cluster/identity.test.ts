@@ -78,3 +78,11 @@ t.test('localAddressesOf: a name none of whose addresses is here is ECONFIG, not
   await t.rejects(localAddressesOf('198.18.255.254', 'MASTER_ADDR'), { code: 'ECONFIG', message: /198\.18\.255\.254.*\(from MASTER_ADDR\).*none of which is an interface of this host/ });
   await t.rejects(localAddressesOf('x.invalid', 'MASTER_ADDR'), { code: 'ECONFIG', message: /"x\.invalid" \(from MASTER_ADDR\) does not resolve/ });
 });
+
+t.test('machine key: the kernel, the same for every emulated host of this machine (ZCOLL_HOST), unlike the host key', async (t) => {
+  const a = resolveIdentity(config, { ZCOLL_HOST: 'a' });
+  const b = resolveIdentity(config, { ZCOLL_HOST: 'b' });
+  t.not(a.hostKey, b.hostKey, 'two hosts to the network model');
+  t.equal(a.machineKey, b.machineKey, 'one machine to the cores');
+  t.match(a.machineKey, /^(boot:[0-9a-f-]{36}|name:.+)$/);
+});

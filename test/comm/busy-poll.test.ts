@@ -1,19 +1,27 @@
-/**
- * How a wait polls (lib/comm/busy-poll.ts), with hooks that stand for the mailboxes: which style a
- * rank gets, and that a wait past its budget never sleeps while frames it just drained still have
- * work queued behind them (a synchronous futex sleep there held every later step of a collective
- * back by a whole sleep slice: 4 ranks parked, 4 KiB, 1.45 ms per all-reduce).
- */
+// How a wait polls (lib/comm/busy-poll.ts). spinStyle: how a rank waits, from the poll mode, the ranks
+// on its machine (all of its kernel's ranks, other network namespaces included: init() counts them by
+// machine key), whether it can yield, the cores, and whether some ranks are on other hosts; the table
+// is the rule as written. spinUntil, with hooks that stand for the mailboxes: a wait past its budget
+// never sleeps while frames it just drained still have work queued behind them (a synchronous futex
+// sleep there held every later step of a collective back by a whole sleep slice: 4 ranks parked,
+// 4 KiB, 1.45 ms per all-reduce).
 import t from 'tap';
-import { spinStyle, spinUntil } from '../../lib/comm/busy-poll.js';
+import { spinStyle, spinUntil, type PollMode, type SpinStyle } from '../../lib/comm/busy-poll.js';
 
-t.test('spinStyle: spin when ranks fit the cores, yield when they do not, never with sleep', async (t) => {
-  t.equal(spinStyle('auto', 2, true, 2), 'spin');
-  t.equal(spinStyle('auto', 4, true, 2), 'yield');
-  t.equal(spinStyle('auto', 4, false, 2), 'none');
-  t.equal(spinStyle('spin', 4, false, 2), 'spin');
-  t.equal(spinStyle('sleep', 1, true, 8), 'none');
-});
+const cases: Array<[PollMode, number, boolean, number, boolean, SpinStyle, string]> = [
+  ['auto', 2, true, 2, false, 'spin', 'no more ranks than cores: spin'],
+  ['auto', 2, true, 2, true, 'spin', 'across hosts too, with a core each'],
+  ['auto', 4, true, 2, false, 'yield', 'one host, oversubscribed: spin politely'],
+  ['auto', 4, true, 2, true, 'none', 'oversubscribed with peers on other hosts (2 namespaces x 2 on 2 cores): sleep'],
+  ['auto', 4, false, 2, false, 'none', 'oversubscribed and cannot yield: sleep'],
+  ['spin', 4, true, 2, true, 'yield', "'spin' asked: still polls, yielding"],
+  ['spin', 4, false, 2, true, 'spin', "'spin' asked and cannot yield: spins"],
+  ['sleep', 1, true, 2, false, 'none', "'sleep' never spins"],
+];
+
+for (const [mode, ranks, canYield, cores, acrossHosts, want, why] of cases) {
+  t.equal(spinStyle(mode, ranks, canYield, cores, acrossHosts), want, `${mode}, ${ranks} ranks on ${cores} cores${acrossHosts ? ', across hosts' : ''}${canYield ? '' : ', no yield'}: ${why}`);
+}
 
 /** A frame whose consequences take `hops` promise continuations, as the executor's next step does. */
 function frameAfterHops(hops: number, onDone: () => void): void {
