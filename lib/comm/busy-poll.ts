@@ -89,8 +89,8 @@ export function spinUntil(done: () => boolean, budgetMs: number = SPIN_BUDGET_MS
   // IDLE_TURNS_PER_HOP empty ones: what a frame sets off (the executor's next step, a send that
   // resolves, the op settling) runs in promise continuations, which a loop that never awaited would
   // hold back until the slice ends. Empty turns between hops stay synchronous because a hop allocates
-  // (a promise and its reaction). Measured, 2 ranks, 8 B: hopping every turn 10.6-11.3 us, every 4th 10.3-11.2, every 32nd 12.1-15.6 (a continuation waits longer for its hop).
-  // 8-byte all-reduce, and its collector, the largest cost after the wait itself.
+  // (a promise and its reaction). Measured, 2 ranks, 8 B: hopping every turn 10.6-11.3 us, every 4th
+  // 10.3-11.2, every 32nd 12.1-15.6 (a continuation then waits longer for its hop).
   const slice = async (): Promise<boolean> => {
     const end = performance.now() + SPIN_SLICE_MS;
     let idle = 0;
