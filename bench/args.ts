@@ -8,6 +8,7 @@
 import { existsSync } from 'node:fs';
 import { basename, dirname, extname, join } from 'node:path';
 import { parseArgs } from 'node:util';
+import { POLL_MODES, type PollMode } from '../lib/comm/busy-poll.js';
 
 export interface BenchOption {
   /** 'string' options take a value (--name value or --name=value); 'boolean' ones are flags. */
@@ -65,6 +66,26 @@ export function numberArg(script: string, name: string, text: string | undefined
     process.exit(2);
   }
   return v;
+}
+
+/** A whole number >= `min`, or exit 2 naming the option. */
+export function intArg(script: string, name: string, text: string | undefined, fallback: number, min: number): number {
+  const v = numberArg(script, name, text, fallback);
+  if (!(Number.isInteger(v) && v >= min)) {
+    process.stderr.write(`${script}: --${name} must be an integer >= ${min}, got ${v}\n`);
+    process.exit(2);
+  }
+  return v;
+}
+
+/** A ZCOLL_POLL mode for the ranks a bench starts (lib/comm/busy-poll.ts POLL_MODES), or exit 2. */
+export function pollArg(script: string, text: string | undefined): PollMode {
+  const poll = text ?? 'auto';
+  if (!(POLL_MODES as readonly string[]).includes(poll)) {
+    process.stderr.write(`${script}: --poll must be ${POLL_MODES.join(', ')}, got '${poll}'\n`);
+    process.exit(2);
+  }
+  return poll as PollMode;
 }
 
 /** A comma-separated list of numbers, or exit 2 naming the option. */

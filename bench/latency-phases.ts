@@ -10,7 +10,7 @@
  */
 import { readFileSync, writeFileSync } from 'node:fs';
 import { resolve } from 'node:path';
-import { benchArgs, numberArg } from './args.js';
+import { benchArgs, intArg, pollArg } from './args.js';
 import { runLocalRanks } from './local-ranks.js';
 
 const args = benchArgs({
@@ -24,20 +24,10 @@ const args = benchArgs({
     out: { type: 'string', value: 'FILE.md', describe: 'also write the table to this file' },
   },
 });
-const iters = numberArg('latency-phases', 'iters', args.iters, 5000);
-const warmup = numberArg('latency-phases', 'warmup', args.warmup, 500);
-const count = numberArg('latency-phases', 'count', args.count, 2);
-for (const [k, v] of [['iters', iters], ['count', count]] as const) {
-  if (!(Number.isInteger(v) && v >= 1)) {
-    process.stderr.write(`latency-phases: --${k} must be a positive integer, got ${v}\n`);
-    process.exit(2);
-  }
-}
-const poll = args.poll ?? 'auto';
-if (!['auto', 'spin', 'sleep'].includes(poll)) {
-  process.stderr.write(`latency-phases: --poll must be auto, spin or sleep, got '${poll}'\n`);
-  process.exit(2);
-}
+const iters = intArg('latency-phases', 'iters', args.iters, 5000, 1);
+const warmup = intArg('latency-phases', 'warmup', args.warmup, 500, 0);
+const count = intArg('latency-phases', 'count', args.count, 2, 1);
+const poll = pollArg('latency-phases', args.poll);
 
 interface Result {
   n: number;

@@ -8,6 +8,7 @@ import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import type { PollMode } from '../lib/comm/busy-poll.js';
 
 const REPO = join(dirname(fileURLToPath(import.meta.url)), '..', '..');
 
@@ -19,7 +20,7 @@ export interface LocalRun {
   readonly worker: string;
   readonly args: readonly string[];
   /** ZCOLL_POLL for the ranks. */
-  readonly poll: string;
+  readonly poll: PollMode;
   readonly timeoutMs: number;
 }
 

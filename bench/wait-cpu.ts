@@ -11,7 +11,7 @@
 import { readFileSync, writeFileSync } from 'node:fs';
 import { resolve } from 'node:path';
 import { SPIN_BUDGET_MS } from '../lib/comm/busy-poll.js';
-import { benchArgs, numberArg } from './args.js';
+import { benchArgs, intArg, numberArg, pollArg } from './args.js';
 import { runLocalRanks } from './local-ranks.js';
 
 
@@ -27,25 +27,15 @@ const args = benchArgs({
     out: { type: 'string', value: 'FILE.md', describe: 'also write the table to this file' },
   },
 });
-const ranks = numberArg('wait-cpu', 'ranks', args.ranks, 2);
-const late = numberArg('wait-cpu', 'late', args.late, 500);
-const rounds = numberArg('wait-cpu', 'rounds', args.rounds, 4);
+const ranks = intArg('wait-cpu', 'ranks', args.ranks, 2, 2);
+const late = intArg('wait-cpu', 'late', args.late, 500, 1);
+const rounds = intArg('wait-cpu', 'rounds', args.rounds, 4, 1);
 const PARKED_SHARE = numberArg('wait-cpu', 'max-share', args['max-share'], 0.1);
 if (!(PARKED_SHARE > 0 && PARKED_SHARE < 1)) {
   process.stderr.write(`wait-cpu: --max-share must be between 0 and 1, got ${PARKED_SHARE}\n`);
   process.exit(2);
 }
-for (const [k, v, min] of [['ranks', ranks, 2], ['late', late, 1], ['rounds', rounds, 1]] as const) {
-  if (!(Number.isInteger(v) && v >= min)) {
-    process.stderr.write(`wait-cpu: --${k} must be an integer >= ${min}, got ${v}\n`);
-    process.exit(2);
-  }
-}
-const poll = args.poll ?? 'auto';
-if (!['auto', 'spin', 'sleep'].includes(poll)) {
-  process.stderr.write(`wait-cpu: --poll must be auto, spin or sleep, got '${poll}'\n`);
-  process.exit(2);
-}
+const poll = pollArg('wait-cpu', args.poll);
 
 interface Result {
   n: number;

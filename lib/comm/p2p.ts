@@ -80,7 +80,8 @@ export class PointToPoint {
     }
     this.queuedBytes += bytes;
     this.enqueue(src, s, { header: h, payload: payload?.keep() });
-    for (let next = s.held.get(`${s.seq}:${s.segment}`); next !== undefined; next = s.held.get(`${s.seq}:${s.segment}`)) {
+    // In order with nothing held (the usual case): no key is built per frame.
+    for (let next = s.held.size === 0 ? undefined : s.held.get(`${s.seq}:${s.segment}`); next !== undefined; next = s.held.get(`${s.seq}:${s.segment}`)) {
       s.held.delete(`${s.seq}:${s.segment}`);
       this.enqueue(src, s, next);
     }

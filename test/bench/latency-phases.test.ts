@@ -20,5 +20,11 @@ t.test('latency-phases: every step stamped, every result exact', { skip: shmSupp
 t.test('latency-phases refuses bad arguments before starting ranks', async (t) => {
   const r = await runCli([SCRIPT, '--iters', '0'], { command: process.execPath, killAfterMs: 30_000 });
   t.equal(r.code, 2);
-  t.match(r.stderr, /--iters must be a positive integer/);
+  t.match(r.stderr, /--iters must be an integer >= 1, got 0/);
+});
+
+t.test('latency-phases refuses an unknown poll mode before starting ranks', async (t) => {
+  const r = await runCli([SCRIPT, '--poll', 'busy'], { command: process.execPath, killAfterMs: 30_000 });
+  t.equal(r.code, 2);
+  t.match(r.stderr, /--poll must be auto, spin, sleep, got 'busy'/);
 });
