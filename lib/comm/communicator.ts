@@ -72,10 +72,7 @@ export class Communicator extends RankGroup {
     return this.ops.run(
       desc,
       timeoutMs,
-      async () => {
-        buf = await work;
-        return this.scheduled({ collective: 'allreduce', algorithm: chosen }, buf, redop);
-      },
+      () => withWork(work, (b) => this.scheduled({ collective: 'allreduce', algorithm: chosen }, (buf = b), redop)),
       () => {
         if (redop === 'avg') kernels.divide(buf, this.size);
         return buf;
@@ -103,10 +100,7 @@ export class Communicator extends RankGroup {
     const out = await this.ops.run(
       desc,
       timeoutMs,
-      async () => {
-        buf = await work;
-        return this.scheduled({ collective: 'reducescatter' }, buf, redop);
-      },
+      () => withWork(work, (b) => this.scheduled({ collective: 'reducescatter' }, (buf = b), redop)),
       () => {
         const span = chunkSpan(buf.length, this.size, this.rank);
         const mine = buf.subarray(span.offset, span.offset + span.length);
@@ -141,10 +135,7 @@ export class Communicator extends RankGroup {
     const result = await this.ops.run(
       desc,
       timeoutMs,
-      async () => {
-        await mine;
-        return this.scheduled({ collective: 'allgather' }, buf, 'sum');
-      },
+      () => (mine === undefined ? this.scheduled({ collective: 'allgather' }, buf, 'sum') : mine.then(() => this.scheduled({ collective: 'allgather' }, buf, 'sum'))),
       () => buf,
     );
     return inp.kind === 'tensor' ? makeTensor(result, gatheredShape(inp.shape, this.size), dtype as 'float32' | 'int32') : result;
@@ -172,12 +163,9 @@ export class Communicator extends RankGroup {
     return this.ops.run(
       desc,
       timeoutMs,
-      async () => {
-        buf = await work;
-        // Every sender hears back from its receivers (the executor's acknowledgements): a root that
-        // called another collective is caught, and it returns only once its bytes are delivered.
-        return this.scheduled({ collective: 'broadcast', algorithm, root }, buf, 'sum');
-      },
+      // Every sender hears back from its receivers (the executor's acknowledgements): a root that
+      // called another collective is caught, and it returns only once its bytes are delivered.
+      () => withWork(work, (b) => this.scheduled({ collective: 'broadcast', algorithm, root }, (buf = b), 'sum')),
       () => buf,
     );
   }
@@ -200,10 +188,7 @@ export class Communicator extends RankGroup {
     const out = await this.ops.run(
       desc,
       timeoutMs,
-      async () => {
-        await mine;
-        return this.scheduled({ collective: 'gather', root }, buf, 'sum');
-      },
+      () => (mine === undefined ? this.scheduled({ collective: 'gather', root }, buf, 'sum') : mine.then(() => this.scheduled({ collective: 'gather', root }, buf, 'sum'))),
       () => (this.rank === root ? buf : undefined),
     );
     if (out === undefined) return null;
@@ -282,6 +267,14 @@ export class Communicator extends RankGroup {
     const trace = this.traceSink === undefined ? undefined : (e: Omit<TraceEvent, 'pid' | 'tid'>) => this.traceSink?.({ ...e, pid: this.rank, tid: 0 });
     return (ctx) => runSchedule(ctx, schedule, buffer, redop === 'avg' ? 'sum' : redop, this.segmentBytes, trace);
   }
+}
+
+/**
+ * `then` applied to the working buffer: at once for a typed array, so that a call that finds the
+ * queue empty starts its op in the caller's stack (op-queue.ts), or once a tensor's values landed.
+ */
+function withWork<T>(work: Work, then: (buf: NumericArray) => T): T | Promise<T> {
+  return work instanceof Promise ? work.then(then) : then(work);
 }
 
 /** The barrier's buffer: its one chunk has no elements, its messages no payload. */

@@ -118,6 +118,7 @@ export class RankGroup {
           this.p2p.wakeAll();
         },
         trace: (e) => this.traceSink?.({ ...e, pid: this.rank, tid: 0 }),
+        tracing: () => this.traceSink !== undefined,
       },
     });
     this.ops.onPoisoned = () => {

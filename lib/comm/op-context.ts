@@ -7,6 +7,7 @@
 import { ZcollError } from '../errors.js';
 import type { Frame } from '../transport/frame.js';
 import { dataHeader, type DataHeader, type OpFields } from '../transport/wire.js';
+import { performance } from 'node:perf_hooks';
 import { phaseClock } from '../phase-clock.js';
 
 /** What every rank must agree on for one collective: the wire's op fields, and whether it is tolerant. */
@@ -71,8 +72,21 @@ export class OpContext {
       this.resolveFn = resolve;
       this.rejectFn = reject;
     });
-    // A deadline, computed once; clamped because setTimeout overflows past 2^31-1 ms.
-    this.timer = setTimeout(() => this.onTimeout(), Math.min(timeoutMs, 0x7fffffff));
+    this.startedAt = performance.now();
+  }
+
+  /** When the op began (performance.now()): its deadline counts from here, whenever the timer is set. */
+  private readonly startedAt: number;
+
+  /**
+   * Sets the deadline's timer, once. The op queue calls it when the op's wait first hands the event
+   * loop back (timers fire only there), so a small op that completes while its wait still polls never
+   * makes and clears a timer.
+   */
+  armDeadline(): void {
+    if (this.timer !== undefined || this.settledFlag) return;
+    // Clamped because setTimeout overflows past 2^31-1 ms.
+    this.timer = setTimeout(() => this.onTimeout(), Math.min(Math.max(0, this.startedAt + this.timeoutMs - performance.now()), 0x7fffffff));
   }
 
   get settled(): boolean {

@@ -32,13 +32,23 @@ export interface FrameSender {
 export interface EngineHooks {
   /** Maps the regions of same-host peers (after init's barrier). */
   attachShared?(): void;
-  /** Resolves once every registered-buffer reference this rank sent was released (rejects at `deadline`). */
-  returned?(deadline: number, op: string): Promise<void>;
+  /** Resolves once every registered-buffer reference this rank sent was released (rejects at `deadline`); undefined when none was sent. */
+  returned?(deadline: number, op: string): Promise<void> | undefined;
   /** Point-to-point frames go elsewhere (p2p.ts): true when taken, else why not. */
   p2p?(src: number, h: P2PHeader, payload: Frame | undefined): true | string;
   /** A peer is gone (lost or failed link): point-to-point waiters fail too. */
   peerGone?(peer: number, err: ZcollError): void;
   trace?: (e: Omit<TraceEvent, 'pid' | 'tid'>) => void;
+  /** Whether trace events are wanted now (a trace sink is installed): no event is built otherwise. */
+  tracing?(): boolean;
+}
+
+/** What an op runs once it is its turn: attaches its frame handler to the context and sends. */
+export type Protocol = (ctx: OpContext) => void;
+
+/** The protocol of an op whose input could not be read: it fails on every rank in its turn (skipping it would leave this rank one sequence number behind). */
+function unreadable(desc: OpDescriptor, e: unknown): Protocol {
+  return (ctx) => ctx.fail(e instanceof ZcollError ? e : new ZcollError('EINVAL', `${desc.op}: the input could not be read: ${(e as Error).message}`, ctx.ctx(), { cause: e }), true);
 }
 
 export interface EngineParams {
@@ -61,7 +71,7 @@ export class OpQueue implements OpHost {
   private startedSeq = -1;
   private active: OpContext | undefined;
   private tail: Promise<unknown> = Promise.resolve();
-  /** Collectives called and not yet settled (queued or running). */
+  /** Collectives called and not yet settled (queued or running): 0 lets a call start its op at once. */
   private inFlightCount = 0;
   private readonly early = new EarlyFrames();
   private readonly pendingAborts = new Map<number, ZcollError>();
@@ -125,56 +135,91 @@ export class OpQueue implements OpHost {
 
   /**
    * Queues one collective: its sequence number is taken now. `prepare` runs in its turn (it reads
-   * the input) and returns the protocol to attach to the op; `finish` makes the result once the op
-   * completed.
+   * the input) and gives the protocol to attach to the op, at once or as a promise; `finish` makes
+   * the result once the op completed.
+   * A call that finds the queue empty starts its op at once, in the caller's stack, when `prepare`
+   * gives its protocol at once: the sends go out and the first polling turn runs before the call
+   * returns. Two promise hops before the op started, and the op's turn, cost a small all-reduce
+   * ~1-2 us of its ~10 (bench/results/latency.md); order is kept since a call that finds an op
+   * running or queued waits behind it.
    */
-  run<R>(desc: OpDescriptor, timeoutMs: number, prepare: () => Promise<(ctx: OpContext) => void> | ((ctx: OpContext) => void), finish: () => R | Promise<R>): Promise<R> {
+  run<R>(desc: OpDescriptor, timeoutMs: number, prepare: () => Promise<Protocol> | Protocol, finish: () => R | Promise<R>): Promise<R> {
     this.assertUsable(desc.op);
     const seq = this.nextSeq++;
     const spin = this.p.poller.spins(desc.dtype, desc.count);
-    const run = async (): Promise<R> => {
+    const run = (): Promise<R> => {
       phaseClock?.('queued');
-      this.assertUsable(desc.op);
-      if (seq > 0) this.p.hooks.attachShared?.(); // seq 0 is init's own barrier: peers' regions may not exist before it
-      // As early as possible: peers that send their first frames now find the mailbox open.
-      if (spin) this.p.poller.open();
+      try {
+        this.assertUsable(desc.op);
+        if (seq > 0) this.p.hooks.attachShared?.(); // seq 0 is init's own barrier: peers' regions may not exist before it
+        // As early as possible: peers that send their first frames now find the mailbox open.
+        if (spin) this.p.poller.open();
+      } catch (e) {
+        this.inFlightCount--;
+        return Promise.reject(e);
+      }
       // An input that cannot be read (a tensor whose download failed) fails the op on every rank
       // in its turn: skipping it would leave this rank one sequence number behind its peers.
-      const start = await Promise.resolve()
-        .then(prepare)
-        .catch((e: unknown) => (ctx: OpContext) => ctx.fail(e instanceof ZcollError ? e : new ZcollError('EINVAL', `${desc.op}: the input could not be read: ${(e as Error).message}`, ctx.ctx(), { cause: e }), true));
-      phaseClock?.('prepared');
-      const startedAt = Date.now();
-      const ctx = new OpContext(this, seq, desc, timeoutMs);
-      this.active = ctx;
-      this.traceOp(ctx);
-      this.startedSeq = seq;
-      this.forgetBefore(seq);
-      const aborted = this.pendingAborts.get(seq);
-      this.pendingAborts.delete(seq);
-      if (aborted !== undefined) ctx.fail(aborted, false);
-      else {
-        start(ctx);
-        this.early.replay(seq, (f) => void ctx.deliver(f.src, f.header, f.payload));
-        this.p.poller.wait(() => ctx.settled, spin);
-      }
+      let prepared: Promise<Protocol> | Protocol;
       try {
-        await ctx.done;
+        prepared = prepare();
+      } catch (e) {
+        prepared = unreadable(desc, e);
+      }
+      if (typeof prepared === 'function') return this.begin(seq, desc, timeoutMs, spin, prepared, finish);
+      return prepared.then(
+        (start) => this.begin(seq, desc, timeoutMs, spin, start, finish),
+        (e: unknown) => this.begin(seq, desc, timeoutMs, spin, unreadable(desc, e), finish),
+      );
+    };
+    this.inFlightCount++;
+    const p = this.inFlightCount === 1 ? run() : this.tail.then(run, run);
+    this.tail = p.catch(() => undefined);
+    return p;
+  }
+
+  /** The op's turn: its context, its protocol started, its frames that came early, and the wait. */
+  private begin<R>(seq: number, desc: OpDescriptor, timeoutMs: number, spin: boolean, start: Protocol, finish: () => R | Promise<R>): Promise<R> {
+    phaseClock?.('prepared');
+    const startedAt = Date.now();
+    const ctx = new OpContext(this, seq, desc, timeoutMs);
+    this.active = ctx;
+    if (this.p.hooks.tracing?.() ?? this.p.hooks.trace !== undefined) this.traceOp(ctx);
+    this.startedSeq = seq;
+    this.forgetBefore(seq);
+    const aborted = this.pendingAborts.size === 0 ? undefined : this.pendingAborts.get(seq);
+    if (aborted !== undefined) {
+      this.pendingAborts.delete(seq);
+      ctx.fail(aborted, false);
+    } else {
+      start(ctx);
+      this.early.replay(seq, (f) => void ctx.deliver(f.src, f.header, f.payload));
+      // A spinning wait returns to the event loop only through its own turns, and arms the deadline
+      // then (an op done before it never sets a timer); any other wait arms it now.
+      this.p.poller.wait(() => ctx.settled, spin, () => ctx.armDeadline());
+      if (!spin) ctx.armDeadline();
+    }
+    // Counted out of the queue as the op settles, before the caller's continuation runs: a call made
+    // there finds the queue empty and starts at once.
+    return ctx.done.then(
+      () => {
+        this.active = undefined;
+        this.inFlightCount--;
         // Peers read registered buffers in place: the caller gets its buffer back only once every
         // reference this op sent was consumed (normally already true: the schedule's own acks).
-        await this.p.hooks.returned?.(startedAt + timeoutMs, desc.op).catch((e: ZcollError) => {
+        const held = this.p.hooks.returned?.(startedAt + timeoutMs, desc.op);
+        if (held === undefined) return finish();
+        return held.then(finish, (e: ZcollError) => {
           this.poison(e);
           throw e;
         });
-      } finally {
+      },
+      (e: unknown) => {
         this.active = undefined;
-      }
-      return await finish();
-    };
-    this.inFlightCount++;
-    const p = this.tail.then(run, run);
-    this.tail = p.catch(() => undefined).finally(() => void this.inFlightCount--);
-    return p;
+        this.inFlightCount--;
+        throw e;
+      },
+    );
   }
 
   private traceOp(ctx: OpContext): void {
@@ -188,6 +233,7 @@ export class OpQueue implements OpHost {
 
   /** Notices kept per sequence number are only useful near the current op. */
   private forgetBefore(seq: number): void {
+    if (this.stuckFrom.size === 0 && this.finishedFrom.size === 0) return; // the common case: nothing to walk
     for (const table of [this.stuckFrom, this.finishedFrom]) for (const s of table.keys()) if (s < seq - 8) table.delete(s);
   }
 

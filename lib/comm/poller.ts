@@ -20,6 +20,14 @@ export class Poller {
    */
   private closeWhenIdle = false;
 
+  /** The end of a polling wait (one function for all of them: no closure per wait). */
+  private readonly onStop = (settled: boolean): void => {
+    this.spinning--;
+    if (this.spinning > 0) return;
+    if (!settled || this.closeWhenIdle) this.hooks.stopPolling?.();
+    this.closeWhenIdle = false;
+  };
+
   constructor(
     private readonly hooks: Partial<PollHooks>,
     /** 'none' when this rank has no mailboxes or must not spin (busy-poll.ts spinStyle). */
@@ -48,8 +56,9 @@ export class Poller {
    * peers then reach it through them; a wait that does not poll, or the last one that runs out of
    * budget, closes them and drains once more, then waits on ZeroMQ asleep, or, when every rank is on
    * this host, asleep on the mailboxes where a peer's frame wakes it directly (`park`).
+   * `leavingLoop` is called once before a polling wait first hands the event loop back unfinished.
    */
-  wait(done: () => boolean, spins: boolean): void {
+  wait(done: () => boolean, spins: boolean, leavingLoop?: () => void): void {
     const h = this.hooks;
     if (!spins) {
       if (this.spinning === 0) h.stopPolling?.();
@@ -59,17 +68,14 @@ export class Poller {
     if (done()) return;
     h.startPolling?.(); // a recv() or a spin after a sleep: peers may reach this rank through its mailboxes again
     this.spinning++;
+    // Fields, not spreads: one wait per small collective, and spreading its hooks cost more than the rest of the call.
     spinUntil(done, SPIN_BUDGET_MS, {
-      ...(h.lastFrameAt !== undefined ? { lastProgress: h.lastFrameAt } : {}),
-      ...(h.drain !== undefined ? { onTurn: h.drain } : {}),
-      ...(this.allLocal && h.park !== undefined ? { sleep: h.park } : {}),
-      ...(this.style === 'yield' && this.yieldCpu !== undefined ? { yieldCpu: this.yieldCpu } : {}),
-      onStop: (settled) => {
-        this.spinning--;
-        if (this.spinning > 0) return;
-        if (!settled || this.closeWhenIdle) h.stopPolling?.();
-        this.closeWhenIdle = false;
-      },
+      lastProgress: h.lastFrameAt,
+      onTurn: h.drain,
+      sleep: this.allLocal ? h.park : undefined,
+      yieldCpu: this.style === 'yield' ? this.yieldCpu : undefined,
+      leavingLoop,
+      onStop: this.onStop,
     });
   }
 }

@@ -129,6 +129,11 @@ export class SharedArenas {
     return [...new Set(this.issued.map((x) => x.peer))];
   }
 
+  /** Whether any reference sent may still be held by a peer (none: the common case, on every collective). */
+  get outstanding(): boolean {
+    return this.issued.length > 0;
+  }
+
   /**
    * Resolves once every reference sent so far was consumed; rejects with ETIMEDOUT naming the peers
    * that still hold one at `deadline` (a Date.now() time).

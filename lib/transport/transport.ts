@@ -34,8 +34,8 @@ export interface PollHooks {
   lastFrameAt(): number;
   /** Sleeps on the mailbox until a peer publishes or a short slice passes (busy-poll.ts); absent without futex. */
   park?(): boolean;
-  /** Resolves once every registered-buffer reference this rank sent was released (rejects at `deadline`). */
-  returned(deadline: number, op: string): Promise<void>;
+  /** Resolves once every registered-buffer reference this rank sent was released (rejects at `deadline`); undefined when none is out. */
+  returned(deadline: number, op: string): Promise<void> | undefined;
 }
 
 /**
@@ -98,7 +98,7 @@ export class Transport {
       stopPolling: () => this.inbox.stopPolling(),
       lastFrameAt: () => this.inbox.lastFrameAt,
       ...(shared.mailbox.canSleep ? { park: () => shared.mailbox.sleep(PARK_SLICE_MICROS) } : {}),
-      returned: (deadline, op) => shared.arenas.returned(deadline, op),
+      returned: (deadline, op) => (shared.arenas.outstanding ? shared.arenas.returned(deadline, op) : undefined),
     };
   }
 
