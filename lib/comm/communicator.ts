@@ -18,7 +18,7 @@ import { check, type ZcollError } from '../errors.js';
 import { kernels } from '../kernels/index.js';
 import { BROADCAST_ALGORITHMS, type BroadcastAlgorithm } from '../schedule/broadcast.js';
 import { cachedSchedule, type ScheduleAlgorithm, type ScheduleSpec } from '../schedule/cache.js';
-import { autoAlgorithm } from '../schedule/choose.js';
+import { AUTO_MODEL, autoAlgorithm } from '../schedule/choose.js';
 import { chunkSpan } from '../schedule/partition.js';
 import { gatheredShape } from '../tensor/fusion.js';
 import { makeTensor, readTensor, type Tensor } from '../tensor/bridge.js';
@@ -57,7 +57,8 @@ export class Communicator extends RankGroup {
     // Asked on every all-reduce; the topology never changes, and a training loop uses a few sizes.
     let chosen = this.autoChoices.get(bytes);
     if (chosen === undefined) {
-      chosen = autoAlgorithm(this.topology, bytes);
+      // The model's pipeline fill is in segments of the size the executor cuts (segmentBytes).
+      chosen = autoAlgorithm(this.topology, bytes, this.segmentBytes === AUTO_MODEL.segmentBytes ? AUTO_MODEL : { ...AUTO_MODEL, segmentBytes: this.segmentBytes });
       if (this.autoChoices.size >= 1024) this.autoChoices.clear();
       this.autoChoices.set(bytes, chosen);
     }

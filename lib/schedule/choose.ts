@@ -10,17 +10,18 @@
  * autoAlgorithm is the communicator's algorithm 'auto': the rule below (two candidate sets split at
  * SMALL_MESSAGE_BYTES, AUTO_MODEL) with the choice computed once per (topology, model), not
  * re-simulated per call. Why that is exact, not an approximation per size class: a schedule's
- * simulated time is affine in the size (simulate.ts, costLine), so each candidate is one line
- * fixedS + perByteS * bytes, built once from one profile, and the choice at any size is the lowest
- * line, O(candidates) per call. Memoising the choice per power-of-two size class instead would be
- * wrong wherever two lines cross inside a class (choose.test.ts finds such classes); the lines have
- * no such class and agree with chooseAlgorithm at every size the test sweeps.
+ * simulated time is a fixed function of the size (simulate.ts, costLine: affine in the lockstep
+ * model; in the pipelined one affine below and above one segment per chunk, plus a max over a few
+ * stages), built once from one profile, so the choice at any size is the lowest of the candidates'
+ * times, O(candidates * stages) per call. Memoising the choice per power-of-two size class instead
+ * would be wrong wherever two curves cross inside a class (choose.test.ts finds such classes); the
+ * curves have no such class and agree with chooseAlgorithm at every size the test sweeps.
  */
 import { ZcollError } from '../errors.js';
 import type { Topology } from '../cluster/topology.js';
 import { cachedSchedule, cachedTopologyHash, isScheduleAlgorithm, type ScheduleAlgorithm, type ScheduleRequest } from './cache.js';
 import { hostsOfTopology } from './hierarchical.js';
-import { costLine, simulate, type CostLine, type SimParams } from './simulate.js';
+import { costLine, simulate, timeOnLine, type CostLine, type SimParams } from './simulate.js';
 
 /**
  * Default model: 20 us per step (ZeroMQ over TCP between Node processes), 10 Gbit/s links,
@@ -57,11 +58,13 @@ export function chooseAlgorithm(
 
 /**
  * The cost model 'auto' uses on this transport: per-message latency of ZeroMQ between Node processes
- * (~100 us: a wake-up on another core), ~1 GB/s per direction, the reduction kernel's ~2 GB/s, and
- * steps overlapped as the segmenting executor overlaps them (simulate-pipelined.ts; the lockstep
+ * (~100 us: a wake-up on another core), ~1 GB/s per direction (also what one rank's TCP moves to
+ * another host, whatever its NIC), the reduction kernel's ~2 GB/s, and steps overlapped as the
+ * segmenting executor overlaps them, with the pipeline's fill in segments of the executor's size
+ * across hosts (1 MiB: sockets; the communicator passes its own) (simulate-pipelined.ts; the lockstep
  * model charged the binomial tree lg n times its real cost and so never chose it across hosts).
  */
-export const AUTO_MODEL: SimParams = { alphaS: 100e-6, betaSPerByte: 1 / 1e9, gammaSPerByte: 0.5e-9, model: 'pipelined' };
+export const AUTO_MODEL: SimParams = { alphaS: 100e-6, betaSPerByte: 1 / 1e9, gammaSPerByte: 0.5e-9, model: 'pipelined', segmentBytes: 1 << 20 };
 
 /**
  * Up to 64 KiB the cost is messages, not bytes: the ring sends 2(n-1) of them per rank where the
@@ -114,7 +117,7 @@ const lines = new Map<string, readonly AlgorithmLine[]>();
 const MAX_LINE_SETS = 64;
 
 function linesFor(t: Topology, candidates: readonly ScheduleAlgorithm[], model: SimParams): readonly AlgorithmLine[] {
-  const key = `${cachedTopologyHash(t)}|${model.alphaS}|${model.betaSPerByte}|${model.gammaSPerByte ?? 0}|${model.model ?? 'lockstep'}|${candidates.join(',')}`;
+  const key = `${cachedTopologyHash(t)}|${model.alphaS}|${model.betaSPerByte}|${model.gammaSPerByte ?? 0}|${model.model ?? 'lockstep'}|${model.segmentBytes ?? 0}|${candidates.join(',')}`;
   let set = lines.get(key);
   if (set === undefined) {
     set = candidates.map((algorithm) => ({ algorithm, ...costLine(cachedSchedule(t, algorithm), t, model) }));
@@ -136,7 +139,7 @@ export function autoAlgorithm(t: Topology, bytes: number, model: SimParams = AUT
   let best: AlgorithmLine | undefined;
   let bestS = Infinity;
   for (const line of linesFor(t, candidates, model)) {
-    const timeS = line.fixedS + line.perByteS * bytes;
+    const timeS = timeOnLine(line, bytes);
     if (best === undefined || timeS < bestS * (1 - 1e-9)) {
       best = line;
       bestS = timeS;

@@ -15,9 +15,10 @@ import { ZcollError } from '../errors.js';
 import type { Topology } from '../cluster/topology.js';
 import { linkBetween, routeLinks } from '../cluster/topology-routes.js';
 import { pipelinedCostLine } from './simulate-pipelined.js';
-import type { CostLine, SimParams } from './sim-params.js';
+import { timeOnLine, type CostLine, type SimParams } from './sim-params.js';
 import type { Schedule } from './types.js';
 
+export { timeOnLine } from './sim-params.js';
 export type { CostLine, SimParams } from './sim-params.js';
 
 export interface SimResult {
@@ -154,16 +155,17 @@ export function simulate(s: Schedule, topo: Topology, bytes: number, params: Sim
 /** A result from a cost line (the pipelined model has no per-step times). */
 function onLine(s: Schedule, line: CostLine, bytes: number): SimResult {
   if (!(bytes >= 0 && Number.isFinite(bytes))) throw new ZcollError('EINVAL', `simulate: bytes must be a finite number >= 0, got ${bytes}`);
-  const timeS = s.transfers.length > 0 ? line.fixedS + line.perByteS * bytes : 0;
+  const timeS = s.transfers.length > 0 ? timeOnLine(line, bytes) : 0;
   const algbw = timeS > 0 ? bytes / timeS : Infinity;
   return { timeS, algbw, busbw: algbw * busbwFactor(s.collective, s.nranks), steps: s.steps };
 }
 
 /**
- * The simulated time is affine in the size: every busy step costs alpha + chunkBytes * (wire +
+ * The lockstep time is affine in the size: every busy step costs alpha + chunkBytes * (wire +
  * gamma * reduces) with chunkBytes = bytes / nchunks, so timeS(bytes) = fixedS + perByteS * bytes
- * (up to rounding). One profile gives the line; comparing lines then chooses among schedules at any
- * size in O(candidates) (choose.ts).
+ * (up to rounding). The pipelined one adds its stages (sim-params.ts, CostLine: affine below and
+ * above one segment per chunk). One profile gives the line; timeOnLine then costs any size in
+ * O(stages), so choosing among schedules takes O(candidates) per size (choose.ts).
  */
 
 export function costLine(s: Schedule, topo: Topology, params: SimParams): CostLine {
