@@ -32,6 +32,8 @@ export interface Sitting {
   work: string;
   /** Timed iterations per size for every program; 0: each program's own rule. */
   iters: number;
+  /** Untimed iterations per size before them, for every program; 0: each program's own rule. */
+  warmup: number;
 }
 
 const OPENMPI = 'apt-get install openmpi-bin libopenmpi-dev';
@@ -76,7 +78,7 @@ export function runZcoll(s: Sitting, n: number, transport: string, sizes: readon
   const json = join(s.work, `zcoll-${transport}-${n}.json`);
   const registered = transport === 'shm-registered';
   const env: NodeJS.ProcessEnv = { ...process.env, ZCOLL_TRANSPORT: transport === 'zmq' ? 'ipc' : registered ? 'shm' : transport };
-  const worker = [join(s.repo, 'dist', 'bench', 'peers-zcoll-worker.js'), json, sizes.join(','), String(s.iters), ...(registered ? ['registered'] : [])];
+  const worker = [join(s.repo, 'dist', 'bench', 'peers-zcoll-worker.js'), json, sizes.join(','), String(s.iters), String(s.warmup), ...(registered ? ['registered'] : [])];
   const launch = [join(s.repo, 'bin', 'zcoll.js'), 'launch', '-n', String(n), '--port', String(freePortSync()), '--', process.execPath, ...worker];
   return run(`zcoll (${transport})`, process.execPath, launch, json, env);
 }
@@ -88,7 +90,7 @@ export function runGloo(s: Sitting, n: number, sizes: readonly number[]): Outcom
     return { skipped: `gloo: ${PYTHON} cannot import torch.distributed (${GLOO})` };
   }
   const json = join(s.work, `gloo-${n}.json`);
-  const argv = [src, '-n', String(n), '--sizes', sizes.join(','), '--iters', String(s.iters), '--port', String(freePortSync()), '--json', json, '--timeout', '840'];
+  const argv = [src, '-n', String(n), '--sizes', sizes.join(','), '--iters', String(s.iters), '--warmup', String(s.warmup), '--port', String(freePortSync()), '--json', json, '--timeout', '840'];
   return run('gloo', PYTHON, argv, json);
 }
 
@@ -121,14 +123,14 @@ export function runMpi(s: Sitting, n: number, mode: 'tcp' | 'shm', sizes: readon
   const bin = mpiProgram(s, 'mpi_allreduce');
   if (typeof bin !== 'string') return bin;
   const json = join(s.work, `mpi-${mode}-${n}.json`);
-  return run(`OpenMPI all-reduce (${mode})`, 'mpirun', [...mpirunArgs(n, mode), bin, json, sizes.join(','), String(s.iters)], json);
+  return run(`OpenMPI all-reduce (${mode})`, 'mpirun', [...mpirunArgs(n, mode), bin, json, sizes.join(','), String(s.iters), String(s.warmup)], json);
 }
 
 export function runMpiPingPong(s: Sitting, mode: 'tcp' | 'shm', sizes: readonly number[]): Outcome {
   const bin = mpiProgram(s, 'mpi_pingpong');
   if (typeof bin !== 'string') return bin;
   const json = join(s.work, `mpi-pingpong-${mode}.json`);
-  const rows = run(`OpenMPI ping-pong (${mode})`, 'mpirun', [...mpirunArgs(2, mode), bin, json, sizes.join(','), String(s.iters)], json);
+  const rows = run(`OpenMPI ping-pong (${mode})`, 'mpirun', [...mpirunArgs(2, mode), bin, json, sizes.join(','), String(s.iters), String(s.warmup)], json);
   if (rows instanceof Map) for (const r of rows.values()) r.unit = 'bytes';
   return rows;
 }
@@ -137,7 +139,8 @@ export function runMpiPingPong(s: Sitting, mode: 'tcp' | 'shm', sizes: readonly 
 export function runZcollLatency(s: Sitting, transport: string, sweep: { min: number; max: number; factor: number }): Outcome {
   const json = join(s.work, `zcoll-latency-${transport}.json`);
   const env: NodeJS.ProcessEnv = { ...process.env, ZCOLL_TRANSPORT: transport === 'zmq' ? 'ipc' : transport };
-  const iters = s.iters > 0 ? ['-n', String(s.iters), '-w', String(Math.min(5, s.iters))] : ['-n', '100', '-w', '10'];
+  const timed = s.iters > 0 ? s.iters : 100;
+  const iters = ['-n', String(timed), '-w', String(s.warmup > 0 ? s.warmup : s.iters > 0 ? Math.min(5, s.iters) : 10)];
   const argv = [join(s.repo, 'bin', 'zcoll.js'), 'bench', 'latency', '--ranks', '2', '--port', String(freePortSync()), '-b', String(sweep.min), '-e', String(sweep.max), '-f', String(sweep.factor), ...iters, '-q', '--json', json];
   const r = spawnSync(process.execPath, argv, { encoding: 'utf8', timeout: 900_000, killSignal: 'SIGTERM', env });
   if (r.status !== 0 || !existsSync(json)) return { failed: `zcoll bench latency (${transport}) failed (exit code ${r.status}): ${(r.stderr ?? '').trim().slice(-400)}` };

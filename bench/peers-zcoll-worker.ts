@@ -5,13 +5,14 @@
  * timed part); time = median over iterations of the max over ranks; iterations = 512 MiB of traffic
  * per size clamped to [5, 200] unless given; warmup = min(5, iters). Rows carry `wrong` (summed over
  * ranks and iterations) and `checked` (elements compared), as the peers' rows do.
- * Args: <json path> <comma-separated sizes in bytes> <iterations, 0: by size> ['registered': the buffer comes from comm.allocBuffer]
+ * Args: <json path> <comma-separated sizes in bytes> <iterations, 0: by size> <warm-up iterations, 0: min(5, iterations)>
+ *       ['registered': the buffer comes from comm.allocBuffer]
  */
 import { writeFileSync } from 'node:fs';
 import { init } from '../lib/index.js';
 import { kernels } from '../lib/kernels/index.js';
 
-const [jsonPath, sizesArg, itersArg, mode] = process.argv.slice(2);
+const [jsonPath, sizesArg, itersArg, warmupArg, mode] = process.argv.slice(2);
 const registered = mode === 'registered';
 const sizes = sizesArg.split(',').map(Number);
 const comm = await init();
@@ -24,7 +25,7 @@ for (const size of sizes) {
   // --registered: the buffer comes from comm.allocBuffer (shared with same-host peers, no sender copy).
   const buf = registered ? (comm.allocBuffer('float32', count) as Float32Array) : new Float32Array(count);
   const iters = itersFor(size);
-  const warm = Math.min(5, iters);
+  const warm = Number(warmupArg) > 0 ? Number(warmupArg) : Math.min(5, iters);
   const times: number[] = [];
   const want = (n * (n + 1)) / 2;
   let wrong = 0;

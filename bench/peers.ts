@@ -7,7 +7,12 @@
  * package and its column skipped. Exits 1 when a column failed or any check found a wrong value.
  *
  *   node dist/bench/peers.js [--ranks 2,4] [--sizes 4K,64K,1M,16M,64M] [--latency 4:1M:4]
- *                            [--transports shm,shm-registered,zmq] [--iters N] [--out FILE.md]
+ *                            [--transports shm,shm-registered,zmq] [--iters N] [--warmup N]
+ *                            [--out FILE.md]
+ * --warmup gives every program the same untimed iterations per size. A JIT-compiled program (zcoll)
+ * runs its first thousands of small collectives unoptimised (bench/results/latency.md section 4), so
+ * a steady-state comparison gives all columns a warm-up of that order, as osu_latency skips its first
+ * iterations; without it each program keeps its own rule (5, or a tenth for the ping-pong).
  */
 import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -30,6 +35,7 @@ const args = benchArgs({
     latency: { type: 'string', value: '4:1M:4', describe: "ping-pong sizes MIN:MAX:FACTOR (zcoll bench latency's -b -e -f), or 'none'" },
     transports: { type: 'string', value: 'shm,shm-registered,zmq', describe: "zcoll's transports" },
     iters: { type: 'string', value: 'N', describe: "timed iterations per size for every program (default: each program's own rule)" },
+    warmup: { type: 'string', value: 'N', describe: "untimed iterations per size for every program (default: each program's own rule)" },
     out: { type: 'string', value: 'FILE.md', describe: 'the table (.json and .svg beside it; default: bench/results/peers.md, or a fresh file beside it if that exists)' },
   },
 });
@@ -37,6 +43,7 @@ const ranksList = numberListArg('peers', 'ranks', args.ranks, [2, 4]);
 const sizes = (args.sizes ?? '4K,64K,1M,16M,64M').split(',').map((s) => parseBytes(s, '--sizes'));
 const transports = (args.transports ?? 'shm,shm-registered,zmq').split(',');
 const iters = numberArg('peers', 'iters', args.iters, 0);
+const warmup = numberArg('peers', 'warmup', args.warmup, 0);
 
 function latencySweep(text: string): { min: number; max: number; factor: number; sizes: number[] } | undefined {
   if (text === 'none') return undefined;
@@ -54,7 +61,7 @@ function latencySweep(text: string): { min: number; max: number; factor: number;
 const latency = latencySweep(args.latency ?? '4:1M:4');
 
 const out = resolve(outputPath(args.out, join(REPO, 'bench', 'results', 'peers.md')));
-const sitting: Sitting = { repo: REPO, peersDir: resolve(process.env.ZCOLL_PEERS_DIR ?? join(REPO, 'bench', 'peers')), work: mkdtempSync(join(tmpdir(), 'zcoll-peers-')), iters };
+const sitting: Sitting = { repo: REPO, peersDir: resolve(process.env.ZCOLL_PEERS_DIR ?? join(REPO, 'bench', 'peers')), work: mkdtempSync(join(tmpdir(), 'zcoll-peers-')), iters, warmup };
 process.on('exit', () => rmSync(sitting.work, { recursive: true, force: true }));
 
 const isRows = (o: Outcome): o is Series => o instanceof Map;
@@ -91,7 +98,7 @@ function notesOf(cols: Array<[string, Outcome]>): string[] {
 
 const loadavg = (): string => (existsSync('/proc/loadavg') ? readFileSync('/proc/loadavg', 'utf8').trim() : 'n/a');
 const lines: string[] = [];
-const command = `node dist/bench/peers.js --ranks ${ranksList.join(',')} --sizes ${args.sizes ?? '4K,64K,1M,16M,64M'} --latency ${args.latency ?? '4:1M:4'} --transports ${transports.join(',')}${iters > 0 ? ` --iters ${iters}` : ''}`;
+const command = `node dist/bench/peers.js --ranks ${ranksList.join(',')} --sizes ${args.sizes ?? '4K,64K,1M,16M,64M'} --latency ${args.latency ?? '4:1M:4'} --transports ${transports.join(',')}${iters > 0 ? ` --iters ${iters}` : ''}${warmup > 0 ? ` --warmup ${warmup}` : ''}`;
 lines.push('# zcoll beside its peers (same machine, same sitting)', '');
 lines.push(`Command: \`${command}\` (after \`npm install\`; peers from \`${sitting.peersDir.replace(`${REPO}/`, '')}\`), started ${new Date().toISOString()}.`);
 lines.push('All-reduce, every column (bench/peers/*, bench/peers-zcoll-worker.ts): float32 SUM, in place; per iteration fill, barrier, time the all-reduce, check every element;');

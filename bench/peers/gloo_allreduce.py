@@ -3,6 +3,7 @@
 one of bench/peers' columns, measured exactly as bench/peers-zcoll-worker.ts measures zcoll.
 
     /usr/bin/python3 bench/peers/gloo_allreduce.py -n 2 --sizes 4096,65536 --json out.json [--iters N]
+                     [--warmup N]
                      [--port P] [--timeout S]
 
 Debian's python with python3-torch (1.13 has the gloo backend). Without --rank it starts N copies of
@@ -11,7 +12,8 @@ fails or --timeout passes, so a dead rank is an exit code, never a hang.
 Per size, per iteration: fill with rank+1; barrier; t0; all_reduce; t1; count the elements that are
 not n(n+1)/2 (every element, outside the timed part). time = median over the timed iterations of the
 max over ranks; algbw = bytes/time, busbw = algbw*2(n-1)/n (nccl-tests), GB = 1e9 B.
-Iterations: 512 MiB of traffic per size clamped to [5, 200] unless --iters; warmup min(5, iters).
+Iterations: 512 MiB of traffic per size clamped to [5, 200] unless --iters; warmup min(5, iters)
+unless --warmup.
 The JSON's rows carry `wrong` (summed over ranks and iterations) and `checked` (elements compared).
 """
 import argparse
@@ -43,7 +45,7 @@ def rank_main(a):
         count = size // 4
         buf = torch.empty(count, dtype=torch.float32)
         iters = iterations(size, a.iters)
-        warm = min(5, iters)
+        warm = a.warmup if a.warmup > 0 else min(5, iters)
         times, wrong = [], 0
         for it in range(warm + iters):
             buf.fill_(a.rank + 1)
@@ -104,6 +106,7 @@ def main():
     ap.add_argument("-n", type=int, default=2)
     ap.add_argument("--sizes", required=True, help="comma-separated sizes in bytes (multiples of 4)")
     ap.add_argument("--iters", type=int, default=0, help="timed iterations per size (0: by size)")
+    ap.add_argument("--warmup", type=int, default=0, help="untimed iterations per size (0: min(5, iters))")
     ap.add_argument("--port", type=int, required=True)
     ap.add_argument("--json", required=True)
     ap.add_argument("--timeout", type=int, default=600)

@@ -3,13 +3,14 @@
  *
  *   mpicc -O2 -o BUILD/mpi_allreduce bench/peers/mpi_allreduce.c
  *   mpirun --allow-run-as-root -np N --mca pml ob1 --mca btl tcp,self --mca btl_tcp_if_include lo \
- *          --mca oob_tcp_if_include lo BUILD/mpi_allreduce OUT.json 4096,65536 [ITERS]
+ *          --mca oob_tcp_if_include lo BUILD/mpi_allreduce OUT.json 4096,65536 [ITERS [WARMUP]]
  *   (--mca btl vader,self instead of tcp,self: the shared-memory column.)
  *
  * Per size, per iteration: fill with rank+1; MPI_Barrier; t0; MPI_Allreduce; t1; count the elements that
  * are not n(n+1)/2 (every element, outside the timed part). time = median over the timed iterations of
  * the max over ranks; algbw = bytes/time, busbw = algbw*2(n-1)/n (nccl-tests), GB = 1e9 B.
- * Iterations: 512 MiB of traffic per size clamped to [5, 200] unless ITERS > 0; warmup min(5, iters).
+ * Iterations: 512 MiB of traffic per size clamped to [5, 200] unless ITERS > 0; warmup min(5, iters)
+ * unless WARMUP > 0.
  * Rows carry `wrong` (summed over ranks and iterations) and `checked` (elements compared).
  */
 #include <mpi.h>
@@ -34,10 +35,11 @@ int main(int argc, char **argv) {
   MPI_Comm_rank(MPI_COMM_WORLD, &rank);
   MPI_Comm_size(MPI_COMM_WORLD, &n);
   if (argc < 3) {
-    if (rank == 0) fprintf(stderr, "usage: mpi_allreduce OUT.json SIZES(bytes, comma-separated) [ITERS]\n");
+    if (rank == 0) fprintf(stderr, "usage: mpi_allreduce OUT.json SIZES(bytes, comma-separated) [ITERS [WARMUP]]\n");
     MPI_Abort(MPI_COMM_WORLD, 2);
   }
   int forced = argc > 3 ? atoi(argv[3]) : 0;
+  int forcedWarm = argc > 4 ? atoi(argv[4]) : 0;
   const float want = (float)n * (n + 1) / 2.0f;
   char lib[MPI_MAX_LIBRARY_VERSION_STRING];
   int len;
@@ -64,7 +66,7 @@ int main(int argc, char **argv) {
     }
     long count = size / 4;
     float *buf = malloc(size);
-    int iters = iterations(size, forced), warm = iters < 5 ? iters : 5;
+    int iters = iterations(size, forced), warm = forcedWarm > 0 ? forcedWarm : iters < 5 ? iters : 5;
     double *t = malloc(sizeof(double) * iters);
     long wrong = 0;
     for (int it = 0; it < warm + iters; it++) {

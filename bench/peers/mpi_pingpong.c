@@ -5,13 +5,14 @@
  *
  *   mpicc -O2 -o BUILD/mpi_pingpong bench/peers/mpi_pingpong.c
  *   mpirun --allow-run-as-root -np 2 --mca pml ob1 --mca btl tcp,self (or vader,self) ... \
- *          BUILD/mpi_pingpong OUT.json 4,64,1024 [ITERS]
+ *          BUILD/mpi_pingpong OUT.json 4,64,1024 [ITERS [WARMUP]]
  *
  * Every message is checked, outside the timed part: each rank sends a payload that depends on its rank,
  * the size and the iteration, and the receiver compares every byte. Every iteration starts with a
  * barrier (as zcoll bench latency's do); time = median over the timed iterations of the max over the two
  * ranks of the half round trip (the mean too, which is what osu_latency prints).
- * Iterations unless ITERS > 0: 1000 up to 8 KiB, 100 above (osu_latency's split), warmup a tenth.
+ * Iterations unless ITERS > 0: 1000 up to 8 KiB, 100 above (osu_latency's split), warmup a tenth
+ * (min(5, ITERS) when ITERS is given) unless WARMUP > 0.
  */
 #include <mpi.h>
 #include <stdio.h>
@@ -33,10 +34,11 @@ int main(int argc, char **argv) {
   MPI_Comm_rank(MPI_COMM_WORLD, &rank);
   MPI_Comm_size(MPI_COMM_WORLD, &n);
   if (n != 2 || argc < 3) {
-    if (rank == 0) fprintf(stderr, "usage: mpirun -np 2 mpi_pingpong OUT.json SIZES(bytes, comma-separated) [ITERS] (got %d ranks)\n", n);
+    if (rank == 0) fprintf(stderr, "usage: mpirun -np 2 mpi_pingpong OUT.json SIZES(bytes, comma-separated) [ITERS [WARMUP]] (got %d ranks)\n", n);
     MPI_Abort(MPI_COMM_WORLD, 2);
   }
   int forced = argc > 3 ? atoi(argv[3]) : 0;
+  int forcedWarm = argc > 4 ? atoi(argv[4]) : 0;
   const int peer = 1 - rank, tag = 7;
   FILE *out = NULL;
   if (rank == 0) {
@@ -57,7 +59,7 @@ int main(int argc, char **argv) {
       return 2; /* MPI_Abort does not return; this tells the compiler size is valid below */
     }
     unsigned char *mine = malloc((size_t)size), *got = malloc((size_t)size);
-    int iters = forced > 0 ? forced : size <= 8192 ? 1000 : 100, warm = forced > 0 ? (forced < 5 ? forced : 5) : iters / 10;
+    int iters = forced > 0 ? forced : size <= 8192 ? 1000 : 100, warm = forcedWarm > 0 ? forcedWarm : forced > 0 ? (forced < 5 ? forced : 5) : iters / 10;
     double *t = malloc(sizeof(double) * iters);
     long wrong = 0;
     for (int it = 0; it < warm + iters; it++) {

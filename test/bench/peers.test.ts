@@ -43,7 +43,7 @@ function checks(md: string, heading: string): Array<{ name: string; checked: num
 }
 
 t.test('every peer present: both tables full, every check 0 wrong', { skip: hasMpi && hasTorch ? false : 'needs mpicc/mpirun (openmpi-bin libopenmpi-dev) and /usr/bin/python3 with torch (python3-torch)' }, async (t) => {
-  const r = await peers('all', ['--ranks', '2', '--sizes', '4K', '--latency', '4:64:16', '--iters', '2']);
+  const r = await peers('all', ['--ranks', '2', '--sizes', '4K', '--latency', '4:64:16', '--iters', '2', '--warmup', '3']);
   t.equal(r.code, 0, r.stderr);
   const md = readFileSync(join(dir, 'all.md'), 'utf8');
   const ar = table(md, '## All-reduce, 2 ranks');
@@ -60,11 +60,15 @@ t.test('every peer present: both tables full, every check 0 wrong', { skip: hasM
   for (const row of lat.rows) for (const cell of row.slice(1, 5)) t.match(cell, /^\d+(\.\d+)? (us|ms)$/, `latency cell '${cell}'`);
   const arChecks = checks(md, '## All-reduce, 2 ranks');
   t.same(arChecks.map((c) => c.name), arCols);
-  // 1 size x (2 warmup + 2 timed) iterations x 2 ranks, every element: 1024 x 8.
-  for (const c of arChecks) t.same([c.checked, c.wrong], [1024 * 8, 0], c.name);
+  // 1 size x (3 warmup + 2 timed) iterations x 2 ranks, every element: 1024 x 10. Every program
+  // honours --warmup (a program that kept its own rule, min(5, iters) = 2, would check 1024 x 8).
+  for (const c of arChecks) t.same([c.checked, c.wrong], [1024 * 10, 0], c.name);
   const latChecks = checks(md, '## Point-to-point latency');
   t.same(latChecks.map((c) => c.name), ['zcoll-shm', 'zcoll-zmq', 'mpi-tcp', 'mpi-shm']);
   for (const c of latChecks) t.ok(c.checked > 0 && c.wrong === 0, `${c.name}: ${c.checked} checked, ${c.wrong} wrong`);
+  // The OpenMPI ping-pong checks every byte both ways: (4 + 64) bytes x (3 warmup + 2 timed) x 2.
+  for (const c of latChecks.filter((x) => x.name.startsWith('mpi'))) t.equal(c.checked, 68 * 5 * 2, `${c.name} honours --warmup`);
+  t.match(md, /--iters 2 --warmup 3/, 'the command line recorded says the warm-up');
   t.match(md, /Result: every check passed \(0 wrong\)/);
   // The JSON against its own definition: busbw = bytes / time (2 ranks: 2(n-1)/n = 1), GB = 1e9 B.
   const json = JSON.parse(readFileSync(join(dir, 'all.json'), 'utf8')) as { n2: Record<string, Array<{ bytes: number; time_med_s: number; busbw_GBps: number }>> };
