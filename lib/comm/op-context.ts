@@ -32,7 +32,8 @@ export interface FrameHandler {
 export interface OpHost {
   readonly rank: number;
   readonly epoch: number;
-  sendRaw(peer: number, header: DataHeader, payload: Uint8Array | undefined): Promise<void>;
+  /** `volatile`: see FrameSender.send (op-queue.ts). */
+  sendRaw(peer: number, header: DataHeader, payload: Uint8Array | undefined, volatile?: boolean): Promise<void>;
   /** Tells every peer this rank's deadline for the op expired (see OpContext.onTimeout). */
   announceStuck(op: OpContext): void;
   /** Peers that have not said they are stuck in collective `seq`, in rank order. */
@@ -128,9 +129,9 @@ export class OpContext {
   }
 
   /** Segment `segment` of transfer `transfer` of this op, `elements` elements, to `peer`. */
-  send(peer: number, transfer: number, segment: number, payload: Uint8Array | undefined, elements: number): Promise<void> {
+  send(peer: number, transfer: number, segment: number, payload: Uint8Array | undefined, elements: number, volatile = false): Promise<void> {
     const header = dataHeader(this.host.rank, this.host.epoch, this.seq, this.desc, transfer, segment, elements);
-    return this.host.sendRaw(peer, header, payload).catch((e: unknown) => {
+    return this.host.sendRaw(peer, header, payload, volatile).catch((e: unknown) => {
       const err = e instanceof ZcollError ? e : new ZcollError('ETIMEDOUT', `could not queue a message to rank ${peer}: ${(e as Error).message}`, this.ctx(peer), { cause: e });
       this.fail(err, true);
       throw err;

@@ -25,7 +25,12 @@ export const MAX_SEQ_AHEAD = 64;
 const PEER_LOST_GRACE_MS = 250;
 
 export interface FrameSender {
-  send(peer: number, header: Header, payload?: Uint8Array): Promise<void>;
+  /**
+   * Sends a frame. `volatile`: the caller may change the payload's memory as soon as this returns, so
+   * a sender that reads it later (a socket, a slot not free yet) copies it first; one that copies it
+   * at once (a mailbox) does not, which spares the executor a private copy of every small send.
+   */
+  send(peer: number, header: Header, payload?: Uint8Array, volatile?: boolean): Promise<void>;
 }
 
 /** What the engine needs around it: point-to-point, peers gone, tracing, registered buffers. */
@@ -360,8 +365,8 @@ export class OpQueue implements OpHost {
 
   // ---------------------------------------------------------------- OpHost
 
-  sendRaw(peer: number, header: Header, payload: Uint8Array | undefined): Promise<void> {
-    return this.p.outbox.send(peer, header, payload);
+  sendRaw(peer: number, header: Header, payload: Uint8Array | undefined, volatile = false): Promise<void> {
+    return this.p.outbox.send(peer, header, payload, volatile);
   }
 
   private tellAll(header: (peer: number) => Header): void {

@@ -35,8 +35,12 @@ import type { Schedule, Transfer } from './types.js';
 /** What the executor needs from the communicator for one collective. */
 export interface ExecChannel {
   readonly rank: number;
-  /** Sends segment `segment` of transfer `transfer`; `count` elements. Failures fail the op. */
-  send(peer: number, transfer: number, segment: number, payload: Uint8Array | undefined, count: number): Promise<void>;
+  /**
+   * Sends segment `segment` of transfer `transfer`; `count` elements. Failures fail the op.
+   * `volatile`: the payload's memory may change once this returns (the channel copies it unless it
+   * copies it at once anyway).
+   */
+  send(peer: number, transfer: number, segment: number, payload: Uint8Array | undefined, count: number, volatile: boolean): Promise<void>;
   /** Fails the collective (protocol violations found while executing). */
   fail(err: ZcollError): void;
 }
@@ -128,12 +132,6 @@ function receivingRanks(s: Schedule): ReadonlySet<number> {
 /** Transfers of chunks this large are acknowledged; smaller unconfirmed ones are sent from a copy. */
 const ACK_MIN_BYTES = 256 * 1024;
 
-function copyOf(b: Uint8Array): Buffer {
-  const c = Buffer.allocUnsafe(b.byteLength);
-  c.set(b);
-  return c;
-}
-
 /** Acknowledgements travel as transfer ids -2, -3, ...: ackId maps a transfer id to its ack id and back. */
 const ACK_BASE = -2;
 const ackId = (x: number): number => ACK_BASE - x;
@@ -189,14 +187,15 @@ export function execute(p: ExecuteParams, ch: ExecChannel): Execution {
 
   const sendSegment = (t: Transfer, seg: number): void => {
     const sp = segOf(t.chunk, seg);
-    let payload: Uint8Array | undefined;
-    if (sp.length > 0) payload = t.snapshot === true || (plan.awaitAck.has(t.id) && !acked(t)) ? copyOf(bytesOf(sp)) : bytesOf(sp);
-    post(t.dst, t.id, seg, payload, sp.length);
+    // A snapshot, or a small transfer whose landing nothing confirms, must not be read after this
+    // call: sent as volatile, the channel copies it (at once into a mailbox, or privately first).
+    const volatile = t.snapshot === true || (plan.awaitAck.has(t.id) && !acked(t));
+    post(t.dst, t.id, seg, sp.length > 0 ? bytesOf(sp) : undefined, sp.length, volatile);
   };
 
-  const post = (peer: number, transfer: number, seg: number, payload: Uint8Array | undefined, count: number): void => {
+  const post = (peer: number, transfer: number, seg: number, payload: Uint8Array | undefined, count: number, volatile = false): void => {
     sendsInFlight++;
-    ch.send(peer, transfer, seg, payload, count).then(
+    ch.send(peer, transfer, seg, payload, count, volatile).then(
       () => {
         sendsInFlight--;
         maybeDone();

@@ -12,6 +12,13 @@ import type { ShmMailbox } from './shm-mailbox.js';
 import { MAILBOX_MAX_PAYLOAD } from './shm-mailbox-layout.js';
 import { phaseClock } from '../phase-clock.js';
 
+/** A private copy of a payload its owner may change before it is read. */
+function copyOf(b: Uint8Array): Buffer {
+  const c = Buffer.allocUnsafe(b.byteLength);
+  c.set(b);
+  return c;
+}
+
 /** The header-only frame that tells a peer to drain its mailbox from this rank. */
 function doorbell(h: Header): Header {
   return mailHeader(h.sender, h.epoch);
@@ -70,7 +77,7 @@ export class Outbox {
     this.seam = seam;
   }
 
-  send(peer: number, header: Header, payload?: Uint8Array): Promise<void> {
+  send(peer: number, header: Header, payload?: Uint8Array, volatile = false): Promise<void> {
     const link = this.links.get(peer);
     if (link === undefined) return Promise.reject(new Error(`no link to rank ${peer}`));
     const seam = this.seam;
@@ -83,9 +90,13 @@ export class Outbox {
           phaseClock?.('sent');
           return Promise.resolve();
         }
+        if (volatile && payload !== undefined) payload = copyOf(payload); // every other way reads it later
         if (!this.viaShm(peer, header, payload)) return this.putEncoded(link, head, payload);
-      } else if (!this.viaShm(peer, header, payload)) return this.put(link, header, payload);
-    }
+      } else {
+        if (volatile && payload !== undefined) payload = copyOf(payload);
+        if (!this.viaShm(peer, header, payload)) return this.put(link, header, payload);
+      }
+    } else if (volatile && payload !== undefined) payload = copyOf(payload); // it waits in the chain below
     const chain = tail ?? { promise: Promise.resolve(), pending: 0 };
     this.tails.set(peer, chain);
     chain.pending++;

@@ -91,8 +91,9 @@ export class Loopback {
   /** The FrameSender of rank `src`. */
   sender(src: number): FrameSender {
     return {
-      send: (peer, header, payload) => {
-        this.post(src, peer, header, payload);
+      // A volatile payload is copied at the send, as the outbox does (it delivers later, from views).
+      send: (peer, header, payload, volatile) => {
+        this.post(src, peer, header, volatile === true && payload !== undefined ? payload.slice() : payload);
         return Promise.resolve();
       },
     };

@@ -68,8 +68,9 @@ export class InMemoryNet {
       { schedule: o.schedule, buffer: o.buffers[rank], op: o.op, segmentElems: o.segmentElems, kernels: o.kernels },
       {
         rank,
-        send: (peer, transfer, segment, payload, count) => {
-          const f: Frame = { src: rank, dst: peer, transfer, segment, payload, count };
+        // A volatile payload is copied at the send (as the outbox does); others are delivered as views, later.
+        send: (peer, transfer, segment, payload, count, volatile) => {
+          const f: Frame = { src: rank, dst: peer, transfer, segment, payload: volatile && payload !== undefined ? payload.slice() : payload, count };
           (o.hold?.(f) === true ? this.held : this.queue).push(f);
           return Promise.resolve();
         },

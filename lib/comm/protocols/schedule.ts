@@ -23,8 +23,8 @@ export function runSchedule(ctx: OpContext, schedule: Schedule, buffer: NumericA
     { schedule, buffer, op, segmentElems: segmentElemsOf(segmentBytes, BYTES_PER_ELEMENT[dtypeOf(buffer)]), kernels },
     {
       rank: ctx.rank,
-      send: (peer, x, s, payload, count) => {
-        const sent = ctx.send(peer, x, s, payload, count);
+      send: (peer, x, s, payload, count, volatile) => {
+        const sent = ctx.send(peer, x, s, payload, count, volatile);
         if (trace !== undefined) {
           const t0 = performance.now();
           const args = { peer, transfer: x, segment: s, bytes: payload?.byteLength ?? 0 };
