@@ -318,9 +318,10 @@ for (const n of [0, 1, 7, 31, 32, 33, 64, 95, 100, 1000, 4099, 20000]) {
   }
 }
 
-// voteCount: M = 0..17 workers, word counts around the 64-word blocks of the native loop.
+// voteCount: M = 0..17 workers, word counts around the native loops' steps (8-word AVX2 vectors
+// for M <= 15, then a tail; 64-word blocks otherwise).
 for (let m = 0; m <= 17; m++) {
-  for (const words of [0, 1, 3, 64, 65, 130]) {
+  for (const words of [0, 1, 3, 7, 8, 17, 64, 65, 130]) {
     const rows: Uint32Array[] = [];
     for (let i = 0; i < m; i++) {
       const row = new Uint32Array(words + 1); // longer than `words`: only the first words count
