@@ -64,6 +64,9 @@
  * jsKernels.signApply of that vote (signum-allgather-chunked: the same, on its whole vectors);
  * f32 with momentum: the average as f32, and the new momentum and parameters against
  * jsKernels.momentumSignPackTo and jsKernels.axpy from the state before the step.
+ * Quiet check: the machine's busy CPU time over the run (/proc/stat) less the CPU of the bench's own
+ * processes, printed as the CPU other processes took (a second engine on the machine shows here
+ * even when the load average, a 1-minute mean, still carries a previous job's load).
  * Prints a self-contained markdown report: date, load average before, during and after, node, kernels,
  * transport, then median and best of the reps, and speed-ups vs f32 (from medians / from bests).
  * Run: node dist/bench/signsgd-speed.js [--d 25000000] [--ranks 4] [--reps 9] [--lr 1e-4] [--chunks 2]
@@ -71,6 +74,7 @@
  * ZCOLL_KERNELS pass through). Memory: ~4 x 4d bytes per rank plus the collectives' buffers.
  */
 import { spawn } from 'node:child_process';
+import { readFileSync } from 'node:fs';
 import { availableParallelism, loadavg } from 'node:os';
 import { fileURLToPath } from 'node:url';
 import { init, type Communicator } from '../lib/index.js';
@@ -381,6 +385,9 @@ async function worker(): Promise<void> {
   }
   if (comm.rank === 0) process.stdout.write(`KERNELS ${kernels.name}${kernels.name === 'native' ? ` (${nativeLoad.simd ?? '?'})` : ''}\n`);
   await comm.close();
+  // This process's whole CPU time, for the launcher's count of the CPU other processes took.
+  const own = process.cpuUsage();
+  process.stdout.write(`CPUTOTAL ${(own.user + own.system) / 1000}\n`);
 }
 
 function median(xs: number[]): number {
@@ -390,12 +397,25 @@ function median(xs: number[]): number {
 
 const loadNow = (): string => loadavg().map((x) => x.toFixed(2)).join(' ');
 
+/** Busy CPU time of the whole machine since boot, ms (/proc/stat: every column but idle and iowait), or undefined off Linux. */
+function busyCpuMs(): number | undefined {
+  try {
+    const fields = readFileSync('/proc/stat', 'utf8').split('\n')[0].trim().split(/\s+/).slice(1).map(Number);
+    const [user, nice, system, , , irq, softirq, steal] = fields;
+    // USER_HZ is 100 on Linux builds for every architecture Node runs on.
+    return (user + nice + system + irq + softirq + (steal ?? 0)) * 10;
+  } catch {
+    return undefined;
+  }
+}
+
 async function launch(): Promise<void> {
   const ranks = numberArg('signsgd-speed', 'ranks', args.ranks, 4);
   const d = numberArg('signsgd-speed', 'd', args.d, 25000000);
   const cores = availableParallelism();
   const started = new Date();
   const loadBefore = loadNow();
+  const busyBefore = busyCpuMs();
   const port = await freePort();
   const script = fileURLToPath(import.meta.url);
   const samples: Sample[][] = Array.from({ length: ranks }, () => []);
@@ -403,6 +423,7 @@ async function launch(): Promise<void> {
   const checks: Check[][] = Array.from({ length: ranks }, () => []);
   const streams: Stream[][] = Array.from({ length: ranks }, () => []);
   let kernelName = '?';
+  let ranksCpuMs = 0;
   // The 1-minute load average sampled while the ranks run (the machine may be shared).
   const loadDuring: number[] = [];
   const sampler = setInterval(() => loadDuring.push(loadavg()[0]), 2000);
@@ -420,6 +441,7 @@ async function launch(): Promise<void> {
             if (line.startsWith('RESULT ')) samples[rank].push(JSON.parse(line.slice(7)) as Sample);
             if (line.startsWith('BYTES ')) peerBytes[rank].push(JSON.parse(line.slice(6)) as PeerBytes);
             if (line.startsWith('KERNELS ')) kernelName = line.slice(8);
+            if (line.startsWith('CPUTOTAL ')) ranksCpuMs += Number(line.slice(9));
             if (line.startsWith('CHECK ')) checks[rank].push(JSON.parse(line.slice(6)) as Check);
             if (line.startsWith('STREAM ')) streams[rank].push(JSON.parse(line.slice(7)) as Stream);
           }
@@ -431,6 +453,16 @@ async function launch(): Promise<void> {
   clearInterval(sampler);
   if (codes.some((c) => c !== 0)) throw new Error(`a rank failed: exit codes ${codes.join(', ')}`);
   const loadAfter = loadNow();
+  const busyAfter = busyCpuMs();
+  const wallMs = Date.now() - started.getTime();
+  // The machine's busy CPU (all processes, /proc/stat) less this bench's own (ranks and launcher):
+  // what other processes took while the bench ran. Near 0 on a quiet machine.
+  const launcherCpu = process.cpuUsage();
+  const othersMs = busyBefore !== undefined && busyAfter !== undefined ? busyAfter - busyBefore - ranksCpuMs - (launcherCpu.user + launcherCpu.system) / 1000 : undefined;
+  const others =
+    othersMs !== undefined
+      ? `CPU taken by other processes during the run: ${(Math.max(0, othersMs) / 1000).toFixed(1)} s of ${((cores * wallMs) / 1000).toFixed(0)} s (${((100 * Math.max(0, othersMs)) / (cores * wallMs)).toFixed(0)} % of ${cores} cores; /proc/stat busy time less the bench's own)`
+      : 'CPU taken by other processes: n/a (no /proc/stat)';
   const during = loadDuring.length > 0 ? `${Math.min(...loadDuring).toFixed(2)}-${Math.max(...loadDuring).toFixed(2)}` : 'n/a';
   const reps = samples[0].length / VARIANTS.length;
   /** Per rep, the slowest rank's value of `pick`. */
@@ -472,7 +504,8 @@ async function launch(): Promise<void> {
   const lines = [
     `# ${started.toISOString()}: d = ${d} (${((4 * d) / 1e6).toFixed(0)} MB of float32), ${ranks} ranks on 127.0.0.1 ` +
       `(transport ${process.env.ZCOLL_TRANSPORT || 'default'}), ${cores} cores, ${reps} reps after a warm-up, kernels ${kernelName}, node ${process.version}`,
-    `# load average (1, 5, 15 min): ${loadBefore} before, ${loadAfter} after; 1-min load ${during} during the run; ${((Date.now() - started.getTime()) / 1000).toFixed(0)} s`,
+    `# load average (1, 5, 15 min): ${loadBefore} before, ${loadAfter} after; 1-min load ${during} during the run; ${(wallMs / 1000).toFixed(0)} s`,
+    `# ${others}`,
     '| variant | step ms median / best | comm ms median / best | exchange ms median / best | local ms median | local passes ms median: signs / apply (slowest rank) | comm, per-rank call, ms median / best | MB sent per rank per step | MB received per rank per step | page faults per rank per step (median) | CPU ms of all ranks per step (median), share of the cores | step speed-up vs f32 (median / best) | comm speed-up | exchange speed-up | step speed-up vs f32-registered | comm speed-up | exchange speed-up |' +
       (baseMomentum !== undefined ? ' extra: step speed-up vs f32 SGD with momentum (median / best) |' : ''),
     `|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|${baseMomentum !== undefined ? '---|' : ''}`,
