@@ -120,16 +120,20 @@ for (const [name, k] of impls) {
         }
       }
     }
-    // Past the native streaming threshold (2^22 elements), with a partial last word.
+    // Past the native streaming threshold (2^22 elements), with a partial last word; `next` at
+    // offsets 0 and 4 floats (16 bytes apart, so one of them is 32-byte aligned: 32-byte streaming
+    // stores) and 1 (4-byte aligned only: plain stores).
     const d = (1 << 22) + 37;
     const grad = values(d, 0);
     const momentum = values(d, 0);
-    const next = new Float32Array(d);
-    const out = new Uint32Array(Math.ceil(d / 32));
-    t.equal(k.momentumSignPackTo(grad, momentum, next, 0.9, out, undefined, 0), -1);
     const ref = referenceMomentum(grad, momentum, 0.9, undefined, 0);
-    t.equal(firstDiff(next, ref.next), -1, `d=${d}: new momentum bit for bit`);
-    t.equal(firstDiff(out, ref.signs), -1, `d=${d}: signs`);
+    for (const offset of [0, 4, 1]) {
+      const next = at(d, offset);
+      const out = new Uint32Array(Math.ceil(d / 32));
+      t.equal(k.momentumSignPackTo(grad, momentum, next, 0.9, out, undefined, 0), -1);
+      t.equal(firstDiff(next, ref.next), -1, `d=${d} next at offset ${offset}: new momentum bit for bit`);
+      t.equal(firstDiff(out, ref.signs), -1, `d=${d}: signs`);
+    }
   });
 
   t.test(`${name}: momentumSignPackTo failures`, { skip: k === undefined ? nativeSkip : false }, async (t) => {
