@@ -44,7 +44,8 @@
  * CPU: per rep, the CPU time (user + system, process.cpuUsage) of all ranks' processes during their
  * step, summed, median over the reps; and its share of what the cores could give in the step's wall
  * time (cores x step): near 100 %, the step is bound by the CPU the ranks share (a core stalled on
- * memory counts as busy), and overlapping its phases cannot shorten it, only less work can.
+ * memory counts as busy), and overlapping its phases cannot shorten it, only less work can. A
+ * second table splits one rank's CPU per step: before the collective, during it, after it.
  * Page faults: minor page faults of a rank's whole step (process.resourceUsage); per rep the rank
  * with the most, median over the reps: first touches of fresh buffers and of cold shared-memory slots, which
  * cost CPU time per 4 KiB and grow with the machine's load.
@@ -114,6 +115,9 @@ interface Sample {
   applyMs: number;
   /** CPU time (user + system) of this rank's process during the step, ms. */
   cpuMs: number;
+  /** The part of cpuMs before the collective was called, and during it (to its result). */
+  cpuBeforeMs: number;
+  cpuCollectiveMs: number;
 }
 
 /** One rank's verdict on the checked step of a variant: elements that differ from the reference. */
@@ -216,17 +220,21 @@ async function worker(): Promise<void> {
     await comm.barrier();
     const sent0 = comm.outbox.counters.payloadBytes;
     const faults0 = process.resourceUsage().minorPageFault;
-    const cpu0 = process.cpuUsage();
+    const cpu0 = cpuNow();
     const t0 = performance.now();
     let a: number;
     let b: number;
+    let ca = cpu0;
+    let cb = cpu0;
     let signsMs = 0;
     let applyOverlapped: number | undefined;
     const phases: VotePhaseTimes = {};
     if (v === 'allreduce-f32-momentum') {
       a = performance.now();
+      ca = cpuNow();
       await comm.allReduce(gradF32Momentum, { op: 'avg', inPlace: true });
       b = performance.now();
+      cb = cpuNow();
       const bad = kernels.momentumSignPackTo(gradF32Momentum, f32Momentum.current, f32Momentum.spare, signum.beta, f32Momentum.signs, undefined, 0);
       if (bad >= 0) throw new Error(`allreduce-f32-momentum: rank ${comm.rank}: momentum element ${bad} is not finite`);
       [f32Momentum.current, f32Momentum.spare] = [f32Momentum.spare, f32Momentum.current];
@@ -234,8 +242,10 @@ async function worker(): Promise<void> {
     } else if (isF32(v)) {
       const g = v === 'allreduce-f32' ? gradF32 : gradF32Registered;
       a = performance.now();
+      ca = cpuNow();
       await comm.allReduce(g, { op: 'avg', inPlace: true });
       b = performance.now();
+      cb = cpuNow();
       kernels.axpy(params, -lr, g);
     } else if (v === 'signum-allgather-chunked') {
       // Chunk k's vote is called as soon as its signs exist and applied when it arrives; the
@@ -256,17 +266,21 @@ async function worker(): Promise<void> {
         );
       }
       a = performance.now();
+      ca = cpuNow();
       signsMs = a - t0;
       await Promise.all(pending);
       [chunked.current, chunked.spare] = [chunked.spare, chunked.current];
       b = performance.now();
+      cb = cpuNow();
       applyOverlapped = applyTotal;
     } else {
       const signs = signum.signs(grad);
       a = performance.now();
+      ca = cpuNow();
       signsMs = a - t0;
       const vote = await signVote(comm, signs, d, { mode: v.slice('signum-'.length) as SignVoteMode, root: 0, scratch: scratchOf(v), phases });
       b = performance.now();
+      cb = cpuNow();
       signum.apply(params, vote);
       lastSigns = signs;
       lastVote = vote;
@@ -274,8 +288,7 @@ async function worker(): Promise<void> {
     const end = performance.now();
     const applyMs = applyOverlapped ?? end - b;
     const stepMs = end - t0;
-    const cpu = process.cpuUsage(cpu0);
-    const cpuMs = (cpu.user + cpu.system) / 1000;
+    const cpuMs = cpuNow() - cpu0;
     const faults = process.resourceUsage().minorPageFault - faults0;
     const commMs = b - a;
     const payloadSent = comm.outbox.counters.payloadBytes - sent0;
@@ -286,7 +299,7 @@ async function worker(): Promise<void> {
       packMs = performance.now() - p;
     }
     const origin = performance.timeOrigin;
-    return { stepMs, commMs, commEntry: origin + a, commExit: origin + b, packMs, payloadSent, faults, signsMs, applyMs, cpuMs, ...(v === 'signum-reduce' ? { phases } : {}) };
+    return { stepMs, commMs, commEntry: origin + a, commExit: origin + b, packMs, payloadSent, faults, signsMs, applyMs, cpuMs, cpuBeforeMs: ca - cpu0, cpuCollectiveMs: cb - ca, ...(v === 'signum-reduce' ? { phases } : {}) };
   };
   /** The same 4096 coordinates on every rank. */
   const sampled = (): Uint32Array => {
@@ -396,6 +409,12 @@ function median(xs: number[]): number {
 }
 
 const loadNow = (): string => loadavg().map((x) => x.toFixed(2)).join(' ');
+
+/** This process's CPU time (user + system) so far, ms. */
+function cpuNow(): number {
+  const c = process.cpuUsage();
+  return (c.user + c.system) / 1000;
+}
 
 /** Busy CPU time of the whole machine since boot, ms (/proc/stat: every column but idle and iowait), or undefined off Linux. */
 function busyCpuMs(): number | undefined {
@@ -529,6 +548,24 @@ async function launch(): Promise<void> {
       return `${ms(median(xs))} / ${ms(Math.min(...xs))}`;
     });
     lines.push('', `'reduce' phases, slowest rank, ms median / best: | counts (spread to lanes) | reduce-scatter | vote (lanes -> words, ties) | all-gather (no unpack) |`, `| ${cells.join(' | ')} |`);
+  }
+  // Where each rank's CPU goes (the step is bound by the CPU the ranks share when their sum fills the cores).
+  {
+    const all = (v: Variant, pick: (s: Sample) => number): number[] => samples.flatMap((rs) => rs.filter((s) => s.variant === v).map(pick));
+    lines.push(
+      '',
+      'CPU per rank per step, ms (median over ranks x reps):',
+      '| variant | before the collective (Signum: momentum + pack) | the collective, to its result | after it (the update; f32 with momentum: momentum + update) | whole step |',
+      '|---|---|---|---|---|',
+    );
+    for (const v of VARIANTS) {
+      if (isOverlapped(v)) continue;
+      const before = median(all(v, (s) => s.cpuBeforeMs));
+      const collective = median(all(v, (s) => s.cpuCollectiveMs));
+      const whole = median(all(v, (s) => s.cpuMs));
+      const after = median(all(v, (s) => s.cpuMs - s.cpuBeforeMs - s.cpuCollectiveMs));
+      lines.push(`| ${v} | ${before.toFixed(1)} | ${collective.toFixed(1)} | ${after.toFixed(1)} | ${whole.toFixed(1)} |`);
+    }
   }
   // Streaming bandwidth and the memory bound of the local passes.
   // Per rep: the bytes of every rank that streamed over the wall time from the first start to the last end.

@@ -19,6 +19,7 @@ t.test('signsgd-speed bench, 3 ranks, d = 100003', async (t) => {
   }
   t.match(r.stdout, /\n\| signum-allgather-chunked \| \d+ \/ \d+ \| - \| - \| - \|/, 'no exchange figures for the overlapped variant');
   t.match(r.stdout, /extra: step speed-up vs f32 SGD with momentum/, 'the extra baseline column');
+  t.match(r.stdout, /\n\| signum-server \| [\d.]+ \| [\d.]+ \| [\d.]+ \| [\d.]+ \|\n/, 'the CPU split of one rank\'s step');
   t.match(r.stdout, /\n# CPU taken by other processes during the run: [\d.]+ s of \d+ s \(\d+ % of \d+ cores/, 'the quiet check');
   t.match(r.stdout, /\n\| signum-allgather \|(?: [^|]+ \|){9} \d+, \d+ % \|/, 'the CPU of all ranks and its share of the cores');
   t.match(r.stdout, /\nMemory: in-place streaming pass .* all 3 ranks at once [\d.]+ GB\/s/, 'the streaming bandwidth');
