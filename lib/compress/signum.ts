@@ -10,8 +10,12 @@
  * x <- x - lr·V. The two are different optimizers (Bernstein et al., ICML'18 and ICLR'19). beta = 0 gives signSGD (m = g).
  * sign(0) is +1 (the ICLR'19 wire rule); the ternary sign(0) = 0 of the ICML'18 runs is not 1 bit
  * and is not offered.
- * Arithmetic is double per element, stored to fp32, in index order: deterministic run to run and
- * rank to rank, and the same bits with the JS and the native kernels (lib/kernels/contract.ts).
+ * Arithmetic is fp32 with a rounding after every operation, as PyTorch and the GPU frameworks
+ * compute a momentum update: m <- fp32(fp32(b·m) + fp32(a·g)) with b = fp32(beta), a = fp32(1 - beta),
+ * and x <- fp32(x - fp32(l·fp32(V + fp32(w·x)))) with l = fp32(lr), w = fp32(wd), in exactly that order
+ * and without FMA (lib/kernels/contract.ts): deterministic run to run and rank to rank, and the
+ * same bits with the JS and the native kernels. lr and a non-zero wd must therefore be normal fp32
+ * numbers (about 1.2e-38 to 3.4e38): smaller ones would round to 0 or to a subnormal, larger to Inf.
  * Cost per step: two passes over memory, the fewest the data allows (the gradient exists only
  * after the previous update, so the update and the next momentum pass cannot share one):
  *   1. kernels.momentumSignPackTo: checks g (and x, 'voted'), updates the momentum and packs its
@@ -79,6 +83,9 @@ export class Signum {
     const wd = opts.weightDecay ?? 0;
     if (!(wd >= 0 && Number.isFinite(wd))) {
       throw new ZcollError('EINVAL', `option 'weightDecay' of Signum must be a finite number >= 0, got ${String(wd)}`, ctx);
+    }
+    if (wd !== 0 && !isNormal32(wd)) {
+      throw new ZcollError('EINVAL', `option 'weightDecay' of Signum is used in fp32 and must be 0 or between ${FP32_MIN_NORMAL} and ${FP32_MAX}, got ${String(wd)}`, ctx);
     }
     const wdMode = opts.wdMode ?? 'decoupled';
     if (!(WEIGHT_DECAY_MODES as readonly string[]).includes(wdMode)) {
@@ -148,8 +155,7 @@ export class Signum {
       if (voted && !isFinite32(params![bad])) throw this.badInput('params', params!, bad, ctx);
       // Finite inputs can still overflow fp32 on the store (|m| > 3.4e38): no sign worth sending.
       // Recomputed here: the kernel leaves `next` unspecified when it fails.
-      const decayed = voted ? grad[bad] + this.weightDecay * params![bad] : grad[bad];
-      const value = String(Math.fround(this.beta * this.current[bad] + (1 - this.beta) * decayed));
+      const value = String(momentumElement(this.beta, this.current[bad], grad[bad], voted ? this.weightDecay : 0, voted ? params![bad] : 0));
       throw new ZcollError(
         'ENUMERIC',
         `momentum element ${bad} of ${this.d} overflowed fp32 to ${value}; the gradient (or the weight decay term) is too large; the momentum was left unchanged`,
@@ -208,9 +214,31 @@ function isFinite32(x: number): boolean {
   return x - x === 0;
 }
 
+/** The smallest normal and the largest finite fp32 numbers. */
+const FP32_MIN_NORMAL = 2 ** -126;
+const FP32_MAX = Math.fround(3.4028234663852886e38);
+
+/** True iff x rounds to a normal, finite fp32 number (the kernels compute with fround(x)). */
+function isNormal32(x: number): boolean {
+  const r = Math.abs(Math.fround(x));
+  return r >= FP32_MIN_NORMAL && r <= FP32_MAX;
+}
+
+/**
+ * One element of the kernels' fp32 momentum rule (lib/kernels/contract.ts), for error messages:
+ * fround(fround(b·m) + fround(a·(g [+ fround(w·x)]))), rounding after every operation.
+ */
+function momentumElement(beta: number, m: number, g: number, wd: number, x: number): number {
+  const decayed = wd === 0 ? g : Math.fround(g + Math.fround(Math.fround(wd) * x));
+  return Math.fround(Math.fround(Math.fround(beta) * m) + Math.fround(Math.fround(1 - beta) * decayed));
+}
+
 function checkLr(lr: number, ctx: ErrorContext): number {
   if (!(typeof lr === 'number' && lr > 0 && Number.isFinite(lr))) {
     throw new ZcollError('EINVAL', `option 'lr' of Signum must be a finite number > 0, got ${String(lr)}`, ctx);
+  }
+  if (!isNormal32(lr)) {
+    throw new ZcollError('EINVAL', `option 'lr' of Signum is used in fp32 and must be between ${FP32_MIN_NORMAL} and ${FP32_MAX}, got ${String(lr)}`, ctx);
   }
   return lr;
 }

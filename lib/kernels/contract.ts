@@ -42,12 +42,18 @@ export interface Kernels {
   /** The first index i < src.length where src[i] is NaN or +-Inf, or -1. Reads only. */
   firstNonFinite(src: Float32Array): number;
   /**
-   * Signum's momentum step fused with the sign pack (one pass over d = momentum.length):
-   *   m[i] <- fround(beta·m[i] + (1 - beta)·(grad[i] + wd·params[i]))   (wd·params[i] left out when params is undefined)
-   * then bit (i & 31) of out[i >> 5] is 1 iff the new m[i] < 0, bits past d are 0. Double per element,
-   * in this order, stored to fp32; beta and 1 - beta are doubles. Finiteness of the inputs is the
-   * caller's check (firstNonFinite) because the momentum must stay untouched when they are bad;
-   * this returns the first i whose new m[i] is +-Inf or NaN (an fp32 overflow of finite inputs), or -1.
+   * Signum's momentum step fused with the sign pack (one pass over d = momentum.length), in fp32
+   * arithmetic with a rounding after every operation, in exactly this order (no FMA):
+   *   b = fround(beta), a = fround(1 - beta) (1 - beta in double), w = fround(wd);
+   *   dg = grad[i]                                   when params is undefined,
+   *   dg = fround(grad[i] + fround(w·params[i]))     otherwise ('voted' weight decay);
+   *   m[i] <- fround(fround(b·m[i]) + fround(a·dg))
+   * then bit (i & 31) of out[i >> 5] is 1 iff the new m[i] < 0, bits past d are 0. This is the
+   * float32 update PyTorch and the GPU frameworks compute (m·beta, then + (1 - beta)·g, each rounded
+   * to fp32), written so that JS (Math.fround after each operation) and native fp32 SIMD lanes agree
+   * bit for bit. Finiteness of the inputs is the caller's check (firstNonFinite) because the
+   * momentum must stay untouched when they are bad; this returns the first i whose new m[i] is
+   * +-Inf or NaN (an fp32 overflow of finite inputs), or -1.
    * grad and params have at least d elements, out at least ceil(d/32) words. out must not share
    * memory with momentum: the native loop writes the words a chunk later than js.ts does.
    */
@@ -55,13 +61,13 @@ export interface Kernels {
   /**
    * Signum's whole local pass before the vote, in one pass over memory: the finiteness check of the
    * inputs, the momentum update into a second buffer and the sign pack, d = momentum.length:
-   *   next[i] <- fround(beta·momentum[i] + (1 - beta)·(grad[i] + wd·params[i]))   (wd·params[i] left out when params is undefined)
-   * then bit (i & 31) of out[i >> 5] is 1 iff next[i] < 0, bits past d are 0; the same arithmetic as
-   * momentumSignPack. `momentum` is only read, so the caller keeps it when this fails and swaps the
-   * two buffers when it succeeds. Returns the first i whose grad[i] (or params[i]) is NaN or +-Inf;
-   * else, all inputs finite, the first i whose next[i] overflowed fp32 to +-Inf; else -1. On a
-   * return >= 0, next and out hold unspecified values. next.length === d; grad and params have at
-   * least d elements, out at least ceil(d/32) words; next and out share no memory with any argument.
+   *   next[i] <- momentumSignPack's fp32 rule applied to momentum[i], grad[i] (and params[i], wd)
+   * then bit (i & 31) of out[i >> 5] is 1 iff next[i] < 0, bits past d are 0. `momentum` is only
+   * read, so the caller keeps it when this fails and swaps the two buffers when it succeeds. Returns
+   * the first i whose grad[i] (or params[i]) is NaN or +-Inf; else, all inputs finite, the first i
+   * whose next[i] overflowed fp32 to +-Inf (or is NaN: Inf - Inf, or a non-finite momentum); else -1.
+   * On a return >= 0, next and out hold unspecified values. next.length === d; grad and params have
+   * at least d elements, out at least ceil(d/32) words; next and out share no memory with any argument.
    */
   momentumSignPackTo(
     grad: Float32Array,
@@ -73,10 +79,11 @@ export interface Kernels {
     wd: number,
   ): number;
   /**
-   * Applies a packed sign vector (bit 1 = -1, bit 0 = +1) to params in place, d = params.length:
-   *   s = +-1;  x[i] <- fround(x[i] - lr·s)            when wd = 0,
-   *             x[i] <- fround(x[i] - lr·(s + wd·x[i])) otherwise   (double, in this order).
-   * votes has at least ceil(d/32) words; bits past d are ignored.
+   * Applies a packed sign vector (bit 1 = -1, bit 0 = +1) to params in place, d = params.length, in
+   * fp32 arithmetic with a rounding after every operation (l = fround(lr), w = fround(wd)):
+   *   s = +-1;  x[i] <- fround(x[i] - l·s)                                    when wd is 0 or -0,
+   *             x[i] <- fround(x[i] - fround(l·fround(s + fround(w·x[i]))))   otherwise.
+   * (l·s is exact.) votes has at least ceil(d/32) words; bits past d are ignored.
    */
   signApply(params: Float32Array, votes: Uint32Array, lr: number, wd: number): void;
   /**

@@ -127,7 +127,9 @@ export const jsKernels: Kernels = {
   momentumSignPack(grad: Float32Array, momentum: Float32Array, beta: number, out: Uint32Array, params: Float32Array | undefined, wd: number): number {
     const n = momentum.length;
     const words = (n + 31) >>> 5;
-    const gain = 1 - beta;
+    const b = Math.fround(beta);
+    const a = Math.fround(1 - beta);
+    const w32 = Math.fround(wd);
     let bad = -1;
     for (let w = 0; w < words; w++) {
       const base = w << 5;
@@ -137,7 +139,7 @@ export const jsKernels: Kernels = {
       if (params === undefined) {
         for (let j = 0; j < end; j++) {
           const i = base + j;
-          const m = Math.fround(beta * momentum[i] + gain * grad[i]);
+          const m = Math.fround(Math.fround(b * momentum[i]) + Math.fround(a * grad[i]));
           momentum[i] = m;
           if (m < 0) word |= 1 << j;
           if (bad < 0 && m - m !== 0) bad = i;
@@ -145,7 +147,8 @@ export const jsKernels: Kernels = {
       } else {
         for (let j = 0; j < end; j++) {
           const i = base + j;
-          const m = Math.fround(beta * momentum[i] + gain * (grad[i] + wd * params[i]));
+          const d = Math.fround(grad[i] + Math.fround(w32 * params[i]));
+          const m = Math.fround(Math.fround(b * momentum[i]) + Math.fround(a * d));
           momentum[i] = m;
           if (m < 0) word |= 1 << j;
           if (bad < 0 && m - m !== 0) bad = i;
@@ -167,7 +170,9 @@ export const jsKernels: Kernels = {
     const n = momentum.length;
     if (next.length !== n) throw new RangeError(`momentumSignPackTo: next has ${next.length} elements, momentum has ${n}; they must be equal`);
     const words = (n + 31) >>> 5;
-    const gain = 1 - beta;
+    const b = Math.fround(beta);
+    const a = Math.fround(1 - beta);
+    const w32 = Math.fround(wd);
     let overflow = -1;
     for (let w = 0; w < words; w++) {
       const base = w << 5;
@@ -180,7 +185,7 @@ export const jsKernels: Kernels = {
           const i = base + j;
           const g = grad[i];
           if (g - g !== 0) return i;
-          const m = Math.fround(beta * momentum[i] + gain * g);
+          const m = Math.fround(Math.fround(b * momentum[i]) + Math.fround(a * g));
           next[i] = m;
           if (m < 0) word |= 1 << j;
           if (overflow < 0 && m - m !== 0) overflow = i;
@@ -191,7 +196,8 @@ export const jsKernels: Kernels = {
           const g = grad[i];
           const x = params[i];
           if (g - g !== 0 || x - x !== 0) return i;
-          const m = Math.fround(beta * momentum[i] + gain * (g + wd * x));
+          const d = Math.fround(g + Math.fround(w32 * x));
+          const m = Math.fround(Math.fround(b * momentum[i]) + Math.fround(a * d));
           next[i] = m;
           if (m < 0) word |= 1 << j;
           if (overflow < 0 && m - m !== 0) overflow = i;
@@ -204,16 +210,20 @@ export const jsKernels: Kernels = {
   signApply(params: Float32Array, votes: Uint32Array, lr: number, wd: number): void {
     const n = params.length;
     const words = (n + 31) >>> 5;
+    const l = Math.fround(lr);
+    const w32 = Math.fround(wd);
     for (let w = 0; w < words; w++) {
       const word = votes[w];
       const base = w << 5;
       const end = Math.min(32, n - base);
       if (wd === 0) {
-        for (let j = 0; j < end; j++) params[base + j] -= lr * (1 - 2 * ((word >>> j) & 1));
+        // l·s is exact (s = +-1): one rounding, the fp32 subtraction's (the store).
+        for (let j = 0; j < end; j++) params[base + j] -= l * (1 - 2 * ((word >>> j) & 1));
       } else {
         for (let j = 0; j < end; j++) {
           const x = params[base + j];
-          params[base + j] = x - lr * (1 - 2 * ((word >>> j) & 1) + wd * x);
+          const s = 1 - 2 * ((word >>> j) & 1);
+          params[base + j] = x - Math.fround(l * Math.fround(s + Math.fround(w32 * x)));
         }
       }
     }

@@ -1,8 +1,10 @@
 // The numeric kernels of lib/kernels/contract.ts in C++, free of N-API so they can be read (and
 // tested) as plain loops. addon.cc validates the arguments and calls these; they assume valid
 // pointers and lengths. Every kernel reproduces lib/kernels/js.ts: same evaluation order per
-// element, float32 arithmetic done the way V8 does it (through double, then rounded), no FMA
-// contraction (binding.gyp passes -ffp-contract=off), so results match the JS kernels bit for bit.
+// element, float32 results computed the way the JS kernel computes them (through double then
+// rounded once, as V8 stores `f32[i] = <expression>`; Signum's passes in fp32 arithmetic with a
+// rounding after every operation, which js.ts writes with Math.fround), no FMA contraction
+// (binding.gyp passes -ffp-contract=off), so results match the JS kernels bit for bit.
 #ifndef ZCOLL_KERNELS_H
 #define ZCOLL_KERNELS_H
 
@@ -51,6 +53,8 @@ int64_t SignPack(const float* src, size_t n, uint32_t* out);
 void VoteCount(const uint32_t* const* packed, size_t m, size_t words, uint32_t* neg_out, uint32_t* tie_out);
 
 // signum_passes.cc: Signum's fused per-step passes and the SGD update (contract.ts documents each).
+// beta, wd and lr arrive as the caller's doubles; Signum's passes round them to fp32 once (the
+// momentum's gain as fp32(1 - beta), 1 - beta in double) and compute in fp32 from there.
 int64_t FirstNonFinite(const float* src, size_t n);
 // params may be nullptr (no weight decay inside the momentum); returns the first non-finite new m or -1.
 int64_t MomentumSignPack(const float* grad, float* momentum, size_t n, double beta, uint32_t* out,

@@ -5,8 +5,11 @@
 //    (behind a CPUID check) compare+movemask paths; a scalar path elsewhere.
 //  - VoteCount: per bit, count the workers that set it with bit-sliced counters (a ripple-carry
 //    add of 1-bit numbers on whole words), then compare the count with m/2 plane by plane.
-//    Cost: O(m x log2(m) x words) word operations, no unpacking; vectorised across words.
+//    Cost: O(m x log2(m) x words) word operations, no unpacking; vectorised across words. With
+//    AVX2 and m <= 15 the planes of 8 words stay in registers (reads m·words·4 bytes once, writes
+//    2·words·4); otherwise blocks of 64 words keep them in L1.
 #include <cstring>
+#include <vector>
 
 #include "kernels.h"
 
@@ -134,6 +137,56 @@ inline void EqConst(const uint32_t* planes, unsigned nplanes, uint64_t c, size_t
   for (size_t l = 0; l < lanes; l++) out[l] = eq[l];
 }
 
+#if ZCOLL_X86
+// VoteCount for few workers (kPlanes <= 4 counter planes: m <= 15), 8 words per step with the
+// counter planes in registers: each row's 8 words are loaded once and rippled through the planes
+// without a store, where the blocked loop below keeps its planes and carries in L1 (a load and a
+// store per plane per row). The comparisons are js.ts's geConst and eqConst on the same planes,
+// so the words are identical. Returns the number of words done (whole vectors of 8).
+template <unsigned kPlanes>
+__attribute__((target("avx2"))) size_t VoteCountAvx2(const uint32_t* const* packed, size_t m, size_t words, uint32_t* neg_out,
+                                                     uint32_t* tie_out) {
+  const uint64_t majority = (m >> 1) + 1;
+  const uint64_t half = m >> 1;
+  const bool even = m % 2 == 0;
+  const __m256i ones = _mm256_set1_epi32(-1);
+  const size_t full = words / 8 * 8;
+  for (size_t w = 0; w < full; w += 8) {
+    __m256i planes[kPlanes];
+    for (unsigned b = 0; b < kPlanes; b++) planes[b] = _mm256_setzero_si256();
+    for (size_t i = 0; i < m; i++) {
+      __m256i carry = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(packed[i] + w));
+      for (unsigned b = 0; b < kPlanes; b++) {
+        const __m256i p = planes[b];
+        planes[b] = _mm256_xor_si256(p, carry);
+        carry = _mm256_and_si256(p, carry);
+      }
+    }
+    // count >= majority (majority < 2^kPlanes since m < 2^kPlanes), scanning from the top plane.
+    __m256i gt = _mm256_setzero_si256();
+    __m256i eq = ones;
+    for (int b = static_cast<int>(kPlanes) - 1; b >= 0; b--) {
+      if ((majority >> b) & 1) {
+        eq = _mm256_and_si256(eq, planes[b]);
+      } else {
+        gt = _mm256_or_si256(gt, _mm256_and_si256(eq, planes[b]));
+        eq = _mm256_andnot_si256(planes[b], eq);
+      }
+    }
+    _mm256_storeu_si256(reinterpret_cast<__m256i*>(neg_out + w), _mm256_or_si256(gt, eq));
+    __m256i tie = _mm256_setzero_si256();
+    if (even) {
+      tie = ones;
+      for (unsigned b = 0; b < kPlanes; b++) {
+        tie = (half >> b) & 1 ? _mm256_and_si256(tie, planes[b]) : _mm256_andnot_si256(planes[b], tie);
+      }
+    }
+    _mm256_storeu_si256(reinterpret_cast<__m256i*>(tie_out + w), tie);
+  }
+  return full;
+}
+#endif
+
 }  // namespace
 
 // ZCOLL_NO_AVX2 (a build define) pins the SSE2 paths, to test them on an AVX2 machine.
@@ -154,8 +207,10 @@ int64_t SignPack(const float* src, size_t n, uint32_t* out) {
 #endif
 }
 
-ZCOLL_CLONES void VoteCount(const uint32_t* const* packed, size_t m, size_t words, uint32_t* neg_out,
-                            uint32_t* tie_out) {
+namespace {
+// The blocked loop for any m: planes and carries of kBlock words in L1.
+ZCOLL_CLONES void VoteCountBlocked(const uint32_t* const* packed, size_t m, size_t words, uint32_t* neg_out,
+                                   uint32_t* tie_out) {
   // Smallest nplanes with 2^nplanes > m, as in js.ts (m < 2^32 so at most 33 planes).
   unsigned nplanes = 1;
   while ((uint64_t{1} << nplanes) <= m) nplanes++;
@@ -186,6 +241,31 @@ ZCOLL_CLONES void VoteCount(const uint32_t* const* packed, size_t m, size_t word
       for (size_t l = 0; l < lanes; l++) tie_out[w0 + l] = 0;
     }
   }
+}
+}  // namespace
+
+void VoteCount(const uint32_t* const* packed, size_t m, size_t words, uint32_t* neg_out, uint32_t* tie_out) {
+  size_t done = 0;
+#if ZCOLL_X86
+  // m workers need the planes of 2^planes > m: register planes for up to 15 workers (M = 2..15).
+  if (CpuHasAvx2() && m >= 1 && m <= 15) {
+    done = m <= 1 ? VoteCountAvx2<1>(packed, m, words, neg_out, tie_out)
+         : m <= 3 ? VoteCountAvx2<2>(packed, m, words, neg_out, tie_out)
+         : m <= 7 ? VoteCountAvx2<3>(packed, m, words, neg_out, tie_out)
+                  : VoteCountAvx2<4>(packed, m, words, neg_out, tie_out);
+  }
+#endif
+  if (done == words) return;
+  // The rest (fewer than 8 words, or every word without AVX2 or with more workers): the blocked loop
+  // over the rows' tails.
+  const size_t rest = words - done;
+  if (done == 0) {
+    VoteCountBlocked(packed, m, rest, neg_out, tie_out);
+    return;
+  }
+  std::vector<const uint32_t*> rows(m);
+  for (size_t i = 0; i < m; i++) rows[i] = packed[i] + done;
+  VoteCountBlocked(rows.data(), m, rest, neg_out + done, tie_out + done);
 }
 
 const char* SimdLevel() {

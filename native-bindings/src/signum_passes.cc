@@ -2,22 +2,31 @@
 // the plain SGD update of the float32 baseline, as fused loops over the parameter vector:
 //  - FirstNonFinite: the finiteness check of a gradient before it may touch the momentum.
 //    Cost: reads 4n bytes; a branch-free OR over chunks, an exact scan only in the chunk that failed.
-//  - MomentumSignPack: m <- fp32(beta·m + (1-beta)·(g [+ wd·x])) and the sign bits of the new m,
-//    chunk by chunk so the pack reads m from L1 right after the update wrote it.
+//  - MomentumSignPack: m <- the fp32 momentum rule below, and the sign bits of the new m, chunk by
+//    chunk so the pack reads m from L1 right after the update wrote it.
 //    Cost: reads 8n (12n with x) bytes, writes 4n + n/8; one pass over memory instead of two.
 //  - MomentumSignPackTo: the same update with the finiteness check of g (and x) folded in, written
-//    to a second buffer: m_next <- fp32(beta·m + (1-beta)·(g [+ wd·x])), sign bits of m_next, in one
-//    pass. The old momentum is only read, so a bad gradient (or an fp32 overflow) leaves it as it was
-//    without a checking pass before the update (the caller swaps the buffers on success).
+//    to a second buffer, and the sign bits of m_next, in one pass. The old momentum is only read, so
+//    a bad gradient (or an fp32 overflow) leaves it as it was without a checking pass before the
+//    update (the caller swaps the buffers on success).
 //    Cost: reads 8n (12n with x), writes 4n + n/8, streamed (non-temporal) where the AVX2 path runs:
 //    no read for ownership of m_next. Against check + in-place update (reads 12n, writes 4n): 16n -> 12n.
-//  - SignApply: x <- fp32(x - lr·(s [+ wd·x])), s = +-1 from a packed vote. Reads/writes 4n, reads n/8.
-//  - Axpy: y <- fp32(y + alpha·x). Reads 8n, writes 4n.
-// Every loop reproduces lib/kernels/js.ts bit for bit: each fp32 operand is widened to double, the
-// operations run in the JS source order in double (no FMA: binding.gyp passes -ffp-contract=off, and
-// the intrinsics below spell each multiply and add separately), and the result is rounded to fp32
-// once (round to nearest even, as fround), which is what V8 does for `f32[i] = <double expression>`.
-// The compiler vectorises the portable loops (double lanes: 2 in SSE2, 4 in AVX2 via ZCOLL_CLONES);
+//  - SignApply: x <- x - lr·(s [+ wd·x]) in fp32, s = +-1 from a packed vote. Reads/writes 4n, reads n/8.
+//  - Axpy: y <- fp32(y + alpha·x) (the float32 SGD baseline). Reads 8n, writes 4n.
+// Signum's arithmetic is float32, as PyTorch and the GPU frameworks compute a momentum update: every
+// operation rounds to fp32, in this order and no other (contract.ts; b = fp32(beta),
+// a = fp32(1 - beta) with 1 - beta taken in double, w = fp32(wd), l = fp32(lr)):
+//    d = g                      or  d = fp32(g + fp32(w·x))         ('voted' decay)
+//    m' = fp32(fp32(b·m) + fp32(a·d))
+//    x' = fp32(x - fp32(l·s))   or  x' = fp32(x - fp32(l·fp32(s + fp32(w·x))))   (signApply, wd != 0)
+// No FMA: binding.gyp passes -ffp-contract=off, the AVX2 code is compiled for "avx2" only (no "fma"
+// target) and spells each multiply and add. The JS twin (lib/kernels/js.ts) gets the same bits with
+// Math.fround after every operation: a product or sum of two fp32 values computed in double and
+// rounded once to fp32 equals the fp32 operation (double has more than 2·24 + 2 significand bits, so
+// the double rounding is harmless for +, -, ·). Doing it in fp32 rather than in double lets the AVX2
+// loops work on 8 lanes without float <-> double conversions, which bounded the momentum pass.
+// Axpy keeps the double-then-fp32 arithmetic of js.ts (`y[i] += alpha·x[i]` in V8).
+// The compiler vectorises the portable loops (4 lanes in SSE2, 8 in AVX2 via ZCOLL_CLONES);
 // MomentumSignPackTo and SignApply have explicit AVX2 paths (behind CpuHasAvx2, like SignPack)
 // because the compiler's versions spent most of their time on the bits: the per-element shifts
 // that expand a vote word, and a second sub-pass over an L1 buffer to pack and check.
@@ -41,24 +50,54 @@ constexpr size_t kChunk = 2048;
 // the subtraction is not folded away.
 inline bool NonFinite(float x) { return !(x - x == 0.0f); }
 
-// One vote word applied to x[0..count), count <= 32: s = 1 - 2·bit exactly as js.ts writes it; lr·s
-// is then exact (s = +-1), so the only rounding steps are the ones of the JS expression.
-template <bool kDecay>
-inline __attribute__((always_inline)) void ApplyWord(float* x, uint32_t word, size_t count, double lr, double wd) {
-  for (size_t j = 0; j < count; j++) {
-    const double s = static_cast<double>(1 - 2 * static_cast<int>((word >> j) & 1u));
-    const double xj = static_cast<double>(x[j]);
-    x[j] = static_cast<float>(kDecay ? xj - lr * (s + wd * xj) : xj - lr * s);
-  }
+// The coefficients of the momentum rule in fp32, rounded once from the caller's doubles (as
+// Math.fround rounds them in js.ts): b = fp32(beta), a = fp32(1 - beta) with 1 - beta in double.
+struct MomentumCoefficients {
+  float beta;
+  float gain;
+  float wd;
+  MomentumCoefficients(double beta_d, double wd_d)
+      : beta(static_cast<float>(beta_d)), gain(static_cast<float>(1.0 - beta_d)), wd(static_cast<float>(wd_d)) {}
+};
+
+// One element of the momentum rule, every operation in fp32 (x86-64 evaluates float in SSE
+// registers, FLT_EVAL_METHOD 0: no wider intermediate; no contraction into FMA).
+inline float MomentumOne(float m, float g, MomentumCoefficients c) {
+  const float bm = c.beta * m;
+  const float ag = c.gain * g;
+  return bm + ag;
+}
+inline float MomentumOneDecayed(float m, float g, float x, MomentumCoefficients c) {
+  const float wx = c.wd * x;
+  const float d = g + wx;
+  return MomentumOne(m, d, c);
 }
 
+// One vote word applied to x[0..count), count <= 32, in fp32: s = -1 where the bit is 1, else +1;
+// l·s is then exact, so the only rounding steps are the contract's.
+template <bool kDecay>
+inline __attribute__((always_inline)) void ApplyWord(float* x, uint32_t word, size_t count, float lr, float wd) {
+  for (size_t j = 0; j < count; j++) {
+    const float s = ((word >> j) & 1u) != 0 ? -1.0f : 1.0f;
+    const float xj = x[j];
+    if (kDecay) {
+      const float wx = wd * xj;
+      const float step = s + wx;
+      const float scaled = lr * step;
+      x[j] = xj - scaled;
+    } else {
+      const float scaled = lr * s;
+      x[j] = xj - scaled;
+    }
+  }
+}
 
 // Portable MomentumSignPackTo, chunk by chunk: the chunk's inputs are checked (a branch-free OR the
 // compiler vectorises, exact scan only in a failing chunk), then updated into next and packed from
 // there while it is in L1. Returns as the contract says; next and out are unspecified on >= 0.
 ZCOLL_CLONES int64_t MomentumSignPackToPortable(const float* grad, const float* momentum, float* next, size_t n, double beta,
                                                 uint32_t* out, const float* params, double wd) {
-  const double gain = 1.0 - beta;
+  const MomentumCoefficients c(beta, wd);
   int64_t overflow = -1;
   for (size_t base = 0; base < n; base += kChunk) {
     const size_t count = n - base < kChunk ? n - base : kChunk;
@@ -78,12 +117,9 @@ ZCOLL_CLONES int64_t MomentumSignPackToPortable(const float* grad, const float* 
     const float* m = momentum + base;
     float* mn = next + base;
     if (x == nullptr) {
-      for (size_t j = 0; j < count; j++) mn[j] = static_cast<float>(beta * static_cast<double>(m[j]) + gain * static_cast<double>(g[j]));
+      for (size_t j = 0; j < count; j++) mn[j] = MomentumOne(m[j], g[j], c);
     } else {
-      for (size_t j = 0; j < count; j++) {
-        const double decayed = static_cast<double>(g[j]) + wd * static_cast<double>(x[j]);
-        mn[j] = static_cast<float>(beta * static_cast<double>(m[j]) + gain * decayed);
-      }
+      for (size_t j = 0; j < count; j++) mn[j] = MomentumOneDecayed(m[j], g[j], x[j], c);
     }
     const int64_t chunk_bad = SignPack(mn, count, out + base / 32);
     if (chunk_bad >= 0) overflow = static_cast<int64_t>(base) + chunk_bad;
@@ -92,21 +128,14 @@ ZCOLL_CLONES int64_t MomentumSignPackToPortable(const float* grad, const float* 
 }
 
 #if ZCOLL_X86
-// Eight elements of the fused pass in registers, returned as the new momentum in fp32. Each half is
-// widened straight from memory (a 4-float load per cvtps2pd: no extract shuffles). kDecay adds
-// wd·x to g first (in double, as js.ts).
+// Eight elements of the fused pass in registers, in fp32 lanes (no widening: the double version
+// spent its time converting). kDecay adds fp32(w·x) to g first.
 template <bool kDecay>
 __attribute__((target("avx2"), always_inline)) inline __m256 MomentumEight(const float* g, const float* m, const float* x,
-                                                                           __m256d beta, __m256d gain, __m256d wd) {
-  __m256d g0 = _mm256_cvtps_pd(_mm_loadu_ps(g));
-  __m256d g1 = _mm256_cvtps_pd(_mm_loadu_ps(g + 4));
-  if (kDecay) {
-    g0 = _mm256_add_pd(g0, _mm256_mul_pd(wd, _mm256_cvtps_pd(_mm_loadu_ps(x))));
-    g1 = _mm256_add_pd(g1, _mm256_mul_pd(wd, _mm256_cvtps_pd(_mm_loadu_ps(x + 4))));
-  }
-  const __m256d r0 = _mm256_add_pd(_mm256_mul_pd(beta, _mm256_cvtps_pd(_mm_loadu_ps(m))), _mm256_mul_pd(gain, g0));
-  const __m256d r1 = _mm256_add_pd(_mm256_mul_pd(beta, _mm256_cvtps_pd(_mm_loadu_ps(m + 4))), _mm256_mul_pd(gain, g1));
-  return _mm256_set_m128(_mm256_cvtpd_ps(r1), _mm256_cvtpd_ps(r0));
+                                                                           __m256 beta, __m256 gain, __m256 wd) {
+  __m256 d = _mm256_loadu_ps(g);
+  if (kDecay) d = _mm256_add_ps(d, _mm256_mul_ps(wd, _mm256_loadu_ps(x)));
+  return _mm256_add_ps(_mm256_mul_ps(beta, _mm256_loadu_ps(m)), _mm256_mul_ps(gain, d));
 }
 
 // Momenta of at least this many elements are written with streaming stores: they do not fit the
@@ -117,18 +146,21 @@ constexpr size_t kStreamMin = size_t{1} << 22;
 
 // Whole words (32 elements) in registers, then the partial last word through the portable code.
 // One test per word covers both failure kinds: a NaN or Inf in g (or x) always makes the new
-// momentum NaN or Inf (gain = 1 - beta > 0 and wd > 0 are finite, so nothing cancels it), and so
-// does an fp32 overflow; only then the portable code re-runs the word to tell which and where.
-// next is written with 16-byte streaming stores (V8's backing stores are 16-byte aligned; plain
-// stores otherwise); the sfence orders them before JS reads next.
+// momentum NaN or Inf (a product with it is NaN or Inf whatever the fp32 coefficient, and a sum
+// with NaN or Inf never comes back to a finite value), and so does an fp32 overflow; only then the
+// portable code re-runs the word to tell which and where.
+// next is written with 32-byte streaming stores when it is 32-byte aligned, else with 16-byte ones
+// (V8's backing stores are 16-byte aligned) or plain stores; the sfence orders them before JS reads next.
 template <bool kDecay>
 __attribute__((target("avx2"))) int64_t MomentumSignPackToAvx2(const float* grad, const float* momentum, float* next, size_t n,
                                                                double beta_d, uint32_t* out, const float* params, double wd_d) {
-  const __m256d beta = _mm256_set1_pd(beta_d);
-  const __m256d gain = _mm256_set1_pd(1.0 - beta_d);
-  const __m256d wd = _mm256_set1_pd(wd_d);
+  const MomentumCoefficients c(beta_d, wd_d);
+  const __m256 beta = _mm256_set1_ps(c.beta);
+  const __m256 gain = _mm256_set1_ps(c.gain);
+  const __m256 wd = _mm256_set1_ps(c.wd);
   const __m256 zero = _mm256_setzero_ps();
-  const bool stream = n >= kStreamMin && (reinterpret_cast<uintptr_t>(next) & 15) == 0;
+  const uintptr_t address = reinterpret_cast<uintptr_t>(next);
+  const int stream = n < kStreamMin ? 0 : (address & 31) == 0 ? 32 : (address & 15) == 0 ? 16 : 0;
   const size_t full = n / 32;
   int64_t overflow = -1;
   for (size_t w = 0; w < full; w++) {
@@ -142,7 +174,9 @@ __attribute__((target("avx2"))) int64_t MomentumSignPackToAvx2(const float* grad
       const __m256 md = _mm256_sub_ps(mn, mn);
       bad = _mm256_or_ps(bad, _mm256_cmp_ps(md, md, _CMP_UNORD_Q));
       word |= static_cast<uint32_t>(_mm256_movemask_ps(_mm256_cmp_ps(mn, zero, _CMP_LT_OQ))) << (8 * k);
-      if (stream) {
+      if (stream == 32) {
+        _mm256_stream_ps(next + i, mn);
+      } else if (stream == 16) {
         _mm_stream_ps(next + i, _mm256_castps256_ps128(mn));
         _mm_stream_ps(next + i + 4, _mm256_extractf128_ps(mn, 1));
       } else {
@@ -178,50 +212,41 @@ __attribute__((target("avx2"))) int64_t MomentumSignPackToAvx2(const float* grad
   return overflow;
 }
 
-// Signed steps of four lanes for each 4-bit nibble of a vote word: lane q holds `plus` where bit q
-// is 0 (s = +1) and `minus` where it is 1 (s = -1). 16 x 32 bytes, built per call (cheap next to n).
-struct NibbleTable {
-  alignas(32) double v[16][4];
-  NibbleTable(double plus, double minus) {
-    for (int b = 0; b < 16; b++) {
-      for (int q = 0; q < 4; q++) v[b][q] = ((b >> q) & 1) ? minus : plus;
-    }
-  }
-};
-
-// Whole words in registers: the nibbles of the word index a table of ready lanes instead of
-// shifting each bit out (the compiler's version of ApplyWord). wd = 0: x + (-lr·s), one add (lr·s
-// is exact, and x - lr·s = x + (-(lr·s)) in IEEE arithmetic, so this is js.ts's `x -= lr·s`).
-// wd != 0: x - lr·(s + wd·x), the JS order.
+// Whole words in registers. Lane q of group k takes bit 8k + q of the word: a variable left shift
+// by 31 - (8k + q) moves it to the sign bit, and XOR-ing that sign bit into a constant gives the
+// signed value with no table or branch. wd = 0: x + (-l·s) (l·s is exact, and x - y = x + (-y) in
+// IEEE arithmetic, so this is the contract's fp32(x - fp32(l·s))). wd != 0: the contract's order.
 template <bool kDecay>
-__attribute__((target("avx2"))) void SignApplyAvx2(float* params, size_t n, const uint32_t* votes, double lr_d, double wd_d) {
-  const NibbleTable table = kDecay ? NibbleTable(1.0, -1.0) : NibbleTable(-lr_d, lr_d);
-  const __m256d lr = _mm256_set1_pd(lr_d);
-  const __m256d wd = _mm256_set1_pd(wd_d);
+__attribute__((target("avx2"))) void SignApplyAvx2(float* params, size_t n, const uint32_t* votes, float lr_f, float wd_f) {
+  const __m256 lr = _mm256_set1_ps(lr_f);
+  const __m256 wd = _mm256_set1_ps(wd_f);
+  // wd = 0: the step for s = +1 is -l; a set bit flips it to +l. wd != 0: s itself, from +1.
+  const __m256 base_value = _mm256_set1_ps(kDecay ? 1.0f : -lr_f);
+  const __m256i sign_bit = _mm256_set1_epi32(static_cast<int>(0x80000000u));
+  const __m256i shift0 = _mm256_setr_epi32(31, 30, 29, 28, 27, 26, 25, 24);
+  const __m256i eight = _mm256_set1_epi32(8);
   const size_t full = n / 32;
   for (size_t w = 0; w < full; w++) {
-    const uint32_t word = votes[w];
+    const __m256i word = _mm256_set1_epi32(static_cast<int>(votes[w]));
     float* p = params + w * 32;
+    __m256i shift = shift0;
     for (int k = 0; k < 4; k++) {
+      const __m256 flip = _mm256_castsi256_ps(_mm256_and_si256(_mm256_sllv_epi32(word, shift), sign_bit));
+      const __m256 signed_value = _mm256_xor_ps(base_value, flip);
       const __m256 xv = _mm256_loadu_ps(p + 8 * k);
-      const __m256d x0 = _mm256_cvtps_pd(_mm256_castps256_ps128(xv));
-      const __m256d x1 = _mm256_cvtps_pd(_mm256_extractf128_ps(xv, 1));
-      const __m256d t0 = _mm256_load_pd(table.v[(word >> (8 * k)) & 15]);
-      const __m256d t1 = _mm256_load_pd(table.v[(word >> (8 * k + 4)) & 15]);
-      __m256d r0, r1;
+      __m256 r;
       if (kDecay) {
-        r0 = _mm256_sub_pd(x0, _mm256_mul_pd(lr, _mm256_add_pd(t0, _mm256_mul_pd(wd, x0))));
-        r1 = _mm256_sub_pd(x1, _mm256_mul_pd(lr, _mm256_add_pd(t1, _mm256_mul_pd(wd, x1))));
+        r = _mm256_sub_ps(xv, _mm256_mul_ps(lr, _mm256_add_ps(signed_value, _mm256_mul_ps(wd, xv))));
       } else {
-        r0 = _mm256_add_pd(x0, t0);
-        r1 = _mm256_add_pd(x1, t1);
+        r = _mm256_add_ps(xv, signed_value);
       }
-      _mm256_storeu_ps(p + 8 * k, _mm256_set_m128(_mm256_cvtpd_ps(r1), _mm256_cvtpd_ps(r0)));
+      _mm256_storeu_ps(p + 8 * k, r);
+      shift = _mm256_sub_epi32(shift, eight);
     }
   }
   if (full * 32 < n) {
-    if (kDecay) ApplyWord<true>(params + full * 32, votes[full], n - full * 32, lr_d, wd_d);
-    else ApplyWord<false>(params + full * 32, votes[full], n - full * 32, lr_d, wd_d);
+    if (kDecay) ApplyWord<true>(params + full * 32, votes[full], n - full * 32, lr_f, wd_f);
+    else ApplyWord<false>(params + full * 32, votes[full], n - full * 32, lr_f, wd_f);
   }
 }
 #endif
@@ -246,23 +271,17 @@ ZCOLL_CLONES int64_t FirstNonFinite(const float* src, size_t n) {
 
 ZCOLL_CLONES int64_t MomentumSignPack(const float* grad, float* momentum, size_t n, double beta, uint32_t* out,
                                       const float* params, double wd) {
-  // 1 - beta in double, as signum.ts / js.ts compute it.
-  const double gain = 1.0 - beta;
+  const MomentumCoefficients c(beta, wd);
   int64_t bad = -1;
   for (size_t base = 0; base < n; base += kChunk) {
     const size_t count = n - base < kChunk ? n - base : kChunk;
     float* m = momentum + base;
     const float* g = grad + base;
     if (params == nullptr) {
-      for (size_t j = 0; j < count; j++) {
-        m[j] = static_cast<float>(beta * static_cast<double>(m[j]) + gain * static_cast<double>(g[j]));
-      }
+      for (size_t j = 0; j < count; j++) m[j] = MomentumOne(m[j], g[j], c);
     } else {
       const float* x = params + base;
-      for (size_t j = 0; j < count; j++) {
-        const double decayed = static_cast<double>(g[j]) + wd * static_cast<double>(x[j]);
-        m[j] = static_cast<float>(beta * static_cast<double>(m[j]) + gain * decayed);
-      }
+      for (size_t j = 0; j < count; j++) m[j] = MomentumOneDecayed(m[j], g[j], x[j], c);
     }
     // The pack of sign_vote.cc over the chunk just written (still in L1); it also finds the first
     // new m that overflowed fp32. The whole vector is still updated and packed after one, as in js.ts.
@@ -286,8 +305,9 @@ int64_t MomentumSignPackTo(const float* grad, const float* momentum, float* next
 void SignApply(float* params, size_t n, const uint32_t* votes, double lr, double wd) {
 #if ZCOLL_X86
   if (CpuHasAvx2()) {
-    if (wd == 0) SignApplyAvx2<false>(params, n, votes, lr, wd);
-    else SignApplyAvx2<true>(params, n, votes, lr, wd);
+    // The formula is chosen on the caller's wd (0 or -0: the short one), as js.ts chooses it.
+    if (wd == 0) SignApplyAvx2<false>(params, n, votes, static_cast<float>(lr), 0.0f);
+    else SignApplyAvx2<true>(params, n, votes, static_cast<float>(lr), static_cast<float>(wd));
     return;
   }
 #endif
@@ -297,13 +317,15 @@ void SignApply(float* params, size_t n, const uint32_t* votes, double lr, double
 ZCOLL_CLONES void SignApplyPortable(float* params, size_t n, const uint32_t* votes, double lr, double wd) {
   // Whole words get a loop of constant trip count 32 that the compiler unrolls into vector code;
   // the partial last word goes through the same body with its own count.
+  const float lr_f = static_cast<float>(lr);
+  const float wd_f = static_cast<float>(wd);
   const size_t full = n / 32;
   if (wd == 0) {
-    for (size_t w = 0; w < full; w++) ApplyWord<false>(params + w * 32, votes[w], 32, lr, wd);
-    if (full * 32 < n) ApplyWord<false>(params + full * 32, votes[full], n - full * 32, lr, wd);
+    for (size_t w = 0; w < full; w++) ApplyWord<false>(params + w * 32, votes[w], 32, lr_f, wd_f);
+    if (full * 32 < n) ApplyWord<false>(params + full * 32, votes[full], n - full * 32, lr_f, wd_f);
   } else {
-    for (size_t w = 0; w < full; w++) ApplyWord<true>(params + w * 32, votes[w], 32, lr, wd);
-    if (full * 32 < n) ApplyWord<true>(params + full * 32, votes[full], n - full * 32, lr, wd);
+    for (size_t w = 0; w < full; w++) ApplyWord<true>(params + w * 32, votes[w], 32, lr_f, wd_f);
+    if (full * 32 < n) ApplyWord<true>(params + full * 32, votes[full], n - full * 32, lr_f, wd_f);
   }
 }
 

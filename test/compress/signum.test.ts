@@ -106,11 +106,13 @@ t.test('beta = 0 is signSGD', async (t) => {
       const g = randomVector(d);
       g[s] = s % 2 === 0 ? 0 : -0; // sign(+-0) = +1
       opt.stepLocal(x, g);
-      // signSGD: x -= lr (sign(g) + wd x) decoupled, or x -= lr sign(g + wd x) voted.
+      // signSGD: x -= lr (sign(g) + wd x) decoupled, or x -= lr sign(g + wd x) voted; fp32 after
+      // every operation (lr and wd rounded to fp32 first).
+      const [l, w] = [lr, wd].map(Math.fround);
       for (let i = 0; i < d; i++) {
         const yi = y[i];
-        if (wdMode === 'decoupled') y[i] = yi - lr * ((g[i] < 0 ? -1 : 1) + wd * yi);
-        else y[i] = yi - lr * (g[i] + wd * yi < 0 ? -1 : 1);
+        if (wdMode === 'decoupled') y[i] = yi - Math.fround(l * Math.fround((g[i] < 0 ? -1 : 1) + Math.fround(w * yi)));
+        else y[i] = yi - l * (Math.fround(g[i] + Math.fround(w * yi)) < 0 ? -1 : 1);
       }
       t.same(x, y, `${wdMode} step ${s}`);
     }
@@ -126,7 +128,9 @@ t.test('a worked Signum example: momentum, signs, weight decay and step by hand'
   t.same(Array.from(opt.momentum), [Math.fround(0.1), Math.fround(-0.2), 0]);
   t.equal(signs[0], 0b010, 'transmitted (+, -, +)');
   opt.apply(x, signs);
-  const expected = [1, 2, 3].map((xi, i) => Math.fround(xi - lr * [1, -1, 1][i] - lr * wd * xi));
+  // x - l·(s + w·x) with l = fp32(0.01), w = 0.5: fp32 after every operation.
+  const l = Math.fround(lr);
+  const expected = [1, 2, 3].map((xi, i) => Math.fround(xi - Math.fround(l * Math.fround([1, -1, 1][i] + wd * xi))));
   t.same(Array.from(x), expected);
 });
 
@@ -218,6 +222,12 @@ t.test('errors', async (t) => {
   t.throws(() => new Signum(3, { lr: 1, weightDecay: 0.1, wdMode: 'voted' }).signs(new Float32Array(3)), /needs 'params'/);
   t.throws(() => opt.apply(new Float32Array(50), new Uint32Array(1)), /2 words/);
   t.throws(() => { opt.lr = NaN; }, /lr/);
+  // lr and wd are used in fp32: values that round to 0, a subnormal or Inf are refused by name.
+  expectError(t, () => new Signum(3, { lr: 1e-40, rank: 3 }), (e) =>
+    e.code === 'EINVAL' && e.rank === 3 && /option 'lr' of Signum is used in fp32 and must be between 1\.17\d*e-38 and 3\.40\d*e\+38, got 1e-40/.test(e.message), 'lr below fp32');
+  t.throws(() => { opt.lr = 1e39; }, { code: 'EINVAL', message: /'lr' of Signum is used in fp32 .* got 1e\+39/ });
+  t.throws(() => new Signum(3, { lr: 1, weightDecay: 1e-300 }), { code: 'EINVAL', message: /'weightDecay' of Signum is used in fp32 and must be 0 or between .* got 1e-300/ });
+  t.doesNotThrow(() => new Signum(3, { lr: 1.2e-38, weightDecay: 3.4e38 }), 'the normal fp32 range is accepted');
   opt.lr = 0.5;
   t.equal(opt.lr, 0.5);
 });

@@ -318,9 +318,10 @@ for (const n of [0, 1, 7, 31, 32, 33, 64, 95, 100, 1000, 4099, 20000]) {
   }
 }
 
-// voteCount: M = 0..17 workers, word counts around the 64-word blocks of the native loop.
+// voteCount: M = 0..17 workers, word counts around the native loops' steps (8-word AVX2 vectors
+// for M <= 15, then a tail; 64-word blocks otherwise).
 for (let m = 0; m <= 17; m++) {
-  for (const words of [0, 1, 3, 64, 65, 130]) {
+  for (const words of [0, 1, 3, 7, 8, 17, 64, 65, 130]) {
     const rows: Uint32Array[] = [];
     for (let i = 0; i < m; i++) {
       const row = new Uint32Array(words + 1); // longer than `words`: only the first words count
@@ -445,12 +446,14 @@ for (const n of PASS_SIZES) {
           return { arrays: [momentum.whole, out, grad.whole, params.whole], result };
         },
         check: (o) => {
+          // fp32 after every operation (contract.ts), coefficients rounded once.
           const m = m0.map((v) => Math.fround(v));
+          const [b, a, w] = [beta, 1 - beta, wd].map(Math.fround);
           let firstBad = -1;
           for (let i = 0; i < n; i++) {
             const gi = Math.fround(g[i]);
-            const term = withParams ? gi + wd * Math.fround(x[i]) : gi;
-            m[i] = Math.fround(beta * m[i] + (1 - beta) * term);
+            const term = withParams ? Math.fround(gi + Math.fround(w * Math.fround(x[i]))) : gi;
+            m[i] = Math.fround(Math.fround(b * m[i]) + Math.fround(a * term));
             if (firstBad < 0 && !Number.isFinite(m[i])) firstBad = i;
           }
           if (decay === 'overflow' && firstBad !== planted) return `test bug: planted ${planted}, overflow at ${firstBad}`;
@@ -478,9 +481,10 @@ for (const n of PASS_SIZES) {
       },
       check: (o) => {
         const want = x.map((v) => Math.fround(v));
+        const [l, w] = [lr, wd].map(Math.fround);
         for (let i = 0; i < n; i++) {
           const s = (votes[i >>> 5] >>> (i & 31)) & 1 ? -1 : 1;
-          want[i] = wd === 0 ? Math.fround(want[i] - lr * s) : Math.fround(want[i] - lr * (s + wd * want[i]));
+          want[i] = wd === 0 ? Math.fround(want[i] - l * s) : Math.fround(want[i] - Math.fround(l * Math.fround(s + Math.fround(w * want[i]))));
         }
         const packed = placed(Uint32Array, votes, 1).whole;
         return compareOutcomes(o, { arrays: [placed(Float32Array, want, 1).whole, packed], result: undefined });

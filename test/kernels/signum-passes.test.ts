@@ -8,7 +8,12 @@
  * length past the native streaming threshold (2^22 elements), +0/-0 gradients and momenta whose new
  * value is exactly +0 or -0 (both pack as +1: bit 1 iff m < 0), and the failure order: the first
  * NaN/Inf input wins over an earlier fp32 overflow, an overflow is reported when every input is finite.
+ * The arithmetic is fp32 with a rounding after every operation (contract.ts): the serial reference
+ * rounds through a Float32Array store (not Math.fround, which js.ts uses), and numpy's float32
+ * arrays (/usr/bin/python3, an implementation of fp32 arithmetic independent of V8 and of the
+ * addon) compute the same steps for a third opinion; that test is skipped without numpy.
  */
+import { spawnSync } from 'node:child_process';
 import t from 'tap';
 import { jsKernels, nativeKernels, nativeLoad } from '../../lib/kernels/index.js';
 import type { Kernels } from '../../lib/kernels/index.js';
@@ -36,28 +41,43 @@ function values(n: number, offset: number): Float32Array {
   return x;
 }
 
-/** The serial reference of momentumSignPackTo: one element at a time, in the contract's words. */
+/** fp32 rounding through a store into a Float32Array: the reference's own way to round. */
+const cell = new Float32Array(1);
+function r32(x: number): number {
+  cell[0] = x;
+  return cell[0];
+}
+
+/**
+ * The serial reference of momentumSignPackTo: one element at a time, in the contract's words:
+ * b = fp32(beta), a = fp32(1 - beta), w = fp32(wd); d = g or fp32(g + fp32(w·x)); m' = fp32(fp32(b·m) + fp32(a·d)).
+ */
 function referenceMomentum(grad: Float32Array, momentum: Float32Array, beta: number, params: Float32Array | undefined, wd: number): { next: Float32Array; signs: Uint32Array; result: number } {
   const d = momentum.length;
   const next = new Float32Array(d);
   const signs = new Uint32Array(Math.ceil(d / 32));
+  const b = r32(beta);
+  const a = r32(1 - beta);
+  const w = r32(wd);
   let overflow = -1;
   for (let i = 0; i < d; i++) {
     const inputs = params === undefined ? [grad[i]] : [grad[i], params[i]];
     if (inputs.some((v) => !Number.isFinite(v))) return { next, signs, result: i };
-    const g = params === undefined ? grad[i] : grad[i] + wd * params[i];
-    next[i] = Math.fround(beta * momentum[i] + (1 - beta) * g);
+    const g = params === undefined ? grad[i] : r32(grad[i] + r32(w * params[i]));
+    next[i] = r32(r32(b * momentum[i]) + r32(a * g));
     if (next[i] < 0) signs[i >> 5] |= 1 << (i & 31);
     if (overflow < 0 && !Number.isFinite(next[i])) overflow = i;
   }
   return { next, signs, result: overflow };
 }
 
-/** The serial reference of signApply: s = -1 where the vote bit is 1, else +1. */
+/** The serial reference of signApply: s = -1 where the vote bit is 1, else +1; fp32 after every operation. */
 function referenceApply(params: Float32Array, votes: Uint32Array, lr: number, wd: number): Float32Array {
+  const l = r32(lr);
+  const w = r32(wd);
   return Float32Array.from(params, (x, i) => {
     const s = (votes[i >> 5] >>> (i & 31)) & 1 ? -1 : 1;
-    return wd === 0 ? x - lr * s : x - lr * (s + wd * x);
+    return wd === 0 ? r32(x - r32(l * s)) : r32(x - r32(l * r32(s + r32(w * x))));
   });
 }
 
@@ -100,16 +120,20 @@ for (const [name, k] of impls) {
         }
       }
     }
-    // Past the native streaming threshold (2^22 elements), with a partial last word.
+    // Past the native streaming threshold (2^22 elements), with a partial last word; `next` at
+    // offsets 0 and 4 floats (16 bytes apart, so one of them is 32-byte aligned: 32-byte streaming
+    // stores) and 1 (4-byte aligned only: plain stores).
     const d = (1 << 22) + 37;
     const grad = values(d, 0);
     const momentum = values(d, 0);
-    const next = new Float32Array(d);
-    const out = new Uint32Array(Math.ceil(d / 32));
-    t.equal(k.momentumSignPackTo(grad, momentum, next, 0.9, out, undefined, 0), -1);
     const ref = referenceMomentum(grad, momentum, 0.9, undefined, 0);
-    t.equal(firstDiff(next, ref.next), -1, `d=${d}: new momentum bit for bit`);
-    t.equal(firstDiff(out, ref.signs), -1, `d=${d}: signs`);
+    for (const offset of [0, 4, 1]) {
+      const next = at(d, offset);
+      const out = new Uint32Array(Math.ceil(d / 32));
+      t.equal(k.momentumSignPackTo(grad, momentum, next, 0.9, out, undefined, 0), -1);
+      t.equal(firstDiff(next, ref.next), -1, `d=${d} next at offset ${offset}: new momentum bit for bit`);
+      t.equal(firstDiff(out, ref.signs), -1, `d=${d}: signs`);
+    }
   });
 
   t.test(`${name}: momentumSignPackTo failures`, { skip: k === undefined ? nativeSkip : false }, async (t) => {
@@ -180,6 +204,71 @@ t.test('native equals js bit for bit on the same random steps', { skip: nativeSk
       t.equal(firstDiff(state[1].x, state[0].x), -1, `step ${step}: parameters`);
     }
   }
+});
+
+/** numpy's float32 arrays compute the contract's steps: every ufunc rounds its result to fp32, and
+ * separate ufuncs never fuse a multiply into an add. Inputs and outputs are raw little-endian fp32. */
+const NUMPY_STEPS = `
+import sys, numpy as np
+d, beta, wd, lr = int(sys.argv[1]), float(sys.argv[2]), float(sys.argv[3]), float(sys.argv[4])
+raw = np.frombuffer(sys.stdin.buffer.read(), dtype='<u4')
+g, m, x = (raw[k * d:(k + 1) * d].view('<f4') for k in range(3))
+votes = raw[3 * d:]
+b, a, w, l = np.float32(beta), np.float32(1.0 - beta), np.float32(wd), np.float32(lr)
+bits = (votes[np.arange(d) >> 5] >> (np.arange(d) & 31).astype(np.uint32)) & 1
+s = np.where(bits == 1, np.float32(-1), np.float32(1)).astype(np.float32)
+with np.errstate(all='ignore'):
+    plain = b * m + a * g
+    voted = b * m + a * (g + w * x)
+    step = x - l * s
+    decayed = x - l * (s + w * x)
+out = np.concatenate([plain, voted, step, decayed]).astype('<f4')
+assert out.dtype == np.float32 and all(v.dtype == np.float32 for v in (plain, voted, step, decayed))
+sys.stdout.buffer.write(out.tobytes())
+`;
+const numpy = spawnSync('/usr/bin/python3', ['-c', 'import numpy'], { encoding: 'utf8' });
+const numpySkip = numpy.status === 0 ? false : 'needs /usr/bin/python3 with numpy (python3-numpy)';
+
+t.test('the fp32 steps equal numpy float32 arithmetic bit for bit', { skip: numpySkip }, async (t) => {
+  const d = 100_003;
+  const beta = 0.9;
+  const wd = 0.01;
+  const lr = 1e-3;
+  const grad = values(d, 0);
+  const momentum = values(d, 0);
+  const params = values(d, 0);
+  const votes = Uint32Array.from({ length: Math.ceil(d / 32) }, () => prng.nextUint32());
+  const input = Buffer.concat([grad, momentum, params].map((a) => Buffer.from(a.buffer, a.byteOffset, a.byteLength)).concat([Buffer.from(votes.buffer)]));
+  const run = spawnSync('/usr/bin/python3', ['-c', NUMPY_STEPS, String(d), String(beta), String(wd), String(lr)], { input, maxBuffer: 64 << 20, timeout: 60_000 });
+  t.equal(run.status, 0, run.stderr?.toString());
+  if (run.status !== 0) return;
+  const out = new Float32Array(new Uint8Array(run.stdout).buffer);
+  t.equal(out.length, 4 * d, 'numpy wrote four vectors');
+  const want = [0, 1, 2, 3].map((k) => out.subarray(k * d, (k + 1) * d));
+  // The serial reference first (the test's own fp32 rounding), then each kernel set.
+  t.equal(firstDiff(referenceMomentum(grad, momentum, beta, undefined, 0).next, want[0]), -1, 'reference momentum = numpy');
+  t.equal(firstDiff(referenceMomentum(grad, momentum, beta, params, wd).next, want[1]), -1, "reference 'voted' momentum = numpy");
+  t.equal(firstDiff(referenceApply(params, votes, lr, 0), want[2]), -1, 'reference signApply = numpy');
+  t.equal(firstDiff(referenceApply(params, votes, lr, wd), want[3]), -1, 'reference signApply with wd = numpy');
+  for (const [name, k] of impls) {
+    if (k === undefined) continue;
+    const next = new Float32Array(d);
+    const out32 = new Uint32Array(votes.length);
+    t.equal(k.momentumSignPackTo(grad, momentum, next, beta, out32, undefined, 0), -1);
+    t.equal(firstDiff(next, want[0]), -1, `${name}: momentum = numpy`);
+    t.equal(k.momentumSignPackTo(grad, momentum, next, beta, out32, params, wd), -1);
+    t.equal(firstDiff(next, want[1]), -1, `${name}: 'voted' momentum = numpy`);
+    const x0 = params.slice();
+    k.signApply(x0, votes, lr, 0);
+    t.equal(firstDiff(x0, want[2]), -1, `${name}: signApply = numpy`);
+    const x1 = params.slice();
+    k.signApply(x1, votes, lr, wd);
+    t.equal(firstDiff(x1, want[3]), -1, `${name}: signApply with wd = numpy`);
+  }
+  // The fp32 rule is not the double one: on these inputs rounding only at the end would differ.
+  let differs = 0;
+  for (let i = 0; i < d; i++) if (!Object.is(Math.fround(beta * momentum[i] + (1 - beta) * grad[i]), want[0][i])) differs++;
+  t.ok(differs > 0, `the double-then-fp32 rule differs from the fp32 one at ${differs} of ${d} coordinates`);
 });
 
 t.test('native momentumSignPackTo refuses bad arguments with TypeError/RangeError', { skip: nativeSkip }, async (t) => {

@@ -205,13 +205,14 @@ async function signumModes(comm: Communicator, args: string[]): Promise<void> {
     for (let r = 0; r < comm.size; r++) {
       const g = knownGradient(r, t, d);
       for (let i = 0; i < d; i++) {
-        momenta[r][i] = Math.fround(beta * momenta[r][i] + (1 - beta) * g[i]);
+        // fp32 after every operation (lib/kernels/contract.ts).
+        momenta[r][i] = Math.fround(Math.fround(Math.fround(beta) * momenta[r][i]) + Math.fround(Math.fround(1 - beta) * g[i]));
         count[i] += momenta[r][i] < 0 ? 1 : 0;
       }
     }
     for (let i = 0; i < d; i++) {
       const s = 2 * count[i] > comm.size ? -1 : 1; // a tie (2·count = M) votes +1
-      x[i] = Math.fround(x[i] - lr * (s + wd * x[i]));
+      x[i] = Math.fround(x[i] - Math.fround(Math.fround(lr) * Math.fround(s + Math.fround(Math.fround(wd) * x[i]))));
     }
   }
   for (const voteMode of ['allgather', 'server', 'reduce'] as const) {
