@@ -682,3 +682,45 @@ t.test('early frames lent from shared-memory slots of a collective that is then 
   // And rank 0 can keep sending: a full lane of slots again.
   for (let i = 0; i < slots; i++) t.ok(await Promise.race([out0.put(1, Uint8Array.of(i)), turn(2000).then(() => undefined)]), `slot ${i} is free for rank 0's next payload`);
 });
+
+t.test('a call that finds the queue empty starts its op before it returns; calls made meanwhile wait their turn, in call order', async (t) => {
+  const n = 2;
+  const net = new Loopback({ size: n, ordering: 'inorder', seed: 5 });
+  t.teardown(() => net.close());
+  // Each rank's sends, counted as the outbox sees them (the loopback delivers them later, from setImmediate).
+  const sent: Array<Array<{ seq: number; volatile: boolean }>> = [[], []];
+  const queues = Array.from({ length: n }, (_, r) => {
+    const loop = net.sender(r);
+    const outbox = {
+      send: (peer: number, h: Header, payload?: Uint8Array, volatile?: boolean) => {
+        if (h.kind === 'data') sent[r].push({ seq: h.seq, volatile: volatile === true });
+        return loop.send(peer, h, payload, volatile);
+      },
+    };
+    const q = new OpQueue({ rank: r, size: n, epoch: 3, outbox, poller: new Poller({}, 'none', false, undefined), hooks: {}, stats: { abortsReceived: 0 } });
+    net.attach(r, q.frame);
+    return q;
+  });
+  t.teardown(() => queues.forEach((q) => q.close()));
+  const topology = buildTopology(undefined, n);
+  const schedule = cachedSchedule(topology, { collective: 'allreduce', algorithm: 'recursive-doubling' });
+  const desc = (count: number): OpDescriptor => ({ op: 'allreduce', dtype: 'float32', count, redop: 'sum', root: -1, algorithm: 'recursive-doubling' });
+  // A synchronous prepare (a typed array's input, as the Communicator's), as in a training loop.
+  const call = (r: number, buf: Float32Array) => queues[r].run(desc(buf.length), LONG_MS, () => (ctx: OpContext) => runSchedule(ctx, schedule, buf, 'sum', 1024), () => buf);
+  const bufs = [0, 1].map((r) => [Float32Array.of(r + 1, 10), Float32Array.of(100 * (r + 1), 7, 8)]);
+  const first = [0, 1].map((r) => call(r, bufs[r][0]));
+  t.same(sent.map((s) => s.map((x) => x.seq)), [[0], [0]], 'each rank sent its first frame of #0 inside the call');
+  // Small sends nothing confirms go out volatile: the sender copies them unless it copies at once.
+  t.same(sent.map((s) => s.map((x) => x.volatile)), [[true], [true]], 'a small unconfirmed send is marked volatile');
+  const second = [0, 1].map((r) => call(r, bufs[r][1]));
+  t.same(sent.map((s) => s.length), [1, 1], 'a call made while #0 runs sends nothing before its turn');
+  const r1 = await Promise.all(first);
+  const r2 = await Promise.all(second);
+  for (const out of r1) t.same(Array.from(out), [3, 20], '#0 gives the serial sum on every rank');
+  for (const out of r2) t.same(Array.from(out), [300, 14, 16], '#1 gives the serial sum on every rank');
+  t.same(sent.map((s) => s.map((x) => x.seq)), [[0, 1], [0, 1]], 'the frames went out in call order');
+  // The queue is empty again after the await: the next call starts at once too.
+  const third = [0, 1].map((r) => call(r, Float32Array.of(r)));
+  t.same(sent.map((s) => s.length), [3, 3], 'a call made after the previous op settled starts inside the call');
+  for (const out of await Promise.all(third)) t.same(Array.from(out), [1]);
+});
