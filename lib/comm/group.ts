@@ -104,7 +104,7 @@ export class RankGroup {
     const poll = this.transport.pollHooks();
     const yieldCpu = schedYield();
     this.poller = new Poller(poll ?? {}, poll === undefined ? 'none' : spinStyle(init.poll ?? 'auto', Math.max(this.localSize, init.machineSize ?? 0), yieldCpu !== undefined, availableParallelism(), this.localSize < this.size), this.localSize === this.size, yieldCpu);
-    this.p2p = new PointToPoint({ ...site, segmentBytes: this.segmentBytes, outbox: this.outbox, assertUsable: (op) => this.ops.assertUsable(op), gone: (peer) => this.gone.get(peer), spins: (dtype, count) => this.poller.spins(dtype, count), wait: (done, spins) => this.poller.wait(done, spins), attach: () => poll?.attachShared() });
+    this.p2p = new PointToPoint({ ...site, segmentBytes: this.segmentBytes, outbox: this.outbox, assertUsable: (op) => this.ops.assertUsable(op), gone: (peer) => this.gone.get(peer), spins: (dtype, count) => this.poller.spins(dtype, count), wait: (done, spins, leavingLoop) => this.poller.wait(done, spins, leavingLoop), attach: () => poll?.attachShared() });
     this.ops = new OpQueue({
       ...site,
       outbox: this.outbox,

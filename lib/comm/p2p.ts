@@ -42,7 +42,7 @@ export interface P2PHost {
   gone(peer: number): ZcollError | undefined;
   /** Whether a recv of `count` x `dtype` busy-polls (poller.ts), and the wait itself. */
   spins(dtype: DType, count: number): boolean;
-  wait(done: () => boolean, spins: boolean): void;
+  wait(done: () => boolean, spins: boolean, leavingLoop?: () => void): void;
   /** Maps the regions of same-host peers, whose mailboxes carry small frames (the first collective after init does too; a send or recv may come first). */
   attach(): void;
 }
@@ -122,15 +122,16 @@ export class PointToPoint {
     const segmentElems = segmentElemsOf(this.host.segmentBytes, elemBytes);
     const nseg = Math.max(1, Math.ceil(array.length / segmentElems));
     this.host.attach();
-    // A private copy: the caller may reuse its array as soon as send() resolves.
-    const bytes = Buffer.from(new Uint8Array(array.buffer, array.byteOffset, array.byteLength));
+    // The caller may reuse its array as soon as send() resolves: the frames go out volatile, copied by
+    // the outbox at the call (into the peer's mailbox, or privately on the ways that read later).
+    const bytes = new Uint8Array(array.buffer, array.byteOffset, array.byteLength);
     const seq = this.sendSeq.get(dst) ?? 0;
     this.sendSeq.set(dst, seq + 1);
     const sends: Promise<void>[] = [];
     for (let s = 0; s < nseg; s++) {
       const n = Math.max(0, Math.min(segmentElems, array.length - s * segmentElems));
       const header = p2pHeader(this.host.rank, this.host.epoch, seq, tag, dtype, array.length, nseg, s, n);
-      sends.push(this.host.outbox.send(dst, header, n > 0 ? bytes.subarray(s * segmentElems * elemBytes, (s * segmentElems + n) * elemBytes) : undefined));
+      sends.push(this.host.outbox.send(dst, header, n > 0 ? bytes.subarray(s * segmentElems * elemBytes, (s * segmentElems + n) * elemBytes) : undefined, true));
     }
     try {
       await Promise.all(sends);
@@ -187,18 +188,24 @@ export class PointToPoint {
       if (left <= 0) throw new ZcollError('ETIMEDOUT', `no message from rank ${src} on tag ${tag} within ${timeoutMs} ms`, { rank: this.host.rank, op, peer: src });
       await new Promise<void>((resolve) => {
         let woken = false;
-        const timer = setTimeout(wake, Math.min(left, 0x7fffffff));
+        let timer: NodeJS.Timeout | undefined;
         function wake(): void {
           woken = true;
           clearTimeout(timer);
           resolve();
         }
+        // The deadline's timer is set when the wait first hands the event loop back (timers fire only
+        // there): a message that comes while the wait still polls costs no timer.
+        const arm = (): void => {
+          if (!woken && timer === undefined) timer = setTimeout(wake, Math.max(0, Math.min(deadline - Date.now(), 0x7fffffff)));
+        };
         this.waiters.set(key, () => {
           this.waiters.delete(key);
           wake();
         });
         // Polls the mailboxes (the first slice now): a message already published is taken at once.
-        this.host.wait(() => woken, spins);
+        this.host.wait(() => woken, spins, arm);
+        if (!spins) arm();
       });
     }
   }
