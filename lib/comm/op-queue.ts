@@ -8,6 +8,7 @@
  * group is out of step. It is the OpHost of every OpContext, and it sends through any FrameSender:
  * the real Outbox, or a loopback in the in-process tests.
  */
+import { performance } from 'node:perf_hooks';
 import { debug } from '../debug.js';
 import { ERROR_CODES, ZcollError, type ErrorCode } from '../errors.js';
 import type { Frame } from '../transport/frame.js';
@@ -19,6 +20,8 @@ import type { TraceEvent } from './options.js';
 import type { Poller } from './poller.js';
 import { phaseClock } from '../phase-clock.js';
 
+/** Longest a run of collectives started in their callers' stacks may hold the event loop (op-queue loopTurned). */
+const LOOP_HOLD_MS = 1;
 /** A peer can be ahead by a few collectives, not by thousands: farther means a forged or foreign frame. */
 export const MAX_SEQ_AHEAD = 64;
 /** After a connection drops: frames the peer sent before dying are still being delivered, and a clean close says 'bye' first. */
@@ -178,10 +181,36 @@ export class OpQueue implements OpHost {
       );
     };
     this.inFlightCount++;
-    const p = this.inFlightCount === 1 ? run() : this.tail.then(run, run);
+    let p: Promise<R>;
+    if (this.inFlightCount > 1) p = this.tail.then(run, run);
+    else if (this.loopTurned()) p = run();
+    else p = new Promise<void>((resolve) => setImmediate(resolve)).then(run); // the event loop first: see loopTurned
     this.tail = p.catch(() => undefined);
     return p;
   }
+
+  /**
+   * Whether the event loop turned lately. Ops that start in the caller's stack and settle within their
+   * first polling turns, back to back, never hand the loop back: sockets (ZeroMQ frames: aborts, a
+   * peer's goodbye, a flood to drop), timers and signals would wait for as long as the loop runs (a
+   * flood read late piles up in ZeroMQ's queues: see busy-poll.ts). So an op starts at once only
+   * while the loop turned within LOOP_HOLD_MS (a setImmediate marks each turn); else it starts after
+   * the next turn, as the polling slices bound how long one wait holds the loop.
+   */
+  private loopTurned(): boolean {
+    const now = performance.now();
+    if (this.turnPending) return now - this.holdingSince <= LOOP_HOLD_MS;
+    this.turnPending = true;
+    this.holdingSince = now;
+    setImmediate(this.markTurn);
+    return true;
+  }
+  /** A setImmediate is queued to mark the next turn; ops started at once since `holdingSince` hold the loop. */
+  private turnPending = false;
+  private holdingSince = 0;
+  private readonly markTurn = (): void => {
+    this.turnPending = false;
+  };
 
   /** The op's turn: its context, its protocol started, its frames that came early, and the wait. */
   private begin<R>(seq: number, desc: OpDescriptor, timeoutMs: number, spin: boolean, start: Protocol, finish: () => R | Promise<R>): Promise<R> {
