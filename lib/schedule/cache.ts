@@ -12,7 +12,7 @@
  *               communicator's reduceScatter/allGather rely on), or 'hierarchical': inside each
  *               host, then only what must cross, straight to its owner (hierarchical-reduce-scatter.ts,
  *               hierarchical-all-gather.ts; same chunk per rank)
- *   broadcast   'binomial' | 'chain' | 'flat' from `root` (broadcast.ts)
+ *   broadcast   'binomial' | 'chain' | 'flat' from `root` (broadcast.ts; the chain host by host)
  *   gather      flat fan-in to `root` (gather.ts)
  *   barrier     dissemination (barrier.ts)
  * Keys: what the builder reads and every rank agrees on. Builders that read the topology (placed
@@ -156,7 +156,8 @@ export function buildSchedule(t: Topology, algorithm: ScheduleAlgorithm | Schedu
       if (spec.algorithm === 'hierarchical') return spec.collective === 'reducescatter' ? buildHierarchicalReduceScatter(hostsOfTopology(t)) : buildHierarchicalAllGather(hostsOfTopology(t));
       return buildRing(t.nranks, spec.collective);
     case 'broadcast':
-      return buildBroadcast(t.nranks, spec.root, spec.algorithm);
+      // The chain goes host by host (the topology's switches); the others read only n.
+      return buildBroadcast(t.nranks, spec.root, spec.algorithm, spec.algorithm === 'chain' ? hostsOfTopology(t) : undefined);
     case 'gather':
       return buildGather(t.nranks, spec.root);
     case 'barrier':
@@ -180,7 +181,7 @@ export function scheduleCacheKey(t: Topology, algorithm: ScheduleAlgorithm | Sch
       // The ring reads only n; the host-aware form reads the hosts (the topology's switches).
       return spec.algorithm === 'hierarchical' ? `${cachedTopologyHash(t)}|${spec.collective}|hierarchical` : `${ranks}|${spec.collective}|ring`;
     case 'broadcast':
-      return `${ranks}|broadcast|${spec.algorithm}|root=${spec.root}`;
+      return `${spec.algorithm === 'chain' ? cachedTopologyHash(t) : ranks}|broadcast|${spec.algorithm}|root=${spec.root}`;
     case 'gather':
       return `${ranks}|gather|flat|root=${spec.root}`;
     case 'barrier':

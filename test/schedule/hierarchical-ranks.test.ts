@@ -63,6 +63,11 @@ for (const shape of shapes) {
       // carries 0.75 D either way, and the model decides (below: alike on every rank).
       if (shape.name !== '3 + 1, interleaved') t.ok(rsag.filter((r) => r.algorithm === 'auto' && (r.count ?? 0) >= 1_000_003).every((r) => r.chosen === 'hierarchical'), `rank ${o.rank}: auto ran the host-aware reduce-scatter and all-gather at 4 MB`);
     }
+    for (const o of outs) {
+      const bcast = (o.results as Row[]).filter((r) => r.kind === 'hosts-bcast');
+      t.equal(bcast.length, n, `rank ${o.rank}: a chain broadcast from every root`);
+      t.same(bcast.filter((r) => r.wrong !== 0), [], `rank ${o.rank}: every broadcast delivered the root's bytes`);
+    }
     const choices = (o: (typeof outs)[number]): string[] => (o.results as Row[]).filter((r) => r.kind === 'hosts-rsag').map((r) => `${r.collective}/${r.algorithm}/${r.count}:${r.chosen}:${r.hash ?? ''}`);
     for (const o of outs.slice(1)) t.same(choices(o), choices(outs[0]), `rank ${o.rank} chose as rank 0 did and gathered the same bytes`);
     const hashes = (o: (typeof outs)[number]): string[] => (o.results as Row[]).filter((r) => r.kind === 'hosts').map((r) => `${r.algorithm}/${r.count}:${r.hash}`);
