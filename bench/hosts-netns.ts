@@ -53,6 +53,7 @@ const parsed = benchArgs({
     iters: { type: 'string', value: '3', describe: 'timed iterations per size' },
     algorithms: { type: 'string', value: 'ring,tree,multitree,hierarchical,auto', describe: 'zcoll algorithms to run' },
     collective: { type: 'string', value: 'allreduce', describe: 'allreduce, reducescatter, allgather or broadcast' },
+    root: { type: 'string', value: '0', describe: 'broadcast root rank' },
     tell: { type: 'boolean', describe: 'give the config the link rates (a hierarchical topology)' },
     segment: { type: 'string', value: 'BYTES', describe: 'segment size of the runs' },
     peers: { type: 'string', value: 'gloo,mpi', describe: 'peer columns to add' },
@@ -74,6 +75,7 @@ const iters = Number(arg('iters', '3'));
 const algorithms = arg('algorithms', 'ring,tree,multitree,hierarchical,auto').split(',');
 const tell = parsed.tell;
 const collective = arg('collective', 'allreduce');
+const root = arg('root', '0');
 if (!['allreduce', 'reducescatter', 'allgather', 'broadcast'].includes(collective)) {
   process.stderr.write(`hosts-netns: --collective must be allreduce, reducescatter, allgather or broadcast, got ${collective}\n`);
   process.exit(2);
@@ -229,7 +231,7 @@ try {
       { length: H },
       (_, k) =>
         new Promise<{ code: number | null; stderr: string }>((done) => {
-          const args = ['netns', 'exec', hostNs(k), process.execPath, join(REPO, 'bin', 'zcoll.js'), 'bench', collective, '--config', config, '--host', `h${k}`, '-a', algorithm, '-b', sizes[0], '-e', sizes[sizes.length - 1], '-f', String(sizeBytes.length > 1 ? sizeBytes[1] / sizeBytes[0] : 2), '-n', String(iters), '-w', '1', '-q', ...(k === 0 ? ['--json', json] : []), ...(traceOut !== '' ? ['--trace', resolve(`${traceOut}.${algorithm}.json`)] : [])];
+          const args = ['netns', 'exec', hostNs(k), process.execPath, join(REPO, 'bin', 'zcoll.js'), 'bench', collective, ...(collective === 'broadcast' ? ['--root', root] : []), '--config', config, '--host', `h${k}`, '-a', algorithm, '-b', sizes[0], '-e', sizes[sizes.length - 1], '-f', String(sizeBytes.length > 1 ? sizeBytes[1] / sizeBytes[0] : 2), '-n', String(iters), '-w', '1', '-q', ...(k === 0 ? ['--json', json] : []), ...(traceOut !== '' ? ['--trace', resolve(`${traceOut}.${algorithm}.json`)] : [])];
           const child = spawn('ip', args, { stdio: ['ignore', 'ignore', 'pipe'] });
           let stderr = '';
           child.stderr.on('data', (d: Buffer) => (stderr += d.toString()));
@@ -267,7 +269,7 @@ const columns = [...algorithms, ...(peers.includes('gloo') ? ['gloo'] : []), ...
 const lines = [
   `# ${{ allreduce: 'All-reduce', reducescatter: 'Reduce-scatter', allgather: 'All-gather', broadcast: 'Broadcast' }[collective]} across ${H} emulated hosts (${G.join('+')} ranks), host links at ${rate}`,
   '',
-  `Command (root): \`node dist/bench/hosts-netns.js --hosts ${H} --ranks ${G.join(',')} --rate ${rate} --sizes ${sizes.join(',')} --iters ${iters} --algorithms ${algorithms.join(',')}${collective !== 'allreduce' ? ` --collective ${collective}` : ''}${tell ? ' --tell' : ''}${segment !== '' ? ` --segment ${segment}` : ''}${peers.length > 0 ? ` --peers ${peers.join(',')}` : ''}\`, ${new Date().toISOString()}.`,
+  `Command (root): \`node dist/bench/hosts-netns.js --hosts ${H} --ranks ${G.join(',')} --rate ${rate} --sizes ${sizes.join(',')} --iters ${iters} --algorithms ${algorithms.join(',')}${collective !== 'allreduce' ? ` --collective ${collective}` : ''}${collective === 'broadcast' ? ` --root ${root}` : ''}${tell ? ' --tell' : ''}${segment !== '' ? ` --segment ${segment}` : ''}${peers.length > 0 ? ` --peers ${peers.join(',')}` : ''}\`, ${new Date().toISOString()}.`,
   '',
   `${H} network namespaces (hosts), each with one veth into a bridge namespace, tbf ${rate} on both ends; addresses in 198.18.0.0/15; no route out; removed afterwards.`,
   `Topology: ${tell ? 'config `{kind: hierarchical, intraBandwidth: 4e9, interBandwidth: R}`, hosts from the rendezvous' : 'none in the config: hosts from the rendezvous, default bandwidths'}. busbw = algbw * ${collective === 'allreduce' ? '2(n-1)/n' : collective === 'broadcast' ? '1' : '(n-1)/n'}, MB/s; #wrong must be 0.`,
@@ -282,7 +284,7 @@ for (const size of usedSizes) {
     if (r === undefined) return '-';
     return `${mb(r.busbwMBs * 1e6)}${a === 'auto' ? ` (${r.picks})` : ''}${r.wrong !== 0 ? ` WRONG ${r.wrong}` : ''}`;
   });
-  lines.push(`| ${size >= 2 ** 20 ? `${size / 2 ** 20} MiB` : `${size / 1024} KiB`} | ${cells.join(' | ')} | ${mb(bound * TCP_PAYLOAD)} |`);
+  lines.push(`| ${size >= 2 ** 20 ? `${Number((size / 2 ** 20).toFixed(2))} MiB` : `${size / 1024} KiB`} | ${cells.join(' | ')} | ${mb(bound * TCP_PAYLOAD)} |`);
 }
 lines.push('', `Bytes on each host's link per byte ${collective === 'allreduce' ? 'all-reduced' : 'of the buffer'} (D), sent / received, whole run (sizes, warmup and timed iterations; TCP/IP headers and acks included):`, '');
 lines.push(`| algorithm | ${Array.from({ length: H }, (_, k) => `host ${k} tx / rx`).join(' | ')} |`, `|---|${Array.from({ length: H }, () => '---').join('|')}|`);
