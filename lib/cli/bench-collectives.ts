@@ -5,7 +5,8 @@
  * (PERFORMANCE.md): all-reduce 2(n-1)/n, reduce-scatter and all-gather (n-1)/n of the whole size S,
  * broadcast 1.
  */
-import type { AllReduceAlgorithm, Communicator, ReduceOp } from '../comm/communicator.js';
+import { RS_AG_CALL_ALGORITHMS, type AllReduceAlgorithm, type Communicator, type ReduceOp, type RsAgCallAlgorithm } from '../comm/communicator.js';
+import { ZcollError } from '../errors.js';
 import { allocArray, BYTES_PER_ELEMENT, type DType, type NumericArray } from '../dtype.js';
 import type { HonestView, PayloadCodec } from '../faults/rank-faults.js';
 import { chunkSpan } from '../schedule/partition.js';
@@ -87,6 +88,12 @@ export interface CollectiveCaseOptions {
   root: number;
 }
 
+/** -a for reducescatter and allgather: auto (the communicator's choice), ring or hierarchical (main.ts checked it). */
+function rsAgAlgorithm(a: AllReduceAlgorithm): RsAgCallAlgorithm {
+  if (!RS_AG_CALL_ALGORITHMS.includes(a)) throw new ZcollError('EINVAL', `-a/--algorithm ${a}: reducescatter and allgather run ${RS_AG_CALL_ALGORITHMS.join(', ')}`);
+  return a as RsAgCallAlgorithm;
+}
+
 export function collectiveCase(comm: Communicator, o: CollectiveCaseOptions): BenchCase {
   const n = comm.size;
   const rank = comm.rank;
@@ -124,7 +131,7 @@ export function collectiveCase(comm: Communicator, o: CollectiveCaseOptions): Be
     case 'reducescatter':
       return {
         ...base,
-        algorithm: 'ring',
+        algorithm: rsAgAlgorithm(o.algorithm),
         redop: o.op,
         root: -1,
         busFactor: (k) => (k - 1) / k,
@@ -140,7 +147,7 @@ export function collectiveCase(comm: Communicator, o: CollectiveCaseOptions): Be
           return {
             reset: () => buf.set(template),
             run: async () => {
-              out = await comm.reduceScatter(buf, { op: o.op, inPlace: true });
+              out = await comm.reduceScatter(buf, { op: o.op, inPlace: true, algorithm: rsAgAlgorithm(o.algorithm) });
             },
             check: () => {
               let wrong = out.length === span.length ? 0 : Math.abs(out.length - span.length);
@@ -155,7 +162,7 @@ export function collectiveCase(comm: Communicator, o: CollectiveCaseOptions): Be
     case 'allgather':
       return {
         ...base,
-        algorithm: 'ring',
+        algorithm: rsAgAlgorithm(o.algorithm),
         redop: 'none',
         root: -1,
         busFactor: (k) => (k - 1) / k,
@@ -168,7 +175,7 @@ export function collectiveCase(comm: Communicator, o: CollectiveCaseOptions): Be
           return {
             reset: () => undefined,
             run: async () => {
-              out = await comm.allGather(input);
+              out = await comm.allGather(input, { algorithm: rsAgAlgorithm(o.algorithm) });
             },
             check: () => {
               if (out.length !== count * n) return Math.abs(out.length - count * n) || 1;

@@ -10,7 +10,7 @@
 import yargs from 'yargs';
 import { hideBin } from 'yargs/helpers';
 import { isZcollError, ZcollError } from '../errors.js';
-import { REDUCE_OPS, ALLREDUCE_ALGORITHMS, type AllReduceAlgorithm, type ReduceOp } from '../comm/communicator.js';
+import { REDUCE_OPS, ALLREDUCE_ALGORITHMS, RS_AG_CALL_ALGORITHMS, type AllReduceAlgorithm, type ReduceOp } from '../comm/communicator.js';
 import { loadConfig, totalRanks } from '../cluster/config.js';
 import { buildTopology, hostTopologySpec, topologyNeedsHosts } from '../cluster/topology.js';
 import { DTYPES, type DType } from '../dtype.js';
@@ -90,7 +90,9 @@ async function main(argv: string[]): Promise<number> {
         const collective = String(a.collective);
         if (!(BENCH_COLLECTIVES as readonly string[]).includes(collective)) throw new ZcollError('EINVAL', `zcoll bench: unknown collective '${collective}' (one of ${BENCH_COLLECTIVES.join(', ')})`);
         if (!ALLREDUCE_ALGORITHMS.includes(a.a)) throw new ZcollError('EINVAL', `-a/--algorithm: unknown algorithm '${a.a}' (one of ${ALLREDUCE_ALGORITHMS.join(', ')})`);
-        if (a.a !== 'auto' && collective !== 'allreduce') throw new ZcollError('EINVAL', `-a/--algorithm ${a.a} applies to allreduce only, not ${collective}`);
+        // reducescatter and allgather have their own schedules: auto, ring or hierarchical.
+        const rsAg = collective === 'reducescatter' || collective === 'allgather';
+        if (a.a !== 'auto' && collective !== 'allreduce' && !(rsAg && RS_AG_CALL_ALGORITHMS.includes(a.a))) throw new ZcollError('EINVAL', `-a/--algorithm ${a.a} applies to allreduce${rsAg ? ` (${collective}: ${RS_AG_CALL_ALGORITHMS.join(', ')})` : ' only'}, not ${collective}`);
         if (a.ranks !== undefined && !(Number.isInteger(a.ranks) && a.ranks >= 1)) throw new ZcollError('EINVAL', `--ranks must be a positive integer, got ${a.ranks}`);
         const defaultMin = collective === 'latency' ? '4' : '4K';
         const minBytes = parseBytes(a.b ?? defaultMin, '-b/--min-bytes');

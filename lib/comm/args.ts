@@ -5,7 +5,7 @@
 import { allocArray, DTYPES, dtypeOf, isNumericArray, type DType, type NumericArray } from '../dtype.js';
 import { check, ZcollError } from '../errors.js';
 import { isTensor, tensorDType, type Tensor } from '../tensor/bridge.js';
-import { ALLREDUCE_ALGORITHMS, OPTION_KEYS, REDUCE_OPS, type AllReduceAlgorithm, type CallName, type ReduceOp } from './options.js';
+import { ALLREDUCE_ALGORITHMS, OPTION_KEYS, REDUCE_OPS, RS_AG_CALL_ALGORITHMS, type AllReduceAlgorithm, type CallName, type ReduceOp, type RsAgCallAlgorithm } from './options.js';
 
 /**
  * The longest typed array this process may allocate, in elements: V8's limit for any typed array
@@ -58,6 +58,11 @@ export function checkRoot(site: CallSite, root: unknown, op: string): number {
 export function checkRedop(site: CallSite, redop: unknown, call: CallName, op: string): ReduceOp {
   check(REDUCE_OPS.includes(redop as ReduceOp), 'EINVAL', () => `option 'op' passed to '${call}' must be one of ${REDUCE_OPS.join(', ')}, got ${String(redop)}`, { rank: site.rank, op });
   return redop as ReduceOp;
+}
+
+export function checkRsAgAlgorithm(site: CallSite, algorithm: unknown, call: CallName, op: string): RsAgCallAlgorithm {
+  check(RS_AG_CALL_ALGORITHMS.includes(algorithm as string), 'EINVAL', () => `option 'algorithm' passed to '${call}' must be one of ${RS_AG_CALL_ALGORITHMS.join(', ')}, got ${String(algorithm)}`, { rank: site.rank, op });
+  return algorithm as RsAgCallAlgorithm;
 }
 
 export function checkAlgorithm(site: CallSite, algorithm: unknown, op: string): AllReduceAlgorithm {

@@ -17,9 +17,9 @@ import { allocArray, BYTES_PER_ELEMENT, type DType, type NumericArray } from '..
 import { check, type ZcollError } from '../errors.js';
 import { kernels } from '../kernels/index.js';
 import { BROADCAST_ALGORITHMS, type BroadcastAlgorithm } from '../schedule/broadcast.js';
-import { cachedSchedule, type ScheduleAlgorithm, type ScheduleSpec } from '../schedule/cache.js';
+import { cachedSchedule, type RsAgAlgorithm, type ScheduleAlgorithm, type ScheduleSpec } from '../schedule/cache.js';
 import type { Schedule } from '../schedule/types.js';
-import { AUTO_MODEL, autoAlgorithm } from '../schedule/choose.js';
+import { AUTO_MODEL, autoAlgorithm, autoRsAgAlgorithm } from '../schedule/choose.js';
 import { chunkSpan } from '../schedule/partition.js';
 import { gatheredShape } from '../tensor/fusion.js';
 import { makeTensor, readTensor, type Tensor } from '../tensor/bridge.js';
@@ -27,7 +27,7 @@ import * as args from './args.js';
 import { eachInput, readNow, type Work } from './each-input.js';
 import { RankGroup } from './group.js';
 import type { OpContext, OpDescriptor } from './op-context.js';
-import type { AllGatherOptions, AllReduceAlgorithm, AllReduceOptions, BroadcastOptions, Collectible, ExchangeOptions, P2POptions, ReduceOp, ReduceScatterOptions, RootedOptions, TimeoutOptions, TraceEvent } from './options.js';
+import type { AllGatherOptions, AllReduceAlgorithm, AllReduceOptions, BroadcastOptions, Collectible, ExchangeOptions, P2POptions, ReduceOp, ReduceScatterOptions, RootedOptions, RsAgCallAlgorithm, TimeoutOptions, TraceEvent } from './options.js';
 import { exchangeProtocol } from './protocols/exchange.js';
 import { runSchedule } from './protocols/schedule.js';
 import { phaseClock } from '../phase-clock.js';
@@ -67,6 +67,17 @@ export class Communicator extends RankGroup {
   }
   private readonly autoChoices = new Map<number, ScheduleAlgorithm>();
 
+  /**
+   * The schedule a reduce-scatter or all-gather of a `bytes` buffer (the whole buffer, every rank's
+   * chunk) runs: the one asked for, or for 'auto' the host-aware one where the cost model finds it
+   * cheaper (choose.ts, autoRsAgAlgorithm; from the topology and size alone, so every rank agrees).
+   */
+  rsAgAlgorithm(collective: 'reducescatter' | 'allgather', bytes: number, algorithm: RsAgCallAlgorithm = 'auto'): RsAgAlgorithm {
+    if (algorithm !== 'auto') return algorithm;
+    const model = this.segmentBytes === AUTO_MODEL.segmentBytes ? AUTO_MODEL : { ...AUTO_MODEL, segmentBytes: this.segmentBytes };
+    return autoRsAgAlgorithm(this.topology, collective, bytes, model);
+  }
+
   private allReduceOf(dtype: DType, count: number, work: Work, redop: ReduceOp, timeoutMs: number, algorithm: AllReduceAlgorithm): Promise<NumericArray> {
     const chosen = this.allReduceAlgorithm(count * BYTES_PER_ELEMENT[dtype], algorithm);
     const desc: OpDescriptor = { op: 'allreduce', dtype, count, redop, root: -1, algorithm: chosen };
@@ -88,6 +99,7 @@ export class Communicator extends RankGroup {
     const op = 'reducescatter';
     args.checkOptions(this, options, 'reduceScatter', op);
     const redop = args.checkRedop(this, options.op ?? 'sum', 'reduceScatter', op);
+    const algorithm = args.checkRsAgAlgorithm(this, options.algorithm ?? 'auto', 'reduceScatter', op);
     const timeoutMs = args.timeoutOf(this, options, this.timeoutMs, op);
     this.ops.assertUsable(op);
     const inp = args.input(this, x, op);
@@ -97,12 +109,13 @@ export class Communicator extends RankGroup {
       check(shape.length > 0 && shape[0] % this.size === 0, 'EINVAL', () => `tensor passed to 'reduceScatter' must have a first dimension divisible by the world size ${this.size}, got shape [${shape.join(', ')}]`, { rank: this.rank, op });
     }
     const work: Work = inp.kind === 'tensor' ? readNow(inp.tensor) : inPlace ? inp.array : inp.array.slice();
-    const desc: OpDescriptor = { op, dtype: inp.dtype, count: inp.count, redop, root: -1 };
+    const chosen = this.rsAgAlgorithm('reducescatter', inp.count * BYTES_PER_ELEMENT[inp.dtype], algorithm);
+    const desc: OpDescriptor = { op, dtype: inp.dtype, count: inp.count, redop, root: -1, algorithm: chosen };
     let buf!: NumericArray;
     const out = await this.ops.run(
       desc,
       timeoutMs,
-      () => withWork(work, (b) => this.scheduled({ collective: 'reducescatter' }, (buf = b), redop)),
+      () => withWork(work, (b) => this.scheduled({ collective: 'reducescatter', algorithm: chosen }, (buf = b), redop)),
       () => {
         const span = chunkSpan(buf.length, this.size, this.rank);
         const mine = buf.subarray(span.offset, span.offset + span.length);
@@ -119,6 +132,7 @@ export class Communicator extends RankGroup {
   async allGather(x: Collectible, options: AllGatherOptions = {}): Promise<Collectible> {
     const op = 'allgather';
     args.checkOptions(this, options, 'allGather', op);
+    const algorithm = args.checkRsAgAlgorithm(this, options.algorithm ?? 'auto', 'allGather', op);
     const timeoutMs = args.timeoutOf(this, options, this.timeoutMs, op);
     this.ops.assertUsable(op);
     const inp = args.input(this, x, op);
@@ -133,11 +147,13 @@ export class Communicator extends RankGroup {
     const buf = out ?? allocArray(dtype, count * this.size);
     // Read at the call: an array straight into its place in the result (no private copy first).
     const mine = placeInput(inp, buf, this.rank * count);
-    const desc: OpDescriptor = { op, dtype, count, redop: '', root: -1 };
+    const chosen = this.rsAgAlgorithm('allgather', buf.length * BYTES_PER_ELEMENT[dtype], algorithm);
+    const spec: ScheduleSpec = { collective: 'allgather', algorithm: chosen };
+    const desc: OpDescriptor = { op, dtype, count, redop: '', root: -1, algorithm: chosen };
     const result = await this.ops.run(
       desc,
       timeoutMs,
-      () => (mine === undefined ? this.scheduled({ collective: 'allgather' }, buf, 'sum') : mine.then(() => this.scheduled({ collective: 'allgather' }, buf, 'sum'))),
+      () => (mine === undefined ? this.scheduled(spec, buf, 'sum') : mine.then(() => this.scheduled(spec, buf, 'sum'))),
       () => buf,
     );
     return inp.kind === 'tensor' ? makeTensor(result, gatheredShape(inp.shape, this.size), dtype as 'float32' | 'int32') : result;

@@ -5,13 +5,16 @@
  */
 import type { NumericArray } from '../dtype.js';
 import type { BroadcastAlgorithm } from '../schedule/broadcast.js';
-import { SCHEDULE_ALGORITHMS, type ScheduleAlgorithm } from '../schedule/cache.js';
+import { RS_AG_ALGORITHMS, SCHEDULE_ALGORITHMS, type RsAgAlgorithm, type ScheduleAlgorithm } from '../schedule/cache.js';
 import type { Tensor } from '../tensor/bridge.js';
 
 export type ReduceOp = 'sum' | 'avg' | 'min' | 'max';
 export const REDUCE_OPS: readonly ReduceOp[] = ['sum', 'avg', 'min', 'max'];
 export type AllReduceAlgorithm = 'auto' | ScheduleAlgorithm;
 export const ALLREDUCE_ALGORITHMS: readonly string[] = ['auto', ...SCHEDULE_ALGORITHMS];
+/** reduceScatter and allGather: 'auto' (default) takes the host-aware schedule where the model finds it cheaper. */
+export type RsAgCallAlgorithm = 'auto' | RsAgAlgorithm;
+export const RS_AG_CALL_ALGORITHMS: readonly string[] = ['auto', ...RS_AG_ALGORITHMS];
 
 /** A tensor or a typed array: what every collective accepts. */
 export type Collectible = Tensor | NumericArray;
@@ -26,11 +29,19 @@ export interface CollectiveOptions extends TimeoutOptions {
   inPlace?: boolean;
 }
 
-export interface ReduceScatterOptions extends CollectiveOptions {
+export interface ReduceOptions extends CollectiveOptions {
   op?: ReduceOp;
 }
 
-export interface AllReduceOptions extends ReduceScatterOptions {
+export interface ReduceScatterOptions extends ReduceOptions {
+  /**
+   * Schedule (default 'auto': 'hierarchical' on several hosts with several ranks on some where the
+   * cost model finds it cheaper, else 'ring'). Rank r gets chunk r either way. Every rank must pass the same.
+   */
+  algorithm?: RsAgCallAlgorithm;
+}
+
+export interface AllReduceOptions extends ReduceOptions {
   algorithm?: AllReduceAlgorithm;
 }
 
@@ -50,6 +61,8 @@ export interface BroadcastOptions extends CollectiveOptions {
 }
 
 export interface AllGatherOptions<A extends NumericArray = NumericArray> extends TimeoutOptions {
+  /** As for reduceScatter: 'auto' (default), 'ring' or 'hierarchical'; every rank must pass the same. */
+  algorithm?: RsAgCallAlgorithm;
   /** Typed arrays: write the result (count x world size) into this caller-owned array instead of a fresh one. */
   out?: A;
 }
@@ -77,8 +90,8 @@ export interface P2POptions {
  */
 export const OPTION_KEYS = {
   allReduce: ['op', 'algorithm', 'timeoutMs', 'inPlace'] satisfies ReadonlyArray<keyof AllReduceOptions>,
-  reduceScatter: ['op', 'timeoutMs', 'inPlace'] satisfies ReadonlyArray<keyof ReduceScatterOptions>,
-  allGather: ['timeoutMs', 'out'] satisfies ReadonlyArray<keyof AllGatherOptions>,
+  reduceScatter: ['op', 'algorithm', 'timeoutMs', 'inPlace'] satisfies ReadonlyArray<keyof ReduceScatterOptions>,
+  allGather: ['algorithm', 'timeoutMs', 'out'] satisfies ReadonlyArray<keyof AllGatherOptions>,
   broadcast: ['root', 'algorithm', 'timeoutMs', 'inPlace'] satisfies ReadonlyArray<keyof BroadcastOptions>,
   gather: ['root', 'timeoutMs'] satisfies ReadonlyArray<keyof RootedOptions>,
   exchangeDirect: ['root', 'into', 'timeoutMs'] satisfies ReadonlyArray<keyof ExchangeOptions>,

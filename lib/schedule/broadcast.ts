@@ -4,6 +4,13 @@
  *    Latency-optimal: t = ceil(log2 n) * (alpha + D*beta). For small messages.
  *  - chain: root -> root+1 -> ... -> root-1, pipelined by the executor's segments:
  *    t ~ (n - 2 + S) * (alpha + D/S*beta) for S segments, about D*beta for large D. For large messages.
+ *    Given the hosts (hostOf), the chain visits the root's host first, from the root on, then each
+ *    other host whole, in host order after the root's, so it crosses H-1 host links, each once: every
+ *    host's NIC takes in D once (none for the root's) and sends at most D, the least a broadcast
+ *    moves. In rank order it crosses more when the root is not its host's first rank or a host's
+ *    ranks are not numbered together (2 hosts x 2, root 1: 1->2->3->0 sends D back into the root's
+ *    host, 2 D across instead of 1). Where the rank order already does that (hosts numbered
+ *    together, the root first on its host; one host; one rank per host) the order is the rank order.
  *  - flat: root -> every other rank directly, one step, (n-1)*D bytes out of the root. Nothing is
  *    relayed, so a rank receives the root's bytes or nothing: the reply of a trusted server (the
  *    'server' sign vote), where binomial and chain would let every relay rewrite what it forwards.
@@ -13,7 +20,25 @@ import type { Schedule, Transfer } from './types.js';
 export type BroadcastAlgorithm = 'binomial' | 'chain' | 'flat';
 export const BROADCAST_ALGORITHMS: readonly BroadcastAlgorithm[] = ['binomial', 'chain', 'flat'];
 
-export function buildBroadcast(nranks: number, root: number, algorithm: BroadcastAlgorithm): Schedule {
+/**
+ * The chain's order: the root's host from the root on (its members cyclically after the root), then
+ * the other hosts in cyclic order of their lowest rank after the root's host, each host's members
+ * ascending. Without hosts: root, root+1, ..., root-1.
+ */
+export function chainOrder(nranks: number, root: number, hostOf?: readonly number[]): number[] {
+  const ranks = Array.from({ length: nranks }, (_, v) => (v + root) % nranks);
+  if (hostOf === undefined) return ranks;
+  // Hosts in order of the first of their ranks met going round from the root; members in that order too.
+  const byHost = new Map<number, number[]>();
+  for (const r of ranks) {
+    const g = byHost.get(hostOf[r]);
+    if (g === undefined) byHost.set(hostOf[r], [r]);
+    else g.push(r);
+  }
+  return [...byHost.values()].flat();
+}
+
+export function buildBroadcast(nranks: number, root: number, algorithm: BroadcastAlgorithm, hostOf?: readonly number[]): Schedule {
   const n = nranks;
   const transfers: Transfer[] = [];
   const into = new Map<number, number>(); // rank -> id of the transfer that brought it the data
@@ -27,7 +52,8 @@ export function buildBroadcast(nranks: number, root: number, algorithm: Broadcas
     steps = Math.max(steps, step + 1);
   };
   if (algorithm === 'chain') {
-    for (let v = 0; v + 1 < n; v++) add(v, abs(v), abs(v + 1));
+    const order = chainOrder(n, root, hostOf);
+    for (let v = 0; v + 1 < n; v++) add(v, order[v], order[v + 1]);
   } else if (algorithm === 'flat') {
     // Rank root+1 first, as every direct fan-out here: not every root's first copy goes to rank 0.
     for (let v = 1; v < n; v++) add(0, abs(0), abs(v));

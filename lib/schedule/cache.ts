@@ -8,9 +8,11 @@
  *               'recursive-doubling'  pairwise exchanges of the whole buffer, lg n steps (recursive-doubling.ts)
  *               'hierarchical'  reduce-scatter in each host, a ring across hosts per local rank,
  *                           all-gather in each host, hosts = the topology's switches (hierarchical.ts)
- *   reduce-scatter, all-gather  ring in rank order (ring.ts: rank r owns chunk r, which the
- *               communicator's reduceScatter/allGather rely on)
- *   broadcast   'binomial' | 'chain' | 'flat' from `root` (broadcast.ts)
+ *   reduce-scatter, all-gather  'ring' in rank order (ring.ts: rank r owns chunk r, which the
+ *               communicator's reduceScatter/allGather rely on), or 'hierarchical': inside each
+ *               host, then only what must cross, straight to its owner (hierarchical-reduce-scatter.ts,
+ *               hierarchical-all-gather.ts; same chunk per rank)
+ *   broadcast   'binomial' | 'chain' | 'flat' from `root` (broadcast.ts; the chain host by host)
  *   gather      flat fan-in to `root` (gather.ts)
  *   barrier     dissemination (barrier.ts)
  * Keys: what the builder reads and every rank agrees on. Builders that read the topology (placed
@@ -27,6 +29,8 @@ import { buildBarrier } from './barrier.js';
 import { BROADCAST_ALGORITHMS, buildBroadcast, type BroadcastAlgorithm } from './broadcast.js';
 import { buildGather } from './gather.js';
 import { buildHierarchical, hostsOfTopology } from './hierarchical.js';
+import { buildHierarchicalAllGather } from './hierarchical-all-gather.js';
+import { buildHierarchicalReduceScatter } from './hierarchical-reduce-scatter.js';
 import { buildMultitree, type MultitreeRule } from './multitree.js';
 import { buildPlacedRing } from './placed-ring.js';
 import { buildRecursiveDoubling } from './recursive-doubling.js';
@@ -56,6 +60,10 @@ export const ALGORITHM_CLAIMS: Readonly<Record<ScheduleAlgorithm, { readonly tre
   hierarchical: { trees: true, contentionFree: false },
 };
 
+/** Reduce-scatter and all-gather schedules; both leave chunk r of n at rank r. */
+export const RS_AG_ALGORITHMS = ['ring', 'hierarchical'] as const;
+export type RsAgAlgorithm = (typeof RS_AG_ALGORITHMS)[number];
+
 export interface ScheduleRequest {
   readonly rule?: MultitreeRule;
 }
@@ -63,7 +71,7 @@ export interface ScheduleRequest {
 /** Which schedule: the collective and what its builder takes besides the topology. */
 export type ScheduleSpec =
   | { readonly collective: 'allreduce'; readonly algorithm: ScheduleAlgorithm; readonly rule?: MultitreeRule }
-  | { readonly collective: 'reducescatter' | 'allgather' }
+  | { readonly collective: 'reducescatter' | 'allgather'; readonly algorithm?: RsAgAlgorithm }
   | { readonly collective: 'broadcast'; readonly algorithm: BroadcastAlgorithm; readonly root: number }
   | { readonly collective: 'gather'; readonly root: number }
   | { readonly collective: 'barrier' };
@@ -115,6 +123,8 @@ function checkSpec(t: Topology, spec: ScheduleSpec): void {
       return;
     case 'reducescatter':
     case 'allgather':
+      if (spec.algorithm !== undefined && !RS_AG_ALGORITHMS.includes(spec.algorithm)) throw new ZcollError('EINVAL', `unknown ${spec.collective} algorithm ${JSON.stringify(spec.algorithm)} (known: ${RS_AG_ALGORITHMS.join(', ')})`);
+      return;
     case 'barrier':
       return;
     default:
@@ -143,9 +153,11 @@ export function buildSchedule(t: Topology, algorithm: ScheduleAlgorithm | Schedu
       break;
     case 'reducescatter':
     case 'allgather':
+      if (spec.algorithm === 'hierarchical') return spec.collective === 'reducescatter' ? buildHierarchicalReduceScatter(hostsOfTopology(t)) : buildHierarchicalAllGather(hostsOfTopology(t));
       return buildRing(t.nranks, spec.collective);
     case 'broadcast':
-      return buildBroadcast(t.nranks, spec.root, spec.algorithm);
+      // The chain goes host by host (the topology's switches); the others read only n.
+      return buildBroadcast(t.nranks, spec.root, spec.algorithm, spec.algorithm === 'chain' ? hostsOfTopology(t) : undefined);
     case 'gather':
       return buildGather(t.nranks, spec.root);
     case 'barrier':
@@ -166,9 +178,10 @@ export function scheduleCacheKey(t: Topology, algorithm: ScheduleAlgorithm | Sch
     }
     case 'reducescatter':
     case 'allgather':
-      return `${ranks}|${spec.collective}|ring`;
+      // The ring reads only n; the host-aware form reads the hosts (the topology's switches).
+      return spec.algorithm === 'hierarchical' ? `${cachedTopologyHash(t)}|${spec.collective}|hierarchical` : `${ranks}|${spec.collective}|ring`;
     case 'broadcast':
-      return `${ranks}|broadcast|${spec.algorithm}|root=${spec.root}`;
+      return `${spec.algorithm === 'chain' ? cachedTopologyHash(t) : ranks}|broadcast|${spec.algorithm}|root=${spec.root}`;
     case 'gather':
       return `${ranks}|gather|flat|root=${spec.root}`;
     case 'barrier':

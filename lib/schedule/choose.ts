@@ -19,7 +19,7 @@
  */
 import { ZcollError } from '../errors.js';
 import type { Topology } from '../cluster/topology.js';
-import { cachedSchedule, cachedTopologyHash, isScheduleAlgorithm, type ScheduleAlgorithm, type ScheduleRequest } from './cache.js';
+import { cachedSchedule, cachedTopologyHash, isScheduleAlgorithm, type RsAgAlgorithm, type ScheduleAlgorithm, type ScheduleRequest } from './cache.js';
 import { hostsOfTopology } from './hierarchical.js';
 import { costLine, simulate, timeOnLine, type CostLine, type SimParams } from './simulate.js';
 
@@ -146,4 +146,28 @@ export function autoAlgorithm(t: Topology, bytes: number, model: SimParams = AUT
     }
   }
   return best!.algorithm;
+}
+
+/** (topology hash, model, collective) -> the ring's and the host-aware schedule's cost lines. */
+const rsAgLines = new Map<string, readonly [CostLine, CostLine]>();
+
+/**
+ * The reduce-scatter or all-gather schedule the communicator runs by default on `t` for a buffer of
+ * `bytes` (the whole buffer: the input of a reduce-scatter, the result of an all-gather): the
+ * host-aware one where the topology has several hosts with several ranks on some
+ * (hasHostHierarchy) and the model says it is strictly cheaper, else the ring. Both leave chunk r at
+ * rank r, so the choice changes the time, never the result's layout. It depends on the topology,
+ * the size and the model only, so every rank picks alike.
+ */
+export function autoRsAgAlgorithm(t: Topology, collective: 'reducescatter' | 'allgather', bytes: number, model: SimParams = AUTO_MODEL): RsAgAlgorithm {
+  if (!(bytes >= 0 && Number.isFinite(bytes))) throw new ZcollError('EINVAL', `autoRsAgAlgorithm: bytes must be a finite number >= 0, got ${bytes}`);
+  if (t.nranks === 1 || !hasHostHierarchy(t)) return 'ring';
+  const key = `${cachedTopologyHash(t)}|${model.alphaS}|${model.betaSPerByte}|${model.gammaSPerByte ?? 0}|${model.model ?? 'lockstep'}|${model.segmentBytes ?? 0}|${collective}`;
+  let pair = rsAgLines.get(key);
+  if (pair === undefined) {
+    pair = [costLine(cachedSchedule(t, { collective, algorithm: 'ring' }), t, model), costLine(cachedSchedule(t, { collective, algorithm: 'hierarchical' }), t, model)];
+    if (rsAgLines.size >= MAX_LINE_SETS) rsAgLines.clear();
+    rsAgLines.set(key, pair);
+  }
+  return timeOnLine(pair[1], bytes) < timeOnLine(pair[0], bytes) * (1 - 1e-9) ? 'hierarchical' : 'ring';
 }

@@ -16,6 +16,7 @@ const CASES: Array<[string, string[], RegExp]> = [
   ['config missing', ['bench', '--config', '/nonexistent/zcoll-cluster.json'], /\/nonexistent\/zcoll-cluster\.json/],
   ['unknown collective', ['bench', 'alltoall'], /unknown collective 'alltoall' \(one of allreduce, reducescatter, allgather, broadcast, signsgd, robust, coded, latency\)/],
   ['algorithm of another collective', ['bench', 'broadcast', '-a', 'ring'], /applies to allreduce only/],
+  ['all-reduce algorithm on reducescatter', ['bench', 'reducescatter', '-a', 'tree'], /-a\/--algorithm tree applies to allreduce \(reducescatter: auto, ring, hierarchical\), not reducescatter/],
   ['bad byzantine field', ['bench', 'robust', '--byzantine', 'alie:ranks=2,tau=x'], /field 'tau'/],
   ['bad straggler field', ['bench', '--stragglers', 'ge:p=0.1,slow=3'], /field 'q' is required/],
   ['bad kill step', ['bench', '--kill', 'rank=1,at=later'], /field 'at'/],

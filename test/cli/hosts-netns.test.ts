@@ -50,3 +50,25 @@ t.test('hosts-netns: 2 hosts x 2, hierarchical puts ~1 D on each link per direct
   const after = spawnSync('ip', ['netns', 'list'], { encoding: 'utf8' }).stdout;
   t.same(after.split('\n').filter((l) => /^zh\d+/.test(l) && !before.includes(l)), [], 'namespaces removed');
 });
+
+t.test('hosts-netns --collective: reduce-scatter and all-gather, hierarchical ~0.5 D on each link per direction, ring ~0.75 D', { skip }, async (t) => {
+  for (const collective of ['reducescatter', 'allgather']) {
+    const dir = mkdtempSync(join(tmpdir(), 'zcoll-hosts-bench-'));
+    t.teardown(() => rmSync(dir, { recursive: true, force: true }));
+    const json = join(dir, 'report.json');
+    const child = spawn(process.execPath, [BENCH, '--hosts', '2', '--ranks', '2', '--rate', '1gbit', '--sizes', '1M', '--iters', '1', '--algorithms', 'hierarchical,ring', '--collective', collective, '--json', json], { stdio: ['ignore', 'pipe', 'pipe'] });
+    let stderr = '';
+    child.stderr.on('data', (d: Buffer) => (stderr += d.toString()));
+    child.stdout.resume();
+    const killer = setTimeout(() => child.kill('SIGTERM'), 240_000);
+    const code = await new Promise<number | null>((done) => child.on('close', done));
+    clearTimeout(killer);
+    t.equal(code, 0, `${collective}: bench exits 0 ${code === 0 ? '' : stderr.slice(-1500)}`);
+    const report = JSON.parse(readFileSync(json, 'utf8')) as Report;
+    t.ok(report.rows.length === 2 && report.rows.every((r) => r.wrong === 0 && r.busbwMBs > 0), `${collective}: every result checked right`);
+    t.ok(Math.abs(report.bound - 1.5 * 125e6) < 1, `${collective}: bound 1.5 R (0.5 D per direction at (n-1)/n busbw)`);
+    const link = (a: string): Report['links'][number] => report.links.find((l) => l.algorithm === a)!;
+    for (const per of [...link('hierarchical').txPerD, ...link('hierarchical').rxPerD]) t.ok(per >= 0.49 && per < 0.62, `${collective} hierarchical: ${per.toFixed(3)} D on a link direction`);
+    for (const per of [...link('ring').txPerD, ...link('ring').rxPerD]) t.ok(per >= 0.74 && per < 0.9, `${collective} ring: ${per.toFixed(3)} D on a link direction`);
+  }
+});

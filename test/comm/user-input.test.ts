@@ -118,7 +118,8 @@ t.test('collective arguments (a world of one)', async (t) => {
     // A typo in an option name is an error, not a silent default ({ opp: 'max' } would run a sum).
     ['misspelt option', () => comm.allReduce(x, { opp: 'max' } as never), /unknown option 'opp' passed to 'allReduce' \(known: op, algorithm, timeoutMs, inPlace\)/],
     ['inPlace on gather', () => comm.gather(x, { inPlace: true } as never), /unknown option 'inPlace' passed to 'gather'/],
-    ['algorithm on reduceScatter', () => comm.reduceScatter(x, { algorithm: 'ring' } as never), /unknown option 'algorithm' passed to 'reduceScatter'/],
+    ['unknown algorithm on reduceScatter', () => comm.reduceScatter(x, { algorithm: 'tree' } as never), /option 'algorithm' passed to 'reduceScatter' must be one of auto, ring, hierarchical, got tree/],
+    ['unknown algorithm on allGather', () => comm.allGather(x, { algorithm: 'multitree' } as never), /option 'algorithm' passed to 'allGather' must be one of auto, ring, hierarchical, got multitree/],
     ['unknown option on allGather', () => comm.allGather(x, { root: 0 } as never), /unknown option 'root' passed to 'allGather'/],
     ['unknown option on broadcast', () => comm.broadcast(x, { op: 'sum' } as never), /unknown option 'op' passed to 'broadcast'/],
     ['unknown option on exchangeDirect', () => comm.exchangeDirect(x, { tag: 1 } as never), /unknown option 'tag' passed to 'exchangeDirect'/],
