@@ -8,9 +8,13 @@
  *                     place), as DistributedOptimizer's fusion buffer is: zcoll's fastest float32 path;
  *   signum-allgather  Signum.signs (finiteness check + momentum fused with the pack) -> signVote
  *                     'allgather' -> Signum.apply (kernels.signApply); the vote is given a
- *                     SignVoteScratch made once per variant, as a training loop keeps one;
+ *                     SignVoteScratch made once per variant, registered with the communicator, as
+ *                     the training strategy keeps one: the signs are packed into its registered
+ *                     buffer, and same-host peers read what it sends in place;
  *   signum-server     the same with signVote 'server' (root 0);
  *   signum-reduce     the same with signVote 'reduce'.
+ *   signum-<mode>-plain  the same with a scratch in ordinary memory (every message copied into a
+ *                     shared-memory slot per peer): the path before registered scratches, same sitting.
  *   allreduce-f32-momentum  the f32 all-reduce, then SGD with momentum in fp32 (the baseline the
  *                     signSGD papers compared with): m <- beta·m + (1 - beta)·g (kernels.momentumSignPackTo,
  *                     the fp32 rule of Signum's momentum; its d/8 bytes of signs are not used), then
@@ -89,11 +93,26 @@ import { Prng } from '../lib/prng.js';
 import { freePort } from '../lib/cluster/free-port.js';
 import { benchArgs, intArg, numberArg } from './args.js';
 
-const ALL_VARIANTS = ['allreduce-f32', 'allreduce-f32-registered', 'allreduce-f32-momentum', 'signum-allgather', 'signum-server', 'signum-reduce', 'signum-allgather-chunked'] as const;
+const ALL_VARIANTS = [
+  'allreduce-f32',
+  'allreduce-f32-registered',
+  'allreduce-f32-momentum',
+  'signum-allgather',
+  'signum-server',
+  'signum-reduce',
+  'signum-allgather-plain',
+  'signum-server-plain',
+  'signum-reduce-plain',
+  'signum-allgather-chunked',
+] as const;
 const isF32 = (v: Variant): boolean => v.startsWith('allreduce-f32');
 /** The variant whose exchange overlaps its local passes: no comm figure of its own. */
 const isOverlapped = (v: Variant): boolean => v === 'signum-allgather-chunked';
 type Variant = (typeof ALL_VARIANTS)[number];
+/** The vote mode of a signum-<mode>[-plain] variant. */
+const modeOf = (v: Variant): SignVoteMode => v.slice('signum-'.length).replace(/-plain$/, '') as SignVoteMode;
+/** Whether a Signum variant's vote scratch is plain memory (the path before registered scratches). */
+const isPlain = (v: Variant): boolean => v.endsWith('-plain');
 /** One rank's timings of one step. */
 interface Sample {
   variant: Variant;
@@ -212,7 +231,9 @@ async function worker(): Promise<void> {
   })();
   const packScratch = new Uint32Array(packedWords(d));
   const scratch = new Map<Variant, SignVoteScratch>();
-  const scratchOf = (v: Variant): SignVoteScratch => scratch.get(v) ?? scratch.set(v, new SignVoteScratch(comm.size, d)).get(v)!;
+  // Registered with the communicator (same-host peers read the sent buffers in place), as the
+  // training strategy keeps it; the -plain variants keep every buffer in ordinary memory.
+  const scratchOf = (v: Variant): SignVoteScratch => scratch.get(v) ?? scratch.set(v, new SignVoteScratch(comm.size, d, isPlain(v) ? {} : { comm })).get(v)!;
   // The last Signum step's message and vote (for the checked step).
   let lastSigns: Uint32Array = new Uint32Array(0);
   let lastVote: Uint32Array = new Uint32Array(0);
@@ -274,11 +295,13 @@ async function worker(): Promise<void> {
       cb = cpuNow();
       applyOverlapped = applyTotal;
     } else {
-      const signs = signum.signs(grad);
+      const s = scratchOf(v);
+      // Registered: packed straight into the scratch's registered buffer, which the peers read in place.
+      const signs = isPlain(v) ? signum.signs(grad) : signum.signs(grad, undefined, s.signs);
       a = performance.now();
       ca = cpuNow();
       signsMs = a - t0;
-      const vote = await signVote(comm, signs, d, { mode: v.slice('signum-'.length) as SignVoteMode, root: 0, scratch: scratchOf(v), phases });
+      const vote = await signVote(comm, signs, d, { mode: modeOf(v), root: 0, scratch: s, phases });
       b = performance.now();
       cb = cpuNow();
       signum.apply(params, vote);
@@ -299,7 +322,7 @@ async function worker(): Promise<void> {
       packMs = performance.now() - p;
     }
     const origin = performance.timeOrigin;
-    return { stepMs, commMs, commEntry: origin + a, commExit: origin + b, packMs, payloadSent, faults, signsMs, applyMs, cpuMs, cpuBeforeMs: ca - cpu0, cpuCollectiveMs: cb - ca, ...(v === 'signum-reduce' ? { phases } : {}) };
+    return { stepMs, commMs, commEntry: origin + a, commExit: origin + b, packMs, payloadSent, faults, signsMs, applyMs, cpuMs, cpuBeforeMs: ca - cpu0, cpuCollectiveMs: cb - ca, ...(modeOf(v) === 'reduce' ? { phases } : {}) };
   };
   /** The same 4096 coordinates on every rank. */
   const sampled = (): Uint32Array => {
@@ -397,6 +420,8 @@ async function worker(): Promise<void> {
     }
   }
   if (comm.rank === 0) process.stdout.write(`KERNELS ${kernels.name}${kernels.name === 'native' ? ` (${nativeLoad.simd ?? '?'})` : ''}\n`);
+  for (const s of scratch.values()) s.release();
+  comm.freeBuffer(gradF32Registered);
   await comm.close();
   // This process's whole CPU time, for the launcher's count of the CPU other processes took.
   const own = process.cpuUsage();
@@ -540,14 +565,18 @@ async function launch(): Promise<void> {
         (baseMomentum !== undefined ? ` ${ratio(baseMomentum.step, f.step)} |` : ''),
     );
   }
-  if (VARIANTS.includes('signum-reduce')) {
+  const reduceVariants = VARIANTS.filter((v) => !isF32(v) && !isOverlapped(v) && modeOf(v) === 'reduce');
+  if (reduceVariants.length > 0) {
     // Per phase, the slowest rank's time per rep, median and best over the reps.
     const names = ['counts', 'reduce', 'vote', 'gather'] as const;
-    const cells = names.map((n) => {
-      const xs = slowest('signum-reduce', (s) => s.phases?.[n] ?? NaN);
-      return `${ms(median(xs))} / ${ms(Math.min(...xs))}`;
-    });
-    lines.push('', `'reduce' phases, slowest rank, ms median / best: | counts (spread to lanes) | reduce-scatter | vote (lanes -> words, ties) | all-gather (no unpack) |`, `| ${cells.join(' | ')} |`);
+    lines.push('', `'reduce' phases, slowest rank, ms median / best: | variant | counts (spread to lanes) | reduce-scatter | vote (lanes -> words, ties) | all-gather (no unpack) |`);
+    for (const v of reduceVariants) {
+      const cells = names.map((n) => {
+        const xs = slowest(v, (s) => s.phases?.[n] ?? NaN);
+        return `${ms(median(xs))} / ${ms(Math.min(...xs))}`;
+      });
+      lines.push(`| ${v} | ${cells.join(' | ')} |`);
+    }
   }
   // Where each rank's CPU goes (the step is bound by the CPU the ranks share when their sum fills the cores).
   {

@@ -127,12 +127,17 @@ export class Signum {
 
   /**
    * Updates the momentum with this step's gradient and returns its packed signs, the message to
-   * send. `params` is read only in wdMode 'voted'. The returned array is reused by the next call.
+   * send. `params` is read only in wdMode 'voted'. The returned array is reused by the next call,
+   * or is `out` when given: ceil(d/32) words to pack into, such as a registered vote scratch's
+   * `signs` (SignVoteScratch), which same-host peers then read in place.
    * A NaN or +-Inf in grad (or in params, 'voted') fails with ENUMERIC and leaves the momentum as it was.
    */
-  signs(grad: Float32Array, params?: Float32Array): Uint32Array {
+  signs(grad: Float32Array, params?: Float32Array, out: Uint32Array = this.signsBuffer): Uint32Array {
     const ctx = this.signsCtx;
     this.checkLength(grad, 'grad', ctx);
+    if (out !== this.signsBuffer && !(out instanceof Uint32Array && out.length === this.signsBuffer.length)) {
+      throw new ZcollError('EINVAL', `Signum.signs: 'out' must be a Uint32Array of ${this.signsBuffer.length} words for ${this.d} parameters, got ${out instanceof Uint32Array ? `${out.length} words` : typeof out}`, ctx);
+    }
     const voted = this.wdMode === 'voted' && this.weightDecay !== 0;
     if (voted) {
       if (params === undefined) {
@@ -140,7 +145,6 @@ export class Signum {
       }
       this.checkLength(params, 'params', ctx);
     }
-    const out = this.signsBuffer;
     if (this.beta === 0 && !voted) {
       // signSGD: m would be 0·m + g, whose signs are g's (+-0 both pack as +1): skip the momentum.
       // The pack reports the first NaN/Inf itself: one pass, no separate check.

@@ -28,12 +28,19 @@
  * Cost: the vote itself is kernels.voteCount (allgather: on every rank; server: on the root);
  * 'reduce' spreads the signs into count lanes (kernels.spreadVoteLanes, writes 4d/L bytes) and reads
  * its chunk's summed lanes back into vote words (kernels.votesFromLanes); no unpack after the gather.
+ * Through shared memory a plain buffer sent to a same-host peer is copied into a slot once per peer;
+ * a SignVoteScratch registered with the communicator keeps what this rank sends (its signs, the
+ * vote, the count words) in registered buffers that the peers read in place, which saves the
+ * sender (M-1)·d/8 bytes of copies in 'allgather', (M-1)·d/8 on the server and the ring's sender
+ * copies in 'reduce' (bench/results/signsgd.md). The receivers still copy each message into the
+ * scratch before counting: exchangeDirect lands a peer's data in `into` and hands out no view of it.
  */
 import type { Communicator } from '../comm/communicator.js';
 import { ZcollError } from '../errors.js';
 import { kernels } from '../kernels/index.js';
 import { majorityVote, tieCoinKey, tieCoinWord, TIE_RULES, type TieRule } from './majority-vote.js';
 import { packedWords } from './sign.js';
+import { isNoSharedMemorySpace } from '../transport/shm-region.js';
 import { reduceVoteBytes, voteLaneLayout } from './vote-lanes.js';
 import { SIGN_VOTE_MODES, type SignVoteMode } from './wire-bytes.js';
 
@@ -70,34 +77,97 @@ export interface SignVoteOptions {
 }
 
 /**
+ * The part of a communicator a scratch uses to keep its buffers in shared memory: registered
+ * buffers (RankGroup.allocBuffer) that same-host peers read in place.
+ */
+export type BufferRegistry = Pick<Communicator, 'allocBuffer' | 'freeBuffer' | 'usesSharedMemory'>;
+
+export interface SignVoteScratchOptions {
+  /**
+   * Keep the buffers this rank SENDS (its signs, the vote, 'reduce''s count words) as registered
+   * buffers of this communicator when it has shared memory: same-host peers then read them in
+   * place, where a plain buffer is copied into a shared-memory slot once per peer (d/8 bytes each
+   * time in 'allgather'; in 'reduce' every ring step's count words). A /dev/shm without room
+   * (ECONFIG, reason ENOSPC, e.g. a container's 64 MB) gives plain buffers instead, not an error.
+   * Such a scratch is for this communicator only, and must be released (release()) when dropped;
+   * closing the communicator frees its buffers too.
+   */
+  comm?: BufferRegistry;
+}
+
+/**
  * What one rank's vote needs of size d, kept between rounds: the peers' messages ('allgather', and
  * the server's in 'server'), the vote and the tie mask, and for 'reduce' the SWAR count words and
  * the gathered chunk votes. A fresh buffer of several MB is paid in page faults on first touch (one
  * per 4 KiB; at d = 25M that was most of a vote's CPU time, ~5,400 faults per rank per step), a
  * reused one is already mapped. One scratch per communicator and d; not shared by concurrent votes.
+ * With `comm` (SignVoteScratchOptions) the buffers it sends are registered buffers of that
+ * communicator; the peers' messages are not (they are only written, by the receive copy).
  */
 export class SignVoteScratch {
   readonly ranks: number;
   readonly d: number;
   /** The packed vote of the last signVote given this scratch (ceil(d/32) words). */
   readonly vote: Uint32Array;
+  /** The communicator the sent buffers are registered with (undefined: plain buffers). */
+  readonly comm: BufferRegistry | undefined;
   /** 'reduce' pads the vote to whole chunks of lane groups (vote-lanes.ts): the vote is the head of this. */
   private readonly voteWords: Int32Array;
   private readonly ties: Uint32Array;
   private readonly peers: Array<Int32Array | undefined>;
   private countWords: Int32Array | undefined;
   private chunkTies: Uint32Array | undefined;
+  private signsWords: Uint32Array | undefined;
+  /** Buffers made by comm.allocBuffer (registered, or plain when the transport fell back itself). */
+  private readonly allocated: Int32Array[] = [];
+  private releasedFlag = false;
 
-  constructor(ranks: number, d: number) {
+  constructor(ranks: number, d: number, opts: SignVoteScratchOptions = {}) {
     if (!Number.isInteger(ranks) || ranks < 1) throw new ZcollError('EINVAL', `argument 'ranks' of SignVoteScratch must be a positive integer, got ${String(ranks)}`, { op: 'SignVoteScratch' });
     if (!Number.isInteger(d) || d < 0) throw new ZcollError('EINVAL', `argument 'd' of SignVoteScratch must be a non-negative integer, got ${String(d)}`, { op: 'SignVoteScratch' });
     this.ranks = ranks;
     this.d = d;
+    // Without shared memory allocBuffer gives ordinary arrays: nothing to register, nothing to free.
+    this.comm = opts.comm !== undefined && opts.comm.usesSharedMemory && ranks > 1 ? opts.comm : undefined;
     const words = packedWords(d);
-    this.voteWords = new Int32Array(Math.max(words, ranks > 1 ? voteLaneLayout(d, ranks).voteWords : 0));
+    this.voteWords = this.sendBuffer(Math.max(words, ranks > 1 ? voteLaneLayout(d, ranks).voteWords : 0));
     this.vote = asUint32(this.voteWords.subarray(0, words));
+    if (this.comm !== undefined) this.signsWords = asUint32(this.sendBuffer(words));
     this.ties = new Uint32Array(words);
     this.peers = new Array<Int32Array | undefined>(ranks).fill(undefined);
+  }
+
+  /**
+   * Where to pack this rank's signs for a vote with this scratch (Signum.signs(grad, params,
+   * scratch.signs)): registered with `comm` when the scratch is, so the peers read the message in
+   * place instead of this rank copying it to each. Overwritten by the caller, read by signVote.
+   */
+  get signs(): Uint32Array {
+    return (this.signsWords ??= new Uint32Array(packedWords(this.d)));
+  }
+
+  /** Whether release() was called. */
+  get released(): boolean {
+    return this.releasedFlag;
+  }
+
+  /** Whether release() was called or the communicator closed (a registered scratch is then unusable). */
+  get usable(): boolean {
+    // A freed registered buffer is detached: its ArrayBuffer has no bytes left.
+    return !this.releasedFlag && this.allocated.every((b) => b.buffer.byteLength > 0);
+  }
+
+  /**
+   * Frees the registered buffers (comm.freeBuffer; they become detached, and so does `vote`). Call
+   * it when dropping the scratch, once no vote with it is in flight (freeBuffer refuses otherwise,
+   * EINVAL). Idempotent; a scratch without `comm` has nothing to free. The scratch is unusable after.
+   */
+  release(): void {
+    if (this.releasedFlag) return;
+    // freeBuffer refuses while a collective is in flight (EINVAL) before freeing anything: then
+    // release() throws, the scratch stays as it was, and it may be called again later.
+    while (this.allocated.length > 0) this.freeSendBuffer(this.allocated[this.allocated.length - 1]);
+    this.releasedFlag = true;
   }
 
   /**
@@ -116,9 +186,38 @@ export class SignVoteScratch {
 
   /** 'reduce': the count words, the chunk's tie words, and the gathered votes (every rank's chunk in rank order). */
   reduceBuffers(countLength: number, perChunk: number): { countWords: Int32Array; chunkTies: Uint32Array; gathered: Int32Array } {
-    if (this.countWords?.length !== countLength) this.countWords = new Int32Array(countLength);
+    if (this.countWords?.length !== countLength) {
+      if (this.countWords !== undefined) this.freeSendBuffer(this.countWords);
+      // Reduced in place by the ring: registered, each step's partial sums are read by the next rank in place.
+      this.countWords = this.sendBuffer(countLength);
+    }
     if (this.chunkTies?.length !== perChunk) this.chunkTies = new Uint32Array(perChunk);
     return { countWords: this.countWords, chunkTies: this.chunkTies, gathered: this.voteWords };
+  }
+
+  /**
+   * A zeroed buffer of `words` int32 that this rank sends from: registered with `comm` if any, else
+   * (or when /dev/shm has no room for it) a plain one.
+   */
+  private sendBuffer(words: number): Int32Array {
+    if (this.comm === undefined || words === 0) return new Int32Array(words);
+    try {
+      const b = this.comm.allocBuffer('int32', words) as Int32Array;
+      this.allocated.push(b);
+      return b;
+    } catch (e) {
+      // A full /dev/shm is a deployment fact, not a bug: the vote works the same from plain memory.
+      if (isNoSharedMemorySpace(e)) return new Int32Array(words);
+      throw e;
+    }
+  }
+
+  private freeSendBuffer(b: Int32Array): void {
+    const i = this.allocated.indexOf(b);
+    if (i < 0) return;
+    // Detached already when the communicator closed (it freed every registered buffer).
+    if (b.buffer.byteLength > 0) this.comm!.freeBuffer(b);
+    this.allocated.splice(i, 1);
   }
 }
 
@@ -192,6 +291,13 @@ export async function signVote(comm: Communicator, packed: Uint32Array, d: numbe
         ctx,
       );
     }
+    if (scratch.comm !== undefined && scratch.comm !== comm) {
+      throw new ZcollError('EINVAL', `option 'scratch' of signVote has buffers registered with another communicator; make one per communicator`, ctx);
+    }
+    if (!scratch.usable) {
+      const closed = scratch.comm !== undefined && !scratch.released;
+      throw new ZcollError(closed ? 'ECLOSED' : 'EINVAL', closed ? `option 'scratch' of signVote: its registered buffers were freed when the communicator closed` : `option 'scratch' of signVote was released; make a new one`, ctx);
+    }
     // The scratch's vote is written while the signs and the previous vote are read.
     if (packed.buffer === scratch.vote.buffer) {
       throw new ZcollError('EINVAL', `argument 'packed' of signVote must not be the scratch's own vote (this call overwrites it)`, ctx);
@@ -207,12 +313,18 @@ export async function signVote(comm: Communicator, packed: Uint32Array, d: numbe
   if (mode === 'allgather' || mode === 'server') {
     const rooted = mode === 'server';
     const into = scratch !== undefined ? { into: scratch.messages(comm.rank, !rooted || comm.rank === root) } : {};
-    const entries = await comm.exchangeDirect(asInt32(packed), rooted ? { root, ...timeout, ...into } : { ...timeout, ...into });
+    // A registered scratch: the signs go out of its registered buffer, read in place by the peers.
+    // Signs packed elsewhere are copied there first when that saves copies: in 'allgather' they go
+    // to M-1 >= 2 peers (one local copy instead of M-1 slot copies); a 'server' worker sends to
+    // one peer, and a copy here would just replace the slot copy.
+    const mine = scratch?.comm !== undefined && !rooted && comm.size >= 3 && packed.buffer !== scratch.signs.buffer ? scratch.signs : packed;
+    if (mine !== packed) mine.set(packed);
+    const entries = await comm.exchangeDirect(asInt32(mine), rooted ? { root, ...timeout, ...into } : { ...timeout, ...into });
     let vote: Uint32Array;
     if (!rooted || comm.rank === root) {
       const rows: Uint32Array[] = [];
       entries.forEach((e, r) => {
-        if (r === comm.rank) rows.push(packed);
+        if (r === comm.rank) rows.push(mine);
         else if (e instanceof Int32Array) rows.push(asUint32(e));
         else if (e instanceof ZcollError) {
           if (!byzantine) throw e;

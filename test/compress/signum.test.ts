@@ -231,3 +231,27 @@ t.test('errors', async (t) => {
   opt.lr = 0.5;
   t.equal(opt.lr, 0.5);
 });
+
+t.test("signs(grad, params, out): packs into the caller's buffer, the same words and momentum as without", async (t) => {
+  // A registered vote scratch's `signs` is such a buffer (vote-modes.ts); here a plain one suffices:
+  // the contract is where the words go. Momentum, signSGD and 'voted' paths, d not a multiple of 32.
+  const d = 1001;
+  for (const opts of [{ beta: 0.9 }, { beta: 0 }, { beta: 0.5, weightDecay: 0.01, wdMode: 'voted' as const }]) {
+    const a = new Signum(d, { lr: 0.1, ...opts });
+    const b = new Signum(d, { lr: 0.1, ...opts });
+    const out = new Uint32Array(32).fill(0xdeadbeef);
+    for (let step = 0; step < 3; step++) {
+      const g = randomVector(d);
+      const x = randomVector(d);
+      const own = a.signs(g, x).slice();
+      const got = b.signs(g, x, out);
+      t.equal(got, out, `${JSON.stringify(opts)} step ${step}: returns out`);
+      t.same(got, own, `${JSON.stringify(opts)} step ${step}: the same words`);
+      t.same(b.momentum, a.momentum, `${JSON.stringify(opts)} step ${step}: the same momentum`);
+    }
+  }
+  const opt = new Signum(d, { lr: 0.1, rank: 5 });
+  expectError(t, () => opt.signs(randomVector(d), undefined, new Uint32Array(31)), (e) =>
+    e.code === 'EINVAL' && e.rank === 5 && /'out' must be a Uint32Array of 32 words for 1001 parameters, got 31 words/.test(e.message), 'an out of the wrong length');
+  expectError(t, () => opt.signs(randomVector(d), undefined, new Int32Array(32) as unknown as Uint32Array), (e) => e.code === 'EINVAL' && /got object/.test(e.message), 'an out of the wrong type');
+});

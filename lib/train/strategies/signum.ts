@@ -16,7 +16,8 @@
  * Signum is the optimizer: no inner tf.Optimizer is used. Local work per step: Signum's two kernel
  * passes (check + momentum + pack; update from the packed vote: 20d bytes of memory traffic), and
  * the vote's buffers are kept between steps (SignVoteScratch), so a step allocates nothing of size d
- * besides the parameters' flat copy.
+ * besides the parameters' flat copy; the buffers the vote sends (signs, vote, count words) are
+ * registered with the communicator when it has shared memory, so same-host peers read them in place.
  */
 import { Signum, type SignumOptions } from '../../compress/signum.js';
 import type { TieRule } from '../../compress/majority-vote.js';
@@ -92,9 +93,14 @@ export class SignumStrategy implements Strategy {
   async exchange(s: StrategyStep): Promise<StrategyOutcome> {
     const d = s.layout.total;
     if (this.signum === undefined || this.signum.d !== d) this.signum = new Signum(d, { ...this.options, rank: s.comm.rank });
-    if (this.scratch === undefined || this.scratch.d !== d || this.scratch.ranks !== s.comm.size) this.scratch = new SignVoteScratch(s.comm.size, d);
+    if (this.scratch === undefined || this.scratch.d !== d || this.scratch.ranks !== s.comm.size || (this.scratch.comm !== undefined && this.scratch.comm !== s.comm) || !this.scratch.usable) {
+      // The old one's registered buffers go back to /dev/shm now, not when the communicator closes.
+      if (this.scratch?.comm !== undefined && this.scratch.usable) this.scratch.release();
+      this.scratch = new SignVoteScratch(s.comm.size, d, { comm: s.comm });
+    }
     const params = await flattenVariables(s.variables, s.layout);
-    const signs = this.signum.signs(s.grad, params);
+    // Packed straight into the scratch's registered buffer: same-host peers read it in place.
+    const signs = this.signum.signs(s.grad, params, this.scratch.signs);
     const mode = this.options.voteMode ?? 'allgather';
     const excluded: number[] = [];
     const vote = await signVote(s.comm, signs, d, {
