@@ -19,6 +19,7 @@ import { kernels } from '../kernels/index.js';
 import { BROADCAST_ALGORITHMS, type BroadcastAlgorithm } from '../schedule/broadcast.js';
 import { cachedSchedule, type RsAgAlgorithm, type ScheduleAlgorithm, type ScheduleSpec } from '../schedule/cache.js';
 import type { Schedule } from '../schedule/types.js';
+import type { SimParams } from '../schedule/simulate.js';
 import { AUTO_MODEL, autoAlgorithm, autoRsAgAlgorithm } from '../schedule/choose.js';
 import { chunkSpan } from '../schedule/partition.js';
 import { gatheredShape } from '../tensor/fusion.js';
@@ -59,13 +60,20 @@ export class Communicator extends RankGroup {
     let chosen = this.autoChoices.get(bytes);
     if (chosen === undefined) {
       // The model's pipeline fill is in segments of the size the executor cuts (segmentBytes).
-      chosen = autoAlgorithm(this.topology, bytes, this.segmentBytes === AUTO_MODEL.segmentBytes ? AUTO_MODEL : { ...AUTO_MODEL, segmentBytes: this.segmentBytes });
+      chosen = autoAlgorithm(this.topology, bytes, this.autoModel);
       if (this.autoChoices.size >= 1024) this.autoChoices.clear();
       this.autoChoices.set(bytes, chosen);
     }
     return chosen;
   }
   private readonly autoChoices = new Map<number, ScheduleAlgorithm>();
+
+  /** 'auto''s cost model, its pipeline fill in segments of this communicator's size (made once). */
+  private get autoModel(): SimParams {
+    this.model ??= this.segmentBytes === AUTO_MODEL.segmentBytes ? AUTO_MODEL : { ...AUTO_MODEL, segmentBytes: this.segmentBytes };
+    return this.model;
+  }
+  private model: SimParams | undefined;
 
   /**
    * The schedule a reduce-scatter or all-gather of a `bytes` buffer (the whole buffer, every rank's
@@ -74,9 +82,17 @@ export class Communicator extends RankGroup {
    */
   rsAgAlgorithm(collective: 'reducescatter' | 'allgather', bytes: number, algorithm: RsAgCallAlgorithm = 'auto'): RsAgAlgorithm {
     if (algorithm !== 'auto') return algorithm;
-    const model = this.segmentBytes === AUTO_MODEL.segmentBytes ? AUTO_MODEL : { ...AUTO_MODEL, segmentBytes: this.segmentBytes };
-    return autoRsAgAlgorithm(this.topology, collective, bytes, model);
+    // Memoised per (collective, size) as the all-reduce's choice is: the model's lookup builds a key string.
+    const key = collective === 'reducescatter' ? bytes : -1 - bytes;
+    let chosen = this.rsAgChoices.get(key);
+    if (chosen === undefined) {
+      chosen = autoRsAgAlgorithm(this.topology, collective, bytes, this.autoModel);
+      if (this.rsAgChoices.size >= 1024) this.rsAgChoices.clear();
+      this.rsAgChoices.set(key, chosen);
+    }
+    return chosen;
   }
+  private readonly rsAgChoices = new Map<number, RsAgAlgorithm>();
 
   private allReduceOf(dtype: DType, count: number, work: Work, redop: ReduceOp, timeoutMs: number, algorithm: AllReduceAlgorithm): Promise<NumericArray> {
     const chosen = this.allReduceAlgorithm(count * BYTES_PER_ELEMENT[dtype], algorithm);
