@@ -86,8 +86,12 @@ export class OpContext {
    */
   armDeadline(): void {
     if (this.timer !== undefined || this.settledFlag) return;
+    // Whole milliseconds: a timer set at once gets exactly timeoutMs, as when it was set in the
+    // constructor, so ranks that began together share one timer list and expire in their start order
+    // (a fractional delay per rank put each in its own list, and under load the first rank's grace
+    // could end and abort the others before their own deadline named the rank really missing).
     // Clamped because setTimeout overflows past 2^31-1 ms.
-    this.timer = setTimeout(() => this.onTimeout(), Math.min(Math.max(0, this.startedAt + this.timeoutMs - performance.now()), 0x7fffffff));
+    this.timer = setTimeout(() => this.onTimeout(), Math.min(Math.max(0, Math.round(this.startedAt + this.timeoutMs - performance.now())), 0x7fffffff));
   }
 
   get settled(): boolean {
