@@ -30,6 +30,18 @@
  * its two directions and a rank's the smaller of its send and receive ports (no effect on the
  * symmetric topologies of cluster/topology.ts, which are all the artifact had).
  *
+ * Hosts: on a 'hierarchical' topology (hosts as switches, their NICs as the links to a core switch)
+ * the artifact's rule lets a tree enter a host several times: with one port per rank every tree
+ * grows as a star from its root (0 -> 1 local, then 0 -> 2 and 0 -> 3 across), so on 2 hosts x 2
+ * ranks each byte of a chunk crosses the NIC twice per direction: 2 D per direction against the
+ * 1 D that any all-reduce across two hosts must move (bench/results/hosts-netns.md). With
+ * `enterOnce` (the default there) the search skips a host the tree is already on, the host's
+ * member adds the other local ranks itself, and every tree crosses each host's NIC once per
+ * direction and phase: 2 (H-1)/H x D per NIC direction when the trees balance, the minimum for H
+ * hosts (1 D for H = 2). Trees get one level deeper inside a host, which shared memory pays for
+ * cheaply. Other kinds keep the artifact's trees: on a switch or fat tree several ranks per leaf are
+ * peers of equal links, not a host behind one NIC.
+ *
  * Speed: membership is a byte matrix, every tree keeps a frontier of parents that can still have a
  * child (parents whose whole one-edge neighbourhood is in the tree are dropped for good at step
  * start; parents that fail are skipped for the rest of the step, since resources only shrink and
@@ -49,6 +61,13 @@ export interface MultitreeOptions {
    * ascending root order: re-sorting only matters on meshes, where the artifact's priority has a typo).
    */
   readonly sort?: boolean;
+  /**
+   * A tree enters each switch that holds ranks at most once: the search passes over a switch where
+   * the tree already has a member (that member adds the switch's other ranks as local children).
+   * Default: true on 'hierarchical' topologies (a switch is a host, its uplink the host's NIC), false
+   * elsewhere (the artifact's trees). See the file comment.
+   */
+  readonly enterOnce?: boolean;
 }
 
 /** The raw construction: edge e of tree tree[e] joins child[e] under parent[e] at step step[e]. */
@@ -178,6 +197,10 @@ export function buildMultitreeTrees(t: Topology, options: MultitreeOptions = {})
   const hoodRanks = Int32Array.from(hood);
 
   const inTree = new Uint8Array(n * n);
+  // onSwitch[r*nsw + s]: members of tree r on switch s (only kept with enterOnce).
+  const enterOnce = options.enterOnce ?? t.kind === 'hierarchical';
+  const onSwitch = new Int32Array(enterOnce ? n * nsw : 0);
+  if (enterOnce) for (let r = 0; r < n; r++) onSwitch[r * nsw + attach[r]] = 1;
   const size = new Int32Array(n);
   // alive[r*n + i]: parents of tree r that may still get a child, in join order.
   const alive = new Int32Array(n * n);
@@ -234,6 +257,7 @@ export function buildMultitreeTrees(t: Topology, options: MultitreeOptions = {})
     eParent.push(p);
     eStep.push(step);
     inTree[r * n + c] = 1;
+    if (enterOnce) onSwitch[r * nsw + attach[c]]++;
     alive[r * n + aliveLen[r]] = c;
     aliveLen[r]++;
     size[r]++;
@@ -277,6 +301,8 @@ export function buildMultitreeTrees(t: Topology, options: MultitreeOptions = {})
               advanced = true;
               break;
             }
+            // enterOnce: the tree's member on `next` brings in the rest of that host locally.
+            if (enterOnce && onSwitch[r * nsw + next] > 0) continue;
             const c = eligibleAt(next, rowBase);
             if (c >= 0) {
               commit(r, p, c, depth, l, next);

@@ -154,3 +154,73 @@ t.test('bit-identical when built twice (no hidden state between builds)', async 
   buildMultitree(buildTopology({ kind: 'mesh', dims: [4, 4] }, 16));
   t.same(buildMultitree(topo), a);
 });
+
+// Hosts (issue 19): on a 'hierarchical' topology a tree enters each host once (enterOnce, the default
+// there), so the NICs carry what an all-reduce across H hosts must move and no more: 2 (H-1)/H x D per
+// NIC and direction (1 D on 2 hosts). The artifact's rule grows one-port trees as stars from their
+// roots and crossed 2 D per direction on 2 x 2 (measured, bench/results/hosts-netns.md, sitting A).
+t.test("hierarchical topologies: every tree enters each host once; each NIC carries 2(H-1)/H x D per direction", async (t) => {
+  // hostOf specs are what init() builds from the rendezvous (buildTopology validates them).
+  const placements: Array<[string, unknown, number]> = [
+    ['2x2', { kind: 'hierarchical', hosts: 2, ranksPerHost: 2 }, 4],
+    ['2x3', { kind: 'hierarchical', hosts: 2, ranksPerHost: 3 }, 6],
+    ['2x4', { kind: 'hierarchical', hosts: 2, ranksPerHost: 4 }, 8],
+    ['3x2', { kind: 'hierarchical', hosts: 3, ranksPerHost: 2 }, 6],
+    ['4x2', { kind: 'hierarchical', hosts: 4, ranksPerHost: 2 }, 8],
+    ['8x4', { kind: 'hierarchical', hosts: 8, ranksPerHost: 4 }, 32],
+    ['3+1', { kind: 'hierarchical', hostOf: [0, 0, 0, 1] }, 4],
+    ['2+3', { kind: 'hierarchical', hostOf: [0, 0, 1, 1, 1] }, 5],
+    ['1+2 interleaved', { kind: 'hierarchical', hostOf: [1, 0, 1] }, 3],
+  ];
+  for (const [label, spec, n] of placements) {
+    const topo = buildTopology(spec, n);
+    const hostOf = topo.attach;
+    const hosts = Math.max(...hostOf) + 1;
+    const s = buildMultitree(topo);
+    allVerifiers(t, s, topo, label);
+    // Entries into each host, per tree and phase: one for every host but the root's, none into the root's.
+    const entries = new Map<string, number>();
+    const out = new Array<number>(hosts).fill(0);
+    const into = new Array<number>(hosts).fill(0);
+    for (const x of s.transfers) {
+      const a = hostOf[x.src];
+      const b = hostOf[x.dst];
+      if (a === b) continue;
+      const key = `${x.chunk} ${x.kind} ${x.kind === 'copy' ? b : a}`;
+      entries.set(key, (entries.get(key) ?? 0) + 1);
+      out[a] += 1 / n;
+      into[b] += 1 / n;
+    }
+    t.same([...entries.values()].filter((c) => c !== 1), [], `${label}: no tree crosses into (or out of) a host twice`);
+    t.equal(entries.size, 2 * n * (hosts - 1), `${label}: every tree reaches every other host in both phases`);
+    const bound = (2 * (hosts - 1)) / hosts;
+    const hostsWithBound = hostOf.every((h, _r, all) => all.filter((x) => x === h).length === n / hosts) || hosts === 2;
+    if (hostsWithBound) {
+      for (let h = 0; h < hosts; h++) {
+        t.ok(Math.abs(out[h] - bound) < 1e-9 && Math.abs(into[h] - bound) < 1e-9, `${label}: host ${h} NIC ${out[h].toFixed(3)} D out, ${into[h].toFixed(3)} D in (bound ${bound.toFixed(3)})`);
+      }
+    }
+  }
+  // The artifact's trees, asked for: stars from each root, 2 D per direction on 2 x 2.
+  const topo = buildTopology({ kind: 'hierarchical', hosts: 2, ranksPerHost: 2 }, 4);
+  const artifact = buildMultitree(topo, { enterOnce: false });
+  const crossing = artifact.transfers.filter((x) => topo.attach[x.src] !== topo.attach[x.dst] && topo.attach[x.src] === 0).length / 4;
+  t.equal(crossing, 2, 'enterOnce: false: the artifact crosses 2 D out of host 0');
+  t.same(treeDepths(buildMultitreeTrees(topo, { enterOnce: false })), [1, 1, 1, 1], 'enterOnce: false: one-port trees are stars');
+});
+
+t.test('enterOnce is the default only for hosts: switch, fat tree and torus keep the artifact trees', async (t) => {
+  const specs: Array<[TopologySpec, number]> = [
+    [{ kind: 'switch' }, 6],
+    [{ kind: 'fattree', k: 4 }, 16],
+    [{ kind: 'torus', dims: [4, 4] }, 16],
+  ];
+  for (const [spec, n] of specs) {
+    const topo = buildTopology(spec, n);
+    t.same(buildMultitreeTrees(topo), buildMultitreeTrees(topo, { enterOnce: false }), `${spec.kind}: same trees as the artifact's rule`);
+  }
+  // And the host rule is not a no-op on a fat tree (several ranks per leaf): it would change the trees.
+  const fat = buildTopology({ kind: 'fattree', k: 4 }, 16);
+  const once = buildMultitree(fat, { enterOnce: true });
+  allVerifiers(t, once, fat, 'fat tree with enterOnce');
+});
