@@ -568,14 +568,21 @@ async function launch(): Promise<void> {
   const reduceVariants = VARIANTS.filter((v) => !isF32(v) && !isOverlapped(v) && modeOf(v) === 'reduce');
   if (reduceVariants.length > 0) {
     // Per phase, the slowest rank's time per rep, median and best over the reps.
-    const names = ['counts', 'reduce', 'vote', 'gather'] as const;
-    lines.push('', `'reduce' phases, slowest rank, ms median / best: | variant | counts (spread to lanes) | reduce-scatter | vote (lanes -> words, ties) | all-gather (no unpack) |`);
+    const names = ['prepare', 'alltoall', 'vote', 'gather'] as const;
+    lines.push('', `'reduce' phases, slowest rank, wall ms median / best: | variant | prepare (padded signs) | all-to-all of sign chunks | vote of the chunk (voteCount, ties) | all-gather of chunk votes (direct) |`);
     for (const v of reduceVariants) {
       const cells = names.map((n) => {
         const xs = slowest(v, (s) => s.phases?.[n] ?? NaN);
         return `${ms(median(xs))} / ${ms(Math.min(...xs))}`;
       });
       lines.push(`| ${v} | ${cells.join(' | ')} |`);
+    }
+    // CPU per rank per phase: the median over ranks x reps (the step is CPU-bound on shared cores).
+    lines.push('', `'reduce' phases, CPU per rank, ms median over ranks x reps: | variant | prepare | all-to-all | vote | all-gather | sum |`);
+    for (const v of reduceVariants) {
+      const of = (pick: (c: NonNullable<VotePhaseTimes['cpu']>) => number): number[] => samples.flatMap((rs) => rs.filter((s) => s.variant === v && s.phases?.cpu !== undefined).map((s) => pick(s.phases!.cpu!)));
+      const cells = names.map((n) => ms(median(of((c) => c[n]))));
+      lines.push(`| ${v} | ${cells.join(' | ')} | ${ms(median(of((c) => c.prepare + c.alltoall + c.vote + c.gather)))} |`);
     }
   }
   // Where each rank's CPU goes (the step is bound by the CPU the ranks share when their sum fills the cores).

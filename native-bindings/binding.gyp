@@ -17,7 +17,6 @@
         "src/select_kth.cc",
         "src/top_k.cc",
         "src/bgmd_passes.cc",
-        "src/vote_lanes.cc",
         "src/shm.cc",
         "src/shm_reserve.cc",
         "src/futex.cc"

@@ -28,7 +28,8 @@ import * as args from './args.js';
 import { eachInput, readNow, type Work } from './each-input.js';
 import { RankGroup } from './group.js';
 import type { OpContext, OpDescriptor } from './op-context.js';
-import type { AllGatherOptions, AllReduceAlgorithm, AllReduceOptions, BroadcastOptions, Collectible, ExchangeOptions, P2POptions, ReduceOp, ReduceScatterOptions, RootedOptions, RsAgCallAlgorithm, TimeoutOptions, TraceEvent } from './options.js';
+import type { AllGatherOptions, AllReduceAlgorithm, AllToAllOptions, AllReduceOptions, BroadcastOptions, Collectible, ExchangeOptions, P2POptions, ReduceOp, ReduceScatterOptions, RootedOptions, RsAgCallAlgorithm, TimeoutOptions, TraceEvent } from './options.js';
+import { allToAllProtocol } from './protocols/all-to-all.js';
 import { exchangeProtocol } from './protocols/exchange.js';
 import { runSchedule } from './protocols/schedule.js';
 import { phaseClock } from '../phase-clock.js';
@@ -173,6 +174,46 @@ export class Communicator extends RankGroup {
       () => buf,
     );
     return inp.kind === 'tensor' ? makeTensor(result, gatheredShape(inp.shape, this.size), dtype as 'float32' | 'int32') : result;
+  }
+
+  /**
+   * All-to-all with equal splits (torch.distributed's all_to_all_single, protocols/all-to-all.ts):
+   * x of size·k elements is cut into `size` chunks of k, chunk j goes straight to rank j (never
+   * relayed), and the result holds chunk `rank` of every rank in rank order. A tensor's first
+   * dimension must be divisible by the world size; the result has x's shape. A typed array x is
+   * sent from where it lies (no copy at the call, as exchangeDirect): it must stay unchanged until
+   * the promise settles; `out` takes the result instead of a fresh array. Ranks that pass another
+   * dtype or length fail with EMISMATCH naming each other.
+   */
+  allToAll(x: Tensor, options?: AllToAllOptions): Promise<Tensor>;
+  allToAll<A extends NumericArray>(x: A, options?: AllToAllOptions<A>): Promise<A>;
+  async allToAll(x: Collectible, options: AllToAllOptions = {}): Promise<Collectible> {
+    const op = 'alltoall';
+    args.checkOptions(this, options, 'allToAll', op);
+    const timeoutMs = args.timeoutOf(this, options, this.timeoutMs, op);
+    this.ops.assertUsable(op);
+    const inp = args.input(this, x, op);
+    const { count, dtype } = inp;
+    if (inp.kind === 'tensor') {
+      const shape = inp.shape;
+      check(shape.length > 0 && shape[0] % this.size === 0, 'EINVAL', () => `tensor passed to 'allToAll' must have a first dimension divisible by the world size ${this.size}, got shape [${shape.join(', ')}]`, { rank: this.rank, op });
+    } else {
+      check(count % this.size === 0, 'EINVAL', () => `argument 'x' passed to 'allToAll' must have a length divisible by the world size ${this.size} (equal chunks, one per rank), got ${count} elements`, { rank: this.rank, op });
+    }
+    const out = options.out;
+    if (out !== undefined) {
+      check(inp.kind === 'array', 'EINVAL', () => `option 'out' passed to 'allToAll' is for typed arrays; a tensor's result is a new tensor`, { rank: this.rank, op });
+      const like = (inp as { array: NumericArray }).array;
+      check(out instanceof like.constructor && out.length === count, 'EINVAL', () => `option 'out' passed to 'allToAll' must be a ${like.constructor.name} of ${count} elements like x, got ${ArrayBuffer.isView(out) ? `a ${out.constructor.name} of ${(out as NumericArray).length}` : args.describe(out)}`, { rank: this.rank, op });
+      check(!args.overlaps(out, like), 'EINVAL', () => `option 'out' passed to 'allToAll' must not share memory with x`, { rank: this.rank, op });
+    }
+    const buf = out ?? allocArray(dtype, count);
+    const work: Work = inp.kind === 'tensor' ? readNow(inp.tensor) : inp.array;
+    const desc: OpDescriptor = { op, dtype, count, redop: '', root: -1 };
+    const protocolOf = (values: NumericArray): ((ctx: OpContext) => void) =>
+      allToAllProtocol({ rank: this.rank, size: this.size, x: values, out: buf, segmentBytes: this.segmentBytes, copiesBeforeResolving: (peer, payload) => this.outbox.copiesBeforeResolving(peer, payload) });
+    const result = await this.ops.run(desc, timeoutMs, () => withWork(work, protocolOf), () => buf);
+    return inp.kind === 'tensor' ? makeTensor(result, inp.shape, dtype as 'float32' | 'int32') : result;
   }
 
   broadcast(x: Tensor, options?: BroadcastOptions): Promise<Tensor>;

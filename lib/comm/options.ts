@@ -67,6 +67,15 @@ export interface AllGatherOptions<A extends NumericArray = NumericArray> extends
   out?: A;
 }
 
+export interface AllToAllOptions<A extends NumericArray = NumericArray> extends TimeoutOptions {
+  /**
+   * Typed arrays: write the result (x's type and length; chunk r of rank r's x at [r·k, (r+1)·k))
+   * into this caller-owned array instead of a fresh one, for steady-state rounds. Must not share
+   * memory with x.
+   */
+  out?: A;
+}
+
 export interface ExchangeOptions<A extends NumericArray = NumericArray> extends RootedOptions {
   /**
    * Caller-owned destinations for steady-state rounds, one slot per rank (length = world size):
@@ -94,6 +103,7 @@ export const OPTION_KEYS = {
   allGather: ['algorithm', 'timeoutMs', 'out'] satisfies ReadonlyArray<keyof AllGatherOptions>,
   broadcast: ['root', 'algorithm', 'timeoutMs', 'inPlace'] satisfies ReadonlyArray<keyof BroadcastOptions>,
   gather: ['root', 'timeoutMs'] satisfies ReadonlyArray<keyof RootedOptions>,
+  allToAll: ['timeoutMs', 'out'] satisfies ReadonlyArray<keyof AllToAllOptions>,
   exchangeDirect: ['root', 'into', 'timeoutMs'] satisfies ReadonlyArray<keyof ExchangeOptions>,
   barrier: ['timeoutMs'] satisfies ReadonlyArray<keyof TimeoutOptions>,
   send: ['tag', 'timeoutMs'] satisfies ReadonlyArray<keyof P2POptions>,

@@ -6,34 +6,36 @@
  *   'allgather'  exchangeDirect: every rank sends its own W words straight to every other rank, never
  *                relayed, and votes locally. Trusts no one: a Byzantine rank controls only its own
  *                vote (it forwards nothing, so it can alter nothing else). Bytes per rank: sends and
- *                receives (M-1)·d/8. Default in Byzantine mode, for d < 2^20 and for M <= 4 (fewer
- *                bytes than 'reduce' there; see defaultVoteMode).
+ *                receives (M-1)·d/8. Default in Byzantine mode, for d < 2^20, for M = 2 and on
+ *                one host (see defaultVoteMode).
  *   'server'     exchangeDirect to `root` (the server), which votes (counting its own signs, as the
  *                reference system does) and sends the 1-bit vote to each worker itself (a 'flat'
  *                broadcast: no tree, so the vote is never relayed either). Trusts the
  *                server (it alone decides the vote); a Byzantine worker controls only its own vote.
  *                Bytes: a worker sends d/8 up and receives d/8 down; the server receives and sends
  *                (M-1)·d/8. The reference system's parameter-server layout.
- *   'reduce'     ring reduce-scatter of per-coordinate vote COUNTS, then a direct all-gather of the
- *                1-bit chunk votes (exchangeDirect: each rank sends its chunk's vote words straight to
- *                every other rank, one step instead of M-1 ring steps, the same bytes). Counts travel in c-bit lanes of int32 words, c = bit length of M
- *                (vote-lanes.ts: 3 bits for M = 4..7, 4 for 8..15), so the ring's int32 sum adds
- *                every lane at once and each rank sends and receives (M-1)·G·(128 + 4L) bytes, about
- *                (M-1)/M·d·(c/8 + 1/8): fewer than 'allgather' from M = 5 on. Trusts every relay: a
- *                rank on the ring can rewrite the counts and votes it forwards
- *                (test/compress/vote-modes.test.ts shows it). Refused (EINVAL) in Byzantine mode.
+ *   'reduce'     the 'server' mode sharded over all ranks: the packed signs are cut into M chunks of
+ *                K = ceil(W/M) words (padded to M·K), comm.allToAll sends chunk j of every rank's
+ *                signs straight to rank j (1 bit per coordinate, never relayed), rank j counts the
+ *                vote of its chunk from the M chunks (kernels.voteCount, the tie rules of
+ *                majorityVote on the GLOBAL word index), and a direct all-gather (exchangeDirect)
+ *                gives every rank every chunk's vote. Bytes per rank: sends and receives
+ *                2·(M-1)·4K, about 2(M-1)/M·d/8: fewer than 'allgather' from M = 3 on, flat in M.
+ *                Default between hosts from M = 3 on (defaultVoteMode).
+ *                Trusts every rank as the server of its chunk: a Byzantine rank decides the vote
+ *                of its d/M coordinates (test/compress/vote-modes.test.ts shows it), so it is
+ *                refused (EINVAL) in Byzantine mode.
  * A rank whose message has the wrong dtype or length ('allgather', 'server') is left out of the vote
  * in Byzantine mode (its index goes to `excluded`); in a trusted cluster it is a bug and fails with
  * the EMISMATCH naming it.
- * Cost: the vote itself is kernels.voteCount (allgather: on every rank; server: on the root);
- * 'reduce' spreads the signs into count lanes (kernels.spreadVoteLanes, writes 4d/L bytes) and reads
- * its chunk's summed lanes back into vote words (kernels.votesFromLanes); no unpack after the gather.
+ * Cost: the vote itself is kernels.voteCount (allgather: on every rank over d; server: on the root
+ * over d; reduce: on every rank over its d/M chunk); no unpack after the gather.
  * Through shared memory a plain buffer sent to a same-host peer is copied into a slot once per peer;
  * a SignVoteScratch registered with the communicator keeps what this rank sends (its signs, the
- * vote, the count words) in registered buffers that the peers read in place, which saves the
- * sender (M-1)·d/8 bytes of copies in 'allgather', (M-1)·d/8 on the server and the ring's sender
- * copies in 'reduce' (bench/results/signsgd.md). The receivers still copy each message into the
- * scratch before counting: exchangeDirect lands a peer's data in `into` and hands out no view of it.
+ * vote) in registered buffers that the peers read in place, which saves the sender (M-1)·d/8 bytes
+ * of copies in 'allgather', (M-1)·d/8 on the server and 2(M-1)/M·d/8 in 'reduce'
+ * (bench/results/signsgd.md). The receivers still copy each message into the scratch before
+ * counting: the collectives land a peer's data in the caller's buffers and hand out no view of it.
  */
 import type { Communicator } from '../comm/communicator.js';
 import { ZcollError } from '../errors.js';
@@ -41,11 +43,10 @@ import { kernels } from '../kernels/index.js';
 import { majorityVote, tieCoinKey, tieCoinWord, TIE_RULES, type TieRule } from './majority-vote.js';
 import { packedWords } from './sign.js';
 import { isNoSharedMemorySpace } from '../transport/shm-region.js';
-import { reduceVoteBytes, voteLaneLayout } from './vote-lanes.js';
-import { SIGN_VOTE_MODES, type SignVoteMode } from './wire-bytes.js';
+import { reduceChunkWords, reduceVoteBytes, SIGN_VOTE_MODES, type SignVoteMode } from './wire-bytes.js';
 
 export interface SignVoteOptions {
-  /** Default (defaultVoteMode): 'allgather' in Byzantine mode, for d < 2^20 or M <= 4; else 'reduce' (fewer bytes). */
+  /** Default: defaultVoteMode(M, byzantine, d). */
   mode?: SignVoteMode;
   /** 'server': the server rank (default 0). */
   root?: number;
@@ -84,10 +85,10 @@ export type BufferRegistry = Pick<Communicator, 'allocBuffer' | 'freeBuffer' | '
 
 export interface SignVoteScratchOptions {
   /**
-   * Keep the buffers this rank SENDS (its signs, the vote, 'reduce''s count words) as registered
-   * buffers of this communicator when it has shared memory: same-host peers then read them in
-   * place, where a plain buffer is copied into a shared-memory slot once per peer (d/8 bytes each
-   * time in 'allgather'; in 'reduce' every ring step's count words). A /dev/shm without room
+   * Keep the buffers this rank SENDS (its signs, the vote) as registered buffers of this
+   * communicator when it has shared memory: same-host peers then read them in place, where a plain
+   * buffer is copied into a shared-memory slot once per peer (d/8 bytes each time in 'allgather';
+   * in 'reduce' a d/(8M) chunk per peer, twice). A /dev/shm without room
    * (ECONFIG, reason ENOSPC, e.g. a container's 64 MB) gives plain buffers instead, not an error.
    * Such a scratch is for this communicator only, and must be released (release()) when dropped;
    * closing the communicator frees its buffers too.
@@ -97,7 +98,7 @@ export interface SignVoteScratchOptions {
 
 /**
  * What one rank's vote needs of size d, kept between rounds: the peers' messages ('allgather', and
- * the server's in 'server'), the vote and the tie mask, and for 'reduce' the SWAR count words and
+ * the server's in 'server'), the vote and the tie mask, and for 'reduce' the peers' sign chunks and
  * the gathered chunk votes. A fresh buffer of several MB is paid in page faults on first touch (one
  * per 4 KiB; at d = 25M that was most of a vote's CPU time, ~5,400 faults per rank per step), a
  * reused one is already mapped. One scratch per communicator and d; not shared by concurrent votes.
@@ -111,13 +112,14 @@ export class SignVoteScratch {
   readonly vote: Uint32Array;
   /** The communicator the sent buffers are registered with (undefined: plain buffers). */
   readonly comm: BufferRegistry | undefined;
-  /** 'reduce' pads the vote to whole chunks of lane groups (vote-lanes.ts): the vote is the head of this. */
+  /** 'reduce' pads the vote to M whole chunks of K words (reduceChunkWords): the vote is the head of this. */
   private readonly voteWords: Int32Array;
   private readonly ties: Uint32Array;
   private readonly peers: Array<Int32Array | undefined>;
-  private countWords: Int32Array | undefined;
-  private chunkTies: Uint32Array | undefined;
-  private signsWords: Uint32Array | undefined;
+  /** 'reduce': every rank's sign chunk for this rank, in rank order (the all-to-all's out, M·K words). */
+  private chunks: Int32Array | undefined;
+  /** The signs padded to M·K words ('reduce' sends chunk j to rank j); `signs` is its head. */
+  private signsPadded: Int32Array | undefined;
   /** Buffers made by comm.allocBuffer (registered, or plain when the transport fell back itself). */
   private readonly allocated: Int32Array[] = [];
   private releasedFlag = false;
@@ -130,9 +132,11 @@ export class SignVoteScratch {
     // Without shared memory allocBuffer gives ordinary arrays: nothing to register, nothing to free.
     this.comm = opts.comm !== undefined && opts.comm.usesSharedMemory && ranks > 1 ? opts.comm : undefined;
     const words = packedWords(d);
-    this.voteWords = this.sendBuffer(Math.max(words, ranks > 1 ? voteLaneLayout(d, ranks).voteWords : 0));
+    const padded = Math.max(words, ranks * reduceChunkWords(d, ranks));
+    this.voteWords = this.sendBuffer(padded);
     this.vote = asUint32(this.voteWords.subarray(0, words));
-    if (this.comm !== undefined) this.signsWords = asUint32(this.sendBuffer(words));
+    // Padded, so that signs packed here are 'reduce''s all-to-all input as they lie (the padding stays 0).
+    if (this.comm !== undefined) this.signsPadded = this.sendBuffer(padded);
     this.ties = new Uint32Array(words);
     this.peers = new Array<Int32Array | undefined>(ranks).fill(undefined);
   }
@@ -143,7 +147,13 @@ export class SignVoteScratch {
    * place instead of this rank copying it to each. Overwritten by the caller, read by signVote.
    */
   get signs(): Uint32Array {
-    return (this.signsWords ??= new Uint32Array(packedWords(this.d)));
+    return this.paddedSigns().subarray(0, packedWords(this.d));
+  }
+
+  /** 'reduce': the signs padded to M·K words, `signs` at their head (zero padding, never written). */
+  paddedSigns(): Uint32Array {
+    this.signsPadded ??= new Int32Array(Math.max(packedWords(this.d), this.ranks * reduceChunkWords(this.d, this.ranks)));
+    return asUint32(this.signsPadded);
   }
 
   /** Whether release() was called. */
@@ -184,15 +194,14 @@ export class SignVoteScratch {
     return this.ties;
   }
 
-  /** 'reduce': the count words, the chunk's tie words, and the gathered votes (every rank's chunk in rank order). */
-  reduceBuffers(countLength: number, perChunk: number): { countWords: Int32Array; chunkTies: Uint32Array; gathered: Int32Array } {
-    if (this.countWords?.length !== countLength) {
-      if (this.countWords !== undefined) this.freeSendBuffer(this.countWords);
-      // Reduced in place by the ring: registered, each step's partial sums are read by the next rank in place.
-      this.countWords = this.sendBuffer(countLength);
-    }
-    if (this.chunkTies?.length !== perChunk) this.chunkTies = new Uint32Array(perChunk);
-    return { countWords: this.countWords, chunkTies: this.chunkTies, gathered: this.voteWords };
+  /**
+   * 'reduce': where the ranks' sign chunks for this rank land (M·K words; only written, by the
+   * receive copy, so plain memory) and the gathered votes (every rank's chunk in rank order,
+   * registered: this rank's chunk is sent from it).
+   */
+  reduceBuffers(): { chunks: Int32Array; gathered: Int32Array } {
+    this.chunks ??= new Int32Array(this.ranks * reduceChunkWords(this.d, this.ranks));
+    return { chunks: this.chunks, gathered: this.voteWords };
   }
 
   /**
@@ -221,13 +230,20 @@ export class SignVoteScratch {
   }
 }
 
-/** The mode `signVote` uses when none is given. */
-export function defaultVoteMode(ranks: number, byzantine: boolean, d = 2 ** 20): SignVoteMode {
-  // 'reduce' when it moves fewer bytes than 'allgather' (M >= 5 at any large d); measured at d = 25M
-  // (bench/results/signsgd.md): even at M = 4, 1.9x faster at M = 8. Below 2^20 coordinates the
-  // ring's 2(M-1) steps of latency are not measured to pay off: 'allgather'.
-  if (byzantine || ranks < 2 || d < 2 ** 20) return 'allgather';
-  return reduceVoteBytes(d, ranks) < (ranks - 1) * 4 * packedWords(d) ? 'reduce' : 'allgather';
+/**
+ * The mode `signVote` uses when none is given. 'allgather' in Byzantine mode (the only mode that
+ * trusts no rank), below 2^20 coordinates, below 3 ranks, and when every rank is on one host; else
+ * 'reduce'. Why: 'reduce' moves 2(M-1)/M·d/8 bytes per rank against (M-1)·d/8, fewer from M = 3 on,
+ * but takes two dependent collectives where 'allgather' takes one. Between hosts the bytes are
+ * what the network charges for, so 'reduce' is chosen by its bytes there (not measured: no
+ * multi-host machine in the bench). On one host the bytes go through shared memory and are cheap;
+ * measured on 2 cores (bench/results/signsgd.md, 2026-12-07 night), 'allgather' was as fast or
+ * faster: d = 25M, M = 4, steps 46 vs 48 ms; d = 10M, M = 4, 22 vs 29 ms; d = 10M, M = 8, 54 vs
+ * 70 ms (a rank descheduled between the two collectives delays everyone's second one).
+ */
+export function defaultVoteMode(ranks: number, byzantine: boolean, d = 2 ** 20, oneHost = false): SignVoteMode {
+  if (byzantine || ranks < 3 || d < 2 ** 20 || oneHost) return 'allgather';
+  return 'reduce';
 }
 
 function asInt32(words: Uint32Array): Int32Array {
@@ -245,14 +261,14 @@ function asUint32(words: Int32Array): Uint32Array {
 export async function signVote(comm: Communicator, packed: Uint32Array, d: number, opts: SignVoteOptions = {}): Promise<Uint32Array> {
   const ctx = { rank: comm.rank, op: 'signVote' };
   const byzantine = opts.byzantine === true;
-  const mode = opts.mode ?? defaultVoteMode(comm.size, byzantine, Number.isInteger(d) && d >= 0 ? d : 0);
+  const mode = opts.mode ?? defaultVoteMode(comm.size, byzantine, Number.isInteger(d) && d >= 0 ? d : 0, comm.localSize === comm.size);
   if (!(SIGN_VOTE_MODES as readonly string[]).includes(mode)) {
     throw new ZcollError('EINVAL', `option 'mode' of signVote must be one of ${SIGN_VOTE_MODES.join(', ')}, got ${JSON.stringify(mode)}`, ctx);
   }
   if (mode === 'reduce' && byzantine) {
     throw new ZcollError(
       'EINVAL',
-      `signVote mode 'reduce' is refused in Byzantine mode: its ring relays other ranks' counts, so one Byzantine relay could change the vote; use 'allgather'`,
+      `signVote mode 'reduce' is refused in Byzantine mode: every rank decides the vote of its 1/M of the coordinates (the 'server' mode sharded), so one Byzantine rank could set that chunk's vote; use 'allgather'`,
       ctx,
     );
   }
@@ -344,7 +360,10 @@ export async function signVote(comm: Communicator, packed: Uint32Array, d: numbe
   return reduceVote(comm, packed, d, voteOpts, timeout, scratch, opts.phases);
 }
 
-/** 'reduce' mode: ring reduce-scatter of count lanes, local chunk vote, direct all-gather of the vote words. */
+/**
+ * 'reduce' mode: all-to-all of the sign chunks (chunk j of every rank to rank j), the chunk's vote
+ * counted here, direct all-gather of the chunk votes.
+ */
 async function reduceVote(
   comm: Communicator,
   packed: Uint32Array,
@@ -356,46 +375,58 @@ async function reduceVote(
 ): Promise<Uint32Array> {
   const m = comm.size;
   const words = packedWords(d);
-  const layout = voteLaneLayout(d, m);
-  const perChunk = layout.chunkVoteWords;
+  const per = reduceChunkWords(d, m);
+  const first = comm.rank * per; // absolute word of this rank's chunk's first word
   const t0 = performance.now();
-  const reused = scratch?.reduceBuffers(layout.countWords, perChunk);
-  const countWords = reused?.countWords ?? new Int32Array(layout.countWords);
-  // Every count word is written (padding groups as 0), so a reused buffer needs no clearing.
-  kernels.spreadVoteLanes(packed, d, m, countWords);
-  const t1 = performance.now();
-  const mine = await comm.reduceScatter(countWords, { op: 'sum', inPlace: true, ...timeout });
-  const t2 = performance.now();
-  const first = comm.rank * perChunk; // absolute vote word of my chunk's first word
-  // Every rank's chunk vote lands in its place of `gathered`; this rank's is written there directly.
-  const gathered = reused?.gathered ?? new Int32Array(m * perChunk);
-  const slots = Array.from({ length: m }, (_, r) => gathered.subarray(r * perChunk, (r + 1) * perChunk));
-  const neg = asUint32(slots[comm.rank]);
-  const ties = reused?.chunkTies ?? new Uint32Array(perChunk);
-  const bad = kernels.votesFromLanes(mine, m, neg, ties);
-  if (bad >= 0) {
-    const index = 32 * first + bad;
-    throw new ZcollError('ENUMERIC', `vote count of coordinate ${index} is outside [0, ${m}] after the reduce-scatter (a corrupted relay or a wrong size)`, {
-      rank: comm.rank,
-      op: 'signVote',
-      details: { index, ranks: m },
-    });
+  const c0 = phases !== undefined ? process.cpuUsage() : undefined;
+  // The all-to-all takes M equal chunks: the signs padded to M·K words. Signs packed into the
+  // scratch (Signum.signs(grad, params, scratch.signs)) already are, and so are signs whose W is a
+  // multiple of M; others are copied once (d/8 bytes) into the padded buffer.
+  let x: Uint32Array;
+  if (m * per === words) x = packed;
+  else if (scratch !== undefined && packed.buffer === scratch.signs.buffer && packed.byteOffset === scratch.signs.byteOffset) x = scratch.paddedSigns();
+  else {
+    x = scratch?.paddedSigns() ?? new Uint32Array(m * per);
+    x.set(packed);
   }
+  const reused = scratch?.reduceBuffers();
+  const chunks = reused?.chunks ?? new Int32Array(m * per);
+  // Every rank's chunk vote lands in its place of `gathered`; this rank's is written there directly.
+  const gathered = reused?.gathered ?? new Int32Array(m * per);
+  const t1 = performance.now();
+  const c1 = phases !== undefined ? process.cpuUsage() : undefined;
+  await comm.allToAll(asInt32(x), { out: chunks, ...timeout });
+  const t2 = performance.now();
+  const c2 = phases !== undefined ? process.cpuUsage() : undefined;
+  const rows = Array.from({ length: m }, (_, r) => asUint32(chunks.subarray(r * per, (r + 1) * per)));
+  const slots = Array.from({ length: m }, (_, r) => gathered.subarray(r * per, (r + 1) * per));
+  const neg = asUint32(slots[comm.rank]);
+  const ties = scratch?.tieScratch().subarray(0, per) ?? new Uint32Array(per);
+  kernels.voteCount(rows, per, neg, ties);
+  // Odd M never ties (the kernel leaves ties at 0).
   if (m % 2 === 0) breakTies(neg, ties, first, words, voteOpts);
+  // Bits past d are 0 whatever the inputs held there, as majorityVote leaves them; the owner of
+  // the last word clears them before sending, so every rank holds the same vote.
+  const tail = d & 31;
+  if (tail !== 0 && words - 1 >= first && words - 1 < first + per) neg[words - 1 - first] &= (2 ** tail - 1) >>> 0;
   const t3 = performance.now();
+  const c3 = phases !== undefined ? process.cpuUsage() : undefined;
   // Direct rather than a ring: with more ranks than cores a ring's M-1 dependent steps each wait
   // for a descheduled peer (12 ms median for 3.1 MB at M = 4 on 2 cores), while here every rank
-  // sends its chunk to all at once. A relay could already rewrite counts, so trust is unchanged.
+  // sends its chunk to all at once.
   const entries = await comm.exchangeDirect(slots[comm.rank], { ...timeout, into: slots });
   const failed = entries.find((e): e is ZcollError => e instanceof ZcollError);
   if (failed !== undefined) throw failed;
   const vote = reused !== undefined ? scratch!.vote : asUint32(gathered).subarray(0, words);
   const t4 = performance.now();
+  const c4 = phases !== undefined ? process.cpuUsage() : undefined;
   if (phases !== undefined) {
-    phases.counts = t1 - t0;
-    phases.reduce = t2 - t1;
+    phases.prepare = t1 - t0;
+    phases.alltoall = t2 - t1;
     phases.vote = t3 - t2;
     phases.gather = t4 - t3;
+    const ms = (a: NodeJS.CpuUsage | undefined, b: NodeJS.CpuUsage | undefined): number => (b!.user + b!.system - a!.user - a!.system) / 1000;
+    phases.cpu = { prepare: ms(c0, c1), alltoall: ms(c1, c2), vote: ms(c2, c3), gather: ms(c3, c4) };
   }
   return vote;
 }
@@ -416,17 +447,19 @@ function breakTies(neg: Uint32Array, ties: Uint32Array, first: number, total: nu
 
 /** Milliseconds of each phase of one 'reduce' vote (signVote's `phases` option). */
 export interface VotePhaseTimes {
-  /** Spreading the packed signs into count lanes. */
-  counts?: number;
-  /** The ring reduce-scatter of the count words. */
-  reduce?: number;
-  /** Vote (and tie) words of this rank's chunk from its summed lanes, with the tie rule. */
+  /** The signs padded to M equal chunks (a copy only when they are not already), buffers found. */
+  prepare?: number;
+  /** comm.allToAll of the sign chunks: chunk j of every rank to rank j. */
+  alltoall?: number;
+  /** Vote (and tie) words of this rank's chunk from the M chunks (kernels.voteCount), with the tie rule. */
   vote?: number;
-  /** The ring all-gather of the chunk votes, straight into the packed vote (no unpack step). */
+  /** The direct all-gather of the chunk votes, straight into the packed vote (no unpack step). */
   gather?: number;
+  /** This process's CPU time (user + system, ms) in each of the phases above (waits that spin count). */
+  cpu?: { prepare: number; alltoall: number; vote: number; gather: number };
 }
 
-/** Exact payload bytes one rank sends in one 'reduce' vote as signVote runs it (vote-lanes.ts). */
+/** Exact payload bytes one rank sends (and receives) in one 'reduce' vote as signVote runs it. */
 export function reduceVoteSentBytes(d: number, ranks: number): number {
   return reduceVoteBytes(d, ranks);
 }

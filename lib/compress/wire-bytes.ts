@@ -8,18 +8,17 @@
  *   'allgather' every rank sends its own bits directly to every other rank (never relayed) and
  *               votes locally: each rank sends and receives (M-1)·d/8. Trusts no one: a Byzantine
  *               rank controls only its own vote.
- *   'reduce'    ring reduce-scatter of per-coordinate vote counts in c-bit lanes of int32 words
- *               (c = bit length of M; vote-lanes.ts), then ring all-gather of the 1-bit result: each
- *               rank sends and receives (M-1)·G·(128 + 4L) bytes, G lane groups per chunk and
- *               L = floor(32/c) counts per word, about (M-1)/M·d·(4/L + 1/8). The cheapest for large
- *               M, but every relay can alter counts: refused in Byzantine mode.
+ *   'reduce'    the signs cut into M chunks of K = ceil(W/M) words; an all-to-all sends chunk j of
+ *               every rank straight to rank j, which votes it, and a direct all-gather spreads the
+ *               chunk votes: each rank sends and receives 2·(M-1)·4K bytes, about 2(M-1)/M·d/8 (the
+ *               same as 'allgather' at M = 2, fewer from M = 3 on, and below 2·d/8 at any M). Every
+ *               rank decides the vote of its chunk: refused in Byzantine mode.
  * For comparison, float32 ring all-reduce moves 2·(M-1)/M·4d bytes each way per rank: the ratio to
  * 'allgather' is 64/M.
  */
 import { ZcollError } from '../errors.js';
-import { reduceVoteBytes, voteLaneBits } from './vote-lanes.js';
 import { chunkSpan } from '../schedule/partition.js';
-import { packedBytes } from './sign.js';
+import { packedBytes, packedWords } from './sign.js';
 
 export const SIGN_VOTE_MODES = ['server', 'allgather', 'reduce'] as const;
 export type SignVoteMode = (typeof SIGN_VOTE_MODES)[number];
@@ -45,7 +44,7 @@ export interface VoteWireOptions {
   server?: number;
 }
 
-/** Bytes per vote count of the typed count arrays of vote-counts.ts (counts run 0..M); the wire uses lanes (vote-lanes.ts). */
+/** Bytes per vote count of the typed count arrays of vote-counts.ts (counts run 0..M; the CLI's count-based vote). */
 export function voteCountBytes(ranks: number): 1 | 2 | 4 {
   if (ranks <= 127) return 1;
   if (ranks <= 32767) return 2;
@@ -70,7 +69,7 @@ export function signVoteWireBytes(mode: SignVoteMode, d: number, ranks: number, 
   } else if (mode === 'allgather') {
     for (let r = 0; r < m; r++) perRank.push({ rank: r, sent: (m - 1) * msg, received: (m - 1) * msg });
   } else if (mode === 'reduce') {
-    // Every chunk is the same size (vote-lanes.ts pads the groups), so every rank sends and receives alike.
+    // Every chunk is K words (the signs are padded to M·K), so every rank sends and receives alike.
     const bytes = reduceVoteBytes(d, m);
     for (let r = 0; r < m; r++) perRank.push({ rank: r, sent: bytes, received: bytes });
   } else {
@@ -109,7 +108,19 @@ export function nominalVoteBytesReceived(mode: SignVoteMode, d: number, ranks: n
   const m = ranks;
   if (mode === 'server') return { worker: d / 8, server: ((m - 1) * d) / 8 };
   if (mode === 'allgather') return { worker: ((m - 1) * d) / 8 };
-  return { worker: ((m - 1) / m) * d * (4 / Math.floor(32 / voteLaneBits(m)) + 1 / 8) };
+  return { worker: (2 * (m - 1) * d) / (8 * m) };
+}
+
+/** K: the words of one rank's chunk in the 'reduce' vote, ceil(ceil(d/32) / M); the signs are padded to M·K words. */
+export function reduceChunkWords(d: number, ranks: number): number {
+  check(d, ranks);
+  return Math.ceil(packedWords(d) / ranks);
+}
+
+/** Exact payload bytes one rank sends (and receives) in one 'reduce' vote of d signs among `ranks`: its M-1 sign chunks and its chunk vote to M-1 peers. */
+export function reduceVoteBytes(d: number, ranks: number): number {
+  if (ranks <= 1) return 0;
+  return 2 * (ranks - 1) * 4 * reduceChunkWords(d, ranks);
 }
 
 function check(d: number, ranks: number): void {

@@ -86,20 +86,6 @@ export interface Kernels {
    * (l·s is exact.) votes has at least ceil(d/32) words; bits past d are ignored.
    */
   signApply(params: Float32Array, votes: Uint32Array, lr: number, wd: number): void;
-  /**
-   * The count lanes of signVote's 'reduce' mode (lib/compress/vote-lanes.ts): c = bit length of
-   * ranks, L = floor(32 / c); for every group g < out.length / 32 (out.length a multiple of 32,
-   * covering d coordinates), out[32g + j] holds in bits [c·l, c·l + c) bit j of packed[g·L + l]
-   * for l < L (0 past ceil(d/32) words and past bit d); other bits 0.
-   */
-  spreadVoteLanes(packed: Uint32Array, d: number, ranks: number, out: Int32Array): void;
-  /**
-   * From summed count lanes (the layout of spreadVoteLanes, counts.length a multiple of 32), for
-   * word w = g·L + l, bit j of negOut[w] is 1 iff 2·lane > ranks and of tieOut[w] iff 2·lane = ranks,
-   * lane = bits [c·l, c·l + c) of counts[32g + j]. Returns the first coordinate 32w + j (w, j
-   * ascending) whose lane exceeds ranks (a corrupted count), else -1.
-   */
-  votesFromLanes(counts: Int32Array, ranks: number, negOut: Uint32Array, tieOut: Uint32Array): number;
   /** y[i] <- fround(y[i] + alpha·x[i]) for i < y.length (double, then fp32): the SGD step with alpha = -lr. x.length >= y.length. */
   axpy(y: Float32Array, alpha: number, x: Float32Array): void;
   /**

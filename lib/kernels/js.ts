@@ -4,7 +4,6 @@
  */
 import type { NumericArray } from '../dtype.js';
 import type { ColumnCandidates, ElementwiseOp, FloatArray, Kernels, ScoreCandidates } from './contract.js';
-import { jsVoteLaneKernels } from './js-vote-lanes.js';
 
 function sumInto(dst: NumericArray, src: NumericArray): void {
   const n = dst.length;
@@ -81,7 +80,6 @@ function quickselect(values: FloatArray, k: number): number {
 
 export const jsKernels: Kernels = {
   name: 'js',
-  ...jsVoteLaneKernels,
   reduceInto(dst: NumericArray, src: NumericArray, op: ElementwiseOp): void {
     if (op === 'sum') sumInto(dst, src);
     else if (op === 'min') minInto(dst, src);

@@ -36,8 +36,6 @@ interface NativeAddon {
   momentumSignPackTo(grad: Float32Array, momentum: Float32Array, next: Float32Array, beta: number, out: Uint32Array, params: Float32Array | undefined, wd: number): number;
   signApply(params: Float32Array, votes: Uint32Array, lr: number, wd: number): void;
   axpy(y: Float32Array, alpha: number, x: Float32Array): void;
-  spreadVoteLanes(packed: Uint32Array, d: number, ranks: number, out: Int32Array): void;
-  votesFromLanes(counts: Int32Array, ranks: number, negOut: Uint32Array, tieOut: Uint32Array): number;
   voteCount(packed: readonly Uint32Array[], words: number, negOut: Uint32Array, tieOut: Uint32Array): void;
   sqDistances(points: readonly Float32Array[], center: FloatArray, out: Float64Array): void;
   weightedSum(points: readonly Float32Array[], weights: Float64Array, out: FloatArray): void;
@@ -75,7 +73,7 @@ export interface Futex {
 }
 
 const ADDON_FUNCTIONS: readonly (keyof NativeAddon)[] = [
-  'reduceInto', 'scale', 'divide', 'signPack', 'firstNonFinite', 'momentumSignPack', 'momentumSignPackTo', 'signApply', 'axpy', 'spreadVoteLanes', 'votesFromLanes', 'voteCount', 'sqDistances', 'weightedSum', 'weiszfeldStep', 'selectKth',
+  'reduceInto', 'scale', 'divide', 'signPack', 'firstNonFinite', 'momentumSignPack', 'momentumSignPackTo', 'signApply', 'axpy', 'voteCount', 'sqDistances', 'weightedSum', 'weiszfeldStep', 'selectKth',
   'topKIndices', 'allFinite', 'augmentedScores', 'columnScores', 'gatherColumns', 'augmentRow', 'augmentAndExtract', 'detachBuffer', 'simdLevel', 'shmMap', 'shmUnmap', 'shmUnlink',
 ];
 
@@ -227,12 +225,6 @@ function wrapKernels(native: NativeAddon): Kernels {
     },
     axpy(y: Float32Array, alpha: number, x: Float32Array): void {
       native.axpy(y, alpha, x);
-    },
-    spreadVoteLanes(packed: Uint32Array, d: number, ranks: number, out: Int32Array): void {
-      native.spreadVoteLanes(packed, d, ranks, out);
-    },
-    votesFromLanes(counts: Int32Array, ranks: number, negOut: Uint32Array, tieOut: Uint32Array): number {
-      return native.votesFromLanes(counts, ranks, negOut, tieOut);
     },
     voteCount(packed: readonly Uint32Array[], words: number, negOut: Uint32Array, tieOut: Uint32Array): void {
       native.voteCount(packed, words, negOut, tieOut);

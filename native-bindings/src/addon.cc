@@ -13,7 +13,6 @@
 #include "kernels.h"
 #include "shm.h"
 #include "futex.h"
-#include "vote_lanes.h"
 
 namespace zcoll {
 namespace {
@@ -786,7 +785,6 @@ Napi::Object Init(Napi::Env env, Napi::Object exports) {
   exports.Set("simdLevel", Napi::Function::New(env, SimdLevelFn, "simdLevel"));
   InitShm(env, exports);
   InitFutex(env, exports);
-  InitVoteLanes(env, exports);
   return exports;
 }
 

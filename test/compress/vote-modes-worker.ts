@@ -6,7 +6,8 @@
  *   vote <seed> <d,d,...>        every mode and tie rule; the vote vs the reference; bytes per peer.
  *   tamper <seed> <d> <rank>     `rank` zeroes every payload it sends (its fault seam); allgather,
  *                                server and reduce votes vs the clean reference and vs the reference
- *                                where only that rank's own signs are zero.
+ *                                where only that rank's own signs are zero, word by word inside and
+ *                                outside the chunk that rank decides in 'reduce'.
  *   scratch <seed> <d,d,...> <D> every mode with a SignVoteScratch over rounds (the vote is the
  *                                scratch's, equal to the reference each round; 'keep' ties from a
  *                                copy of the last vote); the arguments it refuses; then the minor page
@@ -19,7 +20,7 @@ import { isZcollError } from '../../lib/errors.js';
 import { majorityVote, type TieRule } from '../../lib/compress/majority-vote.js';
 import { packSigns, packedWords } from '../../lib/compress/sign.js';
 import { signVote, SignVoteScratch } from '../../lib/compress/vote-modes.js';
-import { SIGN_VOTE_MODES } from '../../lib/compress/wire-bytes.js';
+import { reduceChunkWords, SIGN_VOTE_MODES } from '../../lib/compress/wire-bytes.js';
 import { Prng } from '../../lib/prng.js';
 import type { OutgoingMessage } from '../../lib/transport/outbox.js';
 
@@ -36,7 +37,11 @@ export function gradientOf(seed: number, rank: number, d: number): Float32Array 
   return g;
 }
 
-/** Tie rules tried: all four at even M (odd M never ties), only 'plus' and 'random' at large d to keep the test fast. */
+/**
+ * Tie rules tried: all four at even M (odd M never ties; 'plus' alone there), at every d up to
+ * 100,000 (several 'reduce' chunks, so 'random' and 'keep' are checked on global word indices past
+ * the first chunk); only 'plus' and 'random' at larger d to keep the test fast.
+ */
 export function tiesFor(m: number, d: number): TieRule[] {
   if (m % 2 === 1) return ['plus'];
   return d > 100_000 ? ['plus', 'random'] : ['plus', 'minus', 'random', 'keep'];
@@ -119,7 +124,17 @@ async function tamperScenario(comm: Communicator, seed: number, d: number, tampe
     let result: Record<string, unknown>;
     try {
       const vote = await signVote(comm, rows[comm.rank], d, { mode, root: tamperer === 0 ? 1 : 0 });
-      result = { equalsClean: equalWords(vote, clean), equalsOwnOnly: equalWords(vote, ownOnly), hash: hashOf(vote) };
+      // 'reduce': the words of the tamperer's chunk (K = reduceChunkWords) are its to decide, the rest is not.
+      const k = reduceChunkWords(d, m);
+      const inChunk = (w: number): boolean => w >= tamperer * k && w < (tamperer + 1) * k;
+      const words = Array.from(vote.keys());
+      result = {
+        equalsClean: equalWords(vote, clean),
+        equalsOwnOnly: equalWords(vote, ownOnly),
+        outsideChunkEqualsOwnOnly: words.every((w) => inChunk(w) || vote[w] === ownOnly[w]),
+        chunkAllPlus: words.every((w) => !inChunk(w) || vote[w] === 0),
+        hash: hashOf(vote),
+      };
     } catch (e) {
       result = { error: isZcollError(e) ? e.code : String(e) };
     }

@@ -1,7 +1,7 @@
 /**
  * A rank process for test/compress/vote-registered.test.ts. `node vote-registered-worker.js
  * <scenario> <seed> <d,d,...>` prints `RESULT <json>` lines.
- *   compare   every mode, three rounds per d: the same signs voted through a plain SignVoteScratch
+ *   compare   every mode, three rounds per d (tie rules 'plus', 'random', 'keep' in turn): the same signs voted through a plain SignVoteScratch
  *             and through one registered with the communicator (signs packed into scratch.signs in
  *             rounds 0 and 2, passed from elsewhere in round 1, which 'allgather' copies in); both
  *             votes against each other word for word and against the local majorityVote of all
@@ -56,20 +56,27 @@ async function compare(comm: Communicator, seed: number, ds: number[]): Promise<
     for (const mode of SIGN_VOTE_MODES) {
       const plain = new SignVoteScratch(m, d);
       const registered = new SignVoteScratch(m, d, { comm });
+      let previous: Uint32Array | undefined;
       for (let round = 0; round < 3; round++) {
         const rows = Array.from({ length: m }, (_, r) => signsOf(seed + d, r, round, d));
-        const reference = majorityVote(rows, d);
-        const plainVote = (await signVote(comm, rows[comm.rank], d, { mode, root: m - 1, scratch: plain })).slice();
+        // A tie rule per round (ties happen at even M: the words are random): 'plus', 'random'
+        // (coins keyed by the global word index), 'keep' (the previous round's vote, a copy).
+        const tie = (['plus', 'random', 'keep'] as const)[round];
+        const voteOpts = { tie, seed: 77, round, ...(tie === 'keep' ? { previous: previous!.slice() } : {}) };
+        const reference = majorityVote(rows, d, voteOpts);
+        previous = reference;
+        const plainVote = (await signVote(comm, rows[comm.rank], d, { mode, root: m - 1, scratch: plain, ...voteOpts })).slice();
         // Rounds 0 and 2: packed into the registered buffer, as Signum.signs(grad, params, scratch.signs) does.
         const packedThere = round !== 1;
         if (packedThere) registered.signs.set(rows[comm.rank]);
         const before = comm.outbox.counters.sharedBytes;
-        const vote = await signVote(comm, packedThere ? registered.signs : rows[comm.rank], d, { mode, root: m - 1, scratch: registered });
+        const vote = await signVote(comm, packedThere ? registered.signs : rows[comm.rank], d, { mode, root: m - 1, scratch: registered, ...voteOpts });
         out({
           scenario: 'compare',
           d,
           mode,
           round,
+          tie,
           packedThere,
           isScratch: vote === registered.vote,
           equalsPlain: equalWords(vote, plainVote),
@@ -86,7 +93,7 @@ async function compare(comm: Communicator, seed: number, ds: number[]): Promise<
   const before = myArenas(comm);
   const scratch = new SignVoteScratch(m, d, { comm });
   const mine = signsOf(seed, comm.rank, 0, d);
-  await signVote(comm, mine, d, { mode: 'reduce', scratch }); // makes the count words too
+  await signVote(comm, mine, d, { mode: 'reduce', scratch });
   const withScratch = myArenas(comm);
   // A vote in flight: freeing its buffers now is refused, and the vote is unharmed.
   const inFlight = signVote(comm, mine, d, { mode: 'allgather', scratch });

@@ -10,13 +10,15 @@
  *               malformed packet is left out of the vote. Each rank sends d/8 bytes to each of n-1 ranks;
  *   'server'    workers send to rank 0, which votes and sends the vote back to each (trusts rank 0;
  *               malformed worker packets are left out): d/8 up and down per worker;
- *   'reduce'    ring reduce-scatter of vote counts, then the chunk votes: about (n-1)/n·d·(c+1)/8
- *               bytes per rank (c = bit length of n), fewer than 'allgather' from n = 5 on; trusts
- *               every rank on the ring (a malformed message fails the step with EMISMATCH).
+ *   'reduce'    the 'server' mode sharded: an all-to-all sends rank j the j-th chunk of every rank's
+ *               signs, rank j votes it, and every rank gets every chunk's vote straight from its
+ *               owner: about 2(n-1)/n·d/8 bytes per rank, fewer than 'allgather' from n = 3 on;
+ *               trusts every rank with its chunk's vote (a malformed message fails the step with
+ *               EMISMATCH).
  * Signum is the optimizer: no inner tf.Optimizer is used. Local work per step: Signum's two kernel
  * passes (check + momentum + pack; update from the packed vote: 20d bytes of memory traffic), and
  * the vote's buffers are kept between steps (SignVoteScratch), so a step allocates nothing of size d
- * besides the parameters' flat copy; the buffers the vote sends (signs, vote, count words) are
+ * besides the parameters' flat copy; the buffers the vote sends (signs, vote) are
  * registered with the communicator when it has shared memory, so same-host peers read them in place.
  */
 import { Signum, type SignumOptions } from '../../compress/signum.js';
