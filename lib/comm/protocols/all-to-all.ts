@@ -16,6 +16,7 @@
  */
 import { BYTES_PER_ELEMENT, dtypeOf, type NumericArray } from '../../dtype.js';
 import type { OpContext } from '../op-context.js';
+import { DirectSends } from './direct-sends.js';
 import { segmentElemsOf } from './schedule.js';
 
 export interface AllToAllParams<A extends NumericArray> {
@@ -47,12 +48,11 @@ export function allToAllProtocol<A extends NumericArray>(p: AllToAllParams<A>): 
     const left = new Map<number, number>();
     const landed = new Map<number, Uint8Array>();
     for (let j = 1; j < size; j++) left.set((rank + j) % size, nseg);
-    // Sends still reading x, per peer (shared-memory copies not made yet, or registered references).
-    const readingFor = new Map<number, number>();
-    let reading = 0;
     const finishIfDone = (): void => {
-      if (left.size === 0 && reading === 0) ctx.complete();
+      if (left.size === 0 && sends.drained) ctx.complete();
     };
+    // Sends still reading x (shared-memory copies not made yet, or registered references).
+    const sends = new DirectSends(ctx, { nseg, segLen, segmentOf }, p.copiesBeforeResolving, finishIfDone);
     ctx.attach(
       (src, h, payload) => {
         // transfer = the sender's rank, as in the exchange (a frame names whose chunk it carries).
@@ -71,8 +71,8 @@ export function allToAllProtocol<A extends NumericArray>(p: AllToAllParams<A>): 
       () =>
         left.size > 0
           ? { peer: [...left.keys()][0], what: 'its chunk for this rank' }
-          : readingFor.size > 0
-            ? { peer: [...readingFor.keys()][0], what: "a free shared-memory slot for this rank's chunk" }
+          : sends.waitingPeer !== undefined
+            ? { peer: sends.waitingPeer, what: "a free shared-memory slot for this rank's chunk" }
             : undefined,
     );
     for (let j = 1; j < size; j++) {
@@ -83,28 +83,8 @@ export function allToAllProtocol<A extends NumericArray>(p: AllToAllParams<A>): 
       // op waits for) is sent from a private copy, and the caller may change x once the op settles.
       // Decided per peer: each gets its own chunk, and a same-host peer needs no copy while a remote
       // one does.
-      const direct = Array.from({ length: nseg }, (_, sg) => segLen(sg) > 0 && p.copiesBeforeResolving(peer, segmentOf(chunk, sg))).every(Boolean);
-      const bytes = direct ? chunk : Buffer.from(chunk);
-      for (let sg = 0; sg < nseg; sg++) {
-        const n = segLen(sg);
-        const sent = ctx.send(peer, rank, sg, n > 0 ? segmentOf(bytes, sg) : undefined, n);
-        if (!direct) {
-          sent.catch(() => undefined);
-          continue;
-        }
-        reading++;
-        readingFor.set(peer, (readingFor.get(peer) ?? 0) + 1);
-        sent.then(
-          () => {
-            reading--;
-            const r = readingFor.get(peer)! - 1;
-            if (r === 0) readingFor.delete(peer);
-            else readingFor.set(peer, r);
-            finishIfDone();
-          },
-          () => undefined,
-        );
-      }
+      const direct = sends.inPlace([peer], chunk);
+      sends.send(peer, rank, direct ? chunk : Buffer.from(chunk), direct);
     }
     finishIfDone();
   };

@@ -12,6 +12,7 @@
 import { allocArray, BYTES_PER_ELEMENT, dtypeOf, type NumericArray } from '../../dtype.js';
 import { ZcollError } from '../../errors.js';
 import type { OpContext } from '../op-context.js';
+import { DirectSends } from './direct-sends.js';
 import { segmentElemsOf } from './schedule.js';
 
 export interface ExchangeParams<A extends NumericArray> {
@@ -43,17 +44,17 @@ export function exchangeProtocol<A extends NumericArray>(p: ExchangeParams<A>): 
     if (root === -1 || peer === root) dests.push(peer);
   }
   const xBytes = new Uint8Array(x.buffer, x.byteOffset, x.byteLength);
+  const cut = { nseg, segLen, segmentOf: (b: Uint8Array, sg: number): Uint8Array => b.subarray(sg * segmentElems * elemBytes, (sg * segmentElems + segLen(sg)) * elemBytes) };
   return (ctx) => {
     const left = new Map<number, number>();
     const landed = new Map<number, Uint8Array>();
     if (receiving) for (let k = 1; k < size; k++) left.set((rank + k) % size, nseg);
     let acked = root === -1 || rank === root;
-    // Sends still reading x, per peer (shared-memory copies not made yet; see below).
-    const readingFor = new Map<number, number>();
-    let reading = 0;
     const finishIfDone = (): void => {
-      if (left.size === 0 && acked && reading === 0) ctx.complete();
+      if (left.size === 0 && acked && sends.drained) ctx.complete();
     };
+    // Sends still reading x (shared-memory copies not made yet; see below).
+    const sends = new DirectSends(ctx, cut, p.copiesBeforeResolving, finishIfDone);
     const settle = (src: number): void => {
       left.delete(src);
       if (root !== -1) ctx.send(src, -1, 0, undefined, 0).catch(() => undefined); // the sender returns once we have it
@@ -94,8 +95,8 @@ export function exchangeProtocol<A extends NumericArray>(p: ExchangeParams<A>): 
           ? { peer: [...left.keys()][0], what: 'its contribution' }
           : !acked
             ? { peer: root, what: 'the root to acknowledge' }
-            : readingFor.size > 0
-              ? { peer: [...readingFor.keys()][0], what: "a free shared-memory slot for this rank's contribution" }
+            : sends.waitingPeer !== undefined
+              ? { peer: sends.waitingPeer, what: "a free shared-memory slot for this rank's contribution" }
               : undefined,
     );
     // ZeroMQ sends read their payload after send() resolved, so they get a private copy of x (the
@@ -103,31 +104,9 @@ export function exchangeProtocol<A extends NumericArray>(p: ExchangeParams<A>): 
     // before its send resolves, or x is a registered buffer (its references are waited for), x
     // itself is sent and the op settles only after those sends: one copy of x less, and no fresh
     // buffer of its size (a page fault per 4 KiB).
-    const segmentOf = (b: Uint8Array, sg: number): Uint8Array => b.subarray(sg * segmentElems * elemBytes, (sg * segmentElems + segLen(sg)) * elemBytes);
-    const direct = dests.every((peer) => Array.from({ length: nseg }, (_, sg) => segLen(sg) > 0 && p.copiesBeforeResolving(peer, segmentOf(xBytes, sg))).every(Boolean));
+    const direct = sends.inPlace(dests, xBytes);
     const bytes = direct ? xBytes : Buffer.from(xBytes);
-    for (const peer of dests) {
-      for (let sg = 0; sg < nseg; sg++) {
-        const n = segLen(sg);
-        const sent = ctx.send(peer, rank, sg, n > 0 ? segmentOf(bytes, sg) : undefined, n);
-        if (!direct) {
-          sent.catch(() => undefined);
-          continue;
-        }
-        reading++;
-        readingFor.set(peer, (readingFor.get(peer) ?? 0) + 1);
-        sent.then(
-          () => {
-            reading--;
-            const r = readingFor.get(peer)! - 1;
-            if (r === 0) readingFor.delete(peer);
-            else readingFor.set(peer, r);
-            finishIfDone();
-          },
-          () => undefined,
-        );
-      }
-    }
+    for (const peer of dests) sends.send(peer, rank, bytes, direct);
     finishIfDone();
   };
 }
