@@ -43,15 +43,21 @@ export class Communicator extends RankGroup {
   allReduce(x: Tensor, options?: AllReduceOptions): Promise<Tensor>;
   allReduce<A extends NumericArray>(x: A, options?: AllReduceOptions): Promise<A>;
   allReduce(x: Collectible[], options?: AllReduceOptions): Promise<Collectible[]>;
-  async allReduce(x: Collectible | Collectible[], options: AllReduceOptions = {}): Promise<Collectible | Collectible[]> {
-    phaseClock?.('call');
-    const op = 'allreduce';
-    args.checkOptions(this, options, 'allReduce', op);
-    const redop = args.checkRedop(this, options.op ?? 'sum', 'allReduce', op);
-    const algorithm = args.checkAlgorithm(this, options.algorithm ?? this.algorithm, op);
-    const timeoutMs = args.timeoutOf(this, options, this.timeoutMs, op);
-    this.ops.assertUsable(op);
-    return eachInput(this, x, options.inPlace, 'allReduce', op, (dtype, count, work) => this.allReduceOf(dtype, count, work, redop, timeoutMs, algorithm));
+  allReduce(x: Collectible | Collectible[], options: AllReduceOptions = {}): Promise<Collectible | Collectible[]> {
+    // Not async: an async function that returns the op's promise settles its own two microtask turns
+    // after it, on every small all-reduce; a bad argument still rejects, it never throws.
+    try {
+      phaseClock?.('call');
+      const op = 'allreduce';
+      args.checkOptions(this, options, 'allReduce', op);
+      const redop = args.checkRedop(this, options.op ?? 'sum', 'allReduce', op);
+      const algorithm = args.checkAlgorithm(this, options.algorithm ?? this.algorithm, op);
+      const timeoutMs = args.timeoutOf(this, options, this.timeoutMs, op);
+      this.ops.assertUsable(op);
+      return eachInput(this, x, options.inPlace, 'allReduce', op, (dtype, count, work) => this.allReduceOf(dtype, count, work, redop, timeoutMs, algorithm));
+    } catch (e) {
+      return Promise.reject(e);
+    }
   }
 
   /** The schedule an all-reduce of `bytes` runs: the one asked for, or 'auto''s choice by simulated cost. */

@@ -17,6 +17,7 @@ import type { Frame } from '../transport/frame.js';
 import { p2pHeader, type P2PHeader } from '../transport/wire.js';
 import type { FrameSender } from './op-queue.js';
 import { segmentElemsOf } from './protocols/schedule.js';
+import { phaseClock } from '../phase-clock.js';
 
 const MAX_QUEUED_BYTES = 1 << 30;
 /**
@@ -65,6 +66,7 @@ export class PointToPoint {
 
   /** The engine's sink for 'p2p' frames: put in the sender's order, queued for recv, or refused. */
   take(src: number, h: P2PHeader, payload: Frame | undefined): true | string {
+    phaseClock?.('dispatched');
     const bytes = payload?.byteLength ?? 0;
     if (this.queuedBytes + bytes > MAX_QUEUED_BYTES) return `point-to-point frame from rank ${src}: more than ${MAX_QUEUED_BYTES} bytes wait for recv() already`;
     const s = this.streams.get(src) ?? this.streams.set(src, { seq: 0, segment: 0, held: new Map() }).get(src)!;
@@ -85,6 +87,7 @@ export class PointToPoint {
       s.held.delete(`${s.seq}:${s.segment}`);
       this.enqueue(src, s, next);
     }
+    phaseClock?.('taken');
     return true;
   }
 
@@ -167,6 +170,7 @@ export class PointToPoint {
         msg.payload.release();
       }
     }
+    phaseClock?.('copied');
     return target;
   }
 

@@ -71,7 +71,23 @@ interface RankPlan {
   readonly sendAck: ReadonlySet<number>;
   /** chunk -> incoming 'reduce' transfer ids in the order they must be applied */
   readonly reduceOrder: ReadonlyMap<number, readonly number[]>;
+  /** Per buffer size: how it is cut (layoutOf). A training loop runs a few sizes, every step. */
+  readonly layouts: Map<number, Layout>;
 }
+
+/** How one buffer size is cut for one rank's plan: the same for every op of that size, so made once. */
+interface Layout {
+  readonly elemBytes: number;
+  readonly segmentElems: number;
+  readonly spans: readonly Span[];
+  /** Segments per chunk. */
+  readonly nseg: readonly number[];
+  /** Outgoing transfers whose receiver acknowledges them at this size (see `acked` in execute). */
+  readonly acksAwaited: readonly number[];
+}
+
+/** Layouts kept per plan, at most: beyond, the oldest go (a caller with ever-changing sizes gains nothing from them). */
+const MAX_LAYOUTS = 64;
 
 const plans = new WeakMap<Schedule, Map<number, RankPlan>>();
 const unconfirmedBySchedule = new WeakMap<Schedule, ReadonlySet<number>>();
@@ -116,7 +132,7 @@ function planFor(s: Schedule, rank: number): RankPlan {
   const reduceOrder = new Map<number, number[]>();
   for (const t of incoming) if (t.kind === 'reduce') (reduceOrder.get(t.chunk) ?? reduceOrder.set(t.chunk, []).get(t.chunk))!.push(t.id);
   for (const ids of reduceOrder.values()) ids.sort((a, b) => a - b);
-  const plan: RankPlan = { outgoing, incoming, dependents, awaitAck, sendAck, reduceOrder };
+  const plan: RankPlan = { outgoing, incoming, dependents, awaitAck, sendAck, reduceOrder, layouts: new Map() };
   byRank.set(rank, plan);
   return plan;
 }
@@ -144,14 +160,37 @@ export interface ExecuteParams {
   readonly kernels: Kernels;
 }
 
+/**
+ * Whether transfer `t` is acknowledged by its receiver when its chunk is `sp` (both sides know the
+ * chunk sizes, so they agree). Small unconfirmed transfers go out from a private copy instead (cheaper
+ * than a round trip). A sender that receives nothing in this collective (a broadcast root, a gather's
+ * senders) always hears back: it learns of a mismatched peer from the abort that replaces the
+ * acknowledgement, and of delivery. A snapshot send goes from its own copy anyway, so it needs no
+ * acknowledgement for the buffer's sake.
+ */
+function isAcked(t: Transfer, receives: ReadonlySet<number>, sp: Span, elemBytes: number): boolean {
+  return !receives.has(t.src) || (t.snapshot !== true && sp.length * elemBytes >= ACK_MIN_BYTES);
+}
+
+function layoutOf(s: Schedule, plan: RankPlan, count: number, elemBytes: number, segmentElems: number): Layout {
+  const known = plan.layouts.get(count);
+  if (known !== undefined && known.elemBytes === elemBytes && known.segmentElems === segmentElems) return known;
+  const spans = chunkSpans(count, s.nchunks);
+  const receives = receivingRanks(s);
+  const acksAwaited = [...plan.awaitAck].filter((id) => isAcked(s.transfers[id], receives, spans[s.transfers[id].chunk], elemBytes));
+  const layout: Layout = { elemBytes, segmentElems, spans, nseg: spans.map((sp) => segmentCount(sp.length, segmentElems)), acksAwaited };
+  if (plan.layouts.size >= MAX_LAYOUTS) plan.layouts.delete(plan.layouts.keys().next().value as number);
+  plan.layouts.set(count, layout);
+  return layout;
+}
+
 export function execute(p: ExecuteParams, ch: ExecChannel): Execution {
   const { schedule: s, buffer, op, kernels } = p;
   const rank = ch.rank;
   const plan = planFor(s, rank);
   const dtype = dtypeOf(buffer);
   const elemBytes = BYTES_PER_ELEMENT[dtype];
-  const spans = chunkSpans(buffer.length, s.nchunks);
-  const nseg = spans.map((sp) => segmentCount(sp.length, p.segmentElems));
+  const { spans, nseg, acksAwaited } = layoutOf(s, plan, buffer.length, elemBytes, p.segmentElems);
   const segOf = (chunk: number, seg: number): Span => segmentSpan(spans[chunk], p.segmentElems, seg);
   const bytesOf = (sp: Span): Uint8Array => new Uint8Array(buffer.buffer, buffer.byteOffset + sp.offset * elemBytes, sp.length * elemBytes);
 
@@ -168,13 +207,8 @@ export function execute(p: ExecuteParams, ch: ExecChannel): Execution {
   const stash = new Map<string, Frame | undefined>();
   let sendsInFlight = 0;
   const receives = receivingRanks(s);
-  // Small unconfirmed transfers go out from a private copy instead (cheaper than a round trip);
-  // both sides know the chunk sizes, so they agree on which transfers are acknowledged.
-  // A sender that receives nothing in this collective (a broadcast root, a gather's senders) always hears back: it
-  // learns of a mismatched peer from the abort that replaces the acknowledgement, and of delivery.
-  // A snapshot send goes from its own copy anyway, so it needs no acknowledgement for the buffer's sake.
-  const acked = (t: Transfer): boolean => !receives.has(t.src) || (t.snapshot !== true && spans[t.chunk].length * elemBytes >= ACK_MIN_BYTES);
-  const acksPending = new Set([...plan.awaitAck].filter((id) => acked(s.transfers[id])));
+  const acked = (t: Transfer): boolean => isAcked(t, receives, spans[t.chunk], elemBytes);
+  const acksPending = new Set(acksAwaited);
   let failed = false;
   let resolveDone!: () => void;
   const done = new Promise<void>((resolve) => (resolveDone = resolve));

@@ -61,6 +61,8 @@ interface PeerLanes {
   readonly inbound: Int32Array;
   readonly inboundSlots: (slot: number) => number;
   readonly peerBuffer: ArrayBuffer;
+  /** The peer's whole region as words, for a slot's two size words (one view per peer, not one per message). */
+  readonly peerWords: Int32Array;
   /** Byte offset of the peer's polling word in its region (the futex word to wake). */
   readonly pollingAt: number;
 }
@@ -73,6 +75,8 @@ export class ShmMailbox {
   private readonly outbound = new Map<number, { lane: Int32Array; slot: (k: number) => number }>();
   private readonly peers = new Map<number, PeerLanes>();
   private readonly u8: Uint8Array;
+  /** This rank's region as words: a slot's two size words are written through it (no view per message). */
+  private readonly words: Int32Array;
   private draining = false;
   private closed = false;
   /** Messages sent and received through mailboxes (diagnostics and tests). */
@@ -89,6 +93,7 @@ export class ShmMailbox {
   ) {
     this.own = out.mapped!;
     this.u8 = new Uint8Array(this.own);
+    this.words = new Int32Array(this.own, 0, Math.floor(this.own.byteLength / 4));
     this.ownPolling = new Int32Array(this.own, out.mailboxStart, 16);
     this.ownPollingAt = out.mailboxStart + POLLING_WORD * 4;
     for (const p of localPeers) {
@@ -114,6 +119,7 @@ export class ShmMailbox {
         inbound: control,
         inboundSlots: (k) => m.mailboxStart + slotOffset(nlanes, lane, k),
         peerBuffer: m.buffer,
+        peerWords: new Int32Array(m.buffer, 0, Math.floor(m.buffer.byteLength / 4)),
         pollingAt: m.mailboxStart + POLLING_WORD * 4,
       };
       this.peers.set(p, found);
@@ -133,9 +139,9 @@ export class ShmMailbox {
     const headCount = Atomics.load(out.lane, LANE_HEAD_WORD);
     if (((headCount - Atomics.load(out.lane, LANE_TAIL_WORD)) | 0) >= MAILBOX_SLOTS) return 'no';
     const at = out.slot(((headCount % MAILBOX_SLOTS) + MAILBOX_SLOTS) % MAILBOX_SLOTS);
-    const sizes = new Int32Array(this.own, at, 2);
-    sizes[0] = head.byteLength;
-    sizes[1] = bytes;
+    // Slots start at multiples of 4 (a 64-aligned mailbox area, shm-mailbox-layout.ts): their size words are words of the region.
+    this.words[at / 4] = head.byteLength;
+    this.words[at / 4 + 1] = bytes;
     this.u8.set(head, at + 8);
     if (payload !== undefined) this.u8.set(payload, at + 8 + align8(head.byteLength));
     Atomics.store(out.lane, LANE_HEAD_WORD, (headCount + 1) | 0); // publishes the slot
@@ -217,9 +223,8 @@ export class ShmMailbox {
           const tail = Atomics.load(lane.inbound, LANE_TAIL_WORD);
           if (Atomics.load(lane.inbound, LANE_HEAD_WORD) === tail) break;
           const at = lane.inboundSlots(((tail % MAILBOX_SLOTS) + MAILBOX_SLOTS) % MAILBOX_SLOTS);
-          const sizes = new Int32Array(lane.peerBuffer, at, 2);
-          const headBytes = sizes[0];
-          const payloadBytes = sizes[1];
+          const headBytes = lane.peerWords[at / 4];
+          const payloadBytes = lane.peerWords[at / 4 + 1];
           // A peer's region is trusted no more than its socket: out-of-range sizes are a corrupt slot.
           const ok = headBytes > 0 && headBytes <= MAILBOX_MAX_HEADER && payloadBytes >= 0 && payloadBytes <= MAILBOX_MAX_PAYLOAD;
           try {

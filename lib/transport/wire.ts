@@ -8,9 +8,20 @@
  * what it needs to refuse it (op, dtype, total count, redop, root): a rank that called another
  * collective, another size or another dtype is caught by comparing, never by hanging.
  *
- * On the wire a header is a positional array, the protocol version first, then the kind, then the
- * fields of that kind in a fixed order; no keys, so it is smaller and quicker to encode and decode
- * than a map (bench/results/wire-header.md):
+ * On the wire a header has one of two forms, told apart by its first byte:
+ *  - fixed (the latency path): 48 bytes at fixed offsets, first byte 0xc1 (the one byte msgpack never
+ *    uses, so no msgpack header starts with it). Data and p2p frames take it when every name they carry
+ *    has a code in the tables below (op, redop, algorithm) and the payload is not a shared-memory
+ *    reference: every frame of a small collective or a send/recv. Reading fixed offsets costs a few
+ *    loads where msgpack walks an array and builds strings (bench/results/wire-header.md: ~0.2 us less
+ *    per header on each side). Little-endian; seq and count as float64 (exact integers up to 2^53):
+ *      0 u8 0xc1 | 1 u8 version | 2 u8 kind (0 data, 1 p2p) | 3 u8 dtype (0xff none, data only)
+ *      4 u32 sender | 8 f64 seq | 16 f64 count | 24 u32 epoch | 28 u32 elements
+ *      data: 32 i32 transfer | 36 u32 segment | 40 i32 root | 44 u8 op | 45 u8 redop | 46 u8 algorithm (0xff none) | 47 u8 0
+ *      p2p:  32 i32 tag | 36 u32 segments | 40 u32 segment | 44-47 0
+ *  - msgpack, every other header: a positional array, the protocol version first, then the kind, then
+ *    the fields of that kind in a fixed order; no keys, so it is smaller and quicker to encode and
+ *    decode than a map:
  *   data   [v, 0, sender, epoch, seq, op, transfer, segment, dtype, count, elements, redop, root, algorithm|nil (, shm)]
  *          shm = [region, size, offset, slot, dataStart]
  *   p2p    [v, 1, sender, epoch, seq, tag, dtype, count, segments, segment, elements]
@@ -19,7 +30,9 @@
  *   bye    [v, 4, sender, epoch]
  *   mail   [v, 5, sender, epoch]
  *   dtype: 0 float32, 1 float64, 2 int32, nil none.
- * Only this file knows the positions. Everyone else reads the decoded Header, a union by kind in
+ * Both forms decode to the same Header and are validated alike: a data or p2p header the encoder could
+ * write fixed is still accepted as msgpack (a forger may write either; the checks are the same).
+ * Only this file knows the positions and offsets. Everyone else reads the decoded Header, a union by kind in
  * which a field exists only where it means something. Anything that does not decode to it is
  * dropped and counted by the receiver.
  */
@@ -224,7 +237,102 @@ function positions(h: Header, version: unknown): unknown[] {
 }
 
 export function encodeHeader(h: Header): Buffer {
+  if (h.kind === 'data') {
+    if (h.shm === undefined && fitsFixed(h.sender, h.epoch, h.elements, h.segment) && isInt(h.transfer, INT32_MIN, INT32_MAX) && isInt(h.root, -1, INT32_MAX)) {
+      const fixed = encodeFixedData(h);
+      if (fixed !== undefined) return fixed;
+    }
+  } else if (h.kind === 'p2p' && fitsFixed(h.sender, h.epoch, h.elements, h.segment) && isInt(h.segments, 0, 0xffffffff) && isInt(h.tag, INT32_MIN, INT32_MAX)) return encodeFixedP2P(h);
   return packr.pack(positions(h, PROTOCOL_VERSION));
+}
+
+// ------------------------------------------------------------------ the fixed form
+
+/** First byte of a fixed header: msgpack's one unused byte ("never used"), so neither form reads as the other. */
+export const FIXED_MAGIC = 0xc1;
+export const FIXED_HEADER_BYTES = 48;
+/** Byte offsets of the fixed form (see the file comment); exported for the tests that forge it. */
+export const FIXED = {
+  magic: 0,
+  version: 1,
+  kind: 2,
+  dtype: 3,
+  sender: 4,
+  seq: 8,
+  count: 16,
+  epoch: 24,
+  elements: 28,
+  transfer: 32,
+  tag: 32,
+  segment: 36,
+  segments: 36,
+  p2pSegment: 40,
+  root: 40,
+  op: 44,
+  redop: 45,
+  algorithm: 46,
+  reserved: 47,
+} as const;
+const NO_CODE = 0xff;
+/**
+ * Names with a one-byte code in the fixed form. A name missing here is not an error: its header goes
+ * as msgpack. Codes are positions, so a list only ever grows at its end (both sides run one version).
+ */
+const FIXED_OPS = ['allreduce', 'reducescatter', 'allgather', 'broadcast', 'barrier', 'gather', 'exchange', 'init'] as const;
+const FIXED_REDOPS = ['', 'sum', 'avg', 'min', 'max', 'prod'] as const;
+const FIXED_ALGORITHMS = ['ring', 'multitree', 'tree', 'recursive-doubling', 'hierarchical', 'binomial', 'chain', 'flat'] as const;
+const codesOf = (names: readonly string[]): ReadonlyMap<string, number> => new Map(names.map((n, i) => [n, i]));
+const OP_CODES = codesOf(FIXED_OPS);
+const REDOP_CODES = codesOf(FIXED_REDOPS);
+const ALGORITHM_CODES = codesOf(FIXED_ALGORITHMS);
+
+/**
+ * Whether the fields a fixed header keeps in 32 bits fit there. Headers this rank builds always do; one
+ * that does not (a test's out-of-range epoch) goes as msgpack, for the decoder to refuse by name.
+ */
+function fitsFixed(sender: number, epoch: number, elements: number, segment: number): boolean {
+  return isInt(sender, 0, 0xffffffff) && isInt(epoch, 0, 0xffffffff) && isInt(elements, 0, 0xffffffff) && isInt(segment, 0, 0xffffffff);
+}
+
+/** The fixed form of a data header, or undefined when a name has no code or a value does not fit its field. */
+function encodeFixedData(h: DataHeader): Buffer | undefined {
+  const op = OP_CODES.get(h.op);
+  const redop = REDOP_CODES.get(h.redop);
+  const algorithm = h.algorithm === undefined ? NO_CODE : ALGORITHM_CODES.get(h.algorithm);
+  if (op === undefined || redop === undefined || algorithm === undefined) return undefined;
+  const b = fixedBase(0, h.dtype === '' ? NO_CODE : DTYPE_CODES[h.dtype], h.sender, h.seq, h.count, h.epoch, h.elements);
+  b.writeInt32LE(h.transfer, FIXED.transfer);
+  b.writeUInt32LE(h.segment, FIXED.segment);
+  b.writeInt32LE(h.root, FIXED.root);
+  b[FIXED.op] = op;
+  b[FIXED.redop] = redop;
+  b[FIXED.algorithm] = algorithm;
+  b[FIXED.reserved] = 0;
+  return b;
+}
+
+function encodeFixedP2P(h: P2PHeader): Buffer {
+  const b = fixedBase(1, DTYPE_CODES[h.dtype], h.sender, h.seq, h.count, h.epoch, h.elements);
+  b.writeInt32LE(h.tag, FIXED.tag);
+  b.writeUInt32LE(h.segments, FIXED.segments);
+  b.writeUInt32LE(h.segment, FIXED.p2pSegment);
+  b.writeUInt32LE(0, FIXED.op);
+  return b;
+}
+
+/** The fields both kinds share. From Node's buffer pool: a fixed header costs no allocation of its own. */
+function fixedBase(kind: number, dtype: number, sender: number, seq: number, count: number, epoch: number, elements: number): Buffer {
+  const b = Buffer.allocUnsafe(FIXED_HEADER_BYTES);
+  b[FIXED.magic] = FIXED_MAGIC;
+  b[FIXED.version] = PROTOCOL_VERSION;
+  b[FIXED.kind] = kind;
+  b[FIXED.dtype] = dtype;
+  b.writeUInt32LE(sender, FIXED.sender);
+  b.writeDoubleLE(seq, FIXED.seq);
+  b.writeDoubleLE(count, FIXED.count);
+  b.writeUInt32LE(epoch, FIXED.epoch);
+  b.writeUInt32LE(elements, FIXED.elements);
+  return b;
 }
 
 /** Every field of every kind, by its readable name. */
@@ -260,6 +368,7 @@ export function decodeMessage(frames: readonly Buffer[], nranks: number): Decode
   // Refused before unpacking: a header is a few dozen bytes (an abort's message at most 4 KiB), and
   // unpacking a huge one would allocate its strings for nothing.
   if (frames[0].byteLength > MAX_HEADER_BYTES) return refuse(`header of ${frames[0].byteLength} bytes, more than ${MAX_HEADER_BYTES}`);
+  if (frames[0].byteLength > 0 && frames[0][0] === FIXED_MAGIC) return decodeFixed(frames[0], nranks, frames.length === 2 ? frames[1] : undefined);
   let a: unknown;
   try {
     a = packr.unpack(frames[0]);
@@ -346,6 +455,57 @@ function decodeControl(kind: 'abort' | 'stuck' | 'bye' | 'mail', a: readonly unk
     culprit = z;
   }
   return { ok: true, header: abortHeader(sender, epoch, seq, op, x, y, culprit), payload: undefined };
+}
+
+/**
+ * A fixed header (see the file comment): every field read at its offset and held to the same bounds as
+ * its msgpack twin, plus what only this form can get wrong (its length, a reserved byte, a name code
+ * with no name).
+ */
+function decodeFixed(b: Buffer, nranks: number, payload: Buffer | undefined): DecodeResult {
+  if (b.byteLength !== FIXED_HEADER_BYTES) return refuse(`a fixed header has ${FIXED_HEADER_BYTES} bytes, this one ${b.byteLength}`);
+  if (b[FIXED.version] !== PROTOCOL_VERSION) return refuse(`protocol version ${b[FIXED.version]}, expected ${PROTOCOL_VERSION}`);
+  const kindCode = b[FIXED.kind];
+  if (kindCode > 1) return refuse(`unknown kind ${kindCode} in a fixed header (only data and p2p frames have one)`);
+  const sender = b.readUInt32LE(FIXED.sender);
+  if (sender >= nranks) return refuse(`sender ${sender} is not a rank of this world of ${nranks}`);
+  const epoch = b.readUInt32LE(FIXED.epoch);
+  const seq = b.readDoubleLE(FIXED.seq);
+  if (!isSeq(seq)) return refuse('bad sequence number');
+  const count = b.readDoubleLE(FIXED.count);
+  const elements = b.readUInt32LE(FIXED.elements);
+  const dtypeCode = b[FIXED.dtype];
+  if (kindCode === 1) {
+    const dtype = DTYPE_OF[dtypeCode];
+    if (dtype === undefined) return refuse(`unknown dtype ${dtypeCode}`);
+    if (!isInt(count, 0, Number.MAX_SAFE_INTEGER) || elements > Math.min(count, MAX_PAYLOAD_BYTES)) return refuse('bad element counts');
+    const tag = b.readInt32LE(FIXED.tag);
+    const segments = b.readUInt32LE(FIXED.segments);
+    const segment = b.readUInt32LE(FIXED.p2pSegment);
+    if (segments < 1 || segments > INT32_MAX || segment >= segments) return refuse('bad segment index or count');
+    if (b.readUInt32LE(FIXED.op) !== 0) return refuse('reserved bytes of a fixed p2p header are not zero');
+    return withPayload({ kind: 'p2p', sender, epoch, seq, tag, dtype, count, segments, segment, elements }, elements * BYTES_PER_ELEMENT[dtype], payload);
+  }
+  const dtype = dtypeCode === NO_CODE ? '' : DTYPE_OF[dtypeCode];
+  if (dtype === undefined) return refuse(`unknown dtype ${dtypeCode}`);
+  if (!isInt(count, 0, Number.MAX_SAFE_INTEGER) || elements > MAX_PAYLOAD_BYTES) return refuse('bad element counts');
+  const transfer = b.readInt32LE(FIXED.transfer);
+  const segment = b.readUInt32LE(FIXED.segment);
+  if (segment > INT32_MAX) return refuse('bad transfer or segment index');
+  const root = b.readInt32LE(FIXED.root);
+  if (root < -1 || root >= nranks) return refuse('bad root');
+  const op = FIXED_OPS[b[FIXED.op]];
+  const redop = FIXED_REDOPS[b[FIXED.redop]];
+  if (op === undefined || redop === undefined) return refuse(`unknown op or redop code ${b[FIXED.op]}/${b[FIXED.redop]}`);
+  const algorithmCode = b[FIXED.algorithm];
+  const algorithm = algorithmCode === NO_CODE ? undefined : FIXED_ALGORITHMS[algorithmCode];
+  if (algorithmCode !== NO_CODE && algorithm === undefined) return refuse(`unknown algorithm code ${algorithmCode}`);
+  if (b[FIXED.reserved] !== 0) return refuse('the reserved byte of a fixed data header is not zero');
+  const header: DataHeader =
+    algorithm === undefined
+      ? { kind: 'data', sender, epoch, seq, op, transfer, segment, dtype, count, elements, redop, root }
+      : { kind: 'data', sender, epoch, seq, op, transfer, segment, dtype, count, elements, redop, root, algorithm };
+  return withPayload(header, dtype === '' ? 0 : elements * BYTES_PER_ELEMENT[dtype], payload);
 }
 
 function withPayload(header: DataHeader | P2PHeader, bytes: number, payload: Buffer | undefined): DecodeResult {

@@ -17,6 +17,24 @@ t.test('latency-phases: every step stamped, every result exact', { skip: shmSupp
   t.match(r.stdout, /Checked: 0 wrong element\(s\) in 880; 0 step\(s\) never stamped\. OK/, 'checked and OK');
 });
 
+t.test('latency-phases --op pingpong: two sizes interleaved, every step stamped, every element the sender\'s', { skip: shmSupported() ? false : 'the native addon (shared memory) is not built' }, async (t) => {
+  const r = await runCli([SCRIPT, '--op', 'pingpong', '--iters', '200', '--warmup', '20', '--count', '2,1024'], { command: process.execPath, killAfterMs: 90_000 });
+  t.equal(r.code, 0, `exits 0 (${r.stderr.trim()})`);
+  const steps = r.stdout.split('\n').filter((l) => /^\| [\w-]+ -> [\w-]+ \|/.test(l));
+  t.equal(steps.length, 9, 'one row per step of a ping-pong');
+  t.notOk(steps.some((l) => l.includes('n/a')), 'no step without a median');
+  t.match(r.stdout, /\| step \| what \| 8 B: rank 0 \/ rank 1 \(us\) \| 4096 B: rank 0 \/ rank 1 \(us\) \|/, 'a column per size');
+  t.match(r.stdout, /^\| one way \| .* \| [\d.]+ \| [\d.]+ \|$/m, 'one way per size');
+  // 220 ops alternate 2 and 1024 elements; each rank checks every element it received.
+  t.match(r.stdout, /Checked: 0 wrong element\(s\) in 225720; 0 step\(s\) never stamped\. OK/, 'checked and OK');
+});
+
+t.test('latency-phases refuses an unknown --op before starting ranks', async (t) => {
+  const r = await runCli([SCRIPT, '--op', 'broadcast'], { command: process.execPath, killAfterMs: 30_000 });
+  t.equal(r.code, 2);
+  t.match(r.stderr, /--op must be allreduce or pingpong, got 'broadcast'/);
+});
+
 t.test('latency-phases refuses bad arguments before starting ranks', async (t) => {
   const r = await runCli([SCRIPT, '--iters', '0'], { command: process.execPath, killAfterMs: 30_000 });
   t.equal(r.code, 2);

@@ -129,6 +129,11 @@ t.test('collective arguments (a world of one)', async (t) => {
     ['options as an array', () => comm.broadcast(x, [] as never), /argument 'options' passed to 'broadcast' must be an object/],
   ];
   for (const [what, fn, names] of cases) await failsWith(t, what, fn, 'EINVAL', names);
+  // allReduce is not an async function (one promise fewer per call): a bad call still returns a rejected promise, never throws.
+  let returned: unknown;
+  t.doesNotThrow(() => (returned = comm.allReduce('x' as never)), 'a bad allReduce call does not throw');
+  t.ok(returned instanceof Promise, 'it returns a promise');
+  await t.rejects(returned as Promise<unknown>, { code: 'EINVAL' }, 'rejected with EINVAL');
   const after = await comm.allReduce(x, { op: 'max' });
   t.same(Array.from(after), [1, 2, 3, 4], 'the rejected calls left the communicator usable');
 });

@@ -1,5 +1,7 @@
 // The wire header on its own: every kind survives encode -> decode as the same readable header (and
-// nothing else); the encoded form is a positional array of this protocol version; the map of
+// nothing else); the encoded form is the fixed 48-byte layout for data and p2p frames whose names have
+// codes, else a positional msgpack array of this protocol version (and both forms decode alike); a
+// malformed fixed header is refused with a reason, never a throw; the map of
 // protocol version 1 and arrays of the wrong length are refused with a reason; a field exists only
 // under the kind it means something for (checked by the compiler below, and by the decoder, which
 // refuses e.g. a stuck notice in a state that does not exist). And the micro-benchmark that measures
@@ -15,6 +17,9 @@ import {
   decodeMessage,
   encodeForgedHeader,
   encodeHeader,
+  FIXED,
+  FIXED_HEADER_BYTES,
+  FIXED_MAGIC,
   mailHeader,
   p2pHeader,
   PROTOCOL_VERSION,
@@ -59,10 +64,21 @@ t.test('every kind: encode -> decode gives the same readable header, and nothing
   }
 });
 
-t.test('on the wire: a positional array, version first, then the kind; smaller than the map of version 1', async (t) => {
+/** Data and p2p frames the encoder writes in the fixed form: no shared-memory reference, names with codes. */
+const isFixed = (h: Header): boolean => h.kind === 'p2p' || (h.kind === 'data' && h.shm === undefined);
+
+t.test('on the wire: data and p2p frames fixed, 48 bytes; the rest a positional array, version first, then the kind; smaller than the map of version 1', async (t) => {
   t.not(PROTOCOL_VERSION, 1, 'the version moved on from the map format');
   for (const s of SAMPLES) {
-    const a: unknown = raw.unpack(encodeHeader(s.header));
+    const head = encodeHeader(s.header);
+    if (isFixed(s.header)) {
+      t.equal(head.byteLength, FIXED_HEADER_BYTES, `${s.what}: fixed, ${FIXED_HEADER_BYTES} bytes`);
+      t.equal(head[0], FIXED_MAGIC, `${s.what}: msgpack's unused byte first`);
+      t.equal(head[1], PROTOCOL_VERSION, `${s.what}: then the version`);
+      t.throws(() => raw.unpack(head), `${s.what}: no msgpack decoder reads it`);
+      continue;
+    }
+    const a: unknown = raw.unpack(head);
     t.ok(Array.isArray(a), `${s.what}: an array`);
     t.equal((a as unknown[])[0], PROTOCOL_VERSION, `${s.what}: the version first`);
   }
@@ -78,7 +94,8 @@ t.test('the map of protocol version 1 and arrays of the wrong length are refused
   t.equal(old.ok, false, 'a version 1 map is refused');
   t.match(!old.ok && old.reason, /map, not the array of protocol version 2/, 'saying it is a map of the old format');
   for (const s of SAMPLES) {
-    const a = raw.unpack(encodeHeader(s.header)) as unknown[];
+    // The msgpack form of every kind (data and p2p as a forger, or an older encoder, writes them).
+    const a = raw.unpack(encodeForgedHeader(s.header as ForgedHeader)) as unknown[];
     const payload = payloadOf(s.bytes);
     const frames = (head: Buffer): Buffer[] => (payload === undefined ? [head] : [head, payload]);
     for (const [how, arr] of [
@@ -142,6 +159,114 @@ t.test('a field exists only under the kind it means something for', async (t) =>
   t.same(keysOf('bye'), ['epoch', 'kind', 'sender']);
   t.same(keysOf('p2p'), ['count', 'dtype', 'elements', 'epoch', 'kind', 'segment', 'segments', 'sender', 'seq', 'tag']);
   t.same(keysOf('abort'), ['code', 'culprit', 'epoch', 'kind', 'message', 'op', 'sender', 'seq']);
+});
+
+t.test('data and p2p headers written as msgpack decode as their fixed twins', async (t) => {
+  for (const s of SAMPLES.filter((x) => isFixed(x.header))) {
+    const payload = payloadOf(s.bytes);
+    const frames = (head: Buffer): Buffer[] => (payload === undefined ? [head] : [head, payload]);
+    const fixed = decodeMessage(frames(encodeHeader(s.header)), RANKS);
+    const packed = decodeMessage(frames(encodeForgedHeader(s.header as ForgedHeader)), RANKS);
+    t.ok(fixed.ok && packed.ok, `${s.what}: both forms accepted`);
+    t.strictSame(packed.ok && packed.header, fixed.ok && fixed.header, `${s.what}: the same header`);
+  }
+});
+
+t.test('a name without a code, or a field that does not fit 32 bits, goes as msgpack', async (t) => {
+  const cases: Array<{ what: string; header: Header; bytes: number; refused?: RegExp }> = [
+    { what: 'an op without a code', header: dataHeader(1, 77, 5, { ...allreduce, op: 'alltoall' }, 3, 0, 250), bytes: 1000 },
+    { what: 'an algorithm without a code', header: dataHeader(1, 77, 5, { ...allreduce, algorithm: 'bruck' }, 3, 0, 250), bytes: 1000 },
+    { what: 'a redop without a code', header: dataHeader(1, 77, 5, { ...allreduce, redop: 'vote' }, 3, 0, 250), bytes: 1000 },
+    { what: 'a data epoch over 32 bits', header: dataHeader(1, 2 ** 32, 5, allreduce, 3, 0, 250), bytes: 1000, refused: /bad epoch/ },
+    { what: 'a p2p epoch over 32 bits', header: p2pHeader(1, 2 ** 32, 5, 0, 'float32', 250, 1, 0, 250), bytes: 1000, refused: /bad epoch/ },
+  ];
+  for (const c of cases) {
+    const head = encodeHeader(c.header);
+    t.not(head[0], FIXED_MAGIC, `${c.what}: not the fixed form`);
+    t.ok(Array.isArray(raw.unpack(head)), `${c.what}: a msgpack array`);
+    const r = decodeMessage([head, Buffer.alloc(c.bytes)], RANKS);
+    if (c.refused !== undefined) t.match(!r.ok && r.reason, c.refused, `${c.what}: refused by name`);
+    else t.strictSame(r.ok && r.header, c.header, `${c.what}: decodes to the same header`);
+  }
+});
+
+/** A fixed header with some bytes changed: `edit` writes into a copy of `h`'s encoding. */
+function forgeFixed(h: Header, edit: (b: Buffer) => void): Buffer {
+  const b = Buffer.from(encodeHeader(h));
+  edit(b);
+  return b;
+}
+
+t.test('a malformed fixed header is refused with a reason', async (t) => {
+  const data = dataHeader(1, 77, 5, { ...allreduce, algorithm: 'ring' }, 3, 2, 250);
+  const p2p = p2pHeader(1, 77, 12, 0, 'float32', 8, 2, 1, 4);
+  const d = (edit: (b: Buffer) => void): Buffer[] => [forgeFixed(data, edit), Buffer.alloc(1000)];
+  const p = (edit: (b: Buffer) => void): Buffer[] => [forgeFixed(p2p, edit), Buffer.alloc(16)];
+  const refusals: Array<{ what: string; frames: Buffer[]; reason: RegExp }> = [
+    { what: 'one byte short', frames: [encodeHeader(data).subarray(0, FIXED_HEADER_BYTES - 1), Buffer.alloc(1000)], reason: /a fixed header has 48 bytes, this one 47/ },
+    { what: 'one byte too many', frames: [Buffer.concat([encodeHeader(data), Buffer.alloc(1)]), Buffer.alloc(1000)], reason: /a fixed header has 48 bytes, this one 49/ },
+    { what: 'the magic byte alone', frames: [Buffer.of(FIXED_MAGIC)], reason: /a fixed header has 48 bytes, this one 1/ },
+    { what: 'another version', frames: d((b) => (b[FIXED.version] = 1)), reason: /protocol version 1, expected 2/ },
+    { what: 'an abort kind (never fixed)', frames: d((b) => (b[FIXED.kind] = 2)), reason: /unknown kind 2 in a fixed header/ },
+    { what: 'a sender outside the world', frames: d((b) => b.writeUInt32LE(RANKS, FIXED.sender)), reason: /sender 4 is not a rank of this world of 4/ },
+    { what: 'a negative sequence number', frames: d((b) => b.writeDoubleLE(-1, FIXED.seq)), reason: /bad sequence number/ },
+    { what: 'a fractional sequence number', frames: d((b) => b.writeDoubleLE(1.5, FIXED.seq)), reason: /bad sequence number/ },
+    { what: 'a NaN sequence number', frames: d((b) => b.writeDoubleLE(NaN, FIXED.seq)), reason: /bad sequence number/ },
+    { what: 'a sequence number past 2^53', frames: d((b) => b.writeDoubleLE(2 ** 60, FIXED.seq)), reason: /bad sequence number/ },
+    { what: 'a NaN count', frames: d((b) => b.writeDoubleLE(NaN, FIXED.count)), reason: /bad element counts/ },
+    { what: 'a negative count', frames: d((b) => b.writeDoubleLE(-4, FIXED.count)), reason: /bad element counts/ },
+    { what: 'more elements than a frame may carry', frames: d((b) => b.writeUInt32LE(2 ** 31, FIXED.elements)), reason: /bad element counts/ },
+    { what: 'an unknown dtype', frames: d((b) => (b[FIXED.dtype] = 7)), reason: /unknown dtype 7/ },
+    { what: 'a segment index past int32', frames: d((b) => b.writeUInt32LE(2 ** 31, FIXED.segment)), reason: /bad transfer or segment index/ },
+    { what: 'a root outside the world', frames: d((b) => b.writeInt32LE(RANKS, FIXED.root)), reason: /bad root/ },
+    { what: 'a root below -1', frames: d((b) => b.writeInt32LE(-2, FIXED.root)), reason: /bad root/ },
+    { what: 'an op code with no op', frames: d((b) => (b[FIXED.op] = 200)), reason: /unknown op or redop code 200\// },
+    { what: 'a redop code with no redop', frames: d((b) => (b[FIXED.redop] = 99)), reason: /unknown op or redop code \d+\/99/ },
+    { what: 'an algorithm code with no algorithm', frames: d((b) => (b[FIXED.algorithm] = 100)), reason: /unknown algorithm code 100/ },
+    { what: 'a reserved data byte set', frames: d((b) => (b[FIXED.reserved] = 1)), reason: /reserved byte of a fixed data header is not zero/ },
+    { what: 'a data payload shorter than its header says', frames: [encodeHeader(data), Buffer.alloc(999)], reason: /payload of 999 bytes, header says 250 x float32 = 1000/ },
+    { what: 'a p2p frame without a dtype', frames: p((b) => (b[FIXED.dtype] = 0xff)), reason: /unknown dtype 255/ },
+    { what: 'a p2p segment past its count of segments', frames: p((b) => b.writeUInt32LE(2, FIXED.p2pSegment)), reason: /bad segment index or count/ },
+    { what: 'a p2p message of no segments', frames: p((b) => b.writeUInt32LE(0, FIXED.segments)), reason: /bad segment index or count/ },
+    { what: 'a p2p message of 2^31 segments', frames: p((b) => b.writeUInt32LE(2 ** 31, FIXED.segments)), reason: /bad segment index or count/ },
+    { what: 'a p2p frame with more elements than its message', frames: p((b) => b.writeDoubleLE(2, FIXED.count)), reason: /bad element counts/ },
+    { what: 'p2p reserved bytes set', frames: p((b) => (b[FIXED.reserved] = 1)), reason: /reserved bytes of a fixed p2p header are not zero/ },
+    { what: 'a p2p payload longer than its header says', frames: [encodeHeader(p2p), Buffer.alloc(17)], reason: /payload of 17 bytes, header says 4 x float32 = 16/ },
+  ];
+  for (const r of refusals) {
+    const got = decodeMessage(r.frames, RANKS);
+    t.equal(got.ok, false, `${r.what}: refused`);
+    t.match(!got.ok && got.reason, r.reason, `${r.what}: ${!got.ok && got.reason}`);
+  }
+});
+
+t.test('fixed headers with any byte changed: refused or canonical, never a throw', async (t) => {
+  // Accepted means a header the encoder itself writes in exactly those bytes: no two encodings of one header.
+  const values = [0, 1, 2, 3, 0x7f, 0x80, 0xc1, 0xfe, 0xff];
+  let decodes = 0;
+  let accepted = 0;
+  const problems: string[] = [];
+  for (const s of SAMPLES.filter((x) => isFixed(x.header))) {
+    const payload = payloadOf(s.bytes);
+    for (let at = 0; at < FIXED_HEADER_BYTES; at++) {
+      for (const v of values) {
+        const head = forgeFixed(s.header, (b) => (b[at] = v));
+        for (const frames of [[head], [head, payload ?? Buffer.alloc(4)]]) {
+          decodes++;
+          try {
+            const r = decodeMessage(frames, RANKS);
+            if (!r.ok) continue;
+            accepted++;
+            if (!encodeHeader(r.header).equals(head)) problems.push(`${s.what}, byte ${at} = ${v}: accepted, but it re-encodes differently`);
+          } catch (e) {
+            problems.push(`${s.what}, byte ${at} = ${v}: threw ${(e as Error).message}`);
+          }
+        }
+      }
+    }
+  }
+  t.same(problems, [], `${decodes} forged fixed headers, ${accepted} accepted (each canonical), none threw`);
+  t.ok(accepted > 0 && accepted < decodes);
 });
 
 t.test('each kind is validated for its own fields, and the decoder never throws', async (t) => {
