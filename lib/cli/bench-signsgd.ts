@@ -1,38 +1,34 @@
 /**
  * `zcoll bench signsgd`: one signSGD majority-vote round (Bernstein et al., ICLR 2019) of a float32
- * gradient of S = 4d bytes, packed to 1 bit per coordinate by lib/compress, in one of three modes:
+ * gradient of S = 4d bytes, packed to 1 bit per coordinate by lib/compress and voted by the
+ * library's signVote (lib/compress/vote-modes.ts), so the command times what a training step runs,
+ * in one of its three modes:
  *   allgather  each rank sends its packed signs directly to every rank (exchangeDirect) and votes
- *              locally (majorityVote): (n-1) d/8 bytes each way per rank, trusts no one;
- *   server     every rank sends its signs to the root, which votes and broadcasts the 1-bit vote;
- *   reduce     per-coordinate vote counts (int32) are all-reduced over the ring and every rank votes
- *              from the sums (voteFromCounts). The communicator has no int8 collective, so the counts
- *              travel as int32 (4 bytes per coordinate, not the 1 byte of wire-bytes.ts' estimate).
+ *              locally: (n-1) d/8 bytes each way per rank, trusts no one;
+ *   server     every rank sends its signs to the root, which votes and sends the 1-bit vote to each
+ *              rank itself (never relayed);
+ *   reduce     an all-to-all of sign chunks: each rank votes its 1/n of the coordinates, then the
+ *              chunk votes go straight to every rank: 2(n-1)/n d/8 bytes each way per rank.
  * The timed step is pack + exchange + vote. The check compares the vote bit for bit with the vote
  * of the fault-free rows, regenerated on every rank. With b Byzantine ranks it holds each honest
  * rank's vote to the bound majority vote states instead: on every coordinate where the honest ranks'
  * margin (votes + minus votes -) exceeds b, the vote is the honest majority's (b votes cannot
  * overturn it); other coordinates are free. A Byzantine rank attacks its +-1 signs (the
- * payload is unpacked for the attack and packed again; NaN packs as -1); the 'reduce' mode relays
- * counts, which any relay could alter, so it is refused with Byzantine ranks (as wire-bytes.ts says). algbw = S / time and busbw = algbw * 2(n-1)/n:
+ * payload is unpacked for the attack and packed again; NaN packs as -1); in the 'reduce' mode every
+ * rank decides its chunk's vote, so it is refused with Byzantine ranks (as signVote refuses it); with
+ * them the vote runs in signVote's Byzantine mode (a malformed message is left out, not a failure).
+ * algbw = S / time and busbw = algbw * 2(n-1)/n:
  * the bandwidth of the float32 all-reduce this round replaces.
  */
 import type { Communicator } from '../comm/communicator.js';
 import { ZcollError } from '../errors.js';
 import { majorityVote } from '../compress/majority-vote.js';
 import { packSigns, packedWords, unpackSigns } from '../compress/sign.js';
-import { signCounts, voteFromCounts } from '../compress/vote-counts.js';
+import { signVote, SignVoteScratch } from '../compress/vote-modes.js';
 import { SIGN_VOTE_MODES, type SignVoteMode } from '../compress/wire-bytes.js';
 import { privateCopy, type PayloadCodec } from '../faults/rank-faults.js';
 import type { BenchCase, BenchStep } from './bench-collectives.js';
 import { Prng } from '../prng.js';
-
-function asInt32(words: Uint32Array): Int32Array {
-  return new Int32Array(words.buffer, words.byteOffset, words.length);
-}
-
-function asUint32(words: Int32Array): Uint32Array {
-  return new Uint32Array(words.buffer, words.byteOffset, words.length);
-}
 
 /**
  * Rank r's gradient: a shared signal ((i%7) - 3, so both signs and zeros) plus N(0, 1) noise of its
@@ -83,7 +79,7 @@ export function signsgdCase(comm: Communicator, mode: string, root: number, seed
   const byzantine = new Set(byzantineRanks);
   if (!(SIGN_VOTE_MODES as readonly string[]).includes(mode)) throw new ZcollError('EINVAL', `--mode: unknown signsgd mode '${mode}' (one of ${SIGN_VOTE_MODES.join(', ')})`);
   const m = mode as SignVoteMode;
-  if (byzantine.size > 0 && m === 'reduce') throw new ZcollError('EINVAL', `--mode reduce relays vote counts that any relay could alter: refused with --byzantine ranks (use allgather or server)`, { rank: comm.rank });
+  if (byzantine.size > 0 && m === 'reduce') throw new ZcollError('EINVAL', `--mode reduce lets every rank decide the vote of its chunk of the coordinates: refused with --byzantine ranks (use allgather or server)`, { rank: comm.rank });
   const n = comm.size;
   return {
     collective: 'signsgd',
@@ -104,29 +100,16 @@ export function signsgdCase(comm: Communicator, mode: string, root: number, seed
       const { decided, honestVote } = byzantine.size > 0 ? decidedByHonest(rows.filter((_, r) => !byzantine.has(r)), d, byzantine.size) : { decided: undefined, honestVote: reference };
       const judged = !byzantine.has(comm.rank);
       const mine = rows[comm.rank];
-      let vote: Uint32Array = new Uint32Array(words);
-      const voteBuf = new Int32Array(words);
+      // One scratch per size, as a training loop keeps one (steady-state buffers, nothing of size d per round).
+      const scratch = new SignVoteScratch(n, d);
+      const excluded: number[] = [];
+      let vote: Uint32Array = scratch.vote;
       return {
         reset: () => undefined,
         run: async () => {
           const packed = packSigns(mine, { rank: comm.rank });
-          if (m === 'allgather') {
-            const entries = await comm.exchangeDirect(asInt32(packed));
-            vote = majorityVote(
-              entries.map((e) => (e instanceof Int32Array ? asUint32(e) : new Uint32Array(words))),
-              d,
-            );
-          } else if (m === 'server') {
-            const entries = await comm.exchangeDirect(asInt32(packed), { root });
-            if (comm.rank === root) voteBuf.set(asInt32(majorityVote(entries.map((e) => (e instanceof Int32Array ? asUint32(e) : new Uint32Array(words))), d)));
-            await comm.broadcast(voteBuf, { root, inPlace: true });
-            vote = asUint32(voteBuf);
-          } else {
-            const counts = new Int32Array(d);
-            signCounts(packed, d, counts);
-            await comm.allReduce(counts, { op: 'sum', inPlace: true });
-            vote = voteFromCounts(counts, n);
-          }
+          excluded.length = 0;
+          vote = await signVote(comm, packed, d, { mode: m, root, scratch, excluded, ...(byzantine.size > 0 ? { byzantine: true } : {}) });
         },
         check: () => {
           if (!judged) return 0;
@@ -141,7 +124,7 @@ export function signsgdCase(comm: Communicator, mode: string, root: number, seed
           }
           return wrong;
         },
-        excluded: () => 0,
+        excluded: () => excluded.length,
         ...(m !== 'reduce' ? { payloadCodec: SIGN_CODEC } : {}),
       };
     },

@@ -44,13 +44,6 @@ export interface VoteWireOptions {
   server?: number;
 }
 
-/** Bytes per vote count of the typed count arrays of vote-counts.ts (counts run 0..M; the CLI's count-based vote). */
-export function voteCountBytes(ranks: number): 1 | 2 | 4 {
-  if (ranks <= 127) return 1;
-  if (ranks <= 32767) return 2;
-  return 4;
-}
-
 /** Exact payload bytes of one vote round; see the file comment for the formulas. */
 export function signVoteWireBytes(mode: SignVoteMode, d: number, ranks: number, opts: VoteWireOptions = {}): VoteWireBytes {
   check(d, ranks);

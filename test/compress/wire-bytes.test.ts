@@ -14,7 +14,6 @@ import {
   ringAllreduceWireBytes,
   signVoteWireBytes,
   reduceChunkWords,
-  voteCountBytes,
 } from '../../lib/compress/wire-bytes.js';
 import { chunkSpan } from '../../lib/schedule/partition.js';
 
@@ -89,9 +88,6 @@ t.test('reduce: all-to-all of sign chunks + direct all-gather of chunk votes, me
       if (m >= 3 && d >= 1000) t.ok(got.perRank[0].received < signVoteWireBytes('allgather', d, m).perRank[0].received, `d=${d} M=${m}: fewer bytes than allgather`);
     }
   }
-  t.equal(voteCountBytes(127), 1);
-  t.equal(voteCountBytes(128), 2);
-  t.equal(voteCountBytes(32768), 4);
 });
 
 t.test('float32 ring all-reduce against the schedule, and the 64/M ratio to allgather', async (t) => {
