@@ -24,6 +24,10 @@
  * bound is R * (n-1) / max_h max(n - G_h, (H-1) G_h) busbw for reduce-scatter and all-gather (host h
  * must send its partials of the chunks it does not own and take in (H-1) partials of those it owns,
  * or the reverse), R for broadcast (every other host must take in D). No peer columns for those.
+ * --collective signsgd times one majority vote of a float32 gradient of D bytes (`zcoll bench signsgd`,
+ * the library's signVote); the algorithms are its modes (allgather, server, reduce) and the bound
+ * column is the fp32 all-reduce's it replaces (busbw as that all-reduce's, so a vote can pass it):
+ * bytes per direction show what each mode puts on a host's link per byte of gradient.
  * --peers adds columns for torch.distributed's gloo (Debian python3-torch, /usr/bin/python3) and
  * OpenMPI (mpirun in host 0's namespace, its rsh agent starting each other host's daemon with
  * `ip netns exec`), with the scripts in bench/peers-hosts/ (same method: fill, barrier, time, check
@@ -52,7 +56,7 @@ const parsed = benchArgs({
     sizes: { type: 'string', value: '1M,16M,64M', describe: 'all-reduce sizes' },
     iters: { type: 'string', value: '3', describe: 'timed iterations per size' },
     algorithms: { type: 'string', value: 'ring,tree,multitree,hierarchical,auto', describe: 'zcoll algorithms to run' },
-    collective: { type: 'string', value: 'allreduce', describe: 'allreduce, reducescatter, allgather or broadcast' },
+    collective: { type: 'string', value: 'allreduce', describe: 'allreduce, reducescatter, allgather, broadcast or signsgd' },
     root: { type: 'string', value: '0', describe: 'broadcast root rank' },
     tell: { type: 'boolean', describe: 'give the config the link rates (a hierarchical topology)' },
     segment: { type: 'string', value: 'BYTES', describe: 'segment size of the runs' },
@@ -72,12 +76,12 @@ const G = ranksArg.length === 1 ? new Array<number>(H).fill(ranksArg[0]) : ranks
 const rate = arg('rate', '200mbit');
 const sizes = arg('sizes', '1M,16M,64M').split(',');
 const iters = Number(arg('iters', '3'));
-const algorithms = arg('algorithms', 'ring,tree,multitree,hierarchical,auto').split(',');
-const tell = parsed.tell;
 const collective = arg('collective', 'allreduce');
+const algorithms = arg('algorithms', collective === 'signsgd' ? 'allgather,server,reduce' : 'ring,tree,multitree,hierarchical,auto').split(',');
+const tell = parsed.tell;
 const root = arg('root', '0');
-if (!['allreduce', 'reducescatter', 'allgather', 'broadcast'].includes(collective)) {
-  process.stderr.write(`hosts-netns: --collective must be allreduce, reducescatter, allgather or broadcast, got ${collective}\n`);
+if (!['allreduce', 'reducescatter', 'allgather', 'broadcast', 'signsgd'].includes(collective)) {
+  process.stderr.write(`hosts-netns: --collective must be allreduce, reducescatter, allgather, broadcast or signsgd, got ${collective}\n`);
   process.exit(2);
 }
 const segment = arg('segment', '');
@@ -103,7 +107,7 @@ if (rateMatch === null) {
 const R = (Number(rateMatch[1]) * { k: 1e3, m: 1e6, g: 1e9 }[rateMatch[2].toLowerCase() as 'k' | 'm' | 'g']) / 8;
 const n = G.reduce((a, b) => a + b, 0);
 const bound =
-  collective === 'allreduce' ? (R * H * (n - 1)) / ((H - 1) * n) : collective === 'broadcast' ? R : (R * (n - 1)) / Math.max(...G.map((g) => Math.max(n - g, (H - 1) * g)));
+  collective === 'allreduce' || collective === 'signsgd' ? (R * H * (n - 1)) / ((H - 1) * n) : collective === 'broadcast' ? R : (R * (n - 1)) / Math.max(...G.map((g) => Math.max(n - g, (H - 1) * g)));
 const TCP_PAYLOAD = 1448 / 1514;
 
 requireNetnsTools('hosts-netns');
@@ -231,7 +235,7 @@ try {
       { length: H },
       (_, k) =>
         new Promise<{ code: number | null; stderr: string }>((done) => {
-          const args = ['netns', 'exec', hostNs(k), process.execPath, join(REPO, 'bin', 'zcoll.js'), 'bench', collective, ...(collective === 'broadcast' ? ['--root', root] : []), '--config', config, '--host', `h${k}`, '-a', algorithm, '-b', sizes[0], '-e', sizes[sizes.length - 1], '-f', String(sizeBytes.length > 1 ? sizeBytes[1] / sizeBytes[0] : 2), '-n', String(iters), '-w', '1', '-q', ...(k === 0 ? ['--json', json] : []), ...(traceOut !== '' ? ['--trace', resolve(`${traceOut}.${algorithm}.json`)] : [])];
+          const args = ['netns', 'exec', hostNs(k), process.execPath, join(REPO, 'bin', 'zcoll.js'), 'bench', collective, ...(collective === 'broadcast' ? ['--root', root] : []), '--config', config, '--host', `h${k}`, ...(collective === 'signsgd' ? ['--mode', algorithm] : ['-a', algorithm]), '-b', sizes[0], '-e', sizes[sizes.length - 1], '-f', String(sizeBytes.length > 1 ? sizeBytes[1] / sizeBytes[0] : 2), '-n', String(iters), '-w', '1', '-q', ...(k === 0 ? ['--json', json] : []), ...(traceOut !== '' ? ['--trace', resolve(`${traceOut}.${algorithm}.json`)] : [])];
           const child = spawn('ip', args, { stdio: ['ignore', 'ignore', 'pipe'] });
           let stderr = '';
           child.stderr.on('data', (d: Buffer) => (stderr += d.toString()));
@@ -267,13 +271,13 @@ const mb = (x: number): string => (x / 1e6).toFixed(1);
 const usedSizes = [...new Set(rows.map((r) => r.size))].sort((a, b) => a - b);
 const columns = [...algorithms, ...(peers.includes('gloo') ? ['gloo'] : []), ...(peers.includes('mpi') ? ['OpenMPI'] : [])];
 const lines = [
-  `# ${{ allreduce: 'All-reduce', reducescatter: 'Reduce-scatter', allgather: 'All-gather', broadcast: 'Broadcast' }[collective]} across ${H} emulated hosts (${G.join('+')} ranks), host links at ${rate}`,
+  `# ${{ allreduce: 'All-reduce', reducescatter: 'Reduce-scatter', allgather: 'All-gather', broadcast: 'Broadcast', signsgd: 'signSGD majority vote' }[collective]} across ${H} emulated hosts (${G.join('+')} ranks), host links at ${rate}`,
   '',
   `Command (root): \`node dist/bench/hosts-netns.js --hosts ${H} --ranks ${G.join(',')} --rate ${rate} --sizes ${sizes.join(',')} --iters ${iters} --algorithms ${algorithms.join(',')}${collective !== 'allreduce' ? ` --collective ${collective}` : ''}${collective === 'broadcast' ? ` --root ${root}` : ''}${tell ? ' --tell' : ''}${segment !== '' ? ` --segment ${segment}` : ''}${peers.length > 0 ? ` --peers ${peers.join(',')}` : ''}\`, ${new Date().toISOString()}.`,
   '',
   `${H} network namespaces (hosts), each with one veth into a bridge namespace, tbf ${rate} on both ends; addresses in 198.18.0.0/15; no route out; removed afterwards.`,
-  `Topology: ${tell ? 'config `{kind: hierarchical, intraBandwidth: 4e9, interBandwidth: R}`, hosts from the rendezvous' : 'none in the config: hosts from the rendezvous, default bandwidths'}. busbw = algbw * ${collective === 'allreduce' ? '2(n-1)/n' : collective === 'broadcast' ? '1' : '(n-1)/n'}, MB/s; #wrong must be 0.`,
-  `Bound: ${collective === 'allreduce' ? 'R * H(n-1)/((H-1)n)' : collective === 'broadcast' ? 'R' : 'R (n-1) / max_h max(n-G_h, (H-1)G_h)'} = ${mb(bound)} MB/s, ${mb(bound * TCP_PAYLOAD)} after TCP/IP headers.`,
+  `Topology: ${tell ? 'config `{kind: hierarchical, intraBandwidth: 4e9, interBandwidth: R}`, hosts from the rendezvous' : 'none in the config: hosts from the rendezvous, default bandwidths'}. busbw = algbw * ${collective === 'allreduce' || collective === 'signsgd' ? '2(n-1)/n' : collective === 'broadcast' ? '1' : '(n-1)/n'}, MB/s; #wrong must be 0.`,
+  `Bound: ${collective === 'signsgd' ? "the fp32 all-reduce's, R * H(n-1)/((H-1)n)" : collective === 'allreduce' ? 'R * H(n-1)/((H-1)n)' : collective === 'broadcast' ? 'R' : 'R (n-1) / max_h max(n-G_h, (H-1)G_h)'} = ${mb(bound)} MB/s, ${mb(bound * TCP_PAYLOAD)} after TCP/IP headers.`,
   '',
   `| size | ${columns.map((a) => (a === 'auto' ? 'auto (picks)' : a)).join(' | ')} | bound |`,
   `|---|${columns.map(() => '---').join('|')}|---|`,
@@ -286,7 +290,7 @@ for (const size of usedSizes) {
   });
   lines.push(`| ${size >= 2 ** 20 ? `${Number((size / 2 ** 20).toFixed(2))} MiB` : `${size / 1024} KiB`} | ${cells.join(' | ')} | ${mb(bound * TCP_PAYLOAD)} |`);
 }
-lines.push('', `Bytes on each host's link per byte ${collective === 'allreduce' ? 'all-reduced' : 'of the buffer'} (D), sent / received, whole run (sizes, warmup and timed iterations; TCP/IP headers and acks included):`, '');
+lines.push('', `Bytes on each host's link per byte ${collective === 'allreduce' ? 'all-reduced' : collective === 'signsgd' ? 'of float32 gradient' : 'of the buffer'} (D), sent / received, whole run (sizes, warmup and timed iterations; TCP/IP headers and acks included):`, '');
 lines.push(`| algorithm | ${Array.from({ length: H }, (_, k) => `host ${k} tx / rx`).join(' | ')} |`, `|---|${Array.from({ length: H }, () => '---').join('|')}|`);
 for (const l of linkRows) lines.push(`| ${l.algorithm} | ${l.txPerD.map((tx, k) => `${tx.toFixed(2)} / ${l.rxPerD[k].toFixed(2)}`).join(' | ')} |`);
 const text = `${lines.join('\n')}\n`;

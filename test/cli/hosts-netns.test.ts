@@ -72,3 +72,26 @@ t.test('hosts-netns --collective: reduce-scatter and all-gather, hierarchical ~0
     for (const per of [...link('ring').txPerD, ...link('ring').rxPerD]) t.ok(per >= 0.74 && per < 0.9, `${collective} ring: ${per.toFixed(3)} D on a link direction`);
   }
 });
+
+t.test("hosts-netns --collective signsgd: each mode's vote checked; 'reduce' and 'server' put half of 'allgather''s bytes on a host's link", { skip }, async (t) => {
+  const dir = mkdtempSync(join(tmpdir(), 'zcoll-hosts-bench-'));
+  t.teardown(() => rmSync(dir, { recursive: true, force: true }));
+  const json = join(dir, 'report.json');
+  const child = spawn(process.execPath, [BENCH, '--hosts', '2', '--ranks', '2', '--rate', '1gbit', '--sizes', '1M', '--iters', '1', '--collective', 'signsgd', '--json', json], { stdio: ['ignore', 'pipe', 'pipe'] });
+  let stderr = '';
+  child.stderr.on('data', (d: Buffer) => (stderr += d.toString()));
+  child.stdout.resume();
+  const killer = setTimeout(() => child.kill('SIGTERM'), 240_000);
+  const code = await new Promise<number | null>((done) => child.on('close', done));
+  clearTimeout(killer);
+  t.equal(code, 0, `bench exits 0 ${code === 0 ? '' : stderr.slice(-1500)}`);
+  const report = JSON.parse(readFileSync(json, 'utf8')) as Report;
+  t.same(report.rows.map((r) => r.algorithm), ['allgather', 'server', 'reduce'], 'the three modes by default');
+  t.ok(report.rows.every((r) => r.wrong === 0 && r.busbwMBs > 0), 'every vote checked right');
+  // Per byte of float32 gradient (D = 4d): 'allgather' sends each rank's d/8 to the 2 remote ranks,
+  // 2 ranks per host: d/2 = D/8 per direction; 'reduce' (all-to-all of d/32 chunks, then the chunk
+  // votes) and 'server' (2 workers up, the vote down to 2) D/16. Headers and acks on top.
+  const link = (a: string): Report['links'][number] => report.links.find((l) => l.algorithm === a)!;
+  for (const per of [...link('allgather').txPerD, ...link('allgather').rxPerD]) t.ok(per >= 0.124 && per < 0.15, `allgather: ${per.toFixed(4)} D on a link direction`);
+  for (const mode of ['reduce', 'server']) for (const per of [...link(mode).txPerD, ...link(mode).rxPerD]) t.ok(per >= 0.062 && per < 0.08, `${mode}: ${per.toFixed(4)} D on a link direction`);
+});
