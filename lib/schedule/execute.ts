@@ -26,6 +26,7 @@
  * transfers that depend on it are released and its receiver completes only after it landed.
  */
 import type { Kernels, ElementwiseOp } from '../kernels/contract.js';
+import { reduceIntoAt } from '../kernels/js.js';
 import { BYTES_PER_ELEMENT, dtypeOf, viewArray, type DType, type NumericArray } from '../dtype.js';
 import { ZcollError } from '../errors.js';
 import type { Frame } from '../transport/frame.js';
@@ -185,6 +186,14 @@ function receivingRanks(s: Schedule): ReadonlySet<number> {
   if (r === undefined) receiversBySchedule.set(s, (r = new Set(s.transfers.map((t) => t.dst))));
   return r;
 }
+
+/**
+ * Segments up to this many elements are reduced by the JS loop (kernels/js.ts, same contract and
+ * results as the native kernel, tested against it), in place: below it, the native call's fixed
+ * cost (N-API, a view of the span) is more than the loop. Measured per reduce of float32 sum:
+ * 2 elements 215 ns native, 73 ns JS; 64: 206 / 161 ns; 1024: 246 / 1511 ns.
+ */
+const SMALL_REDUCE_ELEMS = 64;
 
 /** Transfers of chunks this large are acknowledged; smaller unconfirmed ones are sent from a copy. */
 const ACK_MIN_BYTES = 256 * 1024;
@@ -458,7 +467,11 @@ class Run implements Execution {
       st.stash[at] = undefined;
       st.stashed[at] = 0;
       st.nextReduce[cursor]++;
-      if (length > 0) this.kernels.reduceInto(this.buffer.subarray(offset, offset + length), this.typedView(payload, length), this.op);
+      if (length > 0) {
+        const src = this.typedView(payload, length);
+        if (length <= SMALL_REDUCE_ELEMS) reduceIntoAt(this.buffer, offset, src, length, this.op);
+        else this.kernels.reduceInto(this.buffer.subarray(offset, offset + length), src, this.op);
+      }
       payload?.release();
       this.markLanded(this.s.transfers[id], k, seg);
     }
@@ -504,7 +517,7 @@ class Run implements Execution {
       if (st.stashed[at] === 1) payload?.keep();
     } else {
       const offset = l.segOffset[flat];
-      if (length > 0) this.buffer.subarray(offset, offset + length).set(this.typedView(payload, length));
+      if (length > 0) this.buffer.set(this.typedView(payload, length), offset);
       payload?.release();
       this.markLanded(t, k, segment);
     }
