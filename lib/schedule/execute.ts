@@ -44,6 +44,8 @@ export interface ExecChannel {
   send(peer: number, transfer: number, segment: number, payload: Uint8Array | undefined, count: number, volatile: boolean): Promise<void>;
   /** Fails the collective (protocol violations found while executing). */
   fail(err: ZcollError): void;
+  /** Called synchronously when the execution completes (as `done` resolves, without its microtask hop). */
+  completed?(): void;
 }
 
 export interface Execution {
@@ -390,6 +392,7 @@ class Run implements Execution {
     if (!this.failed && !this.completed && this.remainingIn === 0 && this.sendsInFlight === 0 && this.acksLeft === 0) {
       this.completed = true;
       this.resolveDone();
+      this.ch.completed?.();
     }
   }
 
