@@ -30,6 +30,7 @@ import { reduceIntoAt } from '../kernels/js.js';
 import { BYTES_PER_ELEMENT, dtypeOf, viewArray, type DType, type NumericArray } from '../dtype.js';
 import { ZcollError } from '../errors.js';
 import type { Frame } from '../transport/frame.js';
+import { SENT } from '../transport/sent.js';
 import { chunkSpans, segmentCount, segmentSpan, type Span } from './partition.js';
 import type { Schedule, Transfer } from './types.js';
 
@@ -37,7 +38,8 @@ import type { Schedule, Transfer } from './types.js';
 export interface ExecChannel {
   readonly rank: number;
   /**
-   * Sends segment `segment` of transfer `transfer`; `count` elements. Failures fail the op.
+   * Sends segment `segment` of transfer `transfer`; `count` elements. Failures fail the op. Returns
+   * SENT (transport/sent.ts) when the send completed in the call.
    * `volatile`: the payload's memory may change once this returns (the channel copies it unless it
    * copies it at once anyway).
    */
@@ -415,8 +417,10 @@ class Run implements Execution {
   }
 
   private post(peer: number, transfer: number, seg: number, payload: Uint8Array | undefined, count: number, volatile: boolean): void {
+    const sent = this.ch.send(peer, transfer, seg, payload, count, volatile);
+    if (sent === SENT) return; // already in the peer's mailbox: nothing to wait for (transport/sent.ts)
     this.sendsInFlight++;
-    this.ch.send(peer, transfer, seg, payload, count, volatile).then(this.sendSettled, this.sendFailed);
+    sent.then(this.sendSettled, this.sendFailed);
   }
 
   private release(t: Transfer, seg: number): void {

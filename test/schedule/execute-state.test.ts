@@ -46,10 +46,10 @@ function checkNet(t: Test, net: InMemoryNet, buffers: readonly Int32Array[], inp
   if (wrong >= 0) t.fail(`${what}: rank ${wrong} does not hold the sum`);
 }
 
-function netOf(s: Schedule, inputs: readonly Int32Array[], seed: number, hold?: () => boolean): { net: InMemoryNet; buffers: Int32Array[] } {
+function netOf(s: Schedule, inputs: readonly Int32Array[], seed: number, hold?: () => boolean, sentInCall = false): { net: InMemoryNet; buffers: Int32Array[] } {
   const buffers = inputs.map((x) => x.slice());
   const random = prng(seed ^ 0x5eed);
-  const net = new InMemoryNet({ schedule: s, buffers, op: 'sum', segmentElems: 8, kernels: jsKernels, seed, hold: hold ?? (() => random() < 0.3), volatileShare: 0.25 });
+  const net = new InMemoryNet({ schedule: s, buffers, op: 'sum', segmentElems: 8, kernels: jsKernels, seed, hold: hold ?? (() => random() < 0.3), volatileShare: 0.25, sentInCall });
   return { net, buffers };
 }
 
@@ -127,4 +127,23 @@ t.test('an op abandoned before it completed keeps its state: the next op gets a 
   await finish(next.net);
   checkNet(t, next.net, next.buffers, inputs, 'the op after an abandoned one');
   t.notOk(stuck.onFrame(1, 0, 0, undefined, 0), 'the abandoned op refuses frames after its dispose');
+});
+
+t.test('sends that complete in the call (SENT, a mailbox): nothing is counted in flight, every op completes with the sum', async (t) => {
+  for (const n of [1, 2, 3, 5]) {
+    const topology = buildTopology({ kind: 'switch' }, n);
+    for (const algorithm of ALGORITHMS) {
+      const s = cachedSchedule(topology, algorithm);
+      for (const count of [0, 1, 37]) {
+        for (const round of [0, 1]) {
+          const inputs = inputsFor(n, count, n * 100 + count + round);
+          const { net, buffers } = netOf(s, inputs, 10 + round, undefined, true);
+          await finish(net);
+          checkNet(t, net, buffers, inputs, `${n} ranks ${algorithm} count=${count} round ${round}`);
+          for (const e of net.execs) e!.dispose();
+        }
+      }
+    }
+  }
+  t.pass('every op completed with the sum');
 });
