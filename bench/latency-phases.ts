@@ -53,6 +53,11 @@ const median = (xs: number[]): number => {
   const s = [...xs].sort((a, b) => a - b);
   return s.length === 0 ? NaN : s.length % 2 === 1 ? s[s.length >> 1] : (s[s.length / 2 - 1] + s[s.length / 2]) / 2;
 };
+/** The q-quantile (nearest rank): the tail of the whole op, which a median hides. */
+const quantile = (xs: number[], q: number): number => {
+  const s = [...xs].sort((a, b) => a - b);
+  return s.length === 0 ? NaN : s[Math.min(s.length - 1, Math.ceil(q * s.length) - 1)];
+};
 const us = (ms: number): string => (Number.isFinite(ms) ? (ms * 1000).toFixed(2) : 'n/a');
 /** The steps in order: from one stamp to the next. */
 const STEPS: Array<[string, string, string]> =
@@ -113,15 +118,19 @@ const stats = counts.map((_, c) =>
       const [from, to] = WHOLE[r];
       total.push(at(i, to) - at(i, from));
     }
-    return { steps, wake: median(wake), total: median(total) };
+    return { steps, wake: median(wake), total: median(total), p99: quantile(total, 0.99), mean: total.reduce((a, b) => a + b, 0) / total.length };
   }),
 );
 for (const rk of result.ranks) wrong += rk.wrong;
-const cells = (f: (p: { steps: number[]; wake: number; total: number }) => number): string => stats.map((perRank) => perRank.map((p) => us(f(p))).join(' / ')).join(' | ');
+const cells = (f: (p: { steps: number[]; wake: number; total: number; p99: number; mean: number }) => number): string => stats.map((perRank) => perRank.map((p) => us(f(p))).join(' / ')).join(' | ');
 rows.push(`| step | what | ${counts.map((c) => `${c * 4} B: rank 0 / rank 1 (us)`).join(' | ')} |`, `|---|---|${counts.map(() => '---|').join('')}`);
 STEPS.forEach(([a, b, what], k) => rows.push(`| ${a} -> ${b} | ${what} | ${cells((p) => p.steps[k])} |`));
 rows.push(`| peer sent -> arrived | the peer's publish until this rank sees it (wake-up, across processes) | ${cells((p) => p.wake)} |`);
-if (op === 'allreduce') rows.push(`| call -> resolved | the whole all-reduce (median) | ${cells((p) => p.total)} |`);
+if (op === 'allreduce') {
+  rows.push(`| call -> resolved | the whole all-reduce (median) | ${cells((p) => p.total)} |`);
+  rows.push(`| call -> resolved, p99 | the whole all-reduce (99th percentile) | ${cells((p) => p.p99)} |`);
+  rows.push(`| call -> resolved, mean | the whole all-reduce (mean: the median and the tail together) | ${cells((p) => p.mean)} |`);
+}
 else {
   rows.push(`| whole | rank 0: send call -> reply received (round trip); rank 1: recv call -> reply sent (median) | ${cells((p) => p.total)} |`);
   rows.push(`| one way | half of rank 0's round trip (osu_latency's figure) | ${stats.map((perRank) => us(perRank[0].total / 2)).join(' | ')} |`);

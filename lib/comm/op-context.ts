@@ -9,6 +9,7 @@ import type { Frame } from '../transport/frame.js';
 import { dataHeader, type DataHeader, type OpFields } from '../transport/wire.js';
 import { performance } from 'node:perf_hooks';
 import { phaseClock } from '../phase-clock.js';
+import { SENT } from '../transport/sent.js';
 
 /** What every rank must agree on for one collective: the wire's op fields, and whether it is tolerant. */
 export interface OpDescriptor extends OpFields {
@@ -135,7 +136,9 @@ export class OpContext {
   /** Segment `segment` of transfer `transfer` of this op, `elements` elements, to `peer`. */
   send(peer: number, transfer: number, segment: number, payload: Uint8Array | undefined, elements: number, volatile = false): Promise<void> {
     const header = dataHeader(this.host.rank, this.host.epoch, this.seq, this.desc, transfer, segment, elements);
-    return this.host.sendRaw(peer, header, payload, volatile).catch((e: unknown) => {
+    const sent = this.host.sendRaw(peer, header, payload, volatile);
+    if (sent === SENT) return SENT; // done in the call, it cannot fail: the caller may skip its callback
+    return sent.catch((e: unknown) => {
       const err = e instanceof ZcollError ? e : new ZcollError('ETIMEDOUT', `could not queue a message to rank ${peer}: ${(e as Error).message}`, this.ctx(peer), { cause: e });
       this.fail(err, true);
       throw err;

@@ -5,12 +5,11 @@
 import type { NumericArray } from '../dtype.js';
 import type { ColumnCandidates, ElementwiseOp, FloatArray, Kernels, ScoreCandidates } from './contract.js';
 
-function sumInto(dst: NumericArray, src: NumericArray): void {
-  const n = dst.length;
+function sumInto(dst: NumericArray, at: number, src: NumericArray, n: number): void {
   if (dst instanceof Int32Array) {
-    for (let i = 0; i < n; i++) dst[i] = (dst[i] + src[i]) | 0;
+    for (let i = 0; i < n; i++) dst[at + i] = (dst[at + i] + src[i]) | 0;
   } else {
-    for (let i = 0; i < n; i++) dst[i] += src[i];
+    for (let i = 0; i < n; i++) dst[at + i] += src[i];
   }
 }
 
@@ -18,25 +17,34 @@ function sumInto(dst: NumericArray, src: NumericArray): void {
 // an all-reduce combines the ranks' values in a different order on each rank (ring, trees), so
 // "a tie keeps dst" would leave -0 on some ranks and +0 on others. 1 / y < 0 tells -0 from +0; for
 // int32 there is no -0, and replacing 0 by 0 changes nothing.
-function minInto(dst: NumericArray, src: NumericArray): void {
-  const n = dst.length;
+function minInto(dst: NumericArray, at: number, src: NumericArray, n: number): void {
   for (let i = 0; i < n; i++) {
-    const x = dst[i];
+    const x = dst[at + i];
     const y = src[i];
     // y !== y: NaN from src wins; a NaN already in dst stays because y < NaN is false.
-    if (y < x || y !== y) dst[i] = y;
-    else if (y === 0 && x === 0 && 1 / y < 0) dst[i] = y;
+    if (y < x || y !== y) dst[at + i] = y;
+    else if (y === 0 && x === 0 && 1 / y < 0) dst[at + i] = y;
   }
 }
 
-function maxInto(dst: NumericArray, src: NumericArray): void {
-  const n = dst.length;
+function maxInto(dst: NumericArray, at: number, src: NumericArray, n: number): void {
   for (let i = 0; i < n; i++) {
-    const x = dst[i];
+    const x = dst[at + i];
     const y = src[i];
-    if (y > x || y !== y) dst[i] = y;
-    else if (y === 0 && x === 0 && 1 / y > 0) dst[i] = y;
+    if (y > x || y !== y) dst[at + i] = y;
+    else if (y === 0 && x === 0 && 1 / y > 0) dst[at + i] = y;
   }
+}
+
+/**
+ * reduceInto on elements at..at+n-1 of dst (src from its start), without a view of that span: the
+ * executor reduces small segments with it (schedule/execute.ts, SMALL_REDUCE_ELEMS), where making
+ * the view and calling the native kernel costs more than the loop.
+ */
+export function reduceIntoAt(dst: NumericArray, at: number, src: NumericArray, n: number, op: ElementwiseOp): void {
+  if (op === 'sum') sumInto(dst, at, src, n);
+  else if (op === 'min') minInto(dst, at, src, n);
+  else maxInto(dst, at, src, n);
 }
 
 function partition(a: FloatArray, lo: number, hi: number, pivotIndex: number): number {
@@ -81,9 +89,7 @@ function quickselect(values: FloatArray, k: number): number {
 export const jsKernels: Kernels = {
   name: 'js',
   reduceInto(dst: NumericArray, src: NumericArray, op: ElementwiseOp): void {
-    if (op === 'sum') sumInto(dst, src);
-    else if (op === 'min') minInto(dst, src);
-    else maxInto(dst, src);
+    reduceIntoAt(dst, 0, src, dst.length, op);
   },
   scale(dst: FloatArray, factor: number): void {
     const n = dst.length;

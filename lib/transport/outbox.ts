@@ -11,6 +11,7 @@ import type { SharedArenas } from './shm-arena.js';
 import type { ShmMailbox } from './shm-mailbox.js';
 import { MAILBOX_MAX_PAYLOAD } from './shm-mailbox-layout.js';
 import { phaseClock } from '../phase-clock.js';
+import { SENT } from './sent.js';
 
 /** A private copy of a payload its owner may change before it is read. */
 function copyOf(b: Uint8Array): Buffer {
@@ -88,7 +89,7 @@ export class Outbox {
         phaseClock?.('encoded');
         if (this.viaMailbox(link, peer, header, head, payload)) {
           phaseClock?.('sent');
-          return Promise.resolve();
+          return SENT;
         }
         if (volatile && payload !== undefined) payload = copyOf(payload); // every other way reads it later
         if (!this.viaShm(peer, header, payload)) return this.putEncoded(link, head, payload);

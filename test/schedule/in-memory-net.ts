@@ -12,6 +12,7 @@ import type { NumericArray } from '../../lib/dtype.js';
 import type { ZcollError } from '../../lib/errors.js';
 import { Frame as Received } from '../../lib/transport/frame.js';
 import { prng } from '../helpers/prng.js';
+import { SENT } from '../../lib/transport/sent.js';
 export { prng };
 
 export interface Frame {
@@ -38,6 +39,8 @@ export interface NetOptions {
   readonly lateRanks?: readonly number[];
   /** Share of deliveries lent as a shared-memory slot would be (a private copy scribbled over once handed back). */
   readonly volatileShare?: number;
+  /** Sends return SENT (completed in the call, as a shared-memory mailbox's), not a promise of their own. */
+  readonly sentInCall?: boolean;
 }
 
 export class InMemoryNet {
@@ -72,7 +75,7 @@ export class InMemoryNet {
         send: (peer, transfer, segment, payload, count, volatile) => {
           const f: Frame = { src: rank, dst: peer, transfer, segment, payload: volatile && payload !== undefined ? payload.slice() : payload, count };
           (o.hold?.(f) === true ? this.held : this.queue).push(f);
-          return Promise.resolve();
+          return o.sentInCall === true ? SENT : Promise.resolve();
         },
         fail: (e) => {
           this.failures.push(e);

@@ -33,6 +33,7 @@ export function runSchedule(ctx: OpContext, schedule: Schedule, buffer: NumericA
         return sent;
       },
       fail: (e) => ctx.fail(e, true),
+      completed: () => ctx.complete(),
     },
   );
   ctx.attach((src, h, payload) => {
@@ -42,8 +43,9 @@ export function runSchedule(ctx: OpContext, schedule: Schedule, buffer: NumericA
     const taken = exec.onFrame(src, h.transfer, h.segment, payload, h.elements);
     trace({ name: h.transfer < -1 ? 'ack' : 'recv', cat: 'recv', ph: 'X', ts: t0 * 1000, dur: (performance.now() - t0) * 1000, args: { peer: src, transfer: h.transfer, segment: h.segment, bytes } });
     return taken;
-  }, exec.waitingOn);
-  void exec.done.then(() => ctx.complete());
-  // Payloads kept for a later turn in the reduction order are released if the op ends without them.
-  ctx.done.then(exec.dispose, exec.dispose);
+  }, () => exec.waitingOn());
+  // Payloads kept for a later turn in the reduction order are released if the op ends without them;
+  // a completed execution also hands its state to the next op of this schedule and size (execute.ts).
+  const dispose = (): void => exec.dispose();
+  ctx.done.then(dispose, dispose);
 }
