@@ -10,6 +10,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import t from 'tap';
+import type { Test } from 'tap';
 
 const BENCH = fileURLToPath(new URL('../../bench/hosts-netns.js', import.meta.url));
 
@@ -51,20 +52,33 @@ t.test('hosts-netns: 2 hosts x 2, hierarchical puts ~1 D on each link per direct
   t.same(after.split('\n').filter((l) => /^zh\d+/.test(l) && !before.includes(l)), [], 'namespaces removed');
 });
 
+/** Runs the bench (2 hosts x 2 at 1 Gbit/s, 1 MiB, one iteration) with `extra`; its exit code, stderr tail and JSON report. */
+async function runBench(t: Test, extra: string[]): Promise<{ code: number | null; stderr: string; report: Report | undefined }> {
+  const dir = mkdtempSync(join(tmpdir(), 'zcoll-hosts-bench-'));
+  t.teardown(() => rmSync(dir, { recursive: true, force: true }));
+  const json = join(dir, 'report.json');
+  const child = spawn(process.execPath, [BENCH, '--hosts', '2', '--ranks', '2', '--rate', '1gbit', '--sizes', '1M', '--iters', '1', ...extra, '--json', json], { stdio: ['ignore', 'pipe', 'pipe'] });
+  let stderr = '';
+  child.stderr.on('data', (d: Buffer) => (stderr += d.toString()));
+  child.stdout.resume();
+  const killer = setTimeout(() => child.kill('SIGTERM'), 240_000);
+  const code = await new Promise<number | null>((done) => child.on('close', done));
+  clearTimeout(killer);
+  let report: Report | undefined;
+  try {
+    report = JSON.parse(readFileSync(json, 'utf8')) as Report;
+  } catch {
+    report = undefined;
+  }
+  return { code, stderr: stderr.slice(-1500), report };
+}
+
 t.test('hosts-netns --collective: reduce-scatter and all-gather, hierarchical ~0.5 D on each link per direction, ring ~0.75 D', { skip }, async (t) => {
   for (const collective of ['reducescatter', 'allgather']) {
-    const dir = mkdtempSync(join(tmpdir(), 'zcoll-hosts-bench-'));
-    t.teardown(() => rmSync(dir, { recursive: true, force: true }));
-    const json = join(dir, 'report.json');
-    const child = spawn(process.execPath, [BENCH, '--hosts', '2', '--ranks', '2', '--rate', '1gbit', '--sizes', '1M', '--iters', '1', '--algorithms', 'hierarchical,ring', '--collective', collective, '--json', json], { stdio: ['ignore', 'pipe', 'pipe'] });
-    let stderr = '';
-    child.stderr.on('data', (d: Buffer) => (stderr += d.toString()));
-    child.stdout.resume();
-    const killer = setTimeout(() => child.kill('SIGTERM'), 240_000);
-    const code = await new Promise<number | null>((done) => child.on('close', done));
-    clearTimeout(killer);
-    t.equal(code, 0, `${collective}: bench exits 0 ${code === 0 ? '' : stderr.slice(-1500)}`);
-    const report = JSON.parse(readFileSync(json, 'utf8')) as Report;
+    const { code, stderr, report: got } = await runBench(t, ['--algorithms', 'hierarchical,ring', '--collective', collective]);
+    t.equal(code, 0, `${collective}: bench exits 0 ${code === 0 ? '' : stderr}`);
+    if (got === undefined) return t.fail(`${collective}: no JSON report`);
+    const report = got;
     t.ok(report.rows.length === 2 && report.rows.every((r) => r.wrong === 0 && r.busbwMBs > 0), `${collective}: every result checked right`);
     t.ok(Math.abs(report.bound - 1.5 * 125e6) < 1, `${collective}: bound 1.5 R (0.5 D per direction at (n-1)/n busbw)`);
     const link = (a: string): Report['links'][number] => report.links.find((l) => l.algorithm === a)!;
@@ -74,18 +88,9 @@ t.test('hosts-netns --collective: reduce-scatter and all-gather, hierarchical ~0
 });
 
 t.test("hosts-netns --collective signsgd: each mode's vote checked; 'reduce' and 'server' put half of 'allgather''s bytes on a host's link", { skip }, async (t) => {
-  const dir = mkdtempSync(join(tmpdir(), 'zcoll-hosts-bench-'));
-  t.teardown(() => rmSync(dir, { recursive: true, force: true }));
-  const json = join(dir, 'report.json');
-  const child = spawn(process.execPath, [BENCH, '--hosts', '2', '--ranks', '2', '--rate', '1gbit', '--sizes', '1M', '--iters', '1', '--collective', 'signsgd', '--json', json], { stdio: ['ignore', 'pipe', 'pipe'] });
-  let stderr = '';
-  child.stderr.on('data', (d: Buffer) => (stderr += d.toString()));
-  child.stdout.resume();
-  const killer = setTimeout(() => child.kill('SIGTERM'), 240_000);
-  const code = await new Promise<number | null>((done) => child.on('close', done));
-  clearTimeout(killer);
-  t.equal(code, 0, `bench exits 0 ${code === 0 ? '' : stderr.slice(-1500)}`);
-  const report = JSON.parse(readFileSync(json, 'utf8')) as Report;
+  const { code, stderr, report } = await runBench(t, ['--collective', 'signsgd']);
+  t.equal(code, 0, `bench exits 0 ${code === 0 ? '' : stderr}`);
+  if (report === undefined) return t.fail('no JSON report');
   t.same(report.rows.map((r) => r.algorithm), ['allgather', 'server', 'reduce'], 'the three modes by default');
   t.ok(report.rows.every((r) => r.wrong === 0 && r.busbwMBs > 0), 'every vote checked right');
   // Per byte of float32 gradient (D = 4d): 'allgather' sends each rank's d/8 to the 2 remote ranks,
