@@ -82,13 +82,14 @@ export const LARGE_MESSAGE_ALGORITHMS: readonly ScheduleAlgorithm[] = ['ring', '
  * so that it must be strictly cheaper (where a host's ranks are no better connected than the NIC, the
  * two tie on the ports and the ring, measured longer, stays). MULTITREE is no candidate there: on
  * hosts its trees enter each host once (multitree.ts), so it crosses the NICs with the same minimum
- * bytes as the host-aware schedule and the model, which prices what each link and port carries, ties
- * the two within 1 % when told the link rate (and at the default rates puts MULTITREE 4-7 % ahead on
- * 3 + 1 at 4-64 MiB, where it measured 0.73-0.93x of it). What the model does not see is the order: every MULTITREE
- * chunk crosses twice in series (reduced up to its root, then sent back down), one segment in flight
- * per tree, where the host-aware schedule runs its cross-host rings segment after segment. Measured at
- * 200 Mbit/s, 1-64 MiB (bench/results/hosts-netns.md, sittings O-R), host-aware against MULTITREE:
- * 2x2 0.99-1.18x, 2x3 0.98-1.03x, 3+1 0.99-1.38x: never more than 2 % behind, up to 38 % ahead.
+ * bytes as the host-aware schedule, and the model, which prices what each link and port carries,
+ * ties the two within 1 % when told the link rate (at the default rates it put MULTITREE 4-7 % ahead
+ * on 3 + 1 at 4-64 MiB, where it measured 0.73-0.93x of the host-aware schedule). What the model
+ * does not see is the order: every MULTITREE chunk crosses twice in series (reduced up to its root,
+ * then sent back down), one segment in flight per tree, where the host-aware schedule runs its
+ * cross-host rings segment after segment. Measured at 200 Mbit/s, 1-64 MiB (bench/results/
+ * hosts-netns.md, sittings O-R), host-aware against MULTITREE: 2x2 0.99-1.18x, 2x3 0.98-1.03x,
+ * 3+1 0.99-1.38x: never more than 2 % behind, up to 38 % ahead.
  */
 export const LARGE_MESSAGE_HOST_ALGORITHMS: readonly ScheduleAlgorithm[] = ['ring', 'hierarchical', 'tree'];
 
