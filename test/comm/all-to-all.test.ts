@@ -8,7 +8,7 @@
 // on every rank, naming the other side; a length not divisible by n is EINVAL on the rank that
 // passed it, and the others time out naming it; a killed rank gives EPEERLOST naming it, no hang.
 import t from 'tap';
-import { runRanks } from '../helpers/ranks.js';
+import { afterPrinted, runRanks } from '../helpers/ranks.js';
 
 interface Line {
   kind: string;
@@ -106,16 +106,9 @@ t.test('SIGKILL on rank 2 of 4 mid-all-to-all: EPEERLOST naming it, no hang', as
     killAfterMs: 60_000,
     onSpawn: (rank, child) => {
       if (rank !== 2) return;
-      let stdout = '';
-      child.stdout!.on('data', (d: Buffer) => {
-        stdout += d.toString();
-        if (killedAt === 0 && stdout.includes('"ready"')) {
-          killedAt = -1;
-          setTimeout(() => {
-            killedAt = Date.now();
-            child.kill('SIGKILL');
-          }, 1500);
-        }
+      afterPrinted(child, '"ready"', 1500, () => {
+        killedAt = Date.now();
+        child.kill('SIGKILL');
       });
     },
   });

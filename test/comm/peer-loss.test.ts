@@ -2,7 +2,7 @@
 // every other rank fails with EPEERLOST naming it within 2x the timeout; SIGSTOP one and the others
 // fail with ETIMEDOUT naming it. No process hangs; the communicator is poisoned afterwards.
 import t from 'tap';
-import { quietPort, runRanks } from '../helpers/ranks.js';
+import { afterPrinted, quietPort, runRanks } from '../helpers/ranks.js';
 
 interface Res {
   kind: string;
@@ -23,17 +23,11 @@ for (const signal of ['SIGKILL', 'SIGSTOP'] as const) {
       killAfterMs: 60_000,
       onSpawn: (rank, child) => {
         if (rank !== 2) return;
-        let stdout = '';
-        child.stdout!.on('data', (d: Buffer) => {
-          stdout += d.toString();
-          if (signalledAt === 0 && stdout.includes('"ready"')) {
-            setTimeout(() => {
-              signalledAt = Date.now();
-              child.kill(signal);
-              // A stopped process is killed once the others have had their say.
-              if (signal === 'SIGSTOP') setTimeout(() => child.kill('SIGKILL'), 4 * TIMEOUT_MS);
-            }, 1500);
-          }
+        afterPrinted(child, '"ready"', 1500, () => {
+          signalledAt = Date.now();
+          child.kill(signal);
+          // A stopped process is killed once the others have had their say.
+          if (signal === 'SIGSTOP') setTimeout(() => child.kill('SIGKILL'), 4 * TIMEOUT_MS);
         });
       },
     });

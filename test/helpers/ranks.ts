@@ -39,6 +39,22 @@ export interface SpawnOptions {
   killAfterMs?: number;
 }
 
+/**
+ * Calls `act` once, `delayMs` after `child` first prints `text` on stdout (fault tests: signal a rank
+ * once it is mid-run, e.g. after its '"ready"' line).
+ */
+export function afterPrinted(child: ChildProcess, text: string, delayMs: number, act: () => void): void {
+  let stdout = '';
+  let armed = false;
+  child.stdout!.on('data', (d: Buffer) => {
+    if (armed) return;
+    stdout += d.toString();
+    if (!stdout.includes(text)) return;
+    armed = true;
+    setTimeout(act, delayMs);
+  });
+}
+
 const live = new Set<ChildProcess>();
 process.on('exit', () => {
   for (const c of live) c.kill('SIGKILL');
