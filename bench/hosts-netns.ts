@@ -31,11 +31,12 @@
  * --peers adds columns for torch.distributed's gloo (Debian python3-torch, /usr/bin/python3) and
  * OpenMPI (mpirun in host 0's namespace, its rsh agent starting each other host's daemon with
  * `ip netns exec`), with the scripts in bench/peers-hosts/ (same method: fill, barrier, time, check
- * every element; median over iterations of the slowest rank's time, one warmup).
+ * every element; median over iterations of the slowest rank's time). Every program runs --warmup
+ * untimed iterations first (5, as nccl-tests: the first iterations measure TCP's ramp-up, not the library).
  */
-import { execFileSync, spawn } from 'node:child_process';
+import { execFileSync, spawn, spawnSync } from 'node:child_process';
 import { chmodSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { availableParallelism, tmpdir } from 'node:os';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { buildTopology, hostTopologySpec } from '../lib/cluster/topology.js';
@@ -55,6 +56,7 @@ const parsed = benchArgs({
     rate: { type: 'string', value: '200mbit', describe: 'each host link (tc tbf)' },
     sizes: { type: 'string', value: '1M,16M,64M', describe: 'all-reduce sizes' },
     iters: { type: 'string', value: '3', describe: 'timed iterations per size' },
+    warmup: { type: 'string', value: '5', describe: 'untimed iterations per size before them, every program' },
     algorithms: { type: 'string', value: 'ring,tree,multitree,hierarchical,auto', describe: 'zcoll algorithms to run' },
     collective: { type: 'string', value: 'allreduce', describe: 'allreduce, reducescatter, allgather, broadcast or signsgd' },
     root: { type: 'string', value: '0', describe: 'broadcast root rank' },
@@ -76,6 +78,7 @@ const G = ranksArg.length === 1 ? new Array<number>(H).fill(ranksArg[0]) : ranks
 const rate = arg('rate', '200mbit');
 const sizes = arg('sizes', '1M,16M,64M').split(',');
 const iters = Number(arg('iters', '3'));
+const warmup = Number(arg('warmup', '5'));
 const collective = arg('collective', 'allreduce');
 const algorithms = arg('algorithms', collective === 'signsgd' ? 'allgather,server,reduce' : 'ring,tree,multitree,hierarchical,auto').split(',');
 const tell = parsed.tell;
@@ -85,6 +88,10 @@ if (!['allreduce', 'reducescatter', 'allgather', 'broadcast', 'signsgd'].include
   process.exit(2);
 }
 const segment = arg('segment', '');
+if (!(Number.isInteger(iters) && iters >= 1) || !(Number.isInteger(warmup) && warmup >= 0)) {
+  process.stderr.write(`hosts-netns: --iters must be an integer >= 1 and --warmup >= 0, got ${arg('iters', '3')} and ${arg('warmup', '5')}\n`);
+  process.exit(2);
+}
 const peers = arg('peers', '').split(',').filter((p) => p !== '');
 if (!peers.every((p) => p === 'gloo' || p === 'mpi') || (peers.length > 0 && collective !== 'allreduce')) {
   process.stderr.write(`hosts-netns: --peers takes gloo and/or mpi, got ${peers.join(',')}\n`);
@@ -120,10 +127,27 @@ const outer = (k: number): string => `zh${id}s${k}`;
 const addr = (k: number): string => `198.18.${100 + (id % 100)}.${k + 1}`;
 const spaces = new Namespaces();
 
-/** Bytes sent and received so far on host k's link (seen from inside the host). */
-function linkBytes(k: number): { tx: number; rx: number } {
-  const j = JSON.parse(ip(['-n', hostNs(k), '-s', '-j', 'link', 'show', 'dev', inner(k)])) as Array<{ stats64: { tx: { bytes: number }; rx: { bytes: number } } }>;
-  return { tx: j[0].stats64.tx.bytes, rx: j[0].stats64.rx.bytes };
+/** Steers what dev (in ns) receives to one CPU, host k's on CPU k mod cores; returns why it could not, or ''. */
+function steer(ns: string, dev: string, k: number): string {
+  const cpu = k % availableParallelism();
+  const file = `/sys/class/net/${dev}/queues/rx-0/rps_cpus`;
+  const r = spawnSync('ip', ['netns', 'exec', ns, 'sh', '-c', `echo ${(1 << cpu).toString(16)} > ${file} && cat ${file}`], { encoding: 'utf8' });
+  return r.status === 0 && parseInt(r.stdout.trim().replace(/,/g, ''), 16) === 1 << cpu ? '' : `${dev}: ${r.stderr.trim() || r.stdout.trim() || 'no rps_cpus'}`;
+}
+
+/** Counters of host k so far: bytes and packets on its link (seen from inside the host), TCP segments it retransmitted. */
+interface LinkCounters {
+  tx: number;
+  rx: number;
+  txPackets: number;
+  retransmits: number;
+}
+function linkBytes(k: number): LinkCounters {
+  const j = JSON.parse(ip(['-n', hostNs(k), '-s', '-j', 'link', 'show', 'dev', inner(k)])) as Array<{ stats64: { tx: { bytes: number; packets: number }; rx: { bytes: number } } }>;
+  // Retransmissions say whether a schedule overruns the shaper's queue (each one is bytes on the link twice).
+  const snmp = spawnSync('ip', ['netns', 'exec', hostNs(k), 'cat', '/proc/net/snmp'], { encoding: 'utf8' }).stdout.split('\n').filter((l) => l.startsWith('Tcp:'));
+  const at = snmp.length === 2 ? snmp[0].split(/\s+/).indexOf('RetransSegs') : -1;
+  return { tx: j[0].stats64.tx.bytes, rx: j[0].stats64.rx.bytes, txPackets: j[0].stats64.tx.packets, retransmits: at > 0 ? Number(snmp[1].split(/\s+/)[at]) : NaN };
 }
 
 interface BenchRow {
@@ -145,11 +169,26 @@ interface LinkRow {
   /** Per host: bytes sent and received on its link over the run, per byte of all-reduce run. */
   txPerD: number[];
   rxPerD: number[];
+  /** Per host: mean bytes per packet it sent, and TCP segments it retransmitted over the run. */
+  bytesPerPacket: number[];
+  retransmits: number[];
+}
+
+function linkRow(algorithm: string, before: LinkCounters[], after: LinkCounters[], allReducedBytes: number): LinkRow {
+  return {
+    algorithm,
+    txPerD: after.map((a, k) => (a.tx - before[k].tx) / allReducedBytes),
+    rxPerD: after.map((a, k) => (a.rx - before[k].rx) / allReducedBytes),
+    bytesPerPacket: after.map((a, k) => (a.tx - before[k].tx) / Math.max(1, a.txPackets - before[k].txPackets)),
+    retransmits: after.map((a, k) => a.retransmits - before[k].retransmits),
+  };
 }
 
 const work = mkdtempSync(join(tmpdir(), 'zcoll-hosts-'));
 const rows: Row[] = [];
 const linkRows: LinkRow[] = [];
+/** Per link end, why receive steering failed ('' when it took). */
+const steered: string[] = [];
 const configTopology = tell ? { kind: 'hierarchical', intraBandwidth: 4e9, interBandwidth: R } : undefined;
 const hostOf = G.flatMap((g, k) => new Array<number>(g).fill(k));
 const modelled = buildTopology(hostTopologySpec(configTopology, hostOf), n);
@@ -170,6 +209,13 @@ try {
     ip(['-n', hostNs(k), 'link', 'set', inner(k), 'up']);
     tbf(hostNs(k), inner(k), rate); // what the host sends
     tbf(switchNs, outer(k), rate); // what it receives
+    // Each end of the link delivers on one CPU (receive packet steering), host k's on CPU k mod cores.
+    // Without it the emulation reorders a flow, which no NIC does (RSS keeps a flow on one queue): a
+    // veth hands a packet to the receive backlog of whichever CPU dequeued it from the shaper, and the
+    // two CPUs' backlogs run concurrently. Measured at 1 Gbit/s, 2 x 2, host-aware all-reduce: 16-25k
+    // segments retransmitted per host per run (SACK reordering, confirmed spurious by DSACK), 1.12 D
+    // per direction instead of 1.05, 129 MB/s busbw at 64 MiB instead of 160; gloo 6-9k, 98 vs 109.
+    steered.push(steer(hostNs(k), inner(k), k), steer(switchNs, outer(k), k));
     if (/default/.test(ip(['-n', hostNs(k), 'route']))) throw new Error(`namespace ${hostNs(k)} has a default route`);
   }
   const config = join(work, 'hosts.json');
@@ -198,21 +244,21 @@ try {
     if (failed >= 0) throw new Error(`${what}: process ${failed} failed (${results[failed].code}): ${results[failed].stderr.slice(-800)}`);
     return results[0].stdout;
   };
-  const record = (name: string, before: Array<{ tx: number; rx: number }>, got: BenchRow[]): void => {
+  const record = (name: string, before: LinkCounters[], got: BenchRow[]): void => {
     const after = Array.from({ length: H }, (_, k) => linkBytes(k));
     let allReducedBytes = 0;
     for (const r of got) {
-      allReducedBytes += r.size * (iters + 1); // timed iterations and the warmup
+      allReducedBytes += r.size * (iters + warmup); // timed and warm-up iterations
       rows.push({ algorithm: name, picks: name, size: r.size, busbwMBs: r.busbw / 1e6, wrong: r.wrong });
     }
-    linkRows.push({ algorithm: name, txPerD: after.map((a, k) => (a.tx - before[k].tx) / allReducedBytes), rxPerD: after.map((a, k) => (a.rx - before[k].rx) / allReducedBytes) });
+    linkRows.push(linkRow(name, before, after, allReducedBytes));
   };
   const jsonLines = (text: string): BenchRow[] => text.split('\n').filter((l) => l.startsWith('{')).map((l) => JSON.parse(l) as BenchRow);
   const offset = G.map((_, k) => G.slice(0, k).reduce((a, b) => a + b, 0));
   if (peers.includes('gloo')) {
     const before = Array.from({ length: H }, (_, k) => linkBytes(k));
     const commands = G.flatMap((g, k) =>
-      Array.from({ length: g }, (_, j) => ['ip', 'netns', 'exec', hostNs(k), 'env', `RANK=${offset[k] + j}`, `WORLD_SIZE=${n}`, `MASTER_ADDR=${addr(0)}`, `MASTER_PORT=${29500 + id}`, `GLOO_SOCKET_IFNAME=${inner(k)}`, '/usr/bin/python3', join(PEER_DIR, 'gloo_allreduce.py'), sizeBytes.join(','), String(iters)]),
+      Array.from({ length: g }, (_, j) => ['ip', 'netns', 'exec', hostNs(k), 'env', `RANK=${offset[k] + j}`, `WORLD_SIZE=${n}`, `MASTER_ADDR=${addr(0)}`, `MASTER_PORT=${29500 + id}`, `GLOO_SOCKET_IFNAME=${inner(k)}`, '/usr/bin/python3', join(PEER_DIR, 'gloo_allreduce.py'), sizeBytes.join(','), String(iters), String(warmup)]),
     );
     record('gloo', before, jsonLines(await runAll('gloo', commands)));
   }
@@ -225,7 +271,7 @@ try {
     chmodSync(agent, 0o755);
     const subnet = `${addr(0).replace(/\.\d+$/, '.0')}/24`;
     const before = Array.from({ length: H }, (_, k) => linkBytes(k));
-    const mpirun = ['ip', 'netns', 'exec', hostNs(0), 'mpirun', '--allow-run-as-root', '-np', String(n), '-H', G.map((g, k) => `${addr(k)}:${g}`).join(','), '--mca', 'plm_rsh_agent', agent, '--mca', 'pml', 'ob1', '--mca', 'btl', 'tcp,self', '--mca', 'btl_tcp_if_include', subnet, '--mca', 'oob_tcp_if_include', subnet, bin, sizeBytes.join(','), String(iters)];
+    const mpirun = ['ip', 'netns', 'exec', hostNs(0), 'mpirun', '--allow-run-as-root', '-np', String(n), '-H', G.map((g, k) => `${addr(k)}:${g}`).join(','), '--mca', 'plm_rsh_agent', agent, '--mca', 'pml', 'ob1', '--mca', 'btl', 'tcp,self', '--mca', 'btl_tcp_if_include', subnet, '--mca', 'oob_tcp_if_include', subnet, bin, sizeBytes.join(','), String(iters), String(warmup)];
     record('OpenMPI', before, jsonLines(await runAll('OpenMPI', [mpirun])));
   }
   for (const algorithm of algorithms) {
@@ -235,7 +281,7 @@ try {
       { length: H },
       (_, k) =>
         new Promise<{ code: number | null; stderr: string }>((done) => {
-          const args = ['netns', 'exec', hostNs(k), process.execPath, join(REPO, 'bin', 'zcoll.js'), 'bench', collective, ...(collective === 'broadcast' ? ['--root', root] : []), '--config', config, '--host', `h${k}`, ...(collective === 'signsgd' ? ['--mode', algorithm] : ['-a', algorithm]), '-b', sizes[0], '-e', sizes[sizes.length - 1], '-f', String(sizeBytes.length > 1 ? sizeBytes[1] / sizeBytes[0] : 2), '-n', String(iters), '-w', '1', '-q', ...(k === 0 ? ['--json', json] : []), ...(traceOut !== '' ? ['--trace', resolve(`${traceOut}.${algorithm}.json`)] : [])];
+          const args = ['netns', 'exec', hostNs(k), process.execPath, join(REPO, 'bin', 'zcoll.js'), 'bench', collective, ...(collective === 'broadcast' ? ['--root', root] : []), '--config', config, '--host', `h${k}`, ...(collective === 'signsgd' ? ['--mode', algorithm] : ['-a', algorithm]), '-b', sizes[0], '-e', sizes[sizes.length - 1], '-f', String(sizeBytes.length > 1 ? sizeBytes[1] / sizeBytes[0] : 2), '-n', String(iters), '-w', String(warmup), '-q', ...(k === 0 ? ['--json', json] : []), ...(traceOut !== '' ? ['--trace', resolve(`${traceOut}.${algorithm}.json`)] : [])];
           const child = spawn('ip', args, { stdio: ['ignore', 'ignore', 'pipe'] });
           let stderr = '';
           child.stderr.on('data', (d: Buffer) => (stderr += d.toString()));
@@ -250,15 +296,11 @@ try {
     const benchRows = JSON.parse(readFileSync(json, 'utf8')) as BenchRow[];
     let allReducedBytes = 0;
     for (const r of benchRows) {
-      allReducedBytes += r.size * (iters + 1); // timed iterations and the warmup
+      allReducedBytes += r.size * (iters + warmup); // timed and warm-up iterations
       const picks = algorithm !== 'auto' ? algorithm : collective === 'allreduce' ? autoAlgorithm(modelled, r.size) : collective === 'broadcast' ? 'chain/binomial' : autoRsAgAlgorithm(modelled, collective as 'reducescatter' | 'allgather', r.size);
       rows.push({ algorithm, picks, size: r.size, busbwMBs: r.busbw * 1000, wrong: r.wrong });
     }
-    linkRows.push({
-      algorithm,
-      txPerD: after.map((a, k) => (a.tx - before[k].tx) / allReducedBytes),
-      rxPerD: after.map((a, k) => (a.rx - before[k].rx) / allReducedBytes),
-    });
+    linkRows.push(linkRow(algorithm, before, after, allReducedBytes));
   }
 } catch (e) {
   failure = e as Error;
@@ -273,9 +315,11 @@ const columns = [...algorithms, ...(peers.includes('gloo') ? ['gloo'] : []), ...
 const lines = [
   `# ${{ allreduce: 'All-reduce', reducescatter: 'Reduce-scatter', allgather: 'All-gather', broadcast: 'Broadcast', signsgd: 'signSGD majority vote' }[collective]} across ${H} emulated hosts (${G.join('+')} ranks), host links at ${rate}`,
   '',
-  `Command (root): \`node dist/bench/hosts-netns.js --hosts ${H} --ranks ${G.join(',')} --rate ${rate} --sizes ${sizes.join(',')} --iters ${iters} --algorithms ${algorithms.join(',')}${collective !== 'allreduce' ? ` --collective ${collective}` : ''}${collective === 'broadcast' ? ` --root ${root}` : ''}${tell ? ' --tell' : ''}${segment !== '' ? ` --segment ${segment}` : ''}${peers.length > 0 ? ` --peers ${peers.join(',')}` : ''}\`, ${new Date().toISOString()}.`,
+  `Command (root): \`node dist/bench/hosts-netns.js --hosts ${H} --ranks ${G.join(',')} --rate ${rate} --sizes ${sizes.join(',')} --iters ${iters}${warmup !== 5 ? ` --warmup ${warmup}` : ''} --algorithms ${algorithms.join(',')}${collective !== 'allreduce' ? ` --collective ${collective}` : ''}${collective === 'broadcast' ? ` --root ${root}` : ''}${tell ? ' --tell' : ''}${segment !== '' ? ` --segment ${segment}` : ''}${peers.length > 0 ? ` --peers ${peers.join(',')}` : ''}\`, ${new Date().toISOString()}.`,
   '',
   `${H} network namespaces (hosts), each with one veth into a bridge namespace, tbf ${rate} on both ends; addresses in 198.18.0.0/15; no route out; removed afterwards.`,
+  steered.every((e) => e === '') ? 'Each link end receives on one CPU (host k on CPU k mod cores, receive packet steering), so the emulation delivers a flow in order as a NIC does.' : `Receive steering failed (${steered.filter((e) => e !== '').join('; ')}): the emulation may reorder packets (see the retransmitted column).`,
+  `Every program: ${warmup} warm-up iterations, then ${iters} timed; the median iteration of the slowest rank.`,
   `Topology: ${tell ? 'config `{kind: hierarchical, intraBandwidth: 4e9, interBandwidth: R}`, hosts from the rendezvous' : 'none in the config: hosts from the rendezvous, default bandwidths'}. busbw = algbw * ${collective === 'allreduce' || collective === 'signsgd' ? '2(n-1)/n' : collective === 'broadcast' ? '1' : '(n-1)/n'}, MB/s; #wrong must be 0.`,
   `Bound: ${collective === 'signsgd' ? "the fp32 all-reduce's, R * H(n-1)/((H-1)n)" : collective === 'allreduce' ? 'R * H(n-1)/((H-1)n)' : collective === 'broadcast' ? 'R' : 'R (n-1) / max_h max(n-G_h, (H-1)G_h)'} = ${mb(bound)} MB/s, ${mb(bound * TCP_PAYLOAD)} after TCP/IP headers.`,
   '',
@@ -291,12 +335,12 @@ for (const size of usedSizes) {
   lines.push(`| ${size >= 2 ** 20 ? `${Number((size / 2 ** 20).toFixed(2))} MiB` : `${size / 1024} KiB`} | ${cells.join(' | ')} | ${mb(bound * TCP_PAYLOAD)} |`);
 }
 lines.push('', `Bytes on each host's link per byte ${collective === 'allreduce' ? 'all-reduced' : collective === 'signsgd' ? 'of float32 gradient' : 'of the buffer'} (D), sent / received, whole run (sizes, warmup and timed iterations; TCP/IP headers and acks included):`, '');
-lines.push(`| algorithm | ${Array.from({ length: H }, (_, k) => `host ${k} tx / rx`).join(' | ')} |`, `|---|${Array.from({ length: H }, () => '---').join('|')}|`);
-for (const l of linkRows) lines.push(`| ${l.algorithm} | ${l.txPerD.map((tx, k) => `${tx.toFixed(2)} / ${l.rxPerD[k].toFixed(2)}`).join(' | ')} |`);
+lines.push(`| algorithm | ${Array.from({ length: H }, (_, k) => `host ${k} tx / rx`).join(' | ')} | bytes per packet sent, as the device counts them (hosts) | TCP segments retransmitted (hosts) |`, `|---|${Array.from({ length: H }, () => '---').join('|')}|---|---|`);
+for (const l of linkRows) lines.push(`| ${l.algorithm} | ${l.txPerD.map((tx, k) => `${tx.toFixed(2)} / ${l.rxPerD[k].toFixed(2)}`).join(' | ')} | ${l.bytesPerPacket.map((b) => b.toFixed(0)).join(' / ')} | ${l.retransmits.join(' / ')} |`);
 const text = `${lines.join('\n')}\n`;
 process.stdout.write(text);
 if (out !== '') writeFileSync(resolve(out), text);
-if (jsonOut !== '') writeFileSync(resolve(jsonOut), JSON.stringify({ hosts: H, ranks: G, rate, bound, boundAfterHeaders: bound * TCP_PAYLOAD, rows, links: linkRows }, null, 2));
+if (jsonOut !== '') writeFileSync(resolve(jsonOut), JSON.stringify({ hosts: H, ranks: G, rate, iters, warmup, steeringFailures: steered.filter((e) => e !== ''), bound, boundAfterHeaders: bound * TCP_PAYLOAD, rows, links: linkRows }, null, 2));
 if (failure !== undefined) {
   process.stderr.write(`hosts-netns: ${failure.message}\n`);
   process.exit(1);

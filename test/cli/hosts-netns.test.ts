@@ -22,8 +22,10 @@ const skip = !isRoot ? 'network namespaces need root' : !which('ip') || !which('
 
 interface Report {
   bound: number;
+  warmup: number;
+  steeringFailures: string[];
   rows: Array<{ algorithm: string; size: number; busbwMBs: number; wrong: number }>;
-  links: Array<{ algorithm: string; txPerD: number[]; rxPerD: number[] }>;
+  links: Array<{ algorithm: string; txPerD: number[]; rxPerD: number[]; retransmits: number[] }>;
 }
 
 t.test('hosts-netns: 2 hosts x 2, hierarchical puts ~1 D on each link per direction, ring ~1.5 D', { skip }, async (t) => {
@@ -45,6 +47,13 @@ t.test('hosts-netns: 2 hosts x 2, hierarchical puts ~1 D on each link per direct
   t.equal(report.rows.length, 2);
   t.ok(report.rows.every((r) => r.wrong === 0 && r.busbwMBs > 0), 'every result checked right');
   t.ok(Math.abs(report.bound - 1.5 * 125e6) < 1, 'bound 1.5 R');
+  // Bytes per D divide by every iteration run, warm-up included (5 by default, as every program runs).
+  t.equal(report.warmup, 5, 'default warm-up: 5 iterations');
+  // Receive steering keeps each emulated flow in order; without it the kernel's veth reorders
+  // packets and TCP retransmits thousands of segments per run.
+  t.same(report.steeringFailures, [], 'each link end receives on one CPU (rps_cpus written and read back)');
+  t.match(stdout, /Each link end receives on one CPU/, 'the report says the links are steered');
+  t.ok(report.links.every((l) => l.retransmits.every((r) => Number.isInteger(r) && r >= 0)), 'retransmitted segments are counted per host');
   const link = (a: string): Report['links'][number] => report.links.find((l) => l.algorithm === a)!;
   for (const per of [...link('hierarchical').txPerD, ...link('hierarchical').rxPerD]) t.ok(per >= 0.98 && per < 1.2, `hierarchical: ${per.toFixed(3)} D on a link direction`);
   for (const per of [...link('ring').txPerD, ...link('ring').rxPerD]) t.ok(per >= 1.48 && per < 1.75, `ring: ${per.toFixed(3)} D on a link direction`);
