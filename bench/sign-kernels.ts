@@ -20,6 +20,7 @@ import { Prng } from '../lib/prng.js';
 import { majorityVote } from '../lib/compress/majority-vote.js';
 import { packedWords, packSigns, unpackSigns } from '../lib/compress/sign.js';
 import { Signum } from '../lib/compress/signum.js';
+import { allocFloat32, hugePageStatus } from '../lib/kernels/huge-pages.js';
 import { benchArgs, numberArg, numberListArg } from './args.js';
 
 const args = benchArgs({
@@ -114,7 +115,8 @@ else console.log(`# native kernels not loaded: ${nativeLoad.reason ?? 'unknown r
 const wrong = nativeKernels !== undefined ? checkNative(nativeKernels) : 0;
 console.log(nativeKernels !== undefined ? `# check: native equals js bit for bit (pack, vote, momentumSignPackTo, signApply; ${Math.min(d, 1_000_003)} coordinates): ${wrong} wrong` : '# check: native not loaded, nothing to compare');
 if (wrong !== 0) process.exitCode = 1;
-console.log(`# d = ${d}, ${reps} runs after a warm-up, node ${process.version}`);
+const huge = hugePageStatus();
+console.log(`# d = ${d}, ${reps} runs after a warm-up, node ${process.version}; huge pages for the momentum buffers: ${huge.advising ? `yes (THP ${huge.mode})` : `no (${huge.reason ?? ''})`}`);
 console.log('| kernels | operation | M | median ms | best ms | GB/s median | GB/s best |');
 console.log('|---|---|---|---|---|---|---|');
 for (const [name, ks] of kernelSets) {
@@ -141,9 +143,12 @@ row('js', 'unpackSigns', '-', d / 8, unpack, ` (writes ${gbps(4 * d, unpack.best
 // Bytes read per pass (writes come on top: 4d for the momentum and the parameters). The fused pass
 // reads 8d where the two passes before it read 12d.
 for (const [name, ks] of kernelSets) {
-  const momentum = new Float32Array(d);
+  // The momentum buffers are optimizer state, allocated as Signum allocates them (huge pages where
+  // offered; ZCOLL_HUGE_PAGES=off for the 4 KiB-page figures); x and params stand for the user's
+  // tensors and stay ordinary arrays.
+  const momentum = allocFloat32(d);
   const params = new Float32Array(d).fill(0.01);
-  const next = new Float32Array(d);
+  const next = allocFloat32(d);
   row(name, 'firstNonFinite', '-', 4 * d, timeMs(() => ks.firstNonFinite(x)));
   row(name, 'momentumSignPack', '-', 8 * d, timeMs(() => ks.momentumSignPack(x, momentum, 0.9, packedOut, undefined, 0)));
   row(name, 'firstNonFinite + momentumSignPack (the two passes before)', '-', 12 * d, timeMs(() => {

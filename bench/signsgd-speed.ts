@@ -84,6 +84,7 @@ import { availableParallelism, loadavg } from 'node:os';
 import { fileURLToPath } from 'node:url';
 import { init, type Communicator } from '../lib/index.js';
 import { jsKernels, kernels, nativeLoad } from '../lib/kernels/index.js';
+import { allocFloat32, allocUint32, hugePageStatus } from '../lib/kernels/huge-pages.js';
 import { majorityVote } from '../lib/compress/majority-vote.js';
 import { Signum } from '../lib/compress/signum.js';
 import { packedWords } from '../lib/compress/sign.js';
@@ -211,10 +212,13 @@ async function worker(): Promise<void> {
   gradF32Registered.set(grad);
   const params = new Float32Array(d);
   const signum = new Signum(d, { lr, beta: 0.9, rank: comm.rank });
-  // f32 SGD with momentum: its own gradient buffer, parameters and the two momentum buffers.
+  // f32 SGD with momentum: its own gradient buffer, parameters and the two momentum buffers. The
+  // momentum is optimizer state, allocated as Signum allocates its own (allocFloat32: huge pages
+  // where offered), so that the extra column compares like with like; the gradients and the
+  // parameters of every variant stand for the user's tensors and stay ordinary arrays.
   const gradF32Momentum = grad.slice();
   const paramsF32Momentum = new Float32Array(d);
-  const f32Momentum = { current: new Float32Array(d), spare: new Float32Array(d), signs: new Uint32Array(packedWords(d)) };
+  const f32Momentum = { current: allocFloat32(d), spare: allocFloat32(d), signs: allocUint32(packedWords(d)) };
   // signum-allgather-chunked: its own state, word-aligned chunks, a vote scratch per chunk.
   const chunkCount = intArg('signsgd-speed', 'chunks', args.chunks, 2, 1);
   const chunked = ((): ChunkedState => {
@@ -227,7 +231,8 @@ async function worker(): Promise<void> {
       const hi = Math.min(d, 32 * whi);
       chunks.push({ lo, hi, wlo, whi, scratch: new SignVoteScratch(comm.size, hi - lo) });
     }
-    return { chunks, current: new Float32Array(d), spare: new Float32Array(d), params: new Float32Array(d), signs: new Uint32Array(words), vote: new Uint32Array(words) };
+    // The state Signum would own in library memory (huge pages where offered), the parameters plain.
+    return { chunks, current: allocFloat32(d), spare: allocFloat32(d), params: new Float32Array(d), signs: allocUint32(words), vote: allocUint32(words) };
   })();
   const packScratch = new Uint32Array(packedWords(d));
   const scratch = new Map<Variant, SignVoteScratch>();
@@ -545,9 +550,11 @@ async function launch(): Promise<void> {
   /** The median / best cell of a figure, '-' for the overlapped variant's exchange figures. */
   const pair = (v: Variant, xs: number[]): string => (isOverlapped(v) ? '-' : `${ms(median(xs))} / ${ms(Math.min(...xs))}`);
   const ratioOf = (v: Variant, f32: number[], mine: number[]): string => (isOverlapped(v) ? '-' : ratio(f32, mine));
+  const hugeStatus = hugePageStatus();
   const lines = [
     `# ${started.toISOString()}: d = ${d} (${((4 * d) / 1e6).toFixed(0)} MB of float32), ${ranks} ranks on 127.0.0.1 ` +
-      `(transport ${process.env.ZCOLL_TRANSPORT || 'default'}), ${cores} cores, ${reps} reps after a warm-up, kernels ${kernelName}, node ${process.version}`,
+      `(transport ${process.env.ZCOLL_TRANSPORT || 'default'}), ${cores} cores, ${reps} reps after a warm-up, kernels ${kernelName}, node ${process.version}, ` +
+      `huge pages for library-owned buffers: ${hugeStatus.advising ? `yes (THP ${hugeStatus.mode})` : `no (${hugeStatus.reason ?? ''})`}`,
     `# load average (1, 5, 15 min): ${loadBefore} before, ${loadAfter} after; 1-min load ${during} during the run; ${(wallMs / 1000).toFixed(0)} s`,
     `# ${others}`,
     '| variant | step ms median / best | comm ms median / best | exchange ms median / best | local ms median | local passes ms median: signs / apply (slowest rank) | comm, per-rank call, ms median / best | MB sent per rank per step | MB received per rank per step | page faults per rank per step (median) | CPU ms of all ranks per step (median), share of the cores | step speed-up vs f32 (median / best) | comm speed-up | exchange speed-up | step speed-up vs f32-registered | comm speed-up | exchange speed-up |' +

@@ -43,6 +43,7 @@ export { scheduleHash } from './schedule/hash.js';
 
 // Kernels (native when built, JS otherwise).
 export { kernels, kernelsByName, nativeKernelsAvailable, nativeLoad, type Kernels, type NativeLoadStatus } from './kernels/index.js';
+export { allocTypedArray, allocFloat32, hugePageStatus, type HugePageStatus, type TransparentHugePageMode } from './kernels/huge-pages.js';
 
 // signSGD / Signum with majority vote.
 export { packSigns, unpackSigns, packedWords } from './compress/sign.js';

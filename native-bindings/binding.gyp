@@ -1,7 +1,7 @@
 {
   # zcoll's optional N-API addon: numeric kernels (src/elementwise.cc, sign_vote.cc, signum_passes.cc,
   # distances.cc, select_kth.cc, top_k.cc, bgmd_passes.cc behind src/addon.cc), POSIX shared memory (src/shm.cc,
-  # src/shm_reserve.cc) and futex wait/wake (src/futex.cc).
+  # src/shm_reserve.cc), futex wait/wake (src/futex.cc) and huge-page advice (src/huge_pages.cc).
   # Flags: -O3 with portable code generation only. No -march: the AVX2 variants are chosen at run
   # time (target_clones / CPUID), so the binary runs on any x86-64 CPU. -ffp-contract=off forbids
   # fused multiply-add so float results stay identical to the JS kernels.
@@ -19,7 +19,8 @@
         "src/bgmd_passes.cc",
         "src/shm.cc",
         "src/shm_reserve.cc",
-        "src/futex.cc"
+        "src/futex.cc",
+        "src/huge_pages.cc"
       ],
       # node-addon-api's headers directly (not its gyp target, whose generated makefiles would land
       # in native-bindings/node_modules/), with its no-exceptions mode.

@@ -40,6 +40,7 @@
 import type { Communicator } from '../comm/communicator.js';
 import { ZcollError } from '../errors.js';
 import { kernels } from '../kernels/index.js';
+import { allocTypedArray, allocUint32 } from '../kernels/huge-pages.js';
 import { majorityVote, tieCoinKey, tieCoinWord, TIE_RULES, type TieRule } from './majority-vote.js';
 import { packedWords } from './sign.js';
 import { isNoSharedMemorySpace } from '../transport/shm-region.js';
@@ -137,7 +138,7 @@ export class SignVoteScratch {
     this.vote = asUint32(this.voteWords.subarray(0, words));
     // Padded, so that signs packed here are 'reduce''s all-to-all input as they lie (the padding stays 0).
     if (this.comm !== undefined) this.signsPadded = this.sendBuffer(padded);
-    this.ties = new Uint32Array(words);
+    this.ties = allocUint32(words);
     this.peers = new Array<Int32Array | undefined>(ranks).fill(undefined);
   }
 
@@ -152,7 +153,7 @@ export class SignVoteScratch {
 
   /** 'reduce': the signs padded to M·K words, `signs` at their head (zero padding, never written). */
   paddedSigns(): Uint32Array {
-    this.signsPadded ??= new Int32Array(Math.max(packedWords(this.d), this.ranks * reduceChunkWords(this.d, this.ranks)));
+    this.signsPadded ??= allocInt32(Math.max(packedWords(this.d), this.ranks * reduceChunkWords(this.d, this.ranks)));
     return asUint32(this.signsPadded);
   }
 
@@ -187,7 +188,7 @@ export class SignVoteScratch {
    */
   messages(self: number, receiving: boolean): Array<Int32Array | undefined> {
     const words = this.vote.length;
-    return this.peers.map((b, r) => (r === self || !receiving ? undefined : (this.peers[r] = b ?? new Int32Array(words))));
+    return this.peers.map((b, r) => (r === self || !receiving ? undefined : (this.peers[r] = b ?? allocInt32(words))));
   }
 
   tieScratch(): Uint32Array {
@@ -200,7 +201,7 @@ export class SignVoteScratch {
    * registered: this rank's chunk is sent from it).
    */
   reduceBuffers(): { chunks: Int32Array; gathered: Int32Array } {
-    this.chunks ??= new Int32Array(this.ranks * reduceChunkWords(this.d, this.ranks));
+    this.chunks ??= allocInt32(this.ranks * reduceChunkWords(this.d, this.ranks));
     return { chunks: this.chunks, gathered: this.voteWords };
   }
 
@@ -209,14 +210,14 @@ export class SignVoteScratch {
    * (or when /dev/shm has no room for it) a plain one.
    */
   private sendBuffer(words: number): Int32Array {
-    if (this.comm === undefined || words === 0) return new Int32Array(words);
+    if (this.comm === undefined || words === 0) return allocInt32(words);
     try {
       const b = this.comm.allocBuffer('int32', words) as Int32Array;
       this.allocated.push(b);
       return b;
     } catch (e) {
       // A full /dev/shm is a deployment fact, not a bug: the vote works the same from plain memory.
-      if (isNoSharedMemorySpace(e)) return new Int32Array(words);
+      if (isNoSharedMemorySpace(e)) return allocInt32(words);
       throw e;
     }
   }
@@ -244,6 +245,11 @@ export class SignVoteScratch {
 export function defaultVoteMode(ranks: number, byzantine: boolean, d = 2 ** 20, oneHost = false): SignVoteMode {
   if (byzantine || ranks < 3 || d < 2 ** 20 || oneHost) return 'allgather';
   return 'reduce';
+}
+
+/** Kept buffers go in huge pages where offered (kernels/huge-pages.ts): the vote streams through them every step. */
+function allocInt32(words: number): Int32Array {
+  return allocTypedArray('int32', words) as Int32Array;
 }
 
 function asInt32(words: Uint32Array): Int32Array {

@@ -60,6 +60,8 @@ interface NativeAddon {
   futexWake?(buffer: ArrayBuffer, byteOffset: number): number;
   /** Linux only (futex.cc): sched_yield, for ranks that busy-poll on a host with more ranks than cores. */
   schedYield?(): void;
+  /** Linux only (huge_pages.cc): madvise(MADV_HUGEPAGE) on the buffer's 2 MiB-aligned interior; returns the bytes advised. */
+  adviseHugePages?(buffer: ArrayBuffer): number;
 }
 
 export type FutexWaitResult = 'woken' | 'timeout' | 'interrupted';
@@ -364,6 +366,14 @@ export function schedYield(): (() => void) | undefined {
   const y = addon?.schedYield;
   return y === undefined ? undefined : y.bind(addon);
 }
+
+/**
+ * madvise(MADV_HUGEPAGE) on the 2 MiB-aligned interior of a buffer nothing has written yet (returns
+ * the bytes advised; throws with the errno's code when madvise refuses), or undefined when the addon
+ * lacks it (not loaded, not Linux, or built before huge_pages.cc). Used by huge-pages.ts only.
+ */
+export const adviseHugePagesNative: ((buffer: ArrayBuffer) => number) | undefined =
+  addon?.adviseHugePages === undefined ? undefined : addon.adviseHugePages.bind(addon);
 
 /** Removes the name (live mappings stay valid). Returns false when it did not exist. */
 export function shmUnlink(name: string): boolean {

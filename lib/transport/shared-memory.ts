@@ -10,7 +10,8 @@
  * collective (attachPeers), stop sending it shared-memory references, so every pair agrees on its
  * transport without a message about it. Under 'shm' it is an ECONFIG error.
  */
-import { allocArray, type DType, type NumericArray } from '../dtype.js';
+import { type DType, type NumericArray } from '../dtype.js';
+import { allocTypedArray } from '../kernels/huge-pages.js';
 import { debug } from '../debug.js';
 import { ZcollError } from '../errors.js';
 import { onProcessExit } from '../process/exit-cleanup.js';
@@ -107,7 +108,8 @@ export class SharedMemory {
    * /dev/shm cannot hold one (warned once; an ECONFIG error when transport 'shm' was demanded).
    */
   allocate(dtype: DType, count: number): NumericArray {
-    if (this.attached && !this.region.hasLanes) return allocArray(dtype, count);
+    // Ordinary memory (kept by the caller like a registered buffer) in huge pages where offered.
+    if (this.attached && !this.region.hasLanes) return allocTypedArray(dtype, count);
     try {
       return this.arenas.allocate(dtype, count);
     } catch (e) {
@@ -115,10 +117,10 @@ export class SharedMemory {
       if (isNoSharedMemorySpace(e)) {
         if (this.choice === 'shm') throw e;
         warnOnce('buffer', `zcoll: rank ${this.rank}: allocBuffer(${dtype}, ${count}) does not fit in shared memory, using ordinary memory (for later ones that do not fit too, without this warning): ${e.message.replace(/^ECONFIG: \[[^\]]*\] /, '')}`);
-        return allocArray(dtype, count);
+        return allocTypedArray(dtype, count);
       }
       debug('info', () => `rank ${this.rank}: allocBuffer(${dtype}, ${count}) in shared memory failed (${(e as Error).message}); using ordinary memory`);
-      return allocArray(dtype, count);
+      return allocTypedArray(dtype, count);
     }
   }
 

@@ -4,7 +4,8 @@
  * this host when there is any. The op engine sees only what it needs: a sender, a sink it gives the
  * inbox, and the busy-poll hooks of the mailboxes.
  */
-import { allocArray, type DType, type NumericArray } from '../dtype.js';
+import { type DType, type NumericArray } from '../dtype.js';
+import { allocTypedArray } from '../kernels/huge-pages.js';
 import { Inbox, type DropStats, type FrameSink } from './inbox.js';
 import type { Link } from './link.js';
 import { Outbox } from './outbox.js';
@@ -104,7 +105,8 @@ export class Transport {
 
   /** A registered buffer when this rank shares memory with a peer, else an ordinary array. */
   allocate(dtype: DType, count: number): NumericArray {
-    return this.shared === undefined || count === 0 ? allocArray(dtype, count) : this.shared.allocate(dtype, count);
+    // Without shared memory: ordinary memory, in huge pages where offered (kernels/huge-pages.ts).
+    return this.shared === undefined || count === 0 ? allocTypedArray(dtype, count) : this.shared.allocate(dtype, count);
   }
 
   free(a: NumericArray): boolean {

@@ -13,6 +13,7 @@
 #include "kernels.h"
 #include "shm.h"
 #include "futex.h"
+#include "huge_pages.h"
 
 namespace zcoll {
 namespace {
@@ -785,6 +786,7 @@ Napi::Object Init(Napi::Env env, Napi::Object exports) {
   exports.Set("simdLevel", Napi::Function::New(env, SimdLevelFn, "simdLevel"));
   InitShm(env, exports);
   InitFutex(env, exports);
+  InitHugePages(env, exports);
   return exports;
 }
 

@@ -19,7 +19,7 @@ import {
 import { alie } from '../../lib/faults/attacks/alie.js';
 import { ByzantineSet } from '../../lib/faults/attacks/byzantine-set.js';
 import { Prng } from '../../lib/prng.js';
-import { flattenGradients } from '../../lib/train/gradient-layout.js';
+import { flattenGradients, flattenVariables } from '../../lib/train/gradient-layout.js';
 import { quietPort } from '../helpers/ranks.js';
 
 const layoutOfSizes = (sizes: number[]): GradientLayout => {
@@ -173,4 +173,19 @@ t.test('flattenGradients into a reused buffer: layout order, zeros for a variabl
   t.same(Array.from(await flattenGradients(step2, layout, 0)), Array.from(into), 'same as a fresh array');
   await t.rejects(flattenGradients(step2, layout, 0, new Float32Array(3)), { code: 'EINVAL' });
   tf.dispose([...Object.values(step1), ...Object.values(step2)]);
+});
+
+t.test('flattenVariables into a kept buffer: layout order, the same array back, a wrong length refused', async (t) => {
+  const vars: tf.Variable[] = [tf.variable(tf.tensor1d([1, 2, 3]), true, 'fv0'), tf.variable(tf.tensor2d([[4, 5], [6, 7]]), true, 'fv1')];
+  const layout = layoutOf(vars);
+  const into = new Float32Array(layout.total).fill(-9);
+  const got = await flattenVariables(vars, layout, into);
+  t.equal(got, into, 'the buffer given is filled, no new array');
+  t.same(Array.from(into), [1, 2, 3, 4, 5, 6, 7]);
+  vars[0].assign(tf.tensor1d([-1, -2, -3]));
+  await flattenVariables(vars, layout, into);
+  t.same(Array.from(into), [-1, -2, -3, 4, 5, 6, 7], 'the next step overwrites every element');
+  t.same(Array.from(await flattenVariables(vars, layout)), Array.from(into), 'same as a fresh array');
+  await t.rejects(flattenVariables(vars, layout, new Float32Array(6), 2), { code: 'EINVAL', message: /flattenVariables: 'into' holds 6 elements, the layout 7/ });
+  tf.dispose(vars);
 });

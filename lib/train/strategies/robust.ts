@@ -12,6 +12,7 @@
  * aggregation reads each row once instead of three passes over g and the n x d memory.
  */
 import { ZcollError } from '../../errors.js';
+import { allocFloat32 } from '../../kernels/huge-pages.js';
 import { Bgmd, type BgmdOptions, type BgmdReport } from '../../robust/bgmd.js';
 import { BgmdResidual } from '../../robust/bgmd-residual.js';
 import { aggregate, isAggregatorName, AGGREGATOR_NAMES, type AggregationReport, type AggregatorName, type AggregatorOptionsByName } from '../../robust/aggregator.js';
@@ -87,7 +88,7 @@ export class RobustStrategy implements Strategy {
     // A malformed row (wrong length) becomes an empty row: the aggregators count it invalid, as Byzantine.
     const d = s.layout.total;
     if (this.into === undefined || this.into.length !== s.comm.size || this.into.some((a) => a !== undefined && a.length !== d)) {
-      this.into = Array.from({ length: s.comm.size }, (_, r) => (r === s.comm.rank ? undefined : new Float32Array(d)));
+      this.into = Array.from({ length: s.comm.size }, (_, r) => (r === s.comm.rank ? undefined : allocFloat32(d)));
     }
     const into = this.into;
     const gather = async (own: Float32Array): Promise<Float32Array[]> => (await directAllGather(s.comm, own, s.timeoutMs, into)).map((r) => r ?? new Float32Array(0));

@@ -17,8 +17,8 @@
  *               EMISMATCH).
  * Signum is the optimizer: no inner tf.Optimizer is used. Local work per step: Signum's two kernel
  * passes (check + momentum + pack; update from the packed vote: 20d bytes of memory traffic), and
- * the vote's buffers are kept between steps (SignVoteScratch), so a step allocates nothing of size d
- * besides the parameters' flat copy; the buffers the vote sends (signs, vote) are
+ * the vote's buffers (SignVoteScratch) and the parameters' flat copy are kept between steps, so a step
+ * allocates nothing of size d; the buffers the vote sends (signs, vote) are
  * registered with the communicator when it has shared memory, so same-host peers read them in place.
  */
 import { Signum, type SignumOptions } from '../../compress/signum.js';
@@ -27,6 +27,7 @@ import { signVote, SignVoteScratch } from '../../compress/vote-modes.js';
 import { SIGN_VOTE_MODES, type SignVoteMode } from '../../compress/wire-bytes.js';
 import { assignVariables, flattenVariables } from '../gradient-layout.js';
 import { ZcollError } from '../../errors.js';
+import { allocFloat32 } from '../../kernels/huge-pages.js';
 import { decodeArray, encodeArray } from '../state-codec.js';
 import type { Strategy, StrategyLoadContext, StrategyOutcome, StrategyState, StrategyStep } from './strategy.js';
 
@@ -46,6 +47,8 @@ export class SignumStrategy implements Strategy {
   private signum: Signum | undefined;
   private previousVote: Uint32Array | undefined;
   private scratch: SignVoteScratch | undefined;
+  /** The parameters' flat copy, kept between steps (allocFloat32: huge pages where offered). */
+  private paramsFlat: Float32Array | undefined;
   /** Ranks whose packet was malformed at the last step (left out of the vote). */
   invalidVotes = 0;
 
@@ -100,7 +103,10 @@ export class SignumStrategy implements Strategy {
       if (this.scratch?.comm !== undefined && this.scratch.usable) this.scratch.release();
       this.scratch = new SignVoteScratch(s.comm.size, d, { comm: s.comm });
     }
-    const params = await flattenVariables(s.variables, s.layout);
+    // Into a kept buffer: a fresh one of d floats each step cost 48 ms of wall time at d = 25M in
+    // page faults and collection, against 6-7 ms for the copy itself (bench/results/signsgd.md).
+    if (this.paramsFlat?.length !== d) this.paramsFlat = allocFloat32(d);
+    const params = await flattenVariables(s.variables, s.layout, this.paramsFlat, s.comm.rank);
     // Packed straight into the scratch's registered buffer: same-host peers read it in place.
     const signs = this.signum.signs(s.grad, params, this.scratch.signs);
     const mode = this.options.voteMode ?? 'allgather';
