@@ -20,6 +20,8 @@ import type { TraceEvent } from './options.js';
 import type { Poller } from './poller.js';
 import { phaseClock } from '../phase-clock.js';
 
+const ignore = (): void => undefined;
+
 /** Longest a run of collectives started in their callers' stacks may hold the event loop (op-queue loopTurned). */
 const LOOP_HOLD_MS = 1;
 /** A peer can be ahead by a few collectives, not by thousands: farther means a forged or foreign frame. */
@@ -115,7 +117,7 @@ export class OpQueue implements OpHost {
 
   /** A settled promise once every queued op has settled. */
   drained(): Promise<unknown> {
-    return this.tail;
+    return this.tail.then(ignore, ignore);
   }
 
   close(): void {
@@ -155,38 +157,53 @@ export class OpQueue implements OpHost {
     this.assertUsable(desc.op);
     const seq = this.nextSeq++;
     const spin = this.p.poller.spins(desc.dtype, desc.count);
-    const run = (): Promise<R> => {
-      phaseClock?.('queued');
-      try {
-        this.assertUsable(desc.op);
-        if (seq > 0) this.p.hooks.attachShared?.(); // seq 0 is init's own barrier: peers' regions may not exist before it
-        // As early as possible: peers that send their first frames now find the mailbox open.
-        if (spin) this.p.poller.open();
-      } catch (e) {
-        this.inFlightCount--;
-        return Promise.reject(e);
-      }
-      // An input that cannot be read (a tensor whose download failed) fails the op on every rank
-      // in its turn: skipping it would leave this rank one sequence number behind its peers.
-      let prepared: Promise<Protocol> | Protocol;
-      try {
-        prepared = prepare();
-      } catch (e) {
-        prepared = unreadable(desc, e);
-      }
-      if (typeof prepared === 'function') return this.begin(seq, desc, timeoutMs, spin, prepared, finish);
-      return prepared.then(
-        (start) => this.begin(seq, desc, timeoutMs, spin, start, finish),
-        (e: unknown) => this.begin(seq, desc, timeoutMs, spin, unreadable(desc, e), finish),
-      );
-    };
     this.inFlightCount++;
     let p: Promise<R>;
+    if (this.inFlightCount === 1 && this.loopTurned()) {
+      // Started in the caller's stack: the op's own promise, settled by the call that ends the op
+      // (its rejection is marked handled there; op-context.ts fail).
+      p = this.startOp(seq, desc, timeoutMs, spin, prepare, finish);
+      this.tail = p;
+      return p;
+    }
+    const run = (): Promise<R> => this.startOp(seq, desc, timeoutMs, spin, prepare, finish);
     if (this.inFlightCount > 1) p = this.tail.then(run, run);
-    else if (this.loopTurned()) p = run();
     else p = new Promise<void>((resolve) => setImmediate(resolve)).then(run); // the event loop first: see loopTurned
-    this.tail = p.catch(() => undefined);
+    // Marked handled: a caller that does not await a failed op must not end the process (as above).
+    p.catch(ignore);
+    this.tail = p;
     return p;
+  }
+
+  /** The op's turn: checks, opens the mailboxes, reads its input, and begins it (at once, or once its input is read). */
+  private startOp<R>(seq: number, desc: OpDescriptor, timeoutMs: number, spin: boolean, prepare: () => Promise<Protocol> | Protocol, finish: () => R | Promise<R>): Promise<R> {
+    phaseClock?.('queued');
+    try {
+      this.assertUsable(desc.op);
+      if (seq > 0) this.p.hooks.attachShared?.(); // seq 0 is init's own barrier: peers' regions may not exist before it
+      // As early as possible: peers that send their first frames now find the mailbox open.
+      if (spin) this.p.poller.open();
+    } catch (e) {
+      this.inFlightCount--;
+      const rejected = Promise.reject(e);
+      rejected.catch(ignore);
+      return rejected;
+    }
+    // An input that cannot be read (a tensor whose download failed) fails the op on every rank
+    // in its turn: skipping it would leave this rank one sequence number behind its peers.
+    let prepared: Promise<Protocol> | Protocol;
+    try {
+      prepared = prepare();
+    } catch (e) {
+      prepared = unreadable(desc, e);
+    }
+    if (typeof prepared === 'function') return this.begin(seq, desc, timeoutMs, spin, prepared, finish);
+    const later = prepared.then(
+      (start) => this.begin(seq, desc, timeoutMs, spin, start, finish),
+      (e: unknown) => this.begin(seq, desc, timeoutMs, spin, unreadable(desc, e), finish),
+    );
+    later.catch(ignore); // as the op's own promise: a failure the caller does not await ends nothing
+    return later;
   }
 
   /**
@@ -215,8 +232,7 @@ export class OpQueue implements OpHost {
   /** The op's turn: its context, its protocol started, its frames that came early, and the wait. */
   private begin<R>(seq: number, desc: OpDescriptor, timeoutMs: number, spin: boolean, start: Protocol, finish: () => R | Promise<R>): Promise<R> {
     phaseClock?.('prepared');
-    const startedAt = Date.now();
-    const ctx = new OpContext(this, seq, desc, timeoutMs);
+    const ctx = new OpContext(this, seq, desc, timeoutMs, finish);
     this.active = ctx;
     if (this.p.hooks.tracing?.() ?? this.p.hooks.trace !== undefined) this.traceOp(ctx);
     this.startedSeq = seq;
@@ -233,27 +249,26 @@ export class OpQueue implements OpHost {
       this.p.poller.wait(() => ctx.settled, spin, () => ctx.armDeadline());
       if (!spin) ctx.armDeadline();
     }
-    // Counted out of the queue as the op settles, before the caller's continuation runs: a call made
-    // there finds the queue empty and starts at once.
-    return ctx.done.then(
-      () => {
-        this.active = undefined;
-        this.inFlightCount--;
-        // Peers read registered buffers in place: the caller gets its buffer back only once every
-        // reference this op sent was consumed (normally already true: the schedule's own acks).
-        const held = this.p.hooks.returned?.(startedAt + timeoutMs, desc.op);
-        if (held === undefined) return finish();
-        return held.then(finish, (e: ZcollError) => {
-          this.poison(e);
-          throw e;
-        });
-      },
-      (e: unknown) => {
-        this.active = undefined;
-        this.inFlightCount--;
-        throw e;
-      },
-    );
+    // The op's promise settles in the call that ends it (ctx.complete or ctx.fail), which first
+    // counts it out of the queue (opSettled): a call made in the caller's continuation finds the
+    // queue empty and starts at once.
+    return ctx.done as Promise<R>;
+  }
+
+  /** OpHost: the op settled. It leaves the queue; a completed one first waits for its registered buffers. */
+  opSettled(ctx: OpContext, failed: boolean): Promise<void> | undefined {
+    this.active = undefined;
+    this.inFlightCount--;
+    if (ctx.traced) this.p.hooks.trace?.({ name: ctx.desc.op, cat: 'collective', ph: 'E', ts: performance.now() * 1000 });
+    if (failed) return undefined;
+    // Peers read registered buffers in place: the caller gets its buffer back only once every
+    // reference this op sent was consumed (normally already true: the schedule's own acks). The
+    // deadline is a Date.now() time: the op's start on the wall clock plus its timeout.
+    const held = this.p.hooks.returned?.(performance.timeOrigin + ctx.startedAt + ctx.timeoutMs, ctx.desc.op);
+    return held?.catch((e: ZcollError) => {
+      this.poison(e);
+      throw e;
+    });
   }
 
   private traceOp(ctx: OpContext): void {
@@ -261,8 +276,7 @@ export class OpQueue implements OpHost {
     if (trace === undefined) return;
     const d = ctx.desc;
     trace({ name: d.op, cat: 'collective', ph: 'B', ts: performance.now() * 1000, args: { seq: ctx.seq, dtype: d.dtype, count: d.count, redop: d.redop, root: d.root } });
-    const end = (): void => trace({ name: d.op, cat: 'collective', ph: 'E', ts: performance.now() * 1000 });
-    ctx.done.then(end, end);
+    ctx.traced = true;
   }
 
   /** Notices kept per sequence number are only useful near the current op. */

@@ -50,6 +50,13 @@ export interface ExecChannel {
   completed?(): void;
 }
 
+/** A frame's place in a schedule (the data header's fields the executor reads). */
+export interface SegmentAddress {
+  readonly transfer: number;
+  readonly segment: number;
+  readonly elements: number;
+}
+
 export interface Execution {
   /**
    * Feeds a frame of this collective; returns false if it was not expected (dropped by the caller).
@@ -57,6 +64,8 @@ export interface Execution {
    * only when it must wait for its turn in the reduction order.
    */
   onFrame(src: number, transfer: number, segment: number, payload: Frame | undefined, count: number): boolean;
+  /** onFrame with the frame's address as its header gives it (the op routes frames here without a closure). */
+  deliver(src: number, h: SegmentAddress, payload: Frame | undefined): boolean;
   /**
    * Releases the payloads still waiting for their turn (the op failed or was abandoned). Called once
    * the op is over: a completed execution then hands its state to the next op of its plan and size,
@@ -482,6 +491,10 @@ class Run implements Execution {
       payload?.release();
       this.markLanded(this.s.transfers[id], k, seg);
     }
+  }
+
+  deliver(src: number, h: SegmentAddress, payload: Frame | undefined): boolean {
+    return this.onFrame(src, h.transfer, h.segment, payload, h.elements);
   }
 
   onFrame(src: number, transfer: number, segment: number, payload: Frame | undefined, count: number): boolean {
