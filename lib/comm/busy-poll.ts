@@ -88,8 +88,10 @@ export interface SpinHooks {
 /** Awaited for a hop: an already settled promise, so a hop allocates no new one for the value. */
 const HOP: Promise<void> = Promise.resolve();
 
-export function spinUntil(done: () => boolean, budgetMs: number = SPIN_BUDGET_MS, hooks: SpinHooks = {}): void {
-  const start = performance.now();
+export function spinUntil(done: () => boolean, budgetMs: number = SPIN_BUDGET_MS, hooks: SpinHooks = {}, now?: number): void {
+  // `now`: the caller's fresh clock reading (a small op reads the clock once for its start, here and in its deadline).
+  const start = now ?? performance.now();
+  let firstSlice = true;
   const onTurn = hooks.onTurn;
   const yieldCpu = hooks.yieldCpu;
   // A slice hops through the microtask queue: what a frame sets off (the executor's next step, a send
@@ -103,7 +105,8 @@ export function spinUntil(done: () => boolean, budgetMs: number = SPIN_BUDGET_MS
   // drains nothing and its peer waits) every ~20 ms; 2 ranks, 8 B back to back, 25 000 ops: ~135
   // scavenges per rank, p99 76-442 us, mean 32-45 us against a median of 10-12 us.
   const slice = async (): Promise<boolean> => {
-    const end = performance.now() + SPIN_SLICE_MS;
+    const end = (firstSlice ? start : performance.now()) + SPIN_SLICE_MS;
+    firstSlice = false;
     let sinceFrame = 0;
     let idle = 0;
     for (;;) {
@@ -134,7 +137,8 @@ export function spinUntil(done: () => boolean, budgetMs: number = SPIN_BUDGET_MS
   };
   const turn = async (): Promise<void> => {
     if (done()) return hooks.onStop?.(true);
-    if (performance.now() < Math.max(start, hooks.lastProgress?.() ?? 0) + budgetMs) {
+    // The first turn is at the start: within the budget by definition (no clock or progress read).
+    if (firstSlice || performance.now() < Math.max(start, hooks.lastProgress?.() ?? 0) + budgetMs) {
       if (await slice()) return hooks.onStop?.(true);
       leave();
       setImmediate(turn);

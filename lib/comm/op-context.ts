@@ -92,12 +92,14 @@ export class OpContext {
     readonly timeoutMs: number,
     /** Makes the op's result once it completed (the caller's value, or a promise of it). */
     private readonly finish: () => unknown = ignore,
+    /** When the op began, when the caller has just read the clock (op-queue.ts loopTurned). */
+    startedAt: number = performance.now(),
   ) {
     this.done = new Promise<unknown>((resolve, reject) => {
       this.resolveFn = resolve;
       this.rejectFn = reject;
     });
-    this.startedAt = performance.now();
+    this.startedAt = startedAt;
   }
 
   /** When the op began (performance.now()): its deadline counts from here, whenever the timer is set. */
@@ -209,7 +211,8 @@ export class OpContext {
     this.complete();
   }
 
-  fail(err: ZcollError, tellPeers: boolean): void {
+  /** Fails the op; `tellPeers` (ExecChannel.fail passes none: a violation found while executing) sends every peer an abort. */
+  fail(err: ZcollError, tellPeers = true): void {
     if (this.settledFlag) return;
     this.settledFlag = true;
     if (this.timer !== undefined) clearTimeout(this.timer);

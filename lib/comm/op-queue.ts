@@ -162,7 +162,7 @@ export class OpQueue implements OpHost {
     if (this.inFlightCount === 1 && this.loopTurned()) {
       // Started in the caller's stack: the op's own promise, settled by the call that ends the op
       // (its rejection is marked handled there; op-context.ts fail).
-      p = this.startOp(seq, desc, timeoutMs, spin, prepare, finish);
+      p = this.startOp(seq, desc, timeoutMs, spin, prepare, finish, this.loopCheckedAt);
       this.tail = p;
       return p;
     }
@@ -176,7 +176,8 @@ export class OpQueue implements OpHost {
   }
 
   /** The op's turn: checks, opens the mailboxes, reads its input, and begins it (at once, or once its input is read). */
-  private startOp<R>(seq: number, desc: OpDescriptor, timeoutMs: number, spin: boolean, prepare: () => Promise<Protocol> | Protocol, finish: () => R | Promise<R>): Promise<R> {
+  /** `now`: performance.now() read just before (loopTurned), when the op starts in the caller's stack; its start time. */
+  private startOp<R>(seq: number, desc: OpDescriptor, timeoutMs: number, spin: boolean, prepare: () => Promise<Protocol> | Protocol, finish: () => R | Promise<R>, now?: number): Promise<R> {
     phaseClock?.('queued');
     try {
       this.assertUsable(desc.op);
@@ -197,7 +198,7 @@ export class OpQueue implements OpHost {
     } catch (e) {
       prepared = unreadable(desc, e);
     }
-    if (typeof prepared === 'function') return this.begin(seq, desc, timeoutMs, spin, prepared, finish);
+    if (typeof prepared === 'function') return this.begin(seq, desc, timeoutMs, spin, prepared, finish, now);
     const later = prepared.then(
       (start) => this.begin(seq, desc, timeoutMs, spin, start, finish),
       (e: unknown) => this.begin(seq, desc, timeoutMs, spin, unreadable(desc, e), finish),
@@ -216,6 +217,7 @@ export class OpQueue implements OpHost {
    */
   private loopTurned(): boolean {
     const now = performance.now();
+    this.loopCheckedAt = now;
     if (this.turnPending) return now - this.holdingSince <= LOOP_HOLD_MS;
     this.turnPending = true;
     this.holdingSince = now;
@@ -224,15 +226,17 @@ export class OpQueue implements OpHost {
   }
   /** A setImmediate is queued to mark the next turn; ops started at once since `holdingSince` hold the loop. */
   private turnPending = false;
+  /** When loopTurned last read the clock: the start of an op it lets start at once (one clock read per op, not three). */
+  private loopCheckedAt = 0;
   private holdingSince = 0;
   private readonly markTurn = (): void => {
     this.turnPending = false;
   };
 
   /** The op's turn: its context, its protocol started, its frames that came early, and the wait. */
-  private begin<R>(seq: number, desc: OpDescriptor, timeoutMs: number, spin: boolean, start: Protocol, finish: () => R | Promise<R>): Promise<R> {
+  private begin<R>(seq: number, desc: OpDescriptor, timeoutMs: number, spin: boolean, start: Protocol, finish: () => R | Promise<R>, now?: number): Promise<R> {
     phaseClock?.('prepared');
-    const ctx = new OpContext(this, seq, desc, timeoutMs, finish);
+    const ctx = new OpContext(this, seq, desc, timeoutMs, finish, now);
     this.active = ctx;
     if (this.p.hooks.tracing?.() ?? this.p.hooks.trace !== undefined) this.traceOp(ctx);
     this.startedSeq = seq;
@@ -246,7 +250,7 @@ export class OpQueue implements OpHost {
       this.early.replay(seq, (f) => void ctx.deliver(f.src, f.header, f.payload));
       // A spinning wait returns to the event loop only through its own turns, and arms the deadline
       // then (an op done before it never sets a timer); any other wait arms it now.
-      this.p.poller.wait(() => ctx.settled, spin, () => ctx.armDeadline());
+      this.p.poller.wait(() => ctx.settled, spin, () => ctx.armDeadline(), ctx.startedAt);
       if (!spin) ctx.armDeadline();
     }
     // The op's promise settles in the call that ends it (ctx.complete or ctx.fail), which first

@@ -19,8 +19,15 @@ export function segmentElemsOf(segmentBytes: number, elemBytes: number): number 
 }
 
 export function runSchedule(ctx: OpContext, schedule: Schedule, buffer: NumericArray, op: ElementwiseOp, segmentBytes: number, trace?: Trace): void {
+  const params = { schedule, buffer, op, segmentElems: segmentElemsOf(segmentBytes, BYTES_PER_ELEMENT[dtypeOf(buffer)]), kernels };
+  if (trace === undefined) {
+    // The op is the channel (it sends, fails and completes as ExecChannel asks), and the execution is
+    // the op's attached protocol: no channel object or closures per op.
+    ctx.attachProtocol(execute(params, ctx));
+    return;
+  }
   const exec = execute(
-    { schedule, buffer, op, segmentElems: segmentElemsOf(segmentBytes, BYTES_PER_ELEMENT[dtypeOf(buffer)]), kernels },
+    params,
     {
       rank: ctx.rank,
       send: (peer, x, s, payload, count, volatile) => {
@@ -39,10 +46,6 @@ export function runSchedule(ctx: OpContext, schedule: Schedule, buffer: NumericA
   // The execution is the op's attached protocol: it gets the op's frames, and is disposed as the op
   // settles (payloads kept for a later turn in the reduction order are released; a completed
   // execution hands its state to the next op of this schedule and size: execute.ts).
-  if (trace === undefined) {
-    ctx.attachProtocol(exec);
-    return;
-  }
   ctx.attachProtocol({
     deliver: (src, h, payload) => {
       const t0 = performance.now();
