@@ -247,7 +247,7 @@ export class OpQueue implements OpHost {
       ctx.fail(aborted, false);
     } else {
       start(ctx);
-      this.early.replay(seq, (f) => void ctx.deliver(f.src, f.header, f.payload));
+      if (this.early.holds(seq)) this.early.replay(seq, (f) => void ctx.deliver(f.src, f.header, f.payload));
       // A spinning wait returns to the event loop only through its own turns, and arms the deadline
       // then (an op done before it never sets a timer); any other wait arms it now.
       this.p.poller.wait(() => ctx.settled, spin, () => ctx.armDeadline(), ctx.startedAt);
