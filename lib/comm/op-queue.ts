@@ -21,6 +21,8 @@ import type { Poller } from './poller.js';
 import { phaseClock } from '../phase-clock.js';
 
 const ignore = (): void => undefined;
+/** A settled promise: a reaction on it runs at the next microtask checkpoint (op-queue inFlight). */
+const SETTLED: Promise<void> = Promise.resolve();
 
 /** Longest a run of collectives started in their callers' stacks may hold the event loop (op-queue loopTurned). */
 const LOOP_HOLD_MS = 1;
@@ -102,9 +104,19 @@ export class OpQueue implements OpHost {
     this.epoch = p.epoch;
   }
 
+  /**
+   * Collectives called and not settled, and those settled since the last microtask checkpoint: the
+   * caller of one that settled within its call (or its library wrapper, as signVote around its
+   * exchange) has not run its continuation yet and may still use the buffers. freeBuffer reads it.
+   */
   get inFlight(): number {
-    return this.inFlightCount;
+    return this.inFlightCount + this.settling;
   }
+  /** Ops settled whose caller's continuation has not run yet (settledTick is queued before it). */
+  private settling = 0;
+  private readonly settledTick = (): void => {
+    this.settling--;
+  };
 
   get poisoned(): ZcollError | undefined {
     return this.poisonErr;
@@ -263,6 +275,9 @@ export class OpQueue implements OpHost {
   opSettled(ctx: OpContext, failed: boolean): Promise<void> | undefined {
     this.active = undefined;
     this.inFlightCount--;
+    // Queued before the op's promise settles, so it runs before the caller's continuation (inFlight).
+    this.settling++;
+    void SETTLED.then(this.settledTick);
     if (ctx.traced) this.p.hooks.trace?.({ name: ctx.desc.op, cat: 'collective', ph: 'E', ts: performance.now() * 1000 });
     if (failed) return undefined;
     // Peers read registered buffers in place: the caller gets its buffer back only once every
