@@ -83,73 +83,105 @@ export interface SpinHooks {
  * Polls until `done()` is true or `budgetMs` has passed without progress (since the start, or since
  * `hooks.lastProgress()`). `done` is read synchronously between turns, so it must say whether the
  * wait is over without waiting for a promise. The first slice runs before this returns; the rest
- * between the event loop's other work.
+ * between the event loop's other work. `now`: the caller's fresh clock reading, the wait's start.
  */
-/** Awaited for a hop: an already settled promise, so a hop allocates no new one for the value. */
+export function spinUntil(done: () => boolean, budgetMs: number = SPIN_BUDGET_MS, hooks: SpinHooks = {}, now?: number): void {
+  new SpinWait(done, budgetMs, hooks, now ?? performance.now()).turn();
+}
+
+/**
+ * One wait (spinUntil). A slice hops through the microtask queue: what a frame sets off (a send over a
+ * socket that resolves, a recv's continuation) runs in promise continuations, which a loop that never
+ * hopped would hold back until the slice ends, and each hop lets every chain of them advance one step.
+ * Only a drain puts new work into that queue while a slice runs (no I/O callback or timer runs in
+ * it), so the slice hops on every turn for EAGER_HOP_TURNS turns after a frame was handed on (and
+ * after it began: the op's own sends), long enough for the chains a frame starts, and then only
+ * every IDLE_TURNS_PER_HOP empty turns.
+ * Garbage: a waiting rank's allocations are what its scavenges cost (1-3.5 ms each when a hop
+ * allocated ~1 GB/s: 2 ranks, 8 B back to back, p99 76-442 us against a median of 10-12 us). So the
+ * wait is one object whose methods are bound once, and a hop is a reaction on one settled promise: the
+ * async slice and turn it replaces allocated their closures, contexts and promises per wait (issue 17:
+ * ~2 KB of a small all-reduce's ~6.4 KB per op). Not queueMicrotask: Node wraps each callback in an
+ * async resource and a bound function (measured 358 ns and ~800 bytes per hop, against ~45 ns).
+ */
 const HOP: Promise<void> = Promise.resolve();
 
-export function spinUntil(done: () => boolean, budgetMs: number = SPIN_BUDGET_MS, hooks: SpinHooks = {}): void {
-  const start = performance.now();
-  const onTurn = hooks.onTurn;
-  const yieldCpu = hooks.yieldCpu;
-  // A slice hops through the microtask queue: what a frame sets off (the executor's next step, a send
-  // that resolves, the op settling) runs in promise continuations, which a loop that never awaited
-  // would hold back until the slice ends, and each hop lets every chain of them advance one step.
-  // Only a drain puts new work into that queue while a slice runs (no I/O callback or timer runs in
-  // it), so the slice hops on every turn for EAGER_HOP_TURNS turns after a frame was handed on (and
-  // after it began: the op's own sends), long enough for the chains a frame starts, and then only
-  // every IDLE_TURNS_PER_HOP empty turns. A hop allocates (the await's reaction and its job): hopping
-  // every 4th empty turn, a rank waiting made ~1 GB/s of garbage, a scavenge (1-3.5 ms, in which it
-  // drains nothing and its peer waits) every ~20 ms; 2 ranks, 8 B back to back, 25 000 ops: ~135
-  // scavenges per rank, p99 76-442 us, mean 32-45 us against a median of 10-12 us.
-  const slice = async (): Promise<boolean> => {
-    const end = performance.now() + SPIN_SLICE_MS;
-    let sinceFrame = 0;
-    let idle = 0;
+class SpinWait {
+  private firstSlice = true;
+  private left = false;
+  /** The slice in progress: when it ends, turns since the last frame, empty turns since the last hop. */
+  private end = 0;
+  private sinceFrame = 0;
+  private idle = 0;
+  private readonly resume = (): void => this.slice();
+  private readonly nextTurn = (): void => this.turn();
+
+  constructor(
+    private readonly done: () => boolean,
+    private readonly budgetMs: number,
+    private readonly hooks: SpinHooks,
+    private readonly start: number,
+  ) {}
+
+  turn(): void {
+    const hooks = this.hooks;
+    if (this.done()) return hooks.onStop?.(true);
+    // The first turn is at the start: within the budget by definition (no clock or progress read).
+    if (this.firstSlice || performance.now() < Math.max(this.start, hooks.lastProgress?.() ?? 0) + this.budgetMs) {
+      this.end = (this.firstSlice ? this.start : performance.now()) + SPIN_SLICE_MS;
+      this.firstSlice = false;
+      this.sinceFrame = 0;
+      this.idle = 0;
+      this.slice();
+      return;
+    }
+    this.leave();
+    // Past the budget: one drain, then asleep. Each sleep returns to the event loop before the
+    // next, so what woke it is handled there. A drain that handed on frames is not followed by a
+    // sleep: what they set off (the executor's next send) runs in promise continuations, which a
+    // synchronous futex wait would hold back for a whole sleep slice; the next event-loop turn comes
+    // after all of them, and the frames count as progress (the wait spins again).
+    const delivered = hooks.onTurn?.() ?? 0;
+    if (this.done()) return hooks.onStop?.(true);
+    if (delivered > 0 || hooks.sleep?.() === true) setImmediate(this.nextTurn);
+    else hooks.onStop?.(false);
+  }
+
+  /** Turns of the current slice until the wait is over, the slice's time is up, or a hop is due. */
+  private slice(): void {
+    const onTurn = this.hooks.onTurn;
+    const yieldCpu = this.hooks.yieldCpu;
     for (;;) {
       const delivered = onTurn?.() ?? 0;
-      if (done()) return true;
-      if (delivered > 0) sinceFrame = 0;
-      else if (++sinceFrame > EAGER_HOP_TURNS && ++idle < IDLE_TURNS_PER_HOP) {
+      if (this.done()) return this.hooks.onStop?.(true);
+      if (delivered > 0) this.sinceFrame = 0;
+      else if (++this.sinceFrame > EAGER_HOP_TURNS && ++this.idle < IDLE_TURNS_PER_HOP) {
         // A yield may give the core away for a whole scheduler slice (ms, when other processes
         // wait for it): the slice's clock is read after each, or 64 of them would hold the event
         // loop (and the sockets a flood comes in on) for 64 slices. Measured: a peer's flood of
         // 400 x 1 MiB aborts, read that late, grew honest ranks by 65-107 MiB (4-11 MiB read in time).
         if (yieldCpu !== undefined) {
           yieldCpu();
-          if (performance.now() >= end) return false;
+          if (performance.now() >= this.end) return this.sliceOver();
         }
         continue;
       }
-      idle = 0;
-      if (performance.now() >= end) return false;
-      await HOP;
-    }
-  };
-  let left = false;
-  const leave = (): void => {
-    if (left) return;
-    left = true;
-    hooks.leavingLoop?.();
-  };
-  const turn = async (): Promise<void> => {
-    if (done()) return hooks.onStop?.(true);
-    if (performance.now() < Math.max(start, hooks.lastProgress?.() ?? 0) + budgetMs) {
-      if (await slice()) return hooks.onStop?.(true);
-      leave();
-      setImmediate(turn);
+      this.idle = 0;
+      if (performance.now() >= this.end) return this.sliceOver();
+      HOP.then(this.resume);
       return;
     }
-    leave();
-    // Past the budget: one drain, then asleep. Each sleep returns to the event loop before the
-    // next, so what woke it is handled there. A drain that handed on frames is not followed by a
-    // sleep: what they set off (the executor's next send) runs in promise continuations, which a
-    // synchronous futex wait would hold back for a whole sleep slice; the next event-loop turn comes
-    // after all of them, and the frames count as progress (the wait spins again).
-    const delivered = onTurn?.() ?? 0;
-    if (done()) return hooks.onStop?.(true);
-    if (delivered > 0 || hooks.sleep?.() === true) setImmediate(turn);
-    else hooks.onStop?.(false);
-  };
-  void turn();
+  }
+
+  /** The slice's time is up: the event loop turns (sockets, timers), then the next turn. */
+  private sliceOver(): void {
+    this.leave();
+    setImmediate(this.nextTurn);
+  }
+
+  private leave(): void {
+    if (this.left) return;
+    this.left = true;
+    this.hooks.leavingLoop?.();
+  }
 }

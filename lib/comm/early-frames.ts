@@ -35,6 +35,11 @@ export class EarlyFrames {
     return true;
   }
 
+  /** Whether frames of collective `seq` are kept (asked first: most collectives have none, and replay takes a closure). */
+  holds(seq: number): boolean {
+    return this.bySeq.size > 0 && this.bySeq.has(seq);
+  }
+
   /**
    * Hands collective `seq`'s frames to `deliver`, in arrival order, and forgets them. Each payload
    * is lent to the call as a fresh delivery would be: kept by it, or released after it.

@@ -45,7 +45,24 @@ export interface OpHost {
   saidBye(peer: number): boolean;
   /** Called once when the op fails: poisons the communicator and tells the peers. */
   opFailed(op: OpContext, err: ZcollError, tellPeers: boolean): void;
+  /**
+   * Called once as the op settles (after opFailed when it failed), before its promise settles: the
+   * op leaves the queue. For a completed op, returns what must happen before its result is made (the
+   * peers' release of registered buffers), or undefined when nothing must.
+   */
+  opSettled(op: OpContext, failed: boolean): Promise<void> | undefined;
 }
+
+/** A protocol's state attached to its op: routed every frame, asked whom it waits on, disposed as the op settles. */
+export interface AttachedProtocol {
+  /** As a FrameHandler: the payload is lent for the call. */
+  deliver(src: number, header: DataHeader, payload: Frame | undefined): boolean;
+  waitingOn(): { peer: number; what: string } | undefined;
+  /** Called once, synchronously, as the op settles (completed or failed). */
+  dispose(): void;
+}
+
+const ignore = (): void => undefined;
 
 export function describeOp(d: OpDescriptor): string {
   const parts = [d.op, d.dtype === '' ? undefined : d.dtype, `count ${d.count}`, d.redop === '' ? undefined : `op ${d.redop}`, d.root >= 0 ? `root ${d.root}` : undefined, d.algorithm ? `algorithm ${d.algorithm}` : undefined];
@@ -55,30 +72,38 @@ export function describeOp(d: OpDescriptor): string {
 export class OpContext {
   private handler: FrameHandler | undefined;
   private waiting: (() => { peer: number; what: string } | undefined) | undefined;
+  private attached: AttachedProtocol | undefined;
   private timer: NodeJS.Timeout | undefined;
-  private resolveFn!: () => void;
-  private rejectFn!: (e: ZcollError) => void;
+  private resolveFn!: (value: unknown) => void;
+  private rejectFn!: (e: unknown) => void;
   private settledFlag = false;
   /** This rank told its peers it is stuck in this op; and it started its grace before naming ranks. */
   private announced = false;
   private graceStarted = false;
-  readonly done: Promise<void>;
+  /** The op's one promise: settled directly by the call that completes or fails the op, with `finish`'s result. */
+  readonly done: Promise<unknown>;
+  /** A trace event marks the op's end (op-queue.ts traceOp). */
+  traced = false;
 
   constructor(
     private readonly host: OpHost,
     readonly seq: number,
     readonly desc: OpDescriptor,
     readonly timeoutMs: number,
+    /** Makes the op's result once it completed (the caller's value, or a promise of it). */
+    private readonly finish: () => unknown = ignore,
+    /** When the op began, when the caller has just read the clock (op-queue.ts loopTurned). */
+    startedAt: number = performance.now(),
   ) {
-    this.done = new Promise<void>((resolve, reject) => {
+    this.done = new Promise<unknown>((resolve, reject) => {
       this.resolveFn = resolve;
       this.rejectFn = reject;
     });
-    this.startedAt = performance.now();
+    this.startedAt = startedAt;
   }
 
   /** When the op began (performance.now()): its deadline counts from here, whenever the timer is set. */
-  private readonly startedAt: number;
+  readonly startedAt: number;
 
   /**
    * Sets the deadline's timer, once. The op queue calls it when the op's wait first hands the event
@@ -113,6 +138,15 @@ export class OpContext {
     this.waiting = waitingOn;
   }
 
+  /**
+   * Attaches a protocol's state as one object (no closure per op): it gets every frame, answers
+   * whom it waits on, and is disposed as the op settles; at once when the op settled already.
+   */
+  attachProtocol(protocol: AttachedProtocol): void {
+    this.attached = protocol;
+    if (this.settledFlag) protocol.dispose();
+  }
+
   /** Routes a frame of this op's sequence number. Returns false when it was dropped. */
   deliver(src: number, h: DataHeader, payload: Frame | undefined): boolean {
     phaseClock?.('dispatched');
@@ -127,8 +161,9 @@ export class OpContext {
       this.fail(new ZcollError('EMISMATCH', `rank ${src} called ${describeOp(them)}; this rank called ${describeOp(d)}`, { ...this.ctx(src), details: { mine: d, theirs: them } }), true);
       return true;
     }
-    if (this.handler === undefined) return false;
-    const taken = this.handler(src, h, payload);
+    const attached = this.attached;
+    if (attached === undefined && this.handler === undefined) return false;
+    const taken = attached !== undefined ? attached.deliver(src, h, payload) : this.handler!(src, h, payload);
     phaseClock?.('reduced');
     return taken;
   }
@@ -145,19 +180,48 @@ export class OpContext {
     });
   }
 
+  /**
+   * The op completed: it leaves the queue and its promise resolves here, in this call (no microtask
+   * hop between the last frame and the caller's continuation; issue 17).
+   */
   complete(): void {
     phaseClock?.('settled');
     if (this.settledFlag) return;
     this.settledFlag = true;
-    clearTimeout(this.timer);
-    this.resolveFn();
+    if (this.timer !== undefined) clearTimeout(this.timer);
+    this.attached?.dispose();
+    const held = this.host.opSettled(this, false);
+    if (held !== undefined) {
+      this.done.catch(ignore); // as in fail
+      this.resolveFn(held.then(this.finish));
+      return;
+    }
+    let result: unknown;
+    try {
+      result = this.finish();
+    } catch (e) {
+      this.rejectFn(e);
+      return;
+    }
+    this.resolveFn(result);
   }
 
-  fail(err: ZcollError, tellPeers: boolean): void {
+  /** Executor channel (schedule/execute.ts ExecChannel): the execution completed. */
+  completed(): void {
+    this.complete();
+  }
+
+  /** Fails the op; `tellPeers` (ExecChannel.fail passes none: a violation found while executing) sends every peer an abort. */
+  fail(err: ZcollError, tellPeers = true): void {
     if (this.settledFlag) return;
     this.settledFlag = true;
-    clearTimeout(this.timer);
+    if (this.timer !== undefined) clearTimeout(this.timer);
+    this.attached?.dispose();
     this.host.opFailed(this, err, tellPeers);
+    this.host.opSettled(this, true);
+    // A caller that does not await a failed op must not end the process with an unhandled rejection
+    // (the error also poisons the communicator, so later calls report it).
+    this.done.catch(ignore);
     this.rejectFn(err);
   }
 
@@ -185,7 +249,7 @@ export class OpContext {
       this.timer = setTimeout(() => this.onTimeout(), Math.min(Math.max(this.timeoutMs / 2, 1000), 10_000));
       return;
     }
-    const w = this.waiting?.();
+    const w = this.attached !== undefined ? this.attached.waitingOn() : this.waiting?.();
     // The culprit first: the peer this rank itself waits on, when it said nothing; peers that closed
     // their communicator last (they are gone on purpose, not stopped).
     const rankOf = (r: number): number => (this.host.saidBye(r) ? 1 : r === w?.peer ? -1 : 0);

@@ -20,6 +20,10 @@ import type { TraceEvent } from './options.js';
 import type { Poller } from './poller.js';
 import { phaseClock } from '../phase-clock.js';
 
+const ignore = (): void => undefined;
+/** A settled promise: a reaction on it runs at the next microtask checkpoint (op-queue inFlight). */
+const SETTLED: Promise<void> = Promise.resolve();
+
 /** Longest a run of collectives started in their callers' stacks may hold the event loop (op-queue loopTurned). */
 const LOOP_HOLD_MS = 1;
 /** A peer can be ahead by a few collectives, not by thousands: farther means a forged or foreign frame. */
@@ -100,9 +104,19 @@ export class OpQueue implements OpHost {
     this.epoch = p.epoch;
   }
 
+  /**
+   * Collectives called and not settled, and those settled since the last microtask checkpoint: the
+   * caller of one that settled within its call (or its library wrapper, as signVote around its
+   * exchange) has not run its continuation yet and may still use the buffers. freeBuffer reads it.
+   */
   get inFlight(): number {
-    return this.inFlightCount;
+    return this.inFlightCount + this.settling;
   }
+  /** Ops settled whose caller's continuation has not run yet (settledTick is queued before it). */
+  private settling = 0;
+  private readonly settledTick = (): void => {
+    this.settling--;
+  };
 
   get poisoned(): ZcollError | undefined {
     return this.poisonErr;
@@ -115,7 +129,7 @@ export class OpQueue implements OpHost {
 
   /** A settled promise once every queued op has settled. */
   drained(): Promise<unknown> {
-    return this.tail;
+    return this.tail.then(ignore, ignore);
   }
 
   close(): void {
@@ -155,38 +169,54 @@ export class OpQueue implements OpHost {
     this.assertUsable(desc.op);
     const seq = this.nextSeq++;
     const spin = this.p.poller.spins(desc.dtype, desc.count);
-    const run = (): Promise<R> => {
-      phaseClock?.('queued');
-      try {
-        this.assertUsable(desc.op);
-        if (seq > 0) this.p.hooks.attachShared?.(); // seq 0 is init's own barrier: peers' regions may not exist before it
-        // As early as possible: peers that send their first frames now find the mailbox open.
-        if (spin) this.p.poller.open();
-      } catch (e) {
-        this.inFlightCount--;
-        return Promise.reject(e);
-      }
-      // An input that cannot be read (a tensor whose download failed) fails the op on every rank
-      // in its turn: skipping it would leave this rank one sequence number behind its peers.
-      let prepared: Promise<Protocol> | Protocol;
-      try {
-        prepared = prepare();
-      } catch (e) {
-        prepared = unreadable(desc, e);
-      }
-      if (typeof prepared === 'function') return this.begin(seq, desc, timeoutMs, spin, prepared, finish);
-      return prepared.then(
-        (start) => this.begin(seq, desc, timeoutMs, spin, start, finish),
-        (e: unknown) => this.begin(seq, desc, timeoutMs, spin, unreadable(desc, e), finish),
-      );
-    };
     this.inFlightCount++;
     let p: Promise<R>;
+    if (this.inFlightCount === 1 && this.loopTurned()) {
+      // Started in the caller's stack: the op's own promise, settled by the call that ends the op
+      // (its rejection is marked handled there; op-context.ts fail).
+      p = this.startOp(seq, desc, timeoutMs, spin, prepare, finish, this.loopCheckedAt);
+      this.tail = p;
+      return p;
+    }
+    const run = (): Promise<R> => this.startOp(seq, desc, timeoutMs, spin, prepare, finish);
     if (this.inFlightCount > 1) p = this.tail.then(run, run);
-    else if (this.loopTurned()) p = run();
     else p = new Promise<void>((resolve) => setImmediate(resolve)).then(run); // the event loop first: see loopTurned
-    this.tail = p.catch(() => undefined);
+    // Marked handled: a caller that does not await a failed op must not end the process (as above).
+    p.catch(ignore);
+    this.tail = p;
     return p;
+  }
+
+  /** The op's turn: checks, opens the mailboxes, reads its input, and begins it (at once, or once its input is read). */
+  /** `now`: performance.now() read just before (loopTurned), when the op starts in the caller's stack; its start time. */
+  private startOp<R>(seq: number, desc: OpDescriptor, timeoutMs: number, spin: boolean, prepare: () => Promise<Protocol> | Protocol, finish: () => R | Promise<R>, now?: number): Promise<R> {
+    phaseClock?.('queued');
+    try {
+      this.assertUsable(desc.op);
+      if (seq > 0) this.p.hooks.attachShared?.(); // seq 0 is init's own barrier: peers' regions may not exist before it
+      // As early as possible: peers that send their first frames now find the mailbox open.
+      if (spin) this.p.poller.open();
+    } catch (e) {
+      this.inFlightCount--;
+      const rejected = Promise.reject(e);
+      rejected.catch(ignore);
+      return rejected;
+    }
+    // An input that cannot be read (a tensor whose download failed) fails the op on every rank
+    // in its turn: skipping it would leave this rank one sequence number behind its peers.
+    let prepared: Promise<Protocol> | Protocol;
+    try {
+      prepared = prepare();
+    } catch (e) {
+      prepared = unreadable(desc, e);
+    }
+    if (typeof prepared === 'function') return this.begin(seq, desc, timeoutMs, spin, prepared, finish, now);
+    const later = prepared.then(
+      (start) => this.begin(seq, desc, timeoutMs, spin, start, finish),
+      (e: unknown) => this.begin(seq, desc, timeoutMs, spin, unreadable(desc, e), finish),
+    );
+    later.catch(ignore); // as the op's own promise: a failure the caller does not await ends nothing
+    return later;
   }
 
   /**
@@ -199,6 +229,7 @@ export class OpQueue implements OpHost {
    */
   private loopTurned(): boolean {
     const now = performance.now();
+    this.loopCheckedAt = now;
     if (this.turnPending) return now - this.holdingSince <= LOOP_HOLD_MS;
     this.turnPending = true;
     this.holdingSince = now;
@@ -207,16 +238,17 @@ export class OpQueue implements OpHost {
   }
   /** A setImmediate is queued to mark the next turn; ops started at once since `holdingSince` hold the loop. */
   private turnPending = false;
+  /** When loopTurned last read the clock: the start of an op it lets start at once (one clock read per op, not three). */
+  private loopCheckedAt = 0;
   private holdingSince = 0;
   private readonly markTurn = (): void => {
     this.turnPending = false;
   };
 
   /** The op's turn: its context, its protocol started, its frames that came early, and the wait. */
-  private begin<R>(seq: number, desc: OpDescriptor, timeoutMs: number, spin: boolean, start: Protocol, finish: () => R | Promise<R>): Promise<R> {
+  private begin<R>(seq: number, desc: OpDescriptor, timeoutMs: number, spin: boolean, start: Protocol, finish: () => R | Promise<R>, now?: number): Promise<R> {
     phaseClock?.('prepared');
-    const startedAt = Date.now();
-    const ctx = new OpContext(this, seq, desc, timeoutMs);
+    const ctx = new OpContext(this, seq, desc, timeoutMs, finish, now);
     this.active = ctx;
     if (this.p.hooks.tracing?.() ?? this.p.hooks.trace !== undefined) this.traceOp(ctx);
     this.startedSeq = seq;
@@ -227,33 +259,35 @@ export class OpQueue implements OpHost {
       ctx.fail(aborted, false);
     } else {
       start(ctx);
-      this.early.replay(seq, (f) => void ctx.deliver(f.src, f.header, f.payload));
+      if (this.early.holds(seq)) this.early.replay(seq, (f) => void ctx.deliver(f.src, f.header, f.payload));
       // A spinning wait returns to the event loop only through its own turns, and arms the deadline
       // then (an op done before it never sets a timer); any other wait arms it now.
-      this.p.poller.wait(() => ctx.settled, spin, () => ctx.armDeadline());
+      this.p.poller.wait(() => ctx.settled, spin, () => ctx.armDeadline(), ctx.startedAt);
       if (!spin) ctx.armDeadline();
     }
-    // Counted out of the queue as the op settles, before the caller's continuation runs: a call made
-    // there finds the queue empty and starts at once.
-    return ctx.done.then(
-      () => {
-        this.active = undefined;
-        this.inFlightCount--;
-        // Peers read registered buffers in place: the caller gets its buffer back only once every
-        // reference this op sent was consumed (normally already true: the schedule's own acks).
-        const held = this.p.hooks.returned?.(startedAt + timeoutMs, desc.op);
-        if (held === undefined) return finish();
-        return held.then(finish, (e: ZcollError) => {
-          this.poison(e);
-          throw e;
-        });
-      },
-      (e: unknown) => {
-        this.active = undefined;
-        this.inFlightCount--;
-        throw e;
-      },
-    );
+    // The op's promise settles in the call that ends it (ctx.complete or ctx.fail), which first
+    // counts it out of the queue (opSettled): a call made in the caller's continuation finds the
+    // queue empty and starts at once.
+    return ctx.done as Promise<R>;
+  }
+
+  /** OpHost: the op settled. It leaves the queue; a completed one first waits for its registered buffers. */
+  opSettled(ctx: OpContext, failed: boolean): Promise<void> | undefined {
+    this.active = undefined;
+    this.inFlightCount--;
+    // Queued before the op's promise settles, so it runs before the caller's continuation (inFlight).
+    this.settling++;
+    void SETTLED.then(this.settledTick);
+    if (ctx.traced) this.p.hooks.trace?.({ name: ctx.desc.op, cat: 'collective', ph: 'E', ts: performance.now() * 1000 });
+    if (failed) return undefined;
+    // Peers read registered buffers in place: the caller gets its buffer back only once every
+    // reference this op sent was consumed (normally already true: the schedule's own acks). The
+    // deadline is a Date.now() time: the op's start on the wall clock plus its timeout.
+    const held = this.p.hooks.returned?.(performance.timeOrigin + ctx.startedAt + ctx.timeoutMs, ctx.desc.op);
+    return held?.catch((e: ZcollError) => {
+      this.poison(e);
+      throw e;
+    });
   }
 
   private traceOp(ctx: OpContext): void {
@@ -261,8 +295,7 @@ export class OpQueue implements OpHost {
     if (trace === undefined) return;
     const d = ctx.desc;
     trace({ name: d.op, cat: 'collective', ph: 'B', ts: performance.now() * 1000, args: { seq: ctx.seq, dtype: d.dtype, count: d.count, redop: d.redop, root: d.root } });
-    const end = (): void => trace({ name: d.op, cat: 'collective', ph: 'E', ts: performance.now() * 1000 });
-    ctx.done.then(end, end);
+    ctx.traced = true;
   }
 
   /** Notices kept per sequence number are only useful near the current op. */

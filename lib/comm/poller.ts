@@ -57,8 +57,9 @@ export class Poller {
    * budget, closes them and drains once more, then waits on ZeroMQ asleep, or, when every rank is on
    * this host, asleep on the mailboxes where a peer's frame wakes it directly (`park`).
    * `leavingLoop` is called once before a polling wait first hands the event loop back unfinished.
+   * `now`: performance.now() as the caller just read it (the wait's start), to spare a clock read.
    */
-  wait(done: () => boolean, spins: boolean, leavingLoop?: () => void): void {
+  wait(done: () => boolean, spins: boolean, leavingLoop?: () => void, now?: number): void {
     const h = this.hooks;
     if (!spins) {
       if (this.spinning === 0) h.stopPolling?.();
@@ -76,6 +77,6 @@ export class Poller {
       yieldCpu: this.style === 'yield' ? this.yieldCpu : undefined,
       leavingLoop,
       onStop: this.onStop,
-    });
+    }, now);
   }
 }

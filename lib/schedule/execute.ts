@@ -50,6 +50,13 @@ export interface ExecChannel {
   completed?(): void;
 }
 
+/** A frame's place in a schedule (the data header's fields the executor reads). */
+export interface SegmentAddress {
+  readonly transfer: number;
+  readonly segment: number;
+  readonly elements: number;
+}
+
 export interface Execution {
   /**
    * Feeds a frame of this collective; returns false if it was not expected (dropped by the caller).
@@ -57,6 +64,8 @@ export interface Execution {
    * only when it must wait for its turn in the reduction order.
    */
   onFrame(src: number, transfer: number, segment: number, payload: Frame | undefined, count: number): boolean;
+  /** onFrame with the frame's address as its header gives it (the op routes frames here without a closure). */
+  deliver(src: number, h: SegmentAddress, payload: Frame | undefined): boolean;
   /**
    * Releases the payloads still waiting for their turn (the op failed or was abandoned). Called once
    * the op is over: a completed execution then hands its state to the next op of its plan and size,
@@ -65,7 +74,7 @@ export interface Execution {
   dispose(): void;
   /** The peer and transfer the execution waits on, for timeout messages. */
   waitingOn(): { peer: number; what: string } | undefined;
-  /** Resolves when every expected segment has landed and every send was queued. */
+  /** Resolves when every expected segment has landed and every send was queued (made when first asked for). */
   readonly done: Promise<void>;
 }
 
@@ -348,8 +357,9 @@ export function execute(p: ExecuteParams, ch: ExecChannel): Execution {
 
 /** One execution of a schedule on one rank (see the file's header). */
 class Run implements Execution {
-  readonly done: Promise<void>;
-  private resolveDone!: () => void;
+  /** Made only when asked for (tests): the op learns of completion through ch.completed, and a promise per op cost it. */
+  private donePromise: Promise<void> | undefined;
+  private resolveDone: (() => void) | undefined;
   private readonly s: Schedule;
   private readonly buffer: NumericArray;
   private readonly op: ElementwiseOp;
@@ -380,7 +390,6 @@ class Run implements Execution {
     this.st = takeState(this.layout, this);
     this.remainingIn = this.layout.segsIn;
     this.acksLeft = this.layout.acksAwaited;
-    this.done = new Promise<void>((resolve) => (this.resolveDone = resolve));
     const { outgoing } = this.plan;
     const { outBase } = this.layout;
     for (let k = 0; k < outgoing.length; k++) {
@@ -393,19 +402,22 @@ class Run implements Execution {
   private maybeDone(): void {
     if (!this.failed && !this.completed && this.remainingIn === 0 && this.sendsInFlight === 0 && this.acksLeft === 0) {
       this.completed = true;
-      this.resolveDone();
+      this.resolveDone?.();
       this.ch.completed?.();
     }
   }
 
-  /** Bound once per run, not per send (a closure per send was most of a small op's allocations). */
-  private readonly sendSettled = (): void => {
-    this.sendsInFlight--;
-    this.maybeDone();
-  };
-  private readonly sendFailed = (): void => {
-    this.failed = true; // the channel fails the op; nothing more to do here
-  };
+  get done(): Promise<void> {
+    this.donePromise ??= this.completed ? Promise.resolve() : new Promise<void>((resolve) => (this.resolveDone = resolve));
+    return this.donePromise;
+  }
+
+  /**
+   * Bound once per run that has a send in flight, not per send (a closure per send was most of a small
+   * op's allocations), and not at all when every send went into a mailbox (SENT).
+   */
+  private sendSettled: (() => void) | undefined;
+  private sendFailed: (() => void) | undefined;
 
   private sendSegment(t: Transfer, k: number, seg: number): void {
     const l = this.layout;
@@ -420,6 +432,13 @@ class Run implements Execution {
     const sent = this.ch.send(peer, transfer, seg, payload, count, volatile);
     if (sent === SENT) return; // already in the peer's mailbox: nothing to wait for (transport/sent.ts)
     this.sendsInFlight++;
+    this.sendSettled ??= (): void => {
+      this.sendsInFlight--;
+      this.maybeDone();
+    };
+    this.sendFailed ??= (): void => {
+      this.failed = true; // the channel fails the op; nothing more to do here
+    };
     sent.then(this.sendSettled, this.sendFailed);
   }
 
@@ -482,6 +501,10 @@ class Run implements Execution {
       payload?.release();
       this.markLanded(this.s.transfers[id], k, seg);
     }
+  }
+
+  deliver(src: number, h: SegmentAddress, payload: Frame | undefined): boolean {
+    return this.onFrame(src, h.transfer, h.segment, payload, h.elements);
   }
 
   onFrame(src: number, transfer: number, segment: number, payload: Frame | undefined, count: number): boolean {

@@ -35,8 +35,23 @@ export interface DropStats {
 }
 
 export class Inbox {
-  /** When the last frame arrived (performance.now()): a busy-poll goes on while frames keep coming. */
-  lastFrameAt = 0;
+  /** Frames arrived, and how many of them lastFrameAt() has seen. */
+  private framesIn = 0;
+  private framesSeen = 0;
+  private progressAt = 0;
+
+  /**
+   * When a frame last arrived (performance.now()), to within the gap between two calls: a busy-poll
+   * goes on while frames keep coming, and asks between its slices. Read there rather than stamped per
+   * frame (a clock read, ~50 ns, on every frame of a small op).
+   */
+  lastFrameAt(): number {
+    if (this.framesIn !== this.framesSeen) {
+      this.framesSeen = this.framesIn;
+      this.progressAt = performance.now();
+    }
+    return this.progressAt;
+  }
   private readonly onMail = (peer: number, head: Buffer, payload: Buffer | undefined): void => this.fromMailbox(peer, head, payload);
 
   constructor(
@@ -72,7 +87,7 @@ export class Inbox {
    */
   fromSocket(src: number, frames: Buffer[]): void {
     phaseClock?.('arrived');
-    this.lastFrameAt = performance.now();
+    this.framesIn++;
     const dropped = this.stats.droppedFrames;
     const h = this.decode(src, frames, 'connection');
     phaseClock?.('decoded');
@@ -87,7 +102,7 @@ export class Inbox {
   /** A message from `peer`'s mailbox lane: only collective and point-to-point frames travel there; the payload is valid during the call. */
   private fromMailbox(peer: number, head: Buffer, payload: Buffer | undefined): void {
     phaseClock?.('arrived');
-    this.lastFrameAt = performance.now();
+    this.framesIn++;
     const h = this.decode(peer, payload === undefined ? [head] : [head, payload], 'mailbox lane');
     phaseClock?.('decoded');
     if (h === undefined) return;

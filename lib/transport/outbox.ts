@@ -4,7 +4,7 @@
  * stragglers, replaced payloads for Byzantine ranks, crashes), so every collective and every
  * aggregator sees the same faults, and where bytes on the wire are counted.
  */
-import { encodeHeader, mailHeader, withShm, type Header } from './wire.js';
+import { encodeHeader, encodeHeaderTransient, mailHeader, withShm, type Header } from './wire.js';
 import type { Link } from './link.js';
 import { SHM_MIN_BYTES, type OutRegion, type SlotRef } from './shm-region.js';
 import type { SharedArenas } from './shm-arena.js';
@@ -85,14 +85,15 @@ export class Outbox {
     const tail = this.tails.get(peer);
     if (seam === undefined && (tail === undefined || tail.pending === 0)) {
       if (this.mailbox !== undefined && (header.kind === 'data' || header.kind === 'p2p') && (payload?.byteLength ?? 0) <= MAILBOX_MAX_PAYLOAD) {
-        const head = encodeHeader(header);
+        // Transient: the mailbox copies it at once; any other way gets its own copy below.
+        const head = encodeHeaderTransient(header);
         phaseClock?.('encoded');
         if (this.viaMailbox(link, peer, header, head, payload)) {
           phaseClock?.('sent');
           return SENT;
         }
         if (volatile && payload !== undefined) payload = copyOf(payload); // every other way reads it later
-        if (!this.viaShm(peer, header, payload)) return this.putEncoded(link, head, payload);
+        if (!this.viaShm(peer, header, payload)) return this.putEncoded(link, copyOf(head), payload);
       } else {
         if (volatile && payload !== undefined) payload = copyOf(payload);
         if (!this.viaShm(peer, header, payload)) return this.put(link, header, payload);

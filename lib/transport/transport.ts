@@ -97,7 +97,7 @@ export class Transport {
       startPolling: () => shared.mailbox.startPolling(),
       drain: () => this.inbox.drainMail(),
       stopPolling: () => this.inbox.stopPolling(),
-      lastFrameAt: () => this.inbox.lastFrameAt,
+      lastFrameAt: () => this.inbox.lastFrameAt(),
       ...(shared.mailbox.canSleep ? { park: () => shared.mailbox.sleep(PARK_SLICE_MICROS) } : {}),
       returned: (deadline, op) => (shared.arenas.outstanding ? shared.arenas.returned(deadline, op) : undefined),
     };

@@ -237,14 +237,29 @@ function positions(h: Header, version: unknown): unknown[] {
 }
 
 export function encodeHeader(h: Header): Buffer {
-  if (h.kind === 'data') {
-    if (h.shm === undefined && fitsFixed(h.sender, h.epoch, h.elements, h.segment) && isInt(h.transfer, INT32_MIN, INT32_MAX) && isInt(h.root, -1, INT32_MAX)) {
-      const fixed = encodeFixedData(h);
-      if (fixed !== undefined) return fixed;
-    }
-  } else if (h.kind === 'p2p' && fitsFixed(h.sender, h.epoch, h.elements, h.segment) && isInt(h.segments, 0, 0xffffffff) && isInt(h.tag, INT32_MIN, INT32_MAX)) return encodeFixedP2P(h);
+  const fixed = fixedFormOf(h);
+  if (fixed !== undefined) {
+    const b = Buffer.allocUnsafe(FIXED_HEADER_BYTES);
+    writeFixed(h as DataHeader | P2PHeader, fixed, writeViews.of(b), b.byteOffset);
+    return b;
+  }
   return packr.pack(positions(h, PROTOCOL_VERSION));
 }
+
+/**
+ * The header encoded for a sender that copies it at once (a shared-memory mailbox): a fixed header is
+ * written into one scratch buffer of this module, valid until the next call, instead of a fresh
+ * Buffer per frame (issue 17: a 48-byte pool slice and its Buffer object per small send). Any other
+ * header is a fresh Buffer as from encodeHeader. Whoever keeps the result copies it first.
+ */
+export function encodeHeaderTransient(h: Header): Uint8Array {
+  const fixed = fixedFormOf(h);
+  if (fixed === undefined) return packr.pack(positions(h, PROTOCOL_VERSION));
+  writeFixed(h as DataHeader | P2PHeader, fixed, SCRATCH_VIEW, 0);
+  return SCRATCH;
+}
+const SCRATCH = new Uint8Array(48);
+const SCRATCH_VIEW = new DataView(SCRATCH.buffer);
 
 // ------------------------------------------------------------------ the fixed form
 
@@ -294,45 +309,71 @@ function fitsFixed(sender: number, epoch: number, elements: number, segment: num
   return isInt(sender, 0, 0xffffffff) && isInt(epoch, 0, 0xffffffff) && isInt(elements, 0, 0xffffffff) && isInt(segment, 0, 0xffffffff);
 }
 
-/** The fixed form of a data header, or undefined when a name has no code or a value does not fit its field. */
-function encodeFixedData(h: DataHeader): Buffer | undefined {
-  const op = OP_CODES.get(h.op);
-  const redop = REDOP_CODES.get(h.redop);
-  const algorithm = h.algorithm === undefined ? NO_CODE : ALGORITHM_CODES.get(h.algorithm);
-  if (op === undefined || redop === undefined || algorithm === undefined) return undefined;
-  const b = fixedBase(0, h.dtype === '' ? NO_CODE : DTYPE_CODES[h.dtype], h.sender, h.seq, h.count, h.epoch, h.elements);
-  b.writeInt32LE(h.transfer, FIXED.transfer);
-  b.writeUInt32LE(h.segment, FIXED.segment);
-  b.writeInt32LE(h.root, FIXED.root);
-  b[FIXED.op] = op;
-  b[FIXED.redop] = redop;
-  b[FIXED.algorithm] = algorithm;
-  b[FIXED.reserved] = 0;
-  return b;
+/**
+ * Whether `h` has a fixed form: its kind ('data' or 'p2p'), and for data its op, redop and algorithm
+ * codes packed in one number (op | redop << 8 | algorithm << 16); undefined when a name has no code or
+ * a value does not fit its field (that header goes as msgpack).
+ */
+function fixedFormOf(h: Header): number | undefined {
+  if (h.kind === 'data') {
+    if (h.shm !== undefined || !fitsFixed(h.sender, h.epoch, h.elements, h.segment) || !isInt(h.transfer, INT32_MIN, INT32_MAX) || !isInt(h.root, -1, INT32_MAX)) return undefined;
+    const op = OP_CODES.get(h.op);
+    const redop = REDOP_CODES.get(h.redop);
+    const algorithm = h.algorithm === undefined ? NO_CODE : ALGORITHM_CODES.get(h.algorithm);
+    if (op === undefined || redop === undefined || algorithm === undefined) return undefined;
+    return op | (redop << 8) | (algorithm << 16);
+  }
+  if (h.kind === 'p2p' && fitsFixed(h.sender, h.epoch, h.elements, h.segment) && isInt(h.segments, 0, 0xffffffff) && isInt(h.tag, INT32_MIN, INT32_MAX)) return 0;
+  return undefined;
 }
 
-function encodeFixedP2P(h: P2PHeader): Buffer {
-  const b = fixedBase(1, DTYPE_CODES[h.dtype], h.sender, h.seq, h.count, h.epoch, h.elements);
-  b.writeInt32LE(h.tag, FIXED.tag);
-  b.writeUInt32LE(h.segments, FIXED.segments);
-  b.writeUInt32LE(h.segment, FIXED.p2pSegment);
-  b.writeUInt32LE(0, FIXED.op);
-  return b;
+/**
+ * One DataView per ArrayBuffer written or read, kept while the next header lies in the same one (Node's
+ * buffer pool hands out ~170 headers from one 8 KiB slab; a peer's mailbox region is one buffer): a
+ * DataView's little-endian stores and loads are what Buffer's writeXxxLE/readXxxLE cost several times.
+ */
+class ViewCache {
+  private buffer: ArrayBufferLike | undefined;
+  private view: DataView | undefined;
+  of(b: Uint8Array): DataView {
+    if (b.buffer !== this.buffer || this.view === undefined) {
+      this.buffer = b.buffer;
+      this.view = new DataView(b.buffer);
+    }
+    return this.view;
+  }
 }
+/** Two caches: headers encoded (the pool's slabs) and headers decoded (peers' regions, ZeroMQ messages) alternate. */
+const writeViews = new ViewCache();
+const readViews = new ViewCache();
 
-/** The fields both kinds share. From Node's buffer pool: a fixed header costs no allocation of its own. */
-function fixedBase(kind: number, dtype: number, sender: number, seq: number, count: number, epoch: number, elements: number): Buffer {
-  const b = Buffer.allocUnsafe(FIXED_HEADER_BYTES);
-  b[FIXED.magic] = FIXED_MAGIC;
-  b[FIXED.version] = PROTOCOL_VERSION;
-  b[FIXED.kind] = kind;
-  b[FIXED.dtype] = dtype;
-  b.writeUInt32LE(sender, FIXED.sender);
-  b.writeDoubleLE(seq, FIXED.seq);
-  b.writeDoubleLE(count, FIXED.count);
-  b.writeUInt32LE(epoch, FIXED.epoch);
-  b.writeUInt32LE(elements, FIXED.elements);
-  return b;
+/** Writes the fixed form of `h` (codes from fixedFormOf) into `v` at byte `o`. */
+function writeFixed(h: DataHeader | P2PHeader, codes: number, v: DataView, o: number): void {
+  v.setUint8(o + FIXED.magic, FIXED_MAGIC);
+  v.setUint8(o + FIXED.version, PROTOCOL_VERSION);
+  v.setUint32(o + FIXED.sender, h.sender, true);
+  v.setFloat64(o + FIXED.seq, h.seq, true);
+  v.setFloat64(o + FIXED.count, h.count, true);
+  v.setUint32(o + FIXED.epoch, h.epoch, true);
+  v.setUint32(o + FIXED.elements, h.elements, true);
+  if (h.kind === 'data') {
+    v.setUint8(o + FIXED.kind, 0);
+    v.setUint8(o + FIXED.dtype, h.dtype === '' ? NO_CODE : DTYPE_CODES[h.dtype]);
+    v.setInt32(o + FIXED.transfer, h.transfer, true);
+    v.setUint32(o + FIXED.segment, h.segment, true);
+    v.setInt32(o + FIXED.root, h.root, true);
+    v.setUint8(o + FIXED.op, codes & 0xff);
+    v.setUint8(o + FIXED.redop, (codes >> 8) & 0xff);
+    v.setUint8(o + FIXED.algorithm, (codes >> 16) & 0xff);
+    v.setUint8(o + FIXED.reserved, 0);
+  } else {
+    v.setUint8(o + FIXED.kind, 1);
+    v.setUint8(o + FIXED.dtype, DTYPE_CODES[h.dtype]);
+    v.setInt32(o + FIXED.tag, h.tag, true);
+    v.setUint32(o + FIXED.segments, h.segments, true);
+    v.setUint32(o + FIXED.p2pSegment, h.segment, true);
+    v.setUint32(o + FIXED.op, 0, true);
+  }
 }
 
 /** Every field of every kind, by its readable name. */
@@ -464,35 +505,37 @@ function decodeControl(kind: 'abort' | 'stuck' | 'bye' | 'mail', a: readonly unk
  */
 function decodeFixed(b: Buffer, nranks: number, payload: Buffer | undefined): DecodeResult {
   if (b.byteLength !== FIXED_HEADER_BYTES) return refuse(`a fixed header has ${FIXED_HEADER_BYTES} bytes, this one ${b.byteLength}`);
+  const v = readViews.of(b);
+  const o = b.byteOffset;
   if (b[FIXED.version] !== PROTOCOL_VERSION) return refuse(`protocol version ${b[FIXED.version]}, expected ${PROTOCOL_VERSION}`);
   const kindCode = b[FIXED.kind];
   if (kindCode > 1) return refuse(`unknown kind ${kindCode} in a fixed header (only data and p2p frames have one)`);
-  const sender = b.readUInt32LE(FIXED.sender);
+  const sender = v.getUint32(o + FIXED.sender, true);
   if (sender >= nranks) return refuse(`sender ${sender} is not a rank of this world of ${nranks}`);
-  const epoch = b.readUInt32LE(FIXED.epoch);
-  const seq = b.readDoubleLE(FIXED.seq);
+  const epoch = v.getUint32(o + FIXED.epoch, true);
+  const seq = v.getFloat64(o + FIXED.seq, true);
   if (!isSeq(seq)) return refuse('bad sequence number');
-  const count = b.readDoubleLE(FIXED.count);
-  const elements = b.readUInt32LE(FIXED.elements);
+  const count = v.getFloat64(o + FIXED.count, true);
+  const elements = v.getUint32(o + FIXED.elements, true);
   const dtypeCode = b[FIXED.dtype];
   if (kindCode === 1) {
     const dtype = DTYPE_OF[dtypeCode];
     if (dtype === undefined) return refuse(`unknown dtype ${dtypeCode}`);
     if (!isInt(count, 0, Number.MAX_SAFE_INTEGER) || elements > Math.min(count, MAX_PAYLOAD_BYTES)) return refuse('bad element counts');
-    const tag = b.readInt32LE(FIXED.tag);
-    const segments = b.readUInt32LE(FIXED.segments);
-    const segment = b.readUInt32LE(FIXED.p2pSegment);
+    const tag = v.getInt32(o + FIXED.tag, true);
+    const segments = v.getUint32(o + FIXED.segments, true);
+    const segment = v.getUint32(o + FIXED.p2pSegment, true);
     if (segments < 1 || segments > INT32_MAX || segment >= segments) return refuse('bad segment index or count');
-    if (b.readUInt32LE(FIXED.op) !== 0) return refuse('reserved bytes of a fixed p2p header are not zero');
+    if (v.getUint32(o + FIXED.op, true) !== 0) return refuse('reserved bytes of a fixed p2p header are not zero');
     return withPayload({ kind: 'p2p', sender, epoch, seq, tag, dtype, count, segments, segment, elements }, elements * BYTES_PER_ELEMENT[dtype], payload);
   }
   const dtype = dtypeCode === NO_CODE ? '' : DTYPE_OF[dtypeCode];
   if (dtype === undefined) return refuse(`unknown dtype ${dtypeCode}`);
   if (!isInt(count, 0, Number.MAX_SAFE_INTEGER) || elements > MAX_PAYLOAD_BYTES) return refuse('bad element counts');
-  const transfer = b.readInt32LE(FIXED.transfer);
-  const segment = b.readUInt32LE(FIXED.segment);
+  const transfer = v.getInt32(o + FIXED.transfer, true);
+  const segment = v.getUint32(o + FIXED.segment, true);
   if (segment > INT32_MAX) return refuse('bad transfer or segment index');
-  const root = b.readInt32LE(FIXED.root);
+  const root = v.getInt32(o + FIXED.root, true);
   if (root < -1 || root >= nranks) return refuse('bad root');
   const op = FIXED_OPS[b[FIXED.op]];
   const redop = FIXED_REDOPS[b[FIXED.redop]];

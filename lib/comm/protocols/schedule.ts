@@ -19,8 +19,15 @@ export function segmentElemsOf(segmentBytes: number, elemBytes: number): number 
 }
 
 export function runSchedule(ctx: OpContext, schedule: Schedule, buffer: NumericArray, op: ElementwiseOp, segmentBytes: number, trace?: Trace): void {
+  const params = { schedule, buffer, op, segmentElems: segmentElemsOf(segmentBytes, BYTES_PER_ELEMENT[dtypeOf(buffer)]), kernels };
+  if (trace === undefined) {
+    // The op is the channel (it sends, fails and completes as ExecChannel asks), and the execution is
+    // the op's attached protocol: no channel object or closures per op.
+    ctx.attachProtocol(execute(params, ctx));
+    return;
+  }
   const exec = execute(
-    { schedule, buffer, op, segmentElems: segmentElemsOf(segmentBytes, BYTES_PER_ELEMENT[dtypeOf(buffer)]), kernels },
+    params,
     {
       rank: ctx.rank,
       send: (peer, x, s, payload, count, volatile) => {
@@ -36,16 +43,18 @@ export function runSchedule(ctx: OpContext, schedule: Schedule, buffer: NumericA
       completed: () => ctx.complete(),
     },
   );
-  ctx.attach((src, h, payload) => {
-    if (trace === undefined) return exec.onFrame(src, h.transfer, h.segment, payload, h.elements);
-    const t0 = performance.now();
-    const bytes = payload?.byteLength ?? 0; // read first: a consumed frame is released (empty) after
-    const taken = exec.onFrame(src, h.transfer, h.segment, payload, h.elements);
-    trace({ name: h.transfer < -1 ? 'ack' : 'recv', cat: 'recv', ph: 'X', ts: t0 * 1000, dur: (performance.now() - t0) * 1000, args: { peer: src, transfer: h.transfer, segment: h.segment, bytes } });
-    return taken;
-  }, () => exec.waitingOn());
-  // Payloads kept for a later turn in the reduction order are released if the op ends without them;
-  // a completed execution also hands its state to the next op of this schedule and size (execute.ts).
-  const dispose = (): void => exec.dispose();
-  ctx.done.then(dispose, dispose);
+  // The execution is the op's attached protocol: it gets the op's frames, and is disposed as the op
+  // settles (payloads kept for a later turn in the reduction order are released; a completed
+  // execution hands its state to the next op of this schedule and size: execute.ts).
+  ctx.attachProtocol({
+    deliver: (src, h, payload) => {
+      const t0 = performance.now();
+      const bytes = payload?.byteLength ?? 0; // read first: a consumed frame is released (empty) after
+      const taken = exec.onFrame(src, h.transfer, h.segment, payload, h.elements);
+      trace({ name: h.transfer < -1 ? 'ack' : 'recv', cat: 'recv', ph: 'X', ts: t0 * 1000, dur: (performance.now() - t0) * 1000, args: { peer: src, transfer: h.transfer, segment: h.segment, bytes } });
+      return taken;
+    },
+    waitingOn: () => exec.waitingOn(),
+    dispose: () => exec.dispose(),
+  });
 }
