@@ -42,7 +42,7 @@ import { fileURLToPath } from 'node:url';
 import { buildTopology, hostTopologySpec } from '../lib/cluster/topology.js';
 import { autoAlgorithm, autoRsAgAlgorithm } from '../lib/schedule/choose.js';
 import { parseBytes } from '../lib/cli/sizes.js';
-import { ip, Namespaces, requireNetnsTools, tbf } from './netns.js';
+import { ip, Namespaces, requireNetnsTools, steerReceive, tbf } from './netns.js';
 import { benchArgs } from './args.js';
 
 const HERE = dirname(fileURLToPath(import.meta.url));
@@ -127,14 +127,6 @@ const outer = (k: number): string => `zh${id}s${k}`;
 const addr = (k: number): string => `198.18.${100 + (id % 100)}.${k + 1}`;
 const spaces = new Namespaces();
 
-/** Steers what dev (in ns) receives to one CPU, host k's on CPU k mod cores; returns why it could not, or ''. */
-function steer(ns: string, dev: string, k: number): string {
-  const cpu = k % availableParallelism();
-  const file = `/sys/class/net/${dev}/queues/rx-0/rps_cpus`;
-  const r = spawnSync('ip', ['netns', 'exec', ns, 'sh', '-c', `echo ${(1 << cpu).toString(16)} > ${file} && cat ${file}`], { encoding: 'utf8' });
-  return r.status === 0 && parseInt(r.stdout.trim().replace(/,/g, ''), 16) === 1 << cpu ? '' : `${dev}: ${r.stderr.trim() || r.stdout.trim() || 'no rps_cpus'}`;
-}
-
 /** Counters of host k so far: bytes and packets on its link (seen from inside the host), TCP segments it retransmitted. */
 interface LinkCounters {
   tx: number;
@@ -215,7 +207,7 @@ try {
     // two CPUs' backlogs run concurrently. Measured at 1 Gbit/s, 2 x 2, host-aware all-reduce: 16-25k
     // segments retransmitted per host per run (SACK reordering, confirmed spurious by DSACK), 1.12 D
     // per direction instead of 1.05, 129 MB/s busbw at 64 MiB instead of 160; gloo 6-9k, 98 vs 109.
-    steered.push(steer(hostNs(k), inner(k), k), steer(switchNs, outer(k), k));
+    steered.push(steerReceive(hostNs(k), inner(k), k % availableParallelism()), steerReceive(switchNs, outer(k), k % availableParallelism()));
     if (/default/.test(ip(['-n', hostNs(k), 'route']))) throw new Error(`namespace ${hostNs(k)} has a default route`);
   }
   const config = join(work, 'hosts.json');

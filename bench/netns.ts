@@ -31,6 +31,20 @@ export function tbf(ns: string, dev: string, rate: string): void {
   if (r.status !== 0) throw new Error(`tc on ${ns}/${dev}: ${r.stderr.trim()}`);
 }
 
+/**
+ * Steers what `dev` (in `ns`) receives to one CPU (receive packet steering); returns why it could
+ * not ('' when the mask reads back). Why: a veth hands each packet to the receive backlog of the
+ * CPU that dequeued it from the shaper, and two CPUs' backlogs run at once, so an emulated link
+ * reorders a flow, which no NIC does (RSS keeps a flow on one queue); TCP then retransmits
+ * thousands of segments per run (bench/results/hosts-netns.md, sittings U-Z).
+ */
+export function steerReceive(ns: string, dev: string, cpu: number): string {
+  const file = `/sys/class/net/${dev}/queues/rx-0/rps_cpus`;
+  const mask = 2 ** cpu;
+  const r = spawnSync('ip', ['netns', 'exec', ns, 'sh', '-c', `echo ${mask.toString(16)} > ${file} && cat ${file}`], { encoding: 'utf8' });
+  return r.status === 0 && parseInt(r.stdout.trim().replace(/,/g, ''), 16) === mask ? '' : `${dev}: ${r.stderr.trim() || r.stdout.trim() || 'no rps_cpus'}`;
+}
+
 /** The namespaces a bench made: `add` makes one; `removeAll` deletes them, newest first. */
 export class Namespaces {
   private readonly made: string[] = [];

@@ -14,11 +14,11 @@
  */
 import { spawn } from 'node:child_process';
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { availableParallelism, tmpdir } from 'node:os';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { benchArgs, numberArg, outputPath } from './args.js';
-import { ip, Namespaces, requireNetnsTools, tbf } from './netns.js';
+import { ip, Namespaces, requireNetnsTools, steerReceive, tbf } from './netns.js';
 
 const HERE = dirname(fileURLToPath(import.meta.url));
 const REPO = resolve(HERE, '..', '..');
@@ -91,6 +91,10 @@ try {
         ip(['-n', nsName(b), 'link', 'set', eb, 'up']);
         tbf(nsName(a), ea, rate);
         tbf(nsName(b), eb, rate);
+        // Each end delivers in order, on its node's CPU (see steerReceive).
+        for (const failed of [steerReceive(nsName(a), ea, a % availableParallelism()), steerReceive(nsName(b), eb, b % availableParallelism())]) {
+          if (failed !== '') process.stderr.write(`torus-netns: receive steering failed, the emulated links may reorder packets: ${failed}\n`);
+        }
         wires.push(w);
       }
     }

@@ -30,6 +30,7 @@ t.test('torus-netns: ring and MULTITREE on a 3x3 torus, every result checked, na
   const code = await new Promise<number | null>((done) => child.on('close', done));
   clearTimeout(killer);
   t.equal(code, 0, `exit 0 (stderr: ${stderr.slice(-1500)})`);
+  t.notMatch(stderr, /receive steering failed/, 'every link end receives on one CPU (the emulation keeps flows in order)');
   const table = readFileSync(out, 'utf8');
   const row = table.split('\n').find((l) => l.startsWith('| 1 MiB |'));
   t.ok(row !== undefined, `a row for 1 MiB\n${table}`);
@@ -38,5 +39,7 @@ t.test('torus-netns: ring and MULTITREE on a 3x3 torus, every result checked, na
   t.match(cells[2] ?? '', /^\d/, 'ring busbw measured');
   t.match(cells[4] ?? '', /^\d/, 'MULTITREE busbw measured');
   t.match(table, /Result: every element checked, 0 wrong\./, 'the verdict');
-  t.equal(spawnSync('ip', ['netns', 'list'], { encoding: 'utf8' }).stdout, before, 'every namespace it made is removed');
+  // Only the torus bench's own names (zt<id>...): other netns tests may run at the same time.
+  const left = spawnSync('ip', ['netns', 'list'], { encoding: 'utf8' }).stdout.split('\n').filter((l) => /^zt\d+/.test(l) && !before.includes(l));
+  t.same(left, [], 'every namespace it made is removed');
 });
