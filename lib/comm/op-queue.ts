@@ -187,8 +187,11 @@ export class OpQueue implements OpHost {
     return p;
   }
 
-  /** The op's turn: checks, opens the mailboxes, reads its input, and begins it (at once, or once its input is read). */
-  /** `now`: performance.now() read just before (loopTurned), when the op starts in the caller's stack; its start time. */
+  /**
+   * The op's turn: checks, opens the mailboxes, reads its input, and begins it (at once, or once its
+   * input is read). `now`: performance.now() read just before (loopTurned), when the op starts in the
+   * caller's stack; its start time.
+   */
   private startOp<R>(seq: number, desc: OpDescriptor, timeoutMs: number, spin: boolean, prepare: () => Promise<Protocol> | Protocol, finish: () => R | Promise<R>, now?: number): Promise<R> {
     phaseClock?.('queued');
     try {
