@@ -4,7 +4,7 @@
  * stragglers, replaced payloads for Byzantine ranks, crashes), so every collective and every
  * aggregator sees the same faults, and where bytes on the wire are counted.
  */
-import { encodeHeader, encodeHeaderTransient, mailHeader, withShm, type Header } from './wire.js';
+import { encodeHeader, encodeHeaderTransient, mailHeader, withShm, type DataHeader, type Header } from './wire.js';
 import type { Link } from './link.js';
 import { SHM_MIN_BYTES, type OutRegion, type SlotRef } from './shm-region.js';
 import type { SharedArenas } from './shm-arena.js';
@@ -46,6 +46,8 @@ export interface OutboxCounters {
   shmBytes: number;
   /** Of those, bytes read by the peer straight from a registered buffer (no copy on this side). */
   sharedBytes: number;
+  /** Messages handed to a ZeroMQ socket (the rest went into a peer's mailbox; doorbells not counted). */
+  socketMessages: number;
 }
 
 export class Outbox {
@@ -56,7 +58,7 @@ export class Outbox {
   private readonly mailbox: ShmMailbox | undefined;
   /** Registered buffers (shm-arena.ts): payloads inside one go to same-host peers as references, uncopied. */
   readonly arenas: SharedArenas | undefined;
-  readonly counters: OutboxCounters = { messages: 0, headerBytes: 0, payloadBytes: 0, shmBytes: 0, sharedBytes: 0 };
+  readonly counters: OutboxCounters = { messages: 0, headerBytes: 0, payloadBytes: 0, shmBytes: 0, sharedBytes: 0, socketMessages: 0 };
   /**
    * Per-peer chains that keep order when a message must wait (the seam delays it, or its shared-memory
    * slot is still held by the receiver); `pending` counts messages in the chain, so that a message is
@@ -84,7 +86,7 @@ export class Outbox {
     const seam = this.seam;
     const tail = this.tails.get(peer);
     if (seam === undefined && (tail === undefined || tail.pending === 0)) {
-      if (this.mailbox !== undefined && (header.kind === 'data' || header.kind === 'p2p') && (payload?.byteLength ?? 0) <= MAILBOX_MAX_PAYLOAD) {
+      if (this.mailable(header, payload)) {
         // Transient: the mailbox copies it at once; any other way gets its own copy below.
         const head = encodeHeaderTransient(header);
         phaseClock?.('encoded');
@@ -92,9 +94,13 @@ export class Outbox {
           phaseClock?.('sent');
           return SENT;
         }
+        const placed = this.slotNow(link, peer, header, payload);
+        if (placed !== undefined) return placed;
         if (volatile && payload !== undefined) payload = copyOf(payload); // every other way reads it later
         if (!this.viaShm(peer, header, payload)) return this.putEncoded(link, copyOf(head), payload);
       } else {
+        const placed = this.slotNow(link, peer, header, payload);
+        if (placed !== undefined) return placed;
         if (volatile && payload !== undefined) payload = copyOf(payload);
         if (!this.viaShm(peer, header, payload)) return this.put(link, header, payload);
       }
@@ -111,15 +117,14 @@ export class Outbox {
         const inPlace = this.shmRoute(peer, payload) === 'arena';
         const placed = inPlace ? await this.arenas!.share(peer, payload) : await this.putInSlot(peer, payload);
         if (placed === undefined) throw new Error('the shared-memory region was closed');
-        const { name, ref } = placed;
         if (inPlace) this.counters.sharedBytes += payload.byteLength;
-        this.counters.shmBytes += payload.byteLength;
-        this.counters.payloadBytes += payload.byteLength;
-        const slotHeader = withShm(out.header, { region: name, size: ref.size, offset: ref.offset, slot: ref.state, dataStart: ref.dataStart });
-        // The header only: through the peer's mailbox when it polls, like any small frame.
-        const head = encodeHeader(slotHeader);
-        if (seam === undefined && this.viaMailbox(link, peer, slotHeader, head, undefined)) return;
-        await this.putEncoded(link, head, undefined);
+        await this.slotHeader(link, peer, out.header, payload, placed.name, placed.ref, seam === undefined);
+      } else if (seam === undefined && this.mailable(out.header, out.payload)) {
+        // A small frame that queued behind a slot payload (an ack after a slot-sized ring step) still
+        // takes the mailbox: over ZeroMQ its peer waited a socket wake-up for it (issue 17: with
+        // slotNow, 2-rank ring 512 KiB median 435 -> 118 us; latency.md section 14).
+        const head = encodeHeader(out.header);
+        if (!this.viaMailbox(link, peer, out.header, head, out.payload)) await this.putEncoded(link, head, out.payload);
       } else await this.put(link, out.header, out.payload);
     });
     chain.promise = next.then(
@@ -151,6 +156,28 @@ export class Outbox {
     return this.seam === undefined && this.shmRoute(peer, payload) !== undefined;
   }
 
+  /**
+   * A slot payload sent in the call when its lane has a free slot: copied there now, so a volatile
+   * payload needs no private copy first (one per 2-rank 256 KiB all-reduce, a fresh 128 KiB Buffer:
+   * ~30 page faults each, issue 17), and its header follows at once. Undefined when the payload does
+   * not go to a slot or every slot is held (it then waits in the chain).
+   */
+  private slotNow(link: Link, peer: number, header: Header, payload: Uint8Array | undefined): Promise<void> | undefined {
+    if (payload === undefined || header.kind !== 'data' || this.shmRoute(peer, payload) !== 'slot') return undefined;
+    const ref = this.shm!.tryPut(peer, payload);
+    return ref === undefined ? undefined : this.slotHeader(link, peer, header, payload, this.shm!.name, ref, true);
+  }
+
+  /** Counts a payload placed in shared memory and sends the header naming it: through the peer's mailbox when it polls, like any small frame. */
+  private slotHeader(link: Link, peer: number, header: DataHeader, payload: Uint8Array, name: string, ref: SlotRef, mailbox: boolean): Promise<void> {
+    this.counters.shmBytes += payload.byteLength;
+    this.counters.payloadBytes += payload.byteLength;
+    const slotHeader = withShm(header, { region: name, size: ref.size, offset: ref.offset, slot: ref.state, dataStart: ref.dataStart });
+    const head = encodeHeader(slotHeader);
+    if (mailbox && this.viaMailbox(link, peer, slotHeader, head, undefined)) return SENT;
+    return this.putEncoded(link, head, undefined);
+  }
+
   private async putInSlot(peer: number, payload: Uint8Array): Promise<{ name: string; ref: SlotRef } | undefined> {
     const ref = await this.shm!.put(peer, payload);
     return ref === undefined ? undefined : { name: this.shm!.name, ref };
@@ -171,6 +198,11 @@ export class Outbox {
     return header.kind === 'data' && payload !== undefined && this.shmRoute(peer, payload) !== undefined;
   }
 
+  /** Whether a frame may go through a mailbox: a collective or p2p frame of at most MAILBOX_MAX_PAYLOAD bytes. */
+  private mailable(header: Header, payload: Uint8Array | undefined): boolean {
+    return this.mailbox !== undefined && (header.kind === 'data' || header.kind === 'p2p') && (payload?.byteLength ?? 0) <= MAILBOX_MAX_PAYLOAD;
+  }
+
   /** Puts an encoded frame into the peer's mailbox if it polls (shm-mailbox.ts); false: use the link. */
   private viaMailbox(link: Link, peer: number, header: Header, head: Uint8Array, payload: Uint8Array | undefined): boolean {
     const sent = this.mailbox?.trySend(peer, head, payload) ?? 'no';
@@ -188,6 +220,7 @@ export class Outbox {
 
   private putEncoded(link: Link, head: Uint8Array, payload: Uint8Array | undefined): Promise<void> {
     this.count(head, payload);
+    this.counters.socketMessages++;
     return link.send(payload === undefined ? [head] : [head, payload]);
   }
 

@@ -264,15 +264,20 @@ export class OutRegion {
    * region was closed meanwhile.
    */
   async put(peer: number, payload: Uint8Array): Promise<SlotRef | undefined> {
-    const first = this.lane.get(peer)! * this.slots;
     const since = performance.now();
-    let slot = this.freeSlot(first);
-    while (slot < 0) {
-      if (this.closed) return undefined;
+    let ref = this.tryPut(peer, payload);
+    while (ref === undefined && !this.closed) {
       await releaseWait(since);
-      slot = this.freeSlot(first);
+      ref = this.tryPut(peer, payload);
     }
+    return ref;
+  }
+
+  /** put() without waiting: undefined when the receiver holds every slot of the lane (or the region closed). */
+  tryPut(peer: number, payload: Uint8Array): SlotRef | undefined {
     if (this.closed) return undefined;
+    const slot = this.freeSlot(this.lane.get(peer)! * this.slots);
+    if (slot < 0) return undefined;
     const offset = this.dataStart + slot * this.slotBytes;
     this.bytes.set(payload, offset);
     this.states[slot] = 1;
