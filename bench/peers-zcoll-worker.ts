@@ -1,8 +1,10 @@
 /**
  * One zcoll rank of bench/peers: the peers' exact method (gloo_allreduce.py in bench/peers.ts's peers directory), so the
  * figures compare: per size, every timed iteration fills the buffer with rank+1, barrier, t0,
- * all-reduce (in place), t1, count the elements that are not n(n+1)/2 (every element, outside the
- * timed part); time = median over iterations of the max over ranks; iterations = 512 MiB of traffic
+ * all-reduce (in place), t1, barrier, count the elements that are not n(n+1)/2 (every element, outside
+ * the timed part, once every rank left the all-reduce: with more ranks than cores a rank's check took
+ * the core from peers still timing theirs, +0.6 ms on a 4-rank 1 MiB median here, more for JS's loop
+ * than for C's); time = median over iterations of the max over ranks; iterations = 512 MiB of traffic
  * per size clamped to [5, 200] unless given; warmup = min(5, iters). Rows carry `wrong` (summed over
  * ranks and iterations) and `checked` (elements compared), as the peers' rows do.
  * Args: <json path> <comma-separated sizes in bytes> <iterations, 0: by size> <warm-up iterations, 0: min(5, iterations)>
@@ -35,6 +37,7 @@ for (const size of sizes) {
     const t0 = performance.now();
     await comm.allReduce(buf, { inPlace: true });
     const t1 = performance.now();
+    await comm.barrier();
     for (let i = 0; i < count; i++) if (buf[i] !== want) wrong++;
     if (it >= warm) times.push((t1 - t0) / 1000);
   }

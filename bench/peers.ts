@@ -101,7 +101,7 @@ const lines: string[] = [];
 const command = `node dist/bench/peers.js --ranks ${ranksList.join(',')} --sizes ${args.sizes ?? '4K,64K,1M,16M,64M'} --latency ${args.latency ?? '4:1M:4'} --transports ${transports.join(',')}${iters > 0 ? ` --iters ${iters}` : ''}${warmup > 0 ? ` --warmup ${warmup}` : ''}`;
 lines.push('# zcoll beside its peers (same machine, same sitting)', '');
 lines.push(`Command: \`${command}\` (after \`npm install\`; peers from \`${sitting.peersDir.replace(`${REPO}/`, '')}\`), started ${new Date().toISOString()}.`);
-lines.push('All-reduce, every column (bench/peers/*, bench/peers-zcoll-worker.ts): float32 SUM, in place; per iteration fill, barrier, time the all-reduce, check every element;');
+lines.push('All-reduce, every column (bench/peers/*, bench/peers-zcoll-worker.ts): float32 SUM, in place; per iteration fill, barrier, time the all-reduce, barrier, check every element;');
 lines.push('time = median over iterations of the max over ranks; busbw = bytes/time * 2(n-1)/n, GB = 1e9 B. Ratios are zcoll / peer busbw (> 1: zcoll faster).');
 lines.push(`Machine: ${ranksList.some((n) => n > 2) ? 'runs with more ranks than cores are oversubscribed; ' : ''}load (/proc/loadavg) at the start: \`${loadavg()}\`.`);
 lines.push("zcoll columns: 'shm' = shared-memory slots with an ordinary Float32Array (one copy on the sending side), 'shm-registered' = the buffer comes from comm.allocBuffer (peers read it in place), 'zmq' = ZeroMQ ipc only.", '');

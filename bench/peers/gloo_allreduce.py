@@ -9,8 +9,9 @@ one of bench/peers' columns, measured exactly as bench/peers-zcoll-worker.ts mea
 Debian's python with python3-torch (1.13 has the gloo backend). Without --rank it starts N copies of
 itself, one rank each (torch threads = 1, GLOO_SOCKET_IFNAME=lo), and kills them all (by PID) if one
 fails or --timeout passes, so a dead rank is an exit code, never a hang.
-Per size, per iteration: fill with rank+1; barrier; t0; all_reduce; t1; count the elements that are
-not n(n+1)/2 (every element, outside the timed part). time = median over the timed iterations of the
+Per size, per iteration: fill with rank+1; barrier; t0; all_reduce; t1; barrier; count the elements that
+are not n(n+1)/2 (every element, outside the timed part, and only once every rank left the all-reduce:
+with more ranks than cores a rank's check would otherwise take the core from a peer still timing). time = median over the timed iterations of the
 max over ranks; algbw = bytes/time, busbw = algbw*2(n-1)/n (nccl-tests), GB = 1e9 B.
 Iterations: 512 MiB of traffic per size clamped to [5, 200] unless --iters; warmup min(5, iters)
 unless --warmup.
@@ -53,6 +54,7 @@ def rank_main(a):
             t0 = time.perf_counter()
             dist.all_reduce(buf, op=dist.ReduceOp.SUM)
             t1 = time.perf_counter()
+            dist.barrier()
             wrong += int((buf != want).sum().item())
             if it >= warm:
                 times.append(t1 - t0)

@@ -6,8 +6,10 @@
  *          --mca oob_tcp_if_include lo BUILD/mpi_allreduce OUT.json 4096,65536 [ITERS [WARMUP]]
  *   (--mca btl vader,self instead of tcp,self: the shared-memory column.)
  *
- * Per size, per iteration: fill with rank+1; MPI_Barrier; t0; MPI_Allreduce; t1; count the elements that
- * are not n(n+1)/2 (every element, outside the timed part). time = median over the timed iterations of
+ * Per size, per iteration: fill with rank+1; MPI_Barrier; t0; MPI_Allreduce; t1; MPI_Barrier; count the
+ * elements that are not n(n+1)/2 (every element, outside the timed part, and only once every rank left the
+ * all-reduce: with more ranks than cores a rank's check would otherwise take the core from a peer still
+ * inside its timed call). time = median over the timed iterations of
  * the max over ranks; algbw = bytes/time, busbw = algbw*2(n-1)/n (nccl-tests), GB = 1e9 B.
  * Iterations: 512 MiB of traffic per size clamped to [5, 200] unless ITERS > 0; warmup min(5, iters)
  * unless WARMUP > 0.
@@ -75,6 +77,7 @@ int main(int argc, char **argv) {
       double t0 = MPI_Wtime();
       MPI_Allreduce(MPI_IN_PLACE, buf, (int)count, MPI_FLOAT, MPI_SUM, MPI_COMM_WORLD);
       double t1 = MPI_Wtime();
+      MPI_Barrier(MPI_COMM_WORLD);
       for (long k = 0; k < count; k++) wrong += buf[k] != want;
       if (it >= warm) t[it - warm] = t1 - t0;
     }
