@@ -3,10 +3,11 @@
  * do). Each rank owns one POSIX shared-memory region, `zcoll-<epoch>-<rank>`, holding slotsPerPeer()
  * slots of one segment for every same-host peer, and a state word per slot. To send a payload to a
  * peer, a rank copies it into a free slot of that peer's lane (one memcpy, instead of the socket's
- * two kernel copies) and sends only the header over ZeroMQ ipc, naming the slot. The receiver maps
- * the sender's region once, reduces or copies straight from the slot, and marks it free again by
- * writing its state word. Order per peer is kept by the headers, which travel on the same ordered
- * ZeroMQ link as everything else (a header names its slot, so any free slot will do). A payload takes
+ * two kernel copies) and sends only the header, naming the slot (through the peer's mailbox when it
+ * polls, else over ZeroMQ ipc: outbox.ts). The receiver maps the sender's region once, reduces or
+ * copies straight from the slot, and marks it free again by writing its state word. A header names
+ * its slot, so any free slot will do, and the receiver places a frame by the ids in its header, not by
+ * the way it came (mailbox and socket are each ordered, not with each other). A payload takes
  * the lowest free slot of its lane, not the next one in turn: a lane that carries one message at a
  * time keeps reusing slot 0, whose pages are already mapped on both sides, where taking the slots in
  * turn would touch a cold 4 MiB slot on each of the first slotsPerPeer() uses (a page fault per
