@@ -70,8 +70,6 @@ export function describeOp(d: OpDescriptor): string {
 }
 
 export class OpContext {
-  private handler: FrameHandler | undefined;
-  private waiting: (() => { peer: number; what: string } | undefined) | undefined;
   private attached: AttachedProtocol | undefined;
   private timer: NodeJS.Timeout | undefined;
   private resolveFn!: (value: unknown) => void;
@@ -132,10 +130,9 @@ export class OpContext {
     return peer === undefined ? { rank: this.host.rank, op: this.desc.op, seq: this.seq } : { rank: this.host.rank, op: this.desc.op, seq: this.seq, peer };
   }
 
-  /** Installs the algorithm's frame handler and its "who am I waiting for" probe. */
+  /** Installs the algorithm's frame handler and its "who am I waiting for" probe (a protocol with nothing to dispose). */
   attach(handler: FrameHandler, waitingOn: () => { peer: number; what: string } | undefined): void {
-    this.handler = handler;
-    this.waiting = waitingOn;
+    this.attachProtocol({ deliver: handler, waitingOn, dispose: ignore });
   }
 
   /**
@@ -162,8 +159,8 @@ export class OpContext {
       return true;
     }
     const attached = this.attached;
-    if (attached === undefined && this.handler === undefined) return false;
-    const taken = attached !== undefined ? attached.deliver(src, h, payload) : this.handler!(src, h, payload);
+    if (attached === undefined) return false;
+    const taken = attached.deliver(src, h, payload);
     phaseClock?.('reduced');
     return taken;
   }
@@ -249,7 +246,7 @@ export class OpContext {
       this.timer = setTimeout(() => this.onTimeout(), Math.min(Math.max(this.timeoutMs / 2, 1000), 10_000));
       return;
     }
-    const w = this.attached !== undefined ? this.attached.waitingOn() : this.waiting?.();
+    const w = this.attached?.waitingOn();
     // The culprit first: the peer this rank itself waits on, when it said nothing; peers that closed
     // their communicator last (they are gone on purpose, not stopped).
     const rankOf = (r: number): number => (this.host.saidBye(r) ? 1 : r === w?.peer ? -1 : 0);

@@ -40,7 +40,7 @@
 import type { Communicator } from '../comm/communicator.js';
 import { ZcollError } from '../errors.js';
 import { kernels } from '../kernels/index.js';
-import { allocTypedArray, allocUint32 } from '../kernels/huge-pages.js';
+import { allocInt32, allocUint32 } from '../kernels/huge-pages.js';
 import { majorityVote, tieCoinKey, tieCoinWord, TIE_RULES, type TieRule } from './majority-vote.js';
 import { packedWords } from './sign.js';
 import { isNoSharedMemorySpace } from '../transport/shm-region.js';
@@ -245,11 +245,6 @@ export class SignVoteScratch {
 export function defaultVoteMode(ranks: number, byzantine: boolean, d = 2 ** 20, oneHost = false): SignVoteMode {
   if (byzantine || ranks < 3 || d < 2 ** 20 || oneHost) return 'allgather';
   return 'reduce';
-}
-
-/** Kept buffers go in huge pages where offered (kernels/huge-pages.ts): the vote streams through them every step. */
-function allocInt32(words: number): Int32Array {
-  return allocTypedArray('int32', words) as Int32Array;
 }
 
 function asInt32(words: Uint32Array): Int32Array {

@@ -108,8 +108,13 @@ export function allocFloat32(count: number): Float32Array {
   return allocTypedArray('float32', count) as Float32Array;
 }
 
-/** allocTypedArray('int32', count) viewed as words: a zeroed Uint32Array in huge pages where offered. */
+/** allocTypedArray('int32', count): a zeroed Int32Array in huge pages where offered. */
+export function allocInt32(count: number): Int32Array {
+  return allocTypedArray('int32', count) as Int32Array;
+}
+
+/** allocInt32 viewed as words: a zeroed Uint32Array in huge pages where offered. */
 export function allocUint32(count: number): Uint32Array {
-  const a = allocTypedArray('int32', count);
+  const a = allocInt32(count);
   return new Uint32Array(a.buffer, a.byteOffset, a.length);
 }

@@ -86,24 +86,20 @@ export class Outbox {
     const seam = this.seam;
     const tail = this.tails.get(peer);
     if (seam === undefined && (tail === undefined || tail.pending === 0)) {
+      let head: Uint8Array | undefined;
       if (this.mailable(header, payload)) {
         // Transient: the mailbox copies it at once; any other way gets its own copy below.
-        const head = encodeHeaderTransient(header);
+        head = encodeHeaderTransient(header);
         phaseClock?.('encoded');
         if (this.viaMailbox(link, peer, header, head, payload)) {
           phaseClock?.('sent');
           return SENT;
         }
-        const placed = this.slotNow(link, peer, header, payload);
-        if (placed !== undefined) return placed;
-        if (volatile && payload !== undefined) payload = copyOf(payload); // every other way reads it later
-        if (!this.viaShm(peer, header, payload)) return this.putEncoded(link, copyOf(head), payload);
-      } else {
-        const placed = this.slotNow(link, peer, header, payload);
-        if (placed !== undefined) return placed;
-        if (volatile && payload !== undefined) payload = copyOf(payload);
-        if (!this.viaShm(peer, header, payload)) return this.put(link, header, payload);
       }
+      const placed = this.slotNow(link, peer, header, payload);
+      if (placed !== undefined) return placed;
+      if (volatile && payload !== undefined) payload = copyOf(payload); // every other way reads it later
+      if (!this.viaShm(peer, header, payload)) return head !== undefined ? this.putEncoded(link, copyOf(head), payload) : this.put(link, header, payload);
     } else if (volatile && payload !== undefined) payload = copyOf(payload); // it waits in the chain below
     const chain = tail ?? { promise: Promise.resolve(), pending: 0 };
     this.tails.set(peer, chain);

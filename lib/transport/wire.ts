@@ -258,14 +258,15 @@ export function encodeHeaderTransient(h: Header): Uint8Array {
   writeFixed(h as DataHeader | P2PHeader, fixed, SCRATCH_VIEW, 0);
   return SCRATCH;
 }
-const SCRATCH = new Uint8Array(48);
-const SCRATCH_VIEW = new DataView(SCRATCH.buffer);
 
 // ------------------------------------------------------------------ the fixed form
 
 /** First byte of a fixed header: msgpack's one unused byte ("never used"), so neither form reads as the other. */
 export const FIXED_MAGIC = 0xc1;
 export const FIXED_HEADER_BYTES = 48;
+/** encodeHeaderTransient's one buffer (a fixed header), and its view. */
+const SCRATCH = new Uint8Array(FIXED_HEADER_BYTES);
+const SCRATCH_VIEW = new DataView(SCRATCH.buffer);
 /** Byte offsets of the fixed form (see the file comment); exported for the tests that forge it. */
 export const FIXED = {
   magic: 0,
